@@ -1,0 +1,1 @@
+"""The radsurvey runtime: CLI, supervisor, pipeline, journal, sinks, alarms, surveys."""

@@ -1,0 +1,61 @@
+"""The ``radsurvey`` command.
+
+Only typer is imported at start-up; every command imports what it needs inside
+its function, so that ``radsurvey --help`` stays fast (DESIGN.md §6). Command
+groups live in sibling modules and are attached in :func:`_build`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .common import fail, run_command
+
+app = typer.Typer(
+    name="radsurvey",
+    help="Acquisition daemon for radiation survey meters: X-ray room surveys, fixed monitors, MQTT and InfluxDB.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"radsurvey {version('radsurvey')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and debug logs."),
+    log_json: bool = typer.Option(False, "--log-json", help="Log JSON lines even on a terminal."),
+) -> None:
+    from . import common
+
+    common.STATE.verbose = verbose
+    common.STATE.log_json = log_json
+
+
+def _build() -> None:
+    from . import evaluate
+
+    evaluate.register(app)
+
+
+_build()
+
+
+def main() -> None:
+    app(prog_name="radsurvey")
+
+
+__all__ = ["app", "fail", "main", "run_command"]
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

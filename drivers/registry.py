@@ -1,0 +1,59 @@
+"""Driver registry: name -> module that defines it.
+
+Driver modules are imported only when a meter uses them, so that the CLI starts
+fast and a driver with a missing optional library does not break the others.
+Each driver package exposes ``SPEC`` (a :class:`DriverSpec`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from radsurvey.protocols.errors import ConfigError
+
+from .base import Driver
+
+
+@dataclass(frozen=True)
+class DriverSpec:
+    """How to build one driver: its options model and its factory."""
+
+    name: str
+    summary: str
+    options_model: type[BaseModel]
+    factory: Callable[..., Driver]  # factory(meter_id=..., poll_interval_s=..., options=model)
+    emulator: str | None = None  # "module:callable" of the device emulator, if any
+
+
+# name -> module path. Add a line here when adding a driver folder.
+BUILTIN: dict[str, str] = {
+    "simulated": "radsurvey.drivers.simulated",
+}
+
+
+def names() -> list[str]:
+    return sorted(BUILTIN)
+
+
+def get(name: str) -> DriverSpec:
+    """Load the driver called ``name``; ConfigError naming the known ones otherwise."""
+    try:
+        module_path = BUILTIN[name]
+    except KeyError:
+        raise ConfigError(
+            f"unknown driver {name!r}; known drivers: {', '.join(names())}", field="driver"
+        ) from None
+    spec: DriverSpec = importlib.import_module(module_path).SPEC
+    return spec
+
+
+def create(name: str, *, meter_id: str, poll_interval_s: float, options: dict[str, Any]) -> Driver:
+    """Validate ``options`` against the driver's model and build the driver."""
+    spec = get(name)
+    model = spec.options_model.model_validate(options)
+    return spec.factory(meter_id=meter_id, poll_interval_s=poll_interval_s, options=model)

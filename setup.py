@@ -1,0 +1,22 @@
+"""Maps the top-level folders onto the ``radsurvey.*`` namespace.
+
+The repository keeps ``daemon/``, ``drivers/``, ``protocols/`` and ``config/`` at
+its top level (DESIGN.md §2) while everything imports as ``radsurvey.<folder>``.
+``radsurvey`` itself is a namespace package with no ``__init__.py``.
+"""
+
+from setuptools import find_packages, setup
+
+FOLDERS = ("daemon", "drivers", "protocols", "config")
+
+packages: list[str] = []
+package_dir: dict[str, str] = {}
+for folder in FOLDERS:
+    packages.append(f"radsurvey.{folder}")
+    package_dir[f"radsurvey.{folder}"] = folder
+    for sub in find_packages(folder):
+        name = f"radsurvey.{folder}.{sub}"
+        packages.append(name)
+        package_dir[name] = f"{folder}/{sub.replace('.', '/')}"
+
+setup(packages=packages, package_dir=package_dir)
