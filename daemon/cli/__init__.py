@@ -43,9 +43,12 @@ def _root(
 
 
 def _build() -> None:
-    from . import evaluate
+    from . import configcmd, evaluate, journal, run
 
     evaluate.register(app)
+    run.register(app)
+    app.add_typer(journal.app, name="journal")
+    app.add_typer(configcmd.app, name="config")
 
 
 _build()

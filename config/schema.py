@@ -1,0 +1,150 @@
+"""The daemon configuration schema.
+
+Every section forbids unknown keys, so a typo is an error and not a silent
+default. Meter entries are the one exception: their extra keys are the driver's
+options, validated against that driver's own model by the daemon.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _check_id(value: str) -> str:
+    # Ids become MQTT topic levels and InfluxDB tags: no '/', '+', '#', spaces.
+    if not _ID.match(value):
+        raise ValueError(
+            "must be 1-64 characters of letters, digits, '_', '.', '-' (it becomes an MQTT topic level)"
+        )
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SiteConfig(_Section):
+    id: str = Field("site", description="site id; the MQTT topic root is {prefix}/{site}")
+    name: str = ""
+    description: str = ""
+
+    _v_id = field_validator("id")(_check_id)
+
+
+class JournalConfig(_Section):
+    path: Path = Field(
+        Path("radsurvey.sqlite"),
+        description="SQLite journal; a relative path is under $STATE_DIRECTORY if set, else the working directory",
+    )
+    commit_interval_s: float = Field(1.0, gt=0, le=60, description="longest time a reading waits to be committed")
+    batch_size: int = Field(1000, ge=1, le=100_000, description="commit earlier once this many rows wait")
+    synchronous: Literal["normal", "full"] = Field(
+        "normal", description="SQLite synchronous mode: 'full' fsyncs every commit (safer on power loss, more SD wear)"
+    )
+
+    def resolved_path(self, state_directory: str | None = None) -> Path:
+        if self.path.is_absolute() or not state_directory:
+            return self.path
+        return Path(state_directory) / self.path
+
+
+class MeterConfig(BaseModel):
+    """One meter. Keys other than these are the driver's options."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    driver: str
+    poll_interval_s: float = Field(1.0, gt=0, le=3600)
+    enabled: bool = True
+
+    _v_id = field_validator("id")(_check_id)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class ChannelConfig(_Section):
+    """A monitored location: one meter's readings judged against one room category."""
+
+    id: str
+    meter: str
+    room_category: int = Field(description="row of the protocol's room-category table (kz-2008-303: 1-7)")
+    protocol: str = "kz-2008-303"
+    location: str = ""
+    height_cm: float | None = Field(None, ge=0, le=500)
+    calibration_factor: float = Field(1.0, gt=0, allow_inf_nan=False)
+    background_uGy_h: float = Field(0.0, ge=0, allow_inf_nan=False)
+    background_compensated: bool = Field(False, description="the meter subtracts background itself")
+    averaging_window_s: float = Field(10.0, gt=0, le=86_400)
+    anode_current_mA: float | None = Field(None, gt=0, allow_inf_nan=False)
+    apparatus: str | None = None
+    workload_mA_min_per_week: float | None = Field(None, gt=0, allow_inf_nan=False)
+    sv_per_gy: float = Field(
+        1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="for meters reading H*(10) in uSv/h: uSv per uGy used to get air kerma (1.0 overestimates D, conservative)",
+    )
+
+    _v_id = field_validator("id")(_check_id)
+
+    @model_validator(mode="after")
+    def _normalisation_complete(self) -> ChannelConfig:
+        has_workload = self.apparatus is not None or self.workload_mA_min_per_week is not None
+        if self.anode_current_mA is not None and not has_workload:
+            raise ValueError("anode_current_mA needs apparatus or workload_mA_min_per_week for normalisation")
+        if has_workload and self.anode_current_mA is None:
+            raise ValueError("apparatus/workload_mA_min_per_week needs anode_current_mA for normalisation")
+        return self
+
+
+class DaemonConfig(BaseSettings):
+    """The whole daemon configuration (one TOML file)."""
+
+    model_config = SettingsConfigDict(
+        extra="forbid", env_prefix="RADSURVEY_", env_nested_delimiter="__", validate_default=True
+    )
+
+    site: SiteConfig = SiteConfig()
+    journal: JournalConfig = JournalConfig()
+    meters: list[MeterConfig] = Field(default_factory=list)
+    channels: list[ChannelConfig] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The loader merges file < environment < CLI itself (see loader.py), so the
+        # model validates exactly the dictionary it is given.
+        return (init_settings,)
+
+    @model_validator(mode="after")
+    def _references(self) -> DaemonConfig:
+        problems: list[str] = []
+        for kind, items in (("meters", self.meters), ("channels", self.channels)):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    problems.append(f"{kind}: duplicate id {item.id!r}")
+                seen.add(item.id)
+        meter_ids = {m.id for m in self.meters}
+        for ch in self.channels:
+            if ch.meter not in meter_ids:
+                problems.append(f"channels[{ch.id}].meter: no meter with id {ch.meter!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self

@@ -1,0 +1,99 @@
+"""``radsurvey run``: the acquisition daemon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import STATE, fail
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run_command)
+
+
+def run_command(
+    config: Path = typer.Option(..., "--config", "-c", help="daemon config (TOML)"),
+    journal: Path | None = typer.Option(None, "--journal", "-j", help="journal file (overrides [journal].path)"),
+    as_json: bool = typer.Option(False, "--json", help="print each sample as a JSON line instead of the live table"),
+    duration_s: float | None = typer.Option(None, "--duration", min=0, help="stop after this many seconds"),
+) -> None:
+    """Run the acquisition daemon until SIGINT/SIGTERM (or --duration)."""
+    import asyncio
+
+    from radsurvey.protocols.errors import RadsurveyError
+
+    from ..logging import configure_logging
+
+    configure_logging(json=True if STATE.log_json else None, verbose=STATE.verbose)
+    try:
+        asyncio.run(_main(config, journal, as_json, duration_s))
+    except RadsurveyError as err:
+        if STATE.verbose:
+            import traceback
+
+            traceback.print_exc()
+        fail(str(err))
+    except KeyboardInterrupt:  # second Ctrl-C while shutting down
+        raise typer.Exit(130) from None
+
+
+async def _main(config: Path, journal_override: Path | None, as_json: bool, duration_s: float | None) -> None:
+    import asyncio
+    import contextlib
+    import signal
+    import sys
+
+    import structlog
+
+    from radsurvey.config import load_config
+
+    from .. import console
+    from ..configure import check_or_raise
+    from ..journal import Journal
+    from ..supervisor import Daemon, resolve_journal_path
+
+    log = structlog.get_logger("radsurvey.run")
+    cfg = load_config(config)
+    check_or_raise(cfg, str(config))
+    path = resolve_journal_path(cfg, journal_override)
+    jr = Journal(
+        path,
+        commit_interval_s=cfg.journal.commit_interval_s,
+        batch_size=cfg.journal.batch_size,
+        synchronous=cfg.journal.synchronous,
+        run_config=str(config),
+    )
+    clean = False
+    try:
+        daemon = Daemon(cfg, jr)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _request_stop, daemon, sig.name)
+        if duration_s is not None:
+            loop.call_later(duration_s, _request_stop, daemon, "duration")
+
+        live = None
+        if as_json:
+            daemon.observers.samples.append(console.line_printer(console.json_line))
+        elif sys.stdout.isatty():
+            from rich.live import Live
+
+            live = Live(get_renderable=lambda: console.live_table(daemon), refresh_per_second=2, transient=False)
+        else:
+            daemon.observers.samples.append(console.line_printer(console.text_line))
+        with live if live is not None else contextlib.nullcontext():
+            await daemon.run()
+        clean = True
+    finally:
+        await asyncio.to_thread(jr.close, clean=clean)
+        log.info("journal closed", path=str(path), clean=clean, committed_seq=jr.committed_seq)
+
+
+def _request_stop(daemon, reason: str) -> None:  # type: ignore[no-untyped-def]
+    import structlog
+
+    if not daemon.stop_event.is_set():
+        structlog.get_logger("radsurvey.run").info("stop requested", reason=reason)
+    daemon.stop_event.set()

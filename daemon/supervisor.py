@@ -1,0 +1,155 @@
+"""The supervisor: one TaskGroup that owns every task of a running daemon.
+
+Meters feed readings in; each reading is journaled, turned into samples by the
+pipelines of its channels, journaled again, and shown to observers (the console,
+and later sinks and alarms through the journal). Stopping is one event: SIGINT,
+SIGTERM or ``--duration`` set it, every task is cancelled, and the journal
+commits what it holds and records a clean end of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import structlog
+
+from radsurvey.config.schema import DaemonConfig
+from radsurvey.drivers.base import Reading, iso_utc
+from radsurvey.drivers.runner import MeterState, run_meter
+
+from .journal import Journal
+from .pipeline import ChannelPipeline, Sample
+
+log = structlog.get_logger("radsurvey.supervisor")
+
+
+class Service(Protocol):
+    """Anything the supervisor runs beside the meters (sinks, alarm engine, ...)."""
+
+    name: str
+
+    async def run(self, daemon: Daemon) -> None: ...
+
+
+@dataclass
+class Observers:
+    samples: list[Callable[[Sample], None]] = field(default_factory=list)
+    readings: list[Callable[[Reading, int], None]] = field(default_factory=list)
+    meter_states: list[Callable[[MeterState], None]] = field(default_factory=list)
+
+
+def reading_row(reading: Reading) -> dict[str, Any]:
+    return {
+        "ts": iso_utc(reading.ts),
+        "meter": reading.meter,
+        "value": reading.value,
+        "unit": reading.unit,
+        "quantity": reading.quantity.value,
+        "status": json.dumps(sorted(s.value for s in reading.status)),
+        "raw": reading.raw,
+        "conversions": json.dumps([c.as_dict() for c in reading.conversions], separators=(",", ":")),
+        "meter_value": reading.meter_value,
+    }
+
+
+class Daemon:
+    """A configured daemon: meters, channel pipelines, journal and services."""
+
+    def __init__(self, cfg: DaemonConfig, journal: Journal, *, services: list[Service] | None = None):
+        self.cfg = cfg
+        self.journal = journal
+        self.services: list[Service] = list(services or [])
+        self.observers = Observers()
+        self.pipelines: dict[str, ChannelPipeline] = {}
+        self.by_meter: dict[str, list[ChannelPipeline]] = {}
+        for ch in cfg.channels:
+            pipeline = ChannelPipeline(ch)
+            self.pipelines[ch.id] = pipeline
+            self.by_meter.setdefault(ch.meter, []).append(pipeline)
+        self.meter_states: dict[str, MeterState] = {}
+        self.stop_event = asyncio.Event()
+        self.readings_seen = 0
+
+    # -- the data path (runs on the event loop; must never block) ---------------------
+
+    def on_reading(self, reading: Reading) -> None:
+        self.readings_seen += 1
+        reading_seq = self.journal.append("readings", reading_row(reading))
+        for observer in self.observers.readings:
+            observer(reading, reading_seq)
+        for pipeline in self.by_meter.get(reading.meter, ()):
+            sample = pipeline.process(reading, reading_seq)
+            if sample is None:
+                continue
+            sample = sample.with_seq(self.journal.append("samples", sample.row()))
+            pipeline.last = sample
+            for observer in self.observers.samples:
+                observer(sample)
+
+    def on_meter_state(self, state: MeterState) -> None:
+        self.meter_states[state.meter] = state
+        detail = dict(state.detail)
+        if state.identity is not None:
+            detail["identity"] = state.identity.as_dict()
+        self.journal.append(
+            "meter_events",
+            {
+                "ts": iso_utc(state.ts),
+                "meter": state.meter,
+                "state": state.state,
+                "reason": state.reason,
+                "detail": json.dumps(detail, separators=(",", ":")),
+            },
+        )
+        for observer in self.observers.meter_states:
+            observer(state)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    async def run(self, *, extra: list[Callable[[], Awaitable[None]]] | None = None) -> None:
+        """Run until :attr:`stop_event` is set, then cancel everything and return."""
+        log.info(
+            "daemon starting",
+            site=self.cfg.site.id,
+            meters=[m.id for m in self.cfg.meters if m.enabled],
+            channels=list(self.pipelines),
+            journal=str(self.journal.path),
+        )
+
+        async def _stopper() -> None:
+            await self.stop_event.wait()
+            raise _Stop
+
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for meter in self.cfg.meters:
+                    if meter.enabled:
+                        tg.create_task(
+                            run_meter(meter, on_reading=self.on_reading, on_state=self.on_meter_state),
+                            name=f"meter:{meter.id}",
+                        )
+                for service in self.services:
+                    tg.create_task(service.run(self), name=f"service:{service.name}")
+                for factory in extra or []:
+                    tg.create_task(factory())
+                tg.create_task(_stopper(), name="stopper")
+        except* _Stop:
+            pass
+        log.info("daemon stopped", readings=self.readings_seen)
+
+
+class _Stop(Exception):
+    """Raised inside the TaskGroup to cancel every task on a stop request."""
+
+
+def resolve_journal_path(cfg: DaemonConfig, override: Path | None = None) -> Path:
+    import os
+
+    if override is not None:
+        return override
+    return cfg.journal.resolved_path(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or None)
