@@ -93,12 +93,60 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         );
         """,
     ),
+    (
+        4,
+        "survey sessions: surveys, point definitions, readings as captured, evaluated points",
+        """
+        CREATE TABLE surveys (
+            id TEXT PRIMARY KEY,
+            metadata TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE survey_point_specs (
+            survey TEXT NOT NULL,
+            point TEXT NOT NULL,
+            ord INTEGER NOT NULL,
+            spec TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (survey, point)
+        );
+        CREATE TABLE survey_readings (
+            id INTEGER PRIMARY KEY,
+            survey TEXT NOT NULL,
+            point TEXT NOT NULL DEFAULT '',
+            height_cm INTEGER,
+            ts TEXT NOT NULL,
+            value_uGy_h REAL NOT NULL,
+            source TEXT NOT NULL,
+            unit TEXT NOT NULL DEFAULT 'uGy/h',
+            raw TEXT NOT NULL DEFAULT '',
+            discarded INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX survey_readings_by_point ON survey_readings(survey, point, height_cm, id);
+        CREATE TABLE survey_points (
+            seq INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            survey TEXT NOT NULL,
+            point TEXT NOT NULL,
+            room_category INTEGER NOT NULL,
+            formula TEXT NOT NULL,
+            effective_uSv_h REAL,
+            limit_uSv_h REAL NOT NULL,
+            ratio REAL,
+            verdict TEXT NOT NULL,
+            payload TEXT NOT NULL
+        );
+        CREATE INDEX survey_points_by_point ON survey_points(survey, point, seq);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Tables whose rows carry the journal-wide seq (what sinks replay).
-SEQ_TABLES: tuple[str, ...] = ("readings", "samples", "meter_events")
+SEQ_TABLES: tuple[str, ...] = ("readings", "samples", "meter_events", "survey_points")
 
 
 def now_iso() -> str:

@@ -43,12 +43,13 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, run
+    from . import configcmd, evaluate, journal, run, survey
 
     evaluate.register(app)
     run.register(app)
     app.add_typer(journal.app, name="journal")
     app.add_typer(configcmd.app, name="config")
+    survey.register(app)
 
 
 _build()

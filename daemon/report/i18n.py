@@ -1,0 +1,118 @@
+"""Report languages: gettext catalogues, number and date formats, the Solar Hijri calendar.
+
+The ``.po`` catalogues ship as package data and are compiled in memory with
+Babel the first time a language is used, so the same code works from a wheel,
+an sdist or an editable install without a build step.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import resources
+from typing import Any
+
+LANGUAGES = ("en", "ru", "kk", "fa", "ro")
+DOMAIN = "radsurvey"
+
+PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+PERSIAN_DECIMAL = "٫"  # U+066B ARABIC DECIMAL SEPARATOR, as Persian typesetting uses
+
+
+@functools.cache
+def translations(lang: str) -> Any:
+    """gettext translations for ``lang`` (English: the identity)."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+    from babel.support import NullTranslations, Translations
+
+    if lang == "en":
+        return NullTranslations()
+    po = resources.files(__name__.rsplit(".", 1)[0]).joinpath("locale", lang, "LC_MESSAGES", f"{DOMAIN}.po")
+    with po.open("rb") as fp:
+        catalog = read_po(fp, locale=lang, domain=DOMAIN)
+    buf = io.BytesIO()
+    write_mo(buf, catalog)
+    buf.seek(0)
+    return Translations(fp=buf, domain=DOMAIN)
+
+
+def gregorian_to_solar_hijri(day: date) -> tuple[int, int, int]:
+    """(year, month, day) of the Solar Hijri (Jalali) calendar for a Gregorian date.
+
+    The arithmetic 33-year-cycle rule: exact for 1925-2087 (the official
+    astronomical calendar agrees with it over that span).
+    """
+    # Days since an epoch 1 Farvardin 1 AP aligned to the proleptic Gregorian calendar.
+    month_offsets = (0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334)
+    gy = day.year
+    leap_year_for_feb = gy + 1 if day.month > 2 else gy
+    days = (
+        355666
+        + 365 * gy
+        + (leap_year_for_feb + 3) // 4
+        - (leap_year_for_feb + 99) // 100
+        + (leap_year_for_feb + 399) // 400
+        + day.day
+        + month_offsets[day.month - 1]
+    )
+    year = -1595 + 33 * (days // 12053)
+    days %= 12053
+    year += 4 * (days // 1461)
+    days %= 1461
+    if days > 365:
+        year += (days - 1) // 365
+        days = (days - 1) % 365
+    if days < 186:
+        month, mday = 1 + days // 31, 1 + days % 31
+    else:
+        month, mday = 7 + (days - 186) // 30, 1 + (days - 186) % 30
+    return year, month, mday
+
+
+@dataclass(frozen=True)
+class Formatter:
+    lang: str
+    solar_hijri: bool = False
+
+    def digits(self, value: Any) -> str:
+        text = str(value)
+        return text.translate(PERSIAN_DIGITS) if self.lang == "fa" else text
+
+    def number(self, value: Any, spec: str = ".6g") -> str:
+        if value is None or value == "":
+            return "—"
+        if isinstance(value, bool):
+            return str(value)
+        try:
+            text = format(float(value), spec)
+        except (TypeError, ValueError):
+            return str(value)
+        if self.lang == "fa":
+            return text.replace(".", PERSIAN_DECIMAL).translate(PERSIAN_DIGITS)
+        if self.lang in ("ru", "kk", "ro"):
+            return text.replace(".", ",")
+        return text
+
+    def date(self, value: Any) -> str:
+        if value in (None, ""):
+            return "—"
+        if isinstance(value, str):
+            try:
+                value = date.fromisoformat(value[:10])
+            except ValueError:
+                return self.digits(value)
+        if isinstance(value, datetime):
+            value = value.date()
+        if self.lang == "fa" and self.solar_hijri:
+            y, m, d = gregorian_to_solar_hijri(value)
+            return self.digits(f"{y:04d}/{m:02d}/{d:02d}")
+        if self.lang in ("ru", "kk", "ro"):
+            return value.strftime("%d.%m.%Y")
+        return self.digits(value.isoformat())
+
+
+def formatter(lang: str, *, solar_hijri: bool = False) -> Formatter:
+    return Formatter(lang, solar_hijri)

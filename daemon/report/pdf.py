@@ -1,0 +1,77 @@
+"""HTML report -> PDF through headless Chromium (Debian package ``chromium``).
+
+Chromium's print engine honours the report's print CSS (A4, margins, page
+breaks) and shapes Persian right-to-left text correctly, which the pure-Python
+PDF libraries do not. It runs with its own throw-away profile, no network
+services and no sandbox (the report is our own local HTML).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from radsurvey.protocols.errors import RadsurveyError
+
+CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+class ReportError(RadsurveyError):
+    """A report could not be produced (e.g. no PDF engine)."""
+
+
+def find_chromium() -> str:
+    explicit = os.environ.get("RADSURVEY_CHROMIUM")
+    if explicit:
+        return explicit
+    for name in CANDIDATES:
+        path = shutil.which(name)
+        if path:
+            return path
+    raise ReportError(
+        "PDF needs headless Chromium, which is not installed; install it (Debian/Ubuntu/Raspberry Pi OS: "
+        "sudo apt-get install chromium) or set RADSURVEY_CHROMIUM, or use --format html and print to PDF from a browser",
+        source="report",
+    )
+
+
+def html_to_pdf(html: str, out: Path, *, timeout_s: float = 120.0) -> Path:
+    """Render ``html`` to ``out`` (A4, print CSS) with headless Chromium."""
+    exe = find_chromium()
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="radsurvey-pdf-") as tmp:
+        page = Path(tmp) / "report.html"
+        page.write_text(html, encoding="utf-8")
+        profile = Path(tmp) / "profile"
+        cmd = [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            "--no-default-browser-check",
+            f"--user-data-dir={profile}",
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={out}",
+            page.as_uri(),
+        ]
+        if out.exists():
+            out.unlink()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired:
+            raise ReportError(f"chromium did not finish within {timeout_s:g} s", source=exe) from None
+        except OSError as err:
+            raise ReportError(f"cannot run chromium: {err}", source=exe) from None
+        if not out.exists() or out.stat().st_size == 0:
+            tail = (proc.stderr or "").strip().splitlines()[-3:]
+            raise ReportError(f"chromium produced no PDF (exit {proc.returncode}): {' | '.join(tail)}", source=exe)
+    return out

@@ -1,0 +1,1 @@
+"""Survey sessions: guided capture into the journal, survey files, the protocol report."""

@@ -1,0 +1,432 @@
+"""The guided capture: background, then each point and height, then the evaluation.
+
+The flow is driven by what the session already holds, so ``resume`` after a
+crash continues at the first height that lacks readings. Every answer can come
+from a *plan* (a survey file whose readings are optional) instead of a prompt:
+with ``interactive=False`` nothing is ever asked, and a missing answer is an error
+naming what is missing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from radsurvey.protocols.errors import MeterError, SurveyError
+
+from .evaluation import evaluate_document, evaluate_point
+from .store import BACKGROUND, SurveySession, SurveyStore
+
+HEIGHTS_BY_KIND_FALLBACK = {"workplace": [30, 80, 120, 160], "wall": [80, 120], "above": [80], "below": [120]}
+
+
+@dataclass
+class CaptureSettings:
+    repeats: int = 3  # readings per height and for the background (>= the protocol's minimum)
+    settle_s: float = 0.0  # meter readings shown but not kept after the probe is placed
+    until_stable: bool = False  # after settle_s, also wait until the last readings agree
+    settle_max_s: float = 60.0
+    spread_warn_percent: float = 20.0  # coefficient of variation above which a retake is offered
+    max_retakes: int = 2  # in non-interactive runs: retakes before accepting with a warning
+
+
+@dataclass
+class MeterSample:
+    value_uGy_h: float
+    unit: str
+    raw: str
+    source: str
+    problem: str = ""  # non-empty: not usable (over range, fault)
+
+
+class ReadingSource(Protocol):
+    name: str
+
+    def read(self) -> MeterSample: ...
+
+    def close(self) -> None: ...
+
+
+class MeterSource:
+    """A registered driver, opened once, read synchronously from its own event-loop thread."""
+
+    def __init__(self, driver_name: str, *, meter_id: str = "survey", poll_interval_s: float = 1.0,
+                 options: dict[str, Any] | None = None, timeout_s: float = 30.0):
+        from radsurvey.drivers import registry
+
+        self.name = f"meter:{driver_name}"
+        self.timeout_s = timeout_s
+        self._driver = registry.create(driver_name, meter_id=meter_id, poll_interval_s=poll_interval_s, options=options or {})
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="radsurvey-survey-meter", daemon=True)
+        self._thread.start()
+        self._last_at: float | None = None
+        try:
+            self._call(self._driver.__aenter__())
+        except BaseException:
+            self._stop_loop()
+            raise
+        self.identity = self._driver.identity
+
+    def _call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(self.timeout_s)
+
+    def read(self) -> MeterSample:
+        from radsurvey.drivers.base import Quantity, Status
+
+        if self._last_at is not None:  # keep the meter's poll interval between reads
+            wait = self._driver.poll_interval_s - (time.monotonic() - self._last_at)
+            if wait > 0:
+                time.sleep(wait)
+        self._last_at = time.monotonic()
+        r = self._call(self._driver.read())
+        problem = ""
+        bad = r.status & {Status.OVER_RANGE, Status.FAULT, Status.STALE, Status.UNDER_RANGE}
+        if bad:
+            problem = "meter reports " + ", ".join(sorted(s.value for s in bad))
+        elif r.quantity not in (Quantity.AIR_KERMA_RATE, Quantity.AMBIENT_DOSE_EQUIVALENT_RATE):
+            problem = f"meter gives {r.quantity.value} in {r.unit}, not a dose rate"
+        return MeterSample(value_uGy_h=float(r.value), unit=r.unit, raw=r.raw.hex(), source=self.name, problem=problem)
+
+    def close(self) -> None:
+        try:
+            self._call(self._driver.__aexit__(None, None, None))
+        finally:
+            self._stop_loop()
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
+
+
+class UI(Protocol):
+    """What the flow needs from a terminal (rich) or from nobody (non-interactive)."""
+
+    interactive: bool
+
+    def say(self, text: str) -> None: ...
+    def ask_text(self, prompt: str, default: str | None = None) -> str: ...
+    def ask_float(self, prompt: str, default: float | None = None) -> float: ...
+    def ask_choice(self, prompt: str, choices: list[tuple[str, str]], default: str | None = None) -> str: ...
+    def confirm(self, prompt: str, default: bool = True) -> bool: ...
+    def wait(self, prompt: str) -> None: ...
+
+
+class SilentUI:
+    """No terminal: prints progress through ``echo`` and refuses to ask anything."""
+
+    interactive = False
+
+    def __init__(self, echo: Callable[[str], None] = print):
+        self.echo = echo
+
+    def say(self, text: str) -> None:
+        self.echo(text)
+
+    def _refuse(self, prompt: str) -> Any:
+        raise SurveyError(f"needs an answer to {prompt!r}; give it in the plan file or run interactively", field="plan")
+
+    def ask_text(self, prompt: str, default: str | None = None) -> str:
+        return self._refuse(prompt)
+
+    def ask_float(self, prompt: str, default: float | None = None) -> float:
+        return self._refuse(prompt)
+
+    def ask_choice(self, prompt: str, choices: list[tuple[str, str]], default: str | None = None) -> str:
+        return self._refuse(prompt)
+
+    def confirm(self, prompt: str, default: bool = True) -> bool:
+        return default
+
+    def wait(self, prompt: str) -> None:
+        return None
+
+
+def spread_percent(values: list[float]) -> float:
+    """Coefficient of variation in %, 0 for fewer than 2 values or a zero mean."""
+    if len(values) < 2:
+        return 0.0
+    mean = statistics.fmean(values)
+    if mean <= 0:
+        return 0.0
+    return statistics.stdev(values) / mean * 100.0
+
+
+def summary(values: list[float]) -> str:
+    if not values:
+        return "-"
+    mean = statistics.fmean(values)
+    return f"mean {mean:.4g} uGy/h, spread {spread_percent(values):.1f} % ({len(values)} readings)"
+
+
+@dataclass
+class SurveyFlow:
+    """Runs (or resumes) the capture of one session."""
+
+    store: SurveyStore
+    survey_id: str
+    ui: Any
+    source: ReadingSource | None = None  # None: readings typed by hand
+    settings: CaptureSettings = field(default_factory=CaptureSettings)
+    plan: dict[str, Any] = field(default_factory=dict)
+    finish: bool = True  # mark finished when the plan is done (non-interactive) or the user says so
+
+    def session(self) -> SurveySession:
+        return self.store.get(self.survey_id)
+
+    # -- the whole flow -------------------------------------------------------------
+
+    def run(self) -> dict[str, Any] | None:
+        """Capture until done; the survey evaluation if finished, else None."""
+        s = self.session()
+        if s.status == "finished":
+            raise SurveyError(f"survey {self.survey_id} is finished; export it or start a new one")
+        if not s.header.get("background_compensated"):
+            self.capture_background()
+        while True:
+            s = self.session()
+            pending = next((p for p in s.points if self._missing_heights(s, p)), None)
+            if pending is None:
+                spec = self.next_point_spec(s)
+                if spec is None:
+                    break
+                self.store.add_point(self.survey_id, spec)
+                pending = spec
+            self.capture_point(pending)
+        if not self.finish:
+            return None
+        if self.ui.interactive and not self.ui.confirm("Finish the survey and evaluate it?", default=True):
+            self.ui.say(f"Survey {self.survey_id} left open; continue with: radsurvey survey resume {self.survey_id}")
+            return None
+        return self.finalise()
+
+    def finalise(self) -> dict[str, Any]:
+        s = self.session()
+        if not s.points:
+            raise SurveyError("the survey has no points", field="points")
+        result = evaluate_document(s.document(), source=f"survey {self.survey_id}")
+        for point in result["points"]:
+            self.store.record_point(self.survey_id, point)
+        self.store.set_status(self.survey_id, "finished")
+        self.ui.say(f"Survey {self.survey_id}: {str(result['verdict']).upper()}")
+        for w in result.get("warnings") or []:
+            self.ui.say(f"warning: {w}")
+        return result
+
+    # -- background -------------------------------------------------------------------
+
+    def capture_background(self) -> None:
+        n = self.settings.repeats
+        planned = [float(v) for v in self.plan.get("background_uGy_h") or []]
+        for attempt in range(self.settings.max_retakes + 1):
+            have = self.session().background
+            if len(have) >= n:
+                return
+            if not have:
+                self.ui.say(f"Background: apparatus OFF. {n} readings.")
+                if self.source is not None:
+                    self.ui.wait("Switch the X-ray apparatus off and place the probe. Press Enter to start")
+            values = self._capture(BACKGROUND, None, n - len(have), planned[len(have):], label="background")
+            self.ui.say(f"Background: {summary(values)}")
+            if not self._offer_retake(values, "background", planned_given=bool(planned), attempt=attempt):
+                return
+            self.store.discard(self.survey_id, point=BACKGROUND, height_cm=None)
+
+    # -- points ---------------------------------------------------------------------------
+
+    def _missing_heights(self, s: SurveySession, spec: dict[str, Any]) -> list[int]:
+        return [h for h in spec.get("heights_cm", []) if len(s.kept(spec["id"], h)) < self.settings.repeats]
+
+    def _planned_point(self, point_id: str) -> dict[str, Any]:
+        return next((p for p in self.plan.get("points") or [] if p.get("id") == point_id), {})
+
+    def next_point_spec(self, s: SurveySession) -> dict[str, Any] | None:
+        done = {p["id"] for p in s.points}
+        for p in self.plan.get("points") or []:
+            if p.get("id") not in done:
+                return self._complete_spec(s, p)
+        if not self.ui.interactive:
+            return None
+        if not self.ui.confirm("Add a measurement point?" if s.points else "Add the first measurement point?", default=True):
+            return None
+        return self._complete_spec(s, {})
+
+    def _complete_spec(self, s: SurveySession, given: dict[str, Any]) -> dict[str, Any]:
+        from radsurvey.protocols.profiles import get_profile
+
+        profile = get_profile(s.header.get("protocol") or "kz-2008-303")
+        ui = self.ui
+        meta = s.header.get("metadata") or {}
+        last = s.points[-1] if s.points else {}
+        spec: dict[str, Any] = {}
+        spec["id"] = given.get("id") or ui.ask_text("Point id", default=f"P{len(s.points) + 1}")
+        if s.point(spec["id"]):
+            raise SurveyError(f"point {spec['id']!r} already exists", field="points")
+        spec["room"] = given.get("room") or ui.ask_text(
+            "Room / location", default=last.get("room") or (meta.get("facility") or {}).get("room") or None
+        )
+        if "category" in given:
+            spec["category"] = int(given["category"])
+        else:
+            choices = [(str(c.number), f"{c.description} - limit {c.dmd_uSv_h:g} uSv/h") for c in profile.categories]
+            spec["category"] = int(ui.ask_choice("Room category (App. 14 Table 2)", choices, default=str(last.get("category") or "")) or 0)
+        kinds = {k.key: k for k in profile.point_kinds}
+        if "kind" in given:
+            spec["kind"] = given["kind"]
+        else:
+            choices = [(k.key, f"{k.text} - heights {', '.join(map(str, k.heights_cm)) or 'your choice'}") for k in profile.point_kinds]
+            spec["kind"] = ui.ask_choice("Kind of point", choices, default=last.get("kind") or "workplace")
+        if spec["kind"] not in kinds:
+            raise SurveyError(f"unknown point kind {spec['kind']!r}; known: {', '.join(kinds)}", field=f"points[{spec['id']}].kind")
+        proposed = list(kinds[spec["kind"]].heights_cm)
+        if "heights_cm" in given:
+            heights = [int(h) for h in given["heights_cm"]]
+        elif given.get("readings_uGy_h"):
+            heights = [int(h) for h in given["readings_uGy_h"]]
+        elif ui.interactive:
+            text = ui.ask_text("Heights above the floor, cm", default=" ".join(map(str, proposed)) or "80")
+            heights = [int(x) for x in text.replace(",", " ").split()]
+        else:
+            heights = proposed
+        if not heights:
+            raise SurveyError("no measurement height given and the protocol proposes none", field=f"points[{spec['id']}].heights_cm")
+        spec["heights_cm"] = heights
+        cond = meta.get("conditions") or {}
+        for key, prompt, fallback in (
+            ("anode_current_mA", "Anode current, mA", last.get("anode_current_mA") or cond.get("anode_current_mA")),
+            ("anode_voltage_kV", "Anode voltage, kV", last.get("anode_voltage_kV") or cond.get("anode_voltage_kV")),
+        ):
+            if given.get(key) is not None:
+                spec[key] = float(given[key])
+            elif ui.interactive:
+                spec[key] = ui.ask_float(prompt, default=fallback)
+            elif fallback is not None:
+                spec[key] = float(fallback)
+            else:
+                raise SurveyError(f"{prompt} not given", field=f"points[{spec['id']}].{key}")
+        for key in ("note",):
+            if given.get(key):
+                spec[key] = given[key]
+        return spec
+
+    def capture_point(self, spec: dict[str, Any]) -> None:
+        pid = spec["id"]
+        planned = self._planned_point(pid).get("readings_uGy_h") or {}
+        self.ui.say(f"Point {pid} ({spec.get('room', '')}), category {spec.get('category')}, heights {spec['heights_cm']} cm")
+        for height in spec["heights_cm"]:
+            given = [float(v) for v in planned.get(str(height)) or planned.get(height) or []]
+            for attempt in range(self.settings.max_retakes + 1):
+                have = self.session().kept(pid, height)
+                if len(have) >= self.settings.repeats:
+                    break
+                if not have and (self.source is not None or not given):
+                    self.ui.wait(f"Place the probe at {height} cm above the floor (point {pid}). Press Enter when ready")
+                values = self._capture(pid, height, self.settings.repeats - len(have), given[len(have):], label=f"{pid} {height} cm")
+                self.ui.say(f"{pid} at {height} cm: {summary(values)}")
+                if not self._offer_retake(values, f"{pid} at {height} cm", planned_given=bool(given), attempt=attempt):
+                    break
+                self.store.discard(self.survey_id, point=pid, height_cm=height)
+        self.show_point_result(pid)
+
+    def show_point_result(self, pid: str) -> dict[str, Any] | None:
+        doc = self.session().document()
+        try:
+            result = evaluate_point(doc, pid, source=f"survey {self.survey_id}")
+        except SurveyError as err:
+            self.ui.say(f"Point {pid} cannot be evaluated yet: {err}")
+            return None
+        self.store.record_point(self.survey_id, result)
+        say = getattr(self.ui, "point_result", None)
+        if say is not None:
+            say(result)
+        else:
+            self.ui.say(point_line(result))
+        return result
+
+    # -- readings -------------------------------------------------------------------------
+
+    def _capture(self, point: str, height: int | None, count: int, given: list[float], *, label: str) -> list[float]:
+        """Take ``count`` readings (plan values first, then meter or keyboard), committing each."""
+        if count <= 0:
+            return self.session().kept(point, height)
+        if self.source is not None and len(given) < count:
+            self._settle(label)
+        for i in range(count):
+            if i < len(given):
+                value, source, unit, raw = given[i], "plan", "uGy/h", ""
+            elif self.source is not None:
+                sample = self._meter_reading(label)
+                value, source, unit, raw = sample.value_uGy_h, sample.source, sample.unit, sample.raw
+            elif self.ui.interactive:
+                value = self.ui.ask_float(f"{label}: reading {len(self.session().kept(point, height)) + 1}, uGy/h")
+                source, unit, raw = "manual", "uGy/h", ""
+            else:
+                raise SurveyError(f"{label}: no readings in the plan and no meter", field="plan")
+            if value < 0:
+                raise SurveyError(f"{label}: a dose rate cannot be negative ({value})")
+            self.store.add_reading(self.survey_id, point=point, height_cm=height, value_uGy_h=value, source=source, unit=unit, raw=raw)
+            kept = self.session().kept(point, height)
+            self.ui.say(f"  {label}  reading {len(kept)}: {value:.4g} uGy/h   {summary(kept)}")
+        return self.session().kept(point, height)
+
+    def _meter_reading(self, label: str) -> MeterSample:
+        assert self.source is not None
+        for _ in range(20):
+            try:
+                sample = self.source.read()
+            except MeterError as err:
+                self.ui.say(f"  {label}: meter error: {err}; retrying")
+                time.sleep(0.5)
+                continue
+            if sample.problem:
+                self.ui.say(f"  {label}: reading not used: {sample.problem}")
+                continue
+            return sample
+        raise MeterError(f"{label}: no usable reading after 20 attempts", meter=self.source.name)
+
+    def _settle(self, label: str) -> None:
+        assert self.source is not None
+        s = self.settings
+        if s.settle_s <= 0 and not s.until_stable:
+            return
+        start = time.monotonic()
+        recent: list[float] = []
+        while True:
+            elapsed = time.monotonic() - start
+            settled = elapsed >= s.settle_s
+            if settled and (not s.until_stable or (len(recent) >= 3 and spread_percent(recent[-3:]) <= s.spread_warn_percent)):
+                return
+            if elapsed >= s.settle_max_s:
+                self.ui.say(f"  {label}: reading did not settle within {s.settle_max_s:g} s; measuring anyway")
+                return
+            sample = self._meter_reading(label)
+            recent.append(sample.value_uGy_h)
+            self.ui.say(f"  {label}  settling: {sample.value_uGy_h:.4g} uGy/h")
+
+    def _offer_retake(self, values: list[float], what: str, *, planned_given: bool, attempt: int) -> bool:
+        spread = spread_percent(values)
+        if spread <= self.settings.spread_warn_percent:
+            return False
+        message = f"warning: {what}: spread {spread:.1f} % exceeds {self.settings.spread_warn_percent:g} %"
+        self.ui.say(message)
+        if planned_given:
+            return False  # the values were given; keep them, the report shows the spread
+        if self.ui.interactive:
+            return self.ui.confirm("Retake these readings?", default=True)
+        return attempt < self.settings.max_retakes
+
+
+def point_line(p: dict[str, Any]) -> str:
+    e = p.get("effective_dose_rate_uSv_h")
+    return (
+        f"Point {p['id']}: formula {p.get('formula')}, E = {e:.4g} uSv/h, limit {p.get('limit_uSv_h'):g} uSv/h, "
+        f"ratio {p.get('ratio'):.3f} -> {str(p.get('verdict')).upper()}"
+        if e is not None
+        else f"Point {p['id']}: {p.get('verdict')}"
+    )

@@ -1,0 +1,89 @@
+"""Survey files (schema radsurvey.survey/1) as JSON or TOML, and new sessions from them."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from radsurvey.protocols.errors import SurveyError
+
+from .metadata import TechnicianProfile, apply_profile, check_instruments, parse_metadata
+from .store import SURVEY_SCHEMA, SurveyStore, header_from_document
+
+
+def read_survey_file(path: Path) -> dict[str, Any]:
+    """A survey or plan file, JSON or TOML by extension (JSON if unsure)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise SurveyError(f"cannot read: {err.strerror or err}", source=str(path)) from None
+    try:
+        if path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        else:
+            data = json.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
+        raise SurveyError(f"not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {err}", source=str(path)) from None
+    if not isinstance(data, dict):
+        raise SurveyError("a survey file is an object/table at the top level", source=str(path))
+    schema = data.get("schema", SURVEY_SCHEMA)
+    if schema != SURVEY_SCHEMA:
+        raise SurveyError(f"unsupported schema {schema!r}; expected {SURVEY_SCHEMA!r}", source=str(path), field="schema")
+    return data
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
+
+
+def dump_survey(doc: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
+    if fmt == "toml":
+        import tomli_w
+
+        return tomli_w.dumps(_drop_none(json.loads(json.dumps(doc, default=str))))
+    raise SurveyError(f"unknown format {fmt!r}; use json or toml", field="format")
+
+
+def new_session(
+    store: SurveyStore,
+    doc: dict[str, Any],
+    *,
+    profile: TechnicianProfile,
+    strict: bool = False,
+    today: date | None = None,
+    survey_id: str | None = None,
+    source: str | None = None,
+) -> str:
+    """Create a session from a (partial) survey file: profile defaults, instrument check."""
+    from radsurvey.protocols.profiles import get_profile
+
+    header = header_from_document(doc)
+    if not header.get("apparatus"):
+        raise SurveyError("apparatus (workload table key) is required", source=source, field="apparatus")
+    protocol = get_profile(header["protocol"])
+    if protocol.workload(header["apparatus"]) is None and header.get("workload_mA_min_per_week") is None:
+        keys = ", ".join(w.key for w in protocol.workloads)
+        raise SurveyError(
+            f"unknown apparatus {header['apparatus']!r} and no workload_mA_min_per_week given; known: {keys}",
+            source=source,
+            field="apparatus",
+        )
+    meta = apply_profile(parse_metadata(header["metadata"], source=source), profile)
+    today = today or datetime.now(UTC).date()
+    if meta.survey_date is None:
+        meta = meta.model_copy(update={"survey_date": today})
+    problems = check_instruments(meta, protocol.instrument, on=meta.survey_date or today)
+    if problems and strict:
+        raise SurveyError("instrument check failed (--strict): " + "; ".join(problems), source=source, field="metadata.instruments")
+    meta = meta.model_copy(update={"warnings": [*meta.warnings, *(p for p in problems if p not in meta.warnings)]})
+    header["metadata"] = meta.model_dump(mode="json")
+    return store.create(header, survey_id=survey_id)

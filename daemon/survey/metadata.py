@@ -1,0 +1,275 @@
+"""What a survey records besides its readings: facility, apparatus, people, instruments.
+
+These models are the ``metadata`` section of a survey file (schema
+``radsurvey.survey/1``) and of a survey session. They follow the fields the
+protocol must carry (domain kz-2008-303 §1.12) plus the Iranian licensing
+identifiers (department radiation-work code, device GEN regulatory id, tube serial).
+The technician profile (``profile.toml``) fills their defaults.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from radsurvey.protocols.errors import SurveyError
+
+
+class _Meta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Person(_Meta):
+    name: str = ""
+    position: str = ""
+    organisation: str = ""
+
+
+class Facility(_Meta):
+    name: str = ""
+    address: str = ""
+    department: str = ""
+    room: str = ""
+    radiation_work_code: str = Field("", description="department radiation-work (film-badge) code, where licensing uses one")
+
+
+class ApparatusInfo(_Meta):
+    type: str = Field("", description="apparatus type key of the protocol (App. 14 p.4), e.g. general_diagnostic")
+    manufacturer: str = ""
+    model: str = ""
+    serial: str = ""
+    tube_serial: str = ""
+    regulatory_id: str = Field("", description="regulator's registry id of the device (e.g. Iranian GEN number)")
+    sanitary_conclusion: str = Field("", description="number/date of the sanitary-epidemiological conclusion (App. 14 p.6)")
+
+
+class Instrument(_Meta):
+    model: str = ""
+    serial: str = ""
+    energy_min_keV: float | None = None
+    energy_max_keV: float | None = None
+    dose_rate_min_uGy_h: float | None = None
+    dose_rate_max_uGy_h: float | None = None
+    error_percent: float | None = None
+    certificate_number: str = ""
+    certificate_expires: date | None = None
+
+
+class Conditions(_Meta):
+    anode_voltage_kV: float | None = None
+    anode_current_mA: float | None = None
+    filter: str = ""
+    exposure: str = ""
+    phantom: str = ""
+    field_size: str = ""
+    table_position: str = ""
+
+
+class SurveyMetadata(_Meta):
+    """Everything the report prints about who, where, with what and why."""
+
+    protocol_number: str = ""
+    facility: Facility = Field(default_factory=Facility)
+    apparatus: ApparatusInfo = Field(default_factory=ApparatusInfo)
+    reason: str = Field("", description="key of the protocol's survey reasons (App. 14 p.5)")
+    performed_by: list[Person] = Field(default_factory=list)
+    representative: Person = Field(default_factory=Person)
+    instruments: list[Instrument] = Field(default_factory=list)
+    conditions: Conditions = Field(default_factory=Conditions)
+    survey_date: date | None = None
+    layout: str = Field("", description="room layout and measurement grid (App. 14 p.22-23)")
+    notes: str = ""
+    warnings: list[str] = Field(default_factory=list, description="instrument and capture warnings")
+
+
+class TechnicianProfile(_Meta):
+    """The technician's defaults: ``profile.toml`` in the user's config directory."""
+
+    name: str = ""
+    position: str = ""
+    organisation: str = ""
+    instruments: list[Instrument] = Field(default_factory=list)
+
+    def person(self) -> Person:
+        return Person(name=self.name, position=self.position, organisation=self.organisation)
+
+
+def parse_metadata(data: Any, *, source: str | None = None) -> SurveyMetadata:
+    try:
+        return SurveyMetadata.model_validate(data or {})
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = "metadata." + ".".join(str(p) for p in first["loc"])
+        raise SurveyError(first["msg"], source=source, field=field) from None
+
+
+def profile_path(override: Path | None = None) -> Path:
+    """``--profile``, else ``$RADSURVEY_PROFILE``, else ``$XDG_CONFIG_HOME/radsurvey/profile.toml``."""
+    if override is not None:
+        return override
+    env = os.environ.get("RADSURVEY_PROFILE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "radsurvey" / "profile.toml"
+
+
+def load_profile(path: Path | None = None) -> TechnicianProfile:
+    """The technician profile; an empty one if the file does not exist."""
+    path = profile_path(path)
+    if not path.exists():
+        return TechnicianProfile()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as err:
+        raise SurveyError(f"cannot read technician profile: {err}", source=str(path)) from None
+    try:
+        return TechnicianProfile.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise SurveyError(first["msg"], source=str(path), field=".".join(str(p) for p in first["loc"])) from None
+
+
+def apply_profile(meta: SurveyMetadata, profile: TechnicianProfile) -> SurveyMetadata:
+    """Fill what the survey does not say from the technician profile."""
+    update: dict[str, Any] = {}
+    if not meta.performed_by and profile.name:
+        update["performed_by"] = [profile.person()]
+    if not meta.instruments and profile.instruments:
+        update["instruments"] = list(profile.instruments)
+    return meta.model_copy(update=update) if update else meta
+
+
+def check_instruments(meta: SurveyMetadata, requirements: Any, *, on: date) -> list[str]:
+    """Problems with the instruments against the protocol's requirements (App. 14 p.32-33).
+
+    ``requirements`` is the profile's ``instrument`` section. Returns one
+    sentence per problem; an empty list means every instrument qualifies.
+    """
+    if not meta.instruments:
+        return ["no measuring instrument recorded (App. 14 p.32-33 requires a verified dosimeter)"]
+    problems: list[str] = []
+    r = requirements
+    for inst in meta.instruments:
+        name = " ".join(x for x in (inst.model, inst.serial) if x) or "instrument"
+        if getattr(r, "verification_certificate_required", True):
+            if not inst.certificate_number:
+                problems.append(f"{name}: no verification certificate number recorded")
+            if inst.certificate_expires is None:
+                problems.append(f"{name}: verification certificate expiry date not recorded")
+            elif inst.certificate_expires < on:
+                problems.append(
+                    f"{name}: verification certificate {inst.certificate_number or ''} expired on "
+                    f"{inst.certificate_expires.isoformat()}".replace("  ", " ")
+                )
+        if inst.energy_min_keV is None or inst.energy_max_keV is None:
+            problems.append(f"{name}: energy range not recorded (required {r.energy_min_keV:g}-{r.energy_max_keV:g} keV)")
+        elif inst.energy_min_keV > r.energy_min_keV or inst.energy_max_keV < r.energy_max_keV:
+            problems.append(
+                f"{name}: energy range {inst.energy_min_keV:g}-{inst.energy_max_keV:g} keV does not cover "
+                f"the required {r.energy_min_keV:g}-{r.energy_max_keV:g} keV"
+            )
+        if inst.dose_rate_min_uGy_h is None or inst.dose_rate_max_uGy_h is None:
+            problems.append(
+                f"{name}: dose-rate range not recorded (required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h)"
+            )
+        elif inst.dose_rate_min_uGy_h > r.dose_rate_min_uGy_h or inst.dose_rate_max_uGy_h < r.dose_rate_max_uGy_h:
+            problems.append(
+                f"{name}: dose-rate range {inst.dose_rate_min_uGy_h:g}-{inst.dose_rate_max_uGy_h:g} uGy/h does not cover "
+                f"the required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h"
+            )
+        if inst.error_percent is not None and inst.error_percent > r.basic_error_percent:
+            problems.append(
+                f"{name}: basic error {inst.error_percent:g} % exceeds the permitted {r.basic_error_percent:g} %"
+            )
+    return problems
+
+
+def _pair(value: Any) -> tuple[Any, Any]:
+    if isinstance(value, list | tuple) and len(value) == 2:
+        return value[0], value[1]
+    return None, None
+
+
+def _person(d: Any) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        return {"name": str(d)} if d else {}
+    return {"name": d.get("name", ""), "position": d.get("position") or d.get("role") or "", "organisation": d.get("organisation", "")}
+
+
+def metadata_from_document(doc: dict[str, Any]) -> dict[str, Any]:
+    """The report metadata of a survey file, as a :class:`SurveyMetadata` dict.
+
+    A file written by radsurvey keeps it under ``metadata``. A hand-written file
+    may instead use top-level fields the way ``protocols/examples/worked-example.json``
+    does (``facility``, ``room``, ``apparatus_identity``, ``conditions``,
+    ``instrument``, ``people``, ``date``, ``reason``, ``survey_id``); those are mapped.
+    """
+    if isinstance(doc.get("metadata"), dict):
+        return dict(doc["metadata"])
+    meta: dict[str, Any] = {}
+    if doc.get("survey_id"):
+        meta["protocol_number"] = str(doc["survey_id"])
+    if doc.get("date"):
+        meta["survey_date"] = str(doc["date"])
+    if doc.get("reason"):
+        meta["reason"] = str(doc["reason"])
+    fac = doc.get("facility") if isinstance(doc.get("facility"), dict) else {}
+    room = doc.get("room") if isinstance(doc.get("room"), dict) else {}
+    meta["facility"] = {
+        k: str(v) for k, v in {
+            "name": fac.get("name"), "address": fac.get("address"), "department": fac.get("department"),
+            "room": room.get("name") or fac.get("room"), "radiation_work_code": fac.get("radiation_work_code"),
+        }.items() if v
+    }
+    ident = doc.get("apparatus_identity") if isinstance(doc.get("apparatus_identity"), dict) else {}
+    meta["apparatus"] = {
+        k: str(v) for k, v in {
+            "type": ident.get("type"), "manufacturer": ident.get("manufacturer"), "model": ident.get("model"),
+            "serial": ident.get("serial"), "tube_serial": ident.get("tube_serial"),
+            "regulatory_id": ident.get("regulatory_id"),
+            "sanitary_conclusion": room.get("sanitary_conclusion") or ident.get("sanitary_conclusion"),
+        }.items() if v
+    }
+    cond = doc.get("conditions") if isinstance(doc.get("conditions"), dict) else {}
+    filt = cond.get("filter") or (f"{ident['total_filter_mm_Al']:g} mm Al" if isinstance(ident.get("total_filter_mm_Al"), int | float) else "")
+    meta["conditions"] = {
+        k: v for k, v in {
+            "anode_voltage_kV": cond.get("anode_voltage_kV"), "anode_current_mA": cond.get("anode_current_mA"),
+            "filter": filt, "exposure": cond.get("exposure"), "phantom": cond.get("phantom"),
+            "field_size": cond.get("field_size") or (f"{cond['field_size_mm']} mm" if cond.get("field_size_mm") else None),
+            "table_position": cond.get("table_position"),
+        }.items() if v not in (None, "")
+    }
+    raw_instruments = doc.get("instruments") or ([doc["instrument"]] if isinstance(doc.get("instrument"), dict) else [])
+    instruments = []
+    for inst in raw_instruments:
+        if not isinstance(inst, dict):
+            continue
+        e_min, e_max = _pair(inst.get("energy_range_keV"))
+        d_min, d_max = _pair(inst.get("dose_rate_range_uGy_h"))
+        cert = inst.get("verification_certificate") if isinstance(inst.get("verification_certificate"), dict) else {}
+        instruments.append({
+            k: v for k, v in {
+                "model": inst.get("model"), "serial": inst.get("serial"),
+                "energy_min_keV": inst.get("energy_min_keV", e_min), "energy_max_keV": inst.get("energy_max_keV", e_max),
+                "dose_rate_min_uGy_h": inst.get("dose_rate_min_uGy_h", d_min),
+                "dose_rate_max_uGy_h": inst.get("dose_rate_max_uGy_h", d_max),
+                "error_percent": inst.get("error_percent", inst.get("basic_error_percent")),
+                "certificate_number": inst.get("certificate_number") or cert.get("number"),
+                "certificate_expires": inst.get("certificate_expires") or cert.get("expires"),
+            }.items() if v is not None
+        })
+    if instruments:
+        meta["instruments"] = instruments
+    people = doc.get("people") if isinstance(doc.get("people"), dict) else {}
+    if people.get("surveyors"):
+        meta["performed_by"] = [_person(p) for p in people["surveyors"]]
+    if people.get("administration_representative"):
+        meta["representative"] = _person(people["administration_representative"])
+    return meta

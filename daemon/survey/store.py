@@ -1,0 +1,375 @@
+"""Survey sessions in the journal: every reading is committed the moment it is taken.
+
+A session is one row of ``surveys`` (the header: protocol, apparatus, options,
+metadata), its point definitions (``survey_point_specs``), the readings as they
+were captured (``survey_readings``; a retake marks readings ``discarded``, never
+deletes them) and the evaluated points (``survey_points``, a SEQ table that the
+MQTT and InfluxDB sinks publish).
+
+Each write is its own ``BEGIN IMMEDIATE ... COMMIT`` with ``synchronous=FULL``,
+so a crash, SIGKILL or dead battery loses at most the reading being typed. The
+process running a survey owns the journal file: do not point a running daemon
+at the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from radsurvey.protocols.errors import JournalError, SurveyError
+
+from ..journal import SEQ_TABLES, connect, migrate, now_iso
+from .metadata import metadata_from_document
+
+SURVEY_SCHEMA = "radsurvey.survey/1"
+STATUSES = ("open", "finished")
+BACKGROUND = ""  # the ``point`` of background readings
+
+
+def default_journal_path(override: Path | None = None) -> Path:
+    """``--journal``, else ``$RADSURVEY_SURVEY_JOURNAL``, else ``$XDG_DATA_HOME/radsurvey/surveys.sqlite``."""
+    if override is not None:
+        return override
+    env = os.environ.get("RADSURVEY_SURVEY_JOURNAL")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "radsurvey" / "surveys.sqlite"
+
+
+@dataclass
+class StoredReading:
+    id: int
+    point: str
+    height_cm: int | None
+    ts: str
+    value_uGy_h: float
+    source: str
+    unit: str
+    raw: str
+    discarded: bool
+
+
+@dataclass
+class SurveySession:
+    """One survey as stored: header, point definitions in order, every reading."""
+
+    id: str
+    header: dict[str, Any]
+    status: str
+    created_at: str
+    updated_at: str
+    points: list[dict[str, Any]] = field(default_factory=list)
+    readings: list[StoredReading] = field(default_factory=list)
+
+    def kept(self, point: str, height_cm: int | None = None) -> list[float]:
+        """Readings in use (not discarded) at a point and height, in capture order."""
+        return [
+            r.value_uGy_h
+            for r in self.readings
+            if not r.discarded and r.point == point and (point == BACKGROUND or r.height_cm == height_cm)
+        ]
+
+    @property
+    def background(self) -> list[float]:
+        return self.kept(BACKGROUND)
+
+    def point(self, point_id: str) -> dict[str, Any] | None:
+        return next((p for p in self.points if p["id"] == point_id), None)
+
+    def document(self) -> dict[str, Any]:
+        """The survey file (schema radsurvey.survey/1) with the readings in use."""
+        h = self.header
+        points = []
+        for spec in self.points:
+            readings: dict[str, list[float]] = {}
+            for height in spec.get("heights_cm", []):
+                values = self.kept(spec["id"], height)
+                if values:
+                    readings[str(height)] = values
+            p = {k: v for k, v in spec.items() if k != "heights_cm" and v is not None}
+            p["readings_uGy_h"] = readings
+            points.append(p)
+        doc: dict[str, Any] = {
+            "schema": SURVEY_SCHEMA,
+            "id": self.id,
+            "protocol": h.get("protocol", "kz-2008-303"),
+            "apparatus": h.get("apparatus"),
+            "workload_mA_min_per_week": h.get("workload_mA_min_per_week"),
+            "background_compensated": bool(h.get("background_compensated", False)),
+            "background_uGy_h": self.background,
+            "options": dict(h.get("options") or {"formula3": "literal"}),
+            "points": points,
+            "metadata": h.get("metadata") or {},
+        }
+        return doc
+
+
+class SurveyStore:
+    """Survey sessions in one journal file (this process is its only writer)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._conn = connect(self.path, synchronous="full")
+        migrate(self._conn, self.path)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> SurveyStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as err:
+            raise JournalError(f"cannot write survey: {err}", source=str(self.path)) from None
+        try:
+            yield self._conn
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    # -- sessions -------------------------------------------------------------------
+
+    def new_id(self) -> str:
+        day = datetime.now(UTC).strftime("%Y%m%d")
+        n = self._conn.execute("SELECT COUNT(*) FROM surveys WHERE id LIKE ?", (f"{day}-%",)).fetchone()[0]
+        while True:
+            n += 1
+            candidate = f"{day}-{n:02d}"
+            if not self.exists(candidate):
+                return candidate
+
+    def exists(self, survey_id: str) -> bool:
+        return self._conn.execute("SELECT 1 FROM surveys WHERE id = ?", (survey_id,)).fetchone() is not None
+
+    def create(self, header: dict[str, Any], *, survey_id: str | None = None) -> str:
+        survey_id = survey_id or self.new_id()
+        if self.exists(survey_id):
+            raise SurveyError(f"survey {survey_id!r} already exists", source=str(self.path))
+        now = now_iso()
+        with self._tx() as c:
+            c.execute(
+                "INSERT INTO surveys(id, metadata, status, created_at, updated_at) VALUES (?, ?, 'open', ?, ?)",
+                (survey_id, json.dumps(header, default=str), now, now),
+            )
+        return survey_id
+
+    def update_header(self, survey_id: str, header: dict[str, Any]) -> None:
+        with self._tx() as c:
+            c.execute(
+                "UPDATE surveys SET metadata = ?, updated_at = ? WHERE id = ?",
+                (json.dumps(header, default=str), now_iso(), survey_id),
+            )
+
+    def set_status(self, survey_id: str, status: str) -> None:
+        if status not in STATUSES:
+            raise SurveyError(f"unknown status {status!r}", field="status")
+        with self._tx() as c:
+            c.execute("UPDATE surveys SET status = ?, updated_at = ? WHERE id = ?", (status, now_iso(), survey_id))
+
+    def list(self) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT s.id, s.status, s.created_at, s.updated_at, s.metadata,"
+            " (SELECT COUNT(*) FROM survey_point_specs p WHERE p.survey = s.id) AS points,"
+            " (SELECT COUNT(*) FROM survey_readings r WHERE r.survey = s.id AND r.discarded = 0) AS readings"
+            " FROM surveys s ORDER BY s.created_at"
+        ).fetchall()
+        out = []
+        for r in rows:
+            header = json.loads(r["metadata"])
+            meta = header.get("metadata") or {}
+            out.append(
+                {
+                    "id": r["id"],
+                    "status": r["status"],
+                    "created_at": r["created_at"],
+                    "updated_at": r["updated_at"],
+                    "facility": (meta.get("facility") or {}).get("name", ""),
+                    "room": (meta.get("facility") or {}).get("room", ""),
+                    "apparatus": header.get("apparatus"),
+                    "points": r["points"],
+                    "readings": r["readings"],
+                }
+            )
+        return out
+
+    def get(self, survey_id: str) -> SurveySession:
+        row = self._conn.execute("SELECT * FROM surveys WHERE id = ?", (survey_id,)).fetchone()
+        if row is None:
+            known = ", ".join(s["id"] for s in self.list()[-5:]) or "none"
+            raise SurveyError(f"no survey {survey_id!r} in this journal (latest: {known})", source=str(self.path))
+        session = SurveySession(
+            id=row["id"],
+            header=json.loads(row["metadata"]),
+            status=row["status"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+        session.points = [
+            json.loads(r["spec"])
+            for r in self._conn.execute("SELECT spec FROM survey_point_specs WHERE survey = ? ORDER BY ord", (survey_id,))
+        ]
+        session.readings = [
+            StoredReading(
+                id=r["id"],
+                point=r["point"],
+                height_cm=r["height_cm"],
+                ts=r["ts"],
+                value_uGy_h=r["value_uGy_h"],
+                source=r["source"],
+                unit=r["unit"],
+                raw=r["raw"],
+                discarded=bool(r["discarded"]),
+            )
+            for r in self._conn.execute("SELECT * FROM survey_readings WHERE survey = ? ORDER BY id", (survey_id,))
+        ]
+        return session
+
+    def delete(self, survey_id: str) -> None:
+        self.get(survey_id)
+        with self._tx() as c:
+            for table in ("survey_readings", "survey_point_specs"):
+                c.execute(f"DELETE FROM {table} WHERE survey = ?", (survey_id,))
+            c.execute("DELETE FROM surveys WHERE id = ?", (survey_id,))
+        # survey_points rows stay: sinks may not have published them yet, and
+        # retention removes acknowledged rows.
+
+    # -- points and readings ----------------------------------------------------------
+
+    def add_point(self, survey_id: str, spec: dict[str, Any]) -> None:
+        with self._tx() as c:
+            if c.execute(
+                "SELECT 1 FROM survey_point_specs WHERE survey = ? AND point = ?", (survey_id, spec["id"])
+            ).fetchone():
+                raise SurveyError(f"point {spec['id']!r} already exists", field=f"points[{spec['id']}]")
+            ord_ = c.execute("SELECT COALESCE(MAX(ord), 0) + 1 FROM survey_point_specs WHERE survey = ?", (survey_id,)).fetchone()[0]
+            c.execute(
+                "INSERT INTO survey_point_specs(survey, point, ord, spec, created_at) VALUES (?, ?, ?, ?, ?)",
+                (survey_id, spec["id"], ord_, json.dumps(spec), now_iso()),
+            )
+            c.execute("UPDATE surveys SET updated_at = ? WHERE id = ?", (now_iso(), survey_id))
+
+    def add_reading(
+        self,
+        survey_id: str,
+        *,
+        point: str,
+        height_cm: int | None,
+        value_uGy_h: float,
+        source: str,
+        unit: str = "uGy/h",
+        raw: str = "",
+        ts: str | None = None,
+    ) -> int:
+        """Commit one reading now (fsync'd); returns its row id."""
+        with self._tx() as c:
+            cur = c.execute(
+                "INSERT INTO survey_readings(survey, point, height_cm, ts, value_uGy_h, source, unit, raw)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (survey_id, point, height_cm, ts or now_iso(), float(value_uGy_h), source, unit, raw),
+            )
+            return int(cur.lastrowid or 0)
+
+    def discard(self, survey_id: str, *, point: str, height_cm: int | None) -> int:
+        """Mark the readings at a point/height as discarded (a retake); returns how many."""
+        with self._tx() as c:
+            if point == BACKGROUND:
+                cur = c.execute(
+                    "UPDATE survey_readings SET discarded = 1 WHERE survey = ? AND point = '' AND discarded = 0",
+                    (survey_id,),
+                )
+            else:
+                cur = c.execute(
+                    "UPDATE survey_readings SET discarded = 1 WHERE survey = ? AND point = ? AND height_cm = ? AND discarded = 0",
+                    (survey_id, point, height_cm),
+                )
+            return cur.rowcount
+
+    def record_point(self, survey_id: str, evaluated: dict[str, Any]) -> int | None:
+        """Append an evaluated point to ``survey_points`` (journal-wide seq) unless unchanged."""
+        payload = {"survey": survey_id, **evaluated}
+        text = json.dumps(payload, sort_keys=True, default=str)
+        with self._tx() as c:
+            last = c.execute(
+                "SELECT payload FROM survey_points WHERE survey = ? AND point = ? ORDER BY seq DESC LIMIT 1",
+                (survey_id, evaluated["id"]),
+            ).fetchone()
+            if last is not None and last[0] == text:
+                return None
+            parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in SEQ_TABLES)
+            seq = int(c.execute(f"SELECT MAX(m) FROM ({parts})").fetchone()[0] or 0) + 1
+            c.execute(
+                "INSERT INTO survey_points(seq, ts, survey, point, room_category, formula, effective_uSv_h,"
+                " limit_uSv_h, ratio, verdict, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    seq,
+                    now_iso(),
+                    survey_id,
+                    evaluated["id"],
+                    int(evaluated.get("category") or 0),
+                    str(evaluated.get("formula") or ""),
+                    evaluated.get("effective_dose_rate_uSv_h"),
+                    float(evaluated.get("limit_uSv_h") or 0.0),
+                    evaluated.get("ratio"),
+                    str(evaluated.get("verdict") or ""),
+                    text,
+                ),
+            )
+            return seq
+
+    def latest_points(self, survey_id: str) -> list[dict[str, Any]]:
+        rows = self._conn.execute(
+            "SELECT payload FROM survey_points WHERE seq IN"
+            " (SELECT MAX(seq) FROM survey_points WHERE survey = ? GROUP BY point) ORDER BY seq",
+            (survey_id,),
+        ).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    # -- files --------------------------------------------------------------------------
+
+    def import_document(self, doc: dict[str, Any], *, survey_id: str | None = None, status: str = "finished") -> str:
+        """Store a survey file as a session (readings marked ``source='file'``)."""
+        header = header_from_document(doc)
+        survey_id = survey_id or doc.get("id") or None
+        if survey_id and self.exists(survey_id):
+            survey_id = None  # keep the stored one; the import gets a fresh id
+        sid = self.create(header, survey_id=survey_id)
+        ts = now_iso()
+        for value in doc.get("background_uGy_h") or []:
+            self.add_reading(sid, point=BACKGROUND, height_cm=None, value_uGy_h=float(value), source="file", ts=ts)
+        for p in doc.get("points") or []:
+            readings = p.get("readings_uGy_h") or {}
+            spec = {k: v for k, v in p.items() if k != "readings_uGy_h"}
+            spec["heights_cm"] = [int(h) for h in readings]
+            self.add_point(sid, spec)
+            for height, values in readings.items():
+                for value in values:
+                    self.add_reading(sid, point=p["id"], height_cm=int(height), value_uGy_h=float(value), source="file", ts=ts)
+        self.set_status(sid, status)
+        return sid
+
+
+def header_from_document(doc: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "protocol": doc.get("protocol", "kz-2008-303"),
+        "apparatus": doc.get("apparatus"),
+        "workload_mA_min_per_week": doc.get("workload_mA_min_per_week"),
+        "background_compensated": bool(doc.get("background_compensated", False)),
+        "options": dict(doc.get("options") or {"formula3": "literal"}),
+        "metadata": metadata_from_document(doc),
+    }
