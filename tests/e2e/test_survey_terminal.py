@@ -1,0 +1,166 @@
+"""A technician's whole survey in a real terminal: background, three points, a crash, resume, report.
+
+``radsurvey survey start`` runs on a pty (pexpect) against the simulated meter;
+the test answers the prompts as a person would, SIGKILLs the process in the
+middle of the second point, resumes, finishes, and checks that no reading was
+lost and that the report's numbers are the evaluation's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+def _radsurvey() -> str | None:
+    beside = Path(sys.executable).parent / "radsurvey"  # the venv running the tests
+    return str(beside) if beside.exists() else shutil.which("radsurvey")
+
+
+RADSURVEY = _radsurvey()
+
+# Beam on after the 3 background readings (poll 0.1 s): the meter's virtual
+# clock starts at 0 each time it is opened, so resume passes beam_start_s=0.
+METER = ["--meter", "simulated", "--poll-interval", "0.1",
+         "--meter-option", "background_uGy_h=1.0", "--meter-option", "beam_uGy_h=40",
+         "--meter-option", "beam_period_s=100000", "--meter-option", "beam_on_s=100000",
+         "--meter-option", "counts_per_uGy=10000000"]
+
+PLAN = """\
+schema = "radsurvey.survey/1"
+protocol = "kz-2008-303"
+apparatus = "radiography"
+
+[metadata]
+protocol_number = "E2E-1"
+reason = "acceptance"
+[metadata.facility]
+name = "Test clinic"
+address = "1 Test street"
+department = "Radiology"
+room = "101"
+[metadata.apparatus]
+type = "general_diagnostic"
+manufacturer = "ACME"
+model = "R-1"
+serial = "SN-1"
+[metadata.representative]
+name = "C. Representative"
+[[metadata.instruments]]
+model = "DKS-1"
+serial = "42"
+energy_min_keV = 15
+energy_max_keV = 3000
+dose_rate_min_uGy_h = 0.1
+dose_rate_max_uGy_h = 1000
+error_percent = 15
+certificate_number = "VC-1"
+certificate_expires = "2099-01-01"
+"""
+
+
+def spawn(args: list[str], env: dict[str, str]) -> pexpect.spawn:
+    child = pexpect.spawn(RADSURVEY, args, env=env, encoding="utf-8", timeout=30, dimensions=(60, 220))
+    return child
+
+
+def answer(child: pexpect.spawn, prompt: str, text: str) -> None:
+    child.expect(prompt)
+    child.sendline(text)
+
+
+def capture_heights(child: pexpect.spawn, heights: list[int]) -> None:
+    for h in heights:
+        answer(child, f"Place the probe at {h} cm", "")
+        child.expect(rf"at {h} cm: mean")
+
+
+def define_point(child: pexpect.spawn, pid: str, room: str, category: str, kind: str, first: bool = False) -> None:
+    answer(child, r"Add (the first|a) measurement point\?", "y")
+    answer(child, r"Point id", pid)
+    answer(child, r"Room / location", room)
+    answer(child, r"Room category \(App\. 14 Table 2\)", category)
+    answer(child, r"Kind of point", kind)
+    answer(child, r"Heights above the floor, cm", "")  # accept the proposed heights
+    answer(child, r"Anode current, mA", "4")
+    answer(child, r"Anode voltage, kV", "100")
+
+
+@pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
+def test_guided_survey_survives_sigkill_and_resumes_to_a_report(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    journal = tmp_path / "surveys.sqlite"
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "220", "RADSURVEY_SURVEY_JOURNAL": str(journal),
+           "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml")}
+
+    child = spawn(["survey", "start", "--plan", str(plan), "--id", "E2E", *METER,
+                   "--meter-option", "beam_start_s=0.3"], env)
+    answer(child, "Switch the X-ray apparatus off", "")
+    child.expect(r"Background: mean [0-9.]+ uGy/h")
+    define_point(child, "R1", "procedure room", "1", "workplace", first=True)
+    capture_heights(child, [30, 80, 120, 160])
+    child.expect(r"PASS|FAIL")
+    define_point(child, "W1", "corridor", "3", "wall")
+    capture_heights(child, [80])
+
+    # The laptop dies in the middle of point W1.
+    os.kill(child.pid, signal.SIGKILL)
+    child.expect(pexpect.EOF)
+    child.close()
+    with sqlite3.connect(journal) as db:
+        kept = db.execute("SELECT COUNT(*) FROM survey_readings WHERE survey = 'E2E' AND discarded = 0").fetchone()[0]
+    assert kept >= 3 + 4 * 3 + 3  # background, R1 at 4 heights, W1 at 80 cm: all committed
+
+    child = spawn(["survey", "resume", "E2E", *METER, "--meter-option", "beam_start_s=0",
+                   "--report", str(tmp_path / "report.json"), "--format", "json"], env)
+    child.expect(r"Resuming: 3 background readings, 2 points")
+    capture_heights(child, [120])  # W1 continues where it stopped: 80 cm is not measured again
+    child.expect(r"Point W1|E = ")
+    define_point(child, "A1", "office above", "2", "above")
+    capture_heights(child, [80])
+    answer(child, r"Add a measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "y")
+    child.expect(r"Survey E2E: (PASS|FAIL)")
+    child.expect(r"Report written to")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+    with sqlite3.connect(journal) as db:
+        rows = db.execute(
+            "SELECT point, height_cm, COUNT(*) FROM survey_readings WHERE survey = 'E2E' AND discarded = 0"
+            " GROUP BY point, height_cm ORDER BY point, height_cm"
+        ).fetchall()
+        status = db.execute("SELECT status FROM surveys WHERE id = 'E2E'").fetchone()[0]
+        published = {r[0] for r in db.execute("SELECT point FROM survey_points WHERE survey = 'E2E'")}
+    assert status == "finished"
+    assert published == {"R1", "W1", "A1"}
+    counts = {(p, h): n for p, h, n in rows}
+    assert counts[("", None)] >= 3
+    assert counts[("W1", 80)] >= 3 and counts[("W1", 120)] >= 3 and counts[("A1", 80)] >= 3
+    assert all(counts[("R1", h)] >= 3 for h in (30, 80, 120, 160))
+
+    # The report's numbers are the evaluation of the exported survey file.
+    exported = subprocess.run([RADSURVEY, "survey", "export", "E2E"], env=env, capture_output=True, text=True, check=True)
+    doc = json.loads(exported.stdout)
+    from radsurvey.protocols.evaluation import evaluate
+    from radsurvey.protocols.survey import parse_survey
+
+    expected = evaluate(parse_survey({k: v for k, v in doc.items() if k not in ("metadata", "id")})).to_dict()
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["evaluation"] == expected
+    assert [p["id"] for p in report["evaluation"]["points"]] == ["R1", "W1", "A1"]
+    assert report["evaluation"]["points"][1]["formula"] == "3"
+    # Every reading in the report is one the meter gave and the journal kept.
+    assert sorted(report["evaluation"]["points"][1]["heights"]) == ["120", "80"]
