@@ -308,6 +308,8 @@ class SurveyFlow:
                 spec[key] = ui.ask_float(prompt, default=fallback)
             elif fallback is not None:
                 spec[key] = float(fallback)
+            elif key == "anode_voltage_kV":
+                pass  # optional in the survey file; the report shows a dash
             else:
                 raise SurveyError(f"{prompt} not given", field=f"points[{spec['id']}].{key}")
         for key in ("note",):

@@ -1,0 +1,126 @@
+"""The protocol report: every number is the evaluation's, in every format and language."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import date
+from importlib import resources
+
+import pytest
+
+from radsurvey.daemon.report import CSV_COLUMNS, render_report
+from radsurvey.daemon.report.i18n import LANGUAGES, formatter, gregorian_to_solar_hijri, translations
+from radsurvey.daemon.survey.evaluation import evaluate_document
+from radsurvey.protocols.errors import SurveyError
+
+
+@pytest.fixture
+def doc() -> dict:
+    text = resources.files("radsurvey.protocols.examples").joinpath("worked-example.json").read_text(encoding="utf-8")
+    return {**json.loads(text), "id": "WE"}
+
+
+def test_json_report_carries_the_evaluation_unchanged(doc: dict) -> None:
+    report = json.loads(render_report(doc, fmt="json"))
+    assert report["evaluation"] == evaluate_document(doc)
+    assert report["verdict"] == "fail"
+    assert report["formula3_variant"] == "literal"
+    assert report["metadata"]["representative"]["name"] == "C. Example"
+
+
+def test_csv_has_one_row_per_point_and_height_with_full_precision(doc: dict) -> None:
+    rows = list(csv.DictReader(io.StringIO(render_report(doc, fmt="csv"))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert rows[0]["point"] == "background"
+    points = [r for r in rows if r["point"] != "background"]
+    assert [(r["point"], r["height_cm"]) for r in points] == [
+        ("R1", "30"), ("R1", "80"), ("R1", "120"), ("R1", "160"), ("S1", "80"), ("S1", "120"), ("A1", "80"),
+    ]
+    evaluation = evaluate_document(doc)
+    s1 = evaluation["points"][1]
+    assert float(points[4]["effective_uSv_h"]) == s1["effective_dose_rate_uSv_h"]
+    assert float(points[4]["normalised_uGy_h"]) == s1["heights"]["80"]["normalised_uGy_h"]
+    assert points[4]["formula_text"] == "E = 0.25 * (D80 + 0.5*D120)"
+    assert points[6]["verdict"] == "fail"
+
+
+def test_html_report_shows_every_protocol_field(doc: dict) -> None:
+    html = render_report(doc, fmt="html", lang="en")
+    for text in (
+        "City Polyclinic No. 7 (example)", "12 Example Street, Almaty", "X-ray department", "X-ray room 204",
+        "R500-06-1187", "No. 0417 of 2008-03-03", "Scheduled survey, or when needed", "A. Example", "C. Example",
+        "DR2-0312", "VC-08-5531", "2009-06-01", "water, 250 x 250 x 150 mm", "horizontal", "2.5 mm Al",
+        "literal: E = 0.25 * (D80 + 0.5*D120)", "2.875", "0.411458", "2.77083", "1.108", "Signatures",
+        "@page { size: A4", "outside 0.1-1000 uGy/h",
+    ):
+        assert text in html, text
+
+
+def test_formula3_conservative_variant_is_named_and_used(doc: dict) -> None:
+    doc["options"] = {"formula3": "conservative"}
+    html = render_report(doc, fmt="html")
+    assert "conservative: E = 0.25 * (D80 + D120)" in html
+    e = evaluate_document(doc)["points"][1]["effective_dose_rate_uSv_h"]
+    assert formatter("en").number(e) in html
+
+
+def test_russian_report_translates_the_labels(doc: dict) -> None:
+    html = render_report(doc, fmt="html", lang="ru")
+    assert "Протокол радиационного контроля" in html
+    assert "Мощность эффективной дозы E, мкЗв/ч" in html
+    assert "2,875" in html  # decimal comma
+    assert "не соответствует" in html
+
+
+def test_persian_report_is_right_to_left_with_persian_digits_and_solar_hijri_dates(doc: dict) -> None:
+    html = render_report(doc, fmt="html", lang="fa", solar_hijri=True)
+    assert '<html lang="fa" dir="rtl">' in html
+    assert "۲٫۸۷۵" in html  # 2.875 in Persian digits with the Persian decimal separator
+    assert "۱۳۸۷/۰۸/۲۴" in html  # 2008-11-14
+    assert "گزارش کنترل پرتو" in html
+
+
+@pytest.mark.parametrize("lang", [lang for lang in LANGUAGES if lang != "en"])
+def test_every_catalogue_translates_every_label(lang: str) -> None:
+    from babel.messages.pofile import read_po
+
+    po = resources.files("radsurvey.daemon.report").joinpath("locale", lang, "LC_MESSAGES", "radsurvey.po")
+    with po.open("rb") as fp:
+        catalog = read_po(fp)
+    missing = [m.id for m in catalog if m.id and not m.string]
+    assert missing == []
+    assert translations(lang).gettext("Verdict") != "Verdict"
+
+
+@pytest.mark.parametrize("lang", ["kk", "ro"])
+def test_reports_in_unreviewed_languages_say_so(doc: dict, lang: str) -> None:
+    html = render_report(doc, fmt="html", lang=lang)
+    assert translations(lang).gettext(
+        "This translation awaits review by a native-speaking radiation-protection specialist; "
+        "the English or Russian report is authoritative."
+    ) in html
+
+
+@pytest.mark.parametrize(
+    ("gregorian", "solar_hijri"),
+    [
+        (date(2015, 5, 22), (1394, 3, 1)),
+        (date(1973, 11, 6), (1352, 8, 15)),
+        (date(2024, 3, 19), (1402, 12, 29)),
+        (date(2024, 3, 20), (1403, 1, 1)),
+        (date(2025, 3, 21), (1404, 1, 1)),
+        (date(2026, 9, 22), (1405, 6, 31)),
+        (date(2026, 9, 23), (1405, 7, 1)),
+    ],
+)
+def test_solar_hijri_conversion(gregorian: date, solar_hijri: tuple[int, int, int]) -> None:
+    assert gregorian_to_solar_hijri(gregorian) == solar_hijri
+
+
+def test_unknown_language_and_format_are_refused(doc: dict) -> None:
+    with pytest.raises(SurveyError, match="unknown language"):
+        render_report(doc, lang="de")
+    with pytest.raises(SurveyError, match="unknown report format"):
+        render_report(doc, fmt="docx")
