@@ -11,14 +11,28 @@ import typer
 
 from .common import fail, run_command
 
-app = typer.Typer(help="Guided X-ray room surveys: sessions, capture, survey files.", no_args_is_help=True)
+app = typer.Typer(
+    help="Guided X-ray room surveys: sessions, capture, survey files.", no_args_is_help=True
+)
 
 JournalOpt = typer.Option(
-    None, "--journal", "-j", envvar="RADSURVEY_SURVEY_JOURNAL",
+    None,
+    "--journal",
+    "-j",
+    envvar="RADSURVEY_SURVEY_JOURNAL",
     help="survey journal (default ~/.local/share/radsurvey/surveys.sqlite)",
 )
-ProfileOpt = typer.Option(None, "--profile", envvar="RADSURVEY_PROFILE", help="technician profile (default ~/.config/radsurvey/profile.toml)")
-PlanOpt = typer.Option(None, "--plan", help="survey file (JSON/TOML) whose metadata, points and readings answer the prompts")
+ProfileOpt = typer.Option(
+    None,
+    "--profile",
+    envvar="RADSURVEY_PROFILE",
+    help="technician profile (default ~/.config/radsurvey/profile.toml)",
+)
+PlanOpt = typer.Option(
+    None,
+    "--plan",
+    help="survey file (JSON/TOML) whose metadata, points and readings answer the prompts",
+)
 
 
 def _store(journal: Path | None) -> Any:
@@ -47,23 +61,43 @@ def _ask_header(doc: dict[str, Any], ui: Any) -> dict[str, Any]:
     profile = get_profile(doc.get("protocol") or "kz-2008-303")
     meta = doc.setdefault("metadata", {})
     fac = meta.setdefault("facility", {})
-    for key, prompt in (("name", "Facility"), ("address", "Address"), ("department", "Department"), ("room", "Room (procedure room)")):
+    for key, prompt in (
+        ("name", "Facility"),
+        ("address", "Address"),
+        ("department", "Department"),
+        ("room", "Room (procedure room)"),
+    ):
         if not fac.get(key):
             fac[key] = ui.ask_text(prompt, default="-")
     if not doc.get("apparatus"):
         doc["apparatus"] = ui.ask_choice(
             "Apparatus (App. 14 Table 1: workload W)",
-            [(w.key, f"{w.description} - W {w.workload_mA_min_per_week:g}, U {w.voltage_kV}") for w in profile.workloads],
+            [
+                (w.key, f"{w.description} - W {w.workload_mA_min_per_week:g}, U {w.voltage_kV}")
+                for w in profile.workloads
+            ],
             default="radiography",
         )
     app_ = meta.setdefault("apparatus", {})
     if not app_.get("type"):
-        app_["type"] = ui.ask_choice("Apparatus type (App. 14 p.4)", [(a.key, a.text) for a in profile.apparatus_types], default="general_diagnostic")
-    for key, prompt in (("manufacturer", "Manufacturer"), ("model", "Model"), ("serial", "Apparatus serial")):
+        app_["type"] = ui.ask_choice(
+            "Apparatus type (App. 14 p.4)",
+            [(a.key, a.text) for a in profile.apparatus_types],
+            default="general_diagnostic",
+        )
+    for key, prompt in (
+        ("manufacturer", "Manufacturer"),
+        ("model", "Model"),
+        ("serial", "Apparatus serial"),
+    ):
         if not app_.get(key):
             app_[key] = ui.ask_text(prompt, default="-")
     if not meta.get("reason"):
-        meta["reason"] = ui.ask_choice("Reason for the survey (App. 14 p.5)", [(r.key, r.text) for r in profile.survey_reasons], default="scheduled_or_as_needed")
+        meta["reason"] = ui.ask_choice(
+            "Reason for the survey (App. 14 p.5)",
+            [(r.key, r.text) for r in profile.survey_reasons],
+            default="scheduled_or_as_needed",
+        )
     rep = meta.setdefault("representative", {})
     if not rep.get("name"):
         rep["name"] = ui.ask_text("Facility representative present (name)", default="-")
@@ -71,30 +105,54 @@ def _ask_header(doc: dict[str, Any], ui: Any) -> dict[str, Any]:
 
 
 def _capture_options(
-    meter: str | None, meter_option: list[str], poll_interval: float, repeats: int, settle: float,
-    until_stable: bool, spread_warn: float,
+    meter: str | None,
+    meter_option: list[str],
+    poll_interval: float,
+    repeats: int,
+    settle: float,
+    until_stable: bool,
+    spread_warn: float,
 ) -> tuple[Any, Any]:
     from radsurvey.daemon.survey.capture import CaptureSettings, MeterSource
 
     if repeats < 3:
         fail("--repeats must be at least 3 (App. 14 p.21)")
-    settings = CaptureSettings(repeats=repeats, settle_s=settle, until_stable=until_stable, spread_warn_percent=spread_warn)
+    settings = CaptureSettings(
+        repeats=repeats, settle_s=settle, until_stable=until_stable, spread_warn_percent=spread_warn
+    )
     source = None
     if meter:
-        source = run_command(lambda: MeterSource(meter, poll_interval_s=poll_interval, options=_meter_options(meter_option)))
+        source = run_command(
+            lambda: MeterSource(
+                meter, poll_interval_s=poll_interval, options=_meter_options(meter_option)
+            )
+        )
     return settings, source
 
 
-def _run_flow(store: Any, survey_id: str, ui: Any, source: Any, settings: Any, plan: dict[str, Any],
-              report: Path | None, fmt: str, lang: str) -> None:
+def _run_flow(
+    store: Any,
+    survey_id: str,
+    ui: Any,
+    source: Any,
+    settings: Any,
+    plan: dict[str, Any],
+    report: Path | None,
+    fmt: str,
+    lang: str,
+) -> None:
     from radsurvey.daemon.survey.capture import SurveyFlow
 
     ui.say(f"Survey {survey_id} (journal {store.path})")
-    flow = SurveyFlow(store=store, survey_id=survey_id, ui=ui, source=source, settings=settings, plan=plan)
+    flow = SurveyFlow(
+        store=store, survey_id=survey_id, ui=ui, source=source, settings=settings, plan=plan
+    )
     try:
         result = run_command(flow.run)
     except KeyboardInterrupt:
-        ui.say(f"\nInterrupted. Every reading so far is saved; continue with: radsurvey survey resume {survey_id}")
+        ui.say(
+            f"\nInterrupted. Every reading so far is saved; continue with: radsurvey survey resume {survey_id}"
+        )
         raise typer.Exit(130) from None
     finally:
         if source is not None:
@@ -104,7 +162,9 @@ def _run_flow(store: Any, survey_id: str, ui: Any, source: Any, settings: Any, p
     if report is not None:
         from radsurvey.daemon.report import write_report
 
-        run_command(lambda: write_report(store.get(survey_id).document(), report, fmt=fmt, lang=lang))
+        run_command(
+            lambda: write_report(store.get(survey_id).document(), report, fmt=fmt, lang=lang)
+        )
         ui.say(f"Report written to {report}")
     else:
         ui.say(f"Report: radsurvey report {survey_id} --format pdf --out {survey_id}.pdf")
@@ -120,14 +180,28 @@ def _ui(non_interactive: bool) -> Any:
     return RichUI()
 
 
-MeterOpt = typer.Option(None, "--meter", help="driver name (e.g. simulated, gmc, radpro); omit to type readings by hand")
-MeterOptionOpt = typer.Option([], "--meter-option", help="driver option KEY=VALUE (repeatable), e.g. port=/dev/ttyUSB0")
+MeterOpt = typer.Option(
+    None, "--meter", help="driver name (e.g. simulated, gmc, radpro); omit to type readings by hand"
+)
+MeterOptionOpt = typer.Option(
+    [], "--meter-option", help="driver option KEY=VALUE (repeatable), e.g. port=/dev/ttyUSB0"
+)
 PollOpt = typer.Option(1.0, "--poll-interval", help="seconds between meter readings")
 RepeatsOpt = typer.Option(3, "--repeats", help="readings per height and for the background (>= 3)")
-SettleOpt = typer.Option(0.0, "--settle", help="seconds of readings shown but not kept after placing the probe")
-StableOpt = typer.Option(False, "--until-stable", help="after --settle, also wait until 3 readings agree within --spread-warn")
-SpreadOpt = typer.Option(20.0, "--spread-warn", help="spread (coefficient of variation, %) that triggers a retake offer")
-NonInterOpt = typer.Option(False, "--non-interactive", "--yes", help="never prompt: answers come from --plan and the meter")
+SettleOpt = typer.Option(
+    0.0, "--settle", help="seconds of readings shown but not kept after placing the probe"
+)
+StableOpt = typer.Option(
+    False,
+    "--until-stable",
+    help="after --settle, also wait until 3 readings agree within --spread-warn",
+)
+SpreadOpt = typer.Option(
+    20.0, "--spread-warn", help="spread (coefficient of variation, %) that triggers a retake offer"
+)
+NonInterOpt = typer.Option(
+    False, "--non-interactive", "--yes", help="never prompt: answers come from --plan and the meter"
+)
 ReportOpt = typer.Option(None, "--report", help="write the report here when the survey is finished")
 FormatOpt = typer.Option("html", "--format", "-f", help="html, pdf, csv or json")
 LangOpt = typer.Option("en", "--lang", help="en, ru, kk, fa or ro")
@@ -136,7 +210,9 @@ LangOpt = typer.Option("en", "--lang", help="en, ru, kk, fa or ro")
 @app.command("new")
 def new_command(
     plan: Path | None = PlanOpt,
-    apparatus: str | None = typer.Option(None, "--apparatus", help="workload table key, e.g. radiography"),
+    apparatus: str | None = typer.Option(
+        None, "--apparatus", help="workload table key, e.g. radiography"
+    ),
     survey_id: str | None = typer.Option(None, "--id", help="session id (default YYYYMMDD-NN)"),
     strict: bool = typer.Option(False, "--strict", help="refuse instruments that fail the check"),
     journal: Path | None = JournalOpt,
@@ -151,7 +227,14 @@ def new_command(
         if apparatus:
             doc["apparatus"] = apparatus
         with _store(journal) as store:
-            sid = new_session(store, doc, profile=load_profile(profile), strict=strict, survey_id=survey_id, source=str(plan) if plan else None)
+            sid = new_session(
+                store,
+                doc,
+                profile=load_profile(profile),
+                strict=strict,
+                survey_id=survey_id,
+                source=str(plan) if plan else None,
+            )
             for w in store.get(sid).header["metadata"].get("warnings", []):
                 typer.echo(f"warning: {w}", err=True)
             return sid
@@ -186,10 +269,21 @@ def start_command(
     doc = run_command(lambda: read_survey_file(plan)) if plan else {"schema": "radsurvey.survey/1"}
     if ui.interactive:
         doc = _ask_header(doc, ui)
-    settings, source = _capture_options(meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn)
+    settings, source = _capture_options(
+        meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn
+    )
     store = run_command(lambda: _store(journal))
     try:
-        sid = run_command(lambda: new_session(store, doc, profile=load_profile(profile), strict=strict, survey_id=survey_id, source=str(plan) if plan else None))
+        sid = run_command(
+            lambda: new_session(
+                store,
+                doc,
+                profile=load_profile(profile),
+                strict=strict,
+                survey_id=survey_id,
+                source=str(plan) if plan else None,
+            )
+        )
     except BaseException:
         if source is not None:
             source.close()
@@ -223,15 +317,23 @@ def resume_command(
     doc = run_command(lambda: read_survey_file(plan)) if plan else {}
     store = run_command(lambda: _store(journal))
     session = run_command(lambda: store.get(survey_id))
-    ui.say(f"Resuming: {len(session.background)} background readings, {len(session.points)} points, "
-           f"{sum(1 for r in session.readings if not r.discarded)} readings kept")
-    settings, source = _capture_options(meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn)
+    ui.say(
+        f"Resuming: {len(session.background)} background readings, {len(session.points)} points, "
+        f"{sum(1 for r in session.readings if not r.discarded)} readings kept"
+    )
+    settings, source = _capture_options(
+        meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn
+    )
     _run_flow(store, survey_id, ui, source, settings, doc, report, fmt, lang)
 
 
 @app.command("list")
-def list_command(journal: Path | None = JournalOpt, as_json: bool = typer.Option(False, "--json", help="print JSON")) -> None:
+def list_command(
+    journal: Path | None = JournalOpt,
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
     """Every survey session in the journal."""
+
     def body() -> list[dict[str, Any]]:
         with _store(journal) as store:
             return store.list()
@@ -247,7 +349,16 @@ def list_command(journal: Path | None = JournalOpt, as_json: bool = typer.Option
     for col in ("id", "status", "facility", "room", "apparatus", "points", "readings", "updated"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["id"], r["status"], r["facility"], r["room"], str(r["apparatus"]), str(r["points"]), str(r["readings"]), r["updated_at"])
+        table.add_row(
+            r["id"],
+            r["status"],
+            r["facility"],
+            r["room"],
+            str(r["apparatus"]),
+            str(r["points"]),
+            str(r["readings"]),
+            r["updated_at"],
+        )
     Console().print(table)
 
 
@@ -255,7 +366,9 @@ def list_command(journal: Path | None = JournalOpt, as_json: bool = typer.Option
 def show_command(
     survey_id: str = typer.Argument(..., help="session id"),
     journal: Path | None = JournalOpt,
-    as_json: bool = typer.Option(False, "--json", help="print the survey file and its evaluation as JSON"),
+    as_json: bool = typer.Option(
+        False, "--json", help="print the survey file and its evaluation as JSON"
+    ),
 ) -> None:
     """A session: its metadata, readings so far and, when complete, the evaluation."""
     from radsurvey.daemon.survey.evaluation import evaluate_document
@@ -270,17 +383,32 @@ def show_command(
     except SurveyError as err:
         evaluation, problem = None, str(err)
     if as_json:
-        typer.echo(json.dumps({"status": session.status, "survey": doc, "evaluation": evaluation, "problem": problem or None}, indent=2, default=str))
+        typer.echo(
+            json.dumps(
+                {
+                    "status": session.status,
+                    "survey": doc,
+                    "evaluation": evaluation,
+                    "problem": problem or None,
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return
     from rich.console import Console
 
     console = Console(highlight=False)
     meta = doc["metadata"]
     fac = meta.get("facility") or {}
-    console.print(f"[bold]Survey {survey_id}[/] ({session.status}) · {fac.get('name', '')} · {fac.get('room', '')} · apparatus {doc['apparatus']}")
+    console.print(
+        f"[bold]Survey {survey_id}[/] ({session.status}) · {fac.get('name', '')} · {fac.get('room', '')} · apparatus {doc['apparatus']}"
+    )
     console.print(f"background: {doc['background_uGy_h']}")
     for p in doc["points"]:
-        console.print(f"point {p['id']} ({p.get('room', '')}, category {p.get('category')}, {p.get('kind', '')}): {p['readings_uGy_h']}")
+        console.print(
+            f"point {p['id']} ({p.get('room', '')}, category {p.get('category')}, {p.get('kind', '')}): {p['readings_uGy_h']}"
+        )
     for w in meta.get("warnings") or []:
         console.print(f"warning: {w}", style="yellow")
     if evaluation:
@@ -314,7 +442,9 @@ def export_command(
 @app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="survey file, JSON or TOML"),
-    survey_id: str | None = typer.Option(None, "--id", help="session id (default: the file's id or a new one)"),
+    survey_id: str | None = typer.Option(
+        None, "--id", help="session id (default: the file's id or a new one)"
+    ),
     journal: Path | None = JournalOpt,
 ) -> None:
     """Store a survey file (e.g. typed from a meter without interface) as a finished session."""
@@ -351,8 +481,12 @@ def report_command(
     survey: str = typer.Argument(..., help="session id or survey file (JSON/TOML)"),
     fmt: str = FormatOpt,
     lang: str = LangOpt,
-    out: Path | None = typer.Option(None, "--out", "-o", help="file (default: stdout; pdf needs --out)"),
-    solar_hijri: bool = typer.Option(False, "--solar-hijri", help="dates in the Solar Hijri calendar (with --lang fa)"),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="file (default: stdout; pdf needs --out)"
+    ),
+    solar_hijri: bool = typer.Option(
+        False, "--solar-hijri", help="dates in the Solar Hijri calendar (with --lang fa)"
+    ),
     journal: Path | None = JournalOpt,
 ) -> None:
     """The signed protocol report of a survey: html (A4 printable), pdf, csv or json."""
@@ -375,7 +509,10 @@ def report_command(
         return
     if fmt == "pdf":
         fail("--format pdf needs --out FILE")
-    typer.echo(run_command(lambda: render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri)), nl=False)
+    typer.echo(
+        run_command(lambda: render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri)),
+        nl=False,
+    )
 
 
 def register(root: typer.Typer) -> None:

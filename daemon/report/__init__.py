@@ -55,7 +55,10 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
     meta = metadata_from_document(doc)
     variant = str((doc.get("options") or {}).get("formula3", "literal"))
     workload = profile.workload(str(doc.get("apparatus")))
-    apparatus_type = next((a for a in profile.apparatus_types if a.key == (meta.get("apparatus") or {}).get("type")), None)
+    apparatus_type = next(
+        (a for a in profile.apparatus_types if a.key == (meta.get("apparatus") or {}).get("type")),
+        None,
+    )
     reason = next((r for r in profile.survey_reasons if r.key == meta.get("reason")), None)
 
     points = []
@@ -84,7 +87,9 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
     try:  # the instrument check again, on the survey date (a hand-written file never had it)
         checked = parse_metadata(meta)
         on = checked.survey_date or datetime.now(UTC).date()
-        warnings += [w for w in check_instruments(checked, profile.instrument, on=on) if w not in warnings]
+        warnings += [
+            w for w in check_instruments(checked, profile.instrument, on=on) if w not in warnings
+        ]
     except SurveyError as err:
         warnings.append(f"metadata: {err}")
     background = [float(v) for v in doc.get("background_uGy_h") or []]
@@ -107,12 +112,18 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_report(doc: dict[str, Any], *, fmt: str = "html", lang: str = "en", solar_hijri: bool = False) -> str:
+def render_report(
+    doc: dict[str, Any], *, fmt: str = "html", lang: str = "en", solar_hijri: bool = False
+) -> str:
     """The report as text (html, csv, json)."""
     if fmt not in FORMATS:
-        raise SurveyError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}", field="format")
+        raise SurveyError(
+            f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}", field="format"
+        )
     if lang not in LANGUAGES:
-        raise SurveyError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}", field="lang")
+        raise SurveyError(
+            f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}", field="lang"
+        )
     ctx = build_context(doc)
     if fmt == "json":
         return render_json(ctx)
@@ -123,7 +134,14 @@ def render_report(doc: dict[str, Any], *, fmt: str = "html", lang: str = "en", s
     raise SurveyError("pdf is a file format: use write_report", field="format")
 
 
-def write_report(doc: dict[str, Any], out: Path, *, fmt: str = "html", lang: str = "en", solar_hijri: bool = False) -> Path:
+def write_report(
+    doc: dict[str, Any],
+    out: Path,
+    *,
+    fmt: str = "html",
+    lang: str = "en",
+    solar_hijri: bool = False,
+) -> Path:
     if fmt == "pdf":
         from .pdf import html_to_pdf
 
@@ -138,29 +156,53 @@ def write_report(doc: dict[str, Any], out: Path, *, fmt: str = "html", lang: str
 
 def render_json(ctx: dict[str, Any]) -> str:
     doc = ctx["doc"]
-    return json.dumps(
-        {
-            "schema": "radsurvey.report/1",
-            "survey_id": doc.get("id"),
-            "generated_at": ctx["generated_at"].isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "radsurvey_version": ctx["version"],
-            "protocol": {"id": ctx["profile"].id, "title": ctx["profile"].title, "status": ctx["profile"].status},
-            "formula3_variant": ctx["formula3_variant"],
-            "metadata": ctx["meta"],
-            "survey": {k: v for k, v in doc.items() if k != "metadata"},
-            "evaluation": ctx["evaluation"],
-            "warnings": ctx["warnings"],
-            "verdict": ctx["evaluation"]["verdict"],
-        },
-        indent=2,
-        ensure_ascii=False,
-        default=str,
-    ) + "\n"
+    return (
+        json.dumps(
+            {
+                "schema": "radsurvey.report/1",
+                "survey_id": doc.get("id"),
+                "generated_at": ctx["generated_at"]
+                .isoformat(timespec="seconds")
+                .replace("+00:00", "Z"),
+                "radsurvey_version": ctx["version"],
+                "protocol": {
+                    "id": ctx["profile"].id,
+                    "title": ctx["profile"].title,
+                    "status": ctx["profile"].status,
+                },
+                "formula3_variant": ctx["formula3_variant"],
+                "metadata": ctx["meta"],
+                "survey": {k: v for k, v in doc.items() if k != "metadata"},
+                "evaluation": ctx["evaluation"],
+                "warnings": ctx["warnings"],
+                "verdict": ctx["evaluation"]["verdict"],
+            },
+            indent=2,
+            ensure_ascii=False,
+            default=str,
+        )
+        + "\n"
+    )
 
 
 CSV_COLUMNS = (
-    "survey", "point", "room", "category", "kind", "height_cm", "readings_uGy_h", "mean_uGy_h", "net_uGy_h",
-    "normalised_uGy_h", "below_background", "formula", "formula_text", "effective_uSv_h", "limit_uSv_h", "ratio", "verdict",
+    "survey",
+    "point",
+    "room",
+    "category",
+    "kind",
+    "height_cm",
+    "readings_uGy_h",
+    "mean_uGy_h",
+    "net_uGy_h",
+    "normalised_uGy_h",
+    "below_background",
+    "formula",
+    "formula_text",
+    "effective_uSv_h",
+    "limit_uSv_h",
+    "ratio",
+    "verdict",
 )
 
 
@@ -171,18 +213,50 @@ def render_csv(ctx: dict[str, Any]) -> str:
     w.writerow(CSV_COLUMNS)
     sid = ctx["doc"].get("id", "")
     bg = ctx["evaluation"].get("background_uGy_h")
-    w.writerow([sid, "background", "", "", "", "", ";".join(repr(v) for v in ctx["background"]), "" if bg is None else repr(bg),
-                "", "", "", "", "", "", "", "", ""])
+    w.writerow(
+        [
+            sid,
+            "background",
+            "",
+            "",
+            "",
+            "",
+            ";".join(repr(v) for v in ctx["background"]),
+            "" if bg is None else repr(bg),
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+            "",
+        ]
+    )
     for p in ctx["points"]:
         for row in p["rows"]:
-            w.writerow([
-                sid, p["id"], p["room"], p["category"], p["kind"], row["height_cm"],
-                ";".join(repr(float(v)) for v in row["readings"]),
-                repr(row.get("mean_uGy_h")), repr(row.get("net_uGy_h")), repr(row.get("normalised_uGy_h")),
-                "yes" if row.get("below_background") else "no",
-                p.get("formula"), p["formula_text"], repr(p.get("effective_dose_rate_uSv_h")), repr(p.get("limit_uSv_h")),
-                repr(p.get("ratio")), p.get("verdict"),
-            ])
+            w.writerow(
+                [
+                    sid,
+                    p["id"],
+                    p["room"],
+                    p["category"],
+                    p["kind"],
+                    row["height_cm"],
+                    ";".join(repr(float(v)) for v in row["readings"]),
+                    repr(row.get("mean_uGy_h")),
+                    repr(row.get("net_uGy_h")),
+                    repr(row.get("normalised_uGy_h")),
+                    "yes" if row.get("below_background") else "no",
+                    p.get("formula"),
+                    p["formula_text"],
+                    repr(p.get("effective_dose_rate_uSv_h")),
+                    repr(p.get("limit_uSv_h")),
+                    repr(p.get("ratio")),
+                    p.get("verdict"),
+                ]
+            )
     return buf.getvalue()
 
 
@@ -201,6 +275,9 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
     env.filters["day"] = fmt.date
     env.filters["digits"] = fmt.digits
     return env.get_template("report.html.j2").render(
-        **ctx, lang=lang, dir="rtl" if lang == "fa" else "ltr", review_note=lang not in ("en", "ru"),
+        **ctx,
+        lang=lang,
+        dir="rtl" if lang == "fa" else "ltr",
+        review_note=lang not in ("en", "ru"),
         today=date.today(),
     )

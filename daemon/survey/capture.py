@@ -22,7 +22,12 @@ from radsurvey.protocols.errors import MeterError, SurveyError
 from .evaluation import evaluate_document, evaluate_point
 from .store import BACKGROUND, SurveySession, SurveyStore
 
-HEIGHTS_BY_KIND_FALLBACK = {"workplace": [30, 80, 120, 160], "wall": [80, 120], "above": [80], "below": [120]}
+HEIGHTS_BY_KIND_FALLBACK = {
+    "workplace": [30, 80, 120, 160],
+    "wall": [80, 120],
+    "above": [80],
+    "below": [120],
+}
 
 
 @dataclass
@@ -55,15 +60,26 @@ class ReadingSource(Protocol):
 class MeterSource:
     """A registered driver, opened once, read synchronously from its own event-loop thread."""
 
-    def __init__(self, driver_name: str, *, meter_id: str = "survey", poll_interval_s: float = 1.0,
-                 options: dict[str, Any] | None = None, timeout_s: float = 30.0):
+    def __init__(
+        self,
+        driver_name: str,
+        *,
+        meter_id: str = "survey",
+        poll_interval_s: float = 1.0,
+        options: dict[str, Any] | None = None,
+        timeout_s: float = 30.0,
+    ):
         from radsurvey.drivers import registry
 
         self.name = f"meter:{driver_name}"
         self.timeout_s = timeout_s
-        self._driver = registry.create(driver_name, meter_id=meter_id, poll_interval_s=poll_interval_s, options=options or {})
+        self._driver = registry.create(
+            driver_name, meter_id=meter_id, poll_interval_s=poll_interval_s, options=options or {}
+        )
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="radsurvey-survey-meter", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="radsurvey-survey-meter", daemon=True
+        )
         self._thread.start()
         self._last_at: float | None = None
         try:
@@ -91,7 +107,13 @@ class MeterSource:
             problem = "meter reports " + ", ".join(sorted(s.value for s in bad))
         elif r.quantity not in (Quantity.AIR_KERMA_RATE, Quantity.AMBIENT_DOSE_EQUIVALENT_RATE):
             problem = f"meter gives {r.quantity.value} in {r.unit}, not a dose rate"
-        return MeterSample(value_uGy_h=float(r.value), unit=r.unit, raw=r.raw.hex(), source=self.name, problem=problem)
+        return MeterSample(
+            value_uGy_h=float(r.value),
+            unit=r.unit,
+            raw=r.raw.hex(),
+            source=self.name,
+            problem=problem,
+        )
 
     def close(self) -> None:
         try:
@@ -113,7 +135,9 @@ class UI(Protocol):
     def say(self, text: str) -> None: ...
     def ask_text(self, prompt: str, default: str | None = None) -> str: ...
     def ask_float(self, prompt: str, default: float | None = None) -> float: ...
-    def ask_choice(self, prompt: str, choices: list[tuple[str, str]], default: str | None = None) -> str: ...
+    def ask_choice(
+        self, prompt: str, choices: list[tuple[str, str]], default: str | None = None
+    ) -> str: ...
     def confirm(self, prompt: str, default: bool = True) -> bool: ...
     def wait(self, prompt: str) -> None: ...
 
@@ -130,7 +154,10 @@ class SilentUI:
         self.echo(text)
 
     def _refuse(self, prompt: str) -> Any:
-        raise SurveyError(f"needs an answer to {prompt!r}; give it in the plan file or run interactively", field="plan")
+        raise SurveyError(
+            f"needs an answer to {prompt!r}; give it in the plan file or run interactively",
+            field="plan",
+        )
 
     def ask_text(self, prompt: str, default: str | None = None) -> str:
         return self._refuse(prompt)
@@ -138,7 +165,9 @@ class SilentUI:
     def ask_float(self, prompt: str, default: float | None = None) -> float:
         return self._refuse(prompt)
 
-    def ask_choice(self, prompt: str, choices: list[tuple[str, str]], default: str | None = None) -> str:
+    def ask_choice(
+        self, prompt: str, choices: list[tuple[str, str]], default: str | None = None
+    ) -> str:
         return self._refuse(prompt)
 
     def confirm(self, prompt: str, default: bool = True) -> bool:
@@ -201,8 +230,12 @@ class SurveyFlow:
             self.capture_point(pending)
         if not self.finish:
             return None
-        if self.ui.interactive and not self.ui.confirm("Finish the survey and evaluate it?", default=True):
-            self.ui.say(f"Survey {self.survey_id} left open; continue with: radsurvey survey resume {self.survey_id}")
+        if self.ui.interactive and not self.ui.confirm(
+            "Finish the survey and evaluate it?", default=True
+        ):
+            self.ui.say(
+                f"Survey {self.survey_id} left open; continue with: radsurvey survey resume {self.survey_id}"
+            )
             return None
         return self.finalise()
 
@@ -231,17 +264,27 @@ class SurveyFlow:
             if not have:
                 self.ui.say(f"Background: apparatus OFF. {n} readings.")
                 if self.source is not None:
-                    self.ui.wait("Switch the X-ray apparatus off and place the probe. Press Enter to start")
-            values = self._capture(BACKGROUND, None, n - len(have), planned[len(have):], label="background")
+                    self.ui.wait(
+                        "Switch the X-ray apparatus off and place the probe. Press Enter to start"
+                    )
+            values = self._capture(
+                BACKGROUND, None, n - len(have), planned[len(have) :], label="background"
+            )
             self.ui.say(f"Background: {summary(values)}")
-            if not self._offer_retake(values, "background", planned_given=bool(planned), attempt=attempt):
+            if not self._offer_retake(
+                values, "background", planned_given=bool(planned), attempt=attempt
+            ):
                 return
             self.store.discard(self.survey_id, point=BACKGROUND, height_cm=None)
 
     # -- points ---------------------------------------------------------------------------
 
     def _missing_heights(self, s: SurveySession, spec: dict[str, Any]) -> list[int]:
-        return [h for h in spec.get("heights_cm", []) if len(s.kept(spec["id"], h)) < self.settings.repeats]
+        return [
+            h
+            for h in spec.get("heights_cm", [])
+            if len(s.kept(spec["id"], h)) < self.settings.repeats
+        ]
 
     def _planned_point(self, point_id: str) -> dict[str, Any]:
         return next((p for p in self.plan.get("points") or [] if p.get("id") == point_id), {})
@@ -253,7 +296,10 @@ class SurveyFlow:
                 return self._complete_spec(s, p)
         if not self.ui.interactive:
             return None
-        if not self.ui.confirm("Add a measurement point?" if s.points else "Add the first measurement point?", default=True):
+        if not self.ui.confirm(
+            "Add a measurement point?" if s.points else "Add the first measurement point?",
+            default=True,
+        ):
             return None
         return self._complete_spec(s, {})
 
@@ -269,38 +315,70 @@ class SurveyFlow:
         if s.point(spec["id"]):
             raise SurveyError(f"point {spec['id']!r} already exists", field="points")
         spec["room"] = given.get("room") or ui.ask_text(
-            "Room / location", default=last.get("room") or (meta.get("facility") or {}).get("room") or None
+            "Room / location",
+            default=last.get("room") or (meta.get("facility") or {}).get("room") or None,
         )
         if "category" in given:
             spec["category"] = int(given["category"])
         else:
-            choices = [(str(c.number), f"{c.description} - limit {c.dmd_uSv_h:g} uSv/h") for c in profile.categories]
-            spec["category"] = int(ui.ask_choice("Room category (App. 14 Table 2)", choices, default=str(last.get("category") or "")) or 0)
+            choices = [
+                (str(c.number), f"{c.description} - limit {c.dmd_uSv_h:g} uSv/h")
+                for c in profile.categories
+            ]
+            spec["category"] = int(
+                ui.ask_choice(
+                    "Room category (App. 14 Table 2)",
+                    choices,
+                    default=str(last.get("category") or ""),
+                )
+                or 0
+            )
         kinds = {k.key: k for k in profile.point_kinds}
         if "kind" in given:
             spec["kind"] = given["kind"]
         else:
-            choices = [(k.key, f"{k.text} - heights {', '.join(map(str, k.heights_cm)) or 'your choice'}") for k in profile.point_kinds]
-            spec["kind"] = ui.ask_choice("Kind of point", choices, default=last.get("kind") or "workplace")
+            choices = [
+                (k.key, f"{k.text} - heights {', '.join(map(str, k.heights_cm)) or 'your choice'}")
+                for k in profile.point_kinds
+            ]
+            spec["kind"] = ui.ask_choice(
+                "Kind of point", choices, default=last.get("kind") or "workplace"
+            )
         if spec["kind"] not in kinds:
-            raise SurveyError(f"unknown point kind {spec['kind']!r}; known: {', '.join(kinds)}", field=f"points[{spec['id']}].kind")
+            raise SurveyError(
+                f"unknown point kind {spec['kind']!r}; known: {', '.join(kinds)}",
+                field=f"points[{spec['id']}].kind",
+            )
         proposed = list(kinds[spec["kind"]].heights_cm)
         if "heights_cm" in given:
             heights = [int(h) for h in given["heights_cm"]]
         elif given.get("readings_uGy_h"):
             heights = [int(h) for h in given["readings_uGy_h"]]
         elif ui.interactive:
-            text = ui.ask_text("Heights above the floor, cm", default=" ".join(map(str, proposed)) or "80")
+            text = ui.ask_text(
+                "Heights above the floor, cm", default=" ".join(map(str, proposed)) or "80"
+            )
             heights = [int(x) for x in text.replace(",", " ").split()]
         else:
             heights = proposed
         if not heights:
-            raise SurveyError("no measurement height given and the protocol proposes none", field=f"points[{spec['id']}].heights_cm")
+            raise SurveyError(
+                "no measurement height given and the protocol proposes none",
+                field=f"points[{spec['id']}].heights_cm",
+            )
         spec["heights_cm"] = heights
         cond = meta.get("conditions") or {}
         for key, prompt, fallback in (
-            ("anode_current_mA", "Anode current, mA", last.get("anode_current_mA") or cond.get("anode_current_mA")),
-            ("anode_voltage_kV", "Anode voltage, kV", last.get("anode_voltage_kV") or cond.get("anode_voltage_kV")),
+            (
+                "anode_current_mA",
+                "Anode current, mA",
+                last.get("anode_current_mA") or cond.get("anode_current_mA"),
+            ),
+            (
+                "anode_voltage_kV",
+                "Anode voltage, kV",
+                last.get("anode_voltage_kV") or cond.get("anode_voltage_kV"),
+            ),
         ):
             if given.get(key) is not None:
                 spec[key] = float(given[key])
@@ -320,7 +398,9 @@ class SurveyFlow:
     def capture_point(self, spec: dict[str, Any]) -> None:
         pid = spec["id"]
         planned = self._planned_point(pid).get("readings_uGy_h") or {}
-        self.ui.say(f"Point {pid} ({spec.get('room', '')}), category {spec.get('category')}, heights {spec['heights_cm']} cm")
+        self.ui.say(
+            f"Point {pid} ({spec.get('room', '')}), category {spec.get('category')}, heights {spec['heights_cm']} cm"
+        )
         for height in spec["heights_cm"]:
             given = [float(v) for v in planned.get(str(height)) or planned.get(height) or []]
             for attempt in range(self.settings.max_retakes + 1):
@@ -328,10 +408,20 @@ class SurveyFlow:
                 if len(have) >= self.settings.repeats:
                     break
                 if not have and (self.source is not None or not given):
-                    self.ui.wait(f"Place the probe at {height} cm above the floor (point {pid}). Press Enter when ready")
-                values = self._capture(pid, height, self.settings.repeats - len(have), given[len(have):], label=f"{pid} {height} cm")
+                    self.ui.wait(
+                        f"Place the probe at {height} cm above the floor (point {pid}). Press Enter when ready"
+                    )
+                values = self._capture(
+                    pid,
+                    height,
+                    self.settings.repeats - len(have),
+                    given[len(have) :],
+                    label=f"{pid} {height} cm",
+                )
                 self.ui.say(f"{pid} at {height} cm: {summary(values)}")
-                if not self._offer_retake(values, f"{pid} at {height} cm", planned_given=bool(given), attempt=attempt):
+                if not self._offer_retake(
+                    values, f"{pid} at {height} cm", planned_given=bool(given), attempt=attempt
+                ):
                     break
                 self.store.discard(self.survey_id, point=pid, height_cm=height)
         self.show_point_result(pid)
@@ -353,7 +443,9 @@ class SurveyFlow:
 
     # -- readings -------------------------------------------------------------------------
 
-    def _capture(self, point: str, height: int | None, count: int, given: list[float], *, label: str) -> list[float]:
+    def _capture(
+        self, point: str, height: int | None, count: int, given: list[float], *, label: str
+    ) -> list[float]:
         """Take ``count`` readings (plan values first, then meter or keyboard), committing each."""
         if count <= 0:
             return self.session().kept(point, height)
@@ -364,15 +456,30 @@ class SurveyFlow:
                 value, source, unit, raw = given[i], "plan", "uGy/h", ""
             elif self.source is not None:
                 sample = self._meter_reading(label)
-                value, source, unit, raw = sample.value_uGy_h, sample.source, sample.unit, sample.raw
+                value, source, unit, raw = (
+                    sample.value_uGy_h,
+                    sample.source,
+                    sample.unit,
+                    sample.raw,
+                )
             elif self.ui.interactive:
-                value = self.ui.ask_float(f"{label}: reading {len(self.session().kept(point, height)) + 1}, uGy/h")
+                value = self.ui.ask_float(
+                    f"{label}: reading {len(self.session().kept(point, height)) + 1}, uGy/h"
+                )
                 source, unit, raw = "manual", "uGy/h", ""
             else:
                 raise SurveyError(f"{label}: no readings in the plan and no meter", field="plan")
             if value < 0:
                 raise SurveyError(f"{label}: a dose rate cannot be negative ({value})")
-            self.store.add_reading(self.survey_id, point=point, height_cm=height, value_uGy_h=value, source=source, unit=unit, raw=raw)
+            self.store.add_reading(
+                self.survey_id,
+                point=point,
+                height_cm=height,
+                value_uGy_h=value,
+                source=source,
+                unit=unit,
+                raw=raw,
+            )
             kept = self.session().kept(point, height)
             self.ui.say(f"  {label}  reading {len(kept)}: {value:.4g} uGy/h   {summary(kept)}")
         return self.session().kept(point, height)
@@ -402,16 +509,23 @@ class SurveyFlow:
         while True:
             elapsed = time.monotonic() - start
             settled = elapsed >= s.settle_s
-            if settled and (not s.until_stable or (len(recent) >= 3 and spread_percent(recent[-3:]) <= s.spread_warn_percent)):
+            if settled and (
+                not s.until_stable
+                or (len(recent) >= 3 and spread_percent(recent[-3:]) <= s.spread_warn_percent)
+            ):
                 return
             if elapsed >= s.settle_max_s:
-                self.ui.say(f"  {label}: reading did not settle within {s.settle_max_s:g} s; measuring anyway")
+                self.ui.say(
+                    f"  {label}: reading did not settle within {s.settle_max_s:g} s; measuring anyway"
+                )
                 return
             sample = self._meter_reading(label)
             recent.append(sample.value_uGy_h)
             self.ui.say(f"  {label}  settling: {sample.value_uGy_h:.4g} uGy/h")
 
-    def _offer_retake(self, values: list[float], what: str, *, planned_given: bool, attempt: int) -> bool:
+    def _offer_retake(
+        self, values: list[float], what: str, *, planned_given: bool, attempt: int
+    ) -> bool:
         spread = spread_percent(values)
         if spread <= self.settings.spread_warn_percent:
             return False

@@ -26,12 +26,19 @@ def read_survey_file(path: Path) -> dict[str, Any]:
         else:
             data = json.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as err:
-        raise SurveyError(f"not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {err}", source=str(path)) from None
+        raise SurveyError(
+            f"not valid {'TOML' if path.suffix.lower() == '.toml' else 'JSON'}: {err}",
+            source=str(path),
+        ) from None
     if not isinstance(data, dict):
         raise SurveyError("a survey file is an object/table at the top level", source=str(path))
     schema = data.get("schema", SURVEY_SCHEMA)
     if schema != SURVEY_SCHEMA:
-        raise SurveyError(f"unsupported schema {schema!r}; expected {SURVEY_SCHEMA!r}", source=str(path), field="schema")
+        raise SurveyError(
+            f"unsupported schema {schema!r}; expected {SURVEY_SCHEMA!r}",
+            source=str(path),
+            field="schema",
+        )
     return data
 
 
@@ -68,9 +75,14 @@ def new_session(
 
     header = header_from_document(doc)
     if not header.get("apparatus"):
-        raise SurveyError("apparatus (workload table key) is required", source=source, field="apparatus")
+        raise SurveyError(
+            "apparatus (workload table key) is required", source=source, field="apparatus"
+        )
     protocol = get_profile(header["protocol"])
-    if protocol.workload(header["apparatus"]) is None and header.get("workload_mA_min_per_week") is None:
+    if (
+        protocol.workload(header["apparatus"]) is None
+        and header.get("workload_mA_min_per_week") is None
+    ):
         keys = ", ".join(w.key for w in protocol.workloads)
         raise SurveyError(
             f"unknown apparatus {header['apparatus']!r} and no workload_mA_min_per_week given; known: {keys}",
@@ -83,7 +95,13 @@ def new_session(
         meta = meta.model_copy(update={"survey_date": today})
     problems = check_instruments(meta, protocol.instrument, on=meta.survey_date or today)
     if problems and strict:
-        raise SurveyError("instrument check failed (--strict): " + "; ".join(problems), source=source, field="metadata.instruments")
-    meta = meta.model_copy(update={"warnings": [*meta.warnings, *(p for p in problems if p not in meta.warnings)]})
+        raise SurveyError(
+            "instrument check failed (--strict): " + "; ".join(problems),
+            source=source,
+            field="metadata.instruments",
+        )
+    meta = meta.model_copy(
+        update={"warnings": [*meta.warnings, *(p for p in problems if p not in meta.warnings)]}
+    )
     header["metadata"] = meta.model_dump(mode="json")
     return store.create(header, survey_id=survey_id)

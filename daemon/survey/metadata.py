@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from radsurvey.protocols.errors import SurveyError
 
 
@@ -35,17 +34,25 @@ class Facility(_Meta):
     address: str = ""
     department: str = ""
     room: str = ""
-    radiation_work_code: str = Field("", description="department radiation-work (film-badge) code, where licensing uses one")
+    radiation_work_code: str = Field(
+        "", description="department radiation-work (film-badge) code, where licensing uses one"
+    )
 
 
 class ApparatusInfo(_Meta):
-    type: str = Field("", description="apparatus type key of the protocol (App. 14 p.4), e.g. general_diagnostic")
+    type: str = Field(
+        "", description="apparatus type key of the protocol (App. 14 p.4), e.g. general_diagnostic"
+    )
     manufacturer: str = ""
     model: str = ""
     serial: str = ""
     tube_serial: str = ""
-    regulatory_id: str = Field("", description="regulator's registry id of the device (e.g. Iranian GEN number)")
-    sanitary_conclusion: str = Field("", description="number/date of the sanitary-epidemiological conclusion (App. 14 p.6)")
+    regulatory_id: str = Field(
+        "", description="regulator's registry id of the device (e.g. Iranian GEN number)"
+    )
+    sanitary_conclusion: str = Field(
+        "", description="number/date of the sanitary-epidemiological conclusion (App. 14 p.6)"
+    )
 
 
 class Instrument(_Meta):
@@ -132,7 +139,9 @@ def load_profile(path: Path | None = None) -> TechnicianProfile:
         return TechnicianProfile.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        raise SurveyError(first["msg"], source=str(path), field=".".join(str(p) for p in first["loc"])) from None
+        raise SurveyError(
+            first["msg"], source=str(path), field=".".join(str(p) for p in first["loc"])
+        ) from None
 
 
 def apply_profile(meta: SurveyMetadata, profile: TechnicianProfile) -> SurveyMetadata:
@@ -168,7 +177,9 @@ def check_instruments(meta: SurveyMetadata, requirements: Any, *, on: date) -> l
                     f"{inst.certificate_expires.isoformat()}".replace("  ", " ")
                 )
         if inst.energy_min_keV is None or inst.energy_max_keV is None:
-            problems.append(f"{name}: energy range not recorded (required {r.energy_min_keV:g}-{r.energy_max_keV:g} keV)")
+            problems.append(
+                f"{name}: energy range not recorded (required {r.energy_min_keV:g}-{r.energy_max_keV:g} keV)"
+            )
         elif inst.energy_min_keV > r.energy_min_keV or inst.energy_max_keV < r.energy_max_keV:
             problems.append(
                 f"{name}: energy range {inst.energy_min_keV:g}-{inst.energy_max_keV:g} keV does not cover "
@@ -178,7 +189,10 @@ def check_instruments(meta: SurveyMetadata, requirements: Any, *, on: date) -> l
             problems.append(
                 f"{name}: dose-rate range not recorded (required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h)"
             )
-        elif inst.dose_rate_min_uGy_h > r.dose_rate_min_uGy_h or inst.dose_rate_max_uGy_h < r.dose_rate_max_uGy_h:
+        elif (
+            inst.dose_rate_min_uGy_h > r.dose_rate_min_uGy_h
+            or inst.dose_rate_max_uGy_h < r.dose_rate_max_uGy_h
+        ):
             problems.append(
                 f"{name}: dose-rate range {inst.dose_rate_min_uGy_h:g}-{inst.dose_rate_max_uGy_h:g} uGy/h does not cover "
                 f"the required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h"
@@ -199,7 +213,11 @@ def _pair(value: Any) -> tuple[Any, Any]:
 def _person(d: Any) -> dict[str, Any]:
     if not isinstance(d, dict):
         return {"name": str(d)} if d else {}
-    return {"name": d.get("name", ""), "position": d.get("position") or d.get("role") or "", "organisation": d.get("organisation", "")}
+    return {
+        "name": d.get("name", ""),
+        "position": d.get("position") or d.get("role") or "",
+        "organisation": d.get("organisation", ""),
+    }
 
 
 def metadata_from_document(doc: dict[str, Any]) -> dict[str, Any]:
@@ -222,49 +240,82 @@ def metadata_from_document(doc: dict[str, Any]) -> dict[str, Any]:
     fac = doc.get("facility") if isinstance(doc.get("facility"), dict) else {}
     room = doc.get("room") if isinstance(doc.get("room"), dict) else {}
     meta["facility"] = {
-        k: str(v) for k, v in {
-            "name": fac.get("name"), "address": fac.get("address"), "department": fac.get("department"),
-            "room": room.get("name") or fac.get("room"), "radiation_work_code": fac.get("radiation_work_code"),
-        }.items() if v
+        k: str(v)
+        for k, v in {
+            "name": fac.get("name"),
+            "address": fac.get("address"),
+            "department": fac.get("department"),
+            "room": room.get("name") or fac.get("room"),
+            "radiation_work_code": fac.get("radiation_work_code"),
+        }.items()
+        if v
     }
     ident = doc.get("apparatus_identity") if isinstance(doc.get("apparatus_identity"), dict) else {}
     meta["apparatus"] = {
-        k: str(v) for k, v in {
-            "type": ident.get("type"), "manufacturer": ident.get("manufacturer"), "model": ident.get("model"),
-            "serial": ident.get("serial"), "tube_serial": ident.get("tube_serial"),
+        k: str(v)
+        for k, v in {
+            "type": ident.get("type"),
+            "manufacturer": ident.get("manufacturer"),
+            "model": ident.get("model"),
+            "serial": ident.get("serial"),
+            "tube_serial": ident.get("tube_serial"),
             "regulatory_id": ident.get("regulatory_id"),
-            "sanitary_conclusion": room.get("sanitary_conclusion") or ident.get("sanitary_conclusion"),
-        }.items() if v
+            "sanitary_conclusion": room.get("sanitary_conclusion")
+            or ident.get("sanitary_conclusion"),
+        }.items()
+        if v
     }
     cond = doc.get("conditions") if isinstance(doc.get("conditions"), dict) else {}
-    filt = cond.get("filter") or (f"{ident['total_filter_mm_Al']:g} mm Al" if isinstance(ident.get("total_filter_mm_Al"), int | float) else "")
+    filt = cond.get("filter") or (
+        f"{ident['total_filter_mm_Al']:g} mm Al"
+        if isinstance(ident.get("total_filter_mm_Al"), int | float)
+        else ""
+    )
     meta["conditions"] = {
-        k: v for k, v in {
-            "anode_voltage_kV": cond.get("anode_voltage_kV"), "anode_current_mA": cond.get("anode_current_mA"),
-            "filter": filt, "exposure": cond.get("exposure"), "phantom": cond.get("phantom"),
-            "field_size": cond.get("field_size") or (f"{cond['field_size_mm']} mm" if cond.get("field_size_mm") else None),
+        k: v
+        for k, v in {
+            "anode_voltage_kV": cond.get("anode_voltage_kV"),
+            "anode_current_mA": cond.get("anode_current_mA"),
+            "filter": filt,
+            "exposure": cond.get("exposure"),
+            "phantom": cond.get("phantom"),
+            "field_size": cond.get("field_size")
+            or (f"{cond['field_size_mm']} mm" if cond.get("field_size_mm") else None),
             "table_position": cond.get("table_position"),
-        }.items() if v not in (None, "")
+        }.items()
+        if v not in (None, "")
     }
-    raw_instruments = doc.get("instruments") or ([doc["instrument"]] if isinstance(doc.get("instrument"), dict) else [])
+    raw_instruments = doc.get("instruments") or (
+        [doc["instrument"]] if isinstance(doc.get("instrument"), dict) else []
+    )
     instruments = []
     for inst in raw_instruments:
         if not isinstance(inst, dict):
             continue
         e_min, e_max = _pair(inst.get("energy_range_keV"))
         d_min, d_max = _pair(inst.get("dose_rate_range_uGy_h"))
-        cert = inst.get("verification_certificate") if isinstance(inst.get("verification_certificate"), dict) else {}
-        instruments.append({
-            k: v for k, v in {
-                "model": inst.get("model"), "serial": inst.get("serial"),
-                "energy_min_keV": inst.get("energy_min_keV", e_min), "energy_max_keV": inst.get("energy_max_keV", e_max),
-                "dose_rate_min_uGy_h": inst.get("dose_rate_min_uGy_h", d_min),
-                "dose_rate_max_uGy_h": inst.get("dose_rate_max_uGy_h", d_max),
-                "error_percent": inst.get("error_percent", inst.get("basic_error_percent")),
-                "certificate_number": inst.get("certificate_number") or cert.get("number"),
-                "certificate_expires": inst.get("certificate_expires") or cert.get("expires"),
-            }.items() if v is not None
-        })
+        cert = (
+            inst.get("verification_certificate")
+            if isinstance(inst.get("verification_certificate"), dict)
+            else {}
+        )
+        instruments.append(
+            {
+                k: v
+                for k, v in {
+                    "model": inst.get("model"),
+                    "serial": inst.get("serial"),
+                    "energy_min_keV": inst.get("energy_min_keV", e_min),
+                    "energy_max_keV": inst.get("energy_max_keV", e_max),
+                    "dose_rate_min_uGy_h": inst.get("dose_rate_min_uGy_h", d_min),
+                    "dose_rate_max_uGy_h": inst.get("dose_rate_max_uGy_h", d_max),
+                    "error_percent": inst.get("error_percent", inst.get("basic_error_percent")),
+                    "certificate_number": inst.get("certificate_number") or cert.get("number"),
+                    "certificate_expires": inst.get("certificate_expires") or cert.get("expires"),
+                }.items()
+                if v is not None
+            }
+        )
     if instruments:
         meta["instruments"] = instruments
     people = doc.get("people") if isinstance(doc.get("people"), dict) else {}

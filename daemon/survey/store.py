@@ -75,7 +75,9 @@ class SurveySession:
         return [
             r.value_uGy_h
             for r in self.readings
-            if not r.discarded and r.point == point and (point == BACKGROUND or r.height_cm == height_cm)
+            if not r.discarded
+            and r.point == point
+            and (point == BACKGROUND or r.height_cm == height_cm)
         ]
 
     @property
@@ -147,7 +149,9 @@ class SurveyStore:
 
     def new_id(self) -> str:
         day = datetime.now(UTC).strftime("%Y%m%d")
-        n = self._conn.execute("SELECT COUNT(*) FROM surveys WHERE id LIKE ?", (f"{day}-%",)).fetchone()[0]
+        n = self._conn.execute(
+            "SELECT COUNT(*) FROM surveys WHERE id LIKE ?", (f"{day}-%",)
+        ).fetchone()[0]
         while True:
             n += 1
             candidate = f"{day}-{n:02d}"
@@ -155,7 +159,10 @@ class SurveyStore:
                 return candidate
 
     def exists(self, survey_id: str) -> bool:
-        return self._conn.execute("SELECT 1 FROM surveys WHERE id = ?", (survey_id,)).fetchone() is not None
+        return (
+            self._conn.execute("SELECT 1 FROM surveys WHERE id = ?", (survey_id,)).fetchone()
+            is not None
+        )
 
     def create(self, header: dict[str, Any], *, survey_id: str | None = None) -> str:
         survey_id = survey_id or self.new_id()
@@ -180,7 +187,10 @@ class SurveyStore:
         if status not in STATUSES:
             raise SurveyError(f"unknown status {status!r}", field="status")
         with self._tx() as c:
-            c.execute("UPDATE surveys SET status = ?, updated_at = ? WHERE id = ?", (status, now_iso(), survey_id))
+            c.execute(
+                "UPDATE surveys SET status = ?, updated_at = ? WHERE id = ?",
+                (status, now_iso(), survey_id),
+            )
 
     def list(self) -> list[dict[str, Any]]:
         rows = self._conn.execute(
@@ -212,7 +222,9 @@ class SurveyStore:
         row = self._conn.execute("SELECT * FROM surveys WHERE id = ?", (survey_id,)).fetchone()
         if row is None:
             known = ", ".join(s["id"] for s in self.list()[-5:]) or "none"
-            raise SurveyError(f"no survey {survey_id!r} in this journal (latest: {known})", source=str(self.path))
+            raise SurveyError(
+                f"no survey {survey_id!r} in this journal (latest: {known})", source=str(self.path)
+            )
         session = SurveySession(
             id=row["id"],
             header=json.loads(row["metadata"]),
@@ -222,7 +234,9 @@ class SurveyStore:
         )
         session.points = [
             json.loads(r["spec"])
-            for r in self._conn.execute("SELECT spec FROM survey_point_specs WHERE survey = ? ORDER BY ord", (survey_id,))
+            for r in self._conn.execute(
+                "SELECT spec FROM survey_point_specs WHERE survey = ? ORDER BY ord", (survey_id,)
+            )
         ]
         session.readings = [
             StoredReading(
@@ -236,7 +250,9 @@ class SurveyStore:
                 raw=r["raw"],
                 discarded=bool(r["discarded"]),
             )
-            for r in self._conn.execute("SELECT * FROM survey_readings WHERE survey = ? ORDER BY id", (survey_id,))
+            for r in self._conn.execute(
+                "SELECT * FROM survey_readings WHERE survey = ? ORDER BY id", (survey_id,)
+            )
         ]
         return session
 
@@ -254,10 +270,16 @@ class SurveyStore:
     def add_point(self, survey_id: str, spec: dict[str, Any]) -> None:
         with self._tx() as c:
             if c.execute(
-                "SELECT 1 FROM survey_point_specs WHERE survey = ? AND point = ?", (survey_id, spec["id"])
+                "SELECT 1 FROM survey_point_specs WHERE survey = ? AND point = ?",
+                (survey_id, spec["id"]),
             ).fetchone():
-                raise SurveyError(f"point {spec['id']!r} already exists", field=f"points[{spec['id']}]")
-            ord_ = c.execute("SELECT COALESCE(MAX(ord), 0) + 1 FROM survey_point_specs WHERE survey = ?", (survey_id,)).fetchone()[0]
+                raise SurveyError(
+                    f"point {spec['id']!r} already exists", field=f"points[{spec['id']}]"
+                )
+            ord_ = c.execute(
+                "SELECT COALESCE(MAX(ord), 0) + 1 FROM survey_point_specs WHERE survey = ?",
+                (survey_id,),
+            ).fetchone()[0]
             c.execute(
                 "INSERT INTO survey_point_specs(survey, point, ord, spec, created_at) VALUES (?, ?, ?, ?, ?)",
                 (survey_id, spec["id"], ord_, json.dumps(spec), now_iso()),
@@ -281,7 +303,16 @@ class SurveyStore:
             cur = c.execute(
                 "INSERT INTO survey_readings(survey, point, height_cm, ts, value_uGy_h, source, unit, raw)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (survey_id, point, height_cm, ts or now_iso(), float(value_uGy_h), source, unit, raw),
+                (
+                    survey_id,
+                    point,
+                    height_cm,
+                    ts or now_iso(),
+                    float(value_uGy_h),
+                    source,
+                    unit,
+                    raw,
+                ),
             )
             return int(cur.lastrowid or 0)
 
@@ -342,7 +373,9 @@ class SurveyStore:
 
     # -- files --------------------------------------------------------------------------
 
-    def import_document(self, doc: dict[str, Any], *, survey_id: str | None = None, status: str = "finished") -> str:
+    def import_document(
+        self, doc: dict[str, Any], *, survey_id: str | None = None, status: str = "finished"
+    ) -> str:
         """Store a survey file as a session (readings marked ``source='file'``)."""
         header = header_from_document(doc)
         survey_id = survey_id or doc.get("id") or None
@@ -351,7 +384,14 @@ class SurveyStore:
         sid = self.create(header, survey_id=survey_id)
         ts = now_iso()
         for value in doc.get("background_uGy_h") or []:
-            self.add_reading(sid, point=BACKGROUND, height_cm=None, value_uGy_h=float(value), source="file", ts=ts)
+            self.add_reading(
+                sid,
+                point=BACKGROUND,
+                height_cm=None,
+                value_uGy_h=float(value),
+                source="file",
+                ts=ts,
+            )
         for p in doc.get("points") or []:
             readings = p.get("readings_uGy_h") or {}
             spec = {k: v for k, v in p.items() if k != "readings_uGy_h"}
@@ -359,7 +399,14 @@ class SurveyStore:
             self.add_point(sid, spec)
             for height, values in readings.items():
                 for value in values:
-                    self.add_reading(sid, point=p["id"], height_cm=int(height), value_uGy_h=float(value), source="file", ts=ts)
+                    self.add_reading(
+                        sid,
+                        point=p["id"],
+                        height_cm=int(height),
+                        value_uGy_h=float(value),
+                        source="file",
+                        ts=ts,
+                    )
         self.set_status(sid, status)
         return sid
 

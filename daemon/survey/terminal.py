@@ -21,7 +21,11 @@ class RichUI:
 
     def ask_text(self, prompt: str, default: str | None = None) -> str:
         while True:
-            answer = Prompt.ask(prompt, default=default, console=self.console) if default else Prompt.ask(prompt, console=self.console)
+            answer = (
+                Prompt.ask(prompt, default=default, console=self.console)
+                if default
+                else Prompt.ask(prompt, console=self.console)
+            )
             if answer and answer.strip():
                 return answer.strip()
 
@@ -35,7 +39,9 @@ class RichUI:
                 return float(value)
             self.console.print("a value >= 0, please", style="red")
 
-    def ask_choice(self, prompt: str, choices: list[tuple[str, str]], default: str | None = None) -> str:
+    def ask_choice(
+        self, prompt: str, choices: list[tuple[str, str]], default: str | None = None
+    ) -> str:
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold cyan")
         table.add_column()
@@ -43,7 +49,13 @@ class RichUI:
             table.add_row(key, label)
         self.console.print(table)
         keys = [k for k, _ in choices]
-        return Prompt.ask(prompt, choices=keys, default=default if default in keys else None, console=self.console, show_choices=False)
+        return Prompt.ask(
+            prompt,
+            choices=keys,
+            default=default if default in keys else None,
+            console=self.console,
+            show_choices=False,
+        )
 
     def confirm(self, prompt: str, default: bool = True) -> bool:
         return Confirm.ask(prompt, default=default, console=self.console)
@@ -57,7 +69,12 @@ class RichUI:
             table.add_column(col, justify="right")
         for h, v in (p.get("heights") or {}).items():
             flag = " (below bg)" if v.get("below_background") else ""
-            table.add_row(str(h), f"{v['mean_uGy_h']:.4g}", f"{v['net_uGy_h']:.4g}{flag}", f"{v['normalised_uGy_h']:.4g}")
+            table.add_row(
+                str(h),
+                f"{v['mean_uGy_h']:.4g}",
+                f"{v['net_uGy_h']:.4g}{flag}",
+                f"{v['normalised_uGy_h']:.4g}",
+            )
         self.console.print(table)
         verdict = str(p.get("verdict"))
         colour = "bold green" if verdict == "pass" else "bold red"

@@ -22,6 +22,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
+
 def _radsurvey() -> str | None:
     beside = Path(sys.executable).parent / "radsurvey"  # the venv running the tests
     return str(beside) if beside.exists() else shutil.which("radsurvey")
@@ -31,10 +32,22 @@ RADSURVEY = _radsurvey()
 
 # Beam on after the 3 background readings (poll 0.1 s): the meter's virtual
 # clock starts at 0 each time it is opened, so resume passes beam_start_s=0.
-METER = ["--meter", "simulated", "--poll-interval", "0.1",
-         "--meter-option", "background_uGy_h=1.0", "--meter-option", "beam_uGy_h=40",
-         "--meter-option", "beam_period_s=100000", "--meter-option", "beam_on_s=100000",
-         "--meter-option", "counts_per_uGy=10000000"]
+METER = [
+    "--meter",
+    "simulated",
+    "--poll-interval",
+    "0.1",
+    "--meter-option",
+    "background_uGy_h=1.0",
+    "--meter-option",
+    "beam_uGy_h=40",
+    "--meter-option",
+    "beam_period_s=100000",
+    "--meter-option",
+    "beam_on_s=100000",
+    "--meter-option",
+    "counts_per_uGy=10000000",
+]
 
 PLAN = """\
 schema = "radsurvey.survey/1"
@@ -70,7 +83,9 @@ certificate_expires = "2099-01-01"
 
 
 def spawn(args: list[str], env: dict[str, str]) -> pexpect.spawn:
-    child = pexpect.spawn(RADSURVEY, args, env=env, encoding="utf-8", timeout=30, dimensions=(60, 220))
+    child = pexpect.spawn(
+        RADSURVEY, args, env=env, encoding="utf-8", timeout=30, dimensions=(60, 220)
+    )
     return child
 
 
@@ -85,7 +100,9 @@ def capture_heights(child: pexpect.spawn, heights: list[int]) -> None:
         child.expect(rf"at {h} cm: mean")
 
 
-def define_point(child: pexpect.spawn, pid: str, room: str, category: str, kind: str, first: bool = False) -> None:
+def define_point(
+    child: pexpect.spawn, pid: str, room: str, category: str, kind: str, first: bool = False
+) -> None:
     answer(child, r"Add (the first|a) measurement point\?", "y")
     answer(child, r"Point id", pid)
     answer(child, r"Room / location", room)
@@ -101,11 +118,28 @@ def test_guided_survey_survives_sigkill_and_resumes_to_a_report(tmp_path: Path) 
     plan = tmp_path / "plan.toml"
     plan.write_text(PLAN, encoding="utf-8")
     journal = tmp_path / "surveys.sqlite"
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "220", "RADSURVEY_SURVEY_JOURNAL": str(journal),
-           "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml")}
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(journal),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
 
-    child = spawn(["survey", "start", "--plan", str(plan), "--id", "E2E", *METER,
-                   "--meter-option", "beam_start_s=0.3"], env)
+    child = spawn(
+        [
+            "survey",
+            "start",
+            "--plan",
+            str(plan),
+            "--id",
+            "E2E",
+            *METER,
+            "--meter-option",
+            "beam_start_s=0.3",
+        ],
+        env,
+    )
     answer(child, "Switch the X-ray apparatus off", "")
     child.expect(r"Background: mean [0-9.]+ uGy/h")
     define_point(child, "R1", "procedure room", "1", "workplace", first=True)
@@ -119,11 +153,26 @@ def test_guided_survey_survives_sigkill_and_resumes_to_a_report(tmp_path: Path) 
     child.expect(pexpect.EOF)
     child.close()
     with sqlite3.connect(journal) as db:
-        kept = db.execute("SELECT COUNT(*) FROM survey_readings WHERE survey = 'E2E' AND discarded = 0").fetchone()[0]
+        kept = db.execute(
+            "SELECT COUNT(*) FROM survey_readings WHERE survey = 'E2E' AND discarded = 0"
+        ).fetchone()[0]
     assert kept >= 3 + 4 * 3 + 3  # background, R1 at 4 heights, W1 at 80 cm: all committed
 
-    child = spawn(["survey", "resume", "E2E", *METER, "--meter-option", "beam_start_s=0",
-                   "--report", str(tmp_path / "report.json"), "--format", "json"], env)
+    child = spawn(
+        [
+            "survey",
+            "resume",
+            "E2E",
+            *METER,
+            "--meter-option",
+            "beam_start_s=0",
+            "--report",
+            str(tmp_path / "report.json"),
+            "--format",
+            "json",
+        ],
+        env,
+    )
     child.expect(r"Resuming: 3 background readings, 2 points")
     capture_heights(child, [120])  # W1 continues where it stopped: 80 cm is not measured again
     child.expect(r"Point W1|E = ")
@@ -143,7 +192,9 @@ def test_guided_survey_survives_sigkill_and_resumes_to_a_report(tmp_path: Path) 
             " GROUP BY point, height_cm ORDER BY point, height_cm"
         ).fetchall()
         status = db.execute("SELECT status FROM surveys WHERE id = 'E2E'").fetchone()[0]
-        published = {r[0] for r in db.execute("SELECT point FROM survey_points WHERE survey = 'E2E'")}
+        published = {
+            r[0] for r in db.execute("SELECT point FROM survey_points WHERE survey = 'E2E'")
+        }
     assert status == "finished"
     assert published == {"R1", "W1", "A1"}
     counts = {(p, h): n for p, h, n in rows}
@@ -152,12 +203,16 @@ def test_guided_survey_survives_sigkill_and_resumes_to_a_report(tmp_path: Path) 
     assert all(counts[("R1", h)] >= 3 for h in (30, 80, 120, 160))
 
     # The report's numbers are the evaluation of the exported survey file.
-    exported = subprocess.run([RADSURVEY, "survey", "export", "E2E"], env=env, capture_output=True, text=True, check=True)
+    exported = subprocess.run(
+        [RADSURVEY, "survey", "export", "E2E"], env=env, capture_output=True, text=True, check=True
+    )
     doc = json.loads(exported.stdout)
     from radsurvey.protocols.evaluation import evaluate
     from radsurvey.protocols.survey import parse_survey
 
-    expected = evaluate(parse_survey({k: v for k, v in doc.items() if k not in ("metadata", "id")})).to_dict()
+    expected = evaluate(
+        parse_survey({k: v for k, v in doc.items() if k not in ("metadata", "id")})
+    ).to_dict()
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["evaluation"] == expected
     assert [p["id"] for p in report["evaluation"]["points"]] == ["R1", "W1", "A1"]

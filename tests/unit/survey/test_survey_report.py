@@ -9,16 +9,24 @@ from datetime import date
 from importlib import resources
 
 import pytest
-
 from radsurvey.daemon.report import CSV_COLUMNS, render_report
-from radsurvey.daemon.report.i18n import LANGUAGES, formatter, gregorian_to_solar_hijri, translations
+from radsurvey.daemon.report.i18n import (
+    LANGUAGES,
+    formatter,
+    gregorian_to_solar_hijri,
+    translations,
+)
 from radsurvey.daemon.survey.evaluation import evaluate_document
 from radsurvey.protocols.errors import SurveyError
 
 
 @pytest.fixture
 def doc() -> dict:
-    text = resources.files("radsurvey.protocols.examples").joinpath("worked-example.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("radsurvey.protocols.examples")
+        .joinpath("worked-example.json")
+        .read_text(encoding="utf-8")
+    )
     return {**json.loads(text), "id": "WE"}
 
 
@@ -36,7 +44,13 @@ def test_csv_has_one_row_per_point_and_height_with_full_precision(doc: dict) -> 
     assert rows[0]["point"] == "background"
     points = [r for r in rows if r["point"] != "background"]
     assert [(r["point"], r["height_cm"]) for r in points] == [
-        ("R1", "30"), ("R1", "80"), ("R1", "120"), ("R1", "160"), ("S1", "80"), ("S1", "120"), ("A1", "80"),
+        ("R1", "30"),
+        ("R1", "80"),
+        ("R1", "120"),
+        ("R1", "160"),
+        ("S1", "80"),
+        ("S1", "120"),
+        ("A1", "80"),
     ]
     evaluation = evaluate_document(doc)
     s1 = evaluation["points"][1]
@@ -49,11 +63,29 @@ def test_csv_has_one_row_per_point_and_height_with_full_precision(doc: dict) -> 
 def test_html_report_shows_every_protocol_field(doc: dict) -> None:
     html = render_report(doc, fmt="html", lang="en")
     for text in (
-        "City Polyclinic No. 7 (example)", "12 Example Street, Almaty", "X-ray department", "X-ray room 204",
-        "R500-06-1187", "No. 0417 of 2008-03-03", "Scheduled survey, or when needed", "A. Example", "C. Example",
-        "DR2-0312", "VC-08-5531", "2009-06-01", "water, 250 x 250 x 150 mm", "horizontal", "2.5 mm Al",
-        "literal: E = 0.25 * (D80 + 0.5*D120)", "2.875", "0.411458", "2.77083", "1.108", "Signatures",
-        "@page { size: A4", "outside 0.1-1000 uGy/h",
+        "City Polyclinic No. 7 (example)",
+        "12 Example Street, Almaty",
+        "X-ray department",
+        "X-ray room 204",
+        "R500-06-1187",
+        "No. 0417 of 2008-03-03",
+        "Scheduled survey, or when needed",
+        "A. Example",
+        "C. Example",
+        "DR2-0312",
+        "VC-08-5531",
+        "2009-06-01",
+        "water, 250 x 250 x 150 mm",
+        "horizontal",
+        "2.5 mm Al",
+        "literal: E = 0.25 * (D80 + 0.5*D120)",
+        "2.875",
+        "0.411458",
+        "2.77083",
+        "1.108",
+        "Signatures",
+        "@page { size: A4",
+        "outside 0.1-1000 uGy/h",
     ):
         assert text in html, text
 
@@ -74,7 +106,9 @@ def test_russian_report_translates_the_labels(doc: dict) -> None:
     assert "не соответствует" in html
 
 
-def test_persian_report_is_right_to_left_with_persian_digits_and_solar_hijri_dates(doc: dict) -> None:
+def test_persian_report_is_right_to_left_with_persian_digits_and_solar_hijri_dates(
+    doc: dict,
+) -> None:
     html = render_report(doc, fmt="html", lang="fa", solar_hijri=True)
     assert '<html lang="fa" dir="rtl">' in html
     assert "۲٫۸۷۵" in html  # 2.875 in Persian digits with the Persian decimal separator
@@ -86,7 +120,9 @@ def test_persian_report_is_right_to_left_with_persian_digits_and_solar_hijri_dat
 def test_every_catalogue_translates_every_label(lang: str) -> None:
     from babel.messages.pofile import read_po
 
-    po = resources.files("radsurvey.daemon.report").joinpath("locale", lang, "LC_MESSAGES", "radsurvey.po")
+    po = resources.files("radsurvey.daemon.report").joinpath(
+        "locale", lang, "LC_MESSAGES", "radsurvey.po"
+    )
     with po.open("rb") as fp:
         catalog = read_po(fp)
     missing = [m.id for m in catalog if m.id and not m.string]
@@ -97,10 +133,13 @@ def test_every_catalogue_translates_every_label(lang: str) -> None:
 @pytest.mark.parametrize("lang", ["kk", "ro"])
 def test_reports_in_unreviewed_languages_say_so(doc: dict, lang: str) -> None:
     html = render_report(doc, fmt="html", lang=lang)
-    assert translations(lang).gettext(
-        "This translation awaits review by a native-speaking radiation-protection specialist; "
-        "the English or Russian report is authoritative."
-    ) in html
+    assert (
+        translations(lang).gettext(
+            "This translation awaits review by a native-speaking radiation-protection specialist; "
+            "the English or Russian report is authoritative."
+        )
+        in html
+    )
 
 
 @pytest.mark.parametrize(

@@ -9,19 +9,27 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-
 from radsurvey.daemon.journal import SEQ_TABLES, Journal
 from radsurvey.daemon.survey.capture import CaptureSettings, SilentUI, SurveyFlow
 from radsurvey.daemon.survey.evaluation import evaluate_document
 from radsurvey.daemon.survey.files import dump_survey, new_session, read_survey_file
-from radsurvey.daemon.survey.metadata import SurveyMetadata, TechnicianProfile, check_instruments, load_profile
+from radsurvey.daemon.survey.metadata import (
+    SurveyMetadata,
+    TechnicianProfile,
+    check_instruments,
+    load_profile,
+)
 from radsurvey.daemon.survey.store import BACKGROUND, SurveyStore
 from radsurvey.protocols.errors import SurveyError
 from radsurvey.protocols.profiles import get_profile
 
 
 def worked_example() -> dict:
-    text = resources.files("radsurvey.protocols.examples").joinpath("worked-example.json").read_text(encoding="utf-8")
+    text = (
+        resources.files("radsurvey.protocols.examples")
+        .joinpath("worked-example.json")
+        .read_text(encoding="utf-8")
+    )
     return json.loads(text)
 
 
@@ -34,13 +42,22 @@ def store(tmp_path: Path):
 
 def good_instrument(**over) -> dict:
     return {
-        "model": "DKS", "serial": "1", "energy_min_keV": 15, "energy_max_keV": 3000, "dose_rate_min_uGy_h": 0.1,
-        "dose_rate_max_uGy_h": 1000, "error_percent": 15, "certificate_number": "C-1",
-        "certificate_expires": "2099-01-01", **over,
+        "model": "DKS",
+        "serial": "1",
+        "energy_min_keV": 15,
+        "energy_max_keV": 3000,
+        "dose_rate_min_uGy_h": 0.1,
+        "dose_rate_max_uGy_h": 1000,
+        "error_percent": 15,
+        "certificate_number": "C-1",
+        "certificate_expires": "2099-01-01",
+        **over,
     }
 
 
-def test_a_reading_is_on_disk_before_add_reading_returns(store: SurveyStore, tmp_path: Path) -> None:
+def test_a_reading_is_on_disk_before_add_reading_returns(
+    store: SurveyStore, tmp_path: Path
+) -> None:
     sid = store.create({"protocol": "kz-2008-303", "apparatus": "radiography", "metadata": {}})
     store.add_reading(sid, point=BACKGROUND, height_cm=None, value_uGy_h=0.12, source="manual")
     # Another connection (as after a crash) sees it without the store being closed.
@@ -50,7 +67,17 @@ def test_a_reading_is_on_disk_before_add_reading_returns(store: SurveyStore, tmp
 
 def test_a_retake_keeps_the_discarded_readings_for_audit(store: SurveyStore) -> None:
     sid = store.create({"protocol": "kz-2008-303", "apparatus": "radiography", "metadata": {}})
-    store.add_point(sid, {"id": "R1", "room": "r", "category": 1, "kind": "above", "heights_cm": [80], "anode_current_mA": 4})
+    store.add_point(
+        sid,
+        {
+            "id": "R1",
+            "room": "r",
+            "category": 1,
+            "kind": "above",
+            "heights_cm": [80],
+            "anode_current_mA": 4,
+        },
+    )
     for v in (1.0, 9.0, 1.0):
         store.add_reading(sid, point="R1", height_cm=80, value_uGy_h=v, source="manual")
     assert store.discard(sid, point="R1", height_cm=80) == 3
@@ -63,7 +90,9 @@ def test_a_retake_keeps_the_discarded_readings_for_audit(store: SurveyStore) -> 
 def test_evaluated_points_take_the_journal_wide_seq(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite"
     with Journal(path) as journal:
-        journal.append("meter_events", {"ts": "2026-01-01T00:00:00Z", "meter": "m", "state": "connected"})
+        journal.append(
+            "meter_events", {"ts": "2026-01-01T00:00:00Z", "meter": "m", "state": "connected"}
+        )
         journal.flush()
     assert "survey_points" in SEQ_TABLES
     with SurveyStore(path) as store:
@@ -71,12 +100,19 @@ def test_evaluated_points_take_the_journal_wide_seq(tmp_path: Path) -> None:
         result = evaluate_document(store.get(sid).document())
         seqs = [store.record_point(sid, p) for p in result["points"]]
         assert seqs == [2, 3, 4]
-        assert store.record_point(sid, result["points"][0]) is None  # unchanged: not published again
+        assert (
+            store.record_point(sid, result["points"][0]) is None
+        )  # unchanged: not published again
         latest = store.latest_points(sid)
     assert [p["id"] for p in latest] == ["R1", "S1", "A1"]
     assert latest[2]["verdict"] == "fail" and latest[2]["survey"] == sid
     with Journal(path) as journal:  # the daemon's journal continues after the survey's seqs
-        assert journal.append("meter_events", {"ts": "2026-01-01T00:00:01Z", "meter": "m", "state": "x"}) == 5
+        assert (
+            journal.append(
+                "meter_events", {"ts": "2026-01-01T00:00:01Z", "meter": "m", "state": "x"}
+            )
+            == 5
+        )
 
 
 def test_import_then_export_round_trips_json_and_toml(store: SurveyStore, tmp_path: Path) -> None:
@@ -99,15 +135,22 @@ def test_manual_entry_plan_reproduces_the_worked_example(store: SurveyStore) -> 
     flow = SurveyFlow(store=store, survey_id=sid, ui=SilentUI(said.append), plan=plan)
     result = flow.run()
     assert result == evaluate_document(plan)
-    assert [p["effective_dose_rate_uSv_h"] for p in result["points"]] == pytest.approx([2.875, 0.41145833, 2.7708333])
+    assert [p["effective_dose_rate_uSv_h"] for p in result["points"]] == pytest.approx(
+        [2.875, 0.41145833, 2.7708333]
+    )
     assert result["verdict"] == "fail"
     assert store.get(sid).status == "finished"
     assert all(r.source == "plan" for r in store.get(sid).readings)
 
 
 def test_non_interactive_capture_without_answers_names_what_is_missing(store: SurveyStore) -> None:
-    plan = {"schema": "radsurvey.survey/1", "protocol": "kz-2008-303", "apparatus": "radiography",
-            "background_uGy_h": [0.1, 0.1, 0.1], "points": [{"id": "R1", "room": "r", "category": 1, "kind": "above"}]}
+    plan = {
+        "schema": "radsurvey.survey/1",
+        "protocol": "kz-2008-303",
+        "apparatus": "radiography",
+        "background_uGy_h": [0.1, 0.1, 0.1],
+        "points": [{"id": "R1", "room": "r", "category": 1, "kind": "above"}],
+    }
     sid = new_session(store, plan, profile=TechnicianProfile())
     flow = SurveyFlow(store=store, survey_id=sid, ui=SilentUI(lambda _: None), plan=plan)
     with pytest.raises(SurveyError, match="Anode current"):
@@ -122,17 +165,31 @@ def test_spread_above_the_threshold_is_retaken_in_non_interactive_runs(store: Su
         def read(self):
             from radsurvey.daemon.survey.capture import MeterSample
 
-            return MeterSample(value_uGy_h=next(self.values), unit="uGy/h", raw="", source=self.name)
+            return MeterSample(
+                value_uGy_h=next(self.values), unit="uGy/h", raw="", source=self.name
+            )
 
         def close(self) -> None:
             pass
 
-    plan = {"schema": "radsurvey.survey/1", "protocol": "kz-2008-303", "apparatus": "radiography",
-            "points": [{"id": "A1", "room": "r", "category": 2, "kind": "above", "anode_current_mA": 4}]}
+    plan = {
+        "schema": "radsurvey.survey/1",
+        "protocol": "kz-2008-303",
+        "apparatus": "radiography",
+        "points": [
+            {"id": "A1", "room": "r", "category": 2, "kind": "above", "anode_current_mA": 4}
+        ],
+    }
     sid = new_session(store, plan, profile=TechnicianProfile())
     said: list[str] = []
-    flow = SurveyFlow(store=store, survey_id=sid, ui=SilentUI(said.append), source=Noisy(), plan=plan,
-                      settings=CaptureSettings(repeats=3, spread_warn_percent=20))
+    flow = SurveyFlow(
+        store=store,
+        survey_id=sid,
+        ui=SilentUI(said.append),
+        source=Noisy(),
+        plan=plan,
+        settings=CaptureSettings(repeats=3, spread_warn_percent=20),
+    )
     flow.run()
     session = store.get(sid)
     assert session.kept("A1", 80) == [10.0, 10.2, 9.8]
@@ -141,8 +198,15 @@ def test_spread_above_the_threshold_is_retaken_in_non_interactive_runs(store: Su
 
 
 def test_instrument_check_flags_expired_certificate_and_narrow_ranges() -> None:
-    meta = SurveyMetadata.model_validate({"instruments": [good_instrument(
-        certificate_expires="2020-01-01", energy_min_keV=50, dose_rate_max_uGy_h=100)]})
+    meta = SurveyMetadata.model_validate(
+        {
+            "instruments": [
+                good_instrument(
+                    certificate_expires="2020-01-01", energy_min_keV=50, dose_rate_max_uGy_h=100
+                )
+            ]
+        }
+    )
     problems = check_instruments(meta, get_profile("kz-2008-303").instrument, on=date(2021, 5, 1))
     text = " | ".join(problems)
     assert "expired on 2020-01-01" in text
@@ -152,20 +216,28 @@ def test_instrument_check_flags_expired_certificate_and_narrow_ranges() -> None:
     assert check_instruments(good, get_profile("kz-2008-303").instrument, on=date(2021, 5, 1)) == []
 
 
-def test_instrument_problems_are_recorded_as_warnings_and_refused_with_strict(store: SurveyStore) -> None:
-    doc = {"schema": "radsurvey.survey/1", "protocol": "kz-2008-303", "apparatus": "radiography",
-           "metadata": {"instruments": [good_instrument(certificate_expires="2001-01-01")]}}
+def test_instrument_problems_are_recorded_as_warnings_and_refused_with_strict(
+    store: SurveyStore,
+) -> None:
+    doc = {
+        "schema": "radsurvey.survey/1",
+        "protocol": "kz-2008-303",
+        "apparatus": "radiography",
+        "metadata": {"instruments": [good_instrument(certificate_expires="2001-01-01")]},
+    }
     sid = new_session(store, doc, profile=TechnicianProfile(), today=date(2026, 1, 1))
     assert any("expired" in w for w in store.get(sid).header["metadata"]["warnings"])
     with pytest.raises(SurveyError, match="instrument check failed"):
         new_session(store, doc, profile=TechnicianProfile(), strict=True, today=date(2026, 1, 1))
 
 
-def test_technician_profile_fills_people_and_instruments(store: SurveyStore, tmp_path: Path) -> None:
+def test_technician_profile_fills_people_and_instruments(
+    store: SurveyStore, tmp_path: Path
+) -> None:
     path = tmp_path / "profile.toml"
     path.write_text(
         'name = "A. Tech"\norganisation = "Lab 1"\n[[instruments]]\nmodel = "DKS"\nserial = "7"\n'
-        'energy_min_keV = 15\nenergy_max_keV = 3000\ndose_rate_min_uGy_h = 0.1\ndose_rate_max_uGy_h = 1000\n'
+        "energy_min_keV = 15\nenergy_max_keV = 3000\ndose_rate_min_uGy_h = 0.1\ndose_rate_max_uGy_h = 1000\n"
         'certificate_number = "C"\ncertificate_expires = 2099-01-01\n',
         encoding="utf-8",
     )
@@ -178,5 +250,5 @@ def test_technician_profile_fills_people_and_instruments(store: SurveyStore, tmp
 
 
 def test_unknown_apparatus_is_refused_with_the_known_keys(store: SurveyStore) -> None:
-    with pytest.raises(SurveyError, match="known: .*radiography"):
+    with pytest.raises(SurveyError, match=r"known: .*radiography"):
         new_session(store, {"apparatus": "toaster"}, profile=TechnicianProfile())
