@@ -219,3 +219,49 @@ def test_guided_survey_survives_sigkill_and_resumes_to_a_report(tmp_path: Path) 
     assert report["evaluation"]["points"][1]["formula"] == "3"
     # Every reading in the report is one the meter gave and the journal kept.
     assert sorted(report["evaluation"]["points"][1]["heights"]) == ["120", "80"]
+
+
+@pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
+def test_readings_typed_by_hand_with_a_retake_after_a_wide_spread(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    journal = tmp_path / "surveys.sqlite"
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(journal),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
+    child = spawn(["survey", "start", "--plan", str(plan), "--id", "HAND"], env)
+    for value in ("0.10", "0.12", "0.11"):
+        answer(child, r"background: reading \d, uGy/h", value)
+    define_point(child, "A1", "office above", "2", "above")
+    answer(child, "Place the probe at 80 cm", "")
+    for value in ("10", "50", "10"):
+        answer(child, r"A1 80 cm: reading \d, uGy/h", value)
+    child.expect(r"spread [0-9.]+ % exceeds 20 %")
+    answer(child, r"Retake these readings\?", "y")
+    answer(child, "Place the probe at 80 cm", "")
+    for value in ("40.1", "39.9", "40.0"):
+        answer(child, r"A1 80 cm: reading \d, uGy/h", value)
+    child.expect(r"FAIL")  # E = 0.5 * (40 - 0.11) / 4 * 1000 / 1800 = 2.77 > 2.5
+    answer(child, r"Add a measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "y")
+    child.expect(r"Survey HAND: FAIL")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    with sqlite3.connect(journal) as db:
+        kept = db.execute(
+            "SELECT value_uGy_h FROM survey_readings WHERE survey = 'HAND' AND point = 'A1' AND discarded = 0 ORDER BY id"
+        ).fetchall()
+        discarded = db.execute(
+            "SELECT COUNT(*) FROM survey_readings WHERE survey = 'HAND' AND discarded = 1"
+        ).fetchone()[0]
+        sources = {
+            r[0] for r in db.execute("SELECT source FROM survey_readings WHERE survey = 'HAND'")
+        }
+    assert [v for (v,) in kept] == [40.1, 39.9, 40.0]
+    assert discarded == 3
+    assert sources == {"manual"}
