@@ -35,9 +35,24 @@ PlanOpt = typer.Option(
 )
 
 
+def _quiet_logs() -> None:
+    """Logs on stderr, warnings only unless --verbose: stdout carries ids, files and prompts."""
+    import logging
+
+    import structlog
+
+    from ..logging import configure_logging
+    from .common import STATE
+
+    configure_logging(json=True if STATE.log_json else None, verbose=STATE.verbose)
+    if not STATE.verbose:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
 def _store(journal: Path | None) -> Any:
     from radsurvey.daemon.survey.store import SurveyStore, default_journal_path
 
+    _quiet_logs()
     return SurveyStore(default_journal_path(journal))
 
 

@@ -1,0 +1,169 @@
+"""``radsurvey survey ...`` and ``radsurvey report`` as commands."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from radsurvey.daemon.cli import app
+from radsurvey.daemon.survey.evaluation import evaluate_document
+
+PLAN = """\
+schema = "radsurvey.survey/1"
+protocol = "kz-2008-303"
+apparatus = "ct"
+
+[metadata.facility]
+name = "Clinic"
+[[metadata.instruments]]
+model = "DKS"
+serial = "9"
+energy_min_keV = 15
+energy_max_keV = 3000
+dose_rate_min_uGy_h = 0.1
+dose_rate_max_uGy_h = 1000
+certificate_number = "C-9"
+certificate_expires = 2001-01-01
+
+[[points]]
+id = "B1"
+room = "below"
+category = 3
+kind = "below"
+anode_current_mA = 2
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RADSURVEY_SURVEY_JOURNAL", str(tmp_path / "surveys.sqlite"))
+    monkeypatch.setenv("RADSURVEY_PROFILE", str(tmp_path / "none.toml"))
+    return tmp_path
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    path = tmp_path / "worked-example.json"
+    path.write_text(
+        resources.files("radsurvey.protocols.examples")
+        .joinpath("worked-example.json")
+        .read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_import_list_show_export_delete(env: Path, example: Path) -> None:
+    code, out, _ = run("survey", "import", str(example), "--id", "WE")
+    assert code == 0 and out.strip() == "WE"
+    code, out, _ = run("survey", "list", "--json")
+    assert [s["id"] for s in json.loads(out)] == ["WE"]
+    code, out, _ = run("survey", "show", "WE", "--json")
+    shown = json.loads(out)
+    assert shown["status"] == "finished"
+    assert shown["evaluation"]["verdict"] == "fail"
+    code, out, _ = run("survey", "export", "WE", "--format", "toml", "--out", str(env / "we.toml"))
+    assert code == 0
+    code, out, _ = run("survey", "import", str(env / "we.toml"))
+    assert code == 0 and out.strip() != "WE"  # the id is taken: a new one
+    code, out, _ = run("survey", "delete", "WE", "--yes")
+    assert code == 0
+    code, _, err = run("survey", "show", "WE")
+    assert code == 2 and "no survey 'WE'" in err
+
+
+def test_import_refuses_a_file_that_does_not_evaluate(env: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "schema": "radsurvey.survey/1",
+                "protocol": "kz-2008-303",
+                "apparatus": "ct",
+                "background_uGy_h": [0.1, 0.1],
+                "points": [],
+            }
+        ),
+        encoding="utf-8",
+    )
+    code, _, err = run("survey", "import", str(bad))
+    assert code == 2
+    assert (
+        err.startswith("radsurvey: error: ")
+        and "background_uGy_h" in err
+        and len(err.strip().splitlines()) == 1
+    )
+
+
+def test_report_of_a_file_and_of_a_session_are_the_same(env: Path, example: Path) -> None:
+    run("survey", "import", str(example), "--id", "WE")
+    _, from_file, _ = run("report", str(example), "--format", "csv")
+    _, from_session, _ = run("report", "WE", "--format", "csv")
+    rows_file = list(csv.reader(io.StringIO(from_file)))
+    rows_session = list(csv.reader(io.StringIO(from_session)))
+    assert [r[1:] for r in rows_file] == [r[1:] for r in rows_session]  # column 0 is the survey id
+
+
+def test_non_interactive_start_with_a_meter_records_instrument_warnings(env: Path) -> None:
+    plan = env / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    code, out, err = run(
+        "survey",
+        "start",
+        "--plan",
+        str(plan),
+        "--id",
+        "CT1",
+        "--yes",
+        "--meter",
+        "simulated",
+        "--poll-interval",
+        "0.01",
+        "--meter-option",
+        "background_uGy_h=2",
+        "--meter-option",
+        "counts_per_uGy=1e9",
+        "--report",
+        str(env / "r.json"),
+        "--format",
+        "json",
+    )
+    assert code == 0, out + err
+    assert "expired on 2001-01-01" in out
+    report = json.loads((env / "r.json").read_text(encoding="utf-8"))
+    assert any("expired on 2001-01-01" in w for w in report["warnings"])
+    assert report["evaluation"]["points"][0]["formula"] == "4"
+    # The readings the meter gave are the ones evaluated.
+    _, exported, _ = run("survey", "export", "CT1")
+    assert report["evaluation"] == evaluate_document(json.loads(exported))
+
+
+def test_strict_refuses_an_expired_certificate(env: Path) -> None:
+    plan = env / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    code, _, err = run("survey", "new", "--plan", str(plan), "--strict")
+    assert code == 2
+    assert "instrument check failed (--strict)" in err and "expired" in err
+    _, out, _ = run("survey", "list", "--json")
+    assert json.loads(out) == []
+
+
+def test_pdf_without_chromium_is_one_clear_line(
+    env: Path, example: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(env))
+    monkeypatch.delenv("RADSURVEY_CHROMIUM", raising=False)
+    code, _, err = run("report", str(example), "--format", "pdf", "--out", str(env / "r.pdf"))
+    assert code == 2
+    assert "install it" in err and len(err.strip().splitlines()) == 1
