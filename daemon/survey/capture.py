@@ -462,6 +462,14 @@ class SurveyFlow:
                     sample.unit,
                     sample.raw,
                 )
+                if unit != "uGy/h" and self.store.add_warning(
+                    self.survey_id,
+                    f"{source} reports {unit} (ambient dose equivalent H*(10)); its values are used as "
+                    "air kerma rate uGy/h 1:1, which overestimates D at X-ray energies (conservative)",
+                ):
+                    self.ui.say(
+                        f"warning: {source} reports {unit}; values used as uGy/h 1:1 (conservative)"
+                    )
             elif self.ui.interactive:
                 value = self.ui.ask_float(
                     f"{label}: reading {len(self.session().kept(point, height)) + 1}, uGy/h"

@@ -183,6 +183,17 @@ class SurveyStore:
                 (json.dumps(header, default=str), now_iso(), survey_id),
             )
 
+    def add_warning(self, survey_id: str, text: str) -> bool:
+        """Record a warning in the survey's metadata (once); True if it is new."""
+        session = self.get(survey_id)
+        meta = dict(session.header.get("metadata") or {})
+        warnings = list(meta.get("warnings") or [])
+        if text in warnings:
+            return False
+        meta["warnings"] = [*warnings, text]
+        self.update_header(survey_id, {**session.header, "metadata": meta})
+        return True
+
     def set_status(self, survey_id: str, status: str) -> None:
         if status not in STATUSES:
             raise SurveyError(f"unknown status {status!r}", field="status")

@@ -252,3 +252,32 @@ def test_technician_profile_fills_people_and_instruments(
 def test_unknown_apparatus_is_refused_with_the_known_keys(store: SurveyStore) -> None:
     with pytest.raises(SurveyError, match=r"known: .*radiography"):
         new_session(store, {"apparatus": "toaster"}, profile=TechnicianProfile())
+
+
+def test_a_meter_in_uSv_h_is_used_1_to_1_with_a_recorded_warning(store: SurveyStore) -> None:
+    from radsurvey.daemon.survey.capture import MeterSample
+
+    class SievertMeter:
+        name = "meter:test"
+
+        def read(self) -> MeterSample:
+            return MeterSample(value_uGy_h=1.0, unit="uSv/h", raw="", source=self.name)
+
+        def close(self) -> None:
+            pass
+
+    plan = {
+        "schema": "radsurvey.survey/1",
+        "protocol": "kz-2008-303",
+        "apparatus": "radiography",
+        "points": [
+            {"id": "A1", "room": "r", "category": 2, "kind": "above", "anode_current_mA": 4}
+        ],
+    }
+    sid = new_session(store, plan, profile=TechnicianProfile())
+    SurveyFlow(
+        store=store, survey_id=sid, ui=SilentUI(lambda _: None), source=SievertMeter(), plan=plan
+    ).run()
+    warnings = store.get(sid).header["metadata"]["warnings"]
+    assert sum("reports uSv/h" in w for w in warnings) == 1
+    assert {r.unit for r in store.get(sid).readings} == {"uSv/h"}
