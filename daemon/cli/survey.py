@@ -512,7 +512,7 @@ def report_command(
         path = Path(survey)
         if path.suffix.lower() in (".json", ".toml") and path.exists():
             doc = read_survey_file(path)
-            doc.setdefault("id", path.stem)
+            doc.setdefault("id", str(doc.get("survey_id") or path.stem))
             return doc
         with _store(journal) as store:
             return store.get(survey).document()

@@ -102,6 +102,7 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
         "background": background,
         "any_below_background": any(r.get("below_background") for p in points for r in p["rows"]),
         "profile": profile,
+        "kinds": {k.key: k.text for k in profile.point_kinds},
         "workload": workload,
         "apparatus_type": apparatus_type,
         "reason": reason,

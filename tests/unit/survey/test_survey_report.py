@@ -163,3 +163,16 @@ def test_unknown_language_and_format_are_refused(doc: dict) -> None:
         render_report(doc, lang="de")
     with pytest.raises(SurveyError, match="unknown report format"):
         render_report(doc, fmt="docx")
+
+
+def test_russian_report_translates_the_protocol_tables_too(doc: dict) -> None:
+    html = render_report(doc, fmt="html", lang="ru")
+    for text in (
+        "Помещения постоянного пребывания персонала группы А",  # category 1
+        "Плановый контроль или по необходимости",  # reason
+        "Рентгенодиагностические аппараты общего назначения",  # apparatus type
+        "Рентгеновский аппарат для рентгенографии",  # workload row
+        "Помещение над процедурной",  # point kind
+        "утратили силу в 2010 г.",
+    ):
+        assert text in html, text
