@@ -241,19 +241,19 @@ def _check_schema(data: Mapping[str, Any], source: str) -> None:
 
 
 def _decode(text: str, fmt: SurveyFormat, source: str) -> Any:
-    if fmt == "toml":
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as err:
-            raise SurveyError(f"invalid TOML: {err}", source=source) from None
     try:
+        if fmt == "toml":
+            return tomllib.loads(text)
         return json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as err:
-        raise SurveyError(
-            f"invalid JSON: {err.msg} (at line {err.lineno}, column {err.colno})", source=source
-        ) from None
+        problem = f"{err.msg} (at line {err.lineno}, column {err.colno})"
     except _DuplicateKeyError as err:
-        raise SurveyError(f"invalid JSON: duplicate key {err.key!r}", source=source) from None
+        problem = f"duplicate key {err.key!r}"
+    except RecursionError:
+        problem = "nested too deeply"
+    except ValueError as err:  # TOMLDecodeError names the line; integers with too many digits
+        problem = str(err)
+    raise SurveyError(f"invalid {fmt.upper()}: {problem}", source=source)
 
 
 class _DuplicateKeyError(Exception):
