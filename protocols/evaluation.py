@@ -140,6 +140,8 @@ def evaluate(
     if formula3 is not None and formula3 != survey.options.formula3:
         options = survey.options.model_copy(update={"formula3": formula3})
         survey = survey.model_copy(update={"options": options})
+    # parse_survey checked the survey against its own profile; this may be another
+    # profile, another formula (3) variant, or a Survey built without parse_survey.
     check_survey(survey, profile)
     variant = survey.options.formula3
     try:
