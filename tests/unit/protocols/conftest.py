@@ -1,12 +1,21 @@
 """Shared survey documents for the protocol tests."""
 
+import contextlib
 import copy
 import json
+import warnings
 from collections.abc import Callable
 from importlib import resources
 from typing import Any
 
 import pytest
+
+# When a property test fails, hypothesis's pytest plugin imports libcst to suggest a
+# patch; libcst's import warns (mypy_extensions.TypedDict), and with warnings as
+# errors that turns the failure report into an INTERNALERROR. Import it quietly now.
+with warnings.catch_warnings(), contextlib.suppress(ImportError):
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import libcst  # noqa: F401
 
 EXAMPLES = resources.files("radsurvey.protocols.examples")
 
