@@ -44,6 +44,8 @@ def mean_uGy_h(readings: Sequence[float]) -> float:
     """Arithmetic mean of repeated readings."""
     if not readings:
         raise SurveyError("no readings to average")
+    if not all(math.isfinite(r) for r in readings):
+        raise SurveyError("readings must be finite numbers")
     try:
         return _finite(math.fsum(readings) / len(readings), "mean dose rate")
     except OverflowError:

@@ -186,6 +186,12 @@ def test_mean_of_huge_readings_raises_survey_error():
         mean_uGy_h([1e308, 1e308, 1e308])
 
 
+@pytest.mark.parametrize("readings", [[1.0, float("inf"), 1.0], [float("inf"), float("-inf")]])
+def test_mean_of_non_finite_readings_raises_survey_error(readings):
+    with pytest.raises(SurveyError, match="finite"):
+        mean_uGy_h(readings)
+
+
 def test_net_subtracts_the_background():
     assert net_uGy_h(1.5, 0.5) == (1.0, False)
 
