@@ -17,11 +17,12 @@ import typer
 from .common import run_command
 
 if TYPE_CHECKING:
-    from radsurvey.protocols.evaluation import SurveyEvaluation
-    from radsurvey.protocols.profiles import Profile
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from radsurvey.protocols.evaluation import SurveyEvaluation
+    from radsurvey.protocols.profiles import Profile
 
 
 class EvaluationFormat(enum.StrEnum):

@@ -6,8 +6,9 @@ import subprocess
 import sys
 
 import pytest
-from radsurvey.daemon.cli import app
 from typer.testing import CliRunner
+
+from radsurvey.daemon.cli import app
 
 runner = CliRunner()
 

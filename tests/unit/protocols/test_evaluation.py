@@ -1,6 +1,7 @@
 """Evaluation of surveys and the reusable steps of formulas (1)-(4)."""
 
 import pytest
+
 from radsurvey.protocols.errors import SurveyError
 from radsurvey.protocols.evaluation import (
     dmd_for,

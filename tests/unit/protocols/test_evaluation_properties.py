@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from radsurvey.protocols.errors import SurveyError
 from radsurvey.protocols.evaluation import effective_dose_rate, evaluate, normalise
 from radsurvey.protocols.profiles import get_profile

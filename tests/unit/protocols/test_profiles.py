@@ -1,6 +1,7 @@
 """The kz-2008-303 profile: its numbers match the regulation and each one names its source."""
 
 import pytest
+
 from radsurvey.protocols.errors import ProfileError
 from radsurvey.protocols.profiles import get_profile, list_profiles
 

@@ -1,6 +1,7 @@
 """Survey documents: what is accepted, and one clear SurveyError for everything else."""
 
 import pytest
+
 from radsurvey.protocols.errors import SurveyError
 from radsurvey.protocols.survey import parse_survey, parse_survey_text, survey_format
 

@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+
 from radsurvey.protocols.evaluation import evaluate
 from radsurvey.protocols.survey import parse_survey_text
 
