@@ -83,9 +83,7 @@ certificate_expires = "2099-01-01"
 
 
 def spawn(args: list[str], env: dict[str, str]) -> pexpect.spawn:
-    child = pexpect.spawn(
-        RADSURVEY, args, env=env, encoding="utf-8", timeout=30, dimensions=(60, 220)
-    )
+    child = pexpect.spawn(RADSURVEY, args, env=env, encoding="utf-8", timeout=30, dimensions=(60, 220))
     return child
 
 
@@ -100,9 +98,7 @@ def capture_heights(child: pexpect.spawn, heights: list[int]) -> None:
         child.expect(rf"at {h} cm: mean")
 
 
-def define_point(
-    child: pexpect.spawn, pid: str, room: str, category: str, kind: str, first: bool = False
-) -> None:
+def define_point(child: pexpect.spawn, pid: str, room: str, category: str, kind: str, first: bool = False) -> None:
     answer(child, r"Add (the first|a) measurement point\?", "y")
     answer(child, r"Point id", pid)
     answer(child, r"Room / location", room)
@@ -153,9 +149,7 @@ def test_guided_survey_survives_sigkill_and_resumes_to_a_report(tmp_path: Path) 
     child.expect(pexpect.EOF)
     child.close()
     with sqlite3.connect(journal) as db:
-        kept = db.execute(
-            "SELECT COUNT(*) FROM survey_readings WHERE survey = 'E2E' AND discarded = 0"
-        ).fetchone()[0]
+        kept = db.execute("SELECT COUNT(*) FROM survey_readings WHERE survey = 'E2E' AND discarded = 0").fetchone()[0]
     assert kept >= 3 + 4 * 3 + 3  # background, R1 at 4 heights, W1 at 80 cm: all committed
 
     child = spawn(
@@ -192,9 +186,7 @@ def test_guided_survey_survives_sigkill_and_resumes_to_a_report(tmp_path: Path) 
             " GROUP BY point, height_cm ORDER BY point, height_cm"
         ).fetchall()
         status = db.execute("SELECT status FROM surveys WHERE id = 'E2E'").fetchone()[0]
-        published = {
-            r[0] for r in db.execute("SELECT point FROM survey_points WHERE survey = 'E2E'")
-        }
+        published = {r[0] for r in db.execute("SELECT point FROM survey_points WHERE survey = 'E2E'")}
     assert status == "finished"
     assert published == {"R1", "W1", "A1"}
     counts = {(p, h): n for p, h, n in rows}
@@ -202,17 +194,13 @@ def test_guided_survey_survives_sigkill_and_resumes_to_a_report(tmp_path: Path) 
     assert counts[("W1", 80)] >= 3 and counts[("W1", 120)] >= 3 and counts[("A1", 80)] >= 3
     assert all(counts[("R1", h)] >= 3 for h in (30, 80, 120, 160))
 
-    # The report's numbers are the evaluation of the exported survey file.
-    exported = subprocess.run(
-        [RADSURVEY, "survey", "export", "E2E"], env=env, capture_output=True, text=True, check=True
+    # The report's numbers are what `radsurvey evaluate` says of the exported survey file.
+    exported = tmp_path / "exported.json"
+    subprocess.run([RADSURVEY, "survey", "export", "E2E", "--out", str(exported)], env=env, check=True)
+    evaluated = subprocess.run(
+        [RADSURVEY, "evaluate", str(exported), "--format", "json"], env=env, capture_output=True, text=True, check=True
     )
-    doc = json.loads(exported.stdout)
-    from radsurvey.protocols.evaluation import evaluate
-    from radsurvey.protocols.survey import parse_survey
-
-    expected = evaluate(
-        parse_survey({k: v for k, v in doc.items() if k not in ("metadata", "id")})
-    ).to_dict()
+    expected = json.loads(evaluated.stdout)
     report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
     assert report["evaluation"] == expected
     assert [p["id"] for p in report["evaluation"]["points"]] == ["R1", "W1", "A1"]
@@ -259,9 +247,7 @@ def test_readings_typed_by_hand_with_a_retake_after_a_wide_spread(tmp_path: Path
         discarded = db.execute(
             "SELECT COUNT(*) FROM survey_readings WHERE survey = 'HAND' AND discarded = 1"
         ).fetchone()[0]
-        sources = {
-            r[0] for r in db.execute("SELECT source FROM survey_readings WHERE survey = 'HAND'")
-        }
+        sources = {r[0] for r in db.execute("SELECT source FROM survey_readings WHERE survey = 'HAND'")}
     assert [v for (v,) in kept] == [40.1, 39.9, 40.0]
     assert discarded == 3
     assert sources == {"manual"}
