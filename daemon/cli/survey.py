@@ -351,7 +351,7 @@ def list_command(
 
     def body() -> list[dict[str, Any]]:
         with _store(journal) as store:
-            return store.list()
+            return store.list_surveys()
 
     rows = run_command(body)
     if as_json:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from radsurvey.protocols.errors import SurveyError
 
 
@@ -40,16 +41,12 @@ class Facility(_Meta):
 
 
 class ApparatusInfo(_Meta):
-    type: str = Field(
-        "", description="apparatus type key of the protocol (App. 14 p.4), e.g. general_diagnostic"
-    )
+    type: str = Field("", description="apparatus type key of the protocol (App. 14 p.4), e.g. general_diagnostic")
     manufacturer: str = ""
     model: str = ""
     serial: str = ""
     tube_serial: str = ""
-    regulatory_id: str = Field(
-        "", description="regulator's registry id of the device (e.g. Iranian GEN number)"
-    )
+    regulatory_id: str = Field("", description="regulator's registry id of the device (e.g. Iranian GEN number)")
     sanitary_conclusion: str = Field(
         "", description="number/date of the sanitary-epidemiological conclusion (App. 14 p.6)"
     )
@@ -139,9 +136,7 @@ def load_profile(path: Path | None = None) -> TechnicianProfile:
         return TechnicianProfile.model_validate(data)
     except ValidationError as err:
         first = err.errors()[0]
-        raise SurveyError(
-            first["msg"], source=str(path), field=".".join(str(p) for p in first["loc"])
-        ) from None
+        raise SurveyError(first["msg"], source=str(path), field=".".join(str(p) for p in first["loc"])) from None
 
 
 def apply_profile(meta: SurveyMetadata, profile: TechnicianProfile) -> SurveyMetadata:
@@ -189,10 +184,7 @@ def check_instruments(meta: SurveyMetadata, requirements: Any, *, on: date) -> l
             problems.append(
                 f"{name}: dose-rate range not recorded (required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h)"
             )
-        elif (
-            inst.dose_rate_min_uGy_h > r.dose_rate_min_uGy_h
-            or inst.dose_rate_max_uGy_h < r.dose_rate_max_uGy_h
-        ):
+        elif inst.dose_rate_min_uGy_h > r.dose_rate_min_uGy_h or inst.dose_rate_max_uGy_h < r.dose_rate_max_uGy_h:
             problems.append(
                 f"{name}: dose-rate range {inst.dose_rate_min_uGy_h:g}-{inst.dose_rate_max_uGy_h:g} uGy/h does not cover "
                 f"the required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h"
@@ -202,6 +194,10 @@ def check_instruments(meta: SurveyMetadata, requirements: Any, *, on: date) -> l
                 f"{name}: basic error {inst.error_percent:g} % exceeds the permitted {r.basic_error_percent:g} %"
             )
     return problems
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def _pair(value: Any) -> tuple[Any, Any]:
@@ -237,8 +233,8 @@ def metadata_from_document(doc: dict[str, Any]) -> dict[str, Any]:
         meta["survey_date"] = str(doc["date"])
     if doc.get("reason"):
         meta["reason"] = str(doc["reason"])
-    fac = doc.get("facility") if isinstance(doc.get("facility"), dict) else {}
-    room = doc.get("room") if isinstance(doc.get("room"), dict) else {}
+    fac = _obj(doc.get("facility"))
+    room = _obj(doc.get("room"))
     meta["facility"] = {
         k: str(v)
         for k, v in {
@@ -250,7 +246,7 @@ def metadata_from_document(doc: dict[str, Any]) -> dict[str, Any]:
         }.items()
         if v
     }
-    ident = doc.get("apparatus_identity") if isinstance(doc.get("apparatus_identity"), dict) else {}
+    ident = _obj(doc.get("apparatus_identity"))
     meta["apparatus"] = {
         k: str(v)
         for k, v in {
@@ -260,16 +256,13 @@ def metadata_from_document(doc: dict[str, Any]) -> dict[str, Any]:
             "serial": ident.get("serial"),
             "tube_serial": ident.get("tube_serial"),
             "regulatory_id": ident.get("regulatory_id"),
-            "sanitary_conclusion": room.get("sanitary_conclusion")
-            or ident.get("sanitary_conclusion"),
+            "sanitary_conclusion": room.get("sanitary_conclusion") or ident.get("sanitary_conclusion"),
         }.items()
         if v
     }
-    cond = doc.get("conditions") if isinstance(doc.get("conditions"), dict) else {}
+    cond = _obj(doc.get("conditions"))
     filt = cond.get("filter") or (
-        f"{ident['total_filter_mm_Al']:g} mm Al"
-        if isinstance(ident.get("total_filter_mm_Al"), int | float)
-        else ""
+        f"{ident['total_filter_mm_Al']:g} mm Al" if isinstance(ident.get("total_filter_mm_Al"), int | float) else ""
     )
     meta["conditions"] = {
         k: v
@@ -285,20 +278,14 @@ def metadata_from_document(doc: dict[str, Any]) -> dict[str, Any]:
         }.items()
         if v not in (None, "")
     }
-    raw_instruments = doc.get("instruments") or (
-        [doc["instrument"]] if isinstance(doc.get("instrument"), dict) else []
-    )
+    raw_instruments = doc.get("instruments") or ([doc["instrument"]] if isinstance(doc.get("instrument"), dict) else [])
     instruments = []
     for inst in raw_instruments:
         if not isinstance(inst, dict):
             continue
         e_min, e_max = _pair(inst.get("energy_range_keV"))
         d_min, d_max = _pair(inst.get("dose_rate_range_uGy_h"))
-        cert = (
-            inst.get("verification_certificate")
-            if isinstance(inst.get("verification_certificate"), dict)
-            else {}
-        )
+        cert = _obj(inst.get("verification_certificate"))
         instruments.append(
             {
                 k: v
@@ -318,7 +305,7 @@ def metadata_from_document(doc: dict[str, Any]) -> dict[str, Any]:
         )
     if instruments:
         meta["instruments"] = instruments
-    people = doc.get("people") if isinstance(doc.get("people"), dict) else {}
+    people = _obj(doc.get("people"))
     if people.get("surveyors"):
         meta["performed_by"] = [_person(p) for p in people["surveyors"]]
     if people.get("administration_representative"):

@@ -203,7 +203,7 @@ class SurveyStore:
                 (status, now_iso(), survey_id),
             )
 
-    def list(self) -> list[dict[str, Any]]:
+    def list_surveys(self) -> list[dict[str, Any]]:
         rows = self._conn.execute(
             "SELECT s.id, s.status, s.created_at, s.updated_at, s.metadata,"
             " (SELECT COUNT(*) FROM survey_point_specs p WHERE p.survey = s.id) AS points,"
@@ -232,7 +232,7 @@ class SurveyStore:
     def get(self, survey_id: str) -> SurveySession:
         row = self._conn.execute("SELECT * FROM surveys WHERE id = ?", (survey_id,)).fetchone()
         if row is None:
-            known = ", ".join(s["id"] for s in self.list()[-5:]) or "none"
+            known = ", ".join(s["id"] for s in self.list_surveys()[-5:]) or "none"
             raise SurveyError(
                 f"no survey {survey_id!r} in this journal (latest: {known})", source=str(self.path)
             )

@@ -10,6 +10,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+
 from radsurvey.daemon.report import write_report
 from radsurvey.daemon.report.i18n import formatter
 from radsurvey.daemon.report.pdf import ReportError, find_chromium

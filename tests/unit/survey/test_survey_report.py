@@ -9,6 +9,7 @@ from datetime import date
 from importlib import resources
 
 import pytest
+
 from radsurvey.daemon.report import CSV_COLUMNS, render_report
 from radsurvey.daemon.report.i18n import (
     LANGUAGES,

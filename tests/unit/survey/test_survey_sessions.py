@@ -9,6 +9,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
+
 from radsurvey.daemon.journal import SEQ_TABLES, Journal
 from radsurvey.daemon.survey.capture import CaptureSettings, SilentUI, SurveyFlow
 from radsurvey.daemon.survey.evaluation import evaluate_document
