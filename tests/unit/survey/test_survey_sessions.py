@@ -26,11 +26,7 @@ from radsurvey.protocols.profiles import get_profile
 
 
 def worked_example() -> dict:
-    text = (
-        resources.files("radsurvey.protocols.examples")
-        .joinpath("worked-example.json")
-        .read_text(encoding="utf-8")
-    )
+    text = resources.files("radsurvey.protocols.examples").joinpath("worked-example.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 
@@ -56,9 +52,7 @@ def good_instrument(**over) -> dict:
     }
 
 
-def test_a_reading_is_on_disk_before_add_reading_returns(
-    store: SurveyStore, tmp_path: Path
-) -> None:
+def test_a_reading_is_on_disk_before_add_reading_returns(store: SurveyStore, tmp_path: Path) -> None:
     sid = store.create({"protocol": "kz-2008-303", "apparatus": "radiography", "metadata": {}})
     store.add_reading(sid, point=BACKGROUND, height_cm=None, value_uGy_h=0.12, source="manual")
     # Another connection (as after a crash) sees it without the store being closed.
@@ -91,9 +85,7 @@ def test_a_retake_keeps_the_discarded_readings_for_audit(store: SurveyStore) -> 
 def test_evaluated_points_take_the_journal_wide_seq(tmp_path: Path) -> None:
     path = tmp_path / "shared.sqlite"
     with Journal(path) as journal:
-        journal.append(
-            "meter_events", {"ts": "2026-01-01T00:00:00Z", "meter": "m", "state": "connected"}
-        )
+        journal.append("meter_events", {"ts": "2026-01-01T00:00:00Z", "meter": "m", "state": "connected"})
         journal.flush()
     assert "survey_points" in SEQ_TABLES
     with SurveyStore(path) as store:
@@ -101,19 +93,12 @@ def test_evaluated_points_take_the_journal_wide_seq(tmp_path: Path) -> None:
         result = evaluate_document(store.get(sid).document())
         seqs = [store.record_point(sid, p) for p in result["points"]]
         assert seqs == [2, 3, 4]
-        assert (
-            store.record_point(sid, result["points"][0]) is None
-        )  # unchanged: not published again
+        assert store.record_point(sid, result["points"][0]) is None  # unchanged: not published again
         latest = store.latest_points(sid)
     assert [p["id"] for p in latest] == ["R1", "S1", "A1"]
     assert latest[2]["verdict"] == "fail" and latest[2]["survey"] == sid
     with Journal(path) as journal:  # the daemon's journal continues after the survey's seqs
-        assert (
-            journal.append(
-                "meter_events", {"ts": "2026-01-01T00:00:01Z", "meter": "m", "state": "x"}
-            )
-            == 5
-        )
+        assert journal.append("meter_events", {"ts": "2026-01-01T00:00:01Z", "meter": "m", "state": "x"}) == 5
 
 
 def test_import_then_export_round_trips_json_and_toml(store: SurveyStore, tmp_path: Path) -> None:
@@ -136,9 +121,7 @@ def test_manual_entry_plan_reproduces_the_worked_example(store: SurveyStore) -> 
     flow = SurveyFlow(store=store, survey_id=sid, ui=SilentUI(said.append), plan=plan)
     result = flow.run()
     assert result == evaluate_document(plan)
-    assert [p["effective_dose_rate_uSv_h"] for p in result["points"]] == pytest.approx(
-        [2.875, 0.41145833, 2.7708333]
-    )
+    assert [p["effective_dose_rate_uSv_h"] for p in result["points"]] == pytest.approx([2.875, 0.41145833, 2.7708333])
     assert result["verdict"] == "fail"
     assert store.get(sid).status == "finished"
     assert all(r.source == "plan" for r in store.get(sid).readings)
@@ -166,9 +149,7 @@ def test_spread_above_the_threshold_is_retaken_in_non_interactive_runs(store: Su
         def read(self):
             from radsurvey.daemon.survey.capture import MeterSample
 
-            return MeterSample(
-                value_uGy_h=next(self.values), unit="uGy/h", raw="", source=self.name
-            )
+            return MeterSample(value_uGy_h=next(self.values), unit="uGy/h", raw="", source=self.name)
 
         def close(self) -> None:
             pass
@@ -177,9 +158,7 @@ def test_spread_above_the_threshold_is_retaken_in_non_interactive_runs(store: Su
         "schema": "radsurvey.survey/1",
         "protocol": "kz-2008-303",
         "apparatus": "radiography",
-        "points": [
-            {"id": "A1", "room": "r", "category": 2, "kind": "above", "anode_current_mA": 4}
-        ],
+        "points": [{"id": "A1", "room": "r", "category": 2, "kind": "above", "anode_current_mA": 4}],
     }
     sid = new_session(store, plan, profile=TechnicianProfile())
     said: list[str] = []
@@ -200,13 +179,7 @@ def test_spread_above_the_threshold_is_retaken_in_non_interactive_runs(store: Su
 
 def test_instrument_check_flags_expired_certificate_and_narrow_ranges() -> None:
     meta = SurveyMetadata.model_validate(
-        {
-            "instruments": [
-                good_instrument(
-                    certificate_expires="2020-01-01", energy_min_keV=50, dose_rate_max_uGy_h=100
-                )
-            ]
-        }
+        {"instruments": [good_instrument(certificate_expires="2020-01-01", energy_min_keV=50, dose_rate_max_uGy_h=100)]}
     )
     problems = check_instruments(meta, get_profile("kz-2008-303").instrument, on=date(2021, 5, 1))
     text = " | ".join(problems)
@@ -232,9 +205,7 @@ def test_instrument_problems_are_recorded_as_warnings_and_refused_with_strict(
         new_session(store, doc, profile=TechnicianProfile(), strict=True, today=date(2026, 1, 1))
 
 
-def test_technician_profile_fills_people_and_instruments(
-    store: SurveyStore, tmp_path: Path
-) -> None:
+def test_technician_profile_fills_people_and_instruments(store: SurveyStore, tmp_path: Path) -> None:
     path = tmp_path / "profile.toml"
     path.write_text(
         'name = "A. Tech"\norganisation = "Lab 1"\n[[instruments]]\nmodel = "DKS"\nserial = "7"\n'
@@ -271,14 +242,42 @@ def test_a_meter_in_uSv_h_is_used_1_to_1_with_a_recorded_warning(store: SurveySt
         "schema": "radsurvey.survey/1",
         "protocol": "kz-2008-303",
         "apparatus": "radiography",
-        "points": [
-            {"id": "A1", "room": "r", "category": 2, "kind": "above", "anode_current_mA": 4}
-        ],
+        "points": [{"id": "A1", "room": "r", "category": 2, "kind": "above", "anode_current_mA": 4}],
     }
     sid = new_session(store, plan, profile=TechnicianProfile())
-    SurveyFlow(
-        store=store, survey_id=sid, ui=SilentUI(lambda _: None), source=SievertMeter(), plan=plan
-    ).run()
+    SurveyFlow(store=store, survey_id=sid, ui=SilentUI(lambda _: None), source=SievertMeter(), plan=plan).run()
     warnings = store.get(sid).header["metadata"]["warnings"]
     assert sum("reports uSv/h" in w for w in warnings) == 1
     assert {r.unit for r in store.get(sid).readings} == {"uSv/h"}
+
+
+def test_until_stable_discards_readings_until_three_agree(store: SurveyStore) -> None:
+    from radsurvey.daemon.survey.capture import MeterSample
+
+    class Warming:
+        name = "meter:test"
+        # background (3), then a point whose first readings are still rising
+        values = iter([0.1, 0.1, 0.1, 100.0, 50.0, 20.0, 10.0, 10.1, 9.9, 10.0, 10.2, 9.8])
+
+        def read(self) -> MeterSample:
+            return MeterSample(value_uGy_h=next(self.values), unit="uGy/h", raw="", source=self.name)
+
+        def close(self) -> None:
+            pass
+
+    plan = {
+        "schema": "radsurvey.survey/1",
+        "protocol": "kz-2008-303",
+        "apparatus": "radiography",
+        "background_uGy_h": [0.1, 0.1, 0.1],
+        "points": [{"id": "A1", "room": "r", "category": 2, "kind": "above", "anode_current_mA": 4}],
+    }
+    sid = new_session(store, plan, profile=TechnicianProfile())
+    meter = Warming()
+    for _ in range(3):  # the plan gives the background; skip the meter's background values
+        meter.read()
+    settings = CaptureSettings(repeats=3, until_stable=True, settle_max_s=30)
+    SurveyFlow(
+        store=store, survey_id=sid, ui=SilentUI(lambda _: None), source=meter, plan=plan, settings=settings
+    ).run()
+    assert store.get(sid).kept("A1", 80) == [10.0, 10.2, 9.8]
