@@ -77,9 +77,7 @@ class MeterSource:
             driver_name, meter_id=meter_id, poll_interval_s=poll_interval_s, options=options or {}
         )
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="radsurvey-survey-meter", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop.run_forever, name="radsurvey-survey-meter", daemon=True)
         self._thread.start()
         self._last_at: float | None = None
         try:
@@ -135,9 +133,7 @@ class UI(Protocol):
     def say(self, text: str) -> None: ...
     def ask_text(self, prompt: str, default: str | None = None) -> str: ...
     def ask_float(self, prompt: str, default: float | None = None) -> float: ...
-    def ask_choice(
-        self, prompt: str, choices: list[tuple[str, str]], default: str | None = None
-    ) -> str: ...
+    def ask_choice(self, prompt: str, choices: list[tuple[str, str]], default: str | None = None) -> str: ...
     def confirm(self, prompt: str, default: bool = True) -> bool: ...
     def wait(self, prompt: str) -> None: ...
 
@@ -165,9 +161,7 @@ class SilentUI:
     def ask_float(self, prompt: str, default: float | None = None) -> float:
         return self._refuse(prompt)
 
-    def ask_choice(
-        self, prompt: str, choices: list[tuple[str, str]], default: str | None = None
-    ) -> str:
+    def ask_choice(self, prompt: str, choices: list[tuple[str, str]], default: str | None = None) -> str:
         return self._refuse(prompt)
 
     def confirm(self, prompt: str, default: bool = True) -> bool:
@@ -216,6 +210,7 @@ class SurveyFlow:
         s = self.session()
         if s.status == "finished":
             raise SurveyError(f"survey {self.survey_id} is finished; export it or start a new one")
+        self.check_meter_identity(s)
         if not s.header.get("background_compensated"):
             self.capture_background()
         while True:
@@ -230,14 +225,26 @@ class SurveyFlow:
             self.capture_point(pending)
         if not self.finish:
             return None
-        if self.ui.interactive and not self.ui.confirm(
-            "Finish the survey and evaluate it?", default=True
-        ):
-            self.ui.say(
-                f"Survey {self.survey_id} left open; continue with: radsurvey survey resume {self.survey_id}"
-            )
+        if self.ui.interactive and not self.ui.confirm("Finish the survey and evaluate it?", default=True):
+            self.ui.say(f"Survey {self.survey_id} left open; continue with: radsurvey survey resume {self.survey_id}")
             return None
         return self.finalise()
+
+    def check_meter_identity(self, s: SurveySession) -> None:
+        """Warn when the connected meter is not one of the survey's recorded instruments."""
+        identity = getattr(self.source, "identity", None)
+        serial = getattr(identity, "serial", "") if identity is not None else ""
+        if not serial:
+            return
+        recorded = {str(i.get("serial", "")) for i in (s.header.get("metadata") or {}).get("instruments") or []}
+        if serial not in recorded:
+            model = getattr(identity, "model", "") or "meter"
+            text = (
+                f"connected meter {model} serial {serial} is not among the recorded instruments "
+                f"({', '.join(sorted(r for r in recorded if r)) or 'none'}); check its verification certificate"
+            )
+            if self.store.add_warning(self.survey_id, text):
+                self.ui.say(f"warning: {text}")
 
     def finalise(self) -> dict[str, Any]:
         s = self.session()
@@ -264,27 +271,17 @@ class SurveyFlow:
             if not have:
                 self.ui.say(f"Background: apparatus OFF. {n} readings.")
                 if self.source is not None:
-                    self.ui.wait(
-                        "Switch the X-ray apparatus off and place the probe. Press Enter to start"
-                    )
-            values = self._capture(
-                BACKGROUND, None, n - len(have), planned[len(have) :], label="background"
-            )
+                    self.ui.wait("Switch the X-ray apparatus off and place the probe. Press Enter to start")
+            values = self._capture(BACKGROUND, None, n - len(have), planned[len(have) :], label="background")
             self.ui.say(f"Background: {summary(values)}")
-            if not self._offer_retake(
-                values, "background", planned_given=bool(planned), attempt=attempt
-            ):
+            if not self._offer_retake(values, "background", planned_given=bool(planned), attempt=attempt):
                 return
             self.store.discard(self.survey_id, point=BACKGROUND, height_cm=None)
 
     # -- points ---------------------------------------------------------------------------
 
     def _missing_heights(self, s: SurveySession, spec: dict[str, Any]) -> list[int]:
-        return [
-            h
-            for h in spec.get("heights_cm", [])
-            if len(s.kept(spec["id"], h)) < self.settings.repeats
-        ]
+        return [h for h in spec.get("heights_cm", []) if len(s.kept(spec["id"], h)) < self.settings.repeats]
 
     def _planned_point(self, point_id: str) -> dict[str, Any]:
         return next((p for p in self.plan.get("points") or [] if p.get("id") == point_id), {})
@@ -321,10 +318,7 @@ class SurveyFlow:
         if "category" in given:
             spec["category"] = int(given["category"])
         else:
-            choices = [
-                (str(c.number), f"{c.description} - limit {c.dmd_uSv_h:g} uSv/h")
-                for c in profile.categories
-            ]
+            choices = [(str(c.number), f"{c.description} - limit {c.dmd_uSv_h:g} uSv/h") for c in profile.categories]
             spec["category"] = int(
                 ui.ask_choice(
                     "Room category (App. 14 Table 2)",
@@ -341,9 +335,7 @@ class SurveyFlow:
                 (k.key, f"{k.text} - heights {', '.join(map(str, k.heights_cm)) or 'your choice'}")
                 for k in profile.point_kinds
             ]
-            spec["kind"] = ui.ask_choice(
-                "Kind of point", choices, default=last.get("kind") or "workplace"
-            )
+            spec["kind"] = ui.ask_choice("Kind of point", choices, default=last.get("kind") or "workplace")
         if spec["kind"] not in kinds:
             raise SurveyError(
                 f"unknown point kind {spec['kind']!r}; known: {', '.join(kinds)}",
@@ -355,9 +347,7 @@ class SurveyFlow:
         elif given.get("readings_uGy_h"):
             heights = [int(h) for h in given["readings_uGy_h"]]
         elif ui.interactive:
-            text = ui.ask_text(
-                "Heights above the floor, cm", default=" ".join(map(str, proposed)) or "80"
-            )
+            text = ui.ask_text("Heights above the floor, cm", default=" ".join(map(str, proposed)) or "80")
             heights = [int(x) for x in text.replace(",", " ").split()]
         else:
             heights = proposed
@@ -419,9 +409,7 @@ class SurveyFlow:
                     label=f"{pid} {height} cm",
                 )
                 self.ui.say(f"{pid} at {height} cm: {summary(values)}")
-                if not self._offer_retake(
-                    values, f"{pid} at {height} cm", planned_given=bool(given), attempt=attempt
-                ):
+                if not self._offer_retake(values, f"{pid} at {height} cm", planned_given=bool(given), attempt=attempt):
                     break
                 self.store.discard(self.survey_id, point=pid, height_cm=height)
         self.show_point_result(pid)
@@ -443,9 +431,7 @@ class SurveyFlow:
 
     # -- readings -------------------------------------------------------------------------
 
-    def _capture(
-        self, point: str, height: int | None, count: int, given: list[float], *, label: str
-    ) -> list[float]:
+    def _capture(self, point: str, height: int | None, count: int, given: list[float], *, label: str) -> list[float]:
         """Take ``count`` readings (plan values first, then meter or keyboard), committing each."""
         if count <= 0:
             return self.session().kept(point, height)
@@ -467,13 +453,9 @@ class SurveyFlow:
                     f"{source} reports {unit} (ambient dose equivalent H*(10)); its values are used as "
                     "air kerma rate uGy/h 1:1, which overestimates D at X-ray energies (conservative)",
                 ):
-                    self.ui.say(
-                        f"warning: {source} reports {unit}; values used as uGy/h 1:1 (conservative)"
-                    )
+                    self.ui.say(f"warning: {source} reports {unit}; values used as uGy/h 1:1 (conservative)")
             elif self.ui.interactive:
-                value = self.ui.ask_float(
-                    f"{label}: reading {len(self.session().kept(point, height)) + 1}, uGy/h"
-                )
+                value = self.ui.ask_float(f"{label}: reading {len(self.session().kept(point, height)) + 1}, uGy/h")
                 source, unit, raw = "manual", "uGy/h", ""
             else:
                 raise SurveyError(f"{label}: no readings in the plan and no meter", field="plan")
@@ -518,22 +500,17 @@ class SurveyFlow:
             elapsed = time.monotonic() - start
             settled = elapsed >= s.settle_s
             if settled and (
-                not s.until_stable
-                or (len(recent) >= 3 and spread_percent(recent[-3:]) <= s.spread_warn_percent)
+                not s.until_stable or (len(recent) >= 3 and spread_percent(recent[-3:]) <= s.spread_warn_percent)
             ):
                 return
             if elapsed >= s.settle_max_s:
-                self.ui.say(
-                    f"  {label}: reading did not settle within {s.settle_max_s:g} s; measuring anyway"
-                )
+                self.ui.say(f"  {label}: reading did not settle within {s.settle_max_s:g} s; measuring anyway")
                 return
             sample = self._meter_reading(label)
             recent.append(sample.value_uGy_h)
             self.ui.say(f"  {label}  settling: {sample.value_uGy_h:.4g} uGy/h")
 
-    def _offer_retake(
-        self, values: list[float], what: str, *, planned_given: bool, attempt: int
-    ) -> bool:
+    def _offer_retake(self, values: list[float], what: str, *, planned_given: bool, attempt: int) -> bool:
         spread = spread_percent(values)
         if spread <= self.settings.spread_warn_percent:
             return False

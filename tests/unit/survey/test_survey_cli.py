@@ -51,9 +51,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def example(tmp_path: Path) -> Path:
     path = tmp_path / "worked-example.json"
     path.write_text(
-        resources.files("radsurvey.protocols.examples")
-        .joinpath("worked-example.json")
-        .read_text(encoding="utf-8"),
+        resources.files("radsurvey.protocols.examples").joinpath("worked-example.json").read_text(encoding="utf-8"),
         encoding="utf-8",
     )
     return path
@@ -99,11 +97,7 @@ def test_import_refuses_a_file_that_does_not_evaluate(env: Path, tmp_path: Path)
     )
     code, _, err = run("survey", "import", str(bad))
     assert code == 2
-    assert (
-        err.startswith("radsurvey: error: ")
-        and "background_uGy_h" in err
-        and len(err.strip().splitlines()) == 1
-    )
+    assert err.startswith("radsurvey: error: ") and "background_uGy_h" in err and len(err.strip().splitlines()) == 1
 
 
 def test_report_of_a_file_and_of_a_session_are_the_same(env: Path, example: Path) -> None:
@@ -159,11 +153,35 @@ def test_strict_refuses_an_expired_certificate(env: Path) -> None:
     assert json.loads(out) == []
 
 
-def test_pdf_without_chromium_is_one_clear_line(
-    env: Path, example: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_pdf_without_chromium_is_one_clear_line(env: Path, example: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(env))
     monkeypatch.delenv("RADSURVEY_CHROMIUM", raising=False)
     code, _, err = run("report", str(example), "--format", "pdf", "--out", str(env / "r.pdf"))
     assert code == 2
     assert "install it" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_meter_that_is_not_a_recorded_instrument_is_flagged(env: Path) -> None:
+    plan = env / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    code, out, err = run(
+        "survey",
+        "start",
+        "--plan",
+        str(plan),
+        "--id",
+        "ID1",
+        "--yes",
+        "--meter",
+        "simulated",
+        "--poll-interval",
+        "0.01",
+        "--meter-option",
+        "serial=SIM-77",
+        "--meter-option",
+        "counts_per_uGy=1e9",
+    )
+    assert code == 0, out + err
+    _, shown, _ = run("survey", "show", "ID1", "--json")
+    warnings = json.loads(shown)["survey"]["metadata"]["warnings"]
+    assert any("serial SIM-77 is not among the recorded instruments (9)" in w for w in warnings)
