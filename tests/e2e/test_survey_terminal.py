@@ -251,3 +251,73 @@ def test_readings_typed_by_hand_with_a_retake_after_a_wide_spread(tmp_path: Path
     assert [v for (v,) in kept] == [40.1, 39.9, 40.0]
     assert discarded == 3
     assert sources == {"manual"}
+
+
+def test_guided_survey_with_a_gmc_meter_on_a_pty_survives_sigkill(tmp_path: Path) -> None:
+    """The same survey against the GMC emulator: a real serial protocol on a real pty."""
+    emulator = pytest.importorskip("radsurvey.drivers.emulator")
+    gmc = pytest.importorskip("radsurvey.drivers.gmc.emulator")
+    if RADSURVEY is None:
+        pytest.skip("radsurvey is not installed in this environment")
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    journal = tmp_path / "surveys.sqlite"
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(journal),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
+    device = gmc.GmcDevice(model="GMC-320+V5", cpm=300, seed=7)  # apparatus off: 3 uSv/h
+    with emulator.PtyEmulator(device, link=tmp_path / "usb-GQ_GMC-320-if00-port0") as emu:
+        meter = [
+            "--meter",
+            "gmc",
+            "--poll-interval",
+            "0.2",
+            "--meter-option",
+            f"port={emu.port}",
+            "--meter-option",
+            "sensitivity_cpm_per_uSv_h=100",
+            "--spread-warn",
+            "50",
+        ]
+        child = spawn(["survey", "start", "--plan", str(plan), "--id", "GMC", *meter], env)
+        answer(child, "Switch the X-ray apparatus off", "")
+        child.expect(r"Background: mean [0-9.]+ uGy/h")
+        device.cpm = 6000  # beam on: 60 uSv/h at the probe
+        define_point(child, "R1", "procedure room", "1", "workplace")
+        capture_heights(child, [30, 80, 120, 160])
+        child.expect(r"PASS|FAIL")
+        define_point(child, "W1", "corridor", "3", "wall")
+        capture_heights(child, [80])
+        os.kill(child.pid, signal.SIGKILL)
+        child.expect(pexpect.EOF)
+        child.close()
+
+        child = spawn(
+            ["survey", "resume", "GMC", *meter, "--report", str(tmp_path / "report.json"), "--format", "json"], env
+        )
+        child.expect(r"Resuming: 3 background readings, 2 points")
+        capture_heights(child, [120])
+        define_point(child, "A1", "office above", "2", "above")
+        capture_heights(child, [80])
+        answer(child, r"Add a measurement point\?", "n")
+        answer(child, r"Finish the survey and evaluate it\?", "y")
+        child.expect(r"Survey GMC: (PASS|FAIL)")
+        child.expect(pexpect.EOF)
+        child.close()
+    assert child.exitstatus == 0
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    evaluation = report["evaluation"]
+    assert [p["id"] for p in evaluation["points"]] == ["R1", "W1", "A1"]
+    assert 2.0 < evaluation["background_uGy_h"] < 4.0
+    assert 50 < evaluation["points"][0]["heights"]["80"]["mean_uGy_h"] < 70
+    # GMC readings are uSv/h (H*(10)); the survey says they were used 1:1 as uGy/h.
+    assert any("reports uSv/h" in w for w in report["warnings"])
+    with sqlite3.connect(journal) as db:
+        sources = {r[0] for r in db.execute("SELECT source FROM survey_readings WHERE survey = 'GMC'")}
+        raw = db.execute("SELECT raw FROM survey_readings WHERE survey = 'GMC' LIMIT 1").fetchone()[0]
+    assert sources == {"meter:gmc"}
+    assert raw  # the meter's bytes are kept for audit
