@@ -86,6 +86,8 @@ class SurveyMetadata(_Meta):
     instruments: list[Instrument] = Field(default_factory=list)
     conditions: Conditions = Field(default_factory=Conditions)
     survey_date: date | None = None
+    measured_from: str = Field("", description="UTC time of the first reading kept (sessions)")
+    measured_to: str = Field("", description="UTC time of the last reading kept (sessions)")
     layout: str = Field("", description="room layout and measurement grid (App. 14 p.22-23)")
     notes: str = ""
     warnings: list[str] = Field(default_factory=list, description="instrument and capture warnings")

@@ -110,8 +110,11 @@ class SurveySession:
             "background_uGy_h": self.background,
             "options": dict(h.get("options") or {"formula3": "literal"}),
             "points": points,
-            "metadata": h.get("metadata") or {},
+            "metadata": dict(h.get("metadata") or {}),
         }
+        times = [r.ts for r in self.readings if not r.discarded and r.source != "file"]
+        if times:
+            doc["metadata"]["measured_from"], doc["metadata"]["measured_to"] = min(times), max(times)
         return doc
 
 
