@@ -125,6 +125,8 @@ def test_manual_entry_plan_reproduces_the_worked_example(store: SurveyStore) -> 
     assert result["verdict"] == "fail"
     assert store.get(sid).status == "finished"
     assert all(r.source == "plan" for r in store.get(sid).readings)
+    meta = store.get(sid).document()["metadata"]
+    assert meta["measured_from"].endswith("Z") and meta["measured_from"] <= meta["measured_to"]
 
 
 def test_non_interactive_capture_without_answers_names_what_is_missing(store: SurveyStore) -> None:
