@@ -321,3 +321,35 @@ def test_guided_survey_with_a_gmc_meter_on_a_pty_survives_sigkill(tmp_path: Path
         raw = db.execute("SELECT raw FROM survey_readings WHERE survey = 'GMC' LIMIT 1").fetchone()[0]
     assert sources == {"meter:gmc"}
     assert raw  # the meter's bytes are kept for audit
+
+
+@pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
+def test_ctrl_c_keeps_the_readings_and_resume_asks_for_the_next_one(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(tmp_path / "surveys.sqlite"),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
+    child = spawn(["survey", "start", "--plan", str(plan), "--id", "INT"], env)
+    answer(child, r"background: reading 1, uGy/h", "0.10")
+    answer(child, r"background: reading 2, uGy/h", "0.12")
+    child.expect(r"background: reading 3, uGy/h")
+    child.sendintr()
+    child.expect(r"Every reading so far is saved; continue with: radsurvey survey resume INT")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+
+    child = spawn(["survey", "resume", "INT"], env)
+    child.expect(r"Resuming: 2 background readings, 0 points")
+    answer(child, r"background: reading 3, uGy/h", "0.11")
+    answer(child, r"Add the first measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "n")
+    child.expect(r"left open; continue with: radsurvey survey resume INT")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
