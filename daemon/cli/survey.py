@@ -113,6 +113,15 @@ def _ask_header(doc: dict[str, Any], ui: Any) -> dict[str, Any]:
             [(r.key, r.text) for r in profile.survey_reasons],
             default="scheduled_or_as_needed",
         )
+    cond = meta.setdefault("conditions", {})
+    for key, prompt, default in (
+        ("filter", "Total filter (App. 14 p.15)", "-"),
+        ("phantom", "Phantom (App. 14 p.16)", "water, 250 x 250 x 150 mm"),
+        ("field_size", "Field size (App. 14 p.18)", "180 x 180 mm"),
+        ("table_position", "Table-stand position (App. 14 p.19)", "-"),
+    ):
+        if not cond.get(key):
+            cond[key] = ui.ask_text(prompt, default=default)
     rep = meta.setdefault("representative", {})
     if not rep.get("name"):
         rep["name"] = ui.ask_text("Facility representative present (name)", default="-")

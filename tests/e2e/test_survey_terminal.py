@@ -69,6 +69,11 @@ model = "R-1"
 serial = "SN-1"
 [metadata.representative]
 name = "C. Representative"
+[metadata.conditions]
+filter = "2.5 mm Al"
+phantom = "water, 250 x 250 x 150 mm"
+field_size = "180 x 180 mm"
+table_position = "horizontal"
 [[metadata.instruments]]
 model = "DKS-1"
 serial = "42"
@@ -353,3 +358,59 @@ def test_ctrl_c_keeps_the_readings_and_resume_asks_for_the_next_one(tmp_path: Pa
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+@pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
+def test_without_a_plan_the_terminal_asks_for_the_protocol_header(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(tmp_path / "surveys.sqlite"),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
+    child = spawn(["survey", "start", "--id", "HDR"], env)
+    for prompt, value in (
+        (r"Facility", "Clinic 3"),
+        (r"Address", "5 Main street"),
+        (r"Department", "Radiology"),
+        (r"Room \(procedure room\)", "12"),
+        (r"Apparatus \(App\. 14 Table 1: workload W\)", "mammography"),
+        (r"Apparatus type \(App\. 14 p\.4\)", "mammographic"),
+        (r"Manufacturer", "ACME"),
+        (r"Model", "M-1"),
+        (r"Apparatus serial", "77"),
+        (r"Reason for the survey \(App\. 14 p\.5\)", "acceptance"),
+        (r"Total filter", "0.5 mm Mo"),
+        (r"Phantom", ""),  # accept the proposed default
+        (r"Field size", ""),
+        (r"Table-stand position", "n/a"),
+        (r"Facility representative present", "D. Head"),
+    ):
+        answer(child, prompt, value)
+    child.expect(r"no measuring instrument recorded")  # the instrument check ran
+    answer(child, r"background: reading 1, uGy/h", "0.1")
+    answer(child, r"background: reading 2, uGy/h", "0.1")
+    answer(child, r"background: reading 3, uGy/h", "0.1")
+    answer(child, r"Add the first measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "n")
+    child.expect(pexpect.EOF)
+    child.close()
+    shown = subprocess.run(
+        [RADSURVEY, "survey", "show", "HDR", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    survey = json.loads(shown.stdout)["survey"]
+    meta = survey["metadata"]
+    assert survey["apparatus"] == "mammography"
+    assert meta["facility"] == {
+        "name": "Clinic 3",
+        "address": "5 Main street",
+        "department": "Radiology",
+        "room": "12",
+        "radiation_work_code": "",
+    }
+    assert meta["apparatus"]["type"] == "mammographic" and meta["apparatus"]["serial"] == "77"
+    assert meta["reason"] == "acceptance"
+    assert meta["conditions"]["phantom"] == "water, 250 x 250 x 150 mm"
+    assert meta["conditions"]["filter"] == "0.5 mm Mo"
+    assert meta["representative"]["name"] == "D. Head"
