@@ -11,9 +11,7 @@ import typer
 
 from .common import fail, run_command
 
-app = typer.Typer(
-    help="Guided X-ray room surveys: sessions, capture, survey files.", no_args_is_help=True
-)
+app = typer.Typer(help="Guided X-ray room surveys: sessions, capture, survey files.", no_args_is_help=True)
 
 JournalOpt = typer.Option(
     None,
@@ -147,9 +145,7 @@ def _capture_options(
     source = None
     if meter:
         source = run_command(
-            lambda: MeterSource(
-                meter, poll_interval_s=poll_interval, options=_meter_options(meter_option)
-            )
+            lambda: MeterSource(meter, poll_interval_s=poll_interval, options=_meter_options(meter_option))
         )
     return settings, source
 
@@ -168,27 +164,38 @@ def _run_flow(
     from radsurvey.daemon.survey.capture import SurveyFlow
 
     ui.say(f"Survey {survey_id} (journal {store.path})")
-    flow = SurveyFlow(
-        store=store, survey_id=survey_id, ui=ui, source=source, settings=settings, plan=plan
-    )
+    flow = SurveyFlow(store=store, survey_id=survey_id, ui=ui, source=source, settings=settings, plan=plan)
     try:
         result = run_command(flow.run)
     except KeyboardInterrupt:
-        ui.say(
-            f"\nInterrupted. Every reading so far is saved; continue with: radsurvey survey resume {survey_id}"
-        )
+        ui.say(f"\nInterrupted. Every reading so far is saved; continue with: radsurvey survey resume {survey_id}")
         raise typer.Exit(130) from None
     finally:
         if source is not None:
             source.close()
     if result is None:
         return
-    if report is not None:
-        from radsurvey.daemon.report import write_report
+    from radsurvey.daemon.report import write_report
 
-        run_command(
-            lambda: write_report(store.get(survey_id).document(), report, fmt=fmt, lang=lang)
+    if report is None and ui.interactive and ui.confirm("Write the report now?", default=True):
+        fmt = ui.ask_choice(
+            "Report format",
+            [
+                ("pdf", "PDF (A4, needs chromium)"),
+                ("html", "HTML (print from a browser)"),
+                ("csv", "CSV for spreadsheets"),
+                ("json", "JSON"),
+            ],
+            default="pdf",
         )
+        lang = ui.ask_choice(
+            "Language",
+            [("en", "English"), ("ru", "Русский"), ("kk", "Қазақша"), ("fa", "فارسی"), ("ro", "Română")],
+            default=lang,
+        )
+        report = Path(ui.ask_text("Report file", default=f"{survey_id}-{lang}.{fmt}"))
+    if report is not None:
+        run_command(lambda: write_report(store.get(survey_id).document(), report, fmt=fmt, lang=lang))
         ui.say(f"Report written to {report}")
     else:
         ui.say(f"Report: radsurvey report {survey_id} --format pdf --out {survey_id}.pdf")
@@ -207,14 +214,10 @@ def _ui(non_interactive: bool) -> Any:
 MeterOpt = typer.Option(
     None, "--meter", help="driver name (e.g. simulated, gmc, radpro); omit to type readings by hand"
 )
-MeterOptionOpt = typer.Option(
-    [], "--meter-option", help="driver option KEY=VALUE (repeatable), e.g. port=/dev/ttyUSB0"
-)
+MeterOptionOpt = typer.Option([], "--meter-option", help="driver option KEY=VALUE (repeatable), e.g. port=/dev/ttyUSB0")
 PollOpt = typer.Option(1.0, "--poll-interval", help="seconds between meter readings")
 RepeatsOpt = typer.Option(3, "--repeats", help="readings per height and for the background (>= 3)")
-SettleOpt = typer.Option(
-    0.0, "--settle", help="seconds of readings shown but not kept after placing the probe"
-)
+SettleOpt = typer.Option(0.0, "--settle", help="seconds of readings shown but not kept after placing the probe")
 StableOpt = typer.Option(
     False,
     "--until-stable",
@@ -234,9 +237,7 @@ LangOpt = typer.Option("en", "--lang", help="en, ru, kk, fa or ro")
 @app.command("new")
 def new_command(
     plan: Path | None = PlanOpt,
-    apparatus: str | None = typer.Option(
-        None, "--apparatus", help="workload table key, e.g. radiography"
-    ),
+    apparatus: str | None = typer.Option(None, "--apparatus", help="workload table key, e.g. radiography"),
     survey_id: str | None = typer.Option(None, "--id", help="session id (default YYYYMMDD-NN)"),
     strict: bool = typer.Option(False, "--strict", help="refuse instruments that fail the check"),
     journal: Path | None = JournalOpt,
@@ -293,9 +294,7 @@ def start_command(
     doc = run_command(lambda: read_survey_file(plan)) if plan else {"schema": "radsurvey.survey/1"}
     if ui.interactive:
         doc = _ask_header(doc, ui)
-    settings, source = _capture_options(
-        meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn
-    )
+    settings, source = _capture_options(meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn)
     store = run_command(lambda: _store(journal))
     try:
         sid = run_command(
@@ -345,9 +344,7 @@ def resume_command(
         f"Resuming: {len(session.background)} background readings, {len(session.points)} points, "
         f"{sum(1 for r in session.readings if not r.discarded)} readings kept"
     )
-    settings, source = _capture_options(
-        meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn
-    )
+    settings, source = _capture_options(meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn)
     _run_flow(store, survey_id, ui, source, settings, doc, report, fmt, lang)
 
 
@@ -390,9 +387,7 @@ def list_command(
 def show_command(
     survey_id: str = typer.Argument(..., help="session id"),
     journal: Path | None = JournalOpt,
-    as_json: bool = typer.Option(
-        False, "--json", help="print the survey file and its evaluation as JSON"
-    ),
+    as_json: bool = typer.Option(False, "--json", help="print the survey file and its evaluation as JSON"),
 ) -> None:
     """A session: its metadata, readings so far and, when complete, the evaluation."""
     from radsurvey.daemon.survey.evaluation import evaluate_document
@@ -466,9 +461,7 @@ def export_command(
 @app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="survey file, JSON or TOML"),
-    survey_id: str | None = typer.Option(
-        None, "--id", help="session id (default: the file's id or a new one)"
-    ),
+    survey_id: str | None = typer.Option(None, "--id", help="session id (default: the file's id or a new one)"),
     journal: Path | None = JournalOpt,
 ) -> None:
     """Store a survey file (e.g. typed from a meter without interface) as a finished session."""
@@ -505,12 +498,8 @@ def report_command(
     survey: str = typer.Argument(..., help="session id or survey file (JSON/TOML)"),
     fmt: str = FormatOpt,
     lang: str = LangOpt,
-    out: Path | None = typer.Option(
-        None, "--out", "-o", help="file (default: stdout; pdf needs --out)"
-    ),
-    solar_hijri: bool = typer.Option(
-        False, "--solar-hijri", help="dates in the Solar Hijri calendar (with --lang fa)"
-    ),
+    out: Path | None = typer.Option(None, "--out", "-o", help="file (default: stdout; pdf needs --out)"),
+    solar_hijri: bool = typer.Option(False, "--solar-hijri", help="dates in the Solar Hijri calendar (with --lang fa)"),
     journal: Path | None = JournalOpt,
 ) -> None:
     """The signed protocol report of a survey: html (A4 printable), pdf, csv or json."""

@@ -242,6 +242,11 @@ def test_readings_typed_by_hand_with_a_retake_after_a_wide_spread(tmp_path: Path
     answer(child, r"Add a measurement point\?", "n")
     answer(child, r"Finish the survey and evaluate it\?", "y")
     child.expect(r"Survey HAND: FAIL")
+    answer(child, r"Write the report now\?", "y")
+    answer(child, r"Report format", "html")
+    answer(child, r"Language", "ru")
+    answer(child, r"Report file", str(tmp_path / "hand.html"))
+    child.expect(r"Report written to")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
@@ -256,6 +261,7 @@ def test_readings_typed_by_hand_with_a_retake_after_a_wide_spread(tmp_path: Path
     assert [v for (v,) in kept] == [40.1, 39.9, 40.0]
     assert discarded == 3
     assert sources == {"manual"}
+    assert "Протокол радиационного контроля" in (tmp_path / "hand.html").read_text(encoding="utf-8")
 
 
 def test_guided_survey_with_a_gmc_meter_on_a_pty_survives_sigkill(tmp_path: Path) -> None:
