@@ -421,12 +421,14 @@ def show_command(
     meta = doc["metadata"]
     fac = meta.get("facility") or {}
     console.print(
-        f"[bold]Survey {survey_id}[/] ({session.status}) · {fac.get('name', '')} · {fac.get('room', '')} · apparatus {doc['apparatus']}"
+        f"[bold]Survey {survey_id}[/] ({session.status}) · {fac.get('name', '')} · {fac.get('room', '')}"
+        f" · apparatus {doc['apparatus']}"
     )
     console.print(f"background: {doc['background_uGy_h']}")
     for p in doc["points"]:
         console.print(
-            f"point {p['id']} ({p.get('room', '')}, category {p.get('category')}, {p.get('kind', '')}): {p['readings_uGy_h']}"
+            f"point {p['id']} ({p.get('room', '')}, category {p.get('category')}, {p.get('kind', '')}):"
+            f" {p['readings_uGy_h']}"
         )
     for w in meta.get("warnings") or []:
         console.print(f"warning: {w}", style="yellow")

@@ -87,9 +87,7 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
     try:  # the instrument check again, on the survey date (a hand-written file never had it)
         checked = parse_metadata(meta)
         on = checked.survey_date or datetime.now(UTC).date()
-        warnings += [
-            w for w in check_instruments(checked, profile.instrument, on=on) if w not in warnings
-        ]
+        warnings += [w for w in check_instruments(checked, profile.instrument, on=on) if w not in warnings]
     except SurveyError as err:
         warnings.append(f"metadata: {err}")
     background = [float(v) for v in doc.get("background_uGy_h") or []]
@@ -113,18 +111,12 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_report(
-    doc: dict[str, Any], *, fmt: str = "html", lang: str = "en", solar_hijri: bool = False
-) -> str:
+def render_report(doc: dict[str, Any], *, fmt: str = "html", lang: str = "en", solar_hijri: bool = False) -> str:
     """The report as text (html, csv, json)."""
     if fmt not in FORMATS:
-        raise SurveyError(
-            f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}", field="format"
-        )
+        raise SurveyError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}", field="format")
     if lang not in LANGUAGES:
-        raise SurveyError(
-            f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}", field="lang"
-        )
+        raise SurveyError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}", field="lang")
     ctx = build_context(doc)
     if fmt == "json":
         return render_json(ctx)
@@ -162,9 +154,7 @@ def render_json(ctx: dict[str, Any]) -> str:
             {
                 "schema": "radsurvey.report/1",
                 "survey_id": doc.get("id"),
-                "generated_at": ctx["generated_at"]
-                .isoformat(timespec="seconds")
-                .replace("+00:00", "Z"),
+                "generated_at": ctx["generated_at"].isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "radsurvey_version": ctx["version"],
                 "protocol": {
                     "id": ctx["profile"].id,

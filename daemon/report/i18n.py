@@ -30,9 +30,7 @@ def translations(lang: str) -> Any:
 
     if lang == "en":
         return NullTranslations()
-    po = resources.files(__name__.rsplit(".", 1)[0]).joinpath(
-        "locale", lang, "LC_MESSAGES", f"{DOMAIN}.po"
-    )
+    po = resources.files(__name__.rsplit(".", 1)[0]).joinpath("locale", lang, "LC_MESSAGES", f"{DOMAIN}.po")
     with po.open("rb") as fp:
         catalog = read_po(fp, locale=lang, domain=DOMAIN)
     buf = io.BytesIO()

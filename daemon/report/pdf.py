@@ -33,7 +33,8 @@ def find_chromium() -> str:
             return path
     raise ReportError(
         "PDF needs headless Chromium, which is not installed; install it (Debian/Ubuntu/Raspberry Pi OS: "
-        "sudo apt-get install chromium) or set RADSURVEY_CHROMIUM, or use --format html and print to PDF from a browser",
+        "sudo apt-get install chromium) or set RADSURVEY_CHROMIUM, "
+        "or use --format html and print to PDF from a browser",
         source="report",
     )
 
@@ -66,18 +67,12 @@ def html_to_pdf(html: str, out: Path, *, timeout_s: float = 120.0) -> Path:
         if out.exists():
             out.unlink()
         try:
-            proc = subprocess.run(
-                cmd, capture_output=True, text=True, timeout=timeout_s, check=False
-            )
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired:
-            raise ReportError(
-                f"chromium did not finish within {timeout_s:g} s", source=exe
-            ) from None
+            raise ReportError(f"chromium did not finish within {timeout_s:g} s", source=exe) from None
         except OSError as err:
             raise ReportError(f"cannot run chromium: {err}", source=exe) from None
         if not out.exists() or out.stat().st_size == 0:
             tail = (proc.stderr or "").strip().splitlines()[-3:]
-            raise ReportError(
-                f"chromium produced no PDF (exit {proc.returncode}): {' | '.join(tail)}", source=exe
-            )
+            raise ReportError(f"chromium produced no PDF (exit {proc.returncode}): {' | '.join(tail)}", source=exe)
     return out

@@ -31,9 +31,7 @@ def evaluate_document(doc: dict[str, Any], *, source: str | None = None) -> dict
     return evaluate(survey).to_dict()
 
 
-def evaluate_point(
-    doc: dict[str, Any], point_id: str, *, source: str | None = None
-) -> dict[str, Any]:
+def evaluate_point(doc: dict[str, Any], point_id: str, *, source: str | None = None) -> dict[str, Any]:
     """Evaluate one point of a (possibly unfinished) survey: background + that point only."""
     point = next((p for p in doc["points"] if p["id"] == point_id), None)
     if point is None:

@@ -75,14 +75,9 @@ def new_session(
 
     header = header_from_document(doc)
     if not header.get("apparatus"):
-        raise SurveyError(
-            "apparatus (workload table key) is required", source=source, field="apparatus"
-        )
+        raise SurveyError("apparatus (workload table key) is required", source=source, field="apparatus")
     protocol = get_profile(header["protocol"])
-    if (
-        protocol.workload(header["apparatus"]) is None
-        and header.get("workload_mA_min_per_week") is None
-    ):
+    if protocol.workload(header["apparatus"]) is None and header.get("workload_mA_min_per_week") is None:
         keys = ", ".join(w.key for w in protocol.workloads)
         raise SurveyError(
             f"unknown apparatus {header['apparatus']!r} and no workload_mA_min_per_week given; known: {keys}",
@@ -100,8 +95,6 @@ def new_session(
             source=source,
             field="metadata.instruments",
         )
-    meta = meta.model_copy(
-        update={"warnings": [*meta.warnings, *(p for p in problems if p not in meta.warnings)]}
-    )
+    meta = meta.model_copy(update={"warnings": [*meta.warnings, *(p for p in problems if p not in meta.warnings)]})
     header["metadata"] = meta.model_dump(mode="json")
     return store.create(header, survey_id=survey_id)

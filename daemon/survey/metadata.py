@@ -184,11 +184,13 @@ def check_instruments(meta: SurveyMetadata, requirements: Any, *, on: date) -> l
             )
         if inst.dose_rate_min_uGy_h is None or inst.dose_rate_max_uGy_h is None:
             problems.append(
-                f"{name}: dose-rate range not recorded (required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h)"
+                f"{name}: dose-rate range not recorded"
+                f" (required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h)"
             )
         elif inst.dose_rate_min_uGy_h > r.dose_rate_min_uGy_h or inst.dose_rate_max_uGy_h < r.dose_rate_max_uGy_h:
             problems.append(
-                f"{name}: dose-rate range {inst.dose_rate_min_uGy_h:g}-{inst.dose_rate_max_uGy_h:g} uGy/h does not cover "
+                f"{name}: dose-rate range {inst.dose_rate_min_uGy_h:g}-{inst.dose_rate_max_uGy_h:g} uGy/h"
+                " does not cover "
                 f"the required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h"
             )
         if inst.error_percent is not None and inst.error_percent > r.basic_error_percent:

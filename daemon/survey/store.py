@@ -75,9 +75,7 @@ class SurveySession:
         return [
             r.value_uGy_h
             for r in self.readings
-            if not r.discarded
-            and r.point == point
-            and (point == BACKGROUND or r.height_cm == height_cm)
+            if not r.discarded and r.point == point and (point == BACKGROUND or r.height_cm == height_cm)
         ]
 
     @property
@@ -152,9 +150,7 @@ class SurveyStore:
 
     def new_id(self) -> str:
         day = datetime.now(UTC).strftime("%Y%m%d")
-        n = self._conn.execute(
-            "SELECT COUNT(*) FROM surveys WHERE id LIKE ?", (f"{day}-%",)
-        ).fetchone()[0]
+        n = self._conn.execute("SELECT COUNT(*) FROM surveys WHERE id LIKE ?", (f"{day}-%",)).fetchone()[0]
         while True:
             n += 1
             candidate = f"{day}-{n:02d}"
@@ -162,10 +158,7 @@ class SurveyStore:
                 return candidate
 
     def exists(self, survey_id: str) -> bool:
-        return (
-            self._conn.execute("SELECT 1 FROM surveys WHERE id = ?", (survey_id,)).fetchone()
-            is not None
-        )
+        return self._conn.execute("SELECT 1 FROM surveys WHERE id = ?", (survey_id,)).fetchone() is not None
 
     def create(self, header: dict[str, Any], *, survey_id: str | None = None) -> str:
         survey_id = survey_id or self.new_id()
@@ -236,9 +229,7 @@ class SurveyStore:
         row = self._conn.execute("SELECT * FROM surveys WHERE id = ?", (survey_id,)).fetchone()
         if row is None:
             known = ", ".join(s["id"] for s in self.list_surveys()[-5:]) or "none"
-            raise SurveyError(
-                f"no survey {survey_id!r} in this journal (latest: {known})", source=str(self.path)
-            )
+            raise SurveyError(f"no survey {survey_id!r} in this journal (latest: {known})", source=str(self.path))
         session = SurveySession(
             id=row["id"],
             header=json.loads(row["metadata"]),
@@ -264,9 +255,7 @@ class SurveyStore:
                 raw=r["raw"],
                 discarded=bool(r["discarded"]),
             )
-            for r in self._conn.execute(
-                "SELECT * FROM survey_readings WHERE survey = ? ORDER BY id", (survey_id,)
-            )
+            for r in self._conn.execute("SELECT * FROM survey_readings WHERE survey = ? ORDER BY id", (survey_id,))
         ]
         return session
 
@@ -287,9 +276,7 @@ class SurveyStore:
                 "SELECT 1 FROM survey_point_specs WHERE survey = ? AND point = ?",
                 (survey_id, spec["id"]),
             ).fetchone():
-                raise SurveyError(
-                    f"point {spec['id']!r} already exists", field=f"points[{spec['id']}]"
-                )
+                raise SurveyError(f"point {spec['id']!r} already exists", field=f"points[{spec['id']}]")
             ord_ = c.execute(
                 "SELECT COALESCE(MAX(ord), 0) + 1 FROM survey_point_specs WHERE survey = ?",
                 (survey_id,),
@@ -340,7 +327,8 @@ class SurveyStore:
                 )
             else:
                 cur = c.execute(
-                    "UPDATE survey_readings SET discarded = 1 WHERE survey = ? AND point = ? AND height_cm = ? AND discarded = 0",
+                    "UPDATE survey_readings SET discarded = 1"
+                    " WHERE survey = ? AND point = ? AND height_cm = ? AND discarded = 0",
                     (survey_id, point, height_cm),
                 )
             return cur.rowcount
@@ -387,9 +375,7 @@ class SurveyStore:
 
     # -- files --------------------------------------------------------------------------
 
-    def import_document(
-        self, doc: dict[str, Any], *, survey_id: str | None = None, status: str = "finished"
-    ) -> str:
+    def import_document(self, doc: dict[str, Any], *, survey_id: str | None = None, status: str = "finished") -> str:
         """Store a survey file as a session (readings marked ``source='file'``)."""
         header = header_from_document(doc)
         survey_id = survey_id or doc.get("id") or None

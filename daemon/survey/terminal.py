@@ -39,9 +39,7 @@ class RichUI:
                 return float(value)
             self.console.print("a value >= 0, please", style="red")
 
-    def ask_choice(
-        self, prompt: str, choices: list[tuple[str, str]], default: str | None = None
-    ) -> str:
+    def ask_choice(self, prompt: str, choices: list[tuple[str, str]], default: str | None = None) -> str:
         table = Table(show_header=False, box=None, pad_edge=False)
         table.add_column(style="bold cyan")
         table.add_column()

@@ -252,7 +252,8 @@ def test_readings_typed_by_hand_with_a_retake_after_a_wide_spread(tmp_path: Path
     assert child.exitstatus == 0
     with sqlite3.connect(journal) as db:
         kept = db.execute(
-            "SELECT value_uGy_h FROM survey_readings WHERE survey = 'HAND' AND point = 'A1' AND discarded = 0 ORDER BY id"
+            "SELECT value_uGy_h FROM survey_readings"
+            " WHERE survey = 'HAND' AND point = 'A1' AND discarded = 0 ORDER BY id"
         ).fetchall()
         discarded = db.execute(
             "SELECT COUNT(*) FROM survey_readings WHERE survey = 'HAND' AND discarded = 1"

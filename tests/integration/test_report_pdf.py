@@ -24,11 +24,7 @@ pytestmark = [
 
 @pytest.fixture
 def doc() -> dict:
-    text = (
-        resources.files("radsurvey.protocols.examples")
-        .joinpath("worked-example.json")
-        .read_text(encoding="utf-8")
-    )
+    text = resources.files("radsurvey.protocols.examples").joinpath("worked-example.json").read_text(encoding="utf-8")
     return {**json.loads(text), "id": "WE"}
 
 
@@ -46,17 +42,13 @@ def pdf_text(path: Path, *, layout: bool = False) -> str:
 
 
 def pdf_pages(path: Path) -> tuple[int, str]:
-    info = subprocess.run(
-        ["pdfinfo", str(path)], capture_output=True, text=True, check=True, timeout=60
-    ).stdout
+    info = subprocess.run(["pdfinfo", str(path)], capture_output=True, text=True, check=True, timeout=60).stdout
     pages = int(re.search(r"Pages:\s+(\d+)", info).group(1))
     size = re.search(r"Page size:\s+(.*)", info).group(1)
     return pages, size
 
 
-def test_pdf_report_on_a4_carries_the_evaluation_numbers(
-    doc: dict, chromium: str, tmp_path: Path
-) -> None:
+def test_pdf_report_on_a4_carries_the_evaluation_numbers(doc: dict, chromium: str, tmp_path: Path) -> None:
     out = write_report(doc, tmp_path / "report.pdf", fmt="pdf", lang="en")
     pages, size = pdf_pages(out)
     assert "(A4)" in size
@@ -87,9 +79,7 @@ def test_persian_pdf_is_laid_out_right_to_left(doc: dict, chromium: str, tmp_pat
     assert line.index("WE-2008-014") < line.index("شماره گزارش")
 
 
-def test_missing_chromium_is_one_clear_error(
-    doc: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_chromium_is_one_clear_error(doc: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("RADSURVEY_CHROMIUM", raising=False)
     with pytest.raises(ReportError, match="apt-get install chromium"):

@@ -23,11 +23,7 @@ from radsurvey.protocols.errors import SurveyError
 
 @pytest.fixture
 def doc() -> dict:
-    text = (
-        resources.files("radsurvey.protocols.examples")
-        .joinpath("worked-example.json")
-        .read_text(encoding="utf-8")
-    )
+    text = resources.files("radsurvey.protocols.examples").joinpath("worked-example.json").read_text(encoding="utf-8")
     return {**json.loads(text), "id": "WE"}
 
 
@@ -121,9 +117,7 @@ def test_persian_report_is_right_to_left_with_persian_digits_and_solar_hijri_dat
 def test_every_catalogue_translates_every_label(lang: str) -> None:
     from babel.messages.pofile import read_po
 
-    po = resources.files("radsurvey.daemon.report").joinpath(
-        "locale", lang, "LC_MESSAGES", "radsurvey.po"
-    )
+    po = resources.files("radsurvey.daemon.report").joinpath("locale", lang, "LC_MESSAGES", "radsurvey.po")
     with po.open("rb") as fp:
         catalog = read_po(fp)
     missing = [m.id for m in catalog if m.id and not m.string]
