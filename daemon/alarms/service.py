@@ -310,7 +310,7 @@ class AlarmService:
             state=ev.state.value,
             previous=ev.previous.value,
             value=ev.value,
-            level=ev.level,
+            threshold=ev.level,
             by=ev.acknowledged_by if ev.event == "ack" else None,
         )
         if ev.state != ev.previous and ev.rule != "action":
