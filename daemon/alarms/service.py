@@ -478,8 +478,17 @@ class AlarmService:
 _NO_LIMITS = CategoryLimits(dmd_uSv_h=1.0, dose_limit_mSv=1.0, hours_per_year=1.0)
 
 
-def enabled(cfg: DaemonConfig) -> bool:
-    return any(ch.alarms for ch in cfg.channels)
+def services_for(cfg: DaemonConfig) -> list[Any]:
+    """The alarm services a config asks for: none without rules; the MQTT ack listener when enabled."""
+    if not any(ch.alarms for ch in cfg.channels):
+        return []
+    alarms = AlarmService(cfg)
+    services: list[Any] = [alarms]
+    if cfg.alarms.mqtt_ack.enabled:
+        from .mqtt_ack import MqttAckService
+
+        services.append(MqttAckService(cfg.alarms.mqtt_ack, site=cfg.site.id, alarms=alarms))
+    return services
 
 
-__all__ = ["AlarmService", "build_rules", "enabled", "event_row", "iso"]
+__all__ = ["AlarmService", "build_rules", "event_row", "iso", "services_for"]

@@ -69,9 +69,9 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     )
     clean = False
     try:
-        from ..alarms.service import AlarmService, enabled
+        from ..alarms.service import services_for
 
-        daemon = Daemon(cfg, jr, services=[AlarmService(cfg)] if enabled(cfg) else [])
+        daemon = Daemon(cfg, jr, services=services_for(cfg))
         systemd = _systemd_task(daemon, notifier)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -5,77 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from radsurvey.config import parse_config
-from radsurvey.config.schema import DaemonConfig
 from radsurvey.daemon import journal as jr
-from radsurvey.daemon.alarms.service import AlarmService
-from radsurvey.daemon.journal import Journal
-from radsurvey.daemon.supervisor import Daemon
-from radsurvey.drivers.base import Quantity, Reading
-
-T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC).timestamp()
-
-
-def make_config(tmp_path: Path, rules: list[dict[str, Any]], **alarms: Any) -> DaemonConfig:
-    return parse_config(
-        {
-            "site": {"id": "t"},
-            "journal": {"path": str(tmp_path / "j.sqlite"), "commit_interval_s": 0.02},
-            # The meter is not started: the test feeds readings with chosen timestamps.
-            "meters": [{"id": "m", "driver": "simulated", "enabled": False}],
-            "channels": [
-                {"id": "desk", "meter": "m", "room_category": 1, "averaging_window_s": 0.001, "alarms": rules}
-            ],
-            "alarms": {"tick_interval_s": 60, "ack_poll_interval_s": 0.02, **alarms},
-        },
-        environ={},
-    )
-
-
-class Clock:
-    def __init__(self, t: float) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
-@asynccontextmanager
-async def running(cfg: DaemonConfig, clock: Clock) -> AsyncIterator[tuple[Daemon, AlarmService]]:
-    journal = Journal(cfg.journal.path, commit_interval_s=0.02)
-    service = AlarmService(cfg, now=clock, clock_synchronised=lambda: True)
-    daemon = Daemon(cfg, journal, services=[service])
-    task = asyncio.create_task(daemon.run())
-    try:
-        await asyncio.wait_for(service.ready.wait(), 10)
-        yield daemon, service
-    finally:
-        daemon.stop_event.set()
-        await asyncio.wait_for(task, 10)
-        journal.close()
-
-
-def feed(daemon: Daemon, clock: Clock, start: float, end: float, e_uSv_h: float) -> None:
-    """One reading per second on (start, end]; E = 0.5 x D (formula 4), so D = 2E."""
-    t = start
-    while t < end:
-        t += 1
-        clock.t = t
-        daemon.on_reading(
-            Reading(meter="m", ts=datetime.fromtimestamp(t, UTC), value=2 * e_uSv_h, unit="uGy/h", quantity=Quantity.AIR_KERMA_RATE)
-        )
-
-
-def events(cfg: DaemonConfig) -> list[dict[str, Any]]:
-    with jr.reader(cfg.journal.path) as conn:
-        return [dict(r) for r in conn.execute("SELECT * FROM alarm_events ORDER BY seq")]
-
+from tests.alarm_support import T0, Clock, events, feed, make_config, running
 
 async def test_twa_transitions_are_journaled_with_value_level_rule_and_seq(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, [{"kind": "twa", "window_s": 100, "hysteresis_fraction": 0}])
