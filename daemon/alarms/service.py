@@ -224,7 +224,9 @@ class AlarmService:
         if self._buffer is not None:
             self._buffer.append(sample)
             return
-        t = sample.ts.timestamp()
+        # The journal keeps milliseconds: judge the very times it stores, so that a
+        # replay after a restart (and an auditor) computes the same numbers.
+        t = sample.ts.replace(microsecond=sample.ts.microsecond // 1000 * 1000).timestamp()
         for rule in self.rules.get(sample.channel, ()):
             if rule.uses_samples:
                 rule.add_sample(t, sample.effective_uSv_h)

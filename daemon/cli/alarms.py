@@ -126,6 +126,6 @@ def ack_command(
     if answer is None:
         typer.echo(f"queued (request {request_id}): the daemon has not answered within {wait_s:g} s")
         return
-    if answer.startswith("rejected"):
-        fail(answer)
-    typer.echo(answer)
+    if answer.startswith("rejected: "):
+        fail(f"acknowledgement rejected: {answer.removeprefix('rejected: ')}")
+    typer.echo(answer.removeprefix("accepted: "))
