@@ -170,6 +170,8 @@ def check_unique_rule_names(channel_id: str, rules: list[AlarmRule]) -> list[str
     seen: set[str] = set()
     problems = []
     for rule in rules:
+        if rule.name == "action":
+            problems.append(f"channels[{channel_id}].alarms: rule name 'action' is reserved for the local command's health")
         if rule.name in seen:
             problems.append(f"channels[{channel_id}].alarms: duplicate rule {rule.name!r} (give each an id)")
         seen.add(rule.name)

@@ -275,3 +275,16 @@ def test_equipment_journal_size_warns_at_its_fraction() -> None:
 def test_equipment_checks_that_need_a_limit_say_so() -> None:
     with pytest.raises(ValidationError, match="max_rows"):
         rule(kind="equipment", check="sink_backlog")
+
+
+def test_rule_names_must_be_unique_per_channel_and_action_is_reserved() -> None:
+    from radsurvey.config import parse_config
+    from radsurvey.protocols.errors import ConfigError
+
+    base = {"meters": [{"id": "m", "driver": "simulated"}]}
+    twice = [{"kind": "instant", "level_uSv_h": 1}, {"kind": "instant", "level_uSv_h": 2}]
+    with pytest.raises(ConfigError, match="duplicate rule 'instant'"):
+        parse_config({**base, "channels": [{"id": "c", "meter": "m", "room_category": 1, "alarms": twice}]}, environ={})
+    reserved = [{"kind": "twa", "id": "action"}]
+    with pytest.raises(ConfigError, match="'action' is reserved"):
+        parse_config({**base, "channels": [{"id": "c", "meter": "m", "room_category": 1, "alarms": reserved}]}, environ={})
