@@ -31,7 +31,9 @@ class _Rule(BaseModel):
         0.1, ge=0, lt=1, description="a state clears only when the value falls below (1 - h) * its threshold"
     )
     on_delay_s: float = Field(0.0, ge=0, le=86_400, description="condition must hold this long before a state rises")
-    off_delay_s: float = Field(0.0, ge=0, le=86_400, description="condition must be gone this long before a state falls")
+    off_delay_s: float = Field(
+        0.0, ge=0, le=86_400, description="condition must be gone this long before a state falls"
+    )
     latching: bool = Field(False, description="an alarm stays until acknowledged, even after the value returns")
 
     @field_validator("id")
@@ -57,7 +59,9 @@ class TwaRule(_Rule):
 
     kind: Literal["twa"]
     window_s: float = Field(3600.0, ge=1, le=WEEK_S)
-    level_uSv_h: float | None = Field(None, gt=0, allow_inf_nan=False, description="default: DMD_E of the room category")
+    level_uSv_h: float | None = Field(
+        None, gt=0, allow_inf_nan=False, description="default: DMD_E of the room category"
+    )
     min_coverage: float = Field(
         0.5, gt=0, le=1, description="fraction of the window that must hold samples before the average is judged"
     )
@@ -171,7 +175,9 @@ def check_unique_rule_names(channel_id: str, rules: list[AlarmRule]) -> list[str
     problems = []
     for rule in rules:
         if rule.name == "action":
-            problems.append(f"channels[{channel_id}].alarms: rule name 'action' is reserved for the local command's health")
+            problems.append(
+                f"channels[{channel_id}].alarms: rule name 'action' is reserved for the local command's health"
+            )
         if rule.name in seen:
             problems.append(f"channels[{channel_id}].alarms: duplicate rule {rule.name!r} (give each an id)")
         seen.add(rule.name)

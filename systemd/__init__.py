@@ -10,7 +10,14 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-FILES = ("radsurvey.service", "radsurvey@.service", "99-radsurvey.rules", "install.sh", "uninstall.sh", "radsurvey.toml")
+FILES = (
+    "radsurvey.service",
+    "radsurvey@.service",
+    "99-radsurvey.rules",
+    "install.sh",
+    "uninstall.sh",
+    "radsurvey.toml",
+)
 
 
 def path(name: str) -> Path:

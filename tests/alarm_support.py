@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,7 +69,13 @@ def feed(daemon: Daemon, clock: Clock, start: float, end: float, e_uSv_h: float)
         t += 1
         clock.t = t
         daemon.on_reading(
-            Reading(meter="m", ts=datetime.fromtimestamp(t, UTC), value=2 * e_uSv_h, unit="uGy/h", quantity=Quantity.AIR_KERMA_RATE)
+            Reading(
+                meter="m",
+                ts=datetime.fromtimestamp(t, UTC),
+                value=2 * e_uSv_h,
+                unit="uGy/h",
+                quantity=Quantity.AIR_KERMA_RATE,
+            )
         )
 
 
@@ -78,3 +84,8 @@ def events(cfg: DaemonConfig) -> list[dict[str, Any]]:
         return [dict(r) for r in conn.execute("SELECT * FROM alarm_events ORDER BY seq")]
 
 
+async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    """Wait until ``predicate()`` holds (state owned by other tasks), at most ``timeout_s``."""
+    async with asyncio.timeout(timeout_s):
+        while not predicate():  # noqa: ASYNC110 - polls state owned by other tasks
+            await asyncio.sleep(0.02)

@@ -50,7 +50,9 @@ class MqttAckService:
     async def run(self, daemon: Daemon) -> None:
         import aiomqtt
 
-        password = resolve_secret(env=self.cfg.password_env, file=self.cfg.password_file, what="alarms.mqtt_ack password")
+        password = resolve_secret(
+            env=self.cfg.password_env, file=self.cfg.password_file, what="alarms.mqtt_ack password"
+        )
         await self.alarms.ready.wait()
         delay = 1.0
         while True:
@@ -87,7 +89,12 @@ class MqttAckService:
     def _handle(self, topic: str, payload: Any, retained: bool) -> tuple[bool, str, str]:
         parts = topic.split("/")
         prefix = self.root.split("/")
-        if parts[: len(prefix)] != prefix or parts[len(prefix) :][0:1] != ["channels"] or parts[-2:] != ["alarm", "ack"] or len(parts) != len(prefix) + 4:
+        if (
+            parts[: len(prefix)] != prefix
+            or parts[len(prefix) :][0:1] != ["channels"]
+            or parts[-2:] != ["alarm", "ack"]
+            or len(parts) != len(prefix) + 4
+        ):
             return False, "not an acknowledgement topic", ""
         channel = parts[len(prefix) + 1]
         if retained:

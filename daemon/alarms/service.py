@@ -193,7 +193,11 @@ class AlarmService:
                 tg.create_task(self._ack_loop(), name="alarms:acks")
                 tg.create_task(self._snapshot_loop(), name="alarms:snapshots")
         finally:
-            for lst, fn in ((obs.samples, self.on_sample), (obs.readings, self.on_reading), (obs.meter_states, self.on_meter_state)):
+            for lst, fn in (
+                (obs.samples, self.on_sample),
+                (obs.readings, self.on_reading),
+                (obs.meter_states, self.on_meter_state),
+            ):
                 if fn in lst:
                     lst.remove(fn)
             self.save_snapshots()
@@ -326,7 +330,9 @@ class AlarmService:
             log.error("alarm command failed", channel=ev.channel, rule=ev.rule, state=ev.state.value, error=detail)
         self._record(rule.evaluate(self.now(), Observations(over_range=not ok)))
 
-    def acknowledge(self, channel: str, rule: str | None, by: str, comment: str = "", *, source: str) -> tuple[bool, str]:
+    def acknowledge(
+        self, channel: str, rule: str | None, by: str, comment: str = "", *, source: str
+    ) -> tuple[bool, str]:
         """Acknowledge one rule, or every non-normal rule of the channel. (accepted, message)."""
         by = by.strip()
         if not by:
@@ -369,7 +375,9 @@ class AlarmService:
             self._handled_acks.add(row["id"])
             ok, message = self.acknowledge(row["channel"], row["rule"], row["by"], row["comment"], source=row["source"])
             if not ok:
-                log.warning("acknowledgement rejected", channel=row["channel"], rule=row["rule"], by=row["by"], reason=message)
+                log.warning(
+                    "acknowledgement rejected", channel=row["channel"], rule=row["rule"], by=row["by"], reason=message
+                )
             self.daemon.journal.execute_now(
                 "UPDATE alarm_acks SET handled_at = ?, result = ? WHERE id = ?",
                 (iso(self.now()), ("accepted: " if ok else "rejected: ") + message, row["id"]),
@@ -413,8 +421,12 @@ class AlarmService:
             if row["value"] is not None:
                 rule.machine.value = row["value"]
             if rule.machine.s.state != State.NORMAL:
-                log.info("alarm state restored", channel=rule.channel, rule=rule.name, state=row["state"], since=row["since"])
-        snapshots = {(r["channel"], r["rule"]): json.loads(r["state"]) for r in conn.execute("SELECT * FROM alarm_rule_state")}
+                log.info(
+                    "alarm state restored", channel=rule.channel, rule=rule.name, state=row["state"], since=row["since"]
+                )
+        snapshots = {
+            (r["channel"], r["rule"]): json.loads(r["state"]) for r in conn.execute("SELECT * FROM alarm_rule_state")
+        }
         for channel, rules in self.rules.items():
             start: float | None = None
             for r in rules:
@@ -448,7 +460,9 @@ class AlarmService:
             for r in rules:
                 if r.twa is not None:
                     r.twa.add(t, row["effective_uSv_h"])
-                elif r.budget is not None and (r.budget.s is None or r.budget.s.last_t is None or t > r.budget.s.last_t):
+                elif r.budget is not None and (
+                    r.budget.s is None or r.budget.s.last_t is None or t > r.budget.s.last_t
+                ):
                     r.budget.add(t, row["effective_uSv_h"])
             n += 1
         if n:

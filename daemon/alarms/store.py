@@ -40,7 +40,9 @@ def current(path: str | Path) -> list[dict[str, Any]]:
     return [_clean(r) for r in rows]
 
 
-def history(path: str | Path, *, since: str | None = None, channel: str | None = None, limit: int = 1000) -> list[dict[str, Any]]:
+def history(
+    path: str | Path, *, since: str | None = None, channel: str | None = None, limit: int = 1000
+) -> list[dict[str, Any]]:
     """Alarm events (oldest first) at or after ``since`` (ISO-8601 UTC)."""
     path = Path(path)
     where, params = [], []
@@ -64,7 +66,9 @@ def _clean(row: sqlite3.Row) -> dict[str, Any]:
     return d
 
 
-def request_ack(path: str | Path, *, channel: str, rule: str | None, by: str, comment: str = "", source: str = "cli") -> int:
+def request_ack(
+    path: str | Path, *, channel: str, rule: str | None, by: str, comment: str = "", source: str = "cli"
+) -> int:
     """Queue an acknowledgement for the daemon; returns the request id."""
     path = Path(path)
     if not path.exists():
@@ -90,7 +94,9 @@ def wait_for_ack(path: str | Path, request_id: int, timeout_s: float) -> str | N
     deadline = time.monotonic() + timeout_s
     while True:
         with reader(path) as conn:
-            row = conn.execute("SELECT result FROM alarm_acks WHERE id = ? AND handled_at IS NOT NULL", (request_id,)).fetchone()
+            row = conn.execute(
+                "SELECT result FROM alarm_acks WHERE id = ? AND handled_at IS NOT NULL", (request_id,)
+            ).fetchone()
         if row is not None:
             return str(row[0])
         if time.monotonic() >= deadline:

@@ -47,7 +47,7 @@ def _build() -> None:
     run.register(app)
     app.add_typer(journal.app, name="journal")
     app.add_typer(configcmd.app, name="config")
-    from . import alarms, status; app.add_typer(alarms.app, name="alarms"); status.register(app)  # noqa: E702
+    __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)  # alarms group + status
 
 
 _build()

@@ -10,6 +10,15 @@ import typer
 from .common import fail, run_command
 from .journal import ConfigOpt, JournalOpt, journal_path
 
+
+def register(root: typer.Typer) -> None:
+    """Attach the fixed-monitor commands: ``alarms ...`` and ``status``."""
+    from . import status
+
+    root.add_typer(app, name="alarms")
+    status.register(root)
+
+
 app = typer.Typer(help="Alarm states, history and acknowledgement (safe while the daemon runs).", no_args_is_help=True)
 
 _STYLE = {"normal": "green", "warning": "yellow", "alarm": "bold red", "fault": "bold magenta"}
@@ -29,7 +38,11 @@ def _table(rows: list[dict], title: str, *, with_event: bool = False):  # type: 
     for col in cols:
         table.add_column(col)
     for r in rows:
-        ack = f"{r['acknowledged_by']} {r['acknowledged_at']}" if r["acknowledged"] else ("latched" if r["latched"] else "-")
+        ack = (
+            f"{r['acknowledged_by']} {r['acknowledged_at']}"
+            if r["acknowledged"]
+            else ("latched" if r["latched"] else "-")
+        )
         cells = [
             r["ts"] if with_event else r["since"],
             r["channel"],
@@ -71,7 +84,9 @@ def list_command(
 def history_command(
     journal: Path | None = JournalOpt,
     config: Path | None = ConfigOpt,
-    since: str | None = typer.Option(None, "--since", help="ISO-8601 UTC time or date, e.g. 2026-03-01 or 2026-03-01T08:00Z"),
+    since: str | None = typer.Option(
+        None, "--since", help="ISO-8601 UTC time or date, e.g. 2026-03-01 or 2026-03-01T08:00Z"
+    ),
     channel: str | None = typer.Option(None, "--channel", help="only this channel"),
     limit: int = typer.Option(1000, "--limit", min=1, max=1_000_000, help="at most this many (the newest)"),
     as_json: bool = typer.Option(False, "--json", help="JSON lines"),
@@ -80,7 +95,9 @@ def history_command(
     from radsurvey.daemon.alarms import store
 
     since_iso = _parse_since(since) if since else None
-    rows = run_command(lambda: store.history(journal_path(journal, config), since=since_iso, channel=channel, limit=limit))
+    rows = run_command(
+        lambda: store.history(journal_path(journal, config), since=since_iso, channel=channel, limit=limit)
+    )
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -106,7 +123,9 @@ def _parse_since(text: str) -> str:
 def ack_command(
     channel: str = typer.Argument(..., help="channel id"),
     by: str = typer.Option(..., "--by", help="who acknowledges (recorded with the event)"),
-    rule: str | None = typer.Option(None, "--rule", help="only this rule (default: every rule of the channel not normal)"),
+    rule: str | None = typer.Option(
+        None, "--rule", help="only this rule (default: every rule of the channel not normal)"
+    ),
     comment: str = typer.Option("", "--comment", help="why, what was done"),
     journal: Path | None = JournalOpt,
     config: Path | None = ConfigOpt,
@@ -118,7 +137,9 @@ def ack_command(
     if not by.strip():
         fail("--by: give the name of who acknowledges")
     path = journal_path(journal, config)
-    request_id = run_command(lambda: store.request_ack(path, channel=channel, rule=rule, by=by.strip(), comment=comment))
+    request_id = run_command(
+        lambda: store.request_ack(path, channel=channel, rule=rule, by=by.strip(), comment=comment)
+    )
     if not run_command(lambda: store.daemon_running(path)):
         typer.echo(f"queued (request {request_id}): the daemon is not running; it applies the request when it starts")
         return

@@ -36,7 +36,8 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
         out["last_run"] = dict(run) if run else None
         for cid, ch in channels.items():
             row = conn.execute(
-                "SELECT ts, effective_uSv_h, limit_uSv_h, ratio FROM samples WHERE channel = ? ORDER BY seq DESC LIMIT 1",
+                "SELECT ts, effective_uSv_h, limit_uSv_h, ratio FROM samples WHERE channel = ? "
+                "ORDER BY seq DESC LIMIT 1",
                 (cid,),
             ).fetchone()
             ch["last"] = dict(row) if row else None
@@ -45,11 +46,20 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
                 "SELECT ts, state, reason FROM meter_events WHERE meter = ? ORDER BY seq DESC LIMIT 1", (mid,)
             ).fetchone()
             m["state"] = dict(row) if row else None
-        top = conn.execute(
-            "SELECT MAX(m) FROM (" + " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in jr.SEQ_TABLES if _has(conn, t)) + ")"
-        ).fetchone()[0] or 0
+        top = (
+            conn.execute(
+                "SELECT MAX(m) FROM ("
+                + " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in jr.SEQ_TABLES if _has(conn, t))
+                + ")"
+            ).fetchone()[0]
+            or 0
+        )
         for row in conn.execute("SELECT sink, seq, updated_at FROM sink_cursors ORDER BY sink"):
-            out["sinks"][row["sink"]] = {"seq": row["seq"], "backlog_rows": max(0, top - row["seq"]), "updated_at": row["updated_at"]}
+            out["sinks"][row["sink"]] = {
+                "seq": row["seq"],
+                "backlog_rows": max(0, top - row["seq"]),
+                "updated_at": row["updated_at"],
+            }
     if _journal_has_alarms(path):
         out["alarms"] = store.current(path)
     return out
@@ -82,7 +92,11 @@ def status_command(
     console = Console()
     run = data["last_run"]
     state = "running" if data["running"] else ("stopped" if run else "never started")
-    since = f" since {run['started_at']}" if run and data["running"] else (f", last stopped {run['stopped_at']}" if run and run["stopped_at"] else "")
+    since = (
+        f" since {run['started_at']}"
+        if run and data["running"]
+        else (f", last stopped {run['stopped_at']}" if run and run["stopped_at"] else "")
+    )
     console.print(f"site [bold]{data['site']}[/] · daemon {state}{since} · journal {data['journal']}")
 
     t = Table(title="channels")
@@ -91,7 +105,15 @@ def status_command(
     for cid, ch in data["channels"].items():
         last = ch["last"]
         if last:
-            t.add_row(cid, ch["meter"], str(ch["room_category"]), last["ts"], f"{last['effective_uSv_h']:.4g}", f"{last['limit_uSv_h']:g}", f"{last['ratio']:.3f}")
+            t.add_row(
+                cid,
+                ch["meter"],
+                str(ch["room_category"]),
+                last["ts"],
+                f"{last['effective_uSv_h']:.4g}",
+                f"{last['limit_uSv_h']:g}",
+                f"{last['ratio']:.3f}",
+            )
         else:
             t.add_row(cid, ch["meter"], str(ch["room_category"]), "-", "-", "-", "-")
     console.print(t)
@@ -101,7 +123,13 @@ def status_command(
         t.add_column(col)
     for mid, m in data["meters"].items():
         st = m["state"] or {}
-        t.add_row(mid, m["driver"], st.get("state", "disabled" if not m["enabled"] else "-"), st.get("ts", "-"), st.get("reason", ""))
+        t.add_row(
+            mid,
+            m["driver"],
+            st.get("state", "disabled" if not m["enabled"] else "-"),
+            st.get("ts", "-"),
+            st.get("reason", ""),
+        )
     console.print(t)
 
     active = [a for a in data["alarms"] if a["state"] != "normal"]
@@ -112,6 +140,8 @@ def status_command(
     else:
         console.print("alarms: all normal" if data["alarms"] or any(True for _ in data["channels"]) else "alarms: none")
     for sink, cur in data["sinks"].items():
-        console.print(f"sink {sink}: acknowledged seq {cur['seq']} ({cur['backlog_rows']} rows behind) at {cur['updated_at']}")
+        console.print(
+            f"sink {sink}: acknowledged seq {cur['seq']} ({cur['backlog_rows']} rows behind) at {cur['updated_at']}"
+        )
     if not data["sinks"]:
         console.print("sinks: none have written yet")

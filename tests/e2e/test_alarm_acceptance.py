@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -85,7 +86,7 @@ def ts(text: str) -> float:
 def reference_twa(samples: list[tuple[float, float]], t: float, window_s: float, max_gap_s: float) -> float | None:
     """Time-weighted mean of E over (t - window, t], each sample standing for the interval before it."""
     integral = covered = 0.0
-    for (t_prev, _), (t_i, e_i) in zip(samples, samples[1:], strict=False):
+    for (t_prev, _), (t_i, e_i) in pairwise(samples):
         if t_i > t:
             break
         lo, hi = max(t_prev, t_i - max_gap_s, t - window_s), t_i
@@ -104,7 +105,9 @@ def test_exposure_over_a_ward_limit_warns_alarms_runs_the_command_and_latches(tm
     cfg.write_text(CONFIG.format(journal=journal, python=sys.executable, script=script, log=log))
     radsurvey = str(Path(sys.executable).parent / "radsurvey")
     with open(tmp_path / "daemon.log", "wb") as err:
-        proc = subprocess.Popen([radsurvey, "--log-json", "run", "--config", str(cfg), "--json"], stdout=subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(
+            [radsurvey, "--log-json", "run", "--config", str(cfg), "--json"], stdout=subprocess.DEVNULL, stderr=err
+        )
         try:
             deadline = time.monotonic() + 60
             states: dict[str, str] = {}
@@ -124,9 +127,23 @@ def test_exposure_over_a_ward_limit_warns_alarms_runs_the_command_and_latches(tm
             assert seen_twa == ["warning", "alarm", "warning", "normal"], seen_twa
             assert states["instant"] == "alarm"  # latched: the exposure is over, the alarm is not
             out = subprocess.run(
-                [radsurvey, "alarms", "ack", "ward5", "--rule", "instant", "--by", "nurse Aigerim", "--comment", "door shut",
-                 "--journal", str(journal)],
-                capture_output=True, text=True, timeout=60,
+                [
+                    radsurvey,
+                    "alarms",
+                    "ack",
+                    "ward5",
+                    "--rule",
+                    "instant",
+                    "--by",
+                    "nurse Aigerim",
+                    "--comment",
+                    "door shut",
+                    "--journal",
+                    str(journal),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
             )
             assert out.returncode == 0, out.stderr
             assert out.stdout.startswith("acknowledged instant on ward5 by nurse Aigerim")

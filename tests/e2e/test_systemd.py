@@ -16,7 +16,9 @@ import pytest
 import radsurvey.systemd as units
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed (Debian package 'systemd')")
+needs_analyze = pytest.mark.skipif(
+    SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed (Debian package 'systemd')"
+)
 
 
 def fake_root(tmp_path: Path, unit_files: dict[str, str]) -> Path:
@@ -149,9 +151,16 @@ def test_daemon_under_a_notify_socket_reaches_ready_pings_and_says_stopping(tmp_
         "LOGS_DIRECTORY": str(tmp_path / "log"),
         "WATCHDOG_USEC": "400000",
     }
-    log = open(tmp_path / "stderr.log", "wb")  # noqa: SIM115 - closed in finally
+    log = open(tmp_path / "stderr.log", "wb")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "radsurvey"), "--log-json", "run", "--config", str(conf / "radsurvey.toml"), "--json"],
+        [
+            str(Path(sys.executable).parent / "radsurvey"),
+            "--log-json",
+            "run",
+            "--config",
+            str(conf / "radsurvey.toml"),
+            "--json",
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 from radsurvey.config.alarms import MqttAckConfig
 from radsurvey.daemon.alarms.mqtt_ack import MqttAckService
 from radsurvey.daemon.alarms.service import AlarmService
-from tests.alarm_support import T0, Clock, events, feed, make_config, running
+from tests.alarm_support import T0, Clock, events, feed, make_config, running, until
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -48,20 +47,20 @@ def ack_config(broker: Mosquitto, tmp_path: Path, **extra: object) -> MqttAckCon
     secret.write_text("daemon-pw\n")
     secret.chmod(0o600)
     return MqttAckConfig(
-        enabled=True, port=broker.port, username="radsurvey", password_file=secret, **extra  # type: ignore[arg-type]
+        enabled=True,
+        port=broker.port,
+        username="radsurvey",
+        password_file=secret,
+        **extra,  # type: ignore[arg-type]
     )
 
 
-async def publish(broker: Mosquitto, user: str, payload: object, *, channel: str = "desk", retain: bool = False) -> None:
+async def publish(
+    broker: Mosquitto, user: str, payload: object, *, channel: str = "desk", retain: bool = False
+) -> None:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=USERS[user], timeout=10) as client:
         await client.publish(f"radsurvey/t/channels/{channel}/alarm/ack", body, qos=1, retain=retain)
-
-
-async def until(predicate, timeout_s: float = 5.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 class AckBesideAlarms:

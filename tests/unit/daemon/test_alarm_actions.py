@@ -2,20 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
 
-from tests.alarm_support import T0, Clock, events, feed, make_config, running
+from tests.alarm_support import T0, Clock, events, feed, make_config, running, until
 
 RULES = [{"kind": "instant", "level_uSv_h": 50, "warning_fraction": 0}]
-
-
-async def until(predicate, timeout_s: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 async def test_the_command_gets_the_alarm_fields_and_no_secrets(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -51,7 +44,9 @@ async def test_a_failing_command_raises_an_action_fault_that_the_next_success_cl
 
 
 async def test_a_command_that_hangs_is_killed_at_its_timeout(tmp_path: Path) -> None:
-    cfg = make_config(tmp_path, RULES, command={"argv": [sys.executable, "-c", "import time; time.sleep(30)"], "timeout_s": 0.3})
+    cfg = make_config(
+        tmp_path, RULES, command={"argv": [sys.executable, "-c", "import time; time.sleep(30)"], "timeout_s": 0.3}
+    )
     clock = Clock(T0)
     async with running(cfg, clock) as (daemon, service):
         feed(daemon, clock, T0, T0 + 20, 100.0)

@@ -287,4 +287,6 @@ def test_rule_names_must_be_unique_per_channel_and_action_is_reserved() -> None:
         parse_config({**base, "channels": [{"id": "c", "meter": "m", "room_category": 1, "alarms": twice}]}, environ={})
     reserved = [{"kind": "twa", "id": "action"}]
     with pytest.raises(ConfigError, match="'action' is reserved"):
-        parse_config({**base, "channels": [{"id": "c", "meter": "m", "room_category": 1, "alarms": reserved}]}, environ={})
+        parse_config(
+            {**base, "channels": [{"id": "c", "meter": "m", "room_category": 1, "alarms": reserved}]}, environ={}
+        )

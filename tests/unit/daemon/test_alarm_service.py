@@ -10,6 +10,7 @@ from pathlib import Path
 from radsurvey.daemon import journal as jr
 from tests.alarm_support import T0, Clock, events, feed, make_config, running
 
+
 async def test_twa_transitions_are_journaled_with_value_level_rule_and_seq(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, [{"kind": "twa", "window_s": 100, "hysteresis_fraction": 0}])
     clock = Clock(T0)

@@ -42,7 +42,10 @@ def test_ready_status_and_stopping_reach_the_socket(notify_socket: socket.socket
     assert n.ready("1/1 meters connected")
     assert n.stopping() and n.stopping()  # sent once
     n.close()
-    assert [m for _, m in received(notify_socket)] == ["READY=1\nSTATUS=1/1 meters connected", "STOPPING=1\nSTATUS=stopping"]
+    assert [m for _, m in received(notify_socket)] == [
+        "READY=1\nSTATUS=1/1 meters connected",
+        "STOPPING=1\nSTATUS=stopping",
+    ]
 
 
 def test_abstract_namespace_addresses_are_supported() -> None:
@@ -64,7 +67,9 @@ def test_watchdog_interval_comes_from_watchdog_usec_for_this_pid_only() -> None:
     assert other.watchdog_s is None
 
 
-async def test_watchdog_pings_at_half_the_interval_and_stops_while_the_loop_is_blocked(notify_socket: socket.socket) -> None:
+async def test_watchdog_pings_at_half_the_interval_and_stops_while_the_loop_is_blocked(
+    notify_socket: socket.socket,
+) -> None:
     n = Notifier({"NOTIFY_SOCKET": notify_socket.getsockname(), "WATCHDOG_USEC": "200000"})
     wd = Watchdog(n, Heartbeats({}), status=lambda: "ok")
     task = asyncio.create_task(wd.run())
@@ -73,7 +78,7 @@ async def test_watchdog_pings_at_half_the_interval_and_stops_while_the_loop_is_b
         before = [m for _, m in received(notify_socket)]
         assert len(before) >= 4 and all(m == "WATCHDOG=1\nSTATUS=ok" for m in before)
         blocked_at = time.monotonic()
-        time.sleep(0.6)  # a blocking call on the event loop
+        time.sleep(0.6)  # noqa: ASYNC251 - the point: a blocking call on the event loop
         unblocked_at = time.monotonic()
         await asyncio.sleep(0.01)
         after_block = received(notify_socket)
