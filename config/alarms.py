@@ -16,6 +16,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+AlarmState = Literal["normal", "warning", "alarm", "fault"]
+ALARM_STATES: tuple[AlarmState, ...] = ("normal", "warning", "alarm", "fault")
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 WEEK_S = 7 * 24 * 3600.0
 
@@ -23,6 +25,7 @@ WEEK_S = 7 * 24 * 3600.0
 class _Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    kind: str  # each rule kind narrows this to its Literal (the union's discriminator)
     id: str | None = Field(None, description="rule name, unique per channel; default: the kind (or the check)")
     warning_fraction: float | None = Field(
         None, ge=0, le=1, description="warning at this fraction of the level; 0 disables the warning state"
@@ -45,7 +48,7 @@ class _Rule(BaseModel):
 
     @property
     def name(self) -> str:
-        return self.id or self.kind  # type: ignore[attr-defined, no-any-return]
+        return self.id or self.kind
 
     default_warning: ClassVar[float] = 0.5
 
@@ -129,8 +132,8 @@ class CommandAction(BaseModel):
 
     argv: list[str] = Field(min_length=1, description="program and arguments; no shell is involved")
     timeout_s: float = Field(10.0, gt=0, le=600)
-    states: list[Literal["normal", "warning", "alarm", "fault"]] = Field(
-        default_factory=lambda: ["normal", "warning", "alarm", "fault"],
+    states: list[AlarmState] = Field(
+        default_factory=lambda: list(ALARM_STATES),
         description="run only for changes into these states",
     )
 

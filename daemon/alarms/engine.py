@@ -156,7 +156,8 @@ class StateMachine:
         active = 0
         for k in self._thresholds():
             if self.s.active >= k:
-                fell = self._false_since[k] is not None and t - self._false_since[k] >= self.off_delay_s
+                false_since = self._false_since[k]
+                fell = false_since is not None and t - false_since >= self.off_delay_s
                 if not fell:
                     active = max(active, k)
             else:
@@ -392,11 +393,11 @@ class Rule:
 
     @property
     def name(self) -> str:
-        return self.cfg.name
+        return str(self.cfg.name)
 
     @property
     def kind(self) -> str:
-        return self.cfg.kind
+        return str(self.cfg.kind)
 
     @property
     def uses_samples(self) -> bool:

@@ -193,13 +193,12 @@ class AlarmService:
                 tg.create_task(self._ack_loop(), name="alarms:acks")
                 tg.create_task(self._snapshot_loop(), name="alarms:snapshots")
         finally:
-            for lst, fn in (
-                (obs.samples, self.on_sample),
-                (obs.readings, self.on_reading),
-                (obs.meter_states, self.on_meter_state),
-            ):
-                if fn in lst:
-                    lst.remove(fn)
+            if self.on_sample in obs.samples:
+                obs.samples.remove(self.on_sample)
+            if self.on_reading in obs.readings:
+                obs.readings.remove(self.on_reading)
+            if self.on_meter_state in obs.meter_states:
+                obs.meter_states.remove(self.on_meter_state)
             self.save_snapshots()
             if self._read is not None:
                 self._read.close()

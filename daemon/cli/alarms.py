@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from .common import fail, run_command
 from .journal import ConfigOpt, JournalOpt, journal_path
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def register(root: typer.Typer) -> None:
@@ -28,7 +32,7 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4g}"
 
 
-def _table(rows: list[dict], title: str, *, with_event: bool = False):  # type: ignore[no-untyped-def]
+def _table(rows: list[dict[str, Any]], title: str, *, with_event: bool = False) -> Table:
     from rich.table import Table
 
     table = Table(title=title)

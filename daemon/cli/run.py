@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from .common import STATE, fail
+
+if TYPE_CHECKING:
+    from ..notify import Notifier
+    from ..supervisor import Daemon
 
 
 def register(app: typer.Typer) -> None:
@@ -107,7 +113,7 @@ def _request_stop(daemon, reason: str, notifier) -> None:  # type: ignore[no-unt
     daemon.stop_event.set()
 
 
-def _systemd_task(daemon, notifier):  # type: ignore[no-untyped-def]
+def _systemd_task(daemon: Daemon, notifier: Notifier) -> Callable[[], Awaitable[None]]:
     """The task that tells systemd READY=1 once the supervisor runs, then feeds its watchdog."""
     from ..notify import Heartbeats, Watchdog, status_line
 
