@@ -129,3 +129,54 @@ async def test_equipment_rule_faults_when_the_meter_stays_disconnected(tmp_path:
         assert service.current()[0]["state"] == "fault"
         await daemon.journal.aflush()
     assert events(cfg)[-1]["kind"] == "equipment"
+
+
+async def test_stale_meter_values_raise_a_fault_after_their_time(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from radsurvey.drivers.runner import MeterState
+
+    cfg = make_config(tmp_path, [{"kind": "equipment", "check": "stale", "after_s": 10}])
+    clock = Clock(T0)
+    async with running(cfg, clock) as (daemon, service):
+        daemon.on_meter_state(MeterState("m", "connected", ts=datetime.fromtimestamp(T0, UTC)))
+        feed(daemon, clock, T0, T0 + 5, 1.0)  # the same value every second
+        service.tick(T0 + 9)
+        assert service.current()[0]["state"] == "normal"  # unchanged since T0+1: 8 s
+        service.tick(T0 + 11)
+        assert service.current()[0]["state"] == "fault"
+        feed(daemon, clock, T0 + 11, T0 + 12, 2.0)  # it moves again
+        service.tick(T0 + 12)
+        assert service.current()[0]["state"] == "normal"
+
+
+async def test_sink_backlog_and_journal_size_are_judged_from_the_journal(tmp_path: Path) -> None:
+    rules = [
+        {"kind": "equipment", "check": "sink_backlog", "max_rows": 50},
+        {"kind": "equipment", "check": "journal_size", "max_bytes": 10_000_000, "warning_fraction": 1e-6},
+    ]
+    cfg = make_config(tmp_path, rules)
+    clock = Clock(T0)
+    async with running(cfg, clock) as (daemon, service):
+        daemon.journal.execute_now("INSERT INTO sink_cursors(sink, seq, updated_at) VALUES ('mqtt', 0, 'x')")
+        feed(daemon, clock, T0, T0 + 30, 0.0)  # 30 readings + 30 samples
+        await daemon.journal.aflush()
+        service.tick(T0 + 30)
+        states = {r["rule"]: r["state"] for r in service.current()}
+        assert states == {"sink_backlog": "fault", "journal_size": "warning"}
+
+
+async def test_clock_rule_faults_while_the_clock_is_not_synchronised(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, [{"kind": "equipment", "check": "clock", "after_s": 60}])
+    clock = Clock(T0)
+    async with running(cfg, clock) as (_, service):
+        synced = [False]
+        service.clock_synchronised = lambda: synced[0]
+        service.tick(T0 + 100)
+        service.tick(T0 + 159)
+        assert service.current()[0]["state"] == "normal"
+        service.tick(T0 + 160)
+        assert service.current()[0]["state"] == "fault"
+        synced[0] = True
+        service.tick(T0 + 161)
+        assert service.current()[0]["state"] == "normal"
