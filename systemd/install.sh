@@ -73,7 +73,7 @@ systemctl daemon-reload
 if "$VENV/bin/radsurvey" config check "$CONF/radsurvey.toml"; then
     systemctl enable radsurvey.service
     systemctl restart radsurvey.service
-    say "running: systemctl status radsurvey; journalctl -u radsurvey -f; radsurvey status --config $CONF/radsurvey.toml"
+    say "running: systemctl status radsurvey; journalctl -u radsurvey -f; sudo -u radsurvey radsurvey status --config $CONF/radsurvey.toml"
 else
     say "the config has problems (above): fix $CONF/radsurvey.toml, then: systemctl enable --now radsurvey"
 fi
