@@ -147,7 +147,6 @@ class AlarmService:
         self.by_key = {(r.channel, r.name): r for rules in self.rules.values() for r in rules}
         self.channel_meter = {ch.id: ch.meter for ch in cfg.channels}
         self.meters: dict[str, _MeterWatch] = {}
-        self.events: list[Event] = []  # this run's events, newest last (for status and tests)
         self.ready = asyncio.Event()
         self._buffer: list[Sample] | None = []
         self._handled_acks: set[int] = set()
@@ -303,8 +302,6 @@ class AlarmService:
     def _record(self, ev: Event | None) -> None:
         if ev is None:
             return
-        self.events.append(ev)
-        del self.events[:-1000]
         if self.daemon is not None:
             self.daemon.journal.append("alarm_events", event_row(ev))
         log_fn = log.warning if ev.state in (State.ALARM, State.FAULT) else log.info
@@ -363,11 +360,9 @@ class AlarmService:
         """Apply acknowledgement requests written by ``radsurvey alarms ack``."""
         if self._read is None or self.daemon is None:
             return
-        rows = await asyncio.to_thread(
-            lambda: self._read.execute(  # type: ignore[union-attr]
-                "SELECT * FROM alarm_acks WHERE handled_at IS NULL ORDER BY id"
-            ).fetchall()
-        )
+        # A small table read on the loop: WAL readers never wait for the writer, and one
+        # connection is never used from two threads at once.
+        rows = self._read.execute("SELECT * FROM alarm_acks WHERE handled_at IS NULL ORDER BY id").fetchall()
         for row in rows:
             if row["id"] in self._handled_acks:
                 continue
