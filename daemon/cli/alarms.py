@@ -48,7 +48,7 @@ def _table(rows: list[dict[str, Any]], title: str, *, with_event: bool = False) 
             else ("latched" if r["latched"] else "-")
         )
         cells = [
-            r["ts"] if with_event else r["since"],
+            (r["ts"] if with_event else r["since"]) or "-",
             r["channel"],
             r["rule"],
             f"[{_STYLE.get(r['state'], '')}]{r['state']}[/]",
@@ -68,10 +68,12 @@ def list_command(
     config: Path | None = ConfigOpt,
     as_json: bool = typer.Option(False, "--json", help="JSON lines"),
 ) -> None:
-    """The current state of every alarm rule that has changed state at least once."""
+    """The current state of every alarm rule (with --config also the rules still normal since the start)."""
     from radsurvey.daemon.alarms import store
 
     rows = run_command(lambda: store.current(journal_path(journal, config)))
+    if config is not None:
+        rows = _with_configured_rules(rows, config)
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -82,6 +84,35 @@ def list_command(
         typer.echo("no alarm events yet: every rule is normal")
         return
     Console().print(_table(rows, "alarms"))
+
+
+def _with_configured_rules(rows: list[dict[str, Any]], config: Path) -> list[dict[str, Any]]:
+    """Add a normal row for each configured rule that has no event yet."""
+    from radsurvey.config import load_config
+
+    cfg = run_command(lambda: load_config(config))
+    seen = {(r["channel"], r["rule"]) for r in rows}
+    for ch in cfg.channels:
+        for rule in ch.alarms:
+            if (ch.id, rule.name) not in seen:
+                rows.append(
+                    {
+                        "channel": ch.id,
+                        "rule": rule.name,
+                        "kind": rule.kind,
+                        "state": "normal",
+                        "since": None,
+                        "value": None,
+                        "level": None,
+                        "unit": "",
+                        "acknowledged": False,
+                        "latched": False,
+                        "acknowledged_by": None,
+                        "acknowledged_at": None,
+                        "comment": "",
+                    }
+                )
+    return sorted(rows, key=lambda r: (r["channel"], r["rule"]))
 
 
 @app.command("history")

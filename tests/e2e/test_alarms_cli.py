@@ -87,3 +87,12 @@ def test_status_shows_channels_meters_alarms_and_sinks(journal_with_an_alarm: Pa
     assert [a["state"] for a in data["alarms"]] == ["alarm"] and data["sinks"] == {}
     text = run_cli("status", "--config", str(journal_with_an_alarm))
     assert text.returncode == 0 and "alarms not normal" in text.stdout and "desk" in text.stdout
+
+
+def test_list_with_the_config_also_shows_rules_that_never_left_normal(journal_with_an_alarm: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    text = journal_with_an_alarm.read_text() + '[[channels.alarms]]\nkind = "twa"\n'
+    journal_with_an_alarm.write_text(text)
+    out = run_cli("alarms", "list", "--config", str(journal_with_an_alarm), "--json")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [(r["rule"], r["state"]) for r in rows] == [("instant", "alarm"), ("twa", "normal")]
