@@ -27,7 +27,7 @@ import structlog
 
 from radsurvey.config.alarms import DoseBudgetRule, EquipmentRule
 from radsurvey.config.schema import DaemonConfig
-from radsurvey.drivers.base import Reading, Status
+from radsurvey.drivers.base import Reading, Status, iso_utc
 from radsurvey.protocols.errors import ConfigError, RadsurveyError
 
 from . import clock
@@ -44,9 +44,8 @@ log = structlog.get_logger("radsurvey.alarms")
 
 
 def iso(t: float | None) -> str | None:
-    if t is None:
-        return None
-    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    """POSIX seconds as the journal writes times (UTC, milliseconds, ``Z``)."""
+    return None if t is None else iso_utc(datetime.fromtimestamp(t, UTC))
 
 
 def parse_iso(text: str) -> float:
