@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .connection import ConnectionConfig
+
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -64,6 +66,7 @@ class MeterConfig(BaseModel):
     driver: str
     poll_interval_s: float = Field(1.0, gt=0, le=3600)
     enabled: bool = True
+    connection: ConnectionConfig = Field(default_factory=ConnectionConfig)
 
     _v_id = field_validator("id")(_check_id)
 

@@ -33,6 +33,8 @@ class DriverSpec:
 # name -> module path. Add a line here when adding a driver folder.
 BUILTIN: dict[str, str] = {
     "simulated": "radsurvey.drivers.simulated",
+    "gmc": "radsurvey.drivers.gmc",
+    "radpro": "radsurvey.drivers.radpro",
 }
 
 
