@@ -137,7 +137,8 @@ async def run_meter(
     attempt = 0
     while True:
         attempt += 1
-        states.emit("connecting")
+        if attempt == 1:  # retries of a meter that is still away are not news
+            states.emit("connecting")
         driver = create(cfg.driver, meter_id=cfg.id, poll_interval_s=cfg.poll_interval_s, options=cfg.options)
         try:
             await _open(driver, conn)
@@ -158,8 +159,11 @@ async def run_meter(
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(driver.close(), 5)
         delay = next(delays)
+        if states.current != "disconnected" or (states.last and states.last[1] != reason):
+            log.warning("meter disconnected", meter=cfg.id, reason=reason, retry_in_s=delay)
+        else:
+            log.debug("meter still away", meter=cfg.id, reason=reason, attempt=attempt, retry_in_s=delay)
         states.emit("disconnected", reason=reason, detail={"retry_in_s": delay})
-        log.warning("meter disconnected", meter=cfg.id, reason=reason, retry_in_s=delay)
         await asyncio.sleep(delay)
 
 
