@@ -43,12 +43,13 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, run
+    from . import configcmd, evaluate, journal, meters, run
 
     evaluate.register(app)
     run.register(app)
     app.add_typer(journal.app, name="journal")
     app.add_typer(configcmd.app, name="config")
+    app.add_typer(meters.app, name="meters")
 
 
 _build()

@@ -165,10 +165,29 @@ class GmcDriver(Driver):
         )
 
 
+async def probe(port: str, baudrate: int, timeout_s: float = 0.5) -> MeterIdentity | None:
+    """Send only GETVER at ``baudrate``; the identity if a GMC answered."""
+    link = SerialLink(port=port, baudrate=baudrate, meter=port)
+    await link.open(timeout_s * 4)
+    try:
+        link.discard_input()
+        await link.write(codec.command("GETVER"))
+        raw = await link.read_quiet(timeout_s=timeout_s, gap_s=0.1, max_bytes=codec.VERSION_MAX_BYTES + 1)
+        model, firmware = codec.parse_version(raw)
+        return MeterIdentity(model=model, firmware=firmware, extra={"baudrate": str(baudrate)})
+    except (MeterTimeout, FrameError):
+        return None
+    finally:
+        await link.close()
+
+
 SPEC = DriverSpec(
     name="gmc",
     summary="GQ GMC-280/300/320/500/600/800 Geiger counters over USB serial (GQ-RFC1201/RFC1801)",
     options_model=GmcOptions,
     factory=GmcDriver,
     emulator="radsurvey.drivers.gmc.emulator:GmcDevice",
+    usb_ids=("1a86:7523",),  # CH340 bridge
+    baudrates=codec.BAUDRATES,
+    probe=probe,
 )

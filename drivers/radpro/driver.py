@@ -93,7 +93,8 @@ class RadProDriver(Driver):
             payload, _ = await self.get("deviceId")
         except MeterTimeout:
             raise MeterTimeout(
-                "no answer to 'GET deviceId': is the meter's data mode on? (Settings > Data mode; "
+                f"no answer to 'GET deviceId' within {self.options.timeout_s:g} s: is the meter's data mode on? "
+                "(Settings > Data mode; "
                 "it is off again after power-off)",
                 meter=self.meter_id,
             ) from None
@@ -173,10 +174,29 @@ class RadProDriver(Driver):
         )
 
 
+async def probe(port: str, baudrate: int = codec.BAUDRATE, timeout_s: float = 0.5) -> MeterIdentity | None:
+    """Send only ``GET deviceId``; the identity if a Rad Pro answered."""
+    link = SerialLink(port=port, baudrate=baudrate, meter=port)
+    await link.open(timeout_s * 4)
+    try:
+        link.discard_input()
+        await link.write(codec.request("GET", "deviceId"))
+        line = await link.read_until(b"\n", timeout_s, max_bytes=codec.MAX_LINE_BYTES)
+        hardware, software, device_id = codec.parse_device_id(codec.parse_reply(line))
+        return MeterIdentity(model=hardware, firmware=software, serial=device_id, extra={"baudrate": str(baudrate)})
+    except (MeterTimeout, FrameError):
+        return None
+    finally:
+        await link.close()
+
+
 SPEC = DriverSpec(
     name="radpro",
     summary="Geiger counters with the Rad Pro firmware (FS2011, FS-600/1000, GC-01, ...) over USB serial",
     options_model=RadProOptions,
     factory=RadProDriver,
     emulator="radsurvey.drivers.radpro.emulator:RadProDevice",
+    usb_ids=("0483:5740",),  # STM32 virtual COM port, product "Rad Pro"
+    baudrates=(codec.BAUDRATE,),
+    probe=probe,
 )

@@ -1,0 +1,43 @@
+"""One entry per driver with a pty emulator: how to start it and what it must read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from radsurvey.drivers.emulator import DeviceModel
+from radsurvey.drivers.gmc.emulator import GmcDevice
+from radsurvey.drivers.radpro.emulator import RadProDevice
+
+
+@dataclass
+class Case:
+    driver: str
+    device: Callable[[], DeviceModel]
+    options: dict[str, Any] = field(default_factory=dict)
+    # check(values, device) -> None: the values a subprocess read are what the device said
+    check: Callable[[list[dict[str, Any]], Any], None] = lambda rows, device: None
+
+
+def _gmc_check(rows: list[dict[str, Any]], device: GmcDevice) -> None:
+    served = set(device.cpm_served)
+    cpms = [r["meter_value"] for r in rows]
+    assert set(cpms) <= served and cpms == sorted(set(cpms)), (cpms, sorted(served))
+    for r in rows:
+        assert abs(r["value"] - r["meter_value"] / 153.8) < 1e-9
+
+
+def _radpro_check(rows: list[dict[str, Any]], device: RadProDevice) -> None:
+    # 5 pulses/s = 300 cpm; the first reading is the meter's tubeRate, the rest pulse-count deltas
+    for r in rows:
+        assert 200 <= r["meter_value"] <= 400, r
+        assert abs(r["value"] - r["meter_value"] / 153.8) < 1e-9
+
+
+CASES: dict[str, Case] = {
+    "gmc": Case(
+        "gmc", lambda: GmcDevice(step=1), {"sensitivity_cpm_per_uSv_h": 153.8, "read_clock": False}, _gmc_check
+    ),
+    "radpro": Case("radpro", lambda: RadProDevice(cps=5), {}, _radpro_check),
+}
