@@ -41,6 +41,7 @@ BUILTIN: dict[str, str] = {
     "simulated": "radsurvey.drivers.simulated",
     "gmc": "radsurvey.drivers.gmc",
     "radpro": "radsurvey.drivers.radpro",
+    "ascii": "radsurvey.drivers.ascii",
 }
 
 

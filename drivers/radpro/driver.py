@@ -26,9 +26,9 @@ from .codec import CommandRefused, FrameError
 class RadProOptions(SerialOptions):
     """Options of the ``radpro`` driver."""
 
-    sensitivity_cpm_per_uSv_h: float | Literal["device"] | None = Field(
+    sensitivity_cpm_per_uSv_h: float | Literal["device", "none"] | None = Field(
         "device",
-        description="cpm per uSv/h; 'device' reads tubeSensitivity from the meter; none: readings in cpm",
+        description="cpm per uSv/h; 'device' reads tubeSensitivity from the meter; 'none': readings in cpm",
     )
     dead_time_s: float | Literal["device"] | None = Field(
         None, description="dead-time correction: seconds, 'device' (the meter's measured tubeDeadTime), or none"
@@ -110,7 +110,7 @@ class RadProDriver(Driver):
                 extra["sensitivity_cpm_per_uSv_h"] = got[1]
             else:
                 extra["sensitivity_note"] = "the meter did not report a sensitivity: readings in cpm"
-        elif o.sensitivity_cpm_per_uSv_h is not None:
+        elif o.sensitivity_cpm_per_uSv_h not in (None, "none"):
             self.sensitivity = float(o.sensitivity_cpm_per_uSv_h)
         if o.dead_time_s == "device":
             got = await self._optional("tubeDeadTime")

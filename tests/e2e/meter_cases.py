@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from radsurvey.drivers.ascii.emulator import AsciiDevice
 from radsurvey.drivers.emulator import DeviceModel
 from radsurvey.drivers.gmc.emulator import GmcDevice
 from radsurvey.drivers.radpro.emulator import RadProDevice
@@ -35,7 +36,20 @@ def _radpro_check(rows: list[dict[str, Any]], device: RadProDevice) -> None:
         assert abs(r["value"] - r["meter_value"] / 153.8) < 1e-9
 
 
+def _ascii_check(rows: list[dict[str, Any]], device: AsciiDevice) -> None:
+    cpms = [r["meter_value"] for r in rows]
+    assert set(cpms) <= set(device.cpm_sent) and cpms == sorted(set(cpms)), (cpms, device.cpm_sent)
+    for r in rows:
+        assert abs(r["value"] - r["meter_value"] / 175.4) < 1e-9
+
+
 CASES: dict[str, Case] = {
+    "ascii": Case(
+        "ascii",
+        lambda: AsciiDevice(profile="mightyohm", step=1, period_s=0.2),
+        {"profile": "mightyohm", "sensitivity_cpm_per_uSv_h": 175.4},
+        _ascii_check,
+    ),
     "gmc": Case(
         "gmc", lambda: GmcDevice(step=1), {"sensitivity_cpm_per_uSv_h": 153.8, "read_clock": False}, _gmc_check
     ),
