@@ -6,17 +6,16 @@ Read-only: it sends nothing unless the profile (or config) sets a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from ..base import Capability, Conversion, Driver, MeterIdentity, Quantity, Reading, utc_now
-from ..counting import count_rate_reading
+from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_now
+from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialLink, SerialOptions, resolve_port
-from ..units import normalise_unit_name, to_micro_per_hour
 from . import codec
 from .codec import FrameError, LineFormat
 
@@ -171,40 +170,18 @@ class AsciiDriver(Driver):
 
     def _reading(self, parsed: codec.ParsedLine, raw: bytes) -> Reading:
         o = self.options
-        unit = normalise_unit_name(parsed.unit)
-        steps: list[Conversion] = []
-        if unit.lower() in ("cpm", "cps"):
-            cpm = parsed.value
-            if unit.lower() == "cps":
-                cpm *= 60.0
-                steps.append(Conversion("cps_to_cpm", factor=60.0))
-            reading = count_rate_reading(
-                meter=self.meter_id, ts=utc_now(), cpm=cpm, raw=raw,
-                sensitivity_cpm_per_uSv_h=o.sensitivity_cpm_per_uSv_h, dead_time_s=o.dead_time_s,
-                steps=tuple(steps), status=parsed.status,
-            )
-            reading = _with_meter_value(reading, parsed.value)
-        else:
-            try:
-                value, base, factor, note = to_micro_per_hour(parsed.value, unit)
-            except FrameError:
-                raise FrameError(
-                    f"unit {parsed.unit!r} is not one radsurvey knows; map it with unit_map", raw=raw,
-                    meter=self.meter_id,
-                ) from None
-            said = parsed.fields.get("unit") or parsed.unit
-            if factor != 1.0 or said != base:
-                steps.append(
-                    Conversion("unit", factor=factor, detail=f"{said} -> {base}" + (f" ({note})" if note else ""))
-                )
-            quantity = Quantity.AIR_KERMA_RATE if base == "uGy/h" else Quantity.AMBIENT_DOSE_EQUIVALENT_RATE
-            reading = Reading(
-                meter=self.meter_id, ts=utc_now(), value=value, unit=base, quantity=quantity,
-                status=parsed.status, raw=raw, conversions=tuple(steps), meter_value=parsed.value,
-            )
+        reading = value_reading(
+            meter=self.meter_id,
+            ts=utc_now(),
+            value=parsed.value,
+            unit=parsed.unit,
+            raw=raw,
+            status=parsed.status,
+            sensitivity_cpm_per_uSv_h=o.sensitivity_cpm_per_uSv_h,
+            dead_time_s=o.dead_time_s,
+            steps=_unit_map_step(parsed),
+        )
         if o.scale != 1.0:
-            from dataclasses import replace
-
             reading = replace(
                 reading,
                 value=reading.value * o.scale,
@@ -213,10 +190,11 @@ class AsciiDriver(Driver):
         return reading
 
 
-def _with_meter_value(reading: Reading, value: float) -> Reading:
-    from dataclasses import replace
-
-    return replace(reading, meter_value=value)
+def _unit_map_step(parsed: codec.ParsedLine) -> tuple[Conversion, ...]:
+    said = parsed.fields.get("unit")
+    if said is not None and said != parsed.unit:
+        return (Conversion("unit_map", detail=f"{said!r} means {parsed.unit}"),)
+    return ()
 
 
 SPEC = DriverSpec(
