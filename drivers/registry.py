@@ -42,6 +42,7 @@ BUILTIN: dict[str, str] = {
     "gmc": "radsurvey.drivers.gmc",
     "radpro": "radsurvey.drivers.radpro",
     "ascii": "radsurvey.drivers.ascii",
+    "modbus": "radsurvey.drivers.modbus",
 }
 
 

@@ -303,7 +303,11 @@ def emulate_command(
         factory = registry.emulator_factory(name)
         settings = parse_options(option)
         try:
-            made = factory(pty=pty, **settings) if _accepts_pty(factory) else factory(**settings)
+            if _accepts(factory, "pty"):
+                settings["pty"] = pty
+            if link is not None and _accepts(factory, "link"):
+                settings["link"] = link
+            made = factory(**settings)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"emulator settings: {err}") from None
         if isinstance(made, DeviceModel):
@@ -311,7 +315,7 @@ def emulate_command(
         return made.start()
 
     emulator = run_command(_start)
-    where = getattr(emulator, "address", None) or emulator.port
+    where = getattr(emulator, "where", None) or emulator.port
     typer.echo(f"{name} emulator ready: {where}")
     typer.echo(f"try: radsurvey meters read --driver {name} {_connect_hint(name, where)} --count 5", err=True)
     stop = threading.Event()
@@ -326,11 +330,11 @@ def emulate_command(
             typer.echo("emulator stopped", err=True)
 
 
-def _accepts_pty(factory: Any) -> bool:
+def _accepts(factory: Any, name: str) -> bool:
     import inspect
 
     try:
-        return "pty" in inspect.signature(factory).parameters
+        return name in inspect.signature(factory).parameters
     except (TypeError, ValueError):
         return False
 
