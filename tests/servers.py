@@ -63,7 +63,7 @@ class _Server:
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, f"{self.name} already running"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             self.command(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
