@@ -43,6 +43,7 @@ BUILTIN: dict[str, str] = {
     "radpro": "radsurvey.drivers.radpro",
     "ascii": "radsurvey.drivers.ascii",
     "modbus": "radsurvey.drivers.modbus",
+    "scpi": "radsurvey.drivers.scpi",
 }
 
 

@@ -340,6 +340,8 @@ def _accepts(factory: Any, name: str) -> bool:
 
 
 def _connect_hint(name: str, where: str) -> str:
+    if name == "scpi":
+        return f"--resource ASRL{where}::INSTR"
     if where.startswith("tcp://"):
         return f"--host {where.removeprefix('tcp://')}"
     if "::" in where:

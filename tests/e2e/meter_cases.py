@@ -10,6 +10,7 @@ from radsurvey.drivers.ascii.emulator import AsciiDevice
 from radsurvey.drivers.emulator import DeviceModel
 from radsurvey.drivers.gmc.emulator import GmcDevice
 from radsurvey.drivers.radpro.emulator import RadProDevice
+from radsurvey.drivers.scpi.emulator import ScpiDevice
 
 
 @dataclass
@@ -19,6 +20,8 @@ class Case:
     options: dict[str, Any] = field(default_factory=dict)
     # check(values, device) -> None: the values a subprocess read are what the device said
     check: Callable[[list[dict[str, Any]], Any], None] = lambda rows, device: None
+    # how a pty path becomes the meter's address: (CLI arguments, config keys)
+    where: Callable[[str], tuple[list[str], dict[str, Any]]] = lambda port: (["--port", port], {"port": port})
 
 
 def _gmc_check(rows: list[dict[str, Any]], device: GmcDevice) -> None:
@@ -43,7 +46,27 @@ def _ascii_check(rows: list[dict[str, Any]], device: AsciiDevice) -> None:
         assert abs(r["value"] - r["meter_value"] / 175.4) < 1e-9
 
 
+def _scpi_check(rows: list[dict[str, Any]], device: ScpiDevice) -> None:
+    currents = [r["meter_value"] for r in rows]
+    assert currents == sorted(set(currents)), currents
+    assert all(any(abs(c - s) < 1e-18 for s in device.served) for c in currents), (currents, device.served)
+    for r in rows:
+        assert r["unit"] == "uGy/h" and abs(r["value"] - r["meter_value"] * 2.0e12) < 1e-6
+
+
+def _visa(port: str) -> tuple[list[str], dict[str, Any]]:
+    resource = f"ASRL{port}::INSTR"
+    return ["--resource", resource], {"resource": resource}
+
+
 CASES: dict[str, Case] = {
+    "scpi": Case(
+        "scpi",
+        lambda: ScpiDevice(current_A=1.0e-12, step_A=1.0e-14),
+        {"unit": "A", "scale": 2.0e12, "scaled_unit": "uGy/h"},
+        _scpi_check,
+        _visa,
+    ),
     "ascii": Case(
         "ascii",
         lambda: AsciiDevice(profile="mightyohm", step=1, period_s=0.2),

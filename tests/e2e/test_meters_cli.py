@@ -30,7 +30,8 @@ def option_args(options: dict[str, Any]) -> list[str]:
 
 def write_config(tmp_path: Path, driver: str, port: str, options: dict[str, Any], **connection: Any) -> Path:
     meter = {
-        "id": "m1", "driver": driver, "poll_interval_s": 0.2, "port": port, "timeout_s": 0.5, **options,
+        "id": "m1", "driver": driver, "poll_interval_s": 0.2, **CASES[driver].where(port)[1], "timeout_s": 0.5,
+        **options,
         "connection": {"backoff_initial_s": 0.2, "backoff_max_s": 0.5, **connection},
     }
     path = tmp_path / "meters.toml"
@@ -53,7 +54,7 @@ def test_meters_read_prints_json_lines(name: str, tmp_path: Path, run_cli) -> No
     device = case.device()
     with PtyEmulator(device, link=tmp_path / "by-id-link") as emu:
         proc = run_cli(
-            "meters", "read", "--driver", name, "--port", emu.port, "--count", "4", "--interval", "0.2", "--json",
+            "meters", "read", "--driver", name, *case.where(emu.port)[0], "--count", "4", "--interval", "0.2", "--json",
             *option_args(case.options),
         )
     assert proc.returncode == 0, proc.stderr
