@@ -23,7 +23,10 @@ class ConnectionConfig(BaseModel):
     max_timeouts: int = Field(3, ge=1, le=1000, description="this many timeouts in a row: disconnect and reopen")
     max_garbage: int = Field(5, ge=1, le=1000, description="this many garbled replies in a row: disconnect and reopen")
     stale_after_s: float | None = Field(
-        None, gt=0, le=86_400, description="no fresh reading for this long: 'stale' (default 10 x poll interval, >= 10 s)"
+        None,
+        gt=0,
+        le=86_400,
+        description="no fresh reading for this long: 'stale' (default 10 x poll interval, >= 10 s)",
     )
     frozen_after_s: float | None = Field(
         None,

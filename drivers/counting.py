@@ -101,8 +101,14 @@ def value_reading(
             cpm *= 60.0
             conversions.append(Conversion("cps_to_cpm", factor=60.0))
         reading = count_rate_reading(
-            meter=meter, ts=ts, cpm=cpm, raw=raw, sensitivity_cpm_per_uSv_h=sensitivity_cpm_per_uSv_h,
-            dead_time_s=dead_time_s, steps=tuple(conversions), status=status,
+            meter=meter,
+            ts=ts,
+            cpm=cpm,
+            raw=raw,
+            sensitivity_cpm_per_uSv_h=sensitivity_cpm_per_uSv_h,
+            dead_time_s=dead_time_s,
+            steps=tuple(conversions),
+            status=status,
         )
         from dataclasses import replace
 
@@ -110,12 +116,23 @@ def value_reading(
     try:
         micro, base, factor, note = to_micro_per_hour(value, unit)
     except FrameError:
-        raise FrameError(f"unit {said!r} is not a count rate or dose rate radsurvey knows", raw=raw, meter=meter) from None
+        raise FrameError(
+            f"unit {said!r} is not a count rate or dose rate radsurvey knows", raw=raw, meter=meter
+        ) from None
     conversions = list(steps)
     if factor != 1.0 or said != base:
-        conversions.append(Conversion("unit", factor=factor, detail=f"{said} -> {base}" + (f" ({note})" if note else "")))
+        conversions.append(
+            Conversion("unit", factor=factor, detail=f"{said} -> {base}" + (f" ({note})" if note else ""))
+        )
     quantity = Quantity.AIR_KERMA_RATE if base == "uGy/h" else Quantity.AMBIENT_DOSE_EQUIVALENT_RATE
     return Reading(
-        meter=meter, ts=ts, value=micro, unit=base, quantity=quantity, status=status, raw=raw,
-        conversions=tuple(conversions), meter_value=value if meter_value is None else meter_value,
+        meter=meter,
+        ts=ts,
+        value=micro,
+        unit=base,
+        quantity=quantity,
+        status=status,
+        raw=raw,
+        conversions=tuple(conversions),
+        meter_value=value if meter_value is None else meter_value,
     )

@@ -178,9 +178,7 @@ async def _open(driver: Driver, conn: ConnectionConfig) -> None:
         raise MeterTimeout(f"no answer to open/identify within {conn.connect_timeout_s:g} s") from None
 
 
-async def _acquire(
-    driver: Driver, cfg: MeterConfig, on_reading: Callable[[Reading], None], states: _States
-) -> str:
+async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Reading], None], states: _States) -> str:
     """Read until the meter has to be reopened; return the reason."""
     conn = cfg.connection
     loop = asyncio.get_running_loop()
@@ -216,7 +214,9 @@ async def _acquire(
             if frozen.frozen(reading.meter_value, now):
                 reading = replace(reading, status=reading.status | {Status.STALE})
                 if states.current != "stale":
-                    states.emit("stale", reason=f"value frozen at {reading.meter_value:g} for over {frozen.after_s:g} s")
+                    states.emit(
+                        "stale", reason=f"value frozen at {reading.meter_value:g} for over {frozen.after_s:g} s"
+                    )
                     log.warning("meter value frozen", meter=cfg.id, value=reading.meter_value)
             else:
                 last_fresh = now

@@ -228,8 +228,7 @@ class SerialLink:
                 self._rx_checked()
                 got = bytes(rx.buffer)
                 raise MeterTimeout(
-                    f"expected {n} bytes within {timeout_s:g} s, got {len(got)}"
-                    + (f" ({got.hex()})" if got else ""),
+                    f"expected {n} bytes within {timeout_s:g} s, got {len(got)}" + (f" ({got.hex()})" if got else ""),
                     meter=self.meter,
                 )
 

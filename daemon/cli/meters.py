@@ -102,8 +102,14 @@ def list_command(
         table.add_column(col)
     for r in rows:
         table.add_row(
-            r["id"], r["driver"], r["where"], f"{r['poll_interval_s']:g}", r["state"], r["since"] or "-",
-            r["last_reading"] or "-", r["reason"],
+            r["id"],
+            r["driver"],
+            r["where"],
+            f"{r['poll_interval_s']:g}",
+            r["state"],
+            r["since"] or "-",
+            r["last_reading"] or "-",
+            r["reason"],
         )
     Console(width=200).print(table)
 
@@ -177,8 +183,15 @@ def scan_command(
         )
     for extra in port:
         rows.append(
-            {"device": extra, "usb": None, "serial": None, "manufacturer": None, "product": None,
-             "by_id": links.get(str(Path(extra).resolve())), "guess": []}
+            {
+                "device": extra,
+                "usb": None,
+                "serial": None,
+                "manufacturer": None,
+                "product": None,
+                "by_id": links.get(str(Path(extra).resolve())),
+                "guess": [],
+            }
         )
     if probe:
         probable = [n for n in registry.names() if _has_probe(n)]

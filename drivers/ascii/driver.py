@@ -44,7 +44,9 @@ class AsciiOptions(SerialOptions):
     pattern: str | None = Field(None, description="regex with named group 'value' and optional 'unit', 'status'")
     unit: str | None = Field(None, description="unit when the line has none: cpm, cps, uSv/h, uGy/h, mR/h, ...")
     unit_map: dict[str, str] | None = Field(None, description="meter's unit text -> unit, e.g. {'uSv/hr' = 'uSv/h'}")
-    status_map: dict[str, str] | None = Field(None, description="meter's status word -> over_range|fault|low_battery|...")
+    status_map: dict[str, str] | None = Field(
+        None, description="meter's status word -> over_range|fault|low_battery|..."
+    )
     ignore_prefix: str | None = Field(None, description="lines starting with this are not data (banners)")
     sensitivity_cpm_per_uSv_h: float | None = Field(None, gt=0, allow_inf_nan=False)
     dead_time_s: float | None = Field(None, ge=0, le=0.01, allow_inf_nan=False)
@@ -80,7 +82,10 @@ class AsciiOptions(SerialOptions):
         if not s["terminator"]:
             raise ValueError("terminator must not be empty")
         LineFormat.build(
-            s["pattern"], unit=s["unit"], unit_map=s["unit_map"], status_map=s["status_map"],
+            s["pattern"],
+            unit=s["unit"],
+            unit_map=s["unit_map"],
+            status_map=s["status_map"],
             ignore_prefix=s["ignore_prefix"],
         )
         return self
@@ -109,7 +114,10 @@ class AsciiDriver(Driver):
             poll_command=s["poll_command"].encode("ascii") if s["poll_command"] else None,
             terminator=s["terminator"].encode("ascii"),
             fmt=LineFormat.build(
-                s["pattern"], unit=s["unit"], unit_map=s["unit_map"], status_map=s["status_map"],
+                s["pattern"],
+                unit=s["unit"],
+                unit_map=s["unit_map"],
+                status_map=s["status_map"],
                 ignore_prefix=s["ignore_prefix"],
             ),
         )
@@ -142,7 +150,9 @@ class AsciiDriver(Driver):
                 raise
             reading = await self.read()  # we opened mid-line: the first one is a fragment
         self._first: Reading | None = reading
-        return MeterIdentity(model=self.options.profile or "ascii", extra={"first_value": f"{reading.value:g} {reading.unit}"})
+        return MeterIdentity(
+            model=self.options.profile or "ascii", extra={"first_value": f"{reading.value:g} {reading.unit}"}
+        )
 
     async def _line(self) -> bytes:
         link = self.link

@@ -52,7 +52,9 @@ def _to_bytes(registers: Sequence[int], word_order: Order, byte_order: Order) ->
     return bytes(out)
 
 
-def decode(registers: Sequence[int], data_type: DataType, *, word_order: Order = "big", byte_order: Order = "big") -> float:
+def decode(
+    registers: Sequence[int], data_type: DataType, *, word_order: Order = "big", byte_order: Order = "big"
+) -> float:
     """Registers as the device sent them -> the number they hold."""
     n = REGISTER_COUNT[data_type]
     if len(registers) != n:
@@ -66,7 +68,7 @@ def decode(registers: Sequence[int], data_type: DataType, *, word_order: Order =
 
 def encode(value: float, data_type: DataType, *, word_order: Order = "big", byte_order: Order = "big") -> list[int]:
     """The registers that hold ``value`` (the device side, for emulators and tests)."""
-    number: float | int = value if data_type == "f32" else int(round(value))
+    number: float | int = value if data_type == "f32" else round(value)
     data = struct.pack(_STRUCT[data_type], number)
     words = []
     for i in range(0, len(data), 2):

@@ -126,7 +126,7 @@ class ModbusEmulator:
         if set_values is not None:
             return ExcCodes.ILLEGAL_FUNCTION  # read-only device, like the driver expects
         if self.fault == "silence":
-            while self.fault == "silence" and not self._stopping:
+            while self.fault == "silence" and not self._stopping:  # noqa: ASYNC110 (set from another thread)
                 await asyncio.sleep(0.05)
             return ExcCodes.DEVICE_BUSY  # the host gave up on this request long ago
         if self.fault == "garbage":

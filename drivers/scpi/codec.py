@@ -26,7 +26,10 @@ def parse_idn(reply: str) -> tuple[str, str, str, str]:
         raise FrameError("*IDN? reply is not a line of text", raw=reply.encode("utf-8", "replace")[:64])
     parts = [p.strip() for p in reply.strip().split(",")]
     if len(parts) < 2 or not parts[0] or not parts[1]:
-        raise FrameError(f"*IDN? reply {reply.strip()[:60]!r} is not 'maker,model,serial,firmware'", raw=reply.encode("utf-8", "replace")[:64])
+        raise FrameError(
+            f"*IDN? reply {reply.strip()[:60]!r} is not 'maker,model,serial,firmware'",
+            raw=reply.encode("utf-8", "replace")[:64],
+        )
     parts += [""] * (4 - len(parts))
     return parts[0], parts[1], parts[2], ",".join(parts[3:])
 

@@ -36,11 +36,15 @@ class ScpiOptions(BaseModel):
 
     resource: str = Field(description="VISA resource, e.g. 'ASRL/dev/ttyUSB0::INSTR', 'TCPIP::10.0.0.5::INSTR'")
     visa_library: str = Field("@py", description="pyvisa backend: '@py' (pyvisa-py), or 'file.yaml@sim' for tests")
-    identify_query: str | None = Field("*IDN?", description="none: do not ask (instruments without *IDN?)")
+    identify_query: str | None = Field("*IDN?", description="'' : do not ask (instruments without *IDN?)")
     measure_query: str = Field("READ?", description="query that returns one measurement")
     response_pattern: str = Field(codec.DEFAULT_PATTERN, description="regex with named group 'value'")
     unit: str = Field("A", description="unit of the instrument's number: A, nA, pA, uSv/h, mR/h, cpm, ...")
-    scale: float = Field(1.0, allow_inf_nan=False, description="multiplies the number (after SI prefixes), e.g. a chamber calibration factor")
+    scale: float = Field(
+        1.0,
+        allow_inf_nan=False,
+        description="multiplies the number (after SI prefixes), e.g. a chamber calibration factor",
+    )
     scaled_unit: str | None = Field(None, description="unit after scale, e.g. 'uGy/h' for a factor in uGy/h per A")
     baudrate: int | None = Field(None, description="ASRL resources: line speed")
     read_termination: str = "\n"
@@ -99,7 +103,9 @@ class ScpiDriver(Driver):
 
     async def open(self) -> None:
         o = self.options
-        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"visa-{self.meter_id}")
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"visa-{self.meter_id}"
+        )
 
         def _open() -> None:
             import pyvisa
@@ -161,7 +167,7 @@ class ScpiDriver(Driver):
 
     async def identify(self) -> MeterIdentity:
         o = self.options
-        if o.identify_query is None:
+        if not o.identify_query:
             return MeterIdentity(model="SCPI instrument", extra={"resource": o.resource})
         reply = await self._query(o.identify_query)
         maker, model, serial, firmware = codec.parse_idn(reply)
@@ -193,18 +199,31 @@ class ScpiDriver(Driver):
             unit = o.scaled_unit
         if _is_current(unit):
             return Reading(
-                meter=self.meter_id, ts=utc_now(), value=value * split_si(unit, "A"), unit="A",
-                quantity=Quantity.CURRENT, status=status, raw=raw, conversions=tuple(steps), meter_value=number,
+                meter=self.meter_id,
+                ts=utc_now(),
+                value=value * split_si(unit, "A"),
+                unit="A",
+                quantity=Quantity.CURRENT,
+                status=status,
+                raw=raw,
+                conversions=tuple(steps),
+                meter_value=number,
             )
         return value_reading(
-            meter=self.meter_id, ts=utc_now(), value=value, unit=unit, raw=raw, meter_value=number,
-            steps=tuple(steps), status=status,
+            meter=self.meter_id,
+            ts=utc_now(),
+            value=value,
+            unit=unit,
+            raw=raw,
+            meter_value=number,
+            steps=tuple(steps),
+            status=status,
         )
 
 
 SPEC = DriverSpec(
     name="scpi",
-    summary="instruments behind VISA (ASRL, USBTMC, TCPIP) with configurable SCPI queries: electrometers, survey meters",
+    summary="instruments behind VISA (ASRL, USBTMC, TCPIP) with configured SCPI queries: electrometers, survey meters",
     options_model=ScpiOptions,
     factory=ScpiDriver,
     emulator="radsurvey.drivers.scpi.emulator:ScpiDevice",

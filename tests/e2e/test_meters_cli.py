@@ -30,7 +30,11 @@ def option_args(options: dict[str, Any]) -> list[str]:
 
 def write_config(tmp_path: Path, driver: str, port: str, options: dict[str, Any], **connection: Any) -> Path:
     meter = {
-        "id": "m1", "driver": driver, "poll_interval_s": 0.2, **CASES[driver].where(port)[1], "timeout_s": 0.5,
+        "id": "m1",
+        "driver": driver,
+        "poll_interval_s": 0.2,
+        **CASES[driver].where(port)[1],
+        "timeout_s": 0.5,
         **options,
         "connection": {"backoff_initial_s": 0.2, "backoff_max_s": 0.5, **connection},
     }
@@ -54,7 +58,16 @@ def test_meters_read_prints_json_lines(name: str, tmp_path: Path, run_cli) -> No
     device = case.device()
     with PtyEmulator(device, link=tmp_path / "by-id-link") as emu:
         proc = run_cli(
-            "meters", "read", "--driver", name, *case.where(emu.port)[0], "--count", "4", "--interval", "0.2", "--json",
+            "meters",
+            "read",
+            "--driver",
+            name,
+            *case.where(emu.port)[0],
+            "--count",
+            "4",
+            "--interval",
+            "0.2",
+            "--json",
             *option_args(case.options),
         )
     assert proc.returncode == 0, proc.stderr
@@ -94,9 +107,20 @@ def test_run_journals_the_emulators_readings(name: str, tmp_path: Path, run_cli)
 
 def start_run(config: Path, journal: Path, duration_s: float) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [radsurvey_bin(), "--log-json", "run", "--config", str(config), "--journal", str(journal),
-         "--duration", str(duration_s)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            radsurvey_bin(),
+            "--log-json",
+            "run",
+            "--config",
+            str(config),
+            "--journal",
+            str(journal),
+            "--duration",
+            str(duration_s),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -112,7 +136,7 @@ def test_unplug_and_replug_mid_run(name: str, tmp_path: Path) -> None:
         emu.unplug()
         time.sleep(1.5)
         emu.replug()
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
@@ -147,7 +171,7 @@ def test_garbage_and_silence_become_meter_events_not_crashes(name: str, tmp_path
         emu.fault = "silence"
         time.sleep(2.0)
         emu.fault = None
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     events = [dict(r) for r in journal_rows(journal, "SELECT state, reason FROM meter_events ORDER BY seq")]
@@ -163,13 +187,16 @@ def test_emulate_command_serves_a_meter_that_read_and_scan_find(tmp_path: Path, 
     link = tmp_path / "gmc"
     emu = subprocess.Popen(
         [radsurvey_bin(), "meters", "emulate", "gmc", "--link", str(link), "-o", "model=GMC-500+", "-o", "step=2"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first = emu.stdout.readline()
         assert str(link) in first
-        read = run_cli("meters", "read", "--driver", "gmc", "--port", str(link), "-n", "2", "--interval", "0.1",
-                       "--json")
+        read = run_cli(
+            "meters", "read", "--driver", "gmc", "--port", str(link), "-n", "2", "--interval", "0.1", "--json"
+        )
         assert read.returncode == 0, read.stderr
         assert [json.loads(line)["value"] for line in read.stdout.splitlines()] == [120.0, 122.0]
         scan = run_cli("meters", "scan", "--probe", "--port", str(link), "--json")

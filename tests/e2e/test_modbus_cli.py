@@ -22,8 +22,23 @@ pytestmark = pytest.mark.e2e
 def test_meters_read_over_modbus_tcp(run_cli) -> None:
     with ModbusEmulator(data_type="f32", value=0.5, step=0.25, status_word=0) as emu:
         proc = run_cli(
-            "meters", "read", "--driver", "modbus", "--host", f"127.0.0.1:{emu.tcp_port}", "-o", "address=100",
-            "-o", "data_type=f32", "-o", "unit=uSv/h", "--count", "3", "--interval", "0.1", "--json",
+            "meters",
+            "read",
+            "--driver",
+            "modbus",
+            "--host",
+            f"127.0.0.1:{emu.tcp_port}",
+            "-o",
+            "address=100",
+            "-o",
+            "data_type=f32",
+            "-o",
+            "unit=uSv/h",
+            "--count",
+            "3",
+            "--interval",
+            "0.1",
+            "--json",
         )
         served = list(emu.served)
     assert proc.returncode == 0, proc.stderr
@@ -37,8 +52,15 @@ def test_run_over_modbus_rtu_survives_unplug_and_replug(tmp_path: Path) -> None:
     link = tmp_path / "usb-FTDI_RS485-if00-port0"
     with ModbusEmulator(pty=True, link=link, data_type="u32", value=1000, step=1, unit_id=7) as emu:
         meter = {
-            "id": "area1", "driver": "modbus", "poll_interval_s": 0.2, "port": str(link), "unit_id": 7,
-            "address": 100, "data_type": "u32", "unit": "nSv/h", "timeout_s": 0.4,
+            "id": "area1",
+            "driver": "modbus",
+            "poll_interval_s": 0.2,
+            "port": str(link),
+            "unit_id": 7,
+            "address": 100,
+            "data_type": "u32",
+            "unit": "nSv/h",
+            "timeout_s": 0.4,
             "connection": {"backoff_initial_s": 0.2, "backoff_max_s": 0.5, "max_timeouts": 2},
         }
         config = tmp_path / "c.toml"
@@ -48,7 +70,7 @@ def test_run_over_modbus_rtu_survives_unplug_and_replug(tmp_path: Path) -> None:
         emu.unplug()
         time.sleep(1.5)
         emu.replug()
-        out, err = proc.communicate(timeout=60)
+        _out, err = proc.communicate(timeout=60)
         served = set(emu.served)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
@@ -64,14 +86,27 @@ def test_run_over_modbus_rtu_survives_unplug_and_replug(tmp_path: Path) -> None:
 def test_emulate_modbus_tcp_prints_an_address(run_cli) -> None:
     emu = subprocess.Popen(
         [radsurvey_bin(), "meters", "emulate", "modbus", "-o", "value=2.5"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         first = emu.stdout.readline()
         address = first.split()[-1]
         assert address.startswith("tcp://127.0.0.1:")
-        read = run_cli("meters", "read", "--driver", "modbus", "--host", address.removeprefix("tcp://"),
-                       "-o", "address=100", "-o", "data_type=f32", "--json")
+        read = run_cli(
+            "meters",
+            "read",
+            "--driver",
+            "modbus",
+            "--host",
+            address.removeprefix("tcp://"),
+            "-o",
+            "address=100",
+            "-o",
+            "data_type=f32",
+            "--json",
+        )
         assert read.returncode == 0, read.stderr
         assert json.loads(read.stdout)["value"] == 2.5
     finally:

@@ -30,7 +30,7 @@ class Recorder:
 
     async def until(self, check: Callable[[], bool], timeout_s: float = 15) -> None:
         async with asyncio.timeout(timeout_s):
-            while not check():
+            while not check():  # noqa: ASYNC110 (polls callbacks' results)
                 await asyncio.sleep(0.02)
 
 
@@ -46,7 +46,12 @@ async def stop(task: asyncio.Task) -> None:
 
 def gmc_cfg(port: str, **connection) -> MeterConfig:
     return MeterConfig(
-        id="g1", driver="gmc", poll_interval_s=0.1, port=port, timeout_s=0.3, read_clock=False,
+        id="g1",
+        driver="gmc",
+        poll_interval_s=0.1,
+        port=port,
+        timeout_s=0.3,
+        read_clock=False,
         connection={**FAST, **connection},
     )
 
@@ -121,7 +126,10 @@ async def test_frozen_counter_is_stale_and_its_readings_are_flagged() -> None:
     device = RadProDevice(cps=20)
     rec = Recorder()
     cfg = MeterConfig(
-        id="r1", driver="radpro", poll_interval_s=0.1, timeout_s=0.5,
+        id="r1",
+        driver="radpro",
+        poll_interval_s=0.1,
+        timeout_s=0.5,
         connection={**FAST, "frozen_after_s": 0.5},
     )
     with PtyEmulator(device) as emu:

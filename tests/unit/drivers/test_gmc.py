@@ -18,7 +18,9 @@ SERIAL = bytes.fromhex("F488C5A2B1D7E3")
 
 
 def gmc(port: str, **options):
-    return registry.create("gmc", meter_id="g", poll_interval_s=1.0, options={"port": port, "read_clock": False, **options})
+    return registry.create(
+        "gmc", meter_id="g", poll_interval_s=1.0, options={"port": port, "read_clock": False, **options}
+    )
 
 
 async def converse(pairs, reads: int = 1, **options):

@@ -61,7 +61,8 @@ def test_nan_float_is_a_frame_error() -> None:
 
 def test_status_bits() -> None:
     assert codec.status_flags(0b101, {0: "over_range", 1: "fault", 2: "low_battery"}) == {
-        Status.OVER_RANGE, Status.LOW_BATTERY,
+        Status.OVER_RANGE,
+        Status.LOW_BATTERY,
     }
 
 
@@ -100,8 +101,15 @@ async def test_rtu_frames_on_the_wire() -> None:
     )
     with PtyEmulator(device) as emu:
         driver = modbus(
-            port=emu.port, unit_id=5, register_type="input", address=100, data_type="f32", unit="mR/h",
-            status_address=110, status_bits={1: "fault"}, timeout_s=0.5,
+            port=emu.port,
+            unit_id=5,
+            register_type="input",
+            address=100,
+            data_type="f32",
+            unit="mR/h",
+            status_address=110,
+            status_bits={1: "fault"},
+            timeout_s=0.5,
         )
         async with driver:
             reading = await driver.read()
@@ -118,8 +126,14 @@ async def test_rtu_frames_on_the_wire() -> None:
 async def test_tcp_against_the_pymodbus_server_with_scale_and_status() -> None:
     with ModbusEmulator(data_type="u16", value=1200, step=10, status_word=0b1) as emu:
         driver = modbus(
-            host="127.0.0.1", tcp_port=emu.tcp_port, address=100, data_type="u16", scale=0.001, unit="uSv/h",
-            status_address=110, status_bits={0: "over_range"},
+            host="127.0.0.1",
+            tcp_port=emu.tcp_port,
+            address=100,
+            data_type="u16",
+            scale=0.001,
+            unit="uSv/h",
+            status_address=110,
+            status_bits={0: "over_range"},
         )
         async with driver:
             readings = [await driver.read() for _ in range(2)]

@@ -128,9 +128,7 @@ def test_pulse_counter_wraps_at_2_to_the_32() -> None:
     assert codec.pulses_between(10, 10) == 0
 
 
-@pytest.mark.parametrize(
-    ("line", "payload"), [(b"OK 1.421\r\n", "1.421"), (b"OK\r\n", ""), (b"OK a;b;c\n", "a;b;c")]
-)
+@pytest.mark.parametrize(("line", "payload"), [(b"OK 1.421\r\n", "1.421"), (b"OK\r\n", ""), (b"OK a;b;c\n", "a;b;c")])
 def test_replies(line: bytes, payload: str) -> None:
     assert codec.parse_reply(line) == payload
 

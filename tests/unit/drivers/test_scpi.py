@@ -45,8 +45,11 @@ async def test_bare_current_is_a_current_reading() -> None:
 
 async def test_survey_meter_with_pattern_and_legacy_unit() -> None:
     driver = scpi(
-        resource="USB0::0x1234::0x5678::SN77::INSTR", visa_library=SIM, measure_query="MEAS:DOSE:RATE?",
-        response_pattern=r"^DOSE (?P<value>[0-9.]+) mR/h$", unit="mR/h",
+        resource="USB0::0x1234::0x5678::SN77::INSTR",
+        visa_library=SIM,
+        measure_query="MEAS:DOSE:RATE?",
+        response_pattern=r"^DOSE (?P<value>[0-9.]+) mR/h$",
+        unit="mR/h",
     )
     async with driver:
         reading = await driver.read()
