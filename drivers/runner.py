@@ -116,8 +116,8 @@ class FrozenWatch:
 def stale_after_s(cfg: MeterConfig) -> float:
     conn = cfg.connection
     if conn.stale_after_s is not None:
-        return conn.stale_after_s
-    return max(10.0, 10 * cfg.poll_interval_s)
+        return float(conn.stale_after_s)
+    return max(10.0, 10 * float(cfg.poll_interval_s))
 
 
 async def run_meter(

@@ -157,12 +157,10 @@ class SerialLink:
 
         loop = asyncio.get_running_loop()
         try:
-            self._transport, self._rx = await asyncio.wait_for(
-                serial_asyncio_fast.create_serial_connection(
-                    loop, _Receiver, self.port, baudrate=self.baudrate, bytesize=8, parity="N", stopbits=1
-                ),
-                timeout_s,
+            opening: Any = serial_asyncio_fast.create_serial_connection(
+                loop, _Receiver, self.port, baudrate=self.baudrate, bytesize=8, parity="N", stopbits=1
             )
+            self._transport, self._rx = await asyncio.wait_for(opening, timeout_s)
         except TimeoutError:
             raise MeterTimeout(f"opening {self.port} took longer than {timeout_s:g} s", meter=self.meter) from None
         except OSError as err:  # SerialException is an OSError

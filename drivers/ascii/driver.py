@@ -11,13 +11,15 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
+from radsurvey.protocols.errors import FrameError
+
 from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_now
 from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialLink, SerialOptions, resolve_port
 from . import codec
-from .codec import FrameError, LineFormat
+from .codec import LineFormat
 
 # What a meter entry gets when neither it nor its profile says otherwise.
 DEFAULTS: dict[str, Any] = {
@@ -54,7 +56,7 @@ class AsciiOptions(SerialOptions):
 
     @field_validator("baudrate")
     @classmethod
-    def _standard_baud(cls, value: int | None) -> int | None:
+    def _standard_baud(cls, value: int | None) -> int | None:  # type: ignore[override]
         return value if value is None else SerialOptions._standard_baud(value)
 
     def settings(self) -> dict[str, Any]:
@@ -123,6 +125,7 @@ class AsciiDriver(Driver):
         )
         self.self_paced = self.settings.poll_command is None  # type: ignore[misc]
         self.link: SerialLink | None = None
+        self._first: Reading | None = None  # the line identify() read, handed out by the next read()
 
     async def open(self) -> None:
         o = self.options
@@ -149,7 +152,7 @@ class AsciiDriver(Driver):
             if not self.self_paced:
                 raise
             reading = await self.read()  # we opened mid-line: the first one is a fragment
-        self._first: Reading | None = reading
+        self._first = reading
         return MeterIdentity(
             model=self.options.profile or "ascii", extra={"first_value": f"{reading.value:g} {reading.unit}"}
         )
@@ -164,9 +167,8 @@ class AsciiDriver(Driver):
         return await link.read_until(self.settings.terminator, self.settings.timeout_s, max_bytes=codec.MAX_LINE_BYTES)
 
     async def read(self) -> Reading:
-        first = getattr(self, "_first", None)
-        if first is not None:
-            self._first = None
+        if self._first is not None:
+            first, self._first = self._first, None
             return first
         for _ in range(20):  # a banner is a few lines; more non-data lines than this is not a meter
             raw = await self._line()

@@ -12,13 +12,15 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from radsurvey.protocols.errors import FrameError
+
 from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_now
 from ..counting import count_rate_reading
 from ..errors import MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialLink, SerialOptions, resolve_port
 from . import codec
-from .codec import FrameError, ModelSpec
+from .codec import ModelSpec
 
 
 class GmcOptions(SerialOptions):

@@ -11,13 +11,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from radsurvey.protocols.errors import FrameError
+
 from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, Status, utc_now
 from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialOptions, UsbId, resolve_port
 from . import codec
-from .codec import DataType, FrameError, Order
+from .codec import DataType, Order
 
 
 class ModbusOptions(BaseModel):

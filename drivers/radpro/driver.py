@@ -14,13 +14,15 @@ from typing import Literal
 
 from pydantic import Field
 
+from radsurvey.protocols.errors import FrameError
+
 from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_now
 from ..counting import count_rate_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialLink, SerialOptions, resolve_port
 from . import codec
-from .codec import CommandRefused, FrameError
+from .codec import CommandRefused
 
 
 class RadProOptions(SerialOptions):

@@ -18,13 +18,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from radsurvey.protocols.errors import FrameError
+
 from ..base import Capability, Conversion, Driver, MeterIdentity, Quantity, Reading, Status, utc_now
 from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..units import split_si
 from . import codec
-from .codec import FrameError
 
 T = TypeVar("T")
 
