@@ -214,3 +214,25 @@ def test_read_names_a_missing_port_in_one_line(run_cli, tmp_path: Path) -> None:
     proc = run_cli("meters", "read", "--driver", "radpro", "--port", str(tmp_path / "nothing"))
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
+
+
+def test_emulated_meters_example_config_is_valid(run_cli) -> None:
+    from .conftest import REPO
+
+    proc = run_cli("config", "check", str(REPO / "config" / "examples" / "emulated-meters.toml"))
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_meters_list_without_a_journal_says_unknown(tmp_path: Path, run_cli) -> None:
+    config = write_config(tmp_path, "gmc", "/dev/serial/by-id/usb-x", {})
+    proc = run_cli("meters", "list", "--config", str(config), "--journal", str(tmp_path / "none.sqlite"))
+    assert proc.returncode == 0, proc.stderr
+    assert "m1" in proc.stdout and "unknown" in proc.stdout and "port=/dev/serial/by-id/usb-x" in proc.stdout
+
+
+def test_scan_lists_ports_as_json(run_cli) -> None:
+    proc = run_cli("meters", "scan", "--json")
+    assert proc.returncode == 0, proc.stderr
+    for line in proc.stdout.splitlines():
+        row = json.loads(line)
+        assert {"device", "usb", "serial", "by_id", "guess"} <= row.keys()

@@ -67,3 +67,12 @@ def test_serial_emulators_are_device_models(name: str) -> None:
     made = registry.emulator_factory(name)
     if inspect.isclass(made) and issubclass(made, DeviceModel):
         assert isinstance(made(), DeviceModel)
+
+
+def test_scan_guesses_families_from_usb_ids() -> None:
+    from radsurvey.daemon.cli.meters import family_guess
+
+    assert family_guess(0x1A86, 0x7523) == ["gmc"]
+    assert family_guess(0x0483, 0x5740) == ["radpro"]
+    assert family_guess(0x0403, 0x6001) == []
+    assert family_guess(None, None) == []
