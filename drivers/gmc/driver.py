@@ -146,7 +146,9 @@ class GmcDriver(Driver):
         o = self.options
         if o.mode == "heartbeat":
             link = self._link()
-            raw = await link.read_exact(self.spec.cpm_bytes, max(2.5, o.timeout_s))
+            # A heartbeat frame arrives alone once a second: reading the whole burst (until
+            # the line is quiet) keeps us aligned; a burst of another length is garbage.
+            raw = await link.read_quiet(timeout_s=max(2.5, o.timeout_s), gap_s=0.1, max_bytes=16)
             cps = codec.parse_heartbeat_cps(raw, self.spec)
             return self._reading(cps * 60.0, raw, (Conversion("cps_to_cpm", factor=60.0, detail="HEARTBEAT CPS x 60"),))
         command = _TUBE_COMMAND[o.tube]

@@ -113,3 +113,36 @@ def test_emulate_modbus_tcp_prints_an_address(run_cli) -> None:
         emu.send_signal(signal.SIGINT)
         emu.communicate(timeout=10)
     assert emu.returncode == 0
+
+
+def test_modbus_exceptions_and_silence_become_meter_events(tmp_path: Path) -> None:
+    journal = tmp_path / "j.sqlite"
+    with ModbusEmulator(data_type="f32", value=0.5) as emu:
+        meter = {
+            "id": "gw",
+            "driver": "modbus",
+            "poll_interval_s": 0.2,
+            "host": "127.0.0.1",
+            "tcp_port": emu.tcp_port,
+            "address": 100,
+            "data_type": "f32",
+            "timeout_s": 0.4,
+            "connection": {"backoff_initial_s": 0.2, "backoff_max_s": 0.5, "max_timeouts": 2, "max_garbage": 3},
+        }
+        config = tmp_path / "c.toml"
+        config.write_text(tomli_w.dumps({"meters": [meter]}))
+        proc = start_run(config, journal, 7.0)
+        time.sleep(1.5)
+        emu.fault = "garbage"
+        time.sleep(1.5)
+        emu.fault = "silence"
+        time.sleep(2.0)
+        emu.fault = None
+        _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    events = [dict(r) for r in journal_rows(journal, "SELECT state, reason FROM meter_events ORDER BY seq")]
+    reasons = " | ".join(e["reason"] for e in events)
+    assert "E04: server device failure" in reasons, events
+    assert " within " in reasons, events
+    assert events[-1]["state"] == "connected", events

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from radsurvey.drivers import registry
 from radsurvey.drivers.base import Quantity
 from radsurvey.drivers.emulator import PtyEmulator
 from radsurvey.drivers.gmc import codec
+from radsurvey.drivers.gmc.emulator import GmcDevice
 from radsurvey.protocols.errors import FrameError, MeterError
 from tests.scripted import ScriptedDevice
 
@@ -91,19 +94,40 @@ async def test_battery_is_read_at_connect_when_asked() -> None:
 
 
 async def test_heartbeat_mode_streams_cps_masked_to_14_bits() -> None:
-    _, readings = await converse(
+    _, [reading] = await converse(
         [
             (b"<HEARTBEAT0>>", b""),
             (b"<GETVER>>", b"GMC-300Re 2.10"),
             (b"<GETSERIAL>>", SERIAL),
-            (b"<HEARTBEAT1>>", b"\x40\x03\xc0\x05"),
+            (b"<HEARTBEAT1>>", b"\x40\x03"),
             (b"<HEARTBEAT0>>", b""),
         ],
-        reads=2,
         mode="heartbeat",
     )
-    assert [r.value for r in readings] == [180.0, 300.0]
-    assert readings[0].conversions[0].name == "cps_to_cpm"
+    assert reading.value == 180.0 and reading.raw == b"\x40\x03"
+    assert reading.conversions[0].name == "cps_to_cpm"
+
+
+async def test_heartbeat_frames_from_the_emulator_one_per_second() -> None:
+    with PtyEmulator(GmcDevice(model="GMC-320+V5", cpm=240, step=1)) as emu:
+        async with gmc(emu.port, mode="heartbeat") as driver:
+            values = [(await driver.read()).value for _ in range(2)]
+            emu.fault = "garbage"  # a burst of the wrong size: garbage, and the next frame is aligned again
+            with pytest.raises(FrameError, match="heartbeat"):
+                await driver.read()
+            emu.fault = None
+            values.append((await driver.read()).value)
+    assert values == [240.0, 240.0, 240.0]
+
+
+async def test_heartbeat_left_running_by_another_program_is_stopped_at_connect() -> None:
+    device = GmcDevice(step=1, heartbeat_at_start=True)
+    with PtyEmulator(device) as emu:
+        await asyncio.sleep(1.2)  # the meter is already streaming into the port
+        async with gmc(emu.port) as driver:
+            readings = [await driver.read() for _ in range(3)]
+    assert device.commands[0] == "HEARTBEAT0"
+    assert [r.value for r in readings] == device.cpm_served == [120, 121, 122]
 
 
 async def test_a_reply_of_the_wrong_length_is_a_frame_error() -> None:
