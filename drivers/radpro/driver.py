@@ -55,6 +55,7 @@ class RadProDriver(Driver):
         self.dead_time_source = "config"
         self._last: tuple[int, float] | None = None  # (pulse count, loop time)
         self._pulse_count_refused = False
+        self.meter_compensation_s = 0.0  # the meter's own dead-time compensation (0: off)
 
     async def open(self) -> None:
         o = self.options
@@ -123,6 +124,16 @@ class RadProDriver(Driver):
                 extra["dead_time_s"] = got[1]
         elif o.dead_time_s is not None:
             self.dead_time_s = float(o.dead_time_s)
+        if self.dead_time_s:
+            # If the meter compensates dead time itself, its tubeRate already includes it:
+            # correcting again would over-read. Raw pulse counts are never compensated.
+            got = await self._optional("tubeDeadTimeCompensation")
+            if got is not None:
+                try:
+                    self.meter_compensation_s = codec.parse_decimal(got[1], "tubeDeadTimeCompensation")
+                except FrameError:
+                    self.meter_compensation_s = 0.0
+                extra["tubeDeadTimeCompensation"] = got[1]
         for name in ("tubeType", "deviceBatteryVoltage"):
             got = await self._optional(name)
             if got is not None:
@@ -160,16 +171,28 @@ class RadProDriver(Driver):
         cpm = codec.parse_decimal(payload, "tubeRate")
         if cpm < 0:
             raise FrameError(f"tubeRate {payload!r} is negative", raw=raw, meter=self.meter_id)
-        return self._reading(cpm, raw, (Conversion("tube_rate", detail="the meter's instantaneous tubeRate"),))
+        steps = [Conversion("tube_rate", detail="the meter's instantaneous tubeRate")]
+        if self.dead_time_s and self.meter_compensation_s > 0:
+            steps.append(
+                Conversion(
+                    "dead_time",
+                    factor=1.0,
+                    detail=f"compensated by the meter (tubeDeadTimeCompensation {self.meter_compensation_s:g} s)",
+                )
+            )
+            return self._reading(cpm, raw, tuple(steps), dead_time_s=None)
+        return self._reading(cpm, raw, tuple(steps))
 
-    def _reading(self, cpm: float, raw: bytes, steps: tuple[Conversion, ...]) -> Reading:
+    def _reading(
+        self, cpm: float, raw: bytes, steps: tuple[Conversion, ...], dead_time_s: float | None | bool = True
+    ) -> Reading:
         return count_rate_reading(
             meter=self.meter_id,
             ts=utc_now(),
             cpm=cpm,
             raw=raw,
             sensitivity_cpm_per_uSv_h=self.sensitivity,
-            dead_time_s=self.dead_time_s,
+            dead_time_s=self.dead_time_s if dead_time_s is True else None,
             steps=steps,
             sensitivity_source=self.sensitivity_source,
             dead_time_source=self.dead_time_source,

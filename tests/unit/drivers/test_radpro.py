@@ -99,6 +99,7 @@ async def test_device_dead_time_is_applied_and_recorded() -> None:
         [
             (b"GET deviceId\r\n", ID),
             (b"GET tubeDeadTime\r\n", b"OK 0.0001000\r\n"),
+            (b"GET tubeDeadTimeCompensation\r\n", b"OK 0.0000000\r\n"),
             (b"GET tubeType\r\n", b"OK M4011\r\n"),
             (b"GET deviceBatteryVoltage\r\n", b"OK 1.421\r\n"),
             (b"GET deviceTime\r\n", b"OK 1763800000\r\n"),
@@ -121,6 +122,25 @@ async def test_silent_meter_names_data_mode() -> None:
             async with radpro(emu.port, timeout_s=0.3):
                 pass
     device.assert_done()
+
+
+async def test_meter_compensated_tube_rate_is_not_corrected_twice() -> None:
+    _, [reading] = await converse(
+        [
+            (b"GET deviceId\r\n", ID),
+            (b"GET tubeDeadTimeCompensation\r\n", b"OK 0.0001000\r\n"),
+            (b"GET tubeType\r\n", b"OK M4011\r\n"),
+            (b"GET deviceBatteryVoltage\r\n", b"OK 1.421\r\n"),
+            (b"GET deviceTime\r\n", b"OK 1763800000\r\n"),
+            (b"GET tubePulseCount\r\n", b"OK 5\r\n"),
+            (b"GET tubeRate\r\n", b"OK 60000.000\r\n"),
+        ],
+        reads=1,
+        sensitivity_cpm_per_uSv_h="none",
+        dead_time_s=0.0001,
+    )
+    assert reading.value == 60000.0
+    assert "compensated by the meter" in reading.conversions[-1].detail
 
 
 def test_pulse_counter_wraps_at_2_to_the_32() -> None:
