@@ -180,19 +180,17 @@ class RadProDriver(Driver):
                     detail=f"compensated by the meter (tubeDeadTimeCompensation {self.meter_compensation_s:g} s)",
                 )
             )
-            return self._reading(cpm, raw, tuple(steps), dead_time_s=None)
+            return self._reading(cpm, raw, tuple(steps), use_dead_time=False)
         return self._reading(cpm, raw, tuple(steps))
 
-    def _reading(
-        self, cpm: float, raw: bytes, steps: tuple[Conversion, ...], dead_time_s: float | None | bool = True
-    ) -> Reading:
+    def _reading(self, cpm: float, raw: bytes, steps: tuple[Conversion, ...], use_dead_time: bool = True) -> Reading:
         return count_rate_reading(
             meter=self.meter_id,
             ts=utc_now(),
             cpm=cpm,
             raw=raw,
             sensitivity_cpm_per_uSv_h=self.sensitivity,
-            dead_time_s=self.dead_time_s if dead_time_s is True else None,
+            dead_time_s=self.dead_time_s if use_dead_time else None,
             steps=steps,
             sensitivity_source=self.sensitivity_source,
             dead_time_source=self.dead_time_source,
