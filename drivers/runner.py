@@ -6,7 +6,9 @@ and reports every change of state to ``on_state``:
 ``connecting`` -> ``connected`` -> (``error`` | ``stale``)* -> ``disconnected`` -> ``connecting`` ...
 
 * ``error``: a reply timed out or was garbled. One bad reply is not a
-  disconnect; ``max_timeouts`` / ``max_garbage`` in a row are.
+  disconnect; ``max_timeouts`` / ``max_garbage`` in a row are. One event per
+  episode (every bad reply is logged); the episode ends after three good
+  readings in a row.
 * ``disconnected``: unplugged, the port vanished, or an error streak; the
   reason says which. The meter is reopened after a delay that doubles from
   ``backoff_initial_s`` up to ``backoff_max_s``; the daemon never restarts
@@ -16,7 +18,8 @@ and reports every change of state to ``on_state``:
   frozen for ``frozen_after_s`` while it should be counting. Frozen readings
   are still journaled (they are what the meter said) but carry the ``stale``
   status flag, which the pipeline does not turn into samples.
-* back to ``connected`` (reason ``recovered``) at the next good reading.
+* back to ``connected`` (reason ``recovered``) at the next fresh reading after
+  ``stale``, or after three good ones after ``error``.
 
 Consecutive events with the same state and reason are reported once.
 """
@@ -41,6 +44,8 @@ from .base import Driver, MeterIdentity, Reading, Status, utc_now
 from .errors import MeterGone, MeterTimeout
 
 log = structlog.get_logger("radsurvey.meter")
+
+RECOVER_AFTER_GOOD = 3  # good readings in a row that end an 'error' episode
 
 
 @dataclass(frozen=True)
@@ -186,7 +191,7 @@ async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Readi
     frozen = FrozenWatch(conn.frozen_after_s if conn.frozen_after_s is not None else driver.frozen_after_s_default)
     last_fresh = loop.time()
     next_at = loop.time()
-    timeouts = garbage = 0
+    timeouts = garbage = good = 0
     while True:
         try:
             reading = await asyncio.wait_for(driver.read(), conn.read_timeout_s)
@@ -197,19 +202,24 @@ async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Readi
             timeouts = 0
             raw = err.raw[:32].hex()
             log.warning("garbled reply", meter=cfg.id, error=str(err), raw=raw, streak=garbage)
+            good = 0
             if garbage >= conn.max_garbage:
                 return f"{garbage} garbled replies in a row: {err.message}"
-            states.emit("error", reason=f"garbled reply: {err.message}", detail={"raw": raw})
+            if states.current != "error":  # one event per episode; every one is logged
+                states.emit("error", reason=f"garbled reply: {err.message}", detail={"raw": raw})
         except (MeterTimeout, TimeoutError) as err:
             timeouts += 1
             garbage = 0
             message = err.message if isinstance(err, MeterError) else f"read took over {conn.read_timeout_s:g} s"
             log.warning("meter timeout", meter=cfg.id, error=message, streak=timeouts)
+            good = 0
             if timeouts >= conn.max_timeouts:
                 return f"{timeouts} timeouts in a row: {message}"
-            states.emit("error", reason=f"timeout: {message}")
+            if states.current != "error":
+                states.emit("error", reason=f"timeout: {message}")
         else:
             timeouts = garbage = 0
+            good += 1
             now = loop.time()
             if frozen.frozen(reading.meter_value, now):
                 reading = replace(reading, status=reading.status | {Status.STALE})
@@ -220,7 +230,9 @@ async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Readi
                     log.warning("meter value frozen", meter=cfg.id, value=reading.meter_value)
             else:
                 last_fresh = now
-                if states.current != "connected":
+                # Out of 'error' only after a few good replies in a row, so that a meter that
+                # fails every other read is one episode, not two journal events per second.
+                if states.current == "stale" or (states.current == "error" and good >= RECOVER_AFTER_GOOD):
                     states.emit("connected", reason="recovered", identity=driver.identity)
                     log.info("meter recovered", meter=cfg.id)
             on_reading(reading)

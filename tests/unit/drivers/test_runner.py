@@ -101,3 +101,47 @@ async def test_configuration_errors_are_not_retried() -> None:
         await run_meter(
             MeterConfig(id="c", driver="x"), on_reading=lambda r: None, on_state=lambda s: None, create=broken
         )
+
+
+class _Flapping(Driver):
+    """Every other reply is garbled."""
+
+    name = "flapping"
+
+    async def open(self) -> None:
+        self.n = 0
+
+    async def close(self) -> None:
+        pass
+
+    async def identify(self) -> MeterIdentity:
+        return MeterIdentity(model="flapping")
+
+    async def read(self) -> Reading:
+        from radsurvey.protocols.errors import FrameError
+
+        self.n += 1
+        if self.n % 2 == 0:
+            raise FrameError("bad checksum", raw=b"\x00")
+        return Reading(meter=self.meter_id, ts=utc_now(), value=1.0, unit="uGy/h", quantity=Quantity.AIR_KERMA_RATE)
+
+
+async def test_a_meter_failing_every_other_read_is_one_error_episode() -> None:
+    states: list[MeterState] = []
+    readings: list[Reading] = []
+    task = asyncio.create_task(
+        run_meter(
+            MeterConfig(id="f", driver="flapping", poll_interval_s=0.001),
+            on_reading=readings.append,
+            on_state=states.append,
+            create=lambda name, **kw: _Flapping(meter_id=kw["meter_id"], poll_interval_s=kw["poll_interval_s"]),
+        )
+    )
+    async with asyncio.timeout(5):
+        while len(readings) < 50:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [s.state for s in states] == ["connecting", "connected", "error"]
+    assert states[-1].reason == "garbled reply: bad checksum"
