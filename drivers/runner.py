@@ -22,6 +22,10 @@ and reports every change of state to ``on_state``:
   ``stale``, or after three good ones after ``error``.
 
 Consecutive events with the same state and reason are reported once.
+
+Timeouts use ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11
+``wait_for`` can swallow a cancellation that arrives as the inner call finishes,
+and a meter task that ignores its cancellation would keep the daemon from stopping.
 """
 
 from __future__ import annotations
@@ -162,7 +166,8 @@ async def run_meter(
             reason = f"{type(err).__name__}: {err}"
         finally:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(driver.close(), 5)
+                async with asyncio.timeout(5):
+                    await driver.close()
         delay = next(delays)
         if states.current != "disconnected" or (states.last and states.last[1] != reason):
             log.warning("meter disconnected", meter=cfg.id, reason=reason, retry_in_s=delay)
@@ -178,7 +183,8 @@ async def _open(driver: Driver, conn: ConnectionConfig) -> None:
         driver.identity = await driver.identify()
 
     try:
-        await asyncio.wait_for(_enter(), conn.connect_timeout_s)
+        async with asyncio.timeout(conn.connect_timeout_s):
+            await _enter()
     except TimeoutError:
         raise MeterTimeout(f"no answer to open/identify within {conn.connect_timeout_s:g} s") from None
 
@@ -194,7 +200,8 @@ async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Readi
     timeouts = garbage = good = 0
     while True:
         try:
-            reading = await asyncio.wait_for(driver.read(), conn.read_timeout_s)
+            async with asyncio.timeout(conn.read_timeout_s):
+                reading = await driver.read()
         except (MeterGone, OSError) as err:
             return str(err)
         except FrameError as err:

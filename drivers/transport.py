@@ -160,7 +160,8 @@ class SerialLink:
             opening: Any = serial_asyncio_fast.create_serial_connection(
                 loop, _Receiver, self.port, baudrate=self.baudrate, bytesize=8, parity="N", stopbits=1
             )
-            self._transport, self._rx = await asyncio.wait_for(opening, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                self._transport, self._rx = await opening
         except TimeoutError:
             raise MeterTimeout(f"opening {self.port} took longer than {timeout_s:g} s", meter=self.meter) from None
         except OSError as err:  # SerialException is an OSError
@@ -207,7 +208,8 @@ class SerialLink:
             return False
         rx.changed.clear()
         try:
-            await asyncio.wait_for(rx.changed.wait(), remaining)
+            async with asyncio.timeout(remaining):
+                await rx.changed.wait()
         except TimeoutError:
             return False
         return True

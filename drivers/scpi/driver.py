@@ -92,7 +92,8 @@ class ScpiDriver(Driver):
 
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self._executor, fn), self.options.timeout_s + 5)
+            async with asyncio.timeout(self.options.timeout_s + 5):
+                return await loop.run_in_executor(self._executor, fn)
         except TimeoutError:
             raise MeterTimeout(f"VISA call took over {self.options.timeout_s + 5:g} s", meter=self.meter_id) from None
         except pyvisa.errors.VisaIOError as err:
