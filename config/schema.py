@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .alarms import AlarmRule, AlarmsConfig, check_unique_rule_names
 from .connection import ConnectionConfig
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -97,6 +98,7 @@ class ChannelConfig(_Section):
         allow_inf_nan=False,
         description="for meters reading H*(10) in uSv/h: uSv per uGy used to get air kerma (1.0 overestimates D, conservative)",
     )
+    alarms: list[AlarmRule] = Field(default_factory=list, description="alarm rules of this channel (docs/alarms.md)")
 
     _v_id = field_validator("id")(_check_id)
 
@@ -121,6 +123,7 @@ class DaemonConfig(BaseSettings):
     journal: JournalConfig = JournalConfig()
     meters: list[MeterConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)
+    alarms: AlarmsConfig = AlarmsConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -148,6 +151,7 @@ class DaemonConfig(BaseSettings):
         for ch in self.channels:
             if ch.meter not in meter_ids:
                 problems.append(f"channels[{ch.id}].meter: no meter with id {ch.meter!r}")
+            problems += check_unique_rule_names(ch.id, ch.alarms)
         if problems:
             raise ValueError("; ".join(problems))
         return self

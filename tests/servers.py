@@ -130,6 +130,10 @@ class Mosquitto(_Server):
             "log_type warning",
             "log_type notice",
         ]
+        if os.geteuid() == 0:
+            # As root mosquitto would switch to user 'mosquitto', which cannot read
+            # the password file and ACL in this private temporary directory.
+            lines.append("user root")
         if self.users is not None:
             pwfile = self.workdir / "passwd"
             pwfile.write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))

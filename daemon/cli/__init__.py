@@ -47,6 +47,7 @@ def _build() -> None:
     run.register(app)
     app.add_typer(journal.app, name="journal")
     app.add_typer(configcmd.app, name="config")
+    __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)  # alarms group + status
     app.add_typer(meters.app, name="meters")
 
 
