@@ -41,14 +41,15 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, run, survey
+    from . import configcmd, evaluate, journal, meters, run
 
     evaluate.register(app)
     run.register(app)
     app.add_typer(journal.app, name="journal")
     app.add_typer(configcmd.app, name="config")
     __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)  # alarms group + status
-    survey.register(app)
+    app.add_typer(meters.app, name="meters")
+    __import__(f"{__name__}.survey", fromlist=["register"]).register(app)  # survey group + report
 
 
 _build()
