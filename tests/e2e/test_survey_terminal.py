@@ -20,6 +20,9 @@ from pathlib import Path
 import pexpect
 import pytest
 
+from radsurvey.drivers.emulator import PtyEmulator
+from radsurvey.drivers.gmc.emulator import GmcDevice
+
 pytestmark = pytest.mark.e2e
 
 
@@ -267,8 +270,6 @@ def test_readings_typed_by_hand_with_a_retake_after_a_wide_spread(tmp_path: Path
 
 def test_guided_survey_with_a_gmc_meter_on_a_pty_survives_sigkill(tmp_path: Path) -> None:
     """The same survey against the GMC emulator: a real serial protocol on a real pty."""
-    emulator = pytest.importorskip("radsurvey.drivers.emulator")
-    gmc = pytest.importorskip("radsurvey.drivers.gmc.emulator")
     if RADSURVEY is None:
         pytest.skip("radsurvey is not installed in this environment")
     plan = tmp_path / "plan.toml"
@@ -281,8 +282,8 @@ def test_guided_survey_with_a_gmc_meter_on_a_pty_survives_sigkill(tmp_path: Path
         "RADSURVEY_SURVEY_JOURNAL": str(journal),
         "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
     }
-    device = gmc.GmcDevice(model="GMC-320+V5", cpm=300, seed=7)  # apparatus off: 3 uSv/h
-    with emulator.PtyEmulator(device, link=tmp_path / "usb-GQ_GMC-320-if00-port0") as emu:
+    device = GmcDevice(model="GMC-320+V5", cpm=300, seed=7)  # apparatus off: 3 uSv/h
+    with PtyEmulator(device, link=tmp_path / "usb-GQ_GMC-320-if00-port0") as emu:
         meter = [
             "--meter",
             "gmc",
