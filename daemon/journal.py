@@ -228,15 +228,19 @@ def schema_version(conn: sqlite3.Connection) -> int:
 def migrate(conn: sqlite3.Connection, path: Path) -> int:
     """Bring the schema to SCHEMA_VERSION, one transaction per migration."""
     try:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, description TEXT NOT NULL)")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, description TEXT NOT NULL)"
+        )
         current = schema_version(conn)
         if current > SCHEMA_VERSION:
             raise JournalError(
                 f"journal schema version {current} is newer than this radsurvey knows ({SCHEMA_VERSION}); upgrade radsurvey",
                 source=str(path),
             )
+        applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
         for version, description, sql in MIGRATIONS:
-            if version <= current:
+            if version in applied:  # by set, not by maximum: a journal may miss an earlier one
                 continue
             conn.execute("BEGIN IMMEDIATE")
             try:

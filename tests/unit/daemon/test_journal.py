@@ -116,3 +116,17 @@ def test_appending_after_close_is_refused(tmp_path: Path) -> None:
     j.close()
     with pytest.raises(JournalError, match="closed"):
         j.append("readings", reading(1))
+
+
+def test_a_missing_earlier_migration_is_applied_even_when_later_ones_are(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    Journal(path).close()
+    first = jr.MIGRATIONS[0][0]
+    conn = sqlite3.connect(path)
+    conn.execute("DELETE FROM schema_version WHERE version = ?", (first,))
+    conn.execute("DROP TABLE readings")
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalError):
+        # migration 1 creates tables that partly still exist: it must be attempted, not skipped
+        Journal(path)
