@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .sinks import InfluxConfig, MqttConfig, RetentionConfig
+
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -118,6 +120,9 @@ class DaemonConfig(BaseSettings):
     journal: JournalConfig = JournalConfig()
     meters: list[MeterConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)
+    mqtt: MqttConfig | None = None
+    influxdb: InfluxConfig | None = None
+    retention: RetentionConfig = RetentionConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -67,7 +67,9 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     )
     clean = False
     try:
-        daemon = Daemon(cfg, jr)
+        from ..sinks import build_services
+
+        daemon = Daemon(cfg, jr, services=build_services(cfg))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _request_stop, daemon, sig.name)
