@@ -1,0 +1,123 @@
+"""The daemon config: validated once, every problem reported with its key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from radsurvey.config import load_config, parse_config
+from radsurvey.daemon.configure import check
+from radsurvey.protocols.errors import ConfigError
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLES = REPO / "config" / "examples"
+
+MINIMAL = {
+    "site": {"id": "clinic"},
+    "meters": [{"id": "m1", "driver": "simulated"}],
+    "channels": [{"id": "c1", "meter": "m1", "room_category": 1}],
+}
+
+
+def problems_of(data: dict, **kw) -> str:
+    with pytest.raises(ConfigError) as err:
+        parse_config(data, source="test.toml", environ={}, **kw)
+    return str(err.value)
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
+def test_every_example_config_is_valid(path: Path) -> None:
+    cfg = load_config(path, environ={})
+    assert check(cfg) == []
+
+
+def test_unknown_key_is_an_error_naming_its_path() -> None:
+    data = {**MINIMAL, "journal": {"pathh": "x.sqlite"}}
+    assert "journal.pathh: unknown key" in problems_of(data)
+
+
+def test_channel_errors_name_the_channel_by_id() -> None:
+    data = {**MINIMAL, "channels": [{"id": "desk", "meter": "m1", "room_category": "one"}]}
+    assert "channels[desk].room_category" in problems_of(data)
+
+
+def test_channel_must_name_an_existing_meter() -> None:
+    data = {**MINIMAL, "channels": [{"id": "desk", "meter": "nope", "room_category": 1}]}
+    assert "channels[desk].meter: no meter with id 'nope'" in problems_of(data)
+
+
+def test_duplicate_meter_ids_are_rejected() -> None:
+    data = {**MINIMAL, "meters": [{"id": "m1", "driver": "simulated"}, {"id": "m1", "driver": "simulated"}]}
+    assert "duplicate id 'm1'" in problems_of(data)
+
+
+def test_ids_must_be_usable_as_mqtt_topic_levels() -> None:
+    data = {**MINIMAL, "site": {"id": "a/b"}}
+    assert "site.id" in problems_of(data)
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    data = {"site": {"id": "a b"}, "journal": {"commit_interval_s": -1}, "bogus": 1}
+    text = problems_of(data)
+    assert "3 problems" in text
+    assert "site.id" in text and "journal.commit_interval_s" in text and "bogus: unknown key" in text
+
+
+def test_normalisation_needs_both_current_and_workload() -> None:
+    data = {**MINIMAL, "channels": [{"id": "c1", "meter": "m1", "room_category": 1, "anode_current_mA": 4}]}
+    assert "needs apparatus or workload_mA_min_per_week" in problems_of(data)
+
+
+def test_environment_overrides_file_and_cli_overrides_environment() -> None:
+    data = {**MINIMAL, "journal": {"path": "file.sqlite", "commit_interval_s": 2}}
+    env = {"RADSURVEY_JOURNAL__PATH": "/env/j.sqlite", "RADSURVEY_JOURNAL__COMMIT_INTERVAL_S": "3"}
+    cfg = parse_config(data, environ=env)
+    assert str(cfg.journal.path) == "/env/j.sqlite" and cfg.journal.commit_interval_s == 3
+    cfg = parse_config(data, environ=env, overrides={"journal": {"path": "/cli.sqlite"}})
+    assert str(cfg.journal.path) == "/cli.sqlite" and cfg.journal.commit_interval_s == 3
+
+
+def test_unrelated_environment_variables_are_ignored() -> None:
+    cfg = parse_config(MINIMAL, environ={"RADSURVEY_MQTT_PASSWORD": "secret", "RADSURVEY_NOPE__X": "1"})
+    assert cfg.site.id == "clinic"
+
+
+def test_unknown_driver_is_reported_with_the_known_ones() -> None:
+    cfg = parse_config({**MINIMAL, "meters": [{"id": "m1", "driver": "nosuch"}]}, environ={})
+    (problem,) = check(cfg)
+    assert problem.path == "meters[m1].driver" and "simulated" in problem.message
+
+
+def test_driver_options_are_validated_by_the_driver() -> None:
+    cfg = parse_config(
+        {**MINIMAL, "meters": [{"id": "m1", "driver": "simulated", "seeed": 1, "beam_on_s": -1}]}, environ={}
+    )
+    paths = {p.path for p in check(cfg)}
+    assert paths == {"meters[m1].seeed", "meters[m1].beam_on_s"}
+
+
+def test_unknown_room_category_is_reported_on_the_channel() -> None:
+    cfg = parse_config({**MINIMAL, "channels": [{"id": "c1", "meter": "m1", "room_category": 9}]}, environ={})
+    (problem,) = check(cfg)
+    assert problem.path.startswith("channels[c1]") and "9" in problem.message
+
+
+def test_missing_file_and_bad_toml_are_one_line_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "absent.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[site\nid = 1\n")
+    with pytest.raises(ConfigError, match=r"bad.toml: invalid TOML: .*line 1"):
+        load_config(bad)
+
+
+def test_secret_comes_from_environment_before_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from radsurvey.config.secrets import resolve_secret
+
+    f = tmp_path / "pw"
+    f.write_text("from-file\n")
+    assert resolve_secret(env="X_PW", file=f, what="password").get_secret_value() == "from-file"
+    monkeypatch.setenv("X_PW", "from-env")
+    secret = resolve_secret(env="X_PW", file=f, what="password")
+    assert secret.get_secret_value() == "from-env" and "from-env" not in repr(secret)

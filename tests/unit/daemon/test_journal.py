@@ -1,0 +1,118 @@
+"""The journal: every row committed once, in seq order, readable while written."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from radsurvey.daemon import journal as jr
+from radsurvey.daemon.journal import Journal
+from radsurvey.protocols.errors import JournalError
+
+
+def reading(i: int) -> dict:
+    return {"ts": f"2026-01-01T00:00:{i % 60:02d}.000Z", "meter": "m", "value": float(i), "unit": "uGy/h", "quantity": "air_kerma_rate"}
+
+
+def test_new_journal_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    Journal(path).close()
+    assert jr.stats(path)["schema_version"] == jr.SCHEMA_VERSION
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_seq_is_strictly_increasing_across_tables_and_reopens(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path, commit_interval_s=0.05) as j:
+        a = j.append("readings", reading(1))
+        b = j.append("meter_events", {"ts": "2026-01-01T00:00:00Z", "meter": "m", "state": "connected"})
+    with Journal(path) as j:
+        c = j.append("readings", reading(2))
+    assert a < b < c
+
+
+def test_flush_makes_rows_visible_to_readers(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path, commit_interval_s=30) as j:
+        for i in range(5):
+            j.append("readings", reading(i))
+        assert j.flush(timeout_s=10)
+        assert jr.stats(path)["tables"]["readings"]["rows"] == 5
+        assert j.committed_seq == 5
+
+
+def test_batch_size_commits_before_the_interval(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    committed = threading.Event()
+    with Journal(path, commit_interval_s=60, batch_size=10) as j:
+        j.add_commit_listener(lambda seq: committed.set() if seq >= 10 else None)
+        for i in range(10):
+            j.append("readings", reading(i))
+        assert committed.wait(10)
+
+
+def test_clean_close_is_recorded_in_runs(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    Journal(path).close(clean=True)
+    j = Journal(path)  # a second run that never closes: as after a crash
+    run = jr.stats(path)["last_run"]
+    assert run["stopped_at"] is None and run["clean"] == 0
+    j.close(clean=False)
+    stats = jr.stats(path)
+    assert stats["runs"] == {"count": 2, "clean": 1}
+
+
+def test_rows_survive_a_crash_after_commit(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    j = Journal(path, commit_interval_s=0.05)
+    j.append("readings", reading(1))
+    assert j.flush()
+    # No close(): the process "dies" here. A new reader still sees the row.
+    assert jr.stats(path)["tables"]["readings"]["rows"] == 1
+    j.close()
+
+
+def test_a_failed_commit_is_retried_without_losing_rows(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path, commit_interval_s=0.05) as j:
+        blocker = sqlite3.connect(path, timeout=0)
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock
+        j._conn.execute("PRAGMA busy_timeout=50")
+        j.append("readings", reading(1))
+        j.append("readings", reading(2))
+        threading.Event().wait(0.5)
+        assert j.last_error is not None
+        blocker.rollback()
+        blocker.close()
+        assert j.flush(timeout_s=10)
+        assert j.last_error is None
+    assert jr.stats(path)["tables"]["readings"]["rows"] == 2
+
+
+def test_reader_refuses_a_journal_from_a_newer_radsurvey(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    Journal(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO schema_version VALUES (999, 'x', 'future')")
+    conn.commit()
+    conn.close()
+    with pytest.raises(JournalError, match="newer"):
+        jr.stats(path)
+    with pytest.raises(JournalError, match="newer"):
+        Journal(path)
+
+
+def test_missing_journal_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(JournalError, match="journal not found"):
+        jr.stats(tmp_path / "nope.sqlite")
+
+
+def test_appending_after_close_is_refused(tmp_path: Path) -> None:
+    j = Journal(tmp_path / "j.sqlite")
+    j.close()
+    with pytest.raises(JournalError, match="closed"):
+        j.append("readings", reading(1))
