@@ -108,6 +108,18 @@ class JournalFeed:
             self._conn = None
 
 
+def checkpoint() -> None:
+    """Re-raise a cancellation that a library swallowed.
+
+    Python 3.11's ``asyncio.wait_for`` (used inside aiomqtt) can lose a cancel
+    request when its inner future completes at the same moment; the task still
+    counts the request, so every loop of ours checks it and stops.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class DeliveryError(Exception):
     """A batch was not delivered; the sink retries it after a backoff. The message is safe to log."""
 
@@ -185,6 +197,7 @@ class CursorSink:
         assert self._feed is not None and self._wake is not None and self.journal is not None
         feed, wake = self._feed, self._wake
         while True:
+            checkpoint()
             wake.clear()
             rows = await asyncio.to_thread(feed.read_after, self.cursor, self.batch_size)
             if not rows:

@@ -71,7 +71,10 @@ class RetentionService:
 
     async def run(self, daemon: Daemon) -> None:
         self.hub.journal_path = daemon.journal.path
+        from .base import checkpoint
+
         while True:
+            checkpoint()
             try:
                 await self.pass_once(daemon)
             except Exception:  # noqa: BLE001 - retention must never take the daemon down

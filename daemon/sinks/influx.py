@@ -21,7 +21,7 @@ import structlog
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import InfluxConfig
 
-from .base import Backoff, CursorSink, DeliveryError, JournalRow
+from .base import Backoff, CursorSink, DeliveryError, JournalRow, checkpoint
 from .payloads import INFLUX_ROUTES, InfluxContext
 
 if TYPE_CHECKING:
@@ -98,6 +98,7 @@ class InfluxSink(CursorSink):
 
         try:
             while True:  # the retry loop: a failed batch is read again from the cursor
+                checkpoint()
                 try:
                     await self.pump(deliver)
                 except Exception as err:  # noqa: BLE001 - a sink must never take the daemon down

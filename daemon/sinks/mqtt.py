@@ -27,7 +27,7 @@ import structlog
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import MqttConfig
 
-from .base import Backoff, CursorSink, JournalRow
+from .base import Backoff, CursorSink, JournalRow, checkpoint
 from .payloads import MQTT_ROUTES, MqttRoute, dumps
 
 if TYPE_CHECKING:
@@ -82,6 +82,7 @@ class MqttSink(CursorSink):
         try:
             await asyncio.to_thread(self._seed_meters)
             while True:  # the reconnect loop (see module docstring)
+                checkpoint()
                 try:
                     await self._session(backoff)
                     message = "session ended"
@@ -138,6 +139,7 @@ class MqttSink(CursorSink):
             return
         try:
             await asyncio.gather(*tasks)
+            checkpoint()
         finally:
             for t in tasks:
                 t.cancel()
@@ -204,6 +206,7 @@ class MqttSink(CursorSink):
     async def _status_loop(self, client: aiomqtt.Client) -> None:
         topic = f"{self.root}/status/sinks"
         while True:
+            checkpoint()
             status = self.hub.status() if self.hub is not None else {"sinks": {self.name: self.status()}}
             await client.publish(topic, dumps(status), qos=1, retain=True)
             await asyncio.sleep(self.mqtt.status_interval_s)
@@ -247,6 +250,7 @@ class MqttSink(CursorSink):
     async def _ha_status(self, client: aiomqtt.Client) -> None:
         # Home Assistant says "online" on its status topic after it restarts: send discovery again.
         async for message in client.messages:
+            checkpoint()
             if message.topic.matches(f"{self.mqtt.discovery_prefix}/status") and message.payload == b"online":
                 log.info("home assistant came online; discovery sent again", sink=self.name)
                 await self.publish_discovery(client)
