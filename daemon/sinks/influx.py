@@ -75,7 +75,7 @@ class InfluxSink(CursorSink):
         if self._write_api is None:
             self._open()
         try:
-            self._write_api.write(bucket=self.influx.bucket, org=self.influx.org or "", record=body, write_precision=WritePrecision.MS)
+            self._write_api.write(bucket=self.influx.bucket, org=self.influx.org or "", record=body, write_precision=WritePrecision.NS)
         except ApiException as err:
             reason = (err.body or err.reason or "").strip().replace("\n", " ")[:300]
             raise DeliveryError(f"HTTP {err.status} from {self.influx.url}: {reason}") from None

@@ -128,8 +128,18 @@ def ts_ms(ts: str) -> int:
     return round(datetime.fromisoformat(ts).timestamp() * 1000)
 
 
-def line(measurement: str, tags: dict[str, Any], fields: dict[str, Any], timestamp_ms: int) -> str:
-    """One point in line protocol (millisecond precision); tags sorted, empty/None tags and fields left out."""
+def ts_ns(ts: str, seq: int) -> int:
+    """The row's own millisecond timestamp, in ns, with ``seq % 10**6`` as the sub-millisecond part.
+
+    Two readings of one meter can share a millisecond (a late poll catching up);
+    in InfluxDB the second would overwrite the first. The sub-ms part keeps them
+    apart and is a function of the row, so a replayed row is the same point.
+    """
+    return ts_ms(ts) * 1_000_000 + seq % 1_000_000
+
+
+def line(measurement: str, tags: dict[str, Any], fields: dict[str, Any], timestamp_ns: int) -> str:
+    """One point in line protocol (ns precision); tags sorted, empty/None tags and fields left out."""
     tag_part = "".join(
         f",{k.translate(_KEY_ESC)}={str(v).translate(_KEY_ESC)}"
         for k, v in sorted(tags.items())
@@ -142,7 +152,7 @@ def line(measurement: str, tags: dict[str, Any], fields: dict[str, Any], timesta
             field_items.append(f"{k.translate(_KEY_ESC)}={rendered}")
     if not field_items:
         raise ValueError(f"{measurement}: a point needs at least one field")
-    return f"{measurement.translate(_MEAS_ESC)}{tag_part} {','.join(field_items)} {timestamp_ms}"
+    return f"{measurement.translate(_MEAS_ESC)}{tag_part} {','.join(field_items)} {timestamp_ns}"
 
 
 @dataclass(frozen=True)
@@ -156,7 +166,7 @@ def reading_line(row: dict[str, Any], ctx: InfluxContext) -> str:
         "reading",
         {"site": ctx.site, "meter": row["meter"]},
         {f"value_{unit_suffix(row['unit'])}": float(row["value"]), "seq": row["seq"]},
-        ts_ms(row["ts"]),
+        ts_ns(row["ts"], row["seq"]),
     )
 
 
@@ -185,7 +195,7 @@ def sample_line(row: dict[str, Any], ctx: InfluxContext) -> str:
             "seq": row["seq"],
             "reading_seq": row["reading_seq"],
         },
-        ts_ms(row["ts"]),
+        ts_ns(row["ts"], row["seq"]),
     )
 
 
@@ -200,7 +210,7 @@ def generic_line(measurement: str) -> Callable[[dict[str, Any], InfluxContext], 
                 tags[key] = value
             elif key != "ts" and isinstance(value, int | float) and not isinstance(value, bool):
                 fields[key] = value
-        return line(measurement, tags, fields, ts_ms(row["ts"]))
+        return line(measurement, tags, fields, ts_ns(row["ts"], row["seq"]))
 
     return build
 
