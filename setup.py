@@ -8,6 +8,9 @@ its top level (DESIGN.md §2) while everything imports as ``radsurvey.<folder>``
 from setuptools import find_packages, setup
 
 FOLDERS = ("daemon", "drivers", "protocols", "config")
+# Data-only folders: ``radsurvey.systemd`` carries the unit files, udev rules and
+# install scripts as package data (pyproject.toml's package-data patterns).
+DATA_FOLDERS = ("systemd",)
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}
@@ -18,5 +21,9 @@ for folder in FOLDERS:
         name = f"radsurvey.{folder}.{sub}"
         packages.append(name)
         package_dir[name] = f"{folder}/{sub.replace('.', '/')}"
+
+for folder in DATA_FOLDERS:
+    packages.append(f"radsurvey.{folder}")
+    package_dir[f"radsurvey.{folder}"] = folder
 
 setup(packages=packages, package_dir=package_dir)

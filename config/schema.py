@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .sinks import InfluxConfig, MqttConfig, RetentionConfig
+from .alarms import AlarmRule, AlarmsConfig, check_unique_rule_names
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -96,6 +97,7 @@ class ChannelConfig(_Section):
         allow_inf_nan=False,
         description="for meters reading H*(10) in uSv/h: uSv per uGy used to get air kerma (1.0 overestimates D, conservative)",
     )
+    alarms: list[AlarmRule] = Field(default_factory=list, description="alarm rules of this channel (docs/alarms.md)")
 
     _v_id = field_validator("id")(_check_id)
 
@@ -123,6 +125,7 @@ class DaemonConfig(BaseSettings):
     mqtt: MqttConfig | None = None
     influxdb: InfluxConfig | None = None
     retention: RetentionConfig = RetentionConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
 
     @classmethod
     def settings_customise_sources(
@@ -150,6 +153,7 @@ class DaemonConfig(BaseSettings):
         for ch in self.channels:
             if ch.meter not in meter_ids:
                 problems.append(f"channels[{ch.id}].meter: no meter with id {ch.meter!r}")
+            problems += check_unique_rule_names(ch.id, ch.alarms)
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -102,12 +102,57 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE sink_cursors ADD COLUMN last_error_at TEXT
         """,
     ),
+    (
+        3,
+        "alarm events, acknowledgement requests, alarm rule state",
+        """
+        CREATE TABLE alarm_events (
+            seq INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            event TEXT NOT NULL,
+            state TEXT NOT NULL,
+            previous TEXT NOT NULL,
+            value REAL,
+            level REAL NOT NULL,
+            warning_level REAL,
+            unit TEXT NOT NULL,
+            since TEXT NOT NULL,
+            acknowledged INTEGER NOT NULL DEFAULT 0,
+            acknowledged_by TEXT,
+            acknowledged_at TEXT,
+            comment TEXT NOT NULL DEFAULT '',
+            latched INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX alarm_events_channel_rule_seq ON alarm_events(channel, rule, seq);
+        CREATE TABLE alarm_acks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            requested_at TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            rule TEXT,
+            by TEXT NOT NULL,
+            comment TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT 'cli',
+            handled_at TEXT,
+            result TEXT
+        );
+        CREATE TABLE alarm_rule_state (
+            channel TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            PRIMARY KEY (channel, rule)
+        );
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Tables whose rows carry the journal-wide seq (what sinks replay).
-SEQ_TABLES: tuple[str, ...] = ("readings", "samples", "meter_events")
+SEQ_TABLES: tuple[str, ...] = ("readings", "samples", "meter_events", "alarm_events")
 
 
 def now_iso() -> str:

@@ -117,11 +117,13 @@ class ChannelPipeline:
         self.warnings: list[str] = []
         if cfg.anode_current_mA is not None:
             try:
-                self.workload, self.warnings = evaluation.workload_for(
-                    self.profile, cfg.apparatus, cfg.workload_mA_min_per_week
+                choice = evaluation.workload_for(
+                    self.profile, cfg.apparatus or "", cfg.workload_mA_min_per_week
                 )
             except RadsurveyError as err:
                 raise ConfigError(err.message, field=f"channels[{cfg.id}].apparatus") from None
+            self.workload = choice.workload_mA_min_per_week
+            self.warnings = list(choice.warnings)
         self._window = _Window(cfg.averaging_window_s)
         self._warned_units: set[str] = set()
         self.last: Sample | None = None
@@ -174,7 +176,7 @@ class ChannelPipeline:
         normalised: float | None = None
         dose_for_e = net
         if cfg.anode_current_mA is not None and self.workload is not None:
-            normalised = evaluation.normalise(net, cfg.anode_current_mA, self.workload)
+            normalised = evaluation.normalise(net, cfg.anode_current_mA, self.workload, profile=self.profile)
             dose_for_e = normalised
             corrections.append(
                 {
@@ -184,7 +186,7 @@ class ChannelPipeline:
                     "standard_week_min": 1800,
                 }
             )
-        formula, effective = evaluation.effective_dose_rate({_height_key(cfg): dose_for_e})
+        formula, effective = evaluation.effective_dose_rate({_height_key(cfg): dose_for_e}, profile=self.profile)
         sample = Sample(
             channel=cfg.id,
             meter=reading.meter,
@@ -210,4 +212,4 @@ class ChannelPipeline:
 
 def _height_key(cfg: ChannelConfig) -> int:
     # A fixed monitor measures at one height, so formula 4 applies whatever it is.
-    return int(round(cfg.height_cm)) if cfg.height_cm is not None else 80
+    return round(cfg.height_cm) if cfg.height_cm is not None else 80

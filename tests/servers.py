@@ -63,7 +63,7 @@ class _Server:
 
     def start(self) -> None:
         assert self.proc is None or self.proc.poll() is not None, f"{self.name} already running"
-        log = open(self.log_path, "ab")  # noqa: SIM115 - kept open for the process's life
+        log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             self.command(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -130,6 +130,10 @@ class Mosquitto(_Server):
             "log_type warning",
             "log_type notice",
         ]
+        if os.geteuid() == 0:
+            # As root mosquitto would switch to user 'mosquitto', which cannot read
+            # the password file and ACL in this private temporary directory.
+            lines.append("user root")
         if self.users is not None:
             pwfile = self.workdir / "passwd"
             pwfile.write_text("".join(f"{u}:{p}\n" for u, p in self.users.items()))

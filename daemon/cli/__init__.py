@@ -7,8 +7,6 @@ groups live in sibling modules and are attached in :func:`_build`.
 
 from __future__ import annotations
 
-import sys
-
 import typer
 
 from .common import fail, run_command
@@ -49,6 +47,7 @@ def _build() -> None:
     run.register(app)
     app.add_typer(journal.app, name="journal")
     app.add_typer(configcmd.app, name="config")
+    __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)  # alarms group + status
 
 
 _build()
@@ -61,4 +60,4 @@ def main() -> None:
 __all__ = ["app", "fail", "main", "run_command"]
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -30,7 +30,7 @@ def check_command(file: Path = typer.Argument(..., help="daemon config (TOML)"))
     except ConfigError as err:
         typer.echo(f"radsurvey: error: {err}", err=True)
         raise typer.Exit(2) from None
-    except Exception as err:  # noqa: BLE001 - report, never a traceback
+    except Exception as err:
         fail(f"{file}: {err}")
     typer.echo(
         f"{file}: ok (site {cfg.site.id}, {len(cfg.meters)} meter(s), {len(cfg.channels)} channel(s))"

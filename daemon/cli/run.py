@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from .common import STATE, fail
+
+if TYPE_CHECKING:
+    from ..notify import Notifier
+    from ..supervisor import Daemon
 
 
 def register(app: typer.Typer) -> None:
@@ -52,9 +58,11 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     from .. import console
     from ..configure import check_or_raise
     from ..journal import Journal
+    from ..notify import Notifier
     from ..supervisor import Daemon, resolve_journal_path
 
     log = structlog.get_logger("radsurvey.run")
+    notifier = Notifier()
     cfg = load_config(config)
     check_or_raise(cfg, str(config))
     path = resolve_journal_path(cfg, journal_override)
@@ -67,14 +75,16 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     )
     clean = False
     try:
+        from ..alarms.service import services_for
         from ..sinks import build_services
 
-        daemon = Daemon(cfg, jr, services=build_services(cfg))
+        daemon = Daemon(cfg, jr, services=[*services_for(cfg), *build_services(cfg)])
+        systemd = _systemd_task(daemon, notifier)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, _request_stop, daemon, sig.name)
+            loop.add_signal_handler(sig, _request_stop, daemon, sig.name, notifier)
         if duration_s is not None:
-            loop.call_later(duration_s, _request_stop, daemon, "duration")
+            loop.call_later(duration_s, _request_stop, daemon, "duration", notifier)
 
         live = None
         if as_json:
@@ -86,16 +96,38 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
         else:
             daemon.observers.samples.append(console.line_printer(console.text_line))
         with live if live is not None else contextlib.nullcontext():
-            await daemon.run()
+            await daemon.run(extra=[systemd])
         clean = True
     finally:
+        notifier.stopping()
         await asyncio.to_thread(jr.close, clean=clean)
+        notifier.close()
         log.info("journal closed", path=str(path), clean=clean, committed_seq=jr.committed_seq)
 
 
-def _request_stop(daemon, reason: str) -> None:  # type: ignore[no-untyped-def]
+def _request_stop(daemon, reason: str, notifier) -> None:  # type: ignore[no-untyped-def]
     import structlog
 
     if not daemon.stop_event.is_set():
         structlog.get_logger("radsurvey.run").info("stop requested", reason=reason)
+        notifier.stopping()
     daemon.stop_event.set()
+
+
+def _systemd_task(daemon: Daemon, notifier: Notifier) -> Callable[[], Awaitable[None]]:
+    """The task that tells systemd READY=1 once the supervisor runs, then feeds its watchdog."""
+    from ..notify import Heartbeats, Watchdog, status_line
+
+    heartbeats = Heartbeats(
+        {f"meter:{m.id}": max(120.0, 5 * m.poll_interval_s) for m in daemon.cfg.meters if m.enabled}
+    )
+    daemon.observers.readings.append(lambda reading, _seq: heartbeats.beat(f"meter:{reading.meter}"))
+    daemon.observers.meter_states.append(lambda state: heartbeats.beat(f"meter:{state.meter}"))
+    watchdog = Watchdog(notifier, heartbeats, status=lambda: status_line(daemon))
+
+    async def _run() -> None:
+        # Tasks start in creation order: by now every meter and service task has been created.
+        notifier.ready(status_line(daemon))
+        await watchdog.run()
+
+    return _run

@@ -1,0 +1,503 @@
+"""The alarm service: feeds the pure engine from the running daemon and stores what it says.
+
+* samples, readings and meter states arrive through ``daemon.observers``;
+* a tick re-judges every rule (delays, equipment checks) every ``tick_interval_s``;
+* every state change and acknowledgement becomes an ``alarm_events`` row in the
+  journal (with the journal-wide seq, so sinks publish it);
+* acknowledgement requests from the CLI (``alarm_acks`` rows) and from MQTT are
+  applied here: this service is the only writer of ``alarm_events``;
+* on start it restores each rule's state from its last event, the twa windows
+  from the journal's samples and the dose budgets from their snapshot plus the
+  samples after it, so a restart neither forgets nor repeats an alarm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from radsurvey.config.alarms import DoseBudgetRule, EquipmentRule
+from radsurvey.config.schema import DaemonConfig
+from radsurvey.drivers.base import Reading, Status, iso_utc
+from radsurvey.protocols.errors import ConfigError, RadsurveyError
+
+from . import clock
+from .actions import CommandRunner
+from .engine import CategoryLimits, DoseBudgetState, Event, MachineState, Observations, Rule, State
+
+if TYPE_CHECKING:
+    from radsurvey.drivers.runner import MeterState
+
+    from ..pipeline import Sample
+    from ..supervisor import Daemon
+
+log = structlog.get_logger("radsurvey.alarms")
+
+
+def iso(t: float | None) -> str | None:
+    """POSIX seconds as the journal writes times (UTC, milliseconds, ``Z``)."""
+    return None if t is None else iso_utc(datetime.fromtimestamp(t, UTC))
+
+
+def parse_iso(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def event_row(ev: Event) -> dict[str, Any]:
+    """The ``alarm_events`` columns of an event (the journal adds seq)."""
+    return {
+        "ts": iso(ev.t),
+        "channel": ev.channel,
+        "rule": ev.rule,
+        "kind": ev.kind,
+        "event": ev.event,
+        "state": ev.state.value,
+        "previous": ev.previous.value,
+        "value": ev.value,
+        "level": ev.level,
+        "warning_level": ev.warning_level,
+        "unit": ev.unit,
+        "since": iso(ev.since),
+        "acknowledged": int(ev.acknowledged),
+        "acknowledged_by": ev.acknowledged_by,
+        "acknowledged_at": iso(ev.acknowledged_at),
+        "comment": ev.comment,
+        "latched": int(ev.latched),
+    }
+
+
+def category_limits(protocol: str, room_category: int, where: str) -> CategoryLimits:
+    from radsurvey.protocols import profiles
+
+    try:
+        category = profiles.get_profile(protocol).category(room_category)
+    except RadsurveyError as err:
+        raise ConfigError(err.message, field=where) from None
+    if category is None:
+        raise ConfigError(f"protocol {protocol} has no room category {room_category}", field=where)
+    return CategoryLimits(
+        dmd_uSv_h=category.dmd_uSv_h,
+        dose_limit_mSv=category.dose_limit_mSv_per_year,
+        hours_per_year=category.hours_per_year,
+    )
+
+
+def build_rules(cfg: DaemonConfig) -> dict[str, list[Rule]]:
+    """channel id -> its rules; ConfigError when a category is unknown."""
+    out: dict[str, list[Rule]] = {}
+    for ch in cfg.channels:
+        if not ch.alarms:
+            continue
+        limits = category_limits(ch.protocol, ch.room_category, f"channels[{ch.id}].room_category")
+        out[ch.id] = [Rule(ch.id, rule_cfg, limits) for rule_cfg in ch.alarms]
+    return out
+
+
+@dataclass
+class _MeterWatch:
+    connected: bool = False
+    changed_at: float = 0.0  # when ``connected`` last changed
+    last_value: float | None = None
+    value_changed_at: float | None = None
+    over_range: bool = False
+
+
+def first_seq_at_or_after(conn: sqlite3.Connection, ts: str) -> int | None:
+    """Smallest samples.seq whose ts >= ``ts``, by bisection on seq (ts grows with seq)."""
+    row = conn.execute("SELECT MIN(seq), MAX(seq) FROM samples").fetchone()
+    if row[0] is None:
+        return None
+    lo, hi = int(row[0]), int(row[1]) + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        probe = conn.execute("SELECT seq, ts FROM samples WHERE seq >= ? ORDER BY seq LIMIT 1", (mid,)).fetchone()
+        if probe is None or probe["ts"] >= ts:
+            hi = mid
+        else:
+            lo = int(probe["seq"]) + 1
+    return lo
+
+
+class AlarmService:
+    """Runs the alarm rules of every channel inside the daemon."""
+
+    name = "alarms"
+
+    def __init__(
+        self,
+        cfg: DaemonConfig,
+        *,
+        now: Callable[[], float] = time.time,
+        clock_synchronised: Callable[[], bool | None] = clock.synchronised,
+    ):
+        self.cfg = cfg
+        self.now = now
+        self.clock_synchronised = clock_synchronised
+        self.rules = build_rules(cfg)
+        self.by_key = {(r.channel, r.name): r for rules in self.rules.values() for r in rules}
+        self.channel_meter = {ch.id: ch.meter for ch in cfg.channels}
+        self.meters: dict[str, _MeterWatch] = {}
+        self.ready = asyncio.Event()
+        self._buffer: list[Sample] | None = []
+        self._handled_acks: set[int] = set()
+        self._unsync_since: float | None = None
+        self._clock_unknown_logged = False
+        self.commands = CommandRunner(cfg.alarms.command, on_result=self._on_command_result)
+        self._action_rules: dict[str, Rule] = {}
+        if cfg.alarms.command is not None:
+            for channel in self.rules:
+                # The local command's own health, per channel: a failed command is a
+                # fault (value 1 = the last command failed), cleared by the next success.
+                action = EquipmentRule(kind="equipment", check="over_range", id="action")
+                self._action_rules[channel] = Rule(channel, action, _NO_LIMITS)
+                self.by_key[(channel, "action")] = self._action_rules[channel]
+        self.daemon: Daemon | None = None
+        self._read: sqlite3.Connection | None = None
+
+    # -- daemon wiring -------------------------------------------------------------------------
+
+    async def run(self, daemon: Daemon) -> None:
+        from ..journal import connect
+
+        self.daemon = daemon
+        start = self.now()
+        for meter in self.cfg.meters:
+            self.meters[meter.id] = _MeterWatch(changed_at=start)
+        obs = daemon.observers
+        obs.samples.append(self.on_sample)
+        obs.readings.append(self.on_reading)
+        obs.meter_states.append(self.on_meter_state)
+        try:
+            await daemon.journal.aflush()
+            self._read = connect(daemon.journal.path, readonly=True)
+            await asyncio.to_thread(self.restore, self._read)
+            buffered, self._buffer = self._buffer or [], None
+            for sample in buffered:
+                self.on_sample(sample)
+            self.ready.set()
+            log.info("alarm service running", rules=[f"{c}/{r}" for c, r in self.by_key])
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.commands.run(), name="alarms:commands")
+                tg.create_task(self._tick_loop(), name="alarms:tick")
+                tg.create_task(self._ack_loop(), name="alarms:acks")
+                tg.create_task(self._snapshot_loop(), name="alarms:snapshots")
+        finally:
+            if self.on_sample in obs.samples:
+                obs.samples.remove(self.on_sample)
+            if self.on_reading in obs.readings:
+                obs.readings.remove(self.on_reading)
+            if self.on_meter_state in obs.meter_states:
+                obs.meter_states.remove(self.on_meter_state)
+            self.save_snapshots()
+            if self._read is not None:
+                self._read.close()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            self.tick(self.now())
+            await asyncio.sleep(self.cfg.alarms.tick_interval_s)
+
+    async def _ack_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.alarms.ack_poll_interval_s)
+            try:
+                await self.poll_acks()
+            except sqlite3.Error as err:
+                log.warning("cannot read acknowledgement requests", error=str(err))
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.alarms.snapshot_interval_s)
+            self.save_snapshots()
+
+    # -- observations (event loop; never block) ---------------------------------------------------
+
+    def on_sample(self, sample: Sample) -> None:
+        if self._buffer is not None:
+            self._buffer.append(sample)
+            return
+        # The journal keeps milliseconds: judge the very times it stores, so that a
+        # replay after a restart (and an auditor) computes the same numbers.
+        t = sample.ts.replace(microsecond=sample.ts.microsecond // 1000 * 1000).timestamp()
+        for rule in self.rules.get(sample.channel, ()):
+            if rule.uses_samples:
+                rule.add_sample(t, sample.effective_uSv_h)
+                self._record(rule.evaluate(t))
+
+    def on_reading(self, reading: Reading, _seq: int) -> None:
+        w = self.meters.setdefault(reading.meter, _MeterWatch(changed_at=self.now()))
+        t = reading.ts.timestamp()
+        if Status.STALE not in reading.status and reading.value != w.last_value:
+            w.value_changed_at = t
+        w.last_value = reading.value
+        w.over_range = Status.OVER_RANGE in reading.status
+
+    def on_meter_state(self, state: MeterState) -> None:
+        w = self.meters.setdefault(state.meter, _MeterWatch(changed_at=self.now()))
+        connected = state.state == "connected"
+        if connected != w.connected:
+            w.connected = connected
+            w.changed_at = state.ts.timestamp()
+            w.value_changed_at = w.changed_at if connected else None
+        if state.state == "stale":
+            w.value_changed_at = min(w.value_changed_at or 0.0, w.changed_at)
+
+    def observations(self, channel: str, t: float) -> Observations:
+        w = self.meters.get(self.channel_meter.get(channel, ""), _MeterWatch(changed_at=t))
+        obs = Observations(
+            disconnected_s=0.0 if w.connected else max(0.0, t - w.changed_at),
+            stale_s=max(0.0, t - (w.value_changed_at or t)) if w.connected else 0.0,
+            over_range=w.over_range if w.connected else False,
+        )
+        return obs
+
+    def _system_observations(self, obs: Observations, t: float, needs: set[str]) -> Observations:
+        daemon = self.daemon
+        if "journal_size" in needs and daemon is not None:
+            path = Path(daemon.journal.path)
+            obs.journal_bytes = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+        if "sink_backlog" in needs and daemon is not None and self._read is not None:
+            row = self._read.execute("SELECT MIN(seq) FROM sink_cursors").fetchone()
+            obs.sink_backlog_rows = None if row[0] is None else max(0, daemon.journal.committed_seq - int(row[0]))
+        if "clock" in needs:
+            synced = self.clock_synchronised()
+            if synced is None:
+                if not self._clock_unknown_logged:
+                    log.warning("cannot tell whether the system clock is synchronised; clock rule is idle")
+                    self._clock_unknown_logged = True
+                obs.unsynchronised_s = 0.0
+            elif synced:
+                self._unsync_since = None
+            elif self._unsync_since is None:
+                self._unsync_since = t
+            obs.unsynchronised_s = 0.0 if self._unsync_since is None else t - self._unsync_since
+        return obs
+
+    def tick(self, t: float) -> None:
+        """Re-judge every rule at ``t`` (expired delays, equipment checks)."""
+        if self._buffer is not None:
+            return
+        needs = {r.cfg.check for r in self.by_key.values() if isinstance(r.cfg, EquipmentRule)}
+        system = self._system_observations(Observations(), t, needs) if needs else Observations()
+        for channel, rules in self.rules.items():
+            obs = self.observations(channel, t)
+            obs.journal_bytes = system.journal_bytes
+            obs.sink_backlog_rows = system.sink_backlog_rows
+            obs.unsynchronised_s = system.unsynchronised_s
+            for rule in rules:
+                self._record(rule.evaluate(t, obs))
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _record(self, ev: Event | None) -> None:
+        if ev is None:
+            return
+        if self.daemon is not None:
+            self.daemon.journal.append("alarm_events", event_row(ev))
+        log_fn = log.warning if ev.state in (State.ALARM, State.FAULT) else log.info
+        log_fn(
+            "alarm state" if ev.event == "transition" else "alarm acknowledged",
+            channel=ev.channel,
+            rule=ev.rule,
+            state=ev.state.value,
+            previous=ev.previous.value,
+            value=ev.value,
+            threshold=ev.level,
+            by=ev.acknowledged_by if ev.event == "ack" else None,
+        )
+        if ev.state != ev.previous and ev.rule != "action":
+            self.commands.submit(ev)
+
+    def _on_command_result(self, ev: Event, ok: bool, detail: str) -> None:
+        rule = self._action_rules.get(ev.channel)
+        if rule is None:
+            return
+        if not ok:
+            log.error("alarm command failed", channel=ev.channel, rule=ev.rule, state=ev.state.value, error=detail)
+        self._record(rule.evaluate(self.now(), Observations(over_range=not ok)))
+
+    def acknowledge(
+        self, channel: str, rule: str | None, by: str, comment: str = "", *, source: str
+    ) -> tuple[bool, str]:
+        """Acknowledge one rule, or every non-normal rule of the channel. (accepted, message)."""
+        by = by.strip()
+        if not by:
+            return False, "acknowledgement names nobody (give who acknowledges)"
+        if channel not in self.rules:
+            return False, f"no alarm rules on channel {channel!r}"
+        targets = [r for r in self.rules[channel] if rule is None or r.name == rule]
+        if rule is not None and not targets:
+            return False, f"channel {channel!r} has no rule {rule!r}"
+        if rule is None:
+            targets = [r for r in targets if r.machine.s.state != State.NORMAL]
+            if not targets:
+                return False, f"nothing to acknowledge on channel {channel!r} (all rules normal)"
+        t = self.now()
+        done, reasons = [], []
+        for r in targets:
+            ev, reason = r.acknowledge(t, by, comment)
+            if ev is None:
+                reasons.append(f"{r.name}: {reason}")
+                continue
+            self._record(ev)
+            done.append(r.name)
+        if not done:
+            return False, "; ".join(reasons)
+        log.info("acknowledgement accepted", channel=channel, rules=done, by=by, source=source)
+        return True, f"acknowledged {', '.join(done)} on {channel} by {by}"
+
+    async def poll_acks(self) -> None:
+        """Apply acknowledgement requests written by ``radsurvey alarms ack``."""
+        if self._read is None or self.daemon is None:
+            return
+        # A small table read on the loop: WAL readers never wait for the writer, and one
+        # connection is never used from two threads at once.
+        rows = self._read.execute("SELECT * FROM alarm_acks WHERE handled_at IS NULL ORDER BY id").fetchall()
+        for row in rows:
+            if row["id"] in self._handled_acks:
+                continue
+            self._handled_acks.add(row["id"])
+            ok, message = self.acknowledge(row["channel"], row["rule"], row["by"], row["comment"], source=row["source"])
+            if not ok:
+                log.warning(
+                    "acknowledgement rejected", channel=row["channel"], rule=row["rule"], by=row["by"], reason=message
+                )
+            self.daemon.journal.execute_now(
+                "UPDATE alarm_acks SET handled_at = ?, result = ? WHERE id = ?",
+                (iso(self.now()), ("accepted: " if ok else "rejected: ") + message, row["id"]),
+            )
+
+    # -- persistence ------------------------------------------------------------------------------
+
+    def save_snapshots(self) -> None:
+        """Store the dose budgets (their integral since the period start cannot be recomputed cheaply)."""
+        if self.daemon is None or self._buffer is not None:
+            return
+        for r in self.by_key.values():
+            if r.budget is not None and r.budget.s is not None:
+                self.daemon.journal.execute_now(
+                    "INSERT INTO alarm_rule_state(channel, rule, updated_at, state) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(channel, rule) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state",
+                    (r.channel, r.name, iso(self.now()), json.dumps(asdict(r.budget.s))),
+                )
+
+    def restore(self, conn: sqlite3.Connection) -> None:
+        """Rule states from their last events; twa windows and dose budgets from samples."""
+        t_now = self.now()
+        last = conn.execute(
+            "SELECT * FROM alarm_events WHERE seq IN (SELECT MAX(seq) FROM alarm_events GROUP BY channel, rule)"
+        ).fetchall()
+        for row in last:
+            rule = self.by_key.get((row["channel"], row["rule"]))
+            if rule is None:
+                continue
+            rule.machine.restore(
+                MachineState(
+                    state=State(row["state"]),
+                    since=parse_iso(row["since"]),
+                    latched=bool(row["latched"]),
+                    acknowledged=bool(row["acknowledged"]),
+                    acknowledged_by=row["acknowledged_by"],
+                    acknowledged_at=parse_iso(row["acknowledged_at"]) if row["acknowledged_at"] else None,
+                    comment=row["comment"],
+                )
+            )
+            if row["value"] is not None:
+                rule.machine.value = row["value"]
+            if rule.machine.s.state != State.NORMAL:
+                log.info(
+                    "alarm state restored", channel=rule.channel, rule=rule.name, state=row["state"], since=row["since"]
+                )
+        snapshots = {
+            (r["channel"], r["rule"]): json.loads(r["state"]) for r in conn.execute("SELECT * FROM alarm_rule_state")
+        }
+        for channel, rules in self.rules.items():
+            start: float | None = None
+            for r in rules:
+                if r.twa is not None:
+                    begin = t_now - r.twa.window_s - r.twa.max_gap_s
+                elif r.budget is not None:
+                    assert isinstance(r.cfg, DoseBudgetRule)
+                    snap = snapshots.get((channel, r.name))
+                    if snap is not None:
+                        r.budget.s = DoseBudgetState(**snap)
+                        begin = snap["last_t"] if snap["last_t"] is not None else snap["period_start"]
+                    else:
+                        from .engine import period_start
+
+                        begin = period_start(r.cfg.start, t_now) - r.cfg.max_gap_s
+                else:
+                    continue
+                start = begin if start is None else min(start, begin)
+            if start is not None:
+                self._replay(conn, channel, rules, start)
+
+    def _replay(self, conn: sqlite3.Connection, channel: str, rules: list[Rule], start: float) -> None:
+        first = first_seq_at_or_after(conn, iso(start) or "")
+        if first is None:
+            return
+        n = 0
+        for row in conn.execute(
+            "SELECT ts, effective_uSv_h FROM samples WHERE channel = ? AND seq >= ? ORDER BY seq", (channel, first)
+        ):
+            t = parse_iso(row["ts"])
+            for r in rules:
+                if r.twa is not None:
+                    r.twa.add(t, row["effective_uSv_h"])
+                elif r.budget is not None and (
+                    r.budget.s is None or r.budget.s.last_t is None or t > r.budget.s.last_t
+                ):
+                    r.budget.add(t, row["effective_uSv_h"])
+            n += 1
+        if n:
+            log.info("alarm windows restored from the journal", channel=channel, samples=n)
+
+    # -- views --------------------------------------------------------------------------------------
+
+    def current(self) -> list[dict[str, Any]]:
+        out = []
+        for r in self.by_key.values():
+            s = r.machine.s
+            out.append(
+                {
+                    "channel": r.channel,
+                    "rule": r.name,
+                    "kind": r.kind,
+                    "state": s.state.value,
+                    "since": iso(s.since) if s.since else None,
+                    "value": r.machine.value,
+                    "level": r.machine.level,
+                    "unit": r.unit,
+                    "acknowledged": s.acknowledged,
+                    "latched": s.latched,
+                }
+            )
+        return out
+
+
+_NO_LIMITS = CategoryLimits(dmd_uSv_h=1.0, dose_limit_mSv=1.0, hours_per_year=1.0)
+
+
+def services_for(cfg: DaemonConfig) -> list[Any]:
+    """The alarm services a config asks for: none without rules; the MQTT ack listener when enabled."""
+    if not any(ch.alarms for ch in cfg.channels):
+        return []
+    alarms = AlarmService(cfg)
+    services: list[Any] = [alarms]
+    if cfg.alarms.mqtt_ack.enabled:
+        from .mqtt_ack import MqttAckService
+
+        services.append(MqttAckService(cfg.alarms.mqtt_ack, site=cfg.site.id, alarms=alarms))
+    return services
+
+
+__all__ = ["AlarmService", "build_rules", "event_row", "iso", "services_for"]

@@ -1,0 +1,147 @@
+"""``radsurvey status``: channels, meters, alarms and sinks at a glance (from the journal)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .common import run_command
+
+
+def register(app: typer.Typer) -> None:
+    app.command("status")(status_command)
+
+
+def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
+    """Everything ``status`` shows, read from the config and (read-only) the journal."""
+    from radsurvey.config import load_config
+    from radsurvey.daemon import journal as jr
+    from radsurvey.daemon.alarms import store
+    from radsurvey.daemon.supervisor import resolve_journal_path
+
+    cfg = load_config(config)
+    path = resolve_journal_path(cfg, journal)
+    out: dict[str, Any] = {"site": cfg.site.id, "journal": str(path), "running": False, "last_run": None}
+    channels = {ch.id: {"meter": ch.meter, "room_category": ch.room_category, "last": None} for ch in cfg.channels}
+    meters: dict[str, Any] = {m.id: {"driver": m.driver, "enabled": m.enabled, "state": None} for m in cfg.meters}
+    out.update(channels=channels, meters=meters, alarms=[], sinks={})
+    if not path.exists():
+        return out
+    out["running"] = store.daemon_running(path)
+    with jr.reader(path) as conn:
+        run = conn.execute("SELECT started_at, stopped_at, clean, pid FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        out["last_run"] = dict(run) if run else None
+        for cid, ch in channels.items():
+            row = conn.execute(
+                "SELECT ts, effective_uSv_h, limit_uSv_h, ratio FROM samples WHERE channel = ? "
+                "ORDER BY seq DESC LIMIT 1",
+                (cid,),
+            ).fetchone()
+            ch["last"] = dict(row) if row else None
+        for mid, m in meters.items():
+            row = conn.execute(
+                "SELECT ts, state, reason FROM meter_events WHERE meter = ? ORDER BY seq DESC LIMIT 1", (mid,)
+            ).fetchone()
+            m["state"] = dict(row) if row else None
+        top = (
+            conn.execute(
+                "SELECT MAX(m) FROM ("
+                + " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in jr.SEQ_TABLES if _has(conn, t))
+                + ")"
+            ).fetchone()[0]
+            or 0
+        )
+        for row in conn.execute("SELECT sink, seq, updated_at FROM sink_cursors ORDER BY sink"):
+            out["sinks"][row["sink"]] = {
+                "seq": row["seq"],
+                "backlog_rows": max(0, top - row["seq"]),
+                "updated_at": row["updated_at"],
+            }
+    if _journal_has_alarms(path):
+        out["alarms"] = store.current(path)
+    return out
+
+
+def _has(conn: Any, table: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone() is not None
+
+
+def _journal_has_alarms(path: Path) -> bool:
+    from radsurvey.daemon import journal as jr
+
+    with jr.reader(path) as conn:
+        return _has(conn, "alarm_events")
+
+
+def status_command(
+    config: Path = typer.Option(..., "--config", "-c", help="daemon config (TOML)"),
+    journal: Path | None = typer.Option(None, "--journal", "-j", help="journal file (overrides [journal].path)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Channels, meters, alarms and sinks at a glance."""
+    data = run_command(lambda: gather(config, journal))
+    if as_json:
+        typer.echo(json.dumps(data, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    run = data["last_run"]
+    state = "running" if data["running"] else ("stopped" if run else "never started")
+    since = (
+        f" since {run['started_at']}"
+        if run and data["running"]
+        else (f", last stopped {run['stopped_at']}" if run and run["stopped_at"] else "")
+    )
+    console.print(f"site [bold]{data['site']}[/] · daemon {state}{since} · journal {data['journal']}")
+
+    t = Table(title="channels")
+    for col in ("channel", "meter", "category", "last sample", "E uSv/h", "limit", "ratio"):
+        t.add_column(col)
+    for cid, ch in data["channels"].items():
+        last = ch["last"]
+        if last:
+            t.add_row(
+                cid,
+                ch["meter"],
+                str(ch["room_category"]),
+                last["ts"],
+                f"{last['effective_uSv_h']:.4g}",
+                f"{last['limit_uSv_h']:g}",
+                f"{last['ratio']:.3f}",
+            )
+        else:
+            t.add_row(cid, ch["meter"], str(ch["room_category"]), "-", "-", "-", "-")
+    console.print(t)
+
+    t = Table(title="meters")
+    for col in ("meter", "driver", "state", "since", "reason"):
+        t.add_column(col)
+    for mid, m in data["meters"].items():
+        st = m["state"] or {}
+        t.add_row(
+            mid,
+            m["driver"],
+            st.get("state", "disabled" if not m["enabled"] else "-"),
+            st.get("ts", "-"),
+            st.get("reason", ""),
+        )
+    console.print(t)
+
+    active = [a for a in data["alarms"] if a["state"] != "normal"]
+    if active:
+        from .alarms import _table
+
+        console.print(_table(active, "alarms not normal"))
+    else:
+        console.print("alarms: all normal" if data["alarms"] or any(True for _ in data["channels"]) else "alarms: none")
+    for sink, cur in data["sinks"].items():
+        console.print(
+            f"sink {sink}: acknowledged seq {cur['seq']} ({cur['backlog_rows']} rows behind) at {cur['updated_at']}"
+        )
+    if not data["sinks"]:
+        console.print("sinks: none have written yet")

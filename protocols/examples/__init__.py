@@ -1,0 +1,1 @@
+"""Example survey documents, shipped as package data (see README.md here)."""

@@ -1,0 +1,27 @@
+"""systemd units, udev rules and the install scripts for a fixed monitor (see docs/raspberry-pi.md).
+
+Shipped as package data so that an installed radsurvey can find them::
+
+    python -c 'import radsurvey.systemd as s; print(s.path("radsurvey.service"))'
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+FILES = (
+    "radsurvey.service",
+    "radsurvey@.service",
+    "99-radsurvey.rules",
+    "install.sh",
+    "uninstall.sh",
+    "radsurvey.toml",
+)
+
+
+def path(name: str) -> Path:
+    """The installed path of one of :data:`FILES`."""
+    if name not in FILES:
+        raise KeyError(f"unknown systemd file {name!r}; known: {', '.join(FILES)}")
+    return Path(str(resources.files(__name__).joinpath(name)))

@@ -1,0 +1,195 @@
+"""The systemd units verify, and the daemon speaks sd_notify in the installed layout."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import radsurvey.systemd as units
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(
+    SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed (Debian package 'systemd')"
+)
+
+
+def fake_root(tmp_path: Path, unit_files: dict[str, str]) -> Path:
+    """A root with the system's units, our units and the ExecStart binary the units name."""
+    root = tmp_path / "root"
+    (root / "etc/systemd/system").mkdir(parents=True)
+    (root / "usr/lib/systemd").mkdir(parents=True)
+    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
+    exe = root / "opt/radsurvey/venv/bin/radsurvey"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("#!/bin/sh\n")
+    exe.chmod(0o755)
+    for name, text in unit_files.items():
+        (root / "etc/systemd/system" / name).write_text(text)
+    return root
+
+
+def verify(root: Path, unit: str) -> subprocess.CompletedProcess[str]:
+    assert SYSTEMD_ANALYZE is not None
+    return subprocess.run(
+        [SYSTEMD_ANALYZE, "verify", f"--root={root}", unit], capture_output=True, text=True, timeout=60
+    )
+
+
+@needs_analyze
+@pytest.mark.parametrize("unit", ["radsurvey.service", "radsurvey@clinic.service"])
+def test_units_pass_systemd_analyze_verify(tmp_path: Path, unit: str) -> None:
+    files = {n: units.path(n).read_text() for n in ("radsurvey.service", "radsurvey@.service")}
+    out = verify(fake_root(tmp_path, files), unit)
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+@needs_analyze
+def test_verification_catches_a_broken_unit(tmp_path: Path) -> None:
+    broken = units.path("radsurvey.service").read_text().replace("WatchdogSec=30", "WatchdogSecs=30")
+    out = verify(fake_root(tmp_path, {"radsurvey.service": broken}), "radsurvey.service")
+    assert "Unknown key 'WatchdogSecs'" in out.stderr  # systemd only warns: the test above wants stderr empty
+
+
+@needs_analyze
+def test_verification_needs_the_exec_start_binary(tmp_path: Path) -> None:
+    root = fake_root(tmp_path, {"radsurvey.service": units.path("radsurvey.service").read_text()})
+    (root / "opt/radsurvey/venv/bin/radsurvey").unlink()
+    out = verify(root, "radsurvey.service")
+    assert out.returncode != 0 and "not executable" in out.stderr
+
+
+def test_service_unit_has_the_required_hardening() -> None:
+    text = units.path("radsurvey.service").read_text()
+    for line in (
+        "Type=notify",
+        "WatchdogSec=30",
+        "Restart=on-failure",
+        "User=radsurvey",
+        "SupplementaryGroups=dialout",
+        "StateDirectory=radsurvey",
+        "ConfigurationDirectory=radsurvey",
+        "LogsDirectory=radsurvey",
+        "ProtectSystem=strict",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "NoNewPrivileges=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+        "CapabilityBoundingSet=",
+        "SystemCallFilter=@system-service",
+        "DevicePolicy=closed",
+        "DeviceAllow=char-ttyUSB rw",
+        "DeviceAllow=char-ttyACM rw",
+    ):
+        assert f"\n{line}\n" in text, line
+
+
+def test_udev_rules_name_the_known_meters_for_group_dialout() -> None:
+    text = units.path("99-radsurvey.rules").read_text()
+    assert 'ATTRS{idVendor}=="1a86", ATTRS{idProduct}=="7523"' in text
+    assert 'ATTRS{idVendor}=="0483", ATTRS{idProduct}=="5740"' in text
+    assert text.count('GROUP="dialout"') == 2 and 'SYMLINK+="radsurvey/' in text
+
+
+def test_install_scripts_are_valid_shell() -> None:
+    for name in ("install.sh", "uninstall.sh"):
+        out = subprocess.run(["sh", "-n", str(units.path(name))], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+
+
+def test_the_shipped_default_config_is_valid() -> None:
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "radsurvey"), "config", "check", str(units.path("radsurvey.toml"))],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+
+
+CONFIG = """
+[site]
+id = "pi"
+[journal]
+path = "radsurvey.sqlite"
+commit_interval_s = 0.1
+[[meters]]
+id = "m1"
+driver = "simulated"
+poll_interval_s = 0.05
+[[channels]]
+id = "desk"
+meter = "m1"
+room_category = 1
+[[channels.alarms]]
+kind = "twa"
+window_s = 60
+"""
+
+
+def test_daemon_under_a_notify_socket_reaches_ready_pings_and_says_stopping(tmp_path: Path) -> None:
+    state = tmp_path / "var/lib/radsurvey"
+    conf = tmp_path / "etc/radsurvey"
+    state.mkdir(parents=True)
+    conf.mkdir(parents=True)
+    (conf / "radsurvey.toml").write_text(CONFIG)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(tmp_path / "notify"))
+    sock.settimeout(0.5)
+    env = {
+        **os.environ,
+        "NOTIFY_SOCKET": str(tmp_path / "notify"),
+        "STATE_DIRECTORY": str(state),
+        "CONFIGURATION_DIRECTORY": str(conf),
+        "LOGS_DIRECTORY": str(tmp_path / "log"),
+        "WATCHDOG_USEC": "400000",
+    }
+    log = open(tmp_path / "stderr.log", "wb")
+    proc = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "radsurvey"),
+            "--log-json",
+            "run",
+            "--config",
+            str(conf / "radsurvey.toml"),
+            "--json",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
+    messages: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sum(m.startswith("WATCHDOG=1") for m in messages) < 2:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except TimeoutError:
+                assert proc.poll() is None, (tmp_path / "stderr.log").read_text()
+        proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(m.startswith("STOPPING=1") for m in messages):
+            try:
+                messages.append(sock.recv(4096).decode())
+            except TimeoutError:
+                pass
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        sock.close()
+        log.close()
+    ready = [m for m in messages if m.startswith("READY=1")]
+    assert len(ready) == 1 and "STATUS=" in ready[0] and "channels" in ready[0]
+    assert messages.index(ready[0]) < min(i for i, m in enumerate(messages) if m.startswith("WATCHDOG=1"))
+    assert any(m.startswith("STOPPING=1") for m in messages)
+    assert (state / "radsurvey.sqlite").exists()  # the relative journal path is under STATE_DIRECTORY

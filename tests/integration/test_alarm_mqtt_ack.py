@@ -1,0 +1,153 @@
+"""Acknowledging alarms over MQTT against a real mosquitto with users and an ACL."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import aiomqtt
+import pytest
+
+from radsurvey.config.alarms import MqttAckConfig
+from radsurvey.daemon.alarms.mqtt_ack import MqttAckService
+from radsurvey.daemon.alarms.service import AlarmService
+from tests.alarm_support import T0, Clock, events, feed, make_config, running, until
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+
+ACL = """
+user radsurvey
+topic read radsurvey/t/channels/+/alarm/ack
+topic readwrite radsurvey/t/#
+
+user operator
+topic write radsurvey/t/channels/+/alarm/ack
+
+user viewer
+topic read radsurvey/t/#
+"""
+USERS = {"radsurvey": "daemon-pw", "operator": "op-pw", "viewer": "view-pw"}
+LATCHING = [{"kind": "instant", "level_uSv_h": 50, "latching": True, "warning_fraction": 0}]
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    server = Mosquitto(tmp_path / "mosquitto", users=USERS, acl=ACL)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def ack_config(broker: Mosquitto, tmp_path: Path, **extra: object) -> MqttAckConfig:
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("daemon-pw\n")
+    secret.chmod(0o600)
+    return MqttAckConfig(
+        enabled=True,
+        port=broker.port,
+        username="radsurvey",
+        password_file=secret,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+async def publish(
+    broker: Mosquitto, user: str, payload: object, *, channel: str = "desk", retain: bool = False
+) -> None:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    async with aiomqtt.Client("127.0.0.1", broker.port, username=user, password=USERS[user], timeout=10) as client:
+        await client.publish(f"radsurvey/t/channels/{channel}/alarm/ack", body, qos=1, retain=retain)
+
+
+class AckBesideAlarms:
+    """Starts the MQTT ack service next to the alarm service that ``running`` creates."""
+
+    name = "mqtt-ack"
+
+    def __init__(self, cfg: MqttAckConfig, holder: list[MqttAckService]):
+        self.cfg = cfg
+        self.holder = holder
+
+    async def run(self, daemon) -> None:  # type: ignore[no-untyped-def]
+        alarms = next(s for s in daemon.services if isinstance(s, AlarmService))
+        self.holder.append(MqttAckService(self.cfg, site="t", alarms=alarms))
+        await self.holder[0].run(daemon)
+
+
+async def in_alarm(tmp_path: Path, broker: Mosquitto, **ack: object):  # type: ignore[no-untyped-def]
+    cfg = make_config(tmp_path, LATCHING)
+    return cfg, Clock(T0), ack_config(broker, tmp_path, **ack)
+
+
+async def test_an_authorised_user_acknowledges_a_latched_alarm(tmp_path: Path, broker: Mosquitto) -> None:
+    cfg, clock, ack_cfg = await in_alarm(tmp_path, broker)
+    holder: list[MqttAckService] = []
+
+    async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]) as (daemon, service):
+        feed(daemon, clock, T0, T0 + 20, 100.0)
+        feed(daemon, clock, T0 + 20, T0 + 40, 0.0)
+        await until(lambda: bool(holder) and holder[0].subscribed.is_set())
+        assert service.current()[0]["state"] == "alarm"
+        await publish(broker, "operator", {"by": "dr. Asel", "comment": "patient left"})
+        await until(lambda: service.current()[0]["state"] == "normal")
+        await daemon.journal.aflush()
+    ack = events(cfg)[-1]
+    assert ack["event"] == "ack" and ack["acknowledged_by"] == "dr. Asel" and ack["comment"] == "patient left"
+
+
+async def test_everything_not_allowed_is_rejected_and_the_alarm_stays(tmp_path: Path, broker: Mosquitto) -> None:
+    cfg, clock, ack_cfg = await in_alarm(tmp_path, broker, allowed_users=["dr. Asel"])
+    holder: list[MqttAckService] = []
+
+    # A retained ack waiting on the broker would be replayed on every (re)subscription.
+    await publish(broker, "operator", {"by": "dr. Asel"}, retain=True)
+    async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]) as (daemon, service):
+        feed(daemon, clock, T0, T0 + 20, 100.0)
+        await until(lambda: bool(holder) and holder[0].subscribed.is_set())
+        ack = holder[0]
+        await until(lambda: len(ack.results) >= 1)
+        # The broker's ACL drops a viewer's publication before it reaches us.
+        await publish(broker, "viewer", {"by": "dr. Asel"})
+        # Authenticated, but the payload is not acceptable:
+        await publish(broker, "operator", b"not json")
+        await publish(broker, "operator", {"comment": "who?"})
+        await publish(broker, "operator", {"by": "intruder"})
+        await publish(broker, "operator", {"by": "dr. Asel", "extra": 1})
+        await publish(broker, "operator", {"by": "dr. Asel"}, channel="nope")
+        await until(lambda: len(ack.results) >= 6)
+        reasons = [m for _, ok, m in ack.results if not ok]
+        assert len(reasons) == 6 and not any(ok for _, ok, _ in ack.results)
+        assert "retained" in reasons[0]
+        assert "not JSON" in reasons[1]
+        assert "'by' must name" in reasons[2]
+        assert "not in alarms.mqtt_ack.allowed_users" in reasons[3]
+        assert "unknown key(s) extra" in reasons[4]
+        assert "no alarm rules on channel 'nope'" in reasons[5]
+        assert service.current()[0]["state"] == "alarm"
+        await daemon.journal.aflush()
+    assert [e["event"] for e in events(cfg)] == ["transition"]
+
+
+async def test_anonymous_clients_cannot_even_connect(broker: Mosquitto) -> None:
+    with pytest.raises(aiomqtt.MqttError):
+        async with aiomqtt.Client("127.0.0.1", broker.port, timeout=5):
+            pass
+
+
+async def test_the_listener_reconnects_after_the_broker_restarts(tmp_path: Path, broker: Mosquitto) -> None:
+    cfg, clock, ack_cfg = await in_alarm(tmp_path, broker, reconnect_max_s=0.5)
+    holder: list[MqttAckService] = []
+
+    async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]) as (daemon, service):
+        feed(daemon, clock, T0, T0 + 20, 100.0)
+        feed(daemon, clock, T0 + 20, T0 + 40, 0.0)
+        await until(lambda: bool(holder) and holder[0].subscribed.is_set())
+        broker.restart()
+        await until(lambda: not holder[0].subscribed.is_set(), 10)
+        await until(lambda: holder[0].subscribed.is_set(), 15)
+        await publish(broker, "operator", {"by": "dr. Asel"})
+        await until(lambda: service.current()[0]["state"] == "normal")
