@@ -111,13 +111,13 @@ class MqttSink(CursorSink):
             try:
                 await client.publish(self.status_topic, b"online", qos=1, retain=True)
                 backoff.reset()
-                async with asyncio.TaskGroup() as tg:
-                    if self.mqtt.homeassistant:
-                        await client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
-                        await self.publish_discovery(client)
-                        tg.create_task(self._ha_status(client), name=f"{self.name}:ha-status")
-                    tg.create_task(self._status_loop(client), name=f"{self.name}:status")
-                    tg.create_task(self.pump(self._deliver), name=f"{self.name}:pump")
+                if self.mqtt.homeassistant:
+                    await client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
+                    await self.publish_discovery(client)
+                jobs = [self._status_loop(client), self.pump(self._deliver)]
+                if self.mqtt.homeassistant:
+                    jobs.append(self._ha_status(client))
+                await first_failure(jobs)
             finally:
                 # A clean stop says "offline" itself (the will covers crashes).
                 with contextlib.suppress(Exception):
@@ -254,6 +254,24 @@ class MqttSink(CursorSink):
             if message.topic.matches(f"{self.mqtt.discovery_prefix}/status") and message.payload == b"online":
                 log.info("home assistant came online; discovery sent again", sink=self.name)
                 await self.publish_discovery(client)
+
+
+async def first_failure(jobs: list[Any]) -> None:
+    """Run coroutines until the first one fails, then cancel the others and raise its error.
+
+    (Not a TaskGroup: in Python 3.11 a failing child can leave the parent task
+    with a pending cancel request, which would end the reconnect loop.)
+    """
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def unwrap(err: BaseException) -> BaseException:
