@@ -27,6 +27,7 @@ from .helpers import (
     journal_reading_seqs,
     make_config,
     start_daemon,
+    victoria_view,
     wait_for,
 )
 
@@ -47,7 +48,7 @@ async def finish(running: RunningDaemon, live: MqttRecorder, victoria: VictoriaM
     everything = journal_reading_seqs(path)
     assert len(expected) >= 20
     assert_delivered("mqtt", live.reading_seqs(), expected, everything, ordered=True)
-    assert_delivered("influxdb", influx_reading_seqs(victoria), expected, everything, ordered=False)
+    assert_delivered("influxdb", victoria_view(influx_reading_seqs(victoria, expected, path), path), expected, everything, ordered=False)
 
 
 async def test_broker_stopped_for_10_s_mid_stream(tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics) -> None:
@@ -156,7 +157,9 @@ async def test_daemon_sigkilled_mid_stream_and_restarted_on_the_same_journal(
     everything = journal_reading_seqs(Path(data["journal"]["path"]))
     assert len(everything) > killed_at
     assert_delivered("mqtt", live.reading_seqs(), everything, everything, ordered=True)
-    assert_delivered("influxdb", influx_reading_seqs(victoria), everything, everything, ordered=False)
+    assert_delivered(
+        "influxdb", victoria_view(influx_reading_seqs(victoria, everything, Path(data["journal"]["path"])), Path(data["journal"]["path"])), everything, everything, ordered=False
+    )
     # Crash-consistent journal: every committed row survived, cursors never ahead of the data.
     import sqlite3
 
