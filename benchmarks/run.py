@@ -38,7 +38,7 @@ def base_config(tmp: Path, *, mqtt_port: int | None, influx_url: str | None, met
         "channels": [{"id": f"c{i}", "meter": f"m{i}", "room_category": 1} for i in range(meters)],
     }
     if mqtt_port:
-        data["mqtt"] = {"port": mqtt_port, "batch_size": 1000, "status_interval_s": 5}
+        data["mqtt"] = {"port": mqtt_port, "batch_size": int(os.environ.get("BENCH_MQTT_BATCH", "500")), "status_interval_s": 5}
     if influx_url:
         data["influxdb"] = {"url": influx_url, "batch_size": 5000, "flush_interval_s": 0.2}
     return data
@@ -95,7 +95,11 @@ async def bare_client(mq: Mosquitto, n: int) -> dict:
 
     payload = json.dumps({"seq": 1, "ts": "2026-01-01T00:00:00.000Z", "meter": "m0", "value": 0.2, "unit": "uGy/h",
                           "quantity": "air_kerma_rate", "status": [], "meter_value": 0.2, "conversions": []}).encode()
-    async with aiomqtt.Client("127.0.0.1", mq.port, max_inflight_messages=1000) as c:
+    import logging
+
+    quiet = logging.getLogger("bench.bare")
+    quiet.setLevel(logging.ERROR)  # the same quiet logger the sink uses
+    async with aiomqtt.Client("127.0.0.1", mq.port, max_inflight_messages=1000, logger=quiet) as c:
         t0 = time.perf_counter()
         for start in range(0, n, 1000):
             await asyncio.gather(*(c.publish("bench/bare/reading", payload, qos=1) for _ in range(min(1000, n - start))))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import ssl
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,7 @@ class MqttSink(CursorSink):
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             tls_context=tls_context,
             max_inflight_messages=max(20, m.batch_size),
+            logger=_quiet_paho_logger(),
             clean_session=True,
         )
 
@@ -254,6 +256,15 @@ class MqttSink(CursorSink):
             if message.topic.matches(f"{self.mqtt.discovery_prefix}/status") and message.payload == b"online":
                 log.info("home assistant came online; discovery sent again", sink=self.name)
                 await self.publish_discovery(client)
+
+
+def _quiet_paho_logger() -> logging.Logger:
+    # aiomqtt warns "There are N pending publish calls" for every publish beyond 10
+    # in flight; we keep a whole batch in flight on purpose, and our own loop logs
+    # connection problems, so only its errors are of interest.
+    logger = logging.getLogger("radsurvey.sinks.mqtt.client")
+    logger.setLevel(logging.ERROR)
+    return logger
 
 
 async def first_failure(jobs: list[Any]) -> None:
