@@ -169,7 +169,8 @@ class CursorSink:
         self.committed_seq = journal.committed_seq
         # Make sure the cursor row exists, so errors can be counted against it.
         journal.execute_now(
-            "INSERT OR IGNORE INTO sink_cursors(sink, seq, updated_at) VALUES (?, ?, ?)", (self.name, self.cursor, now_iso())
+            "INSERT OR IGNORE INTO sink_cursors(sink, seq, updated_at) VALUES (?, ?, ?)",
+            (self.name, self.cursor, now_iso()),
         )
         loop = asyncio.get_running_loop()
         wake = self._wake = asyncio.Event()

@@ -77,7 +77,7 @@ class RetentionService:
             checkpoint()
             try:
                 await self.pass_once(daemon)
-            except Exception:  # noqa: BLE001 - retention must never take the daemon down
+            except Exception:
                 log.exception("retention pass failed")
             await asyncio.sleep(self.hub.cfg.retention.interval_s)
 
@@ -106,7 +106,8 @@ class RetentionService:
                 if state == "warning":
                     log.warning(
                         "journal is near its size limit; nothing is dropped, but sinks must catch up or retention be shortened",
-                        size_mb=round(size / 1e6, 1), max_size_mb=r.max_size_mb,
+                        size_mb=round(size / 1e6, 1),
+                        max_size_mb=r.max_size_mb,
                     )
                 else:
                     log.info("journal size back under its warning level", size_mb=round(size / 1e6, 1))
@@ -128,6 +129,8 @@ def _count_prunable(path: Path, table: str, upto: int, cutoff: str) -> int:
 
     conn = connect(path, readonly=True)
     try:
-        return int(conn.execute(f"SELECT COUNT(*) FROM {table} WHERE seq <= ? AND ts < ?", (upto, cutoff)).fetchone()[0])
+        return int(
+            conn.execute(f"SELECT COUNT(*) FROM {table} WHERE seq <= ? AND ts < ?", (upto, cutoff)).fetchone()[0]
+        )
     finally:
         conn.close()

@@ -33,7 +33,10 @@ log = structlog.get_logger("radsurvey.sinks.influxdb")
 class InfluxSink(CursorSink):
     def __init__(self, cfg: DaemonConfig, influx: InfluxConfig, *, name: str = "influxdb"):
         super().__init__(
-            name=name, tables=tuple(INFLUX_ROUTES), batch_size=influx.batch_size, flush_interval_s=influx.flush_interval_s
+            name=name,
+            tables=tuple(INFLUX_ROUTES),
+            batch_size=influx.batch_size,
+            flush_interval_s=influx.flush_interval_s,
         )
         self.influx = influx
         self.ctx = InfluxContext(
@@ -49,7 +52,9 @@ class InfluxSink(CursorSink):
             try:
                 out.append(INFLUX_ROUTES[row.table](row.data, self.ctx))
             except (KeyError, ValueError) as err:
-                log.error("row cannot be written; skipped", sink=self.name, table=row.table, seq=row.seq, error=str(err))
+                log.error(
+                    "row cannot be written; skipped", sink=self.name, table=row.table, seq=row.seq, error=str(err)
+                )
         return out
 
     def _open(self) -> None:
@@ -75,12 +80,16 @@ class InfluxSink(CursorSink):
         if self._write_api is None:
             self._open()
         try:
-            self._write_api.write(bucket=self.influx.bucket, org=self.influx.org or "", record=body, write_precision=WritePrecision.NS)
+            self._write_api.write(
+                bucket=self.influx.bucket, org=self.influx.org or "", record=body, write_precision=WritePrecision.NS
+            )
         except ApiException as err:
             reason = (err.body or err.reason or "").strip().replace("\n", " ")[:300]
             raise DeliveryError(f"HTTP {err.status} from {self.influx.url}: {reason}") from None
         except Exception as err:  # urllib3 connection errors, timeouts
-            raise DeliveryError(f"cannot write to {self.influx.url}: {type(err).__name__}: {_first_line(err)}") from None
+            raise DeliveryError(
+                f"cannot write to {self.influx.url}: {type(err).__name__}: {_first_line(err)}"
+            ) from None
 
     async def _deliver(self, rows: list[JournalRow]) -> None:
         lines = self.lines(rows)
@@ -101,7 +110,7 @@ class InfluxSink(CursorSink):
                 checkpoint()
                 try:
                     await self.pump(deliver)
-                except Exception as err:  # noqa: BLE001 - a sink must never take the daemon down
+                except Exception as err:
                     message = str(err) or type(err).__name__
                     if not isinstance(err, DeliveryError):
                         log.error("influxdb sink failed", sink=self.name, error=message, exc_info=True)

@@ -42,7 +42,11 @@ class MqttSink(CursorSink):
     """Publishes journal rows per the topic contract; also the site status and sink status topics."""
 
     def __init__(self, cfg: DaemonConfig, mqtt: MqttConfig, *, hub: SinkHub | None = None, name: str = "mqtt"):
-        tables = [t for t in MQTT_ROUTES if (t != "readings" or mqtt.publish_readings) and (t != "samples" or mqtt.publish_samples)]
+        tables = [
+            t
+            for t in MQTT_ROUTES
+            if (t != "readings" or mqtt.publish_readings) and (t != "samples" or mqtt.publish_samples)
+        ]
         super().__init__(name=name, tables=tables, batch_size=mqtt.batch_size)
         self.cfg = cfg
         self.mqtt = mqtt
@@ -88,7 +92,7 @@ class MqttSink(CursorSink):
                 try:
                     await self._session(backoff)
                     message = "session ended"
-                except Exception as err:  # noqa: BLE001 - a sink must never take the daemon down
+                except Exception as err:
                     message = describe_error(err)
                     if not isinstance(unwrap(err), aiomqtt.MqttError):
                         log.error("mqtt sink failed", sink=self.name, error=message, exc_info=True)
@@ -99,7 +103,11 @@ class MqttSink(CursorSink):
                 delay = backoff.take()
                 log.warning(
                     "mqtt connection lost; reconnecting",
-                    sink=self.name, host=self.mqtt.host, port=self.mqtt.port, error=message, retry_in_s=delay,
+                    sink=self.name,
+                    host=self.mqtt.host,
+                    port=self.mqtt.port,
+                    error=message,
+                    retry_in_s=delay,
                 )
                 await asyncio.sleep(delay)
         finally:
@@ -109,7 +117,9 @@ class MqttSink(CursorSink):
         async with self._client_for() as client:
             self._client = client
             self.connected = True
-            log.info("mqtt connected", sink=self.name, host=self.mqtt.host, port=self.mqtt.port, client_id=self.client_id)
+            log.info(
+                "mqtt connected", sink=self.name, host=self.mqtt.host, port=self.mqtt.port, client_id=self.client_id
+            )
             try:
                 await client.publish(self.status_topic, b"online", qos=1, retain=True)
                 backoff.reset()
@@ -200,7 +210,9 @@ class MqttSink(CursorSink):
                 known["serial"] = identity.get("serial", "")
             if r["state"] == "connected":
                 known["last_seen"] = r["ts"]
-        for r in conn.execute("SELECT meter, MAX(ts) AS ts FROM readings WHERE seq <= ? GROUP BY meter", (self.cursor,)):
+        for r in conn.execute(
+            "SELECT meter, MAX(ts) AS ts FROM readings WHERE seq <= ? GROUP BY meter", (self.cursor,)
+        ):
             self._meters.setdefault(r["meter"], {})["last_seen"] = r["ts"]
 
     # -- site and sink status, Home Assistant -----------------------------------------------------

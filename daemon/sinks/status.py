@@ -13,7 +13,9 @@ SINK_TABLES: dict[str, tuple[str, ...]] = {"mqtt": tuple(MQTT_ROUTES), "influxdb
 
 def _seq_tables(conn: sqlite3.Connection) -> set[str]:
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-    return {n for n in names if "seq" in {c[1] for c in conn.execute(f"PRAGMA table_info({n})")} and n != "sink_cursors"}
+    return {
+        n for n in names if "seq" in {c[1] for c in conn.execute(f"PRAGMA table_info({n})")} and n != "sink_cursors"
+    }
 
 
 def sink_status(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:

@@ -40,8 +40,16 @@ def config_dict(
         "site": {"id": SITE, "name": "Test lab"},
         "journal": {"path": str(tmp_path / "journal.sqlite"), "commit_interval_s": 0.1},
         "meters": [
-            {"id": f"m{i}", "driver": "simulated", "poll_interval_s": poll_interval_s, "seed": i,
-             "background_uGy_h": 5.0, "counts_per_uGy": 1e6, "serial": f"SIM-{i:04d}", "enabled": enabled}
+            {
+                "id": f"m{i}",
+                "driver": "simulated",
+                "poll_interval_s": poll_interval_s,
+                "seed": i,
+                "background_uGy_h": 5.0,
+                "counts_per_uGy": 1e6,
+                "serial": f"SIM-{i:04d}",
+                "enabled": enabled,
+            }
             for i in range(1, meters + 1)
         ],
         "channels": [
@@ -50,11 +58,23 @@ def config_dict(
         ],
     }
     if mqtt_port is not None:
-        data["mqtt"] = {"port": mqtt_port, "reconnect_initial_s": 0.5, "reconnect_max_s": 2.0,
-                        "connect_timeout_s": 3.0, "status_interval_s": 0.5, **(mqtt or {})}
+        data["mqtt"] = {
+            "port": mqtt_port,
+            "reconnect_initial_s": 0.5,
+            "reconnect_max_s": 2.0,
+            "connect_timeout_s": 3.0,
+            "status_interval_s": 0.5,
+            **(mqtt or {}),
+        }
     if influx_url is not None:
-        data["influxdb"] = {"url": influx_url, "flush_interval_s": 0.1, "timeout_s": 2.0,
-                            "retry_initial_s": 0.5, "retry_max_s": 2.0, **(influxdb or {})}
+        data["influxdb"] = {
+            "url": influx_url,
+            "flush_interval_s": 0.1,
+            "timeout_s": 2.0,
+            "retry_initial_s": 0.5,
+            "retry_max_s": 2.0,
+            **(influxdb or {}),
+        }
     return data
 
 
@@ -129,8 +149,9 @@ class MqttRecorder:
     async def _loop(self) -> None:
         while True:
             try:
-                async with aiomqtt.Client("127.0.0.1", self.port, username=self.username, password=self.password,
-                                          timeout=2, keepalive=10) as client:
+                async with aiomqtt.Client(
+                    "127.0.0.1", self.port, username=self.username, password=self.password, timeout=2, keepalive=10
+                ) as client:
                     await client.subscribe(self.topic, qos=2)
                     self.connected.set()
                     async for m in client.messages:
@@ -193,8 +214,9 @@ def victoria_view(received: list[int], path: Path) -> list[int]:
     return received + extra
 
 
-def influx_reading_seqs(victoria: Any, expected: list[int] | None = None, path: Path | None = None,
-                        timeout_s: float = 10.0) -> list[int]:
+def influx_reading_seqs(
+    victoria: Any, expected: list[int] | None = None, path: Path | None = None, timeout_s: float = 10.0
+) -> list[int]:
     """Every reading seq VictoriaMetrics holds (one per stored point, duplicates included).
 
     VictoriaMetrics answers 204 before the points are searchable; with ``expected``
@@ -213,7 +235,9 @@ def influx_reading_seqs(victoria: Any, expected: list[int] | None = None, path: 
         time.sleep(0.25)
 
 
-def assert_delivered(name: str, received: list[int], expected: list[int], journal_all: list[int], *, ordered: bool) -> None:
+def assert_delivered(
+    name: str, received: list[int], expected: list[int], journal_all: list[int], *, ordered: bool
+) -> None:
     """Every expected seq arrived, none invented; with ``ordered`` first arrivals are in seq order."""
     got = set(received)
     missing = sorted(set(expected) - got)

@@ -39,7 +39,8 @@ async def finish(running: RunningDaemon, live: MqttRecorder, victoria: VictoriaM
     horizon = running.max_reading_seq()
     await wait_for(
         lambda: running.sink("mqtt").cursor >= horizon and running.sink("influxdb").cursor >= horizon,
-        timeout_s, f"both sinks to reach seq {horizon}",
+        timeout_s,
+        f"both sinks to reach seq {horizon}",
     )
     await asyncio.sleep(0.3)  # last QoS 1 messages reach the subscriber
     path = running.journal.path
@@ -48,10 +49,18 @@ async def finish(running: RunningDaemon, live: MqttRecorder, victoria: VictoriaM
     everything = journal_reading_seqs(path)
     assert len(expected) >= 20
     assert_delivered("mqtt", live.reading_seqs(), expected, everything, ordered=True)
-    assert_delivered("influxdb", victoria_view(influx_reading_seqs(victoria, expected, path), path), expected, everything, ordered=False)
+    assert_delivered(
+        "influxdb",
+        victoria_view(influx_reading_seqs(victoria, expected, path), path),
+        expected,
+        everything,
+        ordered=False,
+    )
 
 
-async def test_broker_stopped_for_10_s_mid_stream(tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics) -> None:
+async def test_broker_stopped_for_10_s_mid_stream(
+    tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics
+) -> None:
     cfg = make_config(tmp_path, mqtt_port=mosquitto.port, influx_url=victoria.url)
     async with MqttRecorder(mosquitto.port) as live:
         running = await start_daemon(cfg)
@@ -66,7 +75,9 @@ async def test_broker_stopped_for_10_s_mid_stream(tmp_path: Path, mosquitto: Mos
         await finish(running, live, victoria)
 
 
-async def test_tsdb_stopped_for_30_s_mid_stream(tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics) -> None:
+async def test_tsdb_stopped_for_30_s_mid_stream(
+    tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics
+) -> None:
     cfg = make_config(tmp_path, mqtt_port=mosquitto.port, influx_url=victoria.url)
     async with MqttRecorder(mosquitto.port) as live:
         running = await start_daemon(cfg)
@@ -80,7 +91,9 @@ async def test_tsdb_stopped_for_30_s_mid_stream(tmp_path: Path, mosquitto: Mosqu
         await finish(running, live, victoria)
 
 
-async def test_both_sinks_down_at_start_up_coming_up_later(tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics) -> None:
+async def test_both_sinks_down_at_start_up_coming_up_later(
+    tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics
+) -> None:
     await asyncio.to_thread(mosquitto.stop)
     await asyncio.to_thread(victoria.stop)
     cfg = make_config(tmp_path, mqtt_port=mosquitto.port, influx_url=victoria.url)
@@ -94,7 +107,9 @@ async def test_both_sinks_down_at_start_up_coming_up_later(tmp_path: Path, mosqu
         await finish(running, live, victoria)
 
 
-async def test_slow_tsdb_paused_while_mqtt_keeps_flowing_in_real_time(tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics) -> None:
+async def test_slow_tsdb_paused_while_mqtt_keeps_flowing_in_real_time(
+    tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics
+) -> None:
     cfg = make_config(tmp_path, mqtt_port=mosquitto.port, influx_url=victoria.url)
     async with MqttRecorder(mosquitto.port) as live:
         running = await start_daemon(cfg)
@@ -123,7 +138,7 @@ async def test_daemon_sigkilled_mid_stream_and_restarted_on_the_same_journal(
     cfg_path.write_text(tomli_w.dumps(data))
     exe = [str(Path(sys.executable).parent / "radsurvey"), "run", "--config", str(cfg_path), "--json"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / "daemon.log", "ab")  # noqa: SIM115
+    log = open(tmp_path / "daemon.log", "ab")
     async with MqttRecorder(mosquitto.port) as live:
         first = subprocess.Popen(exe, stdout=subprocess.DEVNULL, stderr=log, env=env)
         try:
@@ -158,7 +173,13 @@ async def test_daemon_sigkilled_mid_stream_and_restarted_on_the_same_journal(
     assert len(everything) > killed_at
     assert_delivered("mqtt", live.reading_seqs(), everything, everything, ordered=True)
     assert_delivered(
-        "influxdb", victoria_view(influx_reading_seqs(victoria, everything, Path(data["journal"]["path"])), Path(data["journal"]["path"])), everything, everything, ordered=False
+        "influxdb",
+        victoria_view(
+            influx_reading_seqs(victoria, everything, Path(data["journal"]["path"])), Path(data["journal"]["path"])
+        ),
+        everything,
+        everything,
+        ordered=False,
     )
     # Crash-consistent journal: every committed row survived, cursors never ahead of the data.
     import sqlite3

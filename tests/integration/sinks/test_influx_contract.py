@@ -33,7 +33,9 @@ def by_name(victoria: VictoriaMetrics, measurement: str) -> dict[str, dict[str, 
     return {s["metric"]["__name__"]: s for s in victoria.export(f'{{__name__=~"{measurement}_.+"}}')}  # type: ignore[index]
 
 
-async def test_readings_are_stored_with_site_and_meter_tags_and_unit_named_fields(tmp_path: Path, victoria: VictoriaMetrics) -> None:
+async def test_readings_are_stored_with_site_and_meter_tags_and_unit_named_fields(
+    tmp_path: Path, victoria: VictoriaMetrics
+) -> None:
     path = await run_into(tmp_path, victoria)
     series = by_name(victoria, "reading")
     assert set(series) == {"reading_value_uGy_h", "reading_seq"}
@@ -45,25 +47,39 @@ async def test_readings_are_stored_with_site_and_meter_tags_and_unit_named_field
 
     influx_reading_seqs(victoria, [r[0] for r in rows], path)  # wait until VictoriaMetrics shows them
     series = by_name(victoria, "reading")
-    ts_of = {seq: t for seq, t in zip(series["reading_seq"]["values"], series["reading_seq"]["timestamps"], strict=True)}  # type: ignore[arg-type]
+    ts_of = {
+        seq: t for seq, t in zip(series["reading_seq"]["values"], series["reading_seq"]["timestamps"], strict=True)
+    }  # type: ignore[arg-type]
     from radsurvey.daemon.sinks.payloads import ts_ms
 
     from .helpers import victoria_view
 
     missing = sorted(set(r[0] for r in rows) - set(victoria_view(list(ts_of), path)))
-    assert not missing, f"every reading stored once; missing {missing} of {[r[0] for r in rows]}, stored {sorted(ts_of)}"
+    assert not missing, (
+        f"every reading stored once; missing {missing} of {[r[0] for r in rows]}, stored {sorted(ts_of)}"
+    )
     for seq, ts, _v in rows:
         if seq in ts_of:
             assert ts_of[seq] == ts_ms(ts), "timestamp is the reading's own (ms)"
 
 
-async def test_samples_are_stored_with_channel_tags_and_every_numeric_field(tmp_path: Path, victoria: VictoriaMetrics) -> None:
+async def test_samples_are_stored_with_channel_tags_and_every_numeric_field(
+    tmp_path: Path, victoria: VictoriaMetrics
+) -> None:
     await run_into(tmp_path, victoria)
     series = by_name(victoria, "sample")
     assert {
-        "sample_value_uGy_h", "sample_mean_uGy_h", "sample_background_uGy_h", "sample_net_uGy_h",
-        "sample_effective_uSv_h", "sample_limit_uSv_h", "sample_ratio", "sample_below_background",
-        "sample_window_n", "sample_seq", "sample_reading_seq",
+        "sample_value_uGy_h",
+        "sample_mean_uGy_h",
+        "sample_background_uGy_h",
+        "sample_net_uGy_h",
+        "sample_effective_uSv_h",
+        "sample_limit_uSv_h",
+        "sample_ratio",
+        "sample_below_background",
+        "sample_window_n",
+        "sample_seq",
+        "sample_reading_seq",
     } <= set(series)
     tags = dict(series["sample_net_uGy_h"]["metric"])  # type: ignore[arg-type]
     tags.pop("__name__")
@@ -74,9 +90,9 @@ async def test_samples_are_stored_with_channel_tags_and_every_numeric_field(tmp_
 def test_line_protocol_escapes_tags_and_measurement_and_skips_missing_fields() -> None:
     from radsurvey.daemon.sinks.payloads import line
 
-    assert line("sample", {"site": "a b", "channel": "x,y", "point": None}, {"net_uGy_h": 1.5, "n": 3, "none": None}, 1000) == (
-        r"sample,channel=x\,y,site=a\ b net_uGy_h=1.5,n=3i 1000"
-    )
+    assert line(
+        "sample", {"site": "a b", "channel": "x,y", "point": None}, {"net_uGy_h": 1.5, "n": 3, "none": None}, 1000
+    ) == (r"sample,channel=x\,y,site=a\ b net_uGy_h=1.5,n=3i 1000")
 
 
 def test_two_readings_in_one_millisecond_are_two_points() -> None:

@@ -29,18 +29,46 @@ def check_schema(payload: dict[str, Any], schema: dict[str, Any]) -> None:
 
 
 READING = {
-    "seq": int, "ts": str, "meter": str, "value": float, "unit": str, "quantity": str,
-    "status": list, "meter_value": (float, type(None)), "conversions": list,
+    "seq": int,
+    "ts": str,
+    "meter": str,
+    "value": float,
+    "unit": str,
+    "quantity": str,
+    "status": list,
+    "meter_value": (float, type(None)),
+    "conversions": list,
 }
 SAMPLE = {
-    "seq": int, "ts": str, "channel": str, "meter": str, "reading_seq": int, "room_category": int,
-    "value_uGy_h": float, "mean_uGy_h": float, "window_n": int, "background_uGy_h": float, "net_uGy_h": float,
-    "below_background": bool, "normalised_uGy_h": (float, type(None)), "effective_uSv_h": float,
-    "limit_uSv_h": float, "ratio": float, "formula": str, "corrections": list,
+    "seq": int,
+    "ts": str,
+    "channel": str,
+    "meter": str,
+    "reading_seq": int,
+    "room_category": int,
+    "value_uGy_h": float,
+    "mean_uGy_h": float,
+    "window_n": int,
+    "background_uGy_h": float,
+    "net_uGy_h": float,
+    "below_background": bool,
+    "normalised_uGy_h": (float, type(None)),
+    "effective_uSv_h": float,
+    "limit_uSv_h": float,
+    "ratio": float,
+    "formula": str,
+    "corrections": list,
 }
 STATE = {
-    "seq": int, "ts": str, "meter": str, "state": str, "connected": bool, "model": (str, type(None)),
-    "serial": (str, type(None)), "last_seen": (str, type(None)), "error": (str, type(None)),
+    "seq": int,
+    "ts": str,
+    "meter": str,
+    "state": str,
+    "connected": bool,
+    "model": (str, type(None)),
+    "serial": (str, type(None)),
+    "last_seen": (str, type(None)),
+    "error": (str, type(None)),
 }
 
 
@@ -71,7 +99,9 @@ async def retained(port: int, topic: str = "#", settle_s: float = 0.5) -> dict[s
     return out
 
 
-async def test_readings_are_published_qos1_not_retained_with_the_reading_schema(tmp_path: Path, mosquitto: Mosquitto) -> None:
+async def test_readings_are_published_qos1_not_retained_with_the_reading_schema(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
     live = await run_briefly(tmp_path, mosquitto)
     readings = live.on("/meters/m1/reading")
     assert len(readings) >= 10
@@ -84,7 +114,9 @@ async def test_readings_are_published_qos1_not_retained_with_the_reading_schema(
     assert f"{ROOT}/meters/m1/reading" not in await retained(mosquitto.port)
 
 
-async def test_samples_are_published_qos1_not_retained_with_the_sample_schema(tmp_path: Path, mosquitto: Mosquitto) -> None:
+async def test_samples_are_published_qos1_not_retained_with_the_sample_schema(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
     live = await run_briefly(tmp_path, mosquitto)
     samples = live.on("/channels/ch1/sample")
     assert len(samples) >= 10
@@ -110,7 +142,9 @@ async def test_meter_state_is_retained_with_identity_and_last_seen(tmp_path: Pat
     assert kept[f"{ROOT}/meters/m1/state"].qos == 1
 
 
-async def test_site_status_is_online_while_running_and_offline_after_a_clean_stop(tmp_path: Path, mosquitto: Mosquitto) -> None:
+async def test_site_status_is_online_while_running_and_offline_after_a_clean_stop(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
     cfg = make_config(tmp_path, mqtt_port=mosquitto.port)
     running = await start_daemon(cfg)
     await wait_for(lambda: running.sink("mqtt").connected, 10, "mqtt connection")
@@ -155,7 +189,9 @@ async def test_home_assistant_discovery_is_retained_per_channel(tmp_path: Path, 
         assert config["unique_id"] and config["device"]["identifiers"] == [f"radsurvey-{SITE}"]
 
 
-async def test_home_assistant_discovery_is_sent_again_when_home_assistant_comes_online(tmp_path: Path, mosquitto: Mosquitto) -> None:
+async def test_home_assistant_discovery_is_sent_again_when_home_assistant_comes_online(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
     cfg = make_config(tmp_path, mqtt_port=mosquitto.port, mqtt={"homeassistant": True})
     running = await start_daemon(cfg)
     await wait_for(lambda: running.sink("mqtt").connected, 10, "mqtt connection")
@@ -176,11 +212,27 @@ async def test_alarm_and_survey_tables_are_routed_to_their_retained_topics() -> 
 
     cfg = parse_config({"site": {"id": SITE}, "mqtt": {}}, environ={})
     sink = MqttSink(cfg, cfg.mqtt)  # type: ignore[arg-type]
-    alarm = JournalRow("alarm_events", 7, {"seq": 7, "ts": "2026-01-01T00:00:00.000Z", "channel": "ch1", "state": "alarm",
-                                           "level": "high", "value": 20.0, "since": "2026-01-01T00:00:00.000Z", "acknowledged": 0})
+    alarm = JournalRow(
+        "alarm_events",
+        7,
+        {
+            "seq": 7,
+            "ts": "2026-01-01T00:00:00.000Z",
+            "channel": "ch1",
+            "state": "alarm",
+            "level": "high",
+            "value": 20.0,
+            "since": "2026-01-01T00:00:00.000Z",
+            "acknowledged": 0,
+        },
+    )
     topic, payload, qos, retain = sink.message_for(alarm)  # type: ignore[misc]
     assert (topic, qos, retain) == (f"{ROOT}/channels/ch1/alarm", 1, True)
-    point = JournalRow("survey_points", 8, {"seq": 8, "ts": "2026-01-01T00:00:00.000Z", "survey": "s-1", "point": "p3", "detail": '{"E": 1.5}'})
+    point = JournalRow(
+        "survey_points",
+        8,
+        {"seq": 8, "ts": "2026-01-01T00:00:00.000Z", "survey": "s-1", "point": "p3", "detail": '{"E": 1.5}'},
+    )
     topic, payload, qos, retain = sink.message_for(point)  # type: ignore[misc]
     assert (topic, retain) == (f"{ROOT}/surveys/s-1/points/p3", True)
     import json

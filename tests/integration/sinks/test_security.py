@@ -49,9 +49,20 @@ def run_daemon(tmp_path: Path, port: int, password: str, seconds: float) -> tupl
     env = {**os.environ, "RADSURVEY_INFLUXDB_TOKEN": TOKEN}
     env.pop("RADSURVEY_MQTT_PASSWORD", None)
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "radsurvey"), "--verbose", "run", "--config", str(cfg), "--json",
-         "--duration", str(seconds)],
-        capture_output=True, text=True, env=env, timeout=60,
+        [
+            str(Path(sys.executable).parent / "radsurvey"),
+            "--verbose",
+            "run",
+            "--config",
+            str(cfg),
+            "--json",
+            "--duration",
+            str(seconds),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
     )
     return proc.returncode, proc.stdout + proc.stderr, Path(data["journal"]["path"])
 
@@ -65,14 +76,18 @@ def test_wrong_password_is_a_clear_error_retried_without_crashing(tmp_path: Path
     assert PASSWORD not in log and TOKEN not in log
 
 
-def test_right_password_publishes_and_a_read_only_dashboard_user_receives(tmp_path: Path, secure_broker: Mosquitto) -> None:
+def test_right_password_publishes_and_a_read_only_dashboard_user_receives(
+    tmp_path: Path, secure_broker: Mosquitto
+) -> None:
     import asyncio
 
     import aiomqtt
 
     async def collect() -> list[str]:
         topics: list[str] = []
-        async with aiomqtt.Client("127.0.0.1", secure_broker.port, username="dashboard", password="view", timeout=5) as c:
+        async with aiomqtt.Client(
+            "127.0.0.1", secure_broker.port, username="dashboard", password="view", timeout=5
+        ) as c:
             await c.subscribe(f"{ROOT}/#", qos=1)
             loop = asyncio.get_running_loop()
             runner = loop.run_in_executor(None, run_daemon, tmp_path, secure_broker.port, PASSWORD, 3)

@@ -12,10 +12,22 @@ def test_rows_after_the_cursor_come_in_seq_order_across_tables_and_pages(tmp_pat
     journal = Journal(tmp_path / "j.sqlite", commit_interval_s=0.01)
     seqs = []
     for i in range(25):
-        seqs.append(journal.append("readings", {"ts": f"2026-01-01T00:00:{i:02d}.000Z", "meter": "m", "value": 1.0,
-                                                "unit": "uGy/h", "quantity": "air_kerma_rate"}))
+        seqs.append(
+            journal.append(
+                "readings",
+                {
+                    "ts": f"2026-01-01T00:00:{i:02d}.000Z",
+                    "meter": "m",
+                    "value": 1.0,
+                    "unit": "uGy/h",
+                    "quantity": "air_kerma_rate",
+                },
+            )
+        )
         if i % 3 == 0:
-            seqs.append(journal.append("meter_events", {"ts": "2026-01-01T00:00:00.000Z", "meter": "m", "state": "connected"}))
+            seqs.append(
+                journal.append("meter_events", {"ts": "2026-01-01T00:00:00.000Z", "meter": "m", "state": "connected"})
+            )
     journal.flush()
     feed = JournalFeed(journal.path, ["readings", "meter_events", "alarm_events_not_yet_there"])
     got: list[int] = []
