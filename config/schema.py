@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from .sinks import InfluxConfig, MqttConfig, RetentionConfig
 from .alarms import AlarmRule, AlarmsConfig, check_unique_rule_names
+from .connection import ConnectionConfig
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -67,6 +68,7 @@ class MeterConfig(BaseModel):
     driver: str
     poll_interval_s: float = Field(1.0, gt=0, le=3600)
     enabled: bool = True
+    connection: ConnectionConfig = Field(default_factory=ConnectionConfig)
 
     _v_id = field_validator("id")(_check_id)
 

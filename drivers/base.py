@@ -120,6 +120,12 @@ class Driver(abc.ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.DOSE_RATE})
+    # True when read() waits for the meter's own next frame (streaming meters):
+    # the caller then does not pace reads at poll_interval_s.
+    self_paced: ClassVar[bool] = False
+    # A counting meter whose value does not change for this long is stuck
+    # (frozen firmware, dead tube): the runner reports it 'stale'. None: never.
+    frozen_after_s_default: ClassVar[float | None] = None
 
     def __init__(self, *, meter_id: str, poll_interval_s: float = 1.0):
         self.meter_id = meter_id
@@ -160,6 +166,8 @@ class Driver(abc.ABC):
         next_at = loop.time()
         while True:
             yield await self.read()
+            if self.self_paced:
+                continue
             next_at += self.poll_interval_s
             delay = next_at - loop.time()
             if delay < 0:  # fell behind (slow meter): restart the grid instead of bursting

@@ -28,11 +28,22 @@ class DriverSpec:
     options_model: type[BaseModel]
     factory: Callable[..., Driver]  # factory(meter_id=..., poll_interval_s=..., options=model)
     emulator: str | None = None  # "module:callable" of the device emulator, if any
+    # Discovery (``radsurvey meters scan``): USB ids ("1a86:7523") that suggest this
+    # family, and an identify-only probe ``async probe(port, baudrate, timeout_s)``
+    # returning a MeterIdentity or None, tried at each of ``baudrates``.
+    usb_ids: tuple[str, ...] = ()
+    baudrates: tuple[int, ...] = ()
+    probe: Callable[..., Any] | None = None
 
 
 # name -> module path. Add a line here when adding a driver folder.
 BUILTIN: dict[str, str] = {
     "simulated": "radsurvey.drivers.simulated",
+    "gmc": "radsurvey.drivers.gmc",
+    "radpro": "radsurvey.drivers.radpro",
+    "ascii": "radsurvey.drivers.ascii",
+    "modbus": "radsurvey.drivers.modbus",
+    "scpi": "radsurvey.drivers.scpi",
 }
 
 
@@ -50,6 +61,16 @@ def get(name: str) -> DriverSpec:
         ) from None
     spec: DriverSpec = importlib.import_module(module_path).SPEC
     return spec
+
+
+def emulator_factory(name: str) -> Callable[..., Any]:
+    """The device emulator of driver ``name``; ConfigError when it has none."""
+    spec = get(name)
+    if not spec.emulator:
+        raise ConfigError(f"driver {name!r} has no emulator", field="driver")
+    module_path, _, attr = spec.emulator.partition(":")
+    factory: Callable[..., Any] = getattr(importlib.import_module(module_path), attr)
+    return factory
 
 
 def create(name: str, *, meter_id: str, poll_interval_s: float, options: dict[str, Any]) -> Driver:

@@ -1,29 +1,55 @@
 """Keep one meter connected and reading, whatever it does.
 
-``run_meter`` opens the meter's driver, streams its readings to ``on_reading``
-and reports every change of connection state to ``on_state``. When the meter
-fails (unplugged, timeouts, garbage) it is marked disconnected with the reason
-and reopened with a delay that doubles up to a cap; the daemon never restarts
-for it.
+``run_meter`` opens the meter's driver, passes its readings to ``on_reading``
+and reports every change of state to ``on_state``:
+
+``connecting`` -> ``connected`` -> (``error`` | ``stale``)* -> ``disconnected`` -> ``connecting`` ...
+
+* ``error``: a reply timed out or was garbled. One bad reply is not a
+  disconnect; ``max_timeouts`` / ``max_garbage`` in a row are. One event per
+  episode (every bad reply is logged); the episode ends after three good
+  readings in a row.
+* ``disconnected``: unplugged, the port vanished, or an error streak; the
+  reason says which. The meter is reopened after a delay that doubles from
+  ``backoff_initial_s`` up to ``backoff_max_s``; the daemon never restarts
+  for it. The port identity (by-id path, ``usb = "VID:PID[:serial]"``) is
+  resolved again at each attempt by the driver.
+* ``stale``: no fresh reading for ``stale_after_s``, or the meter's value
+  frozen for ``frozen_after_s`` while it should be counting. Frozen readings
+  are still journaled (they are what the meter said) but carry the ``stale``
+  status flag, which the pipeline does not turn into samples.
+* back to ``connected`` (reason ``recovered``) at the next fresh reading after
+  ``stale``, or after three good ones after ``error``.
+
+Consecutive events with the same state and reason are reported once.
+
+Timeouts use ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11
+``wait_for`` can swallow a cancellation that arrives as the inner call finishes,
+and a meter task that ignores its cancellation would keep the daemon from stopping.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 import structlog
 
+from radsurvey.config.connection import ConnectionConfig
 from radsurvey.config.schema import MeterConfig
-from radsurvey.protocols.errors import MeterError
+from radsurvey.protocols.errors import ConfigError, FrameError, MeterError
 
 from . import registry
-from .base import MeterIdentity, Reading, utc_now
+from .base import Driver, MeterIdentity, Reading, Status, utc_now
+from .errors import MeterGone, MeterTimeout
 
 log = structlog.get_logger("radsurvey.meter")
+
+RECOVER_AFTER_GOOD = 3  # good readings in a row that end an 'error' episode
 
 
 @dataclass(frozen=True)
@@ -31,7 +57,7 @@ class MeterState:
     """A meter's connection state at one moment."""
 
     meter: str
-    state: str  # connecting | connected | disconnected | stale | error
+    state: str  # connecting | connected | error | stale | disconnected
     ts: datetime = field(default_factory=utc_now)
     reason: str = ""
     identity: MeterIdentity | None = None
@@ -40,6 +66,8 @@ class MeterState:
 
 @dataclass(frozen=True)
 class Backoff:
+    """Reconnect delays: ``initial_s``, doubling, capped at ``max_s``."""
+
     initial_s: float = 1.0
     max_s: float = 60.0
 
@@ -50,33 +78,181 @@ class Backoff:
             delay = min(delay * 2, self.max_s)
 
 
+class _Disconnect(Exception):
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(reason)
+
+
+class _States:
+    """Forward state changes, dropping exact repeats (same state and reason)."""
+
+    def __init__(self, meter: str, sink: Callable[[MeterState], None]):
+        self.meter = meter
+        self.sink = sink
+        self.last: tuple[str, str] | None = None
+
+    @property
+    def current(self) -> str | None:
+        return self.last[0] if self.last else None
+
+    def emit(self, state: str, reason: str = "", **kw: Any) -> None:
+        if self.last == (state, reason):
+            return
+        self.last = (state, reason)
+        self.sink(MeterState(self.meter, state, reason=reason, **kw))
+
+
+class FrozenWatch:
+    """Whether a counting meter's value has stopped changing for ``after_s``."""
+
+    def __init__(self, after_s: float | None):
+        self.after_s = after_s
+        self.value: float | None = None
+        self.since: float = 0.0
+        self.count = 0
+
+    def frozen(self, value: float | None, now: float) -> bool:
+        if self.after_s is None or value is None:
+            return False
+        if value != self.value:
+            self.value, self.since, self.count = value, now, 1
+            return False
+        self.count += 1
+        return self.count >= 3 and now - self.since >= self.after_s
+
+
+def stale_after_s(cfg: MeterConfig) -> float:
+    conn = cfg.connection
+    if conn.stale_after_s is not None:
+        return float(conn.stale_after_s)
+    return max(10.0, 10 * float(cfg.poll_interval_s))
+
+
 async def run_meter(
     cfg: MeterConfig,
     *,
     on_reading: Callable[[Reading], None],
     on_state: Callable[[MeterState], None],
-    backoff: Backoff = Backoff(),
+    backoff: Backoff | None = None,
+    create: Callable[..., Driver] | None = None,
 ) -> None:
-    """Run until cancelled. Configuration errors propagate; meter errors do not."""
+    """Run until cancelled. Configuration errors propagate; meter errors never do."""
+    conn = cfg.connection
+    backoff = backoff or Backoff(conn.backoff_initial_s, conn.backoff_max_s)
+    create = create or registry.create
+    states = _States(cfg.id, on_state)
     delays = backoff.delays()
+    attempt = 0
     while True:
-        on_state(MeterState(cfg.id, "connecting"))
+        attempt += 1
+        if attempt == 1:  # retries of a meter that is still away are not news
+            states.emit("connecting")
+        driver = create(cfg.driver, meter_id=cfg.id, poll_interval_s=cfg.poll_interval_s, options=cfg.options)
         try:
-            driver = registry.create(
-                cfg.driver, meter_id=cfg.id, poll_interval_s=cfg.poll_interval_s, options=cfg.options
-            )
-            async with driver:
-                on_state(MeterState(cfg.id, "connected", identity=driver.identity))
-                log.info("meter connected", meter=cfg.id, **driver.identity.as_dict())
-                delays = backoff.delays()
-                async for reading in driver.stream():
-                    on_reading(reading)
-            reason = "meter closed the stream"
+            await _open(driver, conn)
+            states.emit("connected", identity=driver.identity, detail={"attempt": attempt})
+            log.info("meter connected", meter=cfg.id, attempt=attempt, **driver.identity.as_dict())
+            delays = backoff.delays()
+            attempt = 0
+            reason = await _acquire(driver, cfg, on_reading, states)
+        except _Disconnect as stop:
+            reason = stop.reason
+        except ConfigError:
+            raise
         except MeterError as err:
             reason = str(err)
-        except OSError as err:  # the port vanished under pyserial or the socket died
+        except OSError as err:  # the port vanished under pyserial or a socket died
             reason = f"{type(err).__name__}: {err}"
+        finally:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(5):
+                    await driver.close()
         delay = next(delays)
-        on_state(MeterState(cfg.id, "disconnected", reason=reason, detail={"retry_in_s": delay}))
-        log.warning("meter disconnected", meter=cfg.id, reason=reason, retry_in_s=delay)
+        if states.current != "disconnected" or (states.last and states.last[1] != reason):
+            log.warning("meter disconnected", meter=cfg.id, reason=reason, retry_in_s=delay)
+        else:
+            log.debug("meter still away", meter=cfg.id, reason=reason, attempt=attempt, retry_in_s=delay)
+        states.emit("disconnected", reason=reason, detail={"retry_in_s": delay})
+        await asyncio.sleep(delay)
+
+
+async def _open(driver: Driver, conn: ConnectionConfig) -> None:
+    async def _enter() -> None:
+        await driver.open()
+        driver.identity = await driver.identify()
+
+    try:
+        async with asyncio.timeout(conn.connect_timeout_s):
+            await _enter()
+    except TimeoutError:
+        raise MeterTimeout(f"no answer to open/identify within {conn.connect_timeout_s:g} s") from None
+
+
+async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Reading], None], states: _States) -> str:
+    """Read until the meter has to be reopened; return the reason."""
+    conn = cfg.connection
+    loop = asyncio.get_running_loop()
+    stale_s = stale_after_s(cfg)
+    frozen = FrozenWatch(conn.frozen_after_s if conn.frozen_after_s is not None else driver.frozen_after_s_default)
+    last_fresh = loop.time()
+    next_at = loop.time()
+    timeouts = garbage = good = 0
+    while True:
+        try:
+            async with asyncio.timeout(conn.read_timeout_s):
+                reading = await driver.read()
+        except (MeterGone, OSError) as err:
+            return str(err)
+        except FrameError as err:
+            garbage += 1
+            timeouts = 0
+            raw = err.raw[:32].hex()
+            log.warning("garbled reply", meter=cfg.id, error=str(err), raw=raw, streak=garbage)
+            good = 0
+            if garbage >= conn.max_garbage:
+                return f"{garbage} garbled replies in a row: {err.message}"
+            if states.current != "error":  # one event per episode; every one is logged
+                states.emit("error", reason=f"garbled reply: {err.message}", detail={"raw": raw})
+        except (MeterTimeout, TimeoutError) as err:
+            timeouts += 1
+            garbage = 0
+            message = err.message if isinstance(err, MeterError) else f"read took over {conn.read_timeout_s:g} s"
+            log.warning("meter timeout", meter=cfg.id, error=message, streak=timeouts)
+            good = 0
+            if timeouts >= conn.max_timeouts:
+                return f"{timeouts} timeouts in a row: {message}"
+            if states.current != "error":
+                states.emit("error", reason=f"timeout: {message}")
+        else:
+            timeouts = garbage = 0
+            good += 1
+            now = loop.time()
+            if frozen.frozen(reading.meter_value, now):
+                reading = replace(reading, status=reading.status | {Status.STALE})
+                if states.current != "stale":
+                    states.emit(
+                        "stale", reason=f"value frozen at {reading.meter_value:g} for over {frozen.after_s:g} s"
+                    )
+                    log.warning("meter value frozen", meter=cfg.id, value=reading.meter_value)
+            else:
+                last_fresh = now
+                # Out of 'error' only after a few good replies in a row, so that a meter that
+                # fails every other read is one episode, not two journal events per second.
+                if states.current == "stale" or (states.current == "error" and good >= RECOVER_AFTER_GOOD):
+                    states.emit("connected", reason="recovered", identity=driver.identity)
+                    log.info("meter recovered", meter=cfg.id)
+            on_reading(reading)
+        now = loop.time()
+        if now - last_fresh > stale_s and states.current != "stale":
+            states.emit("stale", reason=f"no fresh reading for {now - last_fresh:.0f} s")
+            log.warning("meter stale", meter=cfg.id, seconds=round(now - last_fresh, 1))
+        if driver.self_paced:
+            await asyncio.sleep(0)
+            continue
+        next_at += cfg.poll_interval_s
+        delay = next_at - loop.time()
+        if delay < 0:
+            next_at = loop.time()
+            delay = 0
         await asyncio.sleep(delay)

@@ -54,3 +54,74 @@ def check_finite(value: float, what: str = "value") -> float:
     if not math.isfinite(value):
         raise FrameError(f"{what} is not a finite number: {value!r}")
     return value
+
+
+# -- count rates ------------------------------------------------------------------------
+
+# A non-paralysable correction factor above this means the detector is saturated:
+# the true rate cannot be recovered from the measured one (Rad Pro caps at x10 too).
+DEAD_TIME_MAX_FACTOR = 10.0
+
+
+def cpm_to_uSv_h(cpm: float, sensitivity_cpm_per_uSv_h: float) -> float:
+    """Count rate -> ambient dose equivalent rate, by the tube's sensitivity."""
+    if not (math.isfinite(sensitivity_cpm_per_uSv_h) and sensitivity_cpm_per_uSv_h > 0):
+        raise ValueError(f"sensitivity must be a positive number of cpm per uSv/h, not {sensitivity_cpm_per_uSv_h!r}")
+    return cpm / sensitivity_cpm_per_uSv_h
+
+
+def dead_time_correct(
+    cpm: float, dead_time_s: float, max_factor: float = DEAD_TIME_MAX_FACTOR
+) -> tuple[float, float, bool]:
+    """Non-paralysable dead-time correction ``n = m / (1 - m*tau)`` on a count rate.
+
+    Returns ``(corrected_cpm, factor, capped)``; ``capped`` is True when the
+    factor would exceed ``max_factor`` (or the denominator reaches zero), in
+    which case the factor is ``max_factor`` and the value is a lower bound.
+    """
+    if dead_time_s < 0 or not math.isfinite(dead_time_s):
+        raise ValueError(f"dead time must be >= 0 s, not {dead_time_s!r}")
+    if max_factor < 1:
+        raise ValueError("max_factor must be >= 1")
+    if dead_time_s == 0 or cpm <= 0:
+        return cpm, 1.0, False
+    m_cps = cpm / 60.0
+    denominator = 1.0 - m_cps * dead_time_s
+    if denominator <= 1.0 / max_factor:
+        return cpm * max_factor, max_factor, True
+    factor = 1.0 / denominator
+    return cpm * factor, factor, False
+
+
+# -- SI prefixes --------------------------------------------------------------------------
+
+SI_PREFIXES: dict[str, float] = {
+    "f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6,
+    "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9,
+}
+
+
+def split_si(unit: str, base: str) -> float:
+    """The factor of ``unit`` relative to ``base``: ``split_si("nA", "A") == 1e-9``."""
+    unit = unit.strip()
+    if not unit.endswith(base):
+        raise ValueError(f"unit {unit!r} is not a multiple of {base!r}")
+    prefix = unit[: -len(base)]
+    if prefix not in SI_PREFIXES:
+        raise ValueError(f"unknown SI prefix {prefix!r} in {unit!r}")
+    return SI_PREFIXES[prefix]
+
+
+def to_unit(value: float, unit: str, target: str) -> tuple[float, float, str]:
+    """Convert a dose rate (SI prefixes or stated legacy factors) into ``target``.
+
+    ``target`` is a micro-per-hour unit (``uGy/h`` or ``uSv/h``). Returns
+    ``(value, factor, note)``; ValueError when the units do not match in kind.
+    """
+    try:
+        micro, base, factor, note = to_micro_per_hour(value, unit)
+    except FrameError as err:
+        raise ValueError(err.message) from None
+    if base != normalise_unit_name(target):
+        raise ValueError(f"{unit!r} converts to {base}, not {target}")
+    return micro, factor, note

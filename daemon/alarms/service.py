@@ -243,7 +243,8 @@ class AlarmService:
 
     def on_meter_state(self, state: MeterState) -> None:
         w = self.meters.setdefault(state.meter, _MeterWatch(changed_at=self.now()))
-        connected = state.state == "connected"
+        # "error" and "stale" come from a meter that is still there; only a lost link is a disconnect.
+        connected = state.state in ("connected", "error", "stale")
         if connected != w.connected:
             w.connected = connected
             w.changed_at = state.ts.timestamp()

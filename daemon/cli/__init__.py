@@ -41,13 +41,14 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, run
+    from . import configcmd, evaluate, journal, meters, run
 
     evaluate.register(app)
     run.register(app)
     app.add_typer(journal.app, name="journal")
     app.add_typer(configcmd.app, name="config")
     __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)  # alarms group + status
+    app.add_typer(meters.app, name="meters")
 
 
 _build()

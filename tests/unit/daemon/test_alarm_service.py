@@ -150,6 +150,26 @@ async def test_stale_meter_values_raise_a_fault_after_their_time(tmp_path: Path)
         assert service.current()[0]["state"] == "normal"
 
 
+async def test_a_stale_meter_is_judged_stale_not_disconnected(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from radsurvey.drivers.runner import MeterState
+
+    rules = [
+        {"kind": "equipment", "check": "disconnected", "after_s": 5, "id": "link"},
+        {"kind": "equipment", "check": "stale", "after_s": 5, "id": "frozen"},
+    ]
+    cfg = make_config(tmp_path, rules)
+    clock = Clock(T0)
+    async with running(cfg, clock) as (daemon, service):
+        daemon.on_meter_state(MeterState("m", "connected", ts=datetime.fromtimestamp(T0, UTC)))
+        daemon.on_meter_state(MeterState("m", "stale", ts=datetime.fromtimestamp(T0 + 1, UTC), reason="frozen"))
+        daemon.on_meter_state(MeterState("m", "error", ts=datetime.fromtimestamp(T0 + 2, UTC), reason="timeout"))
+        service.tick(T0 + 20)
+        states = {a["rule"]: a["state"] for a in service.current()}
+        assert states == {"link": "normal", "frozen": "fault"}
+
+
 async def test_sink_backlog_and_journal_size_are_judged_from_the_journal(tmp_path: Path) -> None:
     rules = [
         {"kind": "equipment", "check": "sink_backlog", "max_rows": 50},

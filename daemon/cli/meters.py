@@ -1,0 +1,366 @@
+"""``radsurvey meters list|scan|read|emulate``: find, try and simulate meters."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from .common import STATE, fail, run_command
+
+app = typer.Typer(help="Find meters, read them once, run device emulators.", no_args_is_help=True)
+
+
+def parse_options(pairs: list[str]) -> dict[str, Any]:
+    """``key=value`` strings -> options; values are JSON when they parse as JSON, else text."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            fail(f"--option {pair!r}: expected key=value")
+        try:
+            value: Any = json.loads(text)
+        except ValueError:
+            value = text
+        out[key] = value
+    return out
+
+
+def _identity_text(meter: Any) -> str:
+    opts = meter.options
+    for key in ("port", "usb", "resource", "host"):
+        if opts.get(key):
+            return f"{key}={opts[key]}" + (f":{opts['tcp_port']}" if key == "host" and "tcp_port" in opts else "")
+    return "-"
+
+
+# -- list -----------------------------------------------------------------------------------
+
+
+@app.command("list")
+def list_command(
+    config: Path = typer.Option(..., "--config", "-c", help="daemon config (TOML)"),
+    journal: Path | None = typer.Option(None, "--journal", "-j", help="journal to read states from"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON lines"),
+) -> None:
+    """Configured meters and their last known state (from the journal, if there is one)."""
+
+    def _rows() -> list[dict[str, Any]]:
+        from radsurvey.config import load_config
+        from radsurvey.daemon.journal import reader
+        from radsurvey.daemon.supervisor import resolve_journal_path
+
+        cfg = load_config(config)
+        path = resolve_journal_path(cfg, journal)
+        last: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            with reader(path) as conn:
+                for row in conn.execute(
+                    "SELECT meter, state, reason, ts, detail FROM meter_events WHERE seq IN "
+                    "(SELECT MAX(seq) FROM meter_events GROUP BY meter)"
+                ):
+                    last[row["meter"]] = dict(row)
+                readings = {
+                    r["meter"]: r["ts"]
+                    for r in conn.execute(
+                        "SELECT meter, ts FROM readings WHERE seq IN (SELECT MAX(seq) FROM readings GROUP BY meter)"
+                    )
+                }
+        else:
+            readings = {}
+        rows = []
+        for m in cfg.meters:
+            event = last.get(m.id, {})
+            rows.append(
+                {
+                    "id": m.id,
+                    "driver": m.driver,
+                    "enabled": m.enabled,
+                    "where": _identity_text(m),
+                    "poll_interval_s": m.poll_interval_s,
+                    "state": event.get("state") or ("disabled" if not m.enabled else "unknown"),
+                    "reason": event.get("reason", ""),
+                    "since": event.get("ts"),
+                    "last_reading": readings.get(m.id),
+                }
+            )
+        return rows
+
+    rows = run_command(_rows)
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table()
+    for col in ("meter", "driver", "where", "poll s", "state", "since", "last reading", "reason"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["id"],
+            r["driver"],
+            r["where"],
+            f"{r['poll_interval_s']:g}",
+            r["state"],
+            r["since"] or "-",
+            r["last_reading"] or "-",
+            r["reason"],
+        )
+    Console(width=200).print(table)
+
+
+# -- scan -----------------------------------------------------------------------------------
+
+
+def family_guess(vid: int | None, pid: int | None) -> list[str]:
+    """Driver names whose known USB ids match."""
+    from radsurvey.drivers import registry
+
+    if vid is None or pid is None:
+        return []
+    usb = f"{vid:04x}:{pid:04x}"
+    out = []
+    for name in registry.names():
+        try:
+            spec = registry.get(name)
+        except Exception:  # a driver with a missing optional library is simply not a candidate
+            continue
+        if usb in spec.usb_ids:
+            out.append(name)
+    return out
+
+
+async def probe_port(port: str, families: list[str], timeout_s: float) -> dict[str, Any] | None:
+    """Try each family's identify query at each of its baud rates; the first answer."""
+    from radsurvey.drivers import registry
+    from radsurvey.protocols.errors import MeterError
+
+    for name in families:
+        spec = registry.get(name)
+        if spec.probe is None:
+            continue
+        for baud in spec.baudrates:
+            try:
+                identity = await spec.probe(port, baud, timeout_s)
+            except MeterError:
+                identity = None
+            if identity is not None:
+                return {"driver": name, "baudrate": baud, **identity.as_dict()}
+    return None
+
+
+@app.command("scan")
+def scan_command(
+    probe: bool = typer.Option(False, "--probe", help="send identify queries (only) at each family's baud rates"),
+    port: list[str] = typer.Option([], "--port", help="also scan this path (e.g. a pty); repeatable"),
+    timeout_s: float = typer.Option(0.5, "--timeout", min=0.05, max=10, help="reply timeout of one probe"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON lines"),
+) -> None:
+    """Serial ports with USB ids, serial number, by-id path and a guess of the meter family."""
+    import asyncio
+
+    from radsurvey.drivers import registry
+    from radsurvey.drivers.transport import by_id_links, list_serial_ports
+
+    links = by_id_links()
+    rows: list[dict[str, Any]] = []
+    for p in list_serial_ports():
+        rows.append(
+            {
+                "device": p.device,
+                "usb": f"{p.vid:04x}:{p.pid:04x}" if p.vid is not None else None,
+                "serial": p.serial_number,
+                "manufacturer": p.manufacturer,
+                "product": p.product,
+                "by_id": links.get(p.device),
+                "guess": family_guess(p.vid, p.pid),
+            }
+        )
+    for extra in port:
+        rows.append(
+            {
+                "device": extra,
+                "usb": None,
+                "serial": None,
+                "manufacturer": None,
+                "product": None,
+                "by_id": links.get(str(Path(extra).resolve())),
+                "guess": [],
+            }
+        )
+    if probe:
+        probable = [n for n in registry.names() if _has_probe(n)]
+
+        async def _all() -> None:
+            for row in rows:
+                families = row["guess"] or (probable if row["device"] in port else [])
+                row["answered"] = await probe_port(row["device"], families, timeout_s) if families else None
+
+        asyncio.run(_all())
+    if as_json:
+        for row in rows:
+            typer.echo(json.dumps(row))
+        return
+    if not rows:
+        typer.echo("no serial ports found")
+        return
+    for row in rows:
+        line = f"{row['device']}  usb={row['usb'] or '-'}  serial={row['serial'] or '-'}"
+        line += f"  by-id={row['by_id'] or '-'}  guess={','.join(row['guess']) or '-'}"
+        if probe:
+            a = row.get("answered")
+            line += f"  answered={a['driver']} {a['model']} {a['firmware']} @{a['baudrate']}" if a else "  answered=-"
+        typer.echo(line)
+
+
+def _has_probe(name: str) -> bool:
+    from radsurvey.drivers import registry
+
+    try:
+        return registry.get(name).probe is not None
+    except Exception:
+        return False
+
+
+# -- read -----------------------------------------------------------------------------------
+
+
+def reading_json(reading: Any) -> dict[str, Any]:
+    d: dict[str, Any] = reading.as_dict()
+    if reading.unit == "uSv/h":
+        d["dose_rate_uSv_h"] = reading.value
+    return d
+
+
+@app.command("read")
+def read_command(
+    driver: str = typer.Option(..., "--driver", "-d", help="driver name (see 'radsurvey meters read --help')"),
+    port: str | None = typer.Option(None, "--port", help="serial device path (or /dev/serial/by-id/...)"),
+    usb: str | None = typer.Option(None, "--usb", help="USB identity VID:PID[:serial]"),
+    resource: str | None = typer.Option(None, "--resource", help="VISA resource (scpi)"),
+    host: str | None = typer.Option(None, "--host", help="host[:port] (modbus TCP)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="driver option key=value; repeatable"),
+    count: int = typer.Option(1, "--count", "-n", min=1, max=1_000_000, help="how many readings"),
+    interval_s: float = typer.Option(1.0, "--interval", min=0, max=3600, help="seconds between polls"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
+) -> None:
+    """Read N values from one meter and exit."""
+    import asyncio
+
+    options = parse_options(option)
+    for key, value in (("port", port), ("usb", usb), ("resource", resource)):
+        if value is not None:
+            options[key] = value
+    if host is not None:
+        name, sep, tcp_port = host.rpartition(":")
+        if sep and tcp_port.isdigit():
+            options["host"], options["tcp_port"] = name, int(tcp_port)
+        else:
+            options["host"] = host
+
+    async def _read() -> None:
+        from pydantic import ValidationError
+
+        from radsurvey.config.loader import format_problems, problems_from_validation
+        from radsurvey.drivers import registry
+        from radsurvey.protocols.errors import ConfigError
+
+        try:
+            meter = registry.create(driver, meter_id=driver, poll_interval_s=interval_s, options=options)
+        except ValidationError as err:
+            raise ConfigError(format_problems("options", problems_from_validation(err, options))) from None
+        async with meter:
+            if not as_json:
+                ident = meter.identity
+                typer.echo(f"# {ident.model} {ident.firmware} serial={ident.serial or '-'}", err=True)
+            loop = asyncio.get_running_loop()
+            next_at = loop.time()
+            for i in range(count):
+                reading = await meter.read()
+                if as_json:
+                    typer.echo(json.dumps(reading_json(reading)))
+                else:
+                    flags = f" [{','.join(sorted(s.value for s in reading.status))}]" if reading.status else ""
+                    typer.echo(f"{reading.as_dict()['ts']}  {reading.value:.6g} {reading.unit}{flags}")
+                if i + 1 < count and not meter.self_paced:
+                    next_at += interval_s
+                    await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    run_command(lambda: asyncio.run(_read()))
+
+
+# -- emulate --------------------------------------------------------------------------------
+
+
+@app.command("emulate")
+def emulate_command(
+    name: str = typer.Argument(..., help="driver whose device to emulate"),
+    pty: bool = typer.Option(False, "--pty", help="serve on a pty even where TCP is the default (modbus RTU)"),
+    link: Path | None = typer.Option(None, "--link", help="also present the pty under this symlink (like by-id)"),
+    option: list[str] = typer.Option([], "--option", "-o", help="emulator setting key=value; repeatable"),
+) -> None:
+    """Run a device emulator and print where to connect; runs until Ctrl-C."""
+    import signal
+    import threading
+
+    def _start() -> Any:
+        from radsurvey.drivers import registry
+        from radsurvey.drivers.emulator import DeviceModel, PtyEmulator
+        from radsurvey.protocols.errors import ConfigError
+
+        factory = registry.emulator_factory(name)
+        settings = parse_options(option)
+        try:
+            if _accepts(factory, "pty"):
+                settings["pty"] = pty
+            if link is not None and _accepts(factory, "link"):
+                settings["link"] = link
+            made = factory(**settings)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"emulator settings: {err}") from None
+        if isinstance(made, DeviceModel):
+            return PtyEmulator(made, link=link).start()
+        return made.start()
+
+    emulator = run_command(_start)
+    where = getattr(emulator, "where", None) or emulator.port
+    typer.echo(f"{name} emulator ready: {where}")
+    typer.echo(f"try: radsurvey meters read --driver {name} {_connect_hint(name, where)} --count 5", err=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        emulator.stop()
+        if STATE.verbose:
+            typer.echo("emulator stopped", err=True)
+
+
+def _accepts(factory: Any, name: str) -> bool:
+    import inspect
+
+    try:
+        return name in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _connect_hint(name: str, where: str) -> str:
+    if name == "scpi":
+        return f"--resource ASRL{where}::INSTR"
+    if where.startswith("tcp://"):
+        return f"--host {where.removeprefix('tcp://')}"
+    if "::" in where:
+        return f"--resource {where}"
+    return f"--port {where}"
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="meters")

@@ -1,0 +1,82 @@
+"""A text-line meter, device side: prints a profile's lines on a pty.
+
+The line format comes from the profile's ``[emulator]`` table (``banner``,
+``line`` with ``{cps}``, ``{cpm}``, ``{usv}``), so every shipped profile can be
+tried without hardware. Streams every ``period_s``, or answers
+``poll_command`` when one is given.
+"""
+
+from __future__ import annotations
+
+import random
+
+from ..emulator import DeviceModel
+from .codec import load_profile
+
+
+class AsciiDevice(DeviceModel):
+    """Args:
+    profile: a shipped profile with an [emulator] table.
+    cpm: mean counts per minute; with ``step`` the n-th line has exactly ``cpm + n*step``.
+    period_s: streaming period.
+    poll_command: answer this text (ending in a newline) instead of streaming.
+    """
+
+    def __init__(
+        self,
+        *,
+        profile: str = "mightyohm",
+        cpm: int = 60,
+        step: int = 0,
+        seed: int = 0,
+        period_s: float = 1.0,
+        poll_command: str | None = None,
+    ):
+        emu = load_profile(profile).get("emulator")
+        if not emu or "line" not in emu:
+            raise ValueError(f"profile {profile!r} has no [emulator] line format")
+        self.line_format: str = emu["line"]
+        self.banner: str = emu.get("banner", "")
+        self.usv_per_cpm: float = float(emu.get("usv_per_cpm", 0.0))
+        self.cpm, self.step, self.period_s = cpm, step, period_s
+        self.poll_command = poll_command.encode("ascii") if poll_command else None
+        self.rng = random.Random(seed)
+        self.cpm_sent: list[int] = []
+        self._next = 0.0
+        self._banner_due = True
+        self._inbuf = b""
+
+    def reset_link(self) -> None:
+        self._banner_due = True
+        self._inbuf = b""
+
+    def _line(self) -> bytes:
+        n = len(self.cpm_sent)
+        cpm = self.cpm + n * self.step if self.step else max(0, round(self.rng.gauss(self.cpm, self.cpm**0.5)))
+        self.cpm_sent.append(cpm)
+        return self.line_format.format(cps=cpm // 60, cpm=cpm, usv=cpm * self.usv_per_cpm).encode("ascii")
+
+    def receive(self, data: bytes, now: float) -> bytes:
+        if self.poll_command is None:
+            return b""
+        self._inbuf += data
+        out = b""
+        while self.poll_command in self._inbuf:
+            _, _, self._inbuf = self._inbuf.partition(self.poll_command)
+            out += self._line()
+        self._inbuf = self._inbuf[-256:]
+        return out
+
+    def tick(self, now: float) -> bytes:
+        out = b""
+        if self._banner_due:
+            self._banner_due = False
+            out += self.banner.encode("ascii")
+            self._next = now + self.period_s
+        if self.poll_command is None and now >= self._next:
+            self._next = max(self._next + self.period_s, now)
+            out += self._line()
+        return out
+
+    def garble(self, reply: bytes) -> bytes:
+        return b"C\xffS, ?" + reply[5:].replace(b",", b";")

@@ -1,0 +1,159 @@
+"""Device emulators on a real pseudo-terminal, for tests and ``radsurvey meters emulate``.
+
+A :class:`DeviceModel` is the device side of a protocol, sans I/O: it gets the
+bytes the host sent and returns the bytes the meter would answer, and it may
+push bytes by itself (heartbeat, streaming meters). :class:`PtyEmulator` runs a
+model on a pty in a background thread and can present it under a stable
+symlink, the way udev presents ``/dev/serial/by-id/...``:
+
+* ``unplug()`` closes the pty (the host sees EIO, like a yanked USB cable) and
+  removes the link;
+* ``replug()`` opens a *new* pty and points the same link at it.
+
+Faults for tests: set ``emulator.fault`` to ``"silence"`` (no replies),
+``"garbage"`` (the model garbles its replies) or ``None``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import threading
+import time
+import tty
+from pathlib import Path
+from typing import Literal
+
+Fault = Literal["silence", "garbage"] | None
+
+
+class DeviceModel:
+    """The device side of a meter protocol. Subclasses override :meth:`receive`."""
+
+    def receive(self, data: bytes, now: float) -> bytes:
+        """Bytes the host sent -> bytes the meter answers (may be empty)."""
+        raise NotImplementedError
+
+    def tick(self, now: float) -> bytes:
+        """Bytes the meter sends by itself at time ``now`` (monotonic seconds)."""
+        return b""
+
+    def garble(self, reply: bytes) -> bytes:
+        """A corrupted version of ``reply`` (wrong length and content)."""
+        return bytes((b ^ 0xA5) for b in reply) + b"\xfe\x00\x13"
+
+    def reset_link(self) -> None:
+        """Called at replug: the USB device starts afresh (partial input dropped)."""
+
+
+class PtyEmulator:
+    """Run ``model`` on a pty; ``port`` is what the host opens.
+
+    Args:
+        model: the device side.
+        link: optional symlink path that stays the same across unplug/replug.
+    """
+
+    def __init__(self, model: DeviceModel, *, link: str | Path | None = None):
+        self.model = model
+        self.link = Path(link) if link is not None else None
+        self.fault: Fault = None
+        self.requests = 0  # chunks of host bytes received
+        self._lock = threading.Lock()
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._slave_name = ""
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    @property
+    def port(self) -> str:
+        return str(self.link) if self.link is not None else self._slave_name
+
+    @property
+    def plugged(self) -> bool:
+        return self._master is not None
+
+    def start(self) -> PtyEmulator:
+        self._plug()
+        self._thread = threading.Thread(target=self._serve, name="pty-emulator", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        self._unplug()
+
+    def unplug(self) -> None:
+        with self._lock:
+            self._unplug()
+
+    def replug(self) -> None:
+        with self._lock:
+            self._unplug()
+            self.model.reset_link()
+            self._plug()
+
+    def __enter__(self) -> PtyEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _plug(self) -> None:
+        master, slave = os.openpty()
+        # Raw at once: with the default line discipline the pty would echo our own
+        # replies back to us before the host has opened and configured the port.
+        tty.setraw(slave)
+        self._master, self._slave = master, slave
+        self._slave_name = os.ttyname(slave)
+        if self.link is not None:
+            tmp = self.link.with_name(self.link.name + ".tmp")
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            os.symlink(self._slave_name, tmp)
+            os.replace(tmp, self.link)
+
+    def _unplug(self) -> None:
+        if self.link is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.link.unlink()
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._master = self._slave = None
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                master = self._master
+            if master is None:
+                time.sleep(0.02)
+                continue
+            try:
+                ready, _, _ = select.select([master], [], [], 0.02)
+            except (OSError, ValueError):
+                continue  # closed by unplug() between the two lines above
+            now = time.monotonic()
+            with self._lock:
+                if self._master != master:
+                    continue
+                out = b""
+                if ready:
+                    try:
+                        data = os.read(master, 4096)
+                    except OSError:
+                        data = b""
+                    if data:
+                        self.requests += 1
+                        out += self.model.receive(data, now)
+                out += self.model.tick(now)
+                if out and self.fault != "silence":
+                    if self.fault == "garbage":
+                        out = self.model.garble(out)
+                    with contextlib.suppress(OSError):
+                        os.write(master, out)

@@ -1,0 +1,225 @@
+"""The Rad Pro driver: Geiger counters running the Rad Pro firmware, over USB.
+
+Read-only: it sends only ``GET`` requests. The count rate comes from the
+difference of two ``tubePulseCount`` readings over the host's monotonic clock
+(more precise than the instantaneous ``tubeRate``, as the protocol document
+advises); ``tubeRate`` is used for the first reading after connecting and when
+the firmware refuses ``tubePulseCount``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Literal
+
+from pydantic import Field
+
+from radsurvey.protocols.errors import FrameError
+
+from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_now
+from ..counting import count_rate_reading
+from ..errors import MeterGone, MeterTimeout
+from ..registry import DriverSpec
+from ..transport import SerialLink, SerialOptions, resolve_port
+from . import codec
+from .codec import CommandRefused
+
+
+class RadProOptions(SerialOptions):
+    """Options of the ``radpro`` driver."""
+
+    sensitivity_cpm_per_uSv_h: float | Literal["device", "none"] | None = Field(
+        "device",
+        description="cpm per uSv/h; 'device' reads tubeSensitivity from the meter; 'none': readings in cpm",
+    )
+    dead_time_s: float | Literal["device"] | None = Field(
+        None, description="dead-time correction: seconds, 'device' (the meter's measured tubeDeadTime), or none"
+    )
+    rate_source: Literal["pulse_count", "tube_rate"] = Field(
+        "pulse_count", description="tubePulseCount deltas (precise) or the meter's tubeRate"
+    )
+
+
+class RadProDriver(Driver):
+    name = "radpro"
+    capabilities = frozenset({Capability.COUNT_RATE, Capability.DOSE_RATE, Capability.BATTERY, Capability.CLOCK})
+    frozen_after_s_default = 300.0
+
+    def __init__(self, *, meter_id: str, poll_interval_s: float = 1.0, options: RadProOptions):
+        super().__init__(meter_id=meter_id, poll_interval_s=poll_interval_s)
+        self.options = options
+        self.link: SerialLink | None = None
+        self.sensitivity: float | None = None
+        self.sensitivity_source = "config"
+        self.dead_time_s: float | None = None
+        self.dead_time_source = "config"
+        self._last: tuple[int, float] | None = None  # (pulse count, loop time)
+        self._pulse_count_refused = False
+        self.meter_compensation_s = 0.0  # the meter's own dead-time compensation (0: off)
+
+    async def open(self) -> None:
+        o = self.options
+        path = resolve_port(port=o.port, usb=o.usb)
+        self.link = SerialLink(port=path, baudrate=o.baudrate, meter=self.meter_id)
+        await self.link.open(o.timeout_s * 5)
+
+    async def close(self) -> None:
+        link, self.link = self.link, None
+        if link is not None:
+            await link.close()
+
+    async def get(self, name: str) -> tuple[str, bytes]:
+        """``GET name`` -> (payload, raw line). CommandRefused on ERROR."""
+        link = self.link
+        if link is None:
+            raise MeterGone("not open", meter=self.meter_id)
+        link.discard_input()
+        await link.write(codec.request("GET", name))
+        line = await link.read_until(b"\n", self.options.timeout_s, max_bytes=codec.MAX_LINE_BYTES)
+        try:
+            return codec.parse_reply(line), line
+        except FrameError as err:
+            raise type(err)(err.message, raw=err.raw, meter=self.meter_id) from None
+
+    async def _optional(self, *names: str) -> tuple[str, str] | None:
+        """The first of ``names`` this firmware answers, as (name, payload)."""
+        for name in names:
+            try:
+                payload, _ = await self.get(name)
+                return name, payload
+            except CommandRefused:
+                continue
+        return None
+
+    async def identify(self) -> MeterIdentity:
+        try:
+            payload, _ = await self.get("deviceId")
+        except MeterTimeout:
+            raise MeterTimeout(
+                f"no answer to 'GET deviceId' within {self.options.timeout_s:g} s: is the meter's data mode on? "
+                "(Settings > Data mode; "
+                "it is off again after power-off)",
+                meter=self.meter_id,
+            ) from None
+        hardware, software, device_id = codec.parse_device_id(payload)
+        extra: dict[str, str] = {}
+        o = self.options
+        if o.sensitivity_cpm_per_uSv_h == "device":
+            # 'tubeConversionFactor' is the name before firmware 2.1.1.
+            got = await self._optional("tubeSensitivity", "tubeConversionFactor")
+            if got is not None:
+                self.sensitivity = codec.parse_decimal(got[1], got[0])
+                self.sensitivity_source = f"meter's {got[0]}"
+                extra["sensitivity_cpm_per_uSv_h"] = got[1]
+            else:
+                extra["sensitivity_note"] = "the meter did not report a sensitivity: readings in cpm"
+        elif o.sensitivity_cpm_per_uSv_h not in (None, "none"):
+            self.sensitivity = float(o.sensitivity_cpm_per_uSv_h)
+        if o.dead_time_s == "device":
+            got = await self._optional("tubeDeadTime")
+            if got is not None:
+                value = codec.parse_decimal(got[1], "tubeDeadTime")
+                self.dead_time_s = value if 0 < value < 0.01 else None
+                self.dead_time_source = "meter's tubeDeadTime"
+                extra["dead_time_s"] = got[1]
+        elif o.dead_time_s is not None:
+            self.dead_time_s = float(o.dead_time_s)
+        if self.dead_time_s:
+            # If the meter compensates dead time itself, its tubeRate already includes it:
+            # correcting again would over-read. Raw pulse counts are never compensated.
+            got = await self._optional("tubeDeadTimeCompensation")
+            if got is not None:
+                try:
+                    self.meter_compensation_s = codec.parse_decimal(got[1], "tubeDeadTimeCompensation")
+                except FrameError:
+                    self.meter_compensation_s = 0.0
+                extra["tubeDeadTimeCompensation"] = got[1]
+        for name in ("tubeType", "deviceBatteryVoltage"):
+            got = await self._optional(name)
+            if got is not None:
+                extra[name] = got[1]
+        got = await self._optional("deviceTime")
+        if got is not None:
+            try:
+                offset = codec.parse_decimal(got[1], "deviceTime") - utc_now().timestamp()
+                extra["clock_offset_s"] = f"{offset:.0f}"
+            except FrameError:
+                pass
+        return MeterIdentity(model=hardware, firmware=software, serial=device_id, extra=extra)
+
+    async def read(self) -> Reading:
+        loop = asyncio.get_running_loop()
+        if self.options.rate_source == "pulse_count" and not self._pulse_count_refused:
+            try:
+                payload, raw = await self.get("tubePulseCount")
+            except CommandRefused:
+                self._pulse_count_refused = True
+            else:
+                now = loop.time()
+                count = codec.parse_pulse_count(payload)
+                last, self._last = self._last, (count, now)
+                if last is not None and now > last[1]:
+                    pulses = codec.pulses_between(last[0], count)
+                    dt = now - last[1]
+                    step = Conversion(
+                        "pulse_count_delta",
+                        factor=60.0 / dt,
+                        detail=f"{pulses} pulses in {dt:.3f} s (count {last[0]} -> {count}, wraps at 2^32)",
+                    )
+                    return self._reading(pulses * 60.0 / dt, raw, (step,))
+        payload, raw = await self.get("tubeRate")
+        cpm = codec.parse_decimal(payload, "tubeRate")
+        if cpm < 0:
+            raise FrameError(f"tubeRate {payload!r} is negative", raw=raw, meter=self.meter_id)
+        steps = [Conversion("tube_rate", detail="the meter's instantaneous tubeRate")]
+        if self.dead_time_s and self.meter_compensation_s > 0:
+            steps.append(
+                Conversion(
+                    "dead_time",
+                    factor=1.0,
+                    detail=f"compensated by the meter (tubeDeadTimeCompensation {self.meter_compensation_s:g} s)",
+                )
+            )
+            return self._reading(cpm, raw, tuple(steps), use_dead_time=False)
+        return self._reading(cpm, raw, tuple(steps))
+
+    def _reading(self, cpm: float, raw: bytes, steps: tuple[Conversion, ...], use_dead_time: bool = True) -> Reading:
+        return count_rate_reading(
+            meter=self.meter_id,
+            ts=utc_now(),
+            cpm=cpm,
+            raw=raw,
+            sensitivity_cpm_per_uSv_h=self.sensitivity,
+            dead_time_s=self.dead_time_s if use_dead_time else None,
+            steps=steps,
+            sensitivity_source=self.sensitivity_source,
+            dead_time_source=self.dead_time_source,
+        )
+
+
+async def probe(port: str, baudrate: int = codec.BAUDRATE, timeout_s: float = 0.5) -> MeterIdentity | None:
+    """Send only ``GET deviceId``; the identity if a Rad Pro answered."""
+    link = SerialLink(port=port, baudrate=baudrate, meter=port)
+    await link.open(timeout_s * 4)
+    try:
+        link.discard_input()
+        await link.write(codec.request("GET", "deviceId"))
+        line = await link.read_until(b"\n", timeout_s, max_bytes=codec.MAX_LINE_BYTES)
+        hardware, software, device_id = codec.parse_device_id(codec.parse_reply(line))
+        return MeterIdentity(model=hardware, firmware=software, serial=device_id, extra={"baudrate": str(baudrate)})
+    except (MeterTimeout, FrameError):
+        return None
+    finally:
+        await link.close()
+
+
+SPEC = DriverSpec(
+    name="radpro",
+    summary="Geiger counters with the Rad Pro firmware (FS2011, FS-600/1000, GC-01, ...) over USB serial",
+    options_model=RadProOptions,
+    factory=RadProDriver,
+    emulator="radsurvey.drivers.radpro.emulator:RadProDevice",
+    usb_ids=("0483:5740",),  # STM32 virtual COM port, product "Rad Pro"
+    baudrates=(codec.BAUDRATE,),
+    probe=probe,
+)

@@ -1,0 +1,107 @@
+"""A Rad Pro meter, device side: the ASCII protocol on a pty.
+
+Quirks it reproduces: firmware-dependent property names (``tubeConversionFactor``
+before 2.1.1, ``tubeSensitivity`` after; ``tubeType`` only in 3.x) answered
+with ``ERROR`` where unknown; a pulse counter that wraps at 2**32; "data mode"
+off (the meter stays silent until it is switched on in its settings); a counter
+that freezes (``frozen = True``).
+"""
+
+from __future__ import annotations
+
+from ..emulator import DeviceModel
+from .codec import PULSE_COUNT_MODULO
+
+
+class RadProDevice(DeviceModel):
+    """The device side of a Rad Pro meter.
+
+    Args:
+        firmware: "3.1" (current) or "2.0" (old property names).
+        cps: true pulse rate.
+        start_count: the pulse counter's value at start (to test the 2**32 wrap).
+    """
+
+    def __init__(
+        self,
+        *,
+        firmware: str = "3.1",
+        hardware: str = "FS2011 (STM32F051C8)",
+        device_id: str = "b5706d937087f975b5812810",
+        cps: float = 2.0,
+        start_count: int = 0,
+        sensitivity_cpm_per_uSv_h: float = 153.8,
+        dead_time_s: float = 0.0000325,
+        data_mode: bool = True,
+    ):
+        if firmware not in ("3.1", "2.0"):
+            raise ValueError("firmware must be '3.1' or '2.0'")
+        self.firmware = firmware
+        self.hardware = hardware
+        self.device_id = device_id
+        self.cps = cps
+        self.start_count = start_count
+        self.sensitivity = sensitivity_cpm_per_uSv_h
+        self.dead_time_s = dead_time_s
+        self.data_mode = data_mode
+        self.frozen = False
+        self._t0: float | None = None
+        self._frozen_count: int | None = None
+        self._inbuf = b""
+        self.requests: list[str] = []
+
+    def reset_link(self) -> None:
+        self._inbuf = b""
+
+    def pulse_count(self, now: float) -> int:
+        if self._t0 is None:
+            self._t0 = now
+        count = (self.start_count + int(self.cps * (now - self._t0))) % PULSE_COUNT_MODULO
+        if self.frozen:
+            if self._frozen_count is None:
+                self._frozen_count = count
+            return self._frozen_count
+        self._frozen_count = None
+        return count
+
+    def receive(self, data: bytes, now: float) -> bytes:
+        self._inbuf += data
+        out = b""
+        while b"\n" in self._inbuf:
+            line, _, self._inbuf = self._inbuf.partition(b"\n")
+            text = line.rstrip(b"\r").decode("ascii", "replace").strip()
+            if not text or not self.data_mode:
+                continue
+            self.requests.append(text)
+            out += self._answer(text, now) + b"\r\n"
+        if len(self._inbuf) > 1024:
+            self._inbuf = b""
+        return out
+
+    def _answer(self, text: str, now: float) -> bytes:
+        parts = text.split()
+        if len(parts) != 2 or parts[0] != "GET":
+            return b"ERROR"  # this emulator is read-only, like the driver
+        name = parts[1]
+        old = self.firmware == "2.0"
+        values: dict[str, str] = {
+            "deviceId": f"{self.hardware};Rad Pro {self.firmware}/en;{self.device_id}",
+            "deviceBatteryVoltage": "1.421",
+            "deviceTime": "1763800000",
+            "tubePulseCount": str(self.pulse_count(now)),
+            "tubeRate": f"{self.cps * 60:.3f}",
+            "tubeDeadTime": f"{self.dead_time_s:.7f}",
+            "tubeDeadTimeCompensation": "0.0000000",
+            "tubeTime": "123456",
+        }
+        if old:
+            values["tubeConversionFactor"] = f"{self.sensitivity:.3f}"
+        else:
+            values["tubeSensitivity"] = f"{self.sensitivity:.3f}"
+            values["tubeType"] = "M4011"
+        if name not in values:
+            return b"ERROR"
+        return b"OK " + values[name].encode("ascii")
+
+    def garble(self, reply: bytes) -> bytes:
+        return b"\x8f\xffOK?" + reply[::-1].replace(b"\n", b"") + b"\r\n"

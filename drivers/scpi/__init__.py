@@ -1,0 +1,5 @@
+"""SCPI instruments over VISA. See README.md here."""
+
+from .driver import SPEC, ScpiDriver, ScpiOptions
+
+__all__ = ["SPEC", "ScpiDriver", "ScpiOptions"]

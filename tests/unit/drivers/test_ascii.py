@@ -1,0 +1,129 @@
+"""ASCII line meters: profiles, polled conversations as (sent, reply) pairs, fuzzed line parser."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from radsurvey.drivers import registry
+from radsurvey.drivers.ascii import codec
+from radsurvey.drivers.ascii.emulator import AsciiDevice
+from radsurvey.drivers.base import Quantity, Status
+from radsurvey.drivers.emulator import PtyEmulator
+from radsurvey.protocols.errors import FrameError
+from tests.scripted import ScriptedDevice
+
+MIGHTYOHM_LINE = b"CPS, 1, CPM, 57, uSv/hr, 0.32, SLOW\r\n"
+
+
+def ascii_driver(port: str, **options):
+    return registry.create("ascii", meter_id="a", poll_interval_s=1.0, options={"port": port, **options})
+
+
+def fmt(name: str) -> codec.LineFormat:
+    p = codec.load_profile(name)
+    return codec.LineFormat.build(
+        p["pattern"], unit=p.get("unit"), unit_map=p.get("unit_map"), ignore_prefix=p.get("ignore_prefix")
+    )
+
+
+def test_every_shipped_profile_is_valid_and_emulatable() -> None:
+    names = codec.profile_names()
+    assert {"mightyohm", "mightyohm-usv", "netio-gc10"} <= set(names)
+    for name in names:
+        registry.get("ascii").options_model.model_validate({"port": "/dev/null", "profile": name})
+        AsciiDevice(profile=name)
+
+
+def test_mightyohm_line_gives_the_cpm_field() -> None:
+    parsed = codec.parse_line(MIGHTYOHM_LINE, fmt("mightyohm"))
+    assert parsed is not None and (parsed.value, parsed.unit) == (57.0, "cpm")
+    assert parsed.fields["mode"] == "SLOW"
+
+
+def test_mightyohm_banner_lines_are_not_data() -> None:
+    assert codec.parse_line(b"# mightyohm.com Geiger Counter 1.00\r\n", fmt("mightyohm")) is None
+
+
+def test_a_line_that_does_not_match_is_a_frame_error() -> None:
+    with pytest.raises(FrameError, match="does not match"):
+        codec.parse_line(b"CPS, 1, CPM, x\r\n", fmt("mightyohm"))
+
+
+def test_pattern_without_value_group_is_rejected_at_config_time() -> None:
+    with pytest.raises(ValidationError, match="value"):
+        registry.get("ascii").options_model.model_validate({"port": "/x", "pattern": r"(\d+)", "unit": "cpm"})
+
+
+def test_unknown_profile_names_the_shipped_ones() -> None:
+    with pytest.raises(ValidationError, match="mightyohm"):
+        registry.get("ascii").options_model.model_validate({"port": "/x", "profile": "nope"})
+
+
+async def test_polled_meter_with_unit_and_status_groups() -> None:
+    device = ScriptedDevice(
+        [
+            (b"R\r", b"+1.250E+00 mR/h OK\r\n"),
+            (b"R\r", b"+9.990E+02 mR/h OVR\r\n"),
+        ]
+    )
+    with PtyEmulator(device) as emu:
+        driver = ascii_driver(
+            emu.port,
+            poll_command="R\r",
+            terminator="\n",
+            pattern=r"^(?P<value>[-+0-9.E]+) (?P<unit>\S+) (?P<status>\w+)$",
+            status_map={"OVR": "over_range"},
+        )
+        async with driver:
+            first = await driver.read()
+            second = await driver.read()
+    device.assert_done()
+    assert first.value == pytest.approx(1.25 * 8.76)
+    assert second.unit == "uGy/h" and second.quantity == Quantity.AIR_KERMA_RATE
+    assert second.value == pytest.approx(999 * 8.76) and second.meter_value == 999
+    assert second.status == {Status.OVER_RANGE}
+    assert second.conversions[0].name == "unit" and "8.76" in second.conversions[0].detail
+
+
+async def test_calibration_scale_is_applied_and_recorded() -> None:
+    device = ScriptedDevice([(b"?\n", b"2.0 uSv/h\n")])
+    with PtyEmulator(device) as emu:
+        async with ascii_driver(
+            emu.port, poll_command="?\n", pattern=r"(?P<value>[0-9.]+) (?P<unit>\S+)", scale=1.1
+        ) as driver:
+            pass
+    device.assert_done()
+    reading = driver._first
+    assert reading.value == pytest.approx(2.2)
+    assert reading.conversions[-1].name == "calibration"
+
+
+async def test_streaming_meter_is_read_without_sending_anything() -> None:
+    device = AsciiDevice(profile="netio-gc10", step=1, period_s=0.1)
+    with PtyEmulator(device) as emu:
+        async with ascii_driver(emu.port, profile="netio-gc10") as driver:
+            values = [(await driver.read()).value for _ in range(3)]
+    assert values == sorted(values) and set(values) <= set(device.cpm_sent)
+    assert emu.requests == 0
+
+
+LINES = st.one_of(
+    st.binary(max_size=80),
+    st.sampled_from([MIGHTYOHM_LINE, b"60\n", b"# x\r\n"]).flatmap(
+        lambda good: st.tuples(st.integers(0, len(good)), st.binary(max_size=6)).map(
+            lambda cut: good[: cut[0]] + cut[1] + good[cut[0] :]
+        )
+    ),
+)
+
+
+@settings(max_examples=400, deadline=200)
+@given(LINES, st.sampled_from(["mightyohm", "mightyohm-usv", "netio-gc10"]))
+def test_line_parser_raises_only_frame_errors(line: bytes, profile: str) -> None:
+    try:
+        codec.parse_line(line, fmt(profile))
+    except FrameError:
+        pass

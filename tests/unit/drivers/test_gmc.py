@@ -1,0 +1,226 @@
+"""GQ GMC: the wire protocol as (sent, reply) pairs, and its parsers fuzzed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from radsurvey.drivers import registry
+from radsurvey.drivers.base import Quantity
+from radsurvey.drivers.emulator import PtyEmulator
+from radsurvey.drivers.gmc import codec
+from radsurvey.drivers.gmc.emulator import GmcDevice
+from radsurvey.protocols.errors import FrameError, MeterError
+from tests.scripted import ScriptedDevice
+
+V5 = b"GMC-320+V5\x00RRe 5.73"
+SERIAL = bytes.fromhex("F488C5A2B1D7E3")
+
+
+def gmc(port: str, **options):
+    return registry.create(
+        "gmc", meter_id="g", poll_interval_s=1.0, options={"port": port, "read_clock": False, **options}
+    )
+
+
+async def converse(pairs, reads: int = 1, **options):
+    device = ScriptedDevice(pairs)
+    with PtyEmulator(device) as emu:
+        driver = gmc(emu.port, **options)
+        async with driver:
+            readings = [await driver.read() for _ in range(reads)]
+        identity = driver.identity
+    device.assert_done()
+    return identity, readings
+
+
+async def test_rfc1201_connect_stops_heartbeat_identifies_and_reads_2_byte_cpm() -> None:
+    identity, [reading] = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", V5),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETCPM>>", b"\x00\x2a"),
+        ]
+    )
+    assert (identity.model, identity.firmware, identity.serial) == ("GMC-320+V5", "RRe 5.73", SERIAL.hex().upper())
+    assert (reading.value, reading.unit, reading.quantity) == (42.0, "cpm", Quantity.COUNT_RATE)
+    assert reading.raw == b"\x00\x2a"
+
+
+async def test_rfc1801_reads_4_byte_cpm_and_converts_with_sensitivity() -> None:
+    _, [reading] = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-600+Re 2.52"),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETCPM>>", (1538).to_bytes(4, "big")),
+        ],
+        sensitivity_cpm_per_uSv_h=153.8,
+    )
+    assert reading.value == pytest.approx(10.0)
+    assert reading.unit == "uSv/h" and reading.meter_value == 1538
+    assert [c.name for c in reading.conversions] == ["cpm_to_uSv_h"]
+
+
+async def test_dual_tube_low_dose_tube_uses_getcpml() -> None:
+    _, [reading] = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-500+Re 2.28"),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETCPML>>", (77).to_bytes(4, "big")),
+        ],
+        tube="low",
+    )
+    assert reading.value == 77 and reading.conversions[0].name == "tube"
+
+
+async def test_battery_is_read_at_connect_when_asked() -> None:
+    identity, _ = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-300Re 2.10"),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETVOLT>>", b"\x62"),
+            (b"<GETCPM>>", b"\x00\x10"),
+        ],
+        read_battery=True,
+    )
+    assert identity.extra["battery_V"] == "9.8"
+
+
+async def test_heartbeat_mode_streams_cps_masked_to_14_bits() -> None:
+    _, [reading] = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-300Re 2.10"),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<HEARTBEAT1>>", b"\x40\x03"),
+            (b"<HEARTBEAT0>>", b""),
+        ],
+        mode="heartbeat",
+    )
+    assert reading.value == 180.0 and reading.raw == b"\x40\x03"
+    assert reading.conversions[0].name == "cps_to_cpm"
+
+
+async def test_heartbeat_frames_from_the_emulator_one_per_second() -> None:
+    with PtyEmulator(GmcDevice(model="GMC-320+V5", cpm=240, step=1)) as emu:
+        async with gmc(emu.port, mode="heartbeat") as driver:
+            values = [(await driver.read()).value for _ in range(2)]
+            emu.fault = "garbage"  # a burst of the wrong size: garbage, and the next frame is aligned again
+            with pytest.raises(FrameError, match="heartbeat"):
+                await driver.read()
+            emu.fault = None
+            values.append((await driver.read()).value)
+    assert values == [240.0, 240.0, 240.0]
+
+
+async def test_heartbeat_left_running_by_another_program_is_stopped_at_connect() -> None:
+    device = GmcDevice(step=1, heartbeat_at_start=True)
+    with PtyEmulator(device) as emu:
+        await asyncio.sleep(1.2)  # the meter is already streaming into the port
+        async with gmc(emu.port) as driver:
+            readings = [await driver.read() for _ in range(3)]
+    assert device.commands[0] == "HEARTBEAT0"
+    assert [r.value for r in readings] == device.cpm_served == [120, 121, 122]
+
+
+async def test_a_reply_of_the_wrong_length_is_a_frame_error() -> None:
+    device = ScriptedDevice(
+        [(b"<HEARTBEAT0>>", b""), (b"<GETVER>>", V5), (b"<GETSERIAL>>", SERIAL), (b"<GETCPM>>", b"\x00\x2a\x99")]
+    )
+    with PtyEmulator(device) as emu:
+        async with gmc(emu.port) as driver:
+            with pytest.raises(FrameError, match="expected 2 bytes, got 3"):
+                await driver.read()
+    device.assert_done()
+
+
+async def test_unknown_model_needs_cpm_bytes() -> None:
+    device = ScriptedDevice([(b"<HEARTBEAT0>>", b""), (b"<GETVER>>", b"GMC-999Re 1.00")])
+    with PtyEmulator(device) as emu:
+        with pytest.raises(FrameError, match="cpm_bytes"):
+            async with gmc(emu.port):
+                pass
+    device.assert_done()
+
+
+def test_options_need_exactly_one_port_identity() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError):
+        registry.get("gmc").options_model.model_validate({})
+    with pytest.raises(ValidationError):
+        registry.get("gmc").options_model.model_validate({"port": "/dev/x", "usb": "1a86:7523"})
+    with pytest.raises(ValidationError):
+        registry.get("gmc").options_model.model_validate({"usb": "CH340"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "model", "firmware"),
+    [
+        (b"GMC-300Re 2.10", "GMC-300", "Re 2.10"),
+        (V5, "GMC-320+V5", "RRe 5.73"),
+        (b"GMC-500+Re 2.28", "GMC-500+", "Re 2.28"),
+        (b"GMC-800Re1.10", "GMC-800", "Re1.10"),
+    ],
+)
+def test_version_strings_of_every_length(raw: bytes, model: str, firmware: str) -> None:
+    assert codec.parse_version(raw) == (model, firmware)
+
+
+def test_model_table() -> None:
+    assert codec.model_spec("GMC-320+V5").cpm_bytes == 2
+    assert codec.model_spec("GMC-500+").dual_tube
+    assert not codec.model_spec("GMC-500").dual_tube
+    assert codec.model_spec("GMC-600+").cpm_bytes == 4
+    assert codec.model_spec("GMC-999") is None
+
+
+def test_volt_formats() -> None:
+    assert codec.parse_volt(b"\x62", 1) == pytest.approx(9.8)
+    assert codec.parse_volt(b"3.97v", 5) == pytest.approx(3.97)
+
+
+def test_datetime_needs_its_terminator() -> None:
+    assert codec.parse_datetime(bytes([26, 11, 22, 8, 30, 0, 0xAA])).isoformat() == "2026-11-22T08:30:00"
+    with pytest.raises(FrameError):
+        codec.parse_datetime(bytes([26, 11, 22, 8, 30, 0, 0x00]))
+    with pytest.raises(FrameError):
+        codec.parse_datetime(bytes([26, 13, 22, 8, 30, 0, 0xAA]))
+
+
+# -- fuzzing: any bytes -> a value or FrameError, nothing else ------------------------------
+
+FRAMES = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from([V5, b"GMC-300Re 2.10", b"3.97v", bytes([26, 11, 22, 8, 30, 0, 0xAA])]).flatmap(
+        lambda good: st.binary(max_size=4).map(lambda noise: good[: len(good) // 2] + noise + good[len(good) // 2 :])
+    ),
+)
+
+
+def _parsers(frame: bytes):
+    yield lambda: codec.parse_version(frame)
+    yield lambda: codec.parse_cpm(frame, 2)
+    yield lambda: codec.parse_cpm(frame, 4)
+    yield lambda: codec.parse_heartbeat_cps(frame, codec.RFC1201)
+    yield lambda: codec.parse_serial(frame)
+    yield lambda: codec.parse_volt(frame, 1)
+    yield lambda: codec.parse_volt(frame, 5)
+    yield lambda: codec.parse_datetime(frame)
+
+
+@settings(max_examples=400, deadline=200)
+@given(FRAMES)
+def test_parsers_raise_only_frame_errors(frame: bytes) -> None:
+    for parse in _parsers(frame):
+        try:
+            parse()
+        except MeterError:
+            pass
