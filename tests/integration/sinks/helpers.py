@@ -25,6 +25,23 @@ SITE = "lab"
 ROOT = f"radsurvey/{SITE}"
 
 
+def restart_on_same_port(server: Any, attempts: int = 3) -> None:
+    """Start a stopped server again on its port.
+
+    A client that keeps reconnecting to a closed loopback port can, rarely, be
+    given that very port as its own source port (a TCP self-connect), and the
+    server then cannot bind for a moment; so try again.
+    """
+    for attempt in range(attempts):
+        try:
+            server.start()
+            return
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1.0)
+
+
 def config_dict(
     tmp_path: Path,
     *,
@@ -158,7 +175,7 @@ class MqttRecorder:
                         self.messages.append(Received(str(m.topic), bytes(m.payload), m.qos, bool(m.retain)))  # type: ignore[arg-type]
             except aiomqtt.MqttError:
                 self.connected.clear()
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.2)
 
     async def __aenter__(self) -> MqttRecorder:
         self._task = asyncio.create_task(self._loop(), name="mqtt-recorder")

@@ -26,6 +26,7 @@ from .helpers import (
     influx_reading_seqs,
     journal_reading_seqs,
     make_config,
+    restart_on_same_port,
     start_daemon,
     victoria_view,
     wait_for,
@@ -68,7 +69,7 @@ async def test_broker_stopped_for_10_s_mid_stream(
         await asyncio.to_thread(mosquitto.stop)
         await asyncio.sleep(10)
         assert running.sink("influxdb").status()["backlog"] < 100, "influxdb kept flowing while the broker was down"
-        await asyncio.to_thread(mosquitto.start)
+        await asyncio.to_thread(restart_on_same_port, mosquitto)
         await asyncio.wait_for(live.connected.wait(), 10)
         await asyncio.sleep(1.0)
         assert running.sink("mqtt").errors >= 1
@@ -86,7 +87,7 @@ async def test_tsdb_stopped_for_30_s_mid_stream(
         await asyncio.sleep(30)
         assert running.sink("mqtt").status()["backlog"] < 100, "mqtt kept flowing while the TSDB was down"
         assert running.sink("influxdb").status()["backlog"] > 500
-        await asyncio.to_thread(victoria.start)
+        await asyncio.to_thread(restart_on_same_port, victoria)
         await asyncio.sleep(1.0)
         await finish(running, live, victoria)
 
@@ -101,9 +102,9 @@ async def test_both_sinks_down_at_start_up_coming_up_later(
     await asyncio.sleep(3)
     assert running.daemon.readings_seen >= 40, "acquisition does not wait for the sinks"
     assert running.sink("mqtt").cursor == 0 and running.sink("influxdb").cursor == 0
-    await asyncio.to_thread(mosquitto.start)
+    await asyncio.to_thread(restart_on_same_port, mosquitto)
     async with MqttRecorder(mosquitto.port) as live:
-        await asyncio.to_thread(victoria.start)
+        await asyncio.to_thread(restart_on_same_port, victoria)
         await finish(running, live, victoria)
 
 
