@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from .sinks import InfluxConfig, MqttConfig, RetentionConfig
 from .alarms import AlarmRule, AlarmsConfig, check_unique_rule_names
 from .connection import ConnectionConfig
 
@@ -123,6 +124,9 @@ class DaemonConfig(BaseSettings):
     journal: JournalConfig = JournalConfig()
     meters: list[MeterConfig] = Field(default_factory=list)
     channels: list[ChannelConfig] = Field(default_factory=list)
+    mqtt: MqttConfig | None = None
+    influxdb: InfluxConfig | None = None
+    retention: RetentionConfig = RetentionConfig()
     alarms: AlarmsConfig = AlarmsConfig()
 
     @classmethod

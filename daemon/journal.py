@@ -94,6 +94,15 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         """,
     ),
     (
+        2,
+        "sink delivery errors beside each sink cursor",
+        """
+        ALTER TABLE sink_cursors ADD COLUMN errors INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sink_cursors ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+        ALTER TABLE sink_cursors ADD COLUMN last_error_at TEXT
+        """,
+    ),
+    (
         3,
         "alarm events, acknowledgement requests, alarm rule state",
         """

@@ -76,8 +76,9 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     clean = False
     try:
         from ..alarms.service import services_for
+        from ..sinks import build_services
 
-        daemon = Daemon(cfg, jr, services=services_for(cfg))
+        daemon = Daemon(cfg, jr, services=[*services_for(cfg), *build_services(cfg)])
         systemd = _systemd_task(daemon, notifier)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

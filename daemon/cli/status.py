@@ -46,20 +46,9 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
                 "SELECT ts, state, reason FROM meter_events WHERE meter = ? ORDER BY seq DESC LIMIT 1", (mid,)
             ).fetchone()
             m["state"] = dict(row) if row else None
-        top = (
-            conn.execute(
-                "SELECT MAX(m) FROM ("
-                + " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in jr.SEQ_TABLES if _has(conn, t))
-                + ")"
-            ).fetchone()[0]
-            or 0
-        )
-        for row in conn.execute("SELECT sink, seq, updated_at FROM sink_cursors ORDER BY sink"):
-            out["sinks"][row["sink"]] = {
-                "seq": row["seq"],
-                "backlog_rows": max(0, top - row["seq"]),
-                "updated_at": row["updated_at"],
-            }
+        from radsurvey.daemon.sinks.status import sink_status
+
+        out["sinks"] = sink_status(conn)
     if _journal_has_alarms(path):
         out["alarms"] = store.current(path)
     return out
@@ -141,7 +130,9 @@ def status_command(
         console.print("alarms: all normal" if data["alarms"] or any(True for _ in data["channels"]) else "alarms: none")
     for sink, cur in data["sinks"].items():
         console.print(
-            f"sink {sink}: acknowledged seq {cur['seq']} ({cur['backlog_rows']} rows behind) at {cur['updated_at']}"
+            f"sink {sink}: acknowledged seq {cur['seq']} ({cur['backlog_rows']} rows behind, lag {cur['lag_s']:g} s) "
+            f"at {cur['updated_at']}; errors {cur['errors']}"
+            + (f", last at {cur['last_error_at']}: {cur['last_error']}" if cur["last_error"] else "")
         )
     if not data["sinks"]:
         console.print("sinks: none have written yet")

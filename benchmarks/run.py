@@ -1,0 +1,345 @@
+"""Sink benchmarks against real servers (mosquitto, VictoriaMetrics); prints one JSON document.
+
+    python benchmarks/run.py [--quick] [--out results.json]
+
+Not part of the test run. See benchmarks/README.md for the results and what they mean.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import Mosquitto, VictoriaMetrics  # noqa: E402 - benchmark helper, like the tests
+
+RADSURVEY = str(Path(sys.executable).parent / "radsurvey")
+
+
+def base_config(
+    tmp: Path,
+    *,
+    mqtt_port: int | None,
+    influx_url: str | None,
+    meters: int,
+    poll_s: float,
+    enabled: bool = True,
+    commit_interval_s: float = 0.05,
+) -> dict:
+    data: dict = {
+        "site": {"id": "bench"},
+        "journal": {"path": str(tmp / "journal.sqlite"), "commit_interval_s": commit_interval_s, "batch_size": 5000},
+        "meters": [
+            {
+                "id": f"m{i}",
+                "driver": "simulated",
+                "poll_interval_s": poll_s,
+                "seed": i,
+                "background_uGy_h": 0.2,
+                "enabled": enabled,
+            }
+            for i in range(meters)
+        ],
+        "channels": [{"id": f"c{i}", "meter": f"m{i}", "room_category": 1} for i in range(meters)],
+    }
+    if mqtt_port:
+        data["mqtt"] = {
+            "port": mqtt_port,
+            "batch_size": int(os.environ.get("BENCH_MQTT_BATCH", "500")),
+            "status_interval_s": 5,
+        }
+    if influx_url:
+        data["influxdb"] = {"url": influx_url, "batch_size": 5000, "flush_interval_s": 0.2}
+    return data
+
+
+def write_toml(path: Path, data: dict) -> Path:
+    import tomli_w
+
+    path.write_text(tomli_w.dumps(data))
+    return path
+
+
+# -- 1. sustained throughput and the bare-client ratio ---------------------------------------
+
+
+async def pipeline_throughput(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, n: int) -> dict:
+    from radsurvey.config import parse_config
+    from radsurvey.daemon.journal import Journal
+    from radsurvey.daemon.sinks import build_services
+    from radsurvey.daemon.supervisor import Daemon
+    from radsurvey.drivers.base import Quantity, Reading
+
+    cfg = parse_config(
+        base_config(tmp, mqtt_port=mq.port, influx_url=vm.url, meters=1, poll_s=1, enabled=False), environ={}
+    )
+    journal = Journal(cfg.journal.path, commit_interval_s=0.05, batch_size=5000)
+    daemon = Daemon(cfg, journal, services=build_services(cfg))
+    task = asyncio.create_task(daemon.run())
+    sinks = [s for s in daemon.services if s.name in ("mqtt", "influxdb")]
+    while not all(getattr(s, "connected", False) or s.name == "influxdb" for s in sinks):
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.5)
+    t0 = time.perf_counter()
+    for i in range(n):
+        daemon.on_reading(
+            Reading(
+                meter="m0",
+                ts=datetime.now(UTC),
+                value=0.2 + (i % 7) * 0.01,
+                unit="uGy/h",
+                quantity=Quantity.AIR_KERMA_RATE,
+                meter_value=0.2,
+            )
+        )
+        if i % 500 == 499:
+            await asyncio.sleep(0)  # the meters' share of the loop
+    produced_s = time.perf_counter() - t0
+    await journal.aflush()
+    top = journal.committed_seq
+    deadline = time.monotonic() + 300
+    while any(s.cursor < top for s in sinks) and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - t0
+    done = all(s.cursor >= top for s in sinks)  # type: ignore[attr-defined]
+    daemon.stop_event.set()
+    await task
+    await asyncio.to_thread(journal.close)
+    return {
+        "readings": n,
+        "messages_per_reading": 2,
+        "elapsed_s": round(elapsed, 3),
+        "produce_s": round(produced_s, 3),
+        "readings_per_s": round(n / elapsed, 1),
+        "complete": done,
+    }
+
+
+async def bare_client(mq: Mosquitto, n: int) -> dict:
+    import aiomqtt
+
+    payload = json.dumps(
+        {
+            "seq": 1,
+            "ts": "2026-01-01T00:00:00.000Z",
+            "meter": "m0",
+            "value": 0.2,
+            "unit": "uGy/h",
+            "quantity": "air_kerma_rate",
+            "status": [],
+            "meter_value": 0.2,
+            "conversions": [],
+        }
+    ).encode()
+    import logging
+
+    quiet = logging.getLogger("bench.bare")
+    quiet.setLevel(logging.ERROR)  # the same quiet logger the sink uses
+    async with aiomqtt.Client("127.0.0.1", mq.port, max_inflight_messages=1000, logger=quiet) as c:
+        t0 = time.perf_counter()
+        for start in range(0, n, 1000):
+            await asyncio.gather(
+                *(c.publish("bench/bare/reading", payload, qos=1) for _ in range(min(1000, n - start)))
+            )
+        elapsed = time.perf_counter() - t0
+    return {"messages": n, "elapsed_s": round(elapsed, 3), "messages_per_s": round(n / elapsed, 1)}
+
+
+# -- 2. --help -----------------------------------------------------------------------------------
+
+
+def help_time(runs: int = 7) -> dict:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        subprocess.run([RADSURVEY, "--help"], capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    return {"runs": runs, "median_s": round(statistics.median(times), 3), "max_s": round(max(times), 3)}
+
+
+# -- 3. backlog drain to the TSDB ------------------------------------------------------------------
+
+
+async def drain_rate(tmp: Path, vm: VictoriaMetrics, n: int) -> dict:
+    from radsurvey.config import parse_config
+    from radsurvey.daemon.journal import Journal, now_iso
+    from radsurvey.daemon.sinks import build_services
+    from radsurvey.daemon.supervisor import Daemon
+
+    data = base_config(tmp, mqtt_port=None, influx_url=vm.url, meters=1, poll_s=1, enabled=False)
+    data["channels"] = []
+    cfg = parse_config(data, environ={})
+    journal = Journal(cfg.journal.path, commit_interval_s=0.2, batch_size=20000)
+    base = time.time() - n / 1000
+    for i in range(n):  # the outage: n readings journaled, nothing delivered
+        ts = datetime.fromtimestamp(base + i / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        journal.append(
+            "readings", {"ts": ts, "meter": "m0", "value": 0.2, "unit": "uGy/h", "quantity": "air_kerma_rate"}
+        )
+    journal.flush(300)
+    top = journal.committed_seq
+    daemon = Daemon(cfg, journal, services=build_services(cfg))
+    task = asyncio.create_task(daemon.run())
+    sink = next(s for s in daemon.services if s.name == "influxdb")
+    t0 = time.perf_counter()
+    deadline = time.monotonic() + 300
+    while sink.cursor < top and time.monotonic() < deadline:  # type: ignore[attr-defined]
+        await asyncio.sleep(0.01)
+    elapsed = time.perf_counter() - t0
+    daemon.stop_event.set()
+    await task
+    await asyncio.to_thread(journal.close)
+    del now_iso
+    return {
+        "points": n,
+        "elapsed_s": round(elapsed, 3),
+        "points_per_s": round(n / elapsed, 1),
+        "complete": sink.cursor >= top,
+    }  # type: ignore[attr-defined]
+
+
+# -- 4. footprint of radsurvey run -------------------------------------------------------------------
+
+
+def footprint(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float) -> dict:
+    cfg = write_toml(
+        tmp / "fp.toml",
+        base_config(tmp, mqtt_port=mq.port, influx_url=vm.url, meters=8, poll_s=1.0, commit_interval_s=1.0),
+    )
+    proc = subprocess.Popen(
+        [RADSURVEY, "run", "--config", str(cfg), "--json", "--duration", str(seconds + 5)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(5)  # start-up (imports, connections) is not the steady state
+
+    def cpu_s() -> float:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    c0, t0 = cpu_s(), time.perf_counter()
+    rss_max = 0
+    while time.perf_counter() - t0 < seconds:
+        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss_max = max(rss_max, int(line.split()[1]))
+        time.sleep(1)
+    c1, t1 = cpu_s(), time.perf_counter()
+    proc.wait(30)
+    return {
+        "meters": 8,
+        "poll_interval_s": 1.0,
+        "measured_s": round(t1 - t0, 1),
+        "rss_max_mb": round(rss_max / 1024, 1),
+        "cpu_percent_of_one_core": round(100 * (c1 - c0) / (t1 - t0), 2),
+    }
+
+
+# -- 5. latency reading -> MQTT subscriber --------------------------------------------------------------
+
+
+async def latency(tmp: Path, mq: Mosquitto, seconds: float) -> dict:
+    import aiomqtt
+
+    cfg = write_toml(
+        tmp / "lat.toml",
+        base_config(tmp, mqtt_port=mq.port, influx_url=None, meters=50, poll_s=1.0, commit_interval_s=0.005),
+    )
+    lat_ms: list[float] = []
+    async with aiomqtt.Client("127.0.0.1", mq.port) as c:
+        await c.subscribe("radsurvey/bench/meters/+/reading", qos=1)
+        proc = await asyncio.create_subprocess_exec(
+            RADSURVEY,
+            "run",
+            "--config",
+            str(cfg),
+            "--json",
+            "--duration",
+            str(seconds + 3),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        start = time.monotonic()
+        try:
+            async with asyncio.timeout(seconds + 20):
+                async for m in c.messages:
+                    now = datetime.now(UTC)
+                    ts = datetime.fromisoformat(json.loads(m.payload)["ts"])  # type: ignore[arg-type]
+                    if time.monotonic() - start > 3:  # skip start-up and the replay of the first rows
+                        lat_ms.append((now - ts).total_seconds() * 1000)
+                    if time.monotonic() - start > seconds + 2:
+                        break
+        finally:
+            await proc.wait()
+    lat_ms.sort()
+    q = lambda p: round(lat_ms[min(len(lat_ms) - 1, int(p * len(lat_ms)))], 2)  # noqa: E731
+    return {
+        "meters": 50,
+        "hz": 1,
+        "messages": len(lat_ms),
+        "p50_ms": q(0.5),
+        "p99_ms": q(0.99),
+        "max_ms": q(1.0),
+        "journal_commit_interval_s": 0.005,
+        "driver": "simulated (no pty: the pty emulators are on the drivers branch)",
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smaller N and shorter runs")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    n = 20_000 if args.quick else 50_000
+    drain_n = 100_000 if args.quick else 1_000_000
+    fp_s = 20 if args.quick else 60
+    results: dict = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()}
+    }
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        mq, vm = Mosquitto(tmp / "mq"), VictoriaMetrics(tmp / "vm")
+        mq.start()
+        vm.start()
+        try:
+            results["help"] = help_time()
+            results["bare_mqtt_client"] = await bare_client(mq, n)
+            (tmp / "t").mkdir()
+            results["pipeline_both_sinks"] = await pipeline_throughput(tmp / "t", mq, vm, n)
+            results["pipeline_both_sinks"]["ratio_to_bare_client"] = round(
+                results["pipeline_both_sinks"]["readings_per_s"] / results["bare_mqtt_client"]["messages_per_s"], 3
+            )
+            (tmp / "d").mkdir()
+            results["drain_to_tsdb"] = await drain_rate(tmp / "d", vm, drain_n)
+            (tmp / "f").mkdir()
+            results["footprint_8_meters"] = footprint(tmp / "f", mq, vm, fp_s)
+            (tmp / "l").mkdir()
+            results["latency_50_meters"] = await latency(tmp / "l", mq, 20 if args.quick else 30)
+        finally:
+            mq.stop()
+            vm.stop()
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    asyncio.run(main())

@@ -1,0 +1,112 @@
+"""Config sections of the publishing side: ``[mqtt]``, ``[influxdb]``, ``[retention]``.
+
+Secrets are never keys here: the MQTT password and the InfluxDB token come from
+an environment variable or a file (``config/secrets.py``), named by
+``password_env``/``password_file`` and ``token_env``/``token_file``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from .secrets import resolve_secret
+
+_TOPIC_LEVELS = re.compile(r"^[^+#\s]+$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttConfig(_Section):
+    """The MQTT sink (DESIGN.md §4.3); present in the file means enabled."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    prefix: str = Field("radsurvey", description="topic root is {prefix}/{site}")
+    client_id: str | None = Field(None, description="default radsurvey-{site}")
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    username: str | None = None
+    password_env: str = Field("RADSURVEY_MQTT_PASSWORD", description="environment variable holding the password")
+    password_file: Path | None = Field(None, description="file whose first line is the password")
+    tls: bool = False
+    ca_file: Path | None = None
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    connect_timeout_s: float = Field(10.0, gt=0, le=300)
+    reconnect_initial_s: float = Field(1.0, gt=0, le=60)
+    reconnect_max_s: float = Field(30.0, gt=0, le=3600)
+    batch_size: int = Field(500, ge=1, le=50_000, description="rows published before the cursor is acknowledged")
+    publish_readings: bool = True
+    publish_samples: bool = True
+    status_interval_s: float = Field(5.0, gt=0, le=3600, description="how often {root}/status/sinks is refreshed")
+    homeassistant: bool = Field(False, description="publish Home Assistant discovery for every channel")
+    discovery_prefix: str = "homeassistant"
+    expire_after_s: int = Field(
+        120, ge=1, le=86_400, description="Home Assistant marks a sensor unavailable after this"
+    )
+
+    @field_validator("prefix", "discovery_prefix")
+    @classmethod
+    def _topic(cls, value: str) -> str:
+        if not _TOPIC_LEVELS.match(value) or value.startswith("/") or value.endswith("/"):
+            raise ValueError("must be topic levels without '+', '#', spaces or leading/trailing '/'")
+        return value
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> MqttConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (client certificate)")
+        if (self.ca_file or self.cert_file) and not self.tls:
+            raise ValueError("ca_file/cert_file need tls = true")
+        return self
+
+    def password(self) -> SecretStr | None:
+        return resolve_secret(env=self.password_env, file=self.password_file, what="MQTT password")
+
+
+class InfluxConfig(_Section):
+    """The InfluxDB sink (DESIGN.md §4.4): v2 write API, also 1.8 compat and VictoriaMetrics."""
+
+    enabled: bool = True
+    url: str = "http://127.0.0.1:8086"
+    org: str = Field("", description="InfluxDB 2.x organisation (empty for 1.8 compat / VictoriaMetrics)")
+    bucket: str = Field("radsurvey", description="bucket; 'database/retention_policy' for InfluxDB 1.8")
+    token_env: str = Field("RADSURVEY_INFLUXDB_TOKEN", description="environment variable holding the token")
+    token_file: Path | None = Field(None, description="file whose first line is the token ('user:password' for 1.8)")
+    batch_size: int = Field(5000, ge=1, le=100_000, description="points per write request")
+    flush_interval_s: float = Field(1.0, gt=0, le=600, description="longest a point waits for a fuller batch")
+    gzip: bool = True
+    timeout_s: float = Field(10.0, gt=0, le=300)
+    retry_initial_s: float = Field(1.0, gt=0, le=60)
+    retry_max_s: float = Field(30.0, gt=0, le=3600)
+    verify_ssl: bool = True
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return value.rstrip("/")
+
+    def token(self) -> SecretStr | None:
+        return resolve_secret(env=self.token_env, file=self.token_file, what="InfluxDB token")
+
+
+class RetentionConfig(_Section):
+    """What the journal may forget: only rows every enabled sink acknowledged, and only old ones."""
+
+    max_age_days: float | None = Field(
+        None, gt=0, description="delete acknowledged readings/samples/meter events older than this; unset keeps all"
+    )
+    keep_surveys: bool = Field(True, description="never delete survey records")
+    keep_alarms: bool = Field(True, description="never delete alarm events")
+    max_size_mb: float | None = Field(
+        None, gt=0, description="journal size that raises the journal-size warning (data is never dropped for it)"
+    )
+    warn_fraction: float = Field(0.9, gt=0, le=1, description="warn when size reaches this fraction of max_size_mb")
+    interval_s: float = Field(60.0, gt=0, le=86_400, description="how often retention runs")

@@ -1,0 +1,136 @@
+"""What the sinks share: their status (for ``{root}/status/sinks``) and the journal retention."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from ..journal import now_iso
+
+if TYPE_CHECKING:
+    from radsurvey.config.schema import DaemonConfig
+
+    from ..supervisor import Daemon
+    from .base import CursorSink
+
+log = structlog.get_logger("radsurvey.sinks.retention")
+
+# Tables retention may shorten, and the switch that protects each of the others.
+ALWAYS_PRUNABLE = ("readings", "samples", "meter_events")
+PROTECTED = {"alarm_events": "keep_alarms", "survey_points": "keep_surveys"}
+
+
+def journal_size_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+class SinkHub:
+    """The enabled sinks of one daemon and the journal-size state."""
+
+    def __init__(self, cfg: DaemonConfig):
+        self.cfg = cfg
+        self.sinks: list[CursorSink] = []
+        self.journal_path: Path | None = None
+        self.journal_state = "ok"  # ok | warning (size >= warn_fraction * max_size_mb)
+        self.journal_size_bytes = 0
+        self.deleted_rows = 0
+
+    def add(self, sink: CursorSink) -> CursorSink:
+        self.sinks.append(sink)
+        return sink
+
+    def acknowledged_seq(self, committed_seq: int) -> int:
+        """The highest seq every enabled sink has acknowledged (all committed rows when there is no sink)."""
+        return min((s.cursor for s in self.sinks), default=committed_seq)
+
+    def status(self) -> dict[str, Any]:
+        r = self.cfg.retention
+        return {
+            "ts": now_iso(),
+            "sinks": {s.name: s.status() for s in self.sinks},
+            "journal": {
+                "size_bytes": self.journal_size_bytes,
+                "max_size_bytes": int(r.max_size_mb * 1e6) if r.max_size_mb else None,
+                "state": self.journal_state,
+                "deleted_rows": self.deleted_rows,
+            },
+        }
+
+
+class RetentionService:
+    """Deletes old rows every sink acknowledged; warns when the journal nears its size limit."""
+
+    name = "retention"
+
+    def __init__(self, hub: SinkHub):
+        self.hub = hub
+
+    async def run(self, daemon: Daemon) -> None:
+        self.hub.journal_path = daemon.journal.path
+        from .base import checkpoint
+
+        while True:
+            checkpoint()
+            try:
+                await self.pass_once(daemon)
+            except Exception:
+                log.exception("retention pass failed")
+            await asyncio.sleep(self.hub.cfg.retention.interval_s)
+
+    async def pass_once(self, daemon: Daemon) -> None:
+        r = self.hub.cfg.retention
+        journal = daemon.journal
+        if r.max_age_days is not None:
+            upto = self.hub.acknowledged_seq(journal.committed_seq)
+            cutoff = (datetime.now(UTC) - timedelta(days=r.max_age_days)).isoformat(timespec="milliseconds")
+            cutoff = cutoff.replace("+00:00", "Z")
+            tables = list(ALWAYS_PRUNABLE) + [t for t, keep in PROTECTED.items() if not getattr(r, keep)]
+            existing = await asyncio.to_thread(_existing_tables, journal.path)
+            deleted = 0
+            for table in tables:
+                if table in existing:
+                    deleted += await asyncio.to_thread(_count_prunable, journal.path, table, upto, cutoff)
+                    journal.execute_now(f"DELETE FROM {table} WHERE seq <= ? AND ts < ?", (upto, cutoff))
+            if deleted:
+                self.hub.deleted_rows += deleted
+                log.info("retention removed acknowledged rows", rows=deleted, upto_seq=upto, older_than=cutoff)
+        size = journal_size_bytes(journal.path)
+        self.hub.journal_size_bytes = size
+        if r.max_size_mb is not None:
+            state = "warning" if size >= r.warn_fraction * r.max_size_mb * 1e6 else "ok"
+            if state != self.hub.journal_state:
+                if state == "warning":
+                    log.warning(
+                        "journal is near its size limit; nothing is dropped, but sinks must catch up or retention be shortened",
+                        size_mb=round(size / 1e6, 1),
+                        max_size_mb=r.max_size_mb,
+                    )
+                else:
+                    log.info("journal size back under its warning level", size_mb=round(size / 1e6, 1))
+            self.hub.journal_state = state
+
+
+def _existing_tables(path: Path) -> set[str]:
+    from ..journal import connect
+
+    conn = connect(path, readonly=True)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    finally:
+        conn.close()
+
+
+def _count_prunable(path: Path, table: str, upto: int, cutoff: str) -> int:
+    from ..journal import connect
+
+    conn = connect(path, readonly=True)
+    try:
+        return int(
+            conn.execute(f"SELECT COUNT(*) FROM {table} WHERE seq <= ? AND ts < ?", (upto, cutoff)).fetchone()[0]
+        )
+    finally:
+        conn.close()

@@ -1,0 +1,315 @@
+"""The MQTT sink: the topic contract of DESIGN.md §4.3 (docs/mqtt.md), fed from the journal.
+
+The connection is an explicit loop::
+
+    while running:
+        connect (last will: {root}/status = "offline", retained)
+        publish {root}/status = "online" (retained), Home Assistant discovery
+        replay the journal from the cursor, then follow commits
+        on any MQTT error: log one line, wait (1 s doubling to reconnect_max_s), reconnect
+
+A batch's cursor is acknowledged only after the broker confirmed every QoS 1
+publish of it, so a lost connection replays the batch (at-least-once; ``seq``
+in every payload lets subscribers drop duplicates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import ssl
+from typing import TYPE_CHECKING, Any
+
+import aiomqtt
+import structlog
+
+from radsurvey.config.schema import DaemonConfig
+from radsurvey.config.sinks import MqttConfig
+
+from .base import Backoff, CursorSink, JournalRow, checkpoint
+from .payloads import MQTT_ROUTES, MqttRoute, dumps
+
+if TYPE_CHECKING:
+    from ..supervisor import Daemon
+    from .hub import SinkHub
+
+log = structlog.get_logger("radsurvey.sinks.mqtt")
+
+
+class MqttSink(CursorSink):
+    """Publishes journal rows per the topic contract; also the site status and sink status topics."""
+
+    def __init__(self, cfg: DaemonConfig, mqtt: MqttConfig, *, hub: SinkHub | None = None, name: str = "mqtt"):
+        tables = [
+            t
+            for t in MQTT_ROUTES
+            if (t != "readings" or mqtt.publish_readings) and (t != "samples" or mqtt.publish_samples)
+        ]
+        super().__init__(name=name, tables=tables, batch_size=mqtt.batch_size)
+        self.cfg = cfg
+        self.mqtt = mqtt
+        self.hub = hub
+        self.root = f"{mqtt.prefix}/{cfg.site.id}"
+        self.status_topic = f"{self.root}/status"
+        self.client_id = mqtt.client_id or f"radsurvey-{cfg.site.id}"
+        self._password = mqtt.password()  # resolved once, at start: a missing file is a config error
+        self._meters: dict[str, dict[str, Any]] = {}
+        self._client: aiomqtt.Client | None = None
+
+    # -- connection -------------------------------------------------------------------------
+
+    def _client_for(self) -> aiomqtt.Client:
+        m = self.mqtt
+        tls_context = None
+        if m.tls:
+            tls_context = ssl.create_default_context(cafile=str(m.ca_file) if m.ca_file else None)
+            if m.cert_file and m.key_file:
+                tls_context.load_cert_chain(str(m.cert_file), str(m.key_file))
+        return aiomqtt.Client(
+            m.host,
+            m.port,
+            username=m.username,
+            password=self._password.get_secret_value() if self._password else None,
+            identifier=self.client_id,
+            keepalive=m.keepalive_s,
+            timeout=m.connect_timeout_s,
+            will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
+            tls_context=tls_context,
+            max_inflight_messages=max(20, m.batch_size),
+            logger=_quiet_paho_logger(),
+            clean_session=True,
+        )
+
+    async def run(self, daemon: Daemon) -> None:
+        await self.attach(daemon)
+        backoff = Backoff(self.mqtt.reconnect_initial_s, self.mqtt.reconnect_max_s)
+        try:
+            await asyncio.to_thread(self._seed_meters)
+            while True:  # the reconnect loop (see module docstring)
+                checkpoint()
+                try:
+                    await self._session(backoff)
+                    message = "session ended"
+                except Exception as err:
+                    message = describe_error(err)
+                    if not isinstance(unwrap(err), aiomqtt.MqttError):
+                        log.error("mqtt sink failed", sink=self.name, error=message, exc_info=True)
+                finally:
+                    self.connected = False
+                    self._client = None
+                self.record_error(message)
+                delay = backoff.take()
+                log.warning(
+                    "mqtt connection lost; reconnecting",
+                    sink=self.name,
+                    host=self.mqtt.host,
+                    port=self.mqtt.port,
+                    error=message,
+                    retry_in_s=delay,
+                )
+                await asyncio.sleep(delay)
+        finally:
+            self.detach()
+
+    async def _session(self, backoff: Backoff) -> None:
+        async with self._client_for() as client:
+            self._client = client
+            self.connected = True
+            log.info(
+                "mqtt connected", sink=self.name, host=self.mqtt.host, port=self.mqtt.port, client_id=self.client_id
+            )
+            try:
+                await client.publish(self.status_topic, b"online", qos=1, retain=True)
+                backoff.reset()
+                if self.mqtt.homeassistant:
+                    await client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
+                    await self.publish_discovery(client)
+                jobs = [self._status_loop(client), self.pump(self._deliver)]
+                if self.mqtt.homeassistant:
+                    jobs.append(self._ha_status(client))
+                await first_failure(jobs)
+            finally:
+                # A clean stop says "offline" itself (the will covers crashes).
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(client.publish(self.status_topic, b"offline", qos=1, retain=True), 2.0)
+
+    # -- delivery -------------------------------------------------------------------------------
+
+    async def _deliver(self, rows: list[JournalRow]) -> None:
+        client = self._client
+        assert client is not None
+        tasks = []
+        for row in rows:
+            message = self.message_for(row)
+            if message is None:
+                continue
+            topic, payload, qos, retain = message
+            tasks.append(asyncio.ensure_future(client.publish(topic, payload, qos=qos, retain=retain)))
+        if not tasks:
+            return
+        try:
+            await asyncio.gather(*tasks)
+            checkpoint()
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def message_for(self, row: JournalRow) -> tuple[str, bytes, int, bool] | None:
+        """(topic, payload, qos, retain) of one journal row, or None if it cannot be routed."""
+        route: MqttRoute = MQTT_ROUTES[row.table]
+        data = row.data
+        if row.table == "meter_events":
+            payload = self._meter_state(data)
+        else:
+            if row.table == "readings":
+                self._meters.setdefault(data["meter"], {})["last_seen"] = data["ts"]
+            payload = route.payload(data)
+        try:
+            topic = f"{self.root}/" + route.topic.format(**data)
+        except KeyError as err:
+            log.error("row cannot be routed; skipped", sink=self.name, table=row.table, seq=row.seq, missing=str(err))
+            return None
+        return topic, dumps(payload), route.qos, route.retain
+
+    def _meter_state(self, row: dict[str, Any]) -> dict[str, Any]:
+        known = self._meters.setdefault(row["meter"], {})
+        detail = json.loads(row["detail"] or "{}")
+        identity = detail.get("identity") or {}
+        if identity:
+            known["model"] = identity.get("model", "")
+            known["serial"] = identity.get("serial", "")
+        connected = row["state"] == "connected"
+        if connected:
+            known["last_seen"] = row["ts"]
+        return {
+            "seq": row["seq"],
+            "ts": row["ts"],
+            "meter": row["meter"],
+            "state": row["state"],
+            "connected": connected,
+            "model": known.get("model"),
+            "serial": known.get("serial"),
+            "last_seen": known.get("last_seen"),
+            "error": None if connected or row["state"] == "connecting" else (row["reason"] or row["state"]),
+        }
+
+    def _seed_meters(self) -> None:
+        """Model/serial/last_seen of each meter as of the cursor, so a restart publishes full states."""
+        assert self._feed is not None
+        conn = self._feed._connection()
+        for r in conn.execute(
+            "SELECT meter, ts, state, detail FROM meter_events WHERE seq <= ? ORDER BY seq", (self.cursor,)
+        ):
+            known = self._meters.setdefault(r["meter"], {})
+            identity = json.loads(r["detail"] or "{}").get("identity") or {}
+            if identity:
+                known["model"] = identity.get("model", "")
+                known["serial"] = identity.get("serial", "")
+            if r["state"] == "connected":
+                known["last_seen"] = r["ts"]
+        for r in conn.execute(
+            "SELECT meter, MAX(ts) AS ts FROM readings WHERE seq <= ? GROUP BY meter", (self.cursor,)
+        ):
+            self._meters.setdefault(r["meter"], {})["last_seen"] = r["ts"]
+
+    # -- site and sink status, Home Assistant -----------------------------------------------------
+
+    async def _status_loop(self, client: aiomqtt.Client) -> None:
+        topic = f"{self.root}/status/sinks"
+        while True:
+            checkpoint()
+            status = self.hub.status() if self.hub is not None else {"sinks": {self.name: self.status()}}
+            await client.publish(topic, dumps(status), qos=1, retain=True)
+            await asyncio.sleep(self.mqtt.status_interval_s)
+
+    def discovery_messages(self) -> list[tuple[str, bytes]]:
+        """Home Assistant discovery: one sensor per channel (effective dose rate E)."""
+        site = self.cfg.site
+        device = {
+            "identifiers": [f"radsurvey-{site.id}"],
+            "name": site.name or f"radsurvey {site.id}",
+            "manufacturer": "radsurvey",
+            "model": "radiation monitor",
+        }
+        out = []
+        for ch in self.cfg.channels:
+            object_id = f"{site.id}_{ch.id}".replace(".", "_").replace("-", "_")
+            config = {
+                "name": f"{ch.location or ch.id} dose rate",
+                "unique_id": f"radsurvey_{object_id}_effective",
+                "object_id": f"radsurvey_{object_id}_effective",
+                "state_topic": f"{self.root}/channels/{ch.id}/sample",
+                "value_template": "{{ value_json.effective_uSv_h }}",
+                "json_attributes_topic": f"{self.root}/channels/{ch.id}/sample",
+                "unit_of_measurement": "µSv/h",
+                "state_class": "measurement",
+                "suggested_display_precision": 3,
+                "expire_after": self.mqtt.expire_after_s,
+                "availability_topic": self.status_topic,
+                "payload_available": "online",
+                "payload_not_available": "offline",
+                "device": device,
+            }
+            topic = f"{self.mqtt.discovery_prefix}/sensor/radsurvey_{site.id.replace('.', '_')}/{object_id}/config"
+            out.append((topic, dumps(config)))
+        return out
+
+    async def publish_discovery(self, client: aiomqtt.Client) -> None:
+        for topic, payload in self.discovery_messages():
+            await client.publish(topic, payload, qos=1, retain=True)
+
+    async def _ha_status(self, client: aiomqtt.Client) -> None:
+        # Home Assistant says "online" on its status topic after it restarts: send discovery again.
+        async for message in client.messages:
+            checkpoint()
+            if message.topic.matches(f"{self.mqtt.discovery_prefix}/status") and message.payload == b"online":
+                log.info("home assistant came online; discovery sent again", sink=self.name)
+                await self.publish_discovery(client)
+
+
+def _quiet_paho_logger() -> logging.Logger:
+    # aiomqtt warns "There are N pending publish calls" for every publish beyond 10
+    # in flight; we keep a whole batch in flight on purpose, and our own loop logs
+    # connection problems, so only its errors are of interest.
+    logger = logging.getLogger("radsurvey.sinks.mqtt.client")
+    logger.setLevel(logging.ERROR)
+    return logger
+
+
+async def first_failure(jobs: list[Any]) -> None:
+    """Run coroutines until the first one fails, then cancel the others and raise its error.
+
+    (Not a TaskGroup: in Python 3.11 a failing child can leave the parent task
+    with a pending cancel request, which would end the reconnect loop.)
+    """
+    tasks = [asyncio.ensure_future(job) for job in jobs]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()  # type: ignore[misc]
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def unwrap(err: BaseException) -> BaseException:
+    """The first leaf of an exception group (TaskGroup wraps what its tasks raised)."""
+    while isinstance(err, BaseExceptionGroup) and err.exceptions:
+        err = err.exceptions[0]
+    return err
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for logs/status; never contains credentials."""
+    err = unwrap(err)
+    text = str(err) or type(err).__name__
+    if isinstance(err, aiomqtt.MqttError):
+        low = text.lower()
+        if "not authori" in low or "bad user name or password" in low:
+            return f"broker refused the credentials ({text}); check username and password_env/password_file"
+    return text

@@ -1,0 +1,223 @@
+"""Journal rows -> MQTT topics/JSON payloads and InfluxDB line protocol (pure functions).
+
+Both mappings are keyed by journal table, so publishing a new kind of row
+(``alarm_events`` from the alarm engine, ``survey_points`` from surveys) is
+one entry here; rows of a table that does not exist yet are simply never read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# -- MQTT ---------------------------------------------------------------------------------
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, str) and value[:1] in ("[", "{"):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def generic_payload(row: dict[str, Any]) -> dict[str, Any]:
+    """Every column; JSON text columns decoded, blobs as hex."""
+    return {k: _decode(v) for k, v in row.items()}
+
+
+def reading_payload(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seq": row["seq"],
+        "ts": row["ts"],
+        "meter": row["meter"],
+        "value": row["value"],
+        "unit": row["unit"],
+        "quantity": row["quantity"],
+        "status": json.loads(row["status"]),
+        "meter_value": row["meter_value"],
+        "conversions": json.loads(row["conversions"]),
+    }
+
+
+def sample_payload(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "seq": row["seq"],
+        "ts": row["ts"],
+        "channel": row["channel"],
+        "meter": row["meter"],
+        "reading_seq": row["reading_seq"],
+        "room_category": row["room_category"],
+        "value_uGy_h": row["value_uGy_h"],
+        "mean_uGy_h": row["mean_uGy_h"],
+        "window_n": row["window_n"],
+        "background_uGy_h": row["background_uGy_h"],
+        "net_uGy_h": row["net_uGy_h"],
+        "below_background": bool(row["below_background"]),
+        "normalised_uGy_h": row["normalised_uGy_h"],
+        "effective_uSv_h": row["effective_uSv_h"],
+        "limit_uSv_h": row["limit_uSv_h"],
+        "ratio": row["ratio"],
+        "formula": row["formula"],
+        "corrections": json.loads(row["corrections"]),
+    }
+
+
+@dataclass(frozen=True)
+class MqttRoute:
+    """Where rows of one table go: topic under the site root, retain flag, QoS, payload builder."""
+
+    topic: str  # formatted with the row's columns, e.g. "channels/{channel}/sample"
+    retain: bool
+    qos: int
+    payload: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+# meter_events are turned into meters/{meter}/state by the MQTT sink itself (it keeps
+# model/serial/last_seen per meter), so their route's payload is only the fallback.
+MQTT_ROUTES: dict[str, MqttRoute] = {
+    "readings": MqttRoute("meters/{meter}/reading", retain=False, qos=1, payload=reading_payload),
+    "samples": MqttRoute("channels/{channel}/sample", retain=False, qos=1, payload=sample_payload),
+    "meter_events": MqttRoute("meters/{meter}/state", retain=True, qos=1, payload=generic_payload),
+    "alarm_events": MqttRoute("channels/{channel}/alarm", retain=True, qos=1, payload=generic_payload),
+    "survey_points": MqttRoute("surveys/{survey}/points/{point}", retain=True, qos=1, payload=generic_payload),
+}
+
+
+def dumps(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+# -- InfluxDB line protocol -------------------------------------------------------------------
+
+TAG_COLUMNS: tuple[str, ...] = ("site", "meter", "channel", "room_category", "point", "height")
+
+_MEAS_ESC = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
+_KEY_ESC = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
+_UNIT_CHARS = re.compile(r"[^A-Za-z0-9_]")
+
+
+def unit_suffix(unit: str) -> str:
+    """'uGy/h' -> 'uGy_h', 'µSv/h' -> 'uSv_h', 'cps' -> 'cps'."""
+    return _UNIT_CHARS.sub("_", unit.replace("µ", "u").replace("μ", "u").replace("/", "_"))
+
+
+def _field(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return f"{value}i"
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            return None  # line protocol has no NaN/inf
+        return repr(value)
+    text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{text}"'
+
+
+def ts_ms(ts: str) -> int:
+    return round(datetime.fromisoformat(ts).timestamp() * 1000)
+
+
+def ts_ns(ts: str, seq: int) -> int:
+    """The row's own millisecond timestamp, in ns, with ``seq % 10**6`` as the sub-millisecond part.
+
+    Two readings of one meter can share a millisecond (a late poll catching up);
+    in InfluxDB the second would overwrite the first. The sub-ms part keeps them
+    apart and is a function of the row, so a replayed row is the same point.
+    """
+    return ts_ms(ts) * 1_000_000 + seq % 1_000_000
+
+
+def line(measurement: str, tags: dict[str, Any], fields: dict[str, Any], timestamp_ns: int) -> str:
+    """One point in line protocol (ns precision); tags sorted, empty/None tags and fields left out."""
+    tag_part = "".join(
+        f",{k.translate(_KEY_ESC)}={str(v).translate(_KEY_ESC)}"
+        for k, v in sorted(tags.items())
+        if v is not None and str(v) != ""
+    )
+    field_items = []
+    for k, v in fields.items():
+        rendered = _field(v)
+        if rendered is not None:
+            field_items.append(f"{k.translate(_KEY_ESC)}={rendered}")
+    if not field_items:
+        raise ValueError(f"{measurement}: a point needs at least one field")
+    return f"{measurement.translate(_MEAS_ESC)}{tag_part} {','.join(field_items)} {timestamp_ns}"
+
+
+@dataclass(frozen=True)
+class InfluxContext:
+    site: str
+    channel_heights_cm: dict[str, float]
+
+
+def reading_line(row: dict[str, Any], ctx: InfluxContext) -> str:
+    return line(
+        "reading",
+        {"site": ctx.site, "meter": row["meter"]},
+        {f"value_{unit_suffix(row['unit'])}": float(row["value"]), "seq": row["seq"]},
+        ts_ns(row["ts"], row["seq"]),
+    )
+
+
+def sample_line(row: dict[str, Any], ctx: InfluxContext) -> str:
+    height = ctx.channel_heights_cm.get(row["channel"])
+    return line(
+        "sample",
+        {
+            "site": ctx.site,
+            "channel": row["channel"],
+            "meter": row["meter"],
+            "room_category": row["room_category"],
+            "height": f"{height:g}" if height is not None else None,
+        },
+        {
+            "value_uGy_h": row["value_uGy_h"],
+            "mean_uGy_h": row["mean_uGy_h"],
+            "background_uGy_h": row["background_uGy_h"],
+            "net_uGy_h": row["net_uGy_h"],
+            "normalised_uGy_h": row["normalised_uGy_h"],
+            "effective_uSv_h": row["effective_uSv_h"],
+            "limit_uSv_h": row["limit_uSv_h"],
+            "ratio": row["ratio"],
+            "below_background": int(row["below_background"]),
+            "window_n": row["window_n"],
+            "seq": row["seq"],
+            "reading_seq": row["reading_seq"],
+        },
+        ts_ns(row["ts"], row["seq"]),
+    )
+
+
+def generic_line(measurement: str) -> Callable[[dict[str, Any], InfluxContext], str]:
+    """Tags from the known tag columns present in the row, numeric columns as fields."""
+
+    def build(row: dict[str, Any], ctx: InfluxContext) -> str:
+        tags: dict[str, Any] = {"site": ctx.site}
+        fields: dict[str, Any] = {}
+        for key, value in row.items():
+            if key in TAG_COLUMNS:
+                tags[key] = value
+            elif key != "ts" and isinstance(value, int | float) and not isinstance(value, bool):
+                fields[key] = value
+        return line(measurement, tags, fields, ts_ns(row["ts"], row["seq"]))
+
+    return build
+
+
+INFLUX_ROUTES: dict[str, Callable[[dict[str, Any], InfluxContext], str]] = {
+    "readings": reading_line,
+    "samples": sample_line,
+    "alarm_events": generic_line("alarm"),
+    "survey_points": generic_line("survey_point"),
+}
