@@ -97,7 +97,7 @@ def dumps(payload: Any) -> bytes:
 
 # -- InfluxDB line protocol -------------------------------------------------------------------
 
-TAG_COLUMNS: tuple[str, ...] = ("site", "meter", "channel", "room_category", "point", "height")
+TAG_COLUMNS: tuple[str, ...] = ("site", "meter", "channel", "room_category", "survey", "point", "height")
 
 _MEAS_ESC = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
 _KEY_ESC = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
@@ -199,6 +199,25 @@ def sample_line(row: dict[str, Any], ctx: InfluxContext) -> str:
     )
 
 
+ALARM_STATE_CODES = {"normal": 0, "warning": 1, "alarm": 2, "fault": 3}
+
+
+def alarm_line(row: dict[str, Any], ctx: InfluxContext) -> str:
+    """An alarm transition; the state as a number (normal 0, warning 1, alarm 2, fault 3) so dashboards can plot it."""
+    tags = {"site": ctx.site, "channel": row["channel"], "rule": row["rule"], "kind": row["kind"]}
+    fields: dict[str, Any] = {
+        "state_code": ALARM_STATE_CODES.get(row["state"], -1),
+        "level": row["level"],
+        "acknowledged": int(row["acknowledged"]),
+        "latched": int(row["latched"]),
+        "seq": row["seq"],
+    }
+    for key in ("value", "warning_level"):
+        if row.get(key) is not None:
+            fields[key] = row[key]
+    return line("alarm", tags, fields, ts_ns(row["ts"], row["seq"]))
+
+
 def generic_line(measurement: str) -> Callable[[dict[str, Any], InfluxContext], str]:
     """Tags from the known tag columns present in the row, numeric columns as fields."""
 
@@ -218,6 +237,6 @@ def generic_line(measurement: str) -> Callable[[dict[str, Any], InfluxContext], 
 INFLUX_ROUTES: dict[str, Callable[[dict[str, Any], InfluxContext], str]] = {
     "readings": reading_line,
     "samples": sample_line,
-    "alarm_events": generic_line("alarm"),
+    "alarm_events": alarm_line,
     "survey_points": generic_line("survey_point"),
 }
