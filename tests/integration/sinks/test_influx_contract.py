@@ -110,6 +110,11 @@ def test_two_readings_in_one_millisecond_are_two_points() -> None:
 async def test_a_replayed_batch_is_the_same_points(tmp_path: Path, victoria: VictoriaMetrics) -> None:
     """Replaying from cursor 0 writes identical series and timestamps (idempotent in InfluxDB)."""
     path = await run_into(tmp_path, victoria, seconds=0.8)
+    from .helpers import influx_reading_seqs, journal_reading_seqs
+
+    delivered = journal_reading_seqs(path)
+    assert delivered, "the first run delivered readings"
+    influx_reading_seqs(victoria, delivered, path)  # new series become searchable a moment after the write
     before = {s["metric"]["__name__"]: sorted(s["timestamps"]) for s in victoria.export('{__name__="reading_seq"}')}  # type: ignore[index]
     conn = sqlite3.connect(path)
     conn.execute("UPDATE sink_cursors SET seq = 0 WHERE sink = 'influxdb'")
