@@ -356,6 +356,23 @@ class Journal:
         """``callback(committed_seq)`` runs in the writer thread after each commit."""
         self._listeners.append(callback)
 
+    def note_external_commit(self, seq: int) -> None:
+        """Another connection of this process committed a row with ``seq`` (a survey store).
+
+        The journal's own seqs continue above it, and the commit listeners (the
+        sinks) wake up as for a commit of our own. Thread-safe.
+        """
+        with self._seq_lock:
+            self._next_seq = max(self._next_seq, seq + 1)
+            if seq <= self.committed_seq:
+                return
+            self.committed_seq = seq
+        for callback in self._listeners:
+            try:
+                callback(seq)
+            except Exception:  # a listener must never stop the caller
+                log.exception("journal commit listener failed")
+
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Block until everything appended so far is committed."""
         marker = _Flush(threading.Event())

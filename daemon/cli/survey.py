@@ -160,6 +160,8 @@ def _run_flow(
     report: Path | None,
     fmt: str,
     lang: str,
+    publisher: Any = None,
+    drain_timeout_s: float = 10.0,
 ) -> None:
     from radsurvey.daemon.survey.capture import SurveyFlow
 
@@ -173,6 +175,8 @@ def _run_flow(
     finally:
         if source is not None:
             source.close()
+        if publisher is not None:
+            _close_publisher(publisher, ui, drain_timeout_s)
     if result is None:
         return
     from radsurvey.daemon.report import write_report
@@ -199,6 +203,41 @@ def _run_flow(
         ui.say(f"Report written to {report}")
     else:
         ui.say(f"Report: radsurvey report {survey_id} --format pdf --out {survey_id}.pdf")
+
+
+def _start_publisher(config: Path | None, store: Any) -> Any:
+    """The live publisher of ``config``'s sinks on the survey journal, or None without --config."""
+    if config is None:
+        return None
+    from radsurvey.daemon.survey.publish import SurveyPublisher, load_publish_config
+
+    cfg = run_command(lambda: load_publish_config(config))
+    _errors_only()
+    publisher = run_command(lambda: SurveyPublisher(cfg, store.path).start())
+    store.add_point_listener(publisher.notify)
+    return publisher
+
+
+def _errors_only() -> None:
+    """Sink reconnection warnings would interleave with the prompts; the end of the survey sums them up."""
+    import logging
+
+    import structlog
+
+    from .common import STATE
+
+    if not STATE.verbose:
+        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
+
+
+def _close_publisher(publisher: Any, ui: Any, drain_timeout_s: float) -> bool:
+    """Stop the publisher after at most ``drain_timeout_s``; say what is still owed. True when all delivered."""
+    from radsurvey.daemon.survey.publish import describe
+
+    left = describe(publisher.close(drain_timeout_s=drain_timeout_s))
+    for line in left:
+        ui.say(f"warning: {line}")
+    return not left
 
 
 def _ui(non_interactive: bool) -> Any:
@@ -230,6 +269,13 @@ NonInterOpt = typer.Option(
     False, "--non-interactive", "--yes", help="never prompt: answers come from --plan and the meter"
 )
 ReportOpt = typer.Option(None, "--report", help="write the report here when the survey is finished")
+PublishOpt = typer.Option(
+    None,
+    "--config",
+    "-c",
+    help="daemon config whose [mqtt]/[influxdb] receive each evaluated point as it is measured",
+)
+DrainOpt = typer.Option(10.0, "--drain-timeout", help="seconds to wait for the sinks at the end before leaving")
 FormatOpt = typer.Option("html", "--format", "-f", help="html, pdf, csv or json")
 LangOpt = typer.Option("en", "--lang", help="en, ru, kk, fa or ro")
 
@@ -285,6 +331,8 @@ def start_command(
     lang: str = LangOpt,
     journal: Path | None = JournalOpt,
     profile: Path | None = ProfileOpt,
+    publish: Path | None = PublishOpt,
+    drain_timeout: float = DrainOpt,
 ) -> None:
     """Start a guided survey: background, points and heights, evaluation, report."""
     from radsurvey.daemon.survey.files import new_session, read_survey_file
@@ -313,7 +361,13 @@ def start_command(
         raise
     for w in store.get(sid).header["metadata"].get("warnings", []):
         ui.say(f"warning: {w}")
-    _run_flow(store, sid, ui, source, settings, doc, report, fmt, lang)
+    try:
+        publisher = _start_publisher(publish, store)
+    except BaseException:
+        if source is not None:
+            source.close()
+        raise
+    _run_flow(store, sid, ui, source, settings, doc, report, fmt, lang, publisher, drain_timeout)
 
 
 @app.command("resume")
@@ -332,6 +386,8 @@ def resume_command(
     fmt: str = FormatOpt,
     lang: str = LangOpt,
     journal: Path | None = JournalOpt,
+    publish: Path | None = PublishOpt,
+    drain_timeout: float = DrainOpt,
 ) -> None:
     """Continue a session where it stopped (after Ctrl-C, a crash or a dead battery)."""
     from radsurvey.daemon.survey.files import read_survey_file
@@ -344,8 +400,16 @@ def resume_command(
         f"Resuming: {len(session.background)} background readings, {len(session.points)} points, "
         f"{sum(1 for r in session.readings if not r.discarded)} readings kept"
     )
-    settings, source = _capture_options(meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn)
-    _run_flow(store, survey_id, ui, source, settings, doc, report, fmt, lang)
+    publisher = _start_publisher(publish, store)
+    try:
+        settings, source = _capture_options(
+            meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn
+        )
+    except BaseException:
+        if publisher is not None:
+            publisher.close(drain_timeout_s=0)
+        raise
+    _run_flow(store, survey_id, ui, source, settings, doc, report, fmt, lang, publisher, drain_timeout)
 
 
 @app.command("list")
@@ -480,6 +544,33 @@ def import_command(
             return sid
 
     typer.echo(run_command(body))
+
+
+@app.command("publish")
+def publish_command(
+    config: Path = typer.Option(..., "--config", "-c", help="daemon config with [mqtt] and/or [influxdb]"),
+    timeout: float = typer.Option(60.0, "--timeout", help="seconds to wait for the sinks"),
+    journal: Path | None = JournalOpt,
+    as_json: bool = typer.Option(False, "--json", help="print each sink's state as JSON"),
+) -> None:
+    """Publish every evaluated point not yet delivered (e.g. after a survey without network), then exit."""
+    from radsurvey.daemon.survey.publish import SurveyPublisher, describe, load_publish_config, status_of
+
+    store = run_command(lambda: _store(journal))
+    _errors_only()
+    try:
+        cfg = run_command(lambda: load_publish_config(config))
+        publisher = run_command(lambda: SurveyPublisher(cfg, store.path).start())
+        left = publisher.close(drain_timeout_s=timeout)
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(status_of(left), indent=2))
+    lines = describe(left)
+    if lines:
+        fail("; ".join(lines), code=1)
+    if not as_json:
+        typer.echo("every evaluated survey point is delivered: " + ", ".join(p.sink for p in left))
 
 
 @app.command("delete")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -123,6 +123,11 @@ class SurveyStore:
         self.path = Path(path)
         self._conn = connect(self.path, synchronous="full")
         migrate(self._conn, self.path)
+        self._point_listeners: list[Callable[[int], None]] = []
+
+    def add_point_listener(self, callback: Callable[[int], None]) -> None:
+        """``callback(seq)`` after an evaluated point is committed (e.g. a live publisher)."""
+        self._point_listeners.append(callback)
 
     def close(self) -> None:
         self._conn.close()
@@ -363,7 +368,9 @@ class SurveyStore:
                     text,
                 ),
             )
-            return seq
+        for callback in self._point_listeners:
+            callback(seq)
+        return seq
 
     def latest_points(self, survey_id: str) -> list[dict[str, Any]]:
         rows = self._conn.execute(
