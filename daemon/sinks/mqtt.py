@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import structlog
+from paho.mqtt.client import MQTT_ERR_SUCCESS
 
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import MqttConfig
@@ -57,6 +58,7 @@ class MqttSink(CursorSink):
         self._password = mqtt.password()  # resolved once, at start: a missing file is a config error
         self._meters: dict[str, dict[str, Any]] = {}
         self._client: aiomqtt.Client | None = None
+        self._window: AckWindow | None = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -77,7 +79,9 @@ class MqttSink(CursorSink):
             timeout=m.connect_timeout_s,
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             tls_context=tls_context,
-            max_inflight_messages=max(20, m.batch_size),
+            # Unbounded in paho: the sink bounds what is in flight itself (one
+            # batch), and paho's bounded mode rescans its queue on every PUBACK.
+            max_inflight_messages=0,
             logger=_quiet_paho_logger(),
             clean_session=True,
         )
@@ -98,7 +102,7 @@ class MqttSink(CursorSink):
                         log.error("mqtt sink failed", sink=self.name, error=message, exc_info=True)
                 finally:
                     self.connected = False
-                    self._client = None
+                    self._client = self._window = None
                 self.record_error(message)
                 delay = backoff.take()
                 log.warning(
@@ -116,6 +120,7 @@ class MqttSink(CursorSink):
     async def _session(self, backoff: Backoff) -> None:
         async with self._client_for() as client:
             self._client = client
+            self._window = AckWindow(client)
             self.connected = True
             log.info(
                 "mqtt connected", sink=self.name, host=self.mqtt.host, port=self.mqtt.port, client_id=self.client_id
@@ -138,24 +143,12 @@ class MqttSink(CursorSink):
     # -- delivery -------------------------------------------------------------------------------
 
     async def _deliver(self, rows: list[JournalRow]) -> None:
-        client = self._client
-        assert client is not None
-        tasks = []
-        for row in rows:
-            message = self.message_for(row)
-            if message is None:
-                continue
-            topic, payload, qos, retain = message
-            tasks.append(asyncio.ensure_future(client.publish(topic, payload, qos=qos, retain=retain)))
-        if not tasks:
-            return
-        try:
-            await asyncio.gather(*tasks)
+        window = self._window
+        assert window is not None
+        messages = [m for m in map(self.message_for, rows) if m is not None]
+        if messages:
+            await window.publish_all(messages, stall_timeout_s=self.mqtt.connect_timeout_s)
             checkpoint()
-        finally:
-            for t in tasks:
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
 
     def message_for(self, row: JournalRow) -> tuple[str, bytes, int, bool] | None:
         """(topic, payload, qos, retain) of one journal row, or None if it cannot be routed."""
@@ -268,6 +261,59 @@ class MqttSink(CursorSink):
             if message.topic.matches(f"{self.mqtt.discovery_prefix}/status") and message.payload == b"online":
                 log.info("home assistant came online; discovery sent again", sink=self.name)
                 await self.publish_discovery(client)
+
+
+class AckWindow:
+    """Publishes a batch through paho directly and waits for every PUBACK of it at once.
+
+    ``aiomqtt.Client.publish`` costs a task, a timeout and a scan of every
+    pending call per message, which made the sink slower than the broker at
+    batch sizes that hide the round trip. This window hands the whole batch to
+    paho (which aiomqtt drives on this event loop) and counts the
+    acknowledgements in paho's ``on_publish``, chained after aiomqtt's own.
+    aiomqtt keeps its paho client private (``_client``; pinned ``aiomqtt<3``).
+    """
+
+    def __init__(self, client: aiomqtt.Client):
+        self._paho = client._client
+        self._waiting: set[int] = set()
+        self._progress = asyncio.Event()
+        chained = self._paho.on_publish
+
+        def on_publish(*args: Any) -> None:  # paho's callback API v2: client, userdata, mid, reason, properties
+            if chained is not None:
+                chained(*args)
+            if self._waiting:
+                self._waiting.discard(args[2])
+                self._progress.set()
+
+        self._paho.on_publish = on_publish
+
+    async def publish_all(self, messages: list[tuple[str, bytes, int, bool]], *, stall_timeout_s: float) -> None:
+        """Publish every message; return when the broker acknowledged all QoS 1/2 ones.
+
+        Raises ``aiomqtt.MqttError`` when paho refuses a publish (not connected)
+        or no acknowledgement arrives for ``stall_timeout_s``; the caller
+        reconnects and replays the batch from its cursor.
+        """
+        self._waiting.clear()
+        for topic, payload, qos, retain in messages:
+            info = self._paho.publish(topic, payload, qos, retain)
+            if info.rc != MQTT_ERR_SUCCESS:
+                self._waiting.clear()
+                raise aiomqtt.MqttCodeError(info.rc, "could not publish message")
+            if qos > 0 and not info.is_published():
+                self._waiting.add(info.mid)
+        while self._waiting:
+            self._progress.clear()
+            try:
+                await asyncio.wait_for(self._progress.wait(), stall_timeout_s)
+            except TimeoutError:
+                left = len(self._waiting)
+                self._waiting.clear()
+                raise aiomqtt.MqttError(
+                    f"no acknowledgement from the broker for {stall_timeout_s:g} s ({left} publishes waiting)"
+                ) from None
 
 
 def _quiet_paho_logger() -> logging.Logger:

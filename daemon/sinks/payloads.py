@@ -7,6 +7,7 @@ one entry here; rows of a table that does not exist yet are simply never read.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable
@@ -138,21 +139,28 @@ def ts_ns(ts: str, seq: int) -> int:
     return ts_ms(ts) * 1_000_000 + seq % 1_000_000
 
 
+# A series' measurement and tag set repeat on every point, and field keys on
+# every point of a measurement: escaping them once (bounded caches) halves the
+# cost of a line, which matters when a backlog drains.
+
+
+@functools.lru_cache(maxsize=4096)
+def _key(text: str) -> str:
+    return text.translate(_KEY_ESC)
+
+
+@functools.lru_cache(maxsize=1024)
+def _series(measurement: str, tags: tuple[tuple[str, Any], ...]) -> str:
+    tag_part = "".join(f",{_key(k)}={_key(str(v))}" for k, v in sorted(tags) if v is not None and str(v) != "")
+    return f"{measurement.translate(_MEAS_ESC)}{tag_part}"
+
+
 def line(measurement: str, tags: dict[str, Any], fields: dict[str, Any], timestamp_ns: int) -> str:
     """One point in line protocol (ns precision); tags sorted, empty/None tags and fields left out."""
-    tag_part = "".join(
-        f",{k.translate(_KEY_ESC)}={str(v).translate(_KEY_ESC)}"
-        for k, v in sorted(tags.items())
-        if v is not None and str(v) != ""
-    )
-    field_items = []
-    for k, v in fields.items():
-        rendered = _field(v)
-        if rendered is not None:
-            field_items.append(f"{k.translate(_KEY_ESC)}={rendered}")
+    field_items = [f"{_key(k)}={rendered}" for k, v in fields.items() if (rendered := _field(v)) is not None]
     if not field_items:
         raise ValueError(f"{measurement}: a point needs at least one field")
-    return f"{measurement.translate(_MEAS_ESC)}{tag_part} {','.join(field_items)} {timestamp_ns}"
+    return f"{_series(measurement, tuple(tags.items()))} {','.join(field_items)} {timestamp_ns}"
 
 
 @dataclass(frozen=True)
