@@ -89,7 +89,7 @@ async def pipeline_throughput(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, n: 
     daemon = Daemon(cfg, journal, services=build_services(cfg))
     task = asyncio.create_task(daemon.run())
     sinks = [s for s in daemon.services if s.name in ("mqtt", "influxdb")]
-    while not all(getattr(s, "connected", False) or s.name == "influxdb" for s in sinks):
+    while not all(getattr(s, "connected", False) or s.name == "influxdb" for s in sinks):  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     await asyncio.sleep(0.5)
     t0 = time.perf_counter()
@@ -110,7 +110,7 @@ async def pipeline_throughput(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, n: 
     await journal.aflush()
     top = journal.committed_seq
     deadline = time.monotonic() + 300
-    while any(s.cursor < top for s in sinks) and time.monotonic() < deadline:  # type: ignore[attr-defined]
+    while any(s.cursor < top for s in sinks) and time.monotonic() < deadline:  # type: ignore[attr-defined]  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - t0
     done = all(s.cursor >= top for s in sinks)  # type: ignore[attr-defined]
@@ -195,7 +195,7 @@ async def drain_rate(tmp: Path, vm: VictoriaMetrics, n: int) -> dict:
     sink = next(s for s in daemon.services if s.name == "influxdb")
     t0 = time.perf_counter()
     deadline = time.monotonic() + 300
-    while sink.cursor < top and time.monotonic() < deadline:  # type: ignore[attr-defined]
+    while sink.cursor < top and time.monotonic() < deadline:  # type: ignore[attr-defined]  # noqa: ASYNC110
         await asyncio.sleep(0.01)
     elapsed = time.perf_counter() - t0
     daemon.stop_event.set()
@@ -247,53 +247,93 @@ def footprint(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float) -> 
     }
 
 
-# -- 5. latency reading -> MQTT subscriber --------------------------------------------------------------
+# -- 5. latency: a frame written on a pty -> the MQTT message at a subscriber ----------------------------
 
 
-async def latency(tmp: Path, mq: Mosquitto, seconds: float) -> dict:
+async def latency(tmp: Path, mq: Mosquitto, seconds: float, *, meters: int = 50, commit_interval_s: float) -> dict:
+    """50 MightyOhm-format meters streaming on real ptys into ``radsurvey run``; 1 line per meter per second.
+
+    Each line's CPM field is a per-meter counter, so the reading's ``meter_value``
+    names the exact line, and the latency is the subscriber's receive time minus
+    the time the benchmark wrote that line on the pty master.
+    """
     import aiomqtt
 
-    cfg = write_toml(
-        tmp / "lat.toml",
-        base_config(tmp, mqtt_port=mq.port, influx_url=None, meters=50, poll_s=1.0, commit_interval_s=0.005),
+    ptys = []
+    for _ in range(meters):
+        master, slave = os.openpty()
+        os.set_blocking(master, False)
+        ptys.append((master, slave, os.ttyname(slave)))
+    data = base_config(
+        tmp, mqtt_port=mq.port, influx_url=None, meters=meters, poll_s=1.0, commit_interval_s=commit_interval_s
     )
+    data["meters"] = [
+        {"id": f"m{i}", "driver": "ascii", "profile": "mightyohm", "port": name, "sensitivity_cpm_per_uSv_h": 175.4}
+        for i, (_m, _s, name) in enumerate(ptys)
+    ]
+    cfg = write_toml(tmp / "lat.toml", data)
+    written: dict[tuple[str, int], float] = {}
     lat_ms: list[float] = []
-    async with aiomqtt.Client("127.0.0.1", mq.port) as c:
-        await c.subscribe("radsurvey/bench/meters/+/reading", qos=1)
-        proc = await asyncio.create_subprocess_exec(
-            RADSURVEY,
-            "run",
-            "--config",
-            str(cfg),
-            "--json",
-            "--duration",
-            str(seconds + 3),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        start = time.monotonic()
-        try:
-            async with asyncio.timeout(seconds + 20):
-                async for m in c.messages:
-                    now = datetime.now(UTC)
-                    ts = datetime.fromisoformat(json.loads(m.payload)["ts"])  # type: ignore[arg-type]
-                    if time.monotonic() - start > 3:  # skip start-up and the replay of the first rows
-                        lat_ms.append((now - ts).total_seconds() * 1000)
-                    if time.monotonic() - start > seconds + 2:
-                        break
-        finally:
-            await proc.wait()
+    lost = 0
+
+    async def stream() -> None:
+        count = 0
+        period = 1.0 / meters
+        next_t = time.monotonic()
+        while True:
+            count += 1
+            for i, (master, _s, _n) in enumerate(ptys):
+                next_t += period
+                await asyncio.sleep(max(0.0, next_t - time.monotonic()))
+                line = f"CPS, {count % 1000}, CPM, {count}, uSv/hr, {count * 0.0057:.2f}, SLOW\r\n".encode()
+                try:
+                    os.write(master, line)
+                    written[(f"m{i}", count)] = time.time()
+                except BlockingIOError:  # the daemon is not reading this pty (yet)
+                    pass
+
+    try:
+        async with aiomqtt.Client("127.0.0.1", mq.port) as c:
+            await c.subscribe("radsurvey/bench/meters/+/reading", qos=1)
+            proc = await asyncio.create_subprocess_exec(
+                RADSURVEY, "run", "--config", str(cfg), "--json", "--duration", str(seconds + 8),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+            writer = asyncio.create_task(stream())
+            start = time.monotonic()
+            try:
+                async with asyncio.timeout(seconds + 30):
+                    async for m in c.messages:
+                        now = time.time()
+                        reading = json.loads(m.payload)  # type: ignore[arg-type]
+                        key = (reading["meter"], int(reading["meter_value"]))
+                        sent = written.get(key)
+                        if time.monotonic() - start > 5:  # skip start-up and the replay of the first rows
+                            if sent is None:
+                                lost += 1
+                            else:
+                                lat_ms.append((now - sent) * 1000)
+                        if time.monotonic() - start > seconds + 5:
+                            break
+            finally:
+                writer.cancel()
+                await proc.wait()
+    finally:
+        for master, slave, _n in ptys:
+            os.close(master)
+            os.close(slave)
     lat_ms.sort()
     q = lambda p: round(lat_ms[min(len(lat_ms) - 1, int(p * len(lat_ms)))], 2)  # noqa: E731
     return {
-        "meters": 50,
+        "meters": meters,
         "hz": 1,
+        "driver": "ascii (MightyOhm line format) on real ptys",
+        "journal_commit_interval_s": commit_interval_s,
         "messages": len(lat_ms),
+        "unmatched": lost,
         "p50_ms": q(0.5),
         "p99_ms": q(0.99),
         "max_ms": q(1.0),
-        "journal_commit_interval_s": 0.005,
-        "driver": "simulated (no pty: the pty emulators are on the drivers branch)",
     }
 
 
@@ -301,6 +341,7 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller N and shorter runs")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--only", help="comma-separated subset: help,throughput,drain,footprint,latency")
     args = ap.parse_args()
     n = 20_000 if args.quick else 50_000
     drain_n = 100_000 if args.quick else 1_000_000
@@ -314,19 +355,31 @@ async def main() -> None:
         mq.start()
         vm.start()
         try:
-            results["help"] = help_time()
-            results["bare_mqtt_client"] = await bare_client(mq, n)
-            (tmp / "t").mkdir()
-            results["pipeline_both_sinks"] = await pipeline_throughput(tmp / "t", mq, vm, n)
-            results["pipeline_both_sinks"]["ratio_to_bare_client"] = round(
-                results["pipeline_both_sinks"]["readings_per_s"] / results["bare_mqtt_client"]["messages_per_s"], 3
-            )
-            (tmp / "d").mkdir()
-            results["drain_to_tsdb"] = await drain_rate(tmp / "d", vm, drain_n)
-            (tmp / "f").mkdir()
-            results["footprint_8_meters"] = footprint(tmp / "f", mq, vm, fp_s)
-            (tmp / "l").mkdir()
-            results["latency_50_meters"] = await latency(tmp / "l", mq, 20 if args.quick else 30)
+            only = set(args.only.split(",")) if args.only else {"help", "throughput", "drain", "footprint", "latency"}
+            if "help" in only:
+                results["help"] = help_time()
+            if "throughput" in only:
+                results["bare_mqtt_client"] = await bare_client(mq, n)
+                (tmp / "t").mkdir()
+                results["pipeline_both_sinks"] = await pipeline_throughput(tmp / "t", mq, vm, n)
+                results["pipeline_both_sinks"]["ratio_to_bare_client"] = round(
+                    results["pipeline_both_sinks"]["readings_per_s"] / results["bare_mqtt_client"]["messages_per_s"],
+                    3,
+                )
+            if "drain" in only:
+                (tmp / "d").mkdir()
+                results["drain_to_tsdb"] = await drain_rate(tmp / "d", vm, drain_n)
+            if "footprint" in only:
+                (tmp / "f").mkdir()
+                results["footprint_8_meters"] = footprint(tmp / "f", mq, vm, fp_s)
+            if "latency" in only:
+                lat_s = 20 if args.quick else 30
+                (tmp / "l").mkdir()
+                results["latency_50_meters"] = await latency(tmp / "l", mq, lat_s, commit_interval_s=0.005)
+                (tmp / "l1").mkdir()
+                results["latency_50_meters_default_commit"] = await latency(
+                    tmp / "l1", mq, lat_s, commit_interval_s=1.0
+                )
         finally:
             mq.stop()
             vm.stop()
