@@ -316,7 +316,9 @@ class Journal:
     # -- identity -----------------------------------------------------------------
 
     def _max_seq(self) -> int:
-        parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in SEQ_TABLES)
+        # Cursors count too: retention may have deleted the newest rows, and a seq
+        # given out again below a sink's cursor would never reach that sink.
+        parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in (*SEQ_TABLES, "sink_cursors"))
         row = self._conn.execute(f"SELECT MAX(m) FROM ({parts})").fetchone()
         return int(row[0] or 0)
 
