@@ -1,4 +1,4 @@
-"""Real servers for tests: mosquitto and VictoriaMetrics on free loopback ports.
+"""Real servers for tests: mosquitto and VictoriaMetrics on free loopback ports, and a scriptable InfluxDB peer.
 
 Each server runs in its own temporary directory, can be stopped, restarted on
 the same port (fault injection), paused with SIGSTOP and resumed, and is always
@@ -7,13 +7,19 @@ killed at the end. Test helpers only: never imported by radsurvey itself.
 
 from __future__ import annotations
 
+import gzip
+import http.server
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -204,3 +210,92 @@ class VictoriaMetrics(_Server):
         q = urllib.parse.urlencode({"match[]": match, "start": "0"})
         with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=30) as r:
             return [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
+
+
+class InfluxPeer:
+    """A small HTTP server that answers InfluxDB's write API the way InfluxDB does, as a test scripts it.
+
+    For what VictoriaMetrics will not do: refuse points (400/422), refuse a body
+    as too large (413), be unavailable (503), and show what a client sent
+    (headers such as Authorization, and the line protocol). ``answer(lines)``
+    returns (status, message) per request; the default accepts everything (204).
+    Runs in a thread of the test process on a free loopback port.
+    """
+
+    def __init__(self, answer: Callable[[list[str]], tuple[int, str]] | None = None):
+        self.answer = answer or (lambda lines: (204, ""))
+        self.requests: list[PeerRequest] = []
+        self._lock = threading.Lock()
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def accepted_lines(self) -> list[str]:
+        with self._lock:
+            return [line for r in self.requests if r.status == 204 for line in r.lines]
+
+    def start(self) -> None:
+        peer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                lines = [line for line in body.decode().split("\n") if line]
+                status, message = (404, "not found") if not self.path.startswith("/api/v2/write") else (0, "")
+                if status == 0:
+                    status, message = peer.answer(lines)
+                with peer._lock:
+                    peer.requests.append(PeerRequest(self.path, dict(self.headers), lines, status))
+                payload = (
+                    b""
+                    if status == 204
+                    else json.dumps({"code": _CODES.get(status, "invalid"), "message": message}).encode()
+                )
+                self.send_response(status)
+                if payload:
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:  # quiet
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="influx-peer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+
+_CODES = {
+    400: "invalid",
+    401: "unauthorized",
+    413: "request too large",
+    422: "unprocessable entity",
+    503: "unavailable",
+}
+
+
+@dataclass
+class PeerRequest:
+    path: str
+    headers: dict[str, str]
+    lines: list[str]
+    status: int
