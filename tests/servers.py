@@ -113,29 +113,107 @@ class _Server:
         return self.proc is not None and self.proc.poll() is None
 
 
+@dataclass(frozen=True)
+class Pki:
+    """A test CA with a server certificate for 127.0.0.1 and a client certificate, plus an unrelated CA."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    other_ca: Path
+
+
+def make_pki(directory: Path) -> Pki:
+    """Generate the certificates with openssl (EC keys: quick), valid for a day."""
+    openssl = find_binary("openssl")
+    if openssl is None:
+        raise RuntimeError("openssl is not installed")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=directory)
+
+    def new_ca(name: str) -> None:
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.pem")  # fmt: skip
+
+    def signed(name: str, cn: str, extensions: str) -> None:
+        run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-subj", f"/CN={cn}", "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
+        (directory / f"{name}.ext").write_text(extensions + "\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.pem")  # fmt: skip
+
+    new_ca("ca")
+    new_ca("other-ca")
+    signed("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")
+    signed("client", "radsurvey-test-client", "extendedKeyUsage=clientAuth")
+    for key in directory.glob("*.key"):
+        key.chmod(0o600)
+    return Pki(
+        ca=directory / "ca.pem",
+        server_cert=directory / "server.pem",
+        server_key=directory / "server.key",
+        client_cert=directory / "client.pem",
+        client_key=directory / "client.key",
+        other_ca=directory / "other-ca.pem",
+    )
+
+
 class Mosquitto(_Server):
-    """mosquitto on 127.0.0.1; optional password file and ACL (authenticated set-up)."""
+    """mosquitto on 127.0.0.1; optional password file and ACL (authenticated set-up).
+
+    With ``pki`` there is a second listener on ``tls_port`` that speaks TLS
+    with the PKI's server certificate and requires a client certificate signed
+    by its CA; the plain listener stays for test subscribers.
+    """
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None, acl: str | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        users: dict[str, str] | None = None,
+        acl: str | None = None,
+        pki: Pki | None = None,
+    ):
         super().__init__(workdir)
         self.binary = find_binary("mosquitto")
         if self.binary is None:
             raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto')")
         self.users = users
         self.acl = acl
+        self.pki = pki
+        self.tls_port = free_port() if pki is not None else None
+        self.internal_log = self.workdir / "mosquitto-internal.log"
+
+    def ready(self) -> None:
+        wait_for_port(self.port)
+        if self.tls_port is not None:
+            wait_for_port(self.tls_port)
 
     def command(self) -> list[str]:
         conf = self.workdir / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
             "persistence false",
-            f"log_dest file {self.workdir / 'mosquitto-internal.log'}",
+            f"log_dest file {self.internal_log}",
             "log_type error",
             "log_type warning",
             "log_type notice",
+            "connection_messages true",
         ]
+        if self.pki is not None:
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"cafile {self.pki.ca}",
+                f"certfile {self.pki.server_cert}",
+                f"keyfile {self.pki.server_key}",
+                "require_certificate true",
+            ]
         if os.geteuid() == 0:
             # As root mosquitto would switch to user 'mosquitto', which cannot read
             # the password file and ACL in this private temporary directory.
