@@ -295,13 +295,13 @@ class InfluxPeer:
 
     For what VictoriaMetrics will not do: refuse points (400/422), refuse a body
     as too large (413), be unavailable (503), and show what a client sent
-    (headers such as Authorization, and the line protocol). ``answer(lines)``
+    (headers such as Authorization, and the line protocol). ``answer(request)``
     returns (status, message) per request; the default accepts everything (204).
     Runs in a thread of the test process on a free loopback port.
     """
 
-    def __init__(self, answer: Callable[[list[str]], tuple[int, str]] | None = None):
-        self.answer = answer or (lambda lines: (204, ""))
+    def __init__(self, answer: Callable[[PeerRequest], tuple[int, str]] | None = None):
+        self.answer = answer or (lambda request: (204, ""))
         self.requests: list[PeerRequest] = []
         self._lock = threading.Lock()
         self._server: http.server.ThreadingHTTPServer | None = None
@@ -327,11 +327,14 @@ class InfluxPeer:
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
                 lines = [line for line in body.decode().split("\n") if line]
-                status, message = (404, "not found") if not self.path.startswith("/api/v2/write") else (0, "")
-                if status == 0:
-                    status, message = peer.answer(lines)
+                request = PeerRequest(self.path, dict(self.headers), lines)
+                if self.path.startswith("/api/v2/write"):
+                    status, message = peer.answer(request)
+                else:
+                    status, message = 404, "not found"
+                request.status = status
                 with peer._lock:
-                    peer.requests.append(PeerRequest(self.path, dict(self.headers), lines, status))
+                    peer.requests.append(request)
                 payload = (
                     b""
                     if status == 204
@@ -373,7 +376,9 @@ _CODES = {
 
 @dataclass
 class PeerRequest:
+    """One request the peer received, and the status it answered."""
+
     path: str
     headers: dict[str, str]
     lines: list[str]
-    status: int
+    status: int = 0

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from tests.servers import InfluxPeer
+from tests.servers import InfluxPeer, PeerRequest
 
 from .helpers import RunningDaemon, journal_reading_seqs, make_config, start_daemon, wait_for
 
@@ -51,7 +51,7 @@ async def test_a_refused_batch_is_recorded_once_and_the_cursor_moves_on(
 ) -> None:
     refusing = threading.Event()
     refusing.set()
-    influx_peer.answer = lambda lines: (status, message) if refusing.is_set() else (204, "")
+    influx_peer.answer = lambda request: (status, message) if refusing.is_set() else (204, "")
     with capture_logs() as logs:
         running = await run_against(tmp_path, influx_peer)
         sink = running.sink("influxdb")
@@ -74,7 +74,7 @@ async def test_a_refused_batch_is_recorded_once_and_the_cursor_moves_on(
 
 
 async def test_a_body_too_large_is_split_until_the_server_takes_it(tmp_path: Path, influx_peer: InfluxPeer) -> None:
-    influx_peer.answer = lambda lines: (413, "request too large") if len(lines) > 8 else (204, "")
+    influx_peer.answer = lambda request: (413, "request too large") if len(request.lines) > 8 else (204, "")
     running = await run_against(tmp_path, influx_peer, flush_interval_s=1.0)  # batches of about 40 points
     await asyncio.sleep(2.0)
     horizon = await caught_up(running)
@@ -93,7 +93,7 @@ async def test_an_unavailable_server_gets_the_same_batch_again_after_a_backoff(
 ) -> None:
     failures = {"left": 3}
 
-    def answer(lines: list[str]) -> tuple[int, str]:
+    def answer(request: PeerRequest) -> tuple[int, str]:
         if failures["left"] > 0:
             failures["left"] -= 1
             return 503, "service unavailable: the server is starting"
