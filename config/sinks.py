@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
@@ -91,6 +92,12 @@ class InfluxConfig(_Section):
     def _url(cls, value: str) -> str:
         if not value.startswith(("http://", "https://")):
             raise ValueError("must start with http:// or https://")
+        # Credentials in the URL would be shown wherever the URL is (errors, status, logs).
+        if "@" in urlsplit(value).netloc:
+            raise ValueError(
+                "must not contain credentials (user:password@); put the token in token_env or token_file"
+                " ('user:password' for InfluxDB 1.8)"
+            )
         return value.rstrip("/")
 
     def token(self) -> SecretStr | None:

@@ -1,6 +1,8 @@
-"""Whole-config validation that needs more than the schema: driver options and channels."""
+"""Whole-config validation that needs more than the schema: driver options, channels, files the sinks read."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from pydantic import ValidationError
 
@@ -33,7 +35,45 @@ def check(cfg: DaemonConfig) -> list[ConfigProblem]:
             ChannelPipeline(channel)
         except RadsurveyError as err:
             problems.append(ConfigProblem(err.field or f"channels[{channel.id}]", err.message))
+    problems += sink_file_problems(cfg)
     return problems
+
+
+def sink_file_problems(cfg: DaemonConfig) -> list[ConfigProblem]:
+    """Certificates and secret files of the enabled sinks must be readable files now, not at the first connect."""
+    files: list[tuple[str, Path | None]] = []
+    if cfg.mqtt is not None and cfg.mqtt.enabled:
+        m = cfg.mqtt
+        files += [
+            ("mqtt.ca_file", m.ca_file),
+            ("mqtt.cert_file", m.cert_file),
+            ("mqtt.key_file", m.key_file),
+            ("mqtt.password_file", m.password_file),
+        ]
+    if cfg.influxdb is not None and cfg.influxdb.enabled:
+        files.append(("influxdb.token_file", cfg.influxdb.token_file))
+    problems = []
+    for key, path in files:
+        if path is None:
+            continue
+        message = unreadable(path)
+        if message:
+            problems.append(ConfigProblem(key, message))
+    return problems
+
+
+def unreadable(path: Path) -> str | None:
+    """Why ``path`` is not a file we can read, or None if it is one."""
+    if not path.exists():
+        return f"file not found: {path}"
+    if not path.is_file():
+        return f"not a regular file: {path}"
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as err:
+        return f"cannot read {path}: {err.strerror}"
+    return None
 
 
 def check_or_raise(cfg: DaemonConfig, source: str) -> None:

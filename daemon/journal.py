@@ -244,7 +244,8 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
         current = schema_version(conn)
         if current > SCHEMA_VERSION:
             raise JournalError(
-                f"journal schema version {current} is newer than this radsurvey knows ({SCHEMA_VERSION}); upgrade radsurvey",
+                f"journal schema version {current} is newer than this radsurvey knows ({SCHEMA_VERSION});"
+                " upgrade radsurvey",
                 source=str(path),
             )
         applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
@@ -315,7 +316,9 @@ class Journal:
     # -- identity -----------------------------------------------------------------
 
     def _max_seq(self) -> int:
-        parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in SEQ_TABLES)
+        # Cursors count too: retention may have deleted the newest rows, and a seq
+        # given out again below a sink's cursor would never reach that sink.
+        parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in (*SEQ_TABLES, "sink_cursors"))
         row = self._conn.execute(f"SELECT MAX(m) FROM ({parts})").fetchone()
         return int(row[0] or 0)
 
@@ -334,18 +337,20 @@ class Journal:
 
     # -- appending ------------------------------------------------------------------
 
-    def allocate_seq(self) -> int:
+    def append(self, table: str, row: dict[str, Any]) -> int:
+        """Queue ``row`` for ``table`` with a fresh seq; returns the seq. Thread-safe.
+
+        The seq is taken and the row queued under one lock, so the queue (and
+        the writer, which commits it in order) sees seqs in increasing order:
+        after every commit the committed seqs are gap-free up to the top one,
+        which is what lets a sink's cursor move to that top (sinks/base.py).
+        """
+        if self._closed:
+            raise JournalError("journal is closed", source=str(self.path))
         with self._seq_lock:
             seq = self._next_seq
             self._next_seq += 1
-            return seq
-
-    def append(self, table: str, row: dict[str, Any]) -> int:
-        """Queue ``row`` for ``table`` with a fresh seq; returns the seq. Thread-safe."""
-        if self._closed:
-            raise JournalError("journal is closed", source=str(self.path))
-        seq = self.allocate_seq()
-        self._queue.put((table, {"seq": seq, **row}))
+            self._queue.put((table, {"seq": seq, **row}))
         return seq
 
     def execute_now(self, sql: str, params: Sequence[Any] = ()) -> None:
@@ -525,7 +530,10 @@ def stats(path: str | Path) -> dict[str, Any]:
             }
         last_run = conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         runs = conn.execute("SELECT COUNT(*), SUM(clean) FROM runs").fetchone()
-        cursors = {r["sink"]: {"seq": r["seq"], "updated_at": r["updated_at"]} for r in conn.execute("SELECT * FROM sink_cursors")}
+        cursors = {
+            r["sink"]: {"seq": r["seq"], "updated_at": r["updated_at"]}
+            for r in conn.execute("SELECT * FROM sink_cursors")
+        }
         version = schema_version(conn)
     size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
     return {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Mosquitto, VictoriaMetrics
+from tests.servers import InfluxPeer, Mosquitto, VictoriaMetrics
 
 
 @pytest.fixture
@@ -49,3 +49,14 @@ async def _no_leftover_tasks() -> None:
         for t in left:
             t.cancel()
         pytest.fail(f"test left tasks running: {[t.get_name() for t in left]}")
+
+
+@pytest.fixture
+def influx_peer() -> Iterator[InfluxPeer]:
+    """An InfluxDB write endpoint that accepts everything; tests set ``influx_peer.answer`` to refuse."""
+    peer = InfluxPeer()
+    peer.start()
+    try:
+        yield peer
+    finally:
+        peer.stop()

@@ -1,4 +1,4 @@
-"""Real servers for tests: mosquitto and VictoriaMetrics on free loopback ports.
+"""Real servers for tests: mosquitto and VictoriaMetrics on free loopback ports, and a scriptable InfluxDB peer.
 
 Each server runs in its own temporary directory, can be stopped, restarted on
 the same port (fault injection), paused with SIGSTOP and resumed, and is always
@@ -7,13 +7,19 @@ killed at the end. Test helpers only: never imported by radsurvey itself.
 
 from __future__ import annotations
 
+import gzip
+import http.server
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -107,29 +113,107 @@ class _Server:
         return self.proc is not None and self.proc.poll() is None
 
 
+@dataclass(frozen=True)
+class Pki:
+    """A test CA with a server certificate for 127.0.0.1 and a client certificate, plus an unrelated CA."""
+
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    other_ca: Path
+
+
+def make_pki(directory: Path) -> Pki:
+    """Generate the certificates with openssl (EC keys: quick), valid for a day."""
+    openssl = find_binary("openssl")
+    if openssl is None:
+        raise RuntimeError("openssl is not installed")
+    directory.mkdir(parents=True, exist_ok=True)
+
+    def run(*args: str) -> None:
+        subprocess.run([openssl, *args], check=True, capture_output=True, cwd=directory)
+
+    def new_ca(name: str) -> None:
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
+            "-subj", f"/CN={name}", "-keyout", f"{name}.key", "-out", f"{name}.pem")  # fmt: skip
+
+    def signed(name: str, cn: str, extensions: str) -> None:
+        run("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-subj", f"/CN={cn}", "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
+        (directory / f"{name}.ext").write_text(extensions + "\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-days", "1", "-extfile", f"{name}.ext", "-out", f"{name}.pem")  # fmt: skip
+
+    new_ca("ca")
+    new_ca("other-ca")
+    signed("server", "127.0.0.1", "subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth")
+    signed("client", "radsurvey-test-client", "extendedKeyUsage=clientAuth")
+    for key in directory.glob("*.key"):
+        key.chmod(0o600)
+    return Pki(
+        ca=directory / "ca.pem",
+        server_cert=directory / "server.pem",
+        server_key=directory / "server.key",
+        client_cert=directory / "client.pem",
+        client_key=directory / "client.key",
+        other_ca=directory / "other-ca.pem",
+    )
+
+
 class Mosquitto(_Server):
-    """mosquitto on 127.0.0.1; optional password file and ACL (authenticated set-up)."""
+    """mosquitto on 127.0.0.1; optional password file and ACL (authenticated set-up).
+
+    With ``pki`` there is a second listener on ``tls_port`` that speaks TLS
+    with the PKI's server certificate and requires a client certificate signed
+    by its CA; the plain listener stays for test subscribers.
+    """
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None, acl: str | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        users: dict[str, str] | None = None,
+        acl: str | None = None,
+        pki: Pki | None = None,
+    ):
         super().__init__(workdir)
         self.binary = find_binary("mosquitto")
         if self.binary is None:
             raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto')")
         self.users = users
         self.acl = acl
+        self.pki = pki
+        self.tls_port = free_port() if pki is not None else None
+        self.internal_log = self.workdir / "mosquitto-internal.log"
+
+    def ready(self) -> None:
+        wait_for_port(self.port)
+        if self.tls_port is not None:
+            wait_for_port(self.tls_port)
 
     def command(self) -> list[str]:
         conf = self.workdir / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
             "persistence false",
-            f"log_dest file {self.workdir / 'mosquitto-internal.log'}",
+            f"log_dest file {self.internal_log}",
             "log_type error",
             "log_type warning",
             "log_type notice",
+            "connection_messages true",
         ]
+        if self.pki is not None:
+            lines += [
+                f"listener {self.tls_port} 127.0.0.1",
+                f"cafile {self.pki.ca}",
+                f"certfile {self.pki.server_cert}",
+                f"keyfile {self.pki.server_key}",
+                "require_certificate true",
+            ]
         if os.geteuid() == 0:
             # As root mosquitto would switch to user 'mosquitto', which cannot read
             # the password file and ACL in this private temporary directory.
@@ -204,3 +288,97 @@ class VictoriaMetrics(_Server):
         q = urllib.parse.urlencode({"match[]": match, "start": "0"})
         with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=30) as r:
             return [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
+
+
+class InfluxPeer:
+    """A small HTTP server that answers InfluxDB's write API the way InfluxDB does, as a test scripts it.
+
+    For what VictoriaMetrics will not do: refuse points (400/422), refuse a body
+    as too large (413), be unavailable (503), and show what a client sent
+    (headers such as Authorization, and the line protocol). ``answer(request)``
+    returns (status, message) per request; the default accepts everything (204).
+    Runs in a thread of the test process on a free loopback port.
+    """
+
+    def __init__(self, answer: Callable[[PeerRequest], tuple[int, str]] | None = None):
+        self.answer = answer or (lambda request: (204, ""))
+        self.requests: list[PeerRequest] = []
+        self._lock = threading.Lock()
+        self._server: http.server.ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def accepted_lines(self) -> list[str]:
+        with self._lock:
+            return [line for r in self.requests if r.status == 204 for line in r.lines]
+
+    def start(self) -> None:
+        peer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                lines = [line for line in body.decode().split("\n") if line]
+                request = PeerRequest(self.path, dict(self.headers), lines)
+                if self.path.startswith("/api/v2/write"):
+                    status, message = peer.answer(request)
+                else:
+                    status, message = 404, "not found"
+                request.status = status
+                with peer._lock:
+                    peer.requests.append(request)
+                payload = (
+                    b""
+                    if status == 204
+                    else json.dumps({"code": _CODES.get(status, "invalid"), "message": message}).encode()
+                )
+                self.send_response(status)
+                if payload:
+                    self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: object) -> None:  # quiet
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="influx-peer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(10)
+            self._thread = None
+
+
+_CODES = {
+    400: "invalid",
+    401: "unauthorized",
+    413: "request too large",
+    422: "unprocessable entity",
+    503: "unavailable",
+}
+
+
+@dataclass
+class PeerRequest:
+    """One request the peer received, and the status it answered."""
+
+    path: str
+    headers: dict[str, str]
+    lines: list[str]
+    status: int = 0

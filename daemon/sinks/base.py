@@ -8,13 +8,20 @@ durable as the data. After an outage, a network loss or a restart it carries on
 from the cursor: at-least-once, with ``seq`` for de-duplication. Sinks share
 nothing but the journal, so a dead sink never delays another, and acquisition
 never waits on any of them.
+
+A sink reads only its own tables, but its cursor follows the whole journal:
+when a read finds nothing more of its tables up to the highest committed seq
+(of any table, in the same snapshot), the cursor moves to that seq. Rows a sink
+does not publish (meter events for InfluxDB, readings when MQTT is told not to
+publish them) therefore never hold its cursor, its backlog or retention back.
+This is sound because the journal commits seqs in order (journal.py, append):
+once seq N is committed, no row with a lower seq can appear later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ..journal import connect, now_iso
+from ..journal import SEQ_TABLES, connect, now_iso
 
 if TYPE_CHECKING:
     from ..journal import Journal
@@ -47,6 +54,14 @@ class JournalRow:
     data: dict[str, Any]
 
 
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """One read of the feed: the rows, and how far the cursor may move once they are delivered."""
+
+    rows: list[JournalRow]
+    upto: int  # the last row's seq, or the highest committed seq when no more rows of ours are below it
+
+
 class JournalFeed:
     """Reads committed rows after a seq from a few tables, in seq order (read-only, one thread at a time)."""
 
@@ -54,49 +69,77 @@ class JournalFeed:
         self.path = path
         self.wanted = tuple(tables)
         self._conn: sqlite3.Connection | None = None
+        self._names: frozenset[str] = frozenset()
         self._present: tuple[str, ...] = ()
-        self._checked_at = 0.0
+        self._horizon_sql = ""
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             self._conn = connect(self.path, readonly=True)
         return self._conn
 
+    def _refresh(self, conn: sqlite3.Connection) -> None:
+        """Which wanted and journal tables exist with a seq, as of the caller's snapshot (migrations add tables)."""
+        names = frozenset(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'"))
+        if names == self._names:
+            return
+        with_seq = {
+            t
+            for t in dict.fromkeys((*self.wanted, *SEQ_TABLES))
+            if t in names and "seq" in {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}
+        }
+        self._present = tuple(t for t in self.wanted if t in with_seq)
+        parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in sorted(with_seq))
+        self._horizon_sql = f"SELECT MAX(m) FROM ({parts})" if parts else ""
+        self._names = names
+
     def tables(self) -> tuple[str, ...]:
-        """The wanted tables that exist and carry a seq (re-checked every few seconds: migrations add tables)."""
-        now = time.monotonic()
-        if now - self._checked_at > 5.0 or not self._present:
-            conn = self._connection()
-            present = []
-            for table in self.wanted:
-                cols = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
-                if "seq" in cols:
-                    present.append(table)
-            self._present = tuple(present)
-            self._checked_at = now
+        """The wanted tables that exist and carry a seq."""
+        conn = self._connection()
+        conn.execute("BEGIN")
+        try:
+            self._refresh(conn)
+        finally:
+            conn.execute("COMMIT")
         return self._present
 
-    def read_after(self, after_seq: int, limit: int) -> list[JournalRow]:
-        """Up to ``limit`` rows with seq > ``after_seq`` across the tables, ordered by seq, gap-free."""
+    def read_page(self, after_seq: int, limit: int) -> FeedPage:
+        """Up to ``limit`` rows with seq > ``after_seq`` across the tables, ordered by seq, gap-free.
+
+        When these are all the rows of our tables up to the highest committed
+        seq of the journal, ``upto`` is that seq: nothing of ours can be
+        committed below it later, so the cursor may move there.
+        """
         conn = self._connection()
         merged: list[JournalRow] = []
-        horizon: int | None = None  # rows beyond a table's full page may hide rows of that table
-        conn.execute("BEGIN")  # one snapshot for every table
+        page_end: int | None = None  # rows beyond a table's full page may hide rows of that table
+        conn.execute("BEGIN")  # one snapshot for every table and the horizon
         try:
-            for table in self.tables():
+            self._refresh(conn)
+            for table in self._present:
                 rows = conn.execute(
                     f"SELECT * FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
                 ).fetchall()
                 merged.extend(JournalRow(table, r["seq"], dict(r)) for r in rows)
                 if len(rows) == limit:
                     last = rows[-1]["seq"]
-                    horizon = last if horizon is None else min(horizon, last)
+                    page_end = last if page_end is None else min(page_end, last)
+            horizon = conn.execute(self._horizon_sql).fetchone()[0] if self._horizon_sql else None
         finally:
             conn.execute("COMMIT")
         merged.sort(key=lambda r: r.seq)
-        if horizon is not None:
-            merged = [r for r in merged if r.seq <= horizon]
-        return merged[:limit]
+        if page_end is not None:
+            merged = [r for r in merged if r.seq <= page_end]
+        if len(merged) > limit:
+            merged = merged[:limit]
+            page_end = merged[-1].seq
+        if page_end is not None:
+            return FeedPage(merged, page_end)
+        return FeedPage(merged, max(after_seq, int(horizon or 0)))
+
+    def read_after(self, after_seq: int, limit: int) -> list[JournalRow]:
+        """The rows of :meth:`read_page` alone."""
+        return self.read_page(after_seq, limit).rows
 
     def load_cursor(self, sink: str) -> int:
         row = self._connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()
@@ -200,7 +243,13 @@ class CursorSink:
         while True:
             checkpoint()
             wake.clear()
-            rows = await asyncio.to_thread(feed.read_after, self.cursor, self.batch_size)
+            page = await asyncio.to_thread(feed.read_page, self.cursor, self.batch_size)
+            rows = page.rows
+            if rows:
+                self.pending_since_ts = rows[0].data.get("ts")
+                await deliver(rows)
+            if page.upto > self.cursor:  # past rows of tables this sink does not publish, too
+                self.acknowledge(page.upto, len(rows))
             if not rows:
                 self.pending_since_ts = None
                 # The timeout is a safety net only; commits wake us.
@@ -209,9 +258,6 @@ class CursorSink:
                 except TimeoutError:
                     pass
                 continue
-            self.pending_since_ts = rows[0].data.get("ts")
-            await deliver(rows)
-            self.acknowledge(rows[-1].seq, len(rows))
             if len(rows) < self.batch_size and self.flush_interval_s > 0:
                 await asyncio.sleep(self.flush_interval_s)
 

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import ssl
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
@@ -67,6 +68,7 @@ class MqttSink(CursorSink):
         tls_context = None
         if m.tls:
             tls_context = ssl.create_default_context(cafile=str(m.ca_file) if m.ca_file else None)
+            tls_context.sslsocket_class = _ClosingSSLSocket
             if m.cert_file and m.key_file:
                 tls_context.load_cert_chain(str(m.cert_file), str(m.key_file))
         return aiomqtt.Client(
@@ -97,7 +99,7 @@ class MqttSink(CursorSink):
                     await self._session(backoff)
                     message = "session ended"
                 except Exception as err:
-                    message = describe_error(err)
+                    message = describe_error(err, self.mqtt.ca_file)
                     if not isinstance(unwrap(err), aiomqtt.MqttError):
                         log.error("mqtt sink failed", sink=self.name, error=message, exc_info=True)
                 finally:
@@ -316,6 +318,22 @@ class AckWindow:
                 ) from None
 
 
+class _ClosingSSLSocket(ssl.SSLSocket):
+    """Closes itself when the TLS handshake fails.
+
+    paho-mqtt drops the socket of a failed handshake (untrusted broker
+    certificate, client certificate refused) without closing it, so every
+    reconnect attempt would leave an open socket to the garbage collector.
+    """
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
 def _quiet_paho_logger() -> logging.Logger:
     # aiomqtt warns "There are N pending publish calls" for every publish beyond 10
     # in flight; we keep a whole batch in flight on purpose, and our own loop logs
@@ -336,7 +354,7 @@ async def first_failure(jobs: list[Any]) -> None:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
         for t in done:
             if not t.cancelled() and t.exception() is not None:
-                raise t.exception()  # type: ignore[misc]
+                raise t.exception()
     finally:
         for t in tasks:
             t.cancel()
@@ -350,7 +368,7 @@ def unwrap(err: BaseException) -> BaseException:
     return err
 
 
-def describe_error(err: BaseException) -> str:
+def describe_error(err: BaseException, ca_file: Path | None = None) -> str:
     """One line for logs/status; never contains credentials."""
     err = unwrap(err)
     text = str(err) or type(err).__name__
@@ -358,4 +376,7 @@ def describe_error(err: BaseException) -> str:
         low = text.lower()
         if "not authori" in low or "bad user name or password" in low:
             return f"broker refused the credentials ({text}); check username and password_env/password_file"
+        if "certificate verify failed" in low:
+            trusted = f"ca_file {ca_file}" if ca_file else "the system's CA certificates"
+            return f"TLS: the broker's certificate is not trusted by {trusted} ({text})"
     return text

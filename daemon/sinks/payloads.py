@@ -211,18 +211,23 @@ ALARM_STATE_CODES = {"normal": 0, "warning": 1, "alarm": 2, "fault": 3}
 
 
 def alarm_line(row: dict[str, Any], ctx: InfluxContext) -> str:
-    """An alarm transition; the state as a number (normal 0, warning 1, alarm 2, fault 3) so dashboards can plot it."""
+    """An alarm transition; the state as a number (normal 0, warning 1, alarm 2, fault 3) so dashboards can plot it.
+
+    ``value``, ``level`` and ``warning_level`` are in the rule's unit (the
+    row's ``unit``) and named by it: ``value_uSv_h`` for dose-rate rules,
+    ``value_mSv`` for dose budgets, ``value_s`` for disconnected/stale, ...
+    """
+    suffix = unit_suffix(row.get("unit") or "")
     tags = {"site": ctx.site, "channel": row["channel"], "rule": row["rule"], "kind": row["kind"]}
     fields: dict[str, Any] = {
         "state_code": ALARM_STATE_CODES.get(row["state"], -1),
-        "level": row["level"],
         "acknowledged": int(row["acknowledged"]),
         "latched": int(row["latched"]),
         "seq": row["seq"],
     }
-    for key in ("value", "warning_level"):
+    for key in ("value", "level", "warning_level"):
         if row.get(key) is not None:
-            fields[key] = row[key]
+            fields[f"{key}_{suffix}" if suffix else key] = row[key]
     return line("alarm", tags, fields, ts_ns(row["ts"], row["seq"]))
 
 

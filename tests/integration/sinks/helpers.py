@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Callable
@@ -269,3 +270,40 @@ def assert_delivered(
                 seen.add(s)
                 first.append(s)
         assert first == sorted(first), f"{name}: first arrivals out of seq order"
+
+
+_READING_SEQ = re.compile(r" (?:.*,)?seq=(\d+)i")
+
+
+def record_influx_delivery(running: RunningDaemon) -> list[int]:
+    """Reading seqs in the order the InfluxDB server accepted them, request by request.
+
+    Wraps the sink's request method (its behaviour unchanged) before it sends
+    anything; a request that failed is not recorded, a re-sent one is again.
+    """
+    sink = running.sink("influxdb")
+    accepted: list[int] = []
+    post = sink._post  # type: ignore[attr-defined]
+
+    def recording(body: str) -> None:
+        post(body)
+        for line in body.split("\n"):
+            if line.startswith("reading,") and (m := _READING_SEQ.search(line)):
+                accepted.append(int(m.group(1)))
+
+    sink._post = recording  # type: ignore[attr-defined]
+    return accepted
+
+
+async def retained_payload(port: int, topic: str, settle_s: float = 1.0) -> bytes | None:
+    """The retained message a new subscriber to ``topic`` gets at once, if any."""
+    async with aiomqtt.Client("127.0.0.1", port, timeout=3) as client:
+        await client.subscribe(topic, qos=1)
+        try:
+            async with asyncio.timeout(settle_s):
+                async for m in client.messages:
+                    if m.retain and str(m.topic) == topic:
+                        return bytes(m.payload)  # type: ignore[arg-type]
+        except TimeoutError:
+            pass
+    return None

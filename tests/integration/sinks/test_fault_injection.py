@@ -9,9 +9,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 import tomli_w
@@ -19,6 +19,7 @@ import tomli_w
 from tests.servers import Mosquitto, VictoriaMetrics
 
 from .helpers import (
+    ROOT,
     MqttRecorder,
     RunningDaemon,
     assert_delivered,
@@ -26,7 +27,9 @@ from .helpers import (
     influx_reading_seqs,
     journal_reading_seqs,
     make_config,
+    record_influx_delivery,
     restart_on_same_port,
+    retained_payload,
     start_daemon,
     victoria_view,
     wait_for,
@@ -35,8 +38,18 @@ from .helpers import (
 pytestmark = pytest.mark.integration
 
 
-async def finish(running: RunningDaemon, live: MqttRecorder, victoria: VictoriaMetrics, timeout_s: float = 30) -> None:
-    """Note the last seq produced, let both sinks deliver up to it, stop, and check both sides."""
+async def finish(
+    running: RunningDaemon,
+    live: MqttRecorder,
+    victoria: VictoriaMetrics,
+    influx_order: list[int],
+    timeout_s: float = 30,
+) -> None:
+    """Note the last seq produced, let both sinks deliver up to it, stop, and check both sides.
+
+    VictoriaMetrics cannot tell in which order points arrived, so the InfluxDB
+    order is the sink's own: the reading seqs of each accepted request, in turn.
+    """
     horizon = running.max_reading_seq()
     await wait_for(
         lambda: running.sink("mqtt").cursor >= horizon and running.sink("influxdb").cursor >= horizon,
@@ -57,6 +70,7 @@ async def finish(running: RunningDaemon, live: MqttRecorder, victoria: VictoriaM
         everything,
         ordered=False,
     )
+    assert_delivered("influxdb (accepted requests)", influx_order, expected, everything, ordered=True)
 
 
 async def test_broker_stopped_for_10_s_mid_stream(
@@ -65,6 +79,7 @@ async def test_broker_stopped_for_10_s_mid_stream(
     cfg = make_config(tmp_path, mqtt_port=mosquitto.port, influx_url=victoria.url)
     async with MqttRecorder(mosquitto.port) as live:
         running = await start_daemon(cfg)
+        influx_order = record_influx_delivery(running)
         await asyncio.sleep(1.5)
         await asyncio.to_thread(mosquitto.stop)
         await asyncio.sleep(10)
@@ -73,7 +88,7 @@ async def test_broker_stopped_for_10_s_mid_stream(
         await asyncio.wait_for(live.connected.wait(), 10)
         await asyncio.sleep(1.0)
         assert running.sink("mqtt").errors >= 1
-        await finish(running, live, victoria)
+        await finish(running, live, victoria, influx_order)
 
 
 async def test_tsdb_stopped_for_30_s_mid_stream(
@@ -82,6 +97,7 @@ async def test_tsdb_stopped_for_30_s_mid_stream(
     cfg = make_config(tmp_path, mqtt_port=mosquitto.port, influx_url=victoria.url)
     async with MqttRecorder(mosquitto.port) as live:
         running = await start_daemon(cfg)
+        influx_order = record_influx_delivery(running)
         await asyncio.sleep(1.5)
         await asyncio.to_thread(victoria.stop)
         await asyncio.sleep(30)
@@ -89,7 +105,7 @@ async def test_tsdb_stopped_for_30_s_mid_stream(
         assert running.sink("influxdb").status()["backlog"] > 500
         await asyncio.to_thread(restart_on_same_port, victoria)
         await asyncio.sleep(1.0)
-        await finish(running, live, victoria)
+        await finish(running, live, victoria, influx_order)
 
 
 async def test_both_sinks_down_at_start_up_coming_up_later(
@@ -99,13 +115,14 @@ async def test_both_sinks_down_at_start_up_coming_up_later(
     await asyncio.to_thread(victoria.stop)
     cfg = make_config(tmp_path, mqtt_port=mosquitto.port, influx_url=victoria.url)
     running = await start_daemon(cfg)
+    influx_order = record_influx_delivery(running)
     await asyncio.sleep(3)
     assert running.daemon.readings_seen >= 40, "acquisition does not wait for the sinks"
     assert running.sink("mqtt").cursor == 0 and running.sink("influxdb").cursor == 0
     await asyncio.to_thread(restart_on_same_port, mosquitto)
     async with MqttRecorder(mosquitto.port) as live:
         await asyncio.to_thread(restart_on_same_port, victoria)
-        await finish(running, live, victoria)
+        await finish(running, live, victoria, influx_order)
 
 
 async def test_slow_tsdb_paused_while_mqtt_keeps_flowing_in_real_time(
@@ -114,6 +131,7 @@ async def test_slow_tsdb_paused_while_mqtt_keeps_flowing_in_real_time(
     cfg = make_config(tmp_path, mqtt_port=mosquitto.port, influx_url=victoria.url)
     async with MqttRecorder(mosquitto.port) as live:
         running = await start_daemon(cfg)
+        influx_order = record_influx_delivery(running)
         await asyncio.sleep(1.0)
         victoria.pause()
         try:
@@ -128,7 +146,21 @@ async def test_slow_tsdb_paused_while_mqtt_keeps_flowing_in_real_time(
         # 20 readings/s + samples: a real-time MQTT sink is never more than about a second behind
         assert max(lags) < 60, f"mqtt fell behind while the TSDB was paused: {lags}"
         assert influx_backlog > 200
-        await finish(running, live, victoria)
+        await finish(running, live, victoria, influx_order)
+
+
+def append_only(path: Path) -> BinaryIO:
+    return path.open("ab")
+
+
+async def run_to_end(proc: asyncio.subprocess.Process, timeout_s: float) -> int:
+    """Wait for a daemon run with --duration; kill it if it overstays."""
+    try:
+        return await asyncio.wait_for(proc.wait(), timeout_s)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise AssertionError(f"the daemon did not stop within {timeout_s} s") from None
 
 
 async def test_daemon_sigkilled_mid_stream_and_restarted_on_the_same_journal(
@@ -139,35 +171,36 @@ async def test_daemon_sigkilled_mid_stream_and_restarted_on_the_same_journal(
     cfg_path.write_text(tomli_w.dumps(data))
     exe = [str(Path(sys.executable).parent / "radsurvey"), "run", "--config", str(cfg_path), "--json"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    log = open(tmp_path / "daemon.log", "ab")
+
+    async def daemon(*extra: str) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            *exe, *extra, stdout=asyncio.subprocess.DEVNULL, stderr=log, env=env
+        )
+
+    log = append_only(tmp_path / "daemon.log")
     async with MqttRecorder(mosquitto.port) as live:
-        first = subprocess.Popen(exe, stdout=subprocess.DEVNULL, stderr=log, env=env)
+        first = await daemon()
         try:
             await asyncio.sleep(4)
         finally:
             first.send_signal(signal.SIGKILL)
-            first.wait(10)
+            await asyncio.wait_for(first.wait(), 10)
+        # The broker notices the dead connection and publishes the last will, retained.
+        status = f"{ROOT}/status"
+        await wait_for(
+            lambda: [m.payload for m in live.messages if m.topic == status][-2:] == [b"online", b"offline"],
+            10,
+            "the last will 'offline' after 'online'",
+        )
+        assert await retained_payload(mosquitto.port, status) == b"offline", "a new subscriber sees 'offline'"
         killed_at = len(journal_reading_seqs(Path(data["journal"]["path"])))
         assert killed_at >= 20
         # Restart on the same journal: the sinks replay what they had not acknowledged, then follow.
-        second = subprocess.Popen([*exe, "--duration", "4"], stdout=subprocess.DEVNULL, stderr=log, env=env)
-        try:
-            second.wait(30)
-        finally:
-            if second.poll() is None:
-                second.kill()
-                second.wait(10)
-        assert second.returncode == 0
+        assert await run_to_end(await daemon("--duration", "4"), 30) == 0
         # A last short run drains what the second run produced in its final moments.
         data["meters"][0]["enabled"] = False
         cfg_path.write_text(tomli_w.dumps(data))
-        third = subprocess.Popen([*exe, "--duration", "3"], stdout=subprocess.DEVNULL, stderr=log, env=env)
-        try:
-            third.wait(30)
-        finally:
-            if third.poll() is None:
-                third.kill()
-                third.wait(10)
+        assert await run_to_end(await daemon("--duration", "3"), 30) == 0
         await asyncio.sleep(0.3)
     log.close()
     everything = journal_reading_seqs(Path(data["journal"]["path"]))

@@ -127,3 +127,66 @@ async def test_a_replayed_batch_is_the_same_points(tmp_path: Path, victoria: Vic
     await running.stop()
     after = {s["metric"]["__name__"]: sorted(set(s["timestamps"])) for s in victoria.export('{__name__="reading_seq"}')}  # type: ignore[index]
     assert {k: sorted(set(v)) for k, v in before.items()} == after
+
+
+def alarm_event(
+    unit: str, rule: str, value: float | None, level: float, warning_level: float | None
+) -> dict[str, object]:
+    """An ``alarm_events`` row as the alarm service journals it."""
+    return {
+        "ts": "2026-03-01T10:00:00.000Z",
+        "channel": "ch1",
+        "rule": rule,
+        "kind": rule,
+        "event": "enter",
+        "state": "alarm",
+        "previous": "warning",
+        "value": value,
+        "level": level,
+        "warning_level": warning_level,
+        "unit": unit,
+        "since": "2026-03-01T10:00:00.000Z",
+        "acknowledged": 0,
+        "latched": 1,
+    }
+
+
+async def test_alarm_events_are_stored_with_rule_tags_and_fields_named_by_their_unit(
+    tmp_path: Path, victoria: VictoriaMetrics
+) -> None:
+    cfg = make_config(tmp_path, influx_url=victoria.url, enabled=False)
+    running = await start_daemon(cfg)
+    running.journal.append("alarm_events", alarm_event("uSv/h", "instant", 3.1, 2.5, 1.25))
+    running.journal.append("alarm_events", alarm_event("mSv", "dose_budget", 1.2, 1.0, 0.5))
+    running.journal.append("alarm_events", alarm_event("s", "stale", None, 60.0, None))
+    horizon = running.max_reading_seq()
+    await wait_for(lambda: running.sink("influxdb").cursor >= horizon, 10, "influxdb to catch up")
+    await running.stop()
+
+    def stored() -> dict[str, dict[str, object]]:
+        return by_name(victoria, "alarm")
+
+    # new series become searchable a moment after the write
+    await wait_for(lambda: len(stored()) >= 9, 10, "the alarm series in VictoriaMetrics")
+    series = stored()
+    assert {
+        "alarm_value_uSv_h",
+        "alarm_level_uSv_h",
+        "alarm_warning_level_uSv_h",
+        "alarm_value_mSv",
+        "alarm_level_mSv",
+        "alarm_warning_level_mSv",
+        "alarm_level_s",
+        "alarm_state_code",
+        "alarm_latched",
+    } <= set(series)
+    assert not {"alarm_value", "alarm_level", "alarm_warning_level"} & set(series), "no field without its unit"
+    assert series["alarm_value_uSv_h"]["values"] == [3.1]
+    tags = dict(series["alarm_level_uSv_h"]["metric"])  # type: ignore[arg-type]
+    assert tags == {
+        "__name__": "alarm_level_uSv_h",
+        "site": SITE,
+        "channel": "ch1",
+        "rule": "instant",
+        "kind": "instant",
+    }

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from tests.servers import Mosquitto
+from tests.servers import InfluxPeer, Mosquitto, PeerRequest
 
-from .helpers import ROOT, config_dict, journal_reading_seqs
+from .helpers import ROOT, MqttRecorder, config_dict, journal_reading_seqs
 
 pytestmark = pytest.mark.integration
 
@@ -38,16 +38,37 @@ def secure_broker(tmp_path: Path) -> Iterator[Mosquitto]:
         server.stop()
 
 
-def run_daemon(tmp_path: Path, port: int, password: str, seconds: float) -> tuple[int, str, Path]:
-    data = config_dict(tmp_path, mqtt_port=port, influx_url="http://127.0.0.1:9", mqtt={"username": "radsurvey"})
-    pw_file = tmp_path / "mqtt-password"
-    pw_file.write_text(password + "\n")
-    pw_file.chmod(0o600)
-    data["mqtt"]["password_file"] = str(pw_file)
+def run_daemon(
+    tmp_path: Path,
+    port: int,
+    password: str,
+    seconds: float,
+    *,
+    password_from: str = "file",
+    influx_url: str = "http://127.0.0.1:9",
+    token_from: str = "env",
+) -> tuple[int, str, Path]:
+    """``radsurvey --verbose run`` with the MQTT password and the InfluxDB token from a file or the environment."""
+    data = config_dict(tmp_path, mqtt_port=port, influx_url=influx_url, mqtt={"username": "radsurvey"})
+    env = dict(os.environ)
+    for name in ("RADSURVEY_MQTT_PASSWORD", "RADSURVEY_INFLUXDB_TOKEN"):
+        env.pop(name, None)
+    if password_from == "file":
+        pw_file = tmp_path / "mqtt-password"
+        pw_file.write_text(password + "\n")
+        pw_file.chmod(0o600)
+        data["mqtt"]["password_file"] = str(pw_file)
+    else:
+        env["RADSURVEY_MQTT_PASSWORD"] = password
+    if token_from == "file":
+        token_file = tmp_path / "influx-token"
+        token_file.write_text(TOKEN + "\n")
+        token_file.chmod(0o600)
+        data["influxdb"]["token_file"] = str(token_file)
+    else:
+        env["RADSURVEY_INFLUXDB_TOKEN"] = TOKEN
     cfg = tmp_path / "monitor.toml"
     cfg.write_text(tomli_w.dumps(data))
-    env = {**os.environ, "RADSURVEY_INFLUXDB_TOKEN": TOKEN}
-    env.pop("RADSURVEY_MQTT_PASSWORD", None)
     proc = subprocess.run(
         [
             str(Path(sys.executable).parent / "radsurvey"),
@@ -106,3 +127,78 @@ def test_right_password_publishes_and_a_read_only_dashboard_user_receives(
 
     topics = asyncio.run(collect())
     assert f"{ROOT}/meters/m1/reading" in topics and f"{ROOT}/status" in topics
+
+
+def test_password_from_the_environment_and_token_from_a_file_are_used_and_never_logged(
+    tmp_path: Path, secure_broker: Mosquitto, influx_peer: InfluxPeer
+) -> None:
+    import asyncio
+
+    def answer(request: PeerRequest) -> tuple[int, str]:
+        # The first write is refused with a message that repeats the request's
+        # Authorization header, as a careless proxy might: it must not reach the log.
+        if not influx_peer.requests:
+            return 400, f"bad request from {request.headers.get('Authorization')}"
+        return 204, ""
+
+    influx_peer.answer = answer
+
+    async def collect() -> tuple[int, str, list[str]]:
+        async with MqttRecorder(secure_broker.port, f"{ROOT}/#", username="dashboard", password="view") as live:
+            code, log, _ = await asyncio.to_thread(
+                run_daemon,
+                tmp_path,
+                secure_broker.port,
+                PASSWORD,
+                3,
+                password_from="env",
+                influx_url=influx_peer.url,
+                token_from="file",
+            )
+            await asyncio.sleep(0.3)
+        return code, log, [m.topic for m in live.messages]
+
+    code, log, topics = asyncio.run(collect())
+    assert code == 0, log[-2000:]
+    assert f"{ROOT}/meters/m1/reading" in topics, "the broker took the password from RADSURVEY_MQTT_PASSWORD"
+    assert influx_peer.requests, "the daemon wrote to the InfluxDB peer"
+    assert {r.headers.get("Authorization") for r in influx_peer.requests} == {f"Token {TOKEN}"}
+    assert any(r.status == 204 for r in influx_peer.requests)
+    assert "influxdb refused points" in log and "bad request from Token ***" in log
+    assert PASSWORD not in log and TOKEN not in log
+
+
+def test_the_read_only_dashboard_user_cannot_publish_to_the_daemon_topics(secure_broker: Mosquitto) -> None:
+    import asyncio
+
+    import aiomqtt
+
+    forged = {
+        f"{ROOT}/status": b"offline",
+        f"{ROOT}/channels/ch1/alarm/ack": b'{"by": "dashboard"}',
+        f"{ROOT}/channels/ch1/alarm": b'{"state": "normal"}',
+        f"{ROOT}/meters/m1/reading": b'{"seq": 1, "value": 0.0}',
+    }
+
+    async def attempt() -> list[tuple[str, bytes]]:
+        async with MqttRecorder(secure_broker.port, f"{ROOT}/#", username="radsurvey", password=PASSWORD) as owner:
+            async with aiomqtt.Client(
+                "127.0.0.1", secure_broker.port, username="dashboard", password="view", timeout=5
+            ) as dashboard:
+                for topic, payload in forged.items():
+                    await dashboard.publish(topic, payload, qos=1, retain=topic.endswith("/status"))
+            # The broker handles one client's publishes in order and the dashboard's
+            # were acknowledged before this one is sent: once it is here, they would be too.
+            async with aiomqtt.Client(
+                "127.0.0.1", secure_broker.port, username="radsurvey", password=PASSWORD, timeout=5
+            ) as daemon_account:
+                await daemon_account.publish(f"{ROOT}/marker", b"end", qos=1)
+            for _ in range(100):
+                if owner.on("/marker"):
+                    break
+                await asyncio.sleep(0.05)
+            assert owner.on("/marker"), "the daemon's own account can publish"
+            return [(m.topic, m.payload) for m in owner.messages if m.topic != f"{ROOT}/marker"]
+
+    arrived = asyncio.run(attempt())
+    assert arrived == [], f"the dashboard account published {arrived}"

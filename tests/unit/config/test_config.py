@@ -121,3 +121,51 @@ def test_secret_comes_from_environment_before_file(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("X_PW", "from-env")
     secret = resolve_secret(env="X_PW", file=f, what="password")
     assert secret.get_secret_value() == "from-env" and "from-env" not in repr(secret)
+
+
+def test_credentials_in_the_influxdb_url_are_refused_without_repeating_them() -> None:
+    data = {**MINIMAL, "influxdb": {"url": "https://admin:hunter2-pw@tsdb.example:8086"}}
+    message = problems_of(data)
+    assert "influxdb.url: must not contain credentials" in message and "token_file" in message
+    assert "hunter2-pw" not in message
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ("mqtt", "ca_file"),
+        ("mqtt", "password_file"),
+        ("influxdb", "token_file"),
+    ],
+)
+def test_a_missing_certificate_or_secret_file_is_a_config_error_naming_the_key(
+    tmp_path: Path, section: str, key: str
+) -> None:
+    options = {key: str(tmp_path / "absent.pem")}
+    if key == "ca_file":
+        options["tls"] = True
+    cfg = parse_config({**MINIMAL, section: options}, environ={})
+    (problem,) = check(cfg)
+    assert problem.path == f"{section}.{key}" and problem.message == f"file not found: {tmp_path / 'absent.pem'}"
+
+
+def test_a_client_certificate_and_key_must_be_files(tmp_path: Path) -> None:
+    (tmp_path / "client.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    mqtt = {"tls": True, "cert_file": str(tmp_path / "client.pem"), "key_file": str(tmp_path)}
+    cfg = parse_config({**MINIMAL, "mqtt": mqtt}, environ={})
+    assert [(p.path, p.message) for p in check(cfg)] == [("mqtt.key_file", f"not a regular file: {tmp_path}")]
+
+
+@pytest.mark.skipif(__import__("os").geteuid() == 0, reason="root reads any file")
+def test_an_unreadable_token_file_is_a_config_error(tmp_path: Path) -> None:
+    token = tmp_path / "token"
+    token.write_text("t\n")
+    token.chmod(0)
+    cfg = parse_config({**MINIMAL, "influxdb": {"token_file": str(token)}}, environ={})
+    (problem,) = check(cfg)
+    assert problem.path == "influxdb.token_file" and "Permission denied" in problem.message
+
+
+def test_files_of_a_disabled_sink_are_not_checked(tmp_path: Path) -> None:
+    cfg = parse_config({**MINIMAL, "influxdb": {"enabled": False, "token_file": str(tmp_path / "x")}}, environ={})
+    assert check(cfg) == []

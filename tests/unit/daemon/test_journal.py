@@ -14,7 +14,13 @@ from radsurvey.protocols.errors import JournalError
 
 
 def reading(i: int) -> dict:
-    return {"ts": f"2026-01-01T00:00:{i % 60:02d}.000Z", "meter": "m", "value": float(i), "unit": "uGy/h", "quantity": "air_kerma_rate"}
+    return {
+        "ts": f"2026-01-01T00:00:{i % 60:02d}.000Z",
+        "meter": "m",
+        "value": float(i),
+        "unit": "uGy/h",
+        "quantity": "air_kerma_rate",
+    }
 
 
 def test_new_journal_is_migrated_to_the_current_schema(tmp_path: Path) -> None:
@@ -130,3 +136,43 @@ def test_a_missing_earlier_migration_is_applied_even_when_later_ones_are(tmp_pat
     with pytest.raises(JournalError):
         # migration 1 creates tables that partly still exist: it must be attempted, not skipped
         Journal(path)
+
+
+def test_rows_appended_from_many_threads_are_committed_as_a_gap_free_prefix(tmp_path: Path) -> None:
+    """After every commit the committed seqs are exactly 1..top: a sink reading up to top never skips a row."""
+    import sys
+
+    threads_n, per_thread = 6, 1500
+    gaps: list[tuple[int, int]] = []
+    with Journal(tmp_path / "j.sqlite", commit_interval_s=0.001, batch_size=7) as j:
+        check = sqlite3.connect(f"file:{j.path}?mode=ro", uri=True, check_same_thread=False)
+
+        def after_commit(top: int) -> None:  # runs in the writer thread, right after COMMIT
+            count, highest = check.execute("SELECT COUNT(*), MAX(seq) FROM readings").fetchone()
+            if count != highest or highest != top:
+                gaps.append((count, highest))
+
+        j.add_commit_listener(after_commit)
+        start = threading.Barrier(threads_n)
+
+        def writer() -> None:
+            start.wait()
+            for i in range(per_thread):
+                j.append("readings", reading(i))
+
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as possible: races show at once
+        try:
+            workers = [threading.Thread(target=writer) for _ in range(threads_n)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(60)
+        finally:
+            sys.setswitchinterval(interval)
+        assert j.flush(timeout_s=30)
+        check.close()
+    assert not gaps, f"{len(gaps)} commits left a gap below their top seq, e.g. (rows, max seq) {gaps[:5]}"
+    conn = sqlite3.connect(tmp_path / "j.sqlite")
+    seqs = [r[0] for r in conn.execute("SELECT seq FROM readings ORDER BY seq")]
+    assert seqs == list(range(1, threads_n * per_thread + 1))

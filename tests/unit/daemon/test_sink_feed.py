@@ -52,3 +52,48 @@ def test_a_missing_cursor_starts_at_zero_and_a_stored_one_is_loaded(tmp_path: Pa
     assert feed.load_cursor("mqtt") == 42 and feed.load_cursor("influxdb") == 0
     feed.close()
     journal.close()
+
+
+def meter_event() -> dict[str, object]:
+    return {"ts": "2026-01-01T00:00:00.000Z", "meter": "m", "state": "disconnected"}
+
+
+def reading_row(i: int) -> dict[str, object]:
+    return {"ts": f"2026-01-01T00:00:{i:02d}.000Z", "meter": "m", "value": 1.0, "unit": "uGy/h", "quantity": "q"}
+
+
+def test_a_read_that_finds_nothing_more_lets_the_cursor_pass_rows_of_other_tables(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite", commit_interval_s=0.01)
+    first = journal.append("readings", reading_row(1))
+    events = [journal.append("meter_events", meter_event()) for _ in range(3)]
+    journal.flush()
+    feed = JournalFeed(journal.path, ["readings"])  # a sink that does not publish meter events
+    page = feed.read_page(0, 10)
+    assert [r.seq for r in page.rows] == [first] and page.upto == events[-1]
+    empty = feed.read_page(first, 10)
+    assert empty.rows == [] and empty.upto == events[-1]
+    assert feed.read_page(events[-1], 10).upto == events[-1], "never behind the cursor"
+    feed.close()
+    journal.close()
+
+
+def test_a_full_page_moves_the_cursor_only_to_its_last_row(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite", commit_interval_s=0.01)
+    seqs = [journal.append("readings", reading_row(i)) for i in range(5)]
+    journal.append("meter_events", meter_event())
+    journal.flush()
+    feed = JournalFeed(journal.path, ["readings", "meter_events"])
+    page = feed.read_page(0, 3)
+    assert [r.seq for r in page.rows] == seqs[:3] and page.upto == seqs[2]
+    feed.close()
+    journal.close()
+
+
+def test_seqs_stay_above_every_cursor_after_retention_emptied_the_journal(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path, commit_interval_s=0.01) as journal:
+        top = [journal.append("readings", reading_row(i)) for i in range(4)][-1]
+        journal.execute_now("INSERT INTO sink_cursors(sink, seq, updated_at) VALUES ('influxdb', ?, 'x')", (top,))
+        journal.execute_now("DELETE FROM readings")  # what retention does once every sink acknowledged
+    with Journal(path, commit_interval_s=0.01) as journal:
+        assert journal.append("readings", reading_row(9)) > top, "a new row below the cursor would never be sent"

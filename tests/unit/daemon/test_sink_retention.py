@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+
 from radsurvey.config import parse_config
 from radsurvey.daemon.journal import Journal
 from radsurvey.daemon.sinks.base import CursorSink, JournalFeed
@@ -63,4 +65,72 @@ async def test_size_limit_raises_the_warning_state_and_keeps_every_row(tmp_path:
     await RetentionService(hub).pass_once(SimpleNamespace(journal=journal))  # type: ignore[arg-type]
     assert hub.status()["journal"]["state"] == "warning"
     assert remaining(journal) == seqs
+    journal.close()
+
+
+def alarm_event(ts: str) -> dict[str, object]:
+    return {
+        "ts": ts,
+        "channel": "c",
+        "rule": "instant",
+        "kind": "instant",
+        "event": "enter",
+        "state": "alarm",
+        "previous": "normal",
+        "value": 3.0,
+        "level": 2.5,
+        "unit": "uSv/h",
+        "since": ts,
+    }
+
+
+def survey_point(ts: str) -> dict[str, object]:
+    return {
+        "ts": ts,
+        "survey": "S-1",
+        "point": "R1",
+        "room_category": 1,
+        "formula": "2",
+        "effective_uSv_h": 2.9,
+        "limit_uSv_h": 13.0,
+        "ratio": 0.22,
+        "verdict": "pass",
+        "payload": "{}",
+    }
+
+
+def count(journal: Journal, table: str) -> int:
+    journal.flush()
+    feed = JournalFeed(journal.path, [table])
+    try:
+        return len(feed.read_after(0, 1000))
+    finally:
+        feed.close()
+
+
+async def test_alarm_events_and_survey_points_survive_retention_by_default(tmp_path: Path) -> None:
+    journal, hub, sinks = setup(tmp_path, {"max_age_days": 30})
+    journal.append("alarm_events", alarm_event(OLD))
+    journal.append("survey_points", survey_point(OLD))
+    top = journal.append("readings", reading(OLD))
+    for s in sinks:
+        s.cursor = top
+    await RetentionService(hub).pass_once(SimpleNamespace(journal=journal))  # type: ignore[arg-type]
+    assert count(journal, "readings") == 0, "old acknowledged readings go"
+    assert count(journal, "alarm_events") == 1 and count(journal, "survey_points") == 1
+    journal.close()
+
+
+@pytest.mark.parametrize(("switch", "table"), [("keep_alarms", "alarm_events"), ("keep_surveys", "survey_points")])
+async def test_alarm_events_or_survey_points_go_when_the_user_says_so(tmp_path: Path, switch: str, table: str) -> None:
+    journal, hub, sinks = setup(tmp_path, {"max_age_days": 30, switch: False})
+    journal.append("alarm_events", alarm_event(OLD))
+    journal.append("survey_points", survey_point(OLD))
+    top = journal.append(table, alarm_event(NEW) if table == "alarm_events" else survey_point(NEW))
+    for s in sinks:
+        s.cursor = top
+    await RetentionService(hub).pass_once(SimpleNamespace(journal=journal))  # type: ignore[arg-type]
+    other = "survey_points" if table == "alarm_events" else "alarm_events"
+    assert count(journal, table) == 1, "only the new one is left"
+    assert count(journal, other) == 1, "the other switch still keeps its table"
     journal.close()
