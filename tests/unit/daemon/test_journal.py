@@ -99,6 +99,37 @@ def test_a_failed_commit_is_retried_without_losing_rows(tmp_path: Path) -> None:
     assert jr.stats(path)["tables"]["readings"]["rows"] == 2
 
 
+def test_the_writer_keeps_committing_when_its_log_stream_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A closed stderr (a broken pipe to journald) must not end the writer thread when it logs a retry."""
+    import io
+    import sys
+
+    from radsurvey.daemon.logging import configure_logging
+
+    gone = io.StringIO()
+    gone.close()
+    monkeypatch.setattr(sys, "stderr", gone)
+    configure_logging(json=True)
+    try:
+        path = tmp_path / "j.sqlite"
+        with Journal(path, commit_interval_s=0.05) as j:
+            blocker = sqlite3.connect(path, timeout=0)
+            blocker.execute("BEGIN IMMEDIATE")
+            j._conn.execute("PRAGMA busy_timeout=50")
+            j.append("readings", reading(1))
+            threading.Event().wait(0.3)  # at least one failed commit, logged to the closed stream
+            assert j.last_error is not None
+            blocker.rollback()
+            blocker.close()
+            assert j.flush(timeout_s=10), "the writer thread survived its log line"
+        assert jr.stats(path)["tables"]["readings"]["rows"] == 1
+    finally:
+        monkeypatch.undo()
+        configure_logging(json=True)
+
+
 def test_reader_refuses_a_journal_from_a_newer_radsurvey(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite"
     Journal(path).close()
