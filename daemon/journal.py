@@ -203,6 +203,17 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 SEQ_TABLES: tuple[str, ...] = ("readings", "samples", "meter_events", "alarm_events", "survey_points")
 
 
+def max_seq(conn: sqlite3.Connection) -> int:
+    """The highest seq this journal has given out; the next row gets one more.
+
+    Cursors count too: retention may have deleted the newest rows, and a seq
+    given out again below a sink's cursor would never reach that sink.
+    """
+    parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in (*SEQ_TABLES, "sink_cursors"))
+    row = conn.execute(f"SELECT MAX(m) FROM ({parts})").fetchone()
+    return int(row[0] or 0)
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -316,11 +327,7 @@ class Journal:
     # -- identity -----------------------------------------------------------------
 
     def _max_seq(self) -> int:
-        # Cursors count too: retention may have deleted the newest rows, and a seq
-        # given out again below a sink's cursor would never reach that sink.
-        parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in (*SEQ_TABLES, "sink_cursors"))
-        row = self._conn.execute(f"SELECT MAX(m) FROM ({parts})").fetchone()
-        return int(row[0] or 0)
+        return max_seq(self._conn)
 
     def _start_run(self, config: str) -> int:
         from importlib.metadata import PackageNotFoundError, version

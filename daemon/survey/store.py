@@ -26,7 +26,7 @@ from typing import Any
 
 from radsurvey.protocols.errors import JournalError, SurveyError
 
-from ..journal import SEQ_TABLES, connect, migrate, now_iso
+from ..journal import connect, max_seq, migrate, now_iso
 from .metadata import metadata_from_document
 
 SURVEY_SCHEMA = "radsurvey.survey/1"
@@ -349,8 +349,7 @@ class SurveyStore:
             ).fetchone()
             if last is not None and last[0] == text:
                 return None
-            parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in SEQ_TABLES)
-            seq = int(c.execute(f"SELECT MAX(m) FROM ({parts})").fetchone()[0] or 0) + 1
+            seq = max_seq(c) + 1
             c.execute(
                 "INSERT INTO survey_points(seq, ts, survey, point, room_category, formula, effective_uSv_h,"
                 " limit_uSv_h, ratio, verdict, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
