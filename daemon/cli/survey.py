@@ -363,6 +363,9 @@ def list_command(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    for r in rows:
+        if r["problem"]:
+            typer.echo(f"warning: {r['problem']}", err=True)
     from rich.console import Console
     from rich.table import Table
 
@@ -396,6 +399,7 @@ def show_command(
     with run_command(lambda: _store(journal)) as store:
         session = run_command(lambda: store.get(survey_id))
     doc = session.document()
+    problems = session.problems()
     try:
         evaluation: dict[str, Any] | None = evaluate_document(doc, source=f"survey {survey_id}")
         problem = ""
@@ -409,6 +413,7 @@ def show_command(
                     "survey": doc,
                     "evaluation": evaluation,
                     "problem": problem or None,
+                    "problems": problems,
                 },
                 indent=2,
                 default=str,
@@ -418,8 +423,8 @@ def show_command(
     from rich.console import Console
 
     console = Console(highlight=False)
-    meta = doc["metadata"]
-    fac = meta.get("facility") or {}
+    meta = session.metadata
+    fac = meta.get("facility") if isinstance(meta.get("facility"), dict) else {}
     console.print(
         f"[bold]Survey {survey_id}[/] ({session.status}) · {fac.get('name', '')} · {fac.get('room', '')}"
         f" · apparatus {doc['apparatus']}"
@@ -430,8 +435,15 @@ def show_command(
             f"point {p['id']} ({p.get('room', '')}, category {p.get('category')}, {p.get('kind', '')}):"
             f" {p['readings_uGy_h']}"
         )
-    for w in meta.get("warnings") or []:
-        console.print(f"warning: {w}", style="yellow")
+    for w in meta.get("warnings") if isinstance(meta.get("warnings"), list) else []:
+        console.print(f"warning: {w}", style="yellow", markup=False)
+    for p in problems:
+        console.print(
+            f"warning: {p}; to repair it: radsurvey survey export {survey_id} --out {survey_id}.json,"
+            " correct that field, and import the file (or start from it with --plan)",
+            style="yellow",
+            markup=False,
+        )
     if evaluation:
         from radsurvey.daemon.survey.capture import point_line
 
@@ -474,7 +486,7 @@ def import_command(
         doc = read_survey_file(file)
         result = evaluate_document(doc, source=str(file))  # refuse files that do not evaluate
         with _store(journal) as store:
-            sid = store.import_document(doc, survey_id=survey_id)
+            sid = store.import_document(doc, survey_id=survey_id, source=str(file))
             for p in result["points"]:
                 store.record_point(sid, p)
             return sid
@@ -508,24 +520,24 @@ def report_command(
     from radsurvey.daemon.report import render_report, write_report
     from radsurvey.daemon.survey.files import read_survey_file
 
-    def document() -> dict[str, Any]:
+    def document() -> tuple[dict[str, Any], str]:
         path = Path(survey)
         if path.suffix.lower() in (".json", ".toml") and path.exists():
             doc = read_survey_file(path)
             doc.setdefault("id", str(doc.get("survey_id") or path.stem))
-            return doc
+            return doc, str(path)
         with _store(journal) as store:
-            return store.get(survey).document()
+            return store.get(survey).document(), f"survey {survey}"
 
-    doc = run_command(document)
+    doc, source = run_command(document)
     if out is not None:
-        run_command(lambda: write_report(doc, out, fmt=fmt, lang=lang, solar_hijri=solar_hijri))
+        run_command(lambda: write_report(doc, out, fmt=fmt, lang=lang, solar_hijri=solar_hijri, source=source))
         typer.echo(str(out), err=True)
         return
     if fmt == "pdf":
         fail("--format pdf needs --out FILE")
     typer.echo(
-        run_command(lambda: render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri)),
+        run_command(lambda: render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri, source=source)),
         nl=False,
     )
 

@@ -19,7 +19,7 @@ from typing import Any
 from radsurvey.protocols.errors import SurveyError
 
 from ..survey.evaluation import evaluate_document
-from ..survey.metadata import check_instruments, metadata_from_document, parse_metadata
+from ..survey.metadata import check_instruments, document_metadata
 from .i18n import LANGUAGES, formatter, translations
 
 FORMATS = ("html", "pdf", "csv", "json")
@@ -45,14 +45,19 @@ def _formula_text(profile: Any, formula: str, variant: str) -> str:
     return f
 
 
-def build_context(doc: dict[str, Any]) -> dict[str, Any]:
-    """Everything a report shows, language-independent: survey, evaluation, profile rows."""
+def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
+    """Everything a report shows, language-independent: survey, evaluation, profile rows.
+
+    The metadata is validated first; a bad field is a SurveyError naming it, never
+    a report printed from unchecked values.
+    """
     from radsurvey.protocols.profiles import get_profile
 
-    source = f"survey {doc.get('id', '')}".strip()
+    source = source or f"survey {doc.get('id', '')}".strip()
     evaluation = evaluate_document(doc, source=source)
     profile = get_profile(doc.get("protocol") or "kz-2008-303")
-    meta = metadata_from_document(doc)
+    checked = document_metadata(doc, source=source)
+    meta = checked.model_dump(mode="json")
     variant = str((doc.get("options") or {}).get("formula3", "literal"))
     workload = profile.workload(str(doc.get("apparatus")))
     apparatus_type = next(
@@ -84,12 +89,9 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
         )
     warnings = list(evaluation.get("warnings") or [])
     warnings += [w for w in meta.get("warnings") or [] if w not in warnings]
-    try:  # the instrument check again, on the survey date (a hand-written file never had it)
-        checked = parse_metadata(meta)
-        on = checked.survey_date or datetime.now(UTC).date()
-        warnings += [w for w in check_instruments(checked, profile.instrument, on=on) if w not in warnings]
-    except SurveyError as err:
-        warnings.append(f"metadata: {err}")
+    # The instrument check again, on the survey date (a hand-written file never had it).
+    on = checked.survey_date or datetime.now(UTC).date()
+    warnings += [w for w in check_instruments(checked, profile.instrument, on=on) if w not in warnings]
     background = [float(v) for v in doc.get("background_uGy_h") or []]
     return {
         "doc": doc,
@@ -111,13 +113,20 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_report(doc: dict[str, Any], *, fmt: str = "html", lang: str = "en", solar_hijri: bool = False) -> str:
-    """The report as text (html, csv, json)."""
+def render_report(
+    doc: dict[str, Any],
+    *,
+    fmt: str = "html",
+    lang: str = "en",
+    solar_hijri: bool = False,
+    source: str | None = None,
+) -> str:
+    """The report as text (html, csv, json); ``source`` (file or session) names it in errors."""
     if fmt not in FORMATS:
         raise SurveyError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}", field="format")
     if lang not in LANGUAGES:
         raise SurveyError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}", field="lang")
-    ctx = build_context(doc)
+    ctx = build_context(doc, source=source)
     if fmt == "json":
         return render_json(ctx)
     if fmt == "csv":
@@ -134,14 +143,15 @@ def write_report(
     fmt: str = "html",
     lang: str = "en",
     solar_hijri: bool = False,
+    source: str | None = None,
 ) -> Path:
     if fmt == "pdf":
         from .pdf import html_to_pdf
 
-        html = render_report(doc, fmt="html", lang=lang, solar_hijri=solar_hijri)
+        html = render_report(doc, fmt="html", lang=lang, solar_hijri=solar_hijri, source=source)
         html_to_pdf(html, out)
         return out
-    text = render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri)
+    text = render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri, source=source)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8", newline="" if fmt == "csv" else None)
     return out

@@ -185,3 +185,54 @@ def test_a_meter_that_is_not_a_recorded_instrument_is_flagged(env: Path) -> None
     _, shown, _ = run("survey", "show", "ID1", "--json")
     warnings = json.loads(shown)["survey"]["metadata"]["warnings"]
     assert any("serial SIM-77 is not among the recorded instruments (9)" in w for w in warnings)
+
+
+def bad_metadata_file(tmp_path: Path, example: Path) -> Path:
+    doc = json.loads(example.read_text(encoding="utf-8"))
+    doc["metadata"] = {"facility": "Clinic"}
+    bad = tmp_path / "bad-meta.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    return bad
+
+
+def test_import_refuses_metadata_that_does_not_validate_and_stores_nothing(
+    env: Path, example: Path, tmp_path: Path
+) -> None:
+    bad = bad_metadata_file(tmp_path, example)
+    code, _, err = run("survey", "import", str(bad))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert f"{bad}: metadata.facility: should be a JSON object or TOML table" in err
+    _, out, _ = run("survey", "list", "--json")
+    assert json.loads(out) == []
+
+
+def test_report_of_a_file_with_bad_metadata_is_one_line(env: Path, example: Path, tmp_path: Path) -> None:
+    bad = bad_metadata_file(tmp_path, example)
+    code, out, err = run("report", str(bad), "--format", "html")
+    assert code == 2 and out == ""
+    expected = f"{bad}: metadata.facility: should be a JSON object or TOML table, got 'Clinic'"
+    assert err.strip() == f"radsurvey: error: {expected}"
+
+
+def test_a_malformed_stored_survey_is_listed_and_shown_with_a_warning(env: Path, example: Path) -> None:
+    import sqlite3
+
+    run("survey", "import", str(example), "--id", "GOOD")
+    run("survey", "import", str(example), "--id", "OLD")
+    with sqlite3.connect(env / "surveys.sqlite") as db:  # as an older radsurvey stored it
+        db.execute("UPDATE surveys SET metadata = json_set(metadata, '$.metadata.facility', 'Clinic') WHERE id = 'OLD'")
+    code, out, err = run("survey", "list")
+    assert code == 0 and "GOOD" in out and "OLD" in out
+    assert "warning: survey OLD: metadata.facility" in err
+    code, out, _ = run("survey", "list", "--json")
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert rows["GOOD"]["problem"] is None and "metadata.facility" in rows["OLD"]["problem"]
+    code, out, _ = run("survey", "show", "OLD")
+    assert code == 0
+    assert "warning: survey OLD: metadata.facility" in out.replace("\n", " ")
+    code, out, err = run("report", "OLD")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "survey OLD: metadata.facility" in err
+    code, out, _ = run("survey", "export", "OLD")
+    assert code == 0 and json.loads(out)["metadata"]["facility"] == "Clinic"  # nothing stored is lost
