@@ -468,8 +468,11 @@ def export_command(
         text = run_command(lambda: dump_survey(store.get(survey_id).document(), fmt))
     if out is None:
         typer.echo(text, nl=False)
-    else:
+        return
+    try:
         out.write_text(text, encoding="utf-8")
+    except OSError as err:
+        fail(f"{out}: cannot write: {err.strerror or err}")
 
 
 @app.command("import")

@@ -21,6 +21,7 @@ from radsurvey.protocols.errors import SurveyError
 from ..survey.evaluation import evaluate_document
 from ..survey.metadata import check_instruments, document_metadata
 from .i18n import LANGUAGES, formatter, translations
+from .pdf import ReportError, prepare_target
 
 FORMATS = ("html", "pdf", "csv", "json")
 
@@ -152,8 +153,11 @@ def write_report(
         html_to_pdf(html, out)
         return out
     text = render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri, source=source)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8", newline="" if fmt == "csv" else None)
+    prepare_target(out)
+    try:
+        out.write_text(text, encoding="utf-8", newline="" if fmt == "csv" else None)
+    except OSError as err:
+        raise ReportError(f"cannot write the report: {err.strerror or err}", source=str(out)) from None
     return out
 
 

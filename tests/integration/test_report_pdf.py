@@ -84,3 +84,12 @@ def test_missing_chromium_is_one_clear_error(doc: dict, tmp_path: Path, monkeypa
     monkeypatch.delenv("RADSURVEY_CHROMIUM", raising=False)
     with pytest.raises(ReportError, match="apt-get install chromium"):
         write_report(doc, tmp_path / "r.pdf", fmt="pdf")
+
+
+def test_pdf_to_a_path_that_cannot_be_written_is_one_clear_error(doc: dict, chromium: str, tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="cannot write the report: is a directory") as err:
+        write_report(doc, tmp_path, fmt="pdf")
+    assert str(tmp_path) in str(err.value)
+    (tmp_path / "plain-file").write_text("x", encoding="utf-8")
+    with pytest.raises(ReportError, match="plain-file is not a directory"):
+        write_report(doc, tmp_path / "plain-file" / "r.pdf", fmt="pdf")

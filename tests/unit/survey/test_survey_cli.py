@@ -236,3 +236,21 @@ def test_a_malformed_stored_survey_is_listed_and_shown_with_a_warning(env: Path,
     assert "survey OLD: metadata.facility" in err
     code, out, _ = run("survey", "export", "OLD")
     assert code == 0 and json.loads(out)["metadata"]["facility"] == "Clinic"  # nothing stored is lost
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_report_to_a_path_that_cannot_be_written_is_one_line(env: Path, example: Path, where: str) -> None:
+    (env / "plain-file").write_text("x", encoding="utf-8")
+    out = env if where == "a directory" else env / "plain-file" / "r.html"
+    code, _, err = run("report", str(example), "--format", "html", "--out", str(out))
+    assert code == 2
+    assert err.startswith(f"radsurvey: error: {out}: cannot write the report: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_export_into_a_missing_directory_is_one_line(env: Path, example: Path) -> None:
+    run("survey", "import", str(example), "--id", "WE")
+    out = env / "missing" / "x.json"
+    code, _, err = run("survey", "export", "WE", "--out", str(out))
+    assert code == 2
+    assert err.strip() == f"radsurvey: error: {out}: cannot write: No such file or directory"
