@@ -201,6 +201,17 @@ def _run_flow(
         ui.say(f"Report: radsurvey report {survey_id} --format pdf --out {survey_id}.pdf")
 
 
+def _check_report_options(fmt: str, lang: str) -> None:
+    """Refuse a bad --format or --lang before the first prompt, not after the capture."""
+    from radsurvey.daemon.report import FORMATS
+    from radsurvey.daemon.report.i18n import LANGUAGES
+
+    if fmt not in FORMATS:
+        fail(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if lang not in LANGUAGES:
+        fail(f"--lang {lang!r}: use one of {', '.join(LANGUAGES)}")
+
+
 def _ui(non_interactive: bool) -> Any:
     from radsurvey.daemon.survey.capture import SilentUI
 
@@ -290,6 +301,7 @@ def start_command(
     from radsurvey.daemon.survey.files import new_session, read_survey_file
     from radsurvey.daemon.survey.metadata import load_profile
 
+    _check_report_options(fmt, lang)
     ui = _ui(non_interactive)
     doc = run_command(lambda: read_survey_file(plan)) if plan else {"schema": "radsurvey.survey/1"}
     if ui.interactive:
@@ -336,6 +348,7 @@ def resume_command(
     """Continue a session where it stopped (after Ctrl-C, a crash or a dead battery)."""
     from radsurvey.daemon.survey.files import read_survey_file
 
+    _check_report_options(fmt, lang)
     ui = _ui(non_interactive)
     doc = run_command(lambda: read_survey_file(plan)) if plan else {}
     store = run_command(lambda: _store(journal))

@@ -254,3 +254,22 @@ def test_export_into_a_missing_directory_is_one_line(env: Path, example: Path) -
     code, _, err = run("survey", "export", "WE", "--out", str(out))
     assert code == 2
     assert err.strip() == f"radsurvey: error: {out}: cannot write: No such file or directory"
+
+
+def test_start_refuses_a_bad_language_before_creating_the_survey(env: Path) -> None:
+    plan = env / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    code, out, err = run("survey", "start", "--plan", str(plan), "--yes", "--lang", "de")
+    assert code == 2 and out == ""
+    assert err.strip() == "radsurvey: error: --lang 'de': use one of en, ru, kk, fa, ro"
+    _, listed, _ = run("survey", "list", "--json")
+    assert json.loads(listed) == []
+
+
+def test_resume_refuses_a_bad_format_before_asking_anything(env: Path) -> None:
+    plan = env / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    _, sid, _ = run("survey", "new", "--plan", str(plan))
+    code, out, err = run("survey", "resume", sid.strip(), "--yes", "--format", "docx")
+    assert code == 2 and out == ""
+    assert err.strip() == "radsurvey: error: --format 'docx': use one of html, pdf, csv, json"
