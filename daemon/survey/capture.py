@@ -409,7 +409,8 @@ class SurveyFlow:
                     label=f"{pid} {height} cm",
                 )
                 self.ui.say(f"{pid} at {height} cm: {summary(values)}")
-                if not self._offer_retake(values, f"{pid} at {height} cm", planned_given=bool(given), attempt=attempt):
+                kept_as = f"point {pid} at {height} cm"
+                if not self._offer_retake(values, kept_as, planned_given=bool(given), attempt=attempt):
                     break
                 self.store.discard(self.survey_id, point=pid, height_cm=height)
         self.show_point_result(pid)
@@ -511,16 +512,21 @@ class SurveyFlow:
             self.ui.say(f"  {label}  settling: {sample.value_uGy_h:.4g} uGy/h")
 
     def _offer_retake(self, values: list[float], what: str, *, planned_given: bool, attempt: int) -> bool:
+        """True to retake; readings kept despite a wide spread are a warning in the survey (and report)."""
         spread = spread_percent(values)
         if spread <= self.settings.spread_warn_percent:
             return False
-        message = f"warning: {what}: spread {spread:.1f} % exceeds {self.settings.spread_warn_percent:g} %"
-        self.ui.say(message)
+        text = f"{what}: spread {spread:.1f} % exceeds {self.settings.spread_warn_percent:g} %"
+        self.ui.say(f"warning: {text}")
         if planned_given:
-            return False  # the values were given; keep them, the report shows the spread
-        if self.ui.interactive:
-            return self.ui.confirm("Retake these readings?", default=True)
-        return attempt < self.settings.max_retakes
+            retake = False  # the values were given; keep them
+        elif self.ui.interactive:
+            retake = self.ui.confirm("Retake these readings?", default=True)
+        else:
+            retake = attempt < self.settings.max_retakes
+        if not retake:
+            self.store.add_warning(self.survey_id, f"{text}; readings kept")
+        return retake
 
 
 def point_line(p: dict[str, Any]) -> str:
