@@ -313,6 +313,15 @@ class SurveyStore:
             )
             c.execute("UPDATE surveys SET updated_at = ? WHERE id = ?", (now_iso(), survey_id))
 
+    def update_point(self, survey_id: str, spec: dict[str, Any]) -> None:
+        """Replace a point's definition (a correction on resume); its readings are untouched."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE survey_point_specs SET spec = ? WHERE survey = ? AND point = ?",
+                (json.dumps(spec), survey_id, spec["id"]),
+            )
+            c.execute("UPDATE surveys SET updated_at = ? WHERE id = ?", (now_iso(), survey_id))
+
     def add_reading(
         self,
         survey_id: str,

@@ -422,3 +422,46 @@ def test_without_a_plan_the_terminal_asks_for_the_protocol_header(tmp_path: Path
     assert meta["conditions"]["phantom"] == "water, 250 x 250 x 150 mm"
     assert meta["conditions"]["filter"] == "0.5 mm Mo"
     assert meta["representative"]["name"] == "D. Head"
+
+
+@pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
+def test_heights_with_cm_and_a_zero_current_are_handled_at_the_prompt(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(tmp_path / "surveys.sqlite"),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
+    child = spawn(["survey", "start", "--plan", str(plan), "--id", "CM"], env)
+    for value in ("0.10", "0.12", "0.11"):
+        answer(child, r"background: reading \d, uGy/h", value)
+    answer(child, r"Add the first measurement point\?", "y")
+    answer(child, r"Point id", "A1")
+    answer(child, r"Room / location", "office above")
+    answer(child, r"Room category \(App\. 14 Table 2\)", "2")
+    answer(child, r"Kind of point", "above")
+    answer(child, r"Heights above the floor, cm", "eighty")
+    child.expect(r"'eighty' is not a height in whole centimetres")
+    answer(child, r"Heights above the floor, cm", "80 cm")
+    answer(child, r"Anode current, mA", "0")
+    child.expect(r"The anode current must be a number > 0 mA")
+    answer(child, r"Anode current, mA", "4")
+    answer(child, r"Anode voltage, kV", "")
+    answer(child, "Place the probe at 80 cm", "")
+    for value in ("10", "10.1", "9.9"):
+        answer(child, r"A1 80 cm: reading \d, uGy/h", value)
+    child.expect(r"PASS|FAIL")
+    answer(child, r"Add a measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    shown = subprocess.run(
+        [RADSURVEY, "survey", "show", "CM", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    (point,) = json.loads(shown.stdout)["survey"]["points"]
+    assert point["anode_current_mA"] == 4 and point["anode_voltage_kV"] == 100
+    assert list(point["readings_uGy_h"]) == ["80"]
