@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date
+from html.parser import HTMLParser
 from importlib import resources
 
 import pytest
@@ -57,8 +59,13 @@ def test_csv_has_one_row_per_point_and_height_with_full_precision(doc: dict) -> 
     assert points[6]["verdict"] == "fail"
 
 
+def visible(html: str) -> str:
+    """The report's text without its tags (the bidi isolation elements)."""
+    return re.sub(r"<[^>]+>", "", html)
+
+
 def test_html_report_shows_every_protocol_field(doc: dict) -> None:
-    html = render_report(doc, fmt="html", lang="en")
+    html = visible(render_report(doc, fmt="html", lang="en"))
     for text in (
         "City Polyclinic No. 7 (example)",
         "12 Example Street, Almaty",
@@ -89,7 +96,7 @@ def test_html_report_shows_every_protocol_field(doc: dict) -> None:
 
 def test_formula3_conservative_variant_is_named_and_used(doc: dict) -> None:
     doc["options"] = {"formula3": "conservative"}
-    html = render_report(doc, fmt="html")
+    html = visible(render_report(doc, fmt="html"))
     assert "conservative: E = 0.25 * (D80 + D120)" in html
     e = evaluate_document(doc)["points"][1]["effective_dose_rate_uSv_h"]
     assert formatter("en").number(e) in html
@@ -171,3 +178,41 @@ def test_russian_report_translates_the_protocol_tables_too(doc: dict) -> None:
         "утратили силу в 2010 г.",
     ):
         assert text in html, text
+
+
+class _CellText(HTMLParser):
+    """Text inside table cells, each chunk with whether a bidi-isolating element encloses it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, bool]] = []
+        self.chunks: list[tuple[str, bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("br", "meta", "img"):
+            return
+        self.stack.append((tag, tag == "bdi" or any(k == "dir" for k, _ in attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        tags = [t for t, _ in self.stack]
+        if "td" in tags and data.strip():
+            inside = tags[tags.index("td") :]
+            isolated = any(iso for _, iso in self.stack[len(self.stack) - len(inside) :])
+            self.chunks.append((data.strip(), isolated))
+
+
+def test_persian_report_isolates_latin_and_digits_from_the_right_to_left_layout(doc: dict) -> None:
+    doc["facility"] = {**doc["facility"], "address": "12 Example Street, Almaty"}
+    html = render_report(doc, fmt="html", lang="fa")
+    assert "<bdi>12 Example Street, Almaty</bdi>" in html  # direction from its first letter: left-to-right
+    assert '<bdi dir="ltr" class="formula">E = 0.5 * (0.15*D160 + 0.3*D120 + 0.5*D80 + 0.05*D30)</bdi>' in html
+    assert '<bdi dir="ltr">R500-06-1187</bdi>' in html
+    parser = _CellText()
+    parser.feed(html)
+    bare = [text for text, isolated in parser.chunks if re.search(r"[A-Za-z0-9]", text) and not isolated]
+    assert bare == []
