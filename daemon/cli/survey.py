@@ -529,7 +529,7 @@ def report_command(
     fmt: str = FormatOpt,
     lang: str = LangOpt,
     out: Path | None = typer.Option(None, "--out", "-o", help="file (default: stdout; pdf needs --out)"),
-    solar_hijri: bool = typer.Option(False, "--solar-hijri", help="dates in the Solar Hijri calendar (with --lang fa)"),
+    solar_hijri: bool = typer.Option(False, "--solar-hijri", help="dates in the Solar Hijri calendar (any --lang)"),
     journal: Path | None = JournalOpt,
 ) -> None:
     """The signed protocol report of a survey: html (A4 printable), pdf, csv or json."""

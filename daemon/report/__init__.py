@@ -279,10 +279,12 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
     env.filters["num"] = fmt.number
     env.filters["day"] = fmt.date
     env.filters["digits"] = fmt.digits
+    env.filters["time_span"] = fmt.time_span
     return env.get_template("report.html.j2").render(
         **ctx,
         lang=lang,
         dir="rtl" if lang == "fa" else "ltr",
         review_note=lang not in ("en", "ru"),
+        solar_hijri=solar_hijri,
         today=date.today(),
     )

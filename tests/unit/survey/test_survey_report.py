@@ -216,3 +216,33 @@ def test_persian_report_isolates_latin_and_digits_from_the_right_to_left_layout(
     parser.feed(html)
     bare = [text for text, isolated in parser.chunks if re.search(r"[A-Za-z0-9]", text) and not isolated]
     assert bare == []
+
+
+def test_solar_hijri_dates_work_in_any_language_and_say_so(doc: dict) -> None:
+    html = visible(render_report(doc, fmt="html", lang="en", solar_hijri=True))
+    assert "1387/08/24" in html  # the survey date, 2008-11-14
+    assert "Dates are given in the Solar Hijri calendar." in html
+    assert "Solar Hijri" not in visible(render_report(doc, fmt="html", lang="en"))
+
+
+@pytest.mark.parametrize(
+    ("lang", "solar_hijri", "shown"),
+    [
+        ("en", False, "2026-11-22 10:15:03 – 10:42:10 UTC"),
+        ("ru", False, "22.11.2026 10:15:03 – 10:42:10 UTC"),
+        ("fa", True, "۱۴۰۵/۰۹/۰۱ ۱۰:۱۵:۰۳ – ۱۰:۴۲:۱۰ UTC"),
+    ],
+)
+def test_reading_times_are_printed_readably(doc: dict, lang: str, solar_hijri: bool, shown: str) -> None:
+    from radsurvey.daemon.survey.metadata import metadata_from_document
+
+    doc = {**doc, "metadata": {**metadata_from_document(doc)}}
+    doc["metadata"].update(measured_from="2026-11-22T10:15:03.123Z", measured_to="2026-11-22T10:42:10.456Z")
+    html = render_report(doc, fmt="html", lang=lang, solar_hijri=solar_hijri)
+    assert f'<bdi dir="ltr">{shown}</bdi>' in html
+    assert "10:15:03.123" not in html
+
+
+def test_a_span_over_midnight_prints_both_dates() -> None:
+    span = formatter("en").time_span("2026-11-22T23:50:00Z", "2026-11-23T00:10:00.5Z")
+    assert span == "2026-11-22 23:50:00 – 2026-11-23 00:10:00 UTC"
