@@ -492,17 +492,28 @@ def export_command(
 def import_command(
     file: Path = typer.Argument(..., help="survey file, JSON or TOML"),
     survey_id: str | None = typer.Option(None, "--id", help="session id (default: the file's id or a new one)"),
+    new_id: bool = typer.Option(False, "--new-id", help="if --id is taken, store the file under a fresh id"),
     journal: Path | None = JournalOpt,
 ) -> None:
     """Store a survey file (e.g. typed from a meter without interface) as a finished session."""
     from radsurvey.daemon.survey.evaluation import evaluate_document
     from radsurvey.daemon.survey.files import read_survey_file
+    from radsurvey.protocols.errors import SurveyError
 
     def body() -> str:
         doc = read_survey_file(file)
         result = evaluate_document(doc, source=str(file))  # refuse files that do not evaluate
         with _store(journal) as store:
+            if survey_id and store.exists(survey_id) and not new_id:
+                raise SurveyError(
+                    f"survey {survey_id!r} already exists; choose another --id, or add --new-id to store"
+                    " the file under a fresh id",
+                    source=str(store.path),
+                )
+            wanted = survey_id or doc.get("id")
             sid = store.import_document(doc, survey_id=survey_id, source=str(file))
+            if wanted and sid != wanted:
+                typer.echo(f"note: survey id {wanted!r} is taken; stored as {sid}", err=True)
             for p in result["points"]:
                 store.record_point(sid, p)
             return sid

@@ -273,3 +273,16 @@ def test_resume_refuses_a_bad_format_before_asking_anything(env: Path) -> None:
     code, out, err = run("survey", "resume", sid.strip(), "--yes", "--format", "docx")
     assert code == 2 and out == ""
     assert err.strip() == "radsurvey: error: --format 'docx': use one of html, pdf, csv, json"
+
+
+def test_import_under_a_taken_id_is_refused_unless_a_new_id_is_asked_for(env: Path, example: Path) -> None:
+    run("survey", "import", str(example), "--id", "WE")
+    code, out, err = run("survey", "import", str(example), "--id", "WE")
+    assert code == 2 and out == ""
+    assert "survey 'WE' already exists; choose another --id, or add --new-id" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = run("survey", "import", str(example), "--id", "WE", "--new-id")
+    assert code == 0 and out.strip() not in ("", "WE")
+    assert f"note: survey id 'WE' is taken; stored as {out.strip()}" in err
+    _, listed, _ = run("survey", "list", "--json")
+    assert len(json.loads(listed)) == 2
