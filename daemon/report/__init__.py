@@ -79,6 +79,7 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
             {
                 **p,
                 "room": given.get("room", ""),
+                "location": given.get("location", ""),
                 "kind": given.get("kind", ""),
                 "category": given.get("category", p.get("category")),
                 "category_description": cat.description if cat else "",

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from radsurvey.protocols.errors import MeterError, SurveyError
 
 from .evaluation import evaluate_document, evaluate_point
-from .points import check_field, check_point_spec, lenient_number, parse_heights
+from .points import SPEC_FIELDS, check_field, check_point_spec, lenient_number, parse_heights
 from .store import BACKGROUND, SurveySession, SurveyStore
 
 HEIGHTS_BY_KIND_FALLBACK = {
@@ -324,7 +324,7 @@ class SurveyFlow:
         profile = self._profile(s)
         taken = {p["id"] for p in s.points}
         spec: dict[str, Any] = {}
-        for key in ("id", "room", "category", "kind", "heights_cm", "anode_current_mA", "anode_voltage_kV"):
+        for key in SPEC_FIELDS:
             value = _given_value(key, given)
             from_plan = value is not _MISSING
             if not from_plan:
@@ -340,6 +340,11 @@ class SurveyFlow:
 
     def _unplanned_value(self, key: str, s: SurveySession, spec: dict[str, Any], profile: Any) -> Any:
         """A field the plan does not give: asked on a terminal, else the protocol's default or an error."""
+        if key == "location":
+            if not self.ui.interactive:
+                return _MISSING
+            answer = self._ask_field(key, s, spec, profile)
+            return _MISSING if answer.strip() in ("", "-") else answer
         if self.ui.interactive or key in ("id", "room", "category", "kind"):
             return self._ask_field(key, s, spec, profile)  # SilentUI refuses, naming the prompt
         if key == "heights_cm":
@@ -384,6 +389,8 @@ class SurveyFlow:
             facility = s.metadata.get("facility")
             room = facility.get("room") if isinstance(facility, dict) else None
             return ui.ask_text(FIELD_PROMPTS[key], default=last.get("room") or room or None)
+        if key == "location":
+            return ui.ask_text(FIELD_PROMPTS[key], default="-")
         if key == "category":
             choices = [(str(c.number), f"{c.description} - limit {c.dmd_uSv_h:g} uSv/h") for c in profile.categories]
             answer = ui.ask_choice(FIELD_PROMPTS[key], choices, default=str(last.get("category") or ""))
@@ -618,6 +625,7 @@ class SurveyFlow:
 FIELD_PROMPTS = {
     "id": "Point id",
     "room": "Room / location",
+    "location": "Position of the probe in the room (e.g. 1 m from the beam axis; - to skip)",
     "category": "Room category (App. 14 Table 2)",
     "kind": "Kind of point",
     "heights_cm": "Heights above the floor, cm",

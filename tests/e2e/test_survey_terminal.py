@@ -110,6 +110,7 @@ def define_point(child: pexpect.spawn, pid: str, room: str, category: str, kind:
     answer(child, r"Add (the first|a) measurement point\?", "y")
     answer(child, r"Point id", pid)
     answer(child, r"Room / location", room)
+    answer(child, r"Position of the probe in the room", "")  # skip
     answer(child, r"Room category \(App\. 14 Table 2\)", category)
     answer(child, r"Kind of point", kind)
     answer(child, r"Heights above the floor, cm", "")  # accept the proposed heights
@@ -441,6 +442,7 @@ def test_heights_with_cm_and_a_zero_current_are_handled_at_the_prompt(tmp_path: 
     answer(child, r"Add the first measurement point\?", "y")
     answer(child, r"Point id", "A1")
     answer(child, r"Room / location", "office above")
+    answer(child, r"Position of the probe in the room", "by the desk")
     answer(child, r"Room category \(App\. 14 Table 2\)", "2")
     answer(child, r"Kind of point", "above")
     answer(child, r"Heights above the floor, cm", "eighty")
@@ -464,4 +466,5 @@ def test_heights_with_cm_and_a_zero_current_are_handled_at_the_prompt(tmp_path: 
     )
     (point,) = json.loads(shown.stdout)["survey"]["points"]
     assert point["anode_current_mA"] == 4 and point["anode_voltage_kV"] == 100
+    assert point["location"] == "by the desk"
     assert list(point["readings_uGy_h"]) == ["80"]

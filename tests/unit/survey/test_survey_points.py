@@ -127,6 +127,7 @@ def test_the_terminal_re_asks_a_zero_current_and_an_unsupported_height(store: Su
             "Add a measurement point?": [False],
             "Point id": ["A1"],
             "Room / location": ["office above"],
+            "Position of the probe in the room (e.g. 1 m from the beam axis; - to skip)": ["grid point 2, by the desk"],
             "Room category (App. 14 Table 2)": ["2"],
             "Kind of point": ["above"],
             "Heights above the floor, cm": ["eighty", "30 80", "80 cm"],
@@ -143,6 +144,7 @@ def test_the_terminal_re_asks_a_zero_current_and_an_unsupported_height(store: Su
     spec = store.get(sid).point("A1")
     assert spec is not None
     assert spec["heights_cm"] == [80] and spec["anode_current_mA"] == 4 and spec["anode_voltage_kV"] == 100
+    assert spec["location"] == "grid point 2, by the desk"
     said = "\n".join(ui.said)
     assert "'eighty' is not a height in whole centimetres" in said
     assert "Unsupported height combination 30/80 cm" in said
@@ -210,3 +212,14 @@ def test_cli_resume_of_a_broken_session_is_one_line(tmp_path: Path, monkeypatch:
     assert result.exit_code == 2
     assert result.stderr.startswith("radsurvey: error: survey OLD: points[A1].anode_current_mA: ")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_planned_location_is_kept_and_a_skipped_one_is_not_stored(store: SurveyStore) -> None:
+    doc = plan(location="1 m from the corner")
+    sid = new_session(store, doc, profile=TechnicianProfile())
+    SurveyFlow(store=store, survey_id=sid, ui=SilentUI(lambda _: None), plan=doc).run()
+    assert store.get(sid).point("A1")["location"] == "1 m from the corner"
+    doc = plan()
+    sid = new_session(store, doc, profile=TechnicianProfile())
+    SurveyFlow(store=store, survey_id=sid, ui=SilentUI(lambda _: None), plan=doc).run()
+    assert "location" not in store.get(sid).point("A1")

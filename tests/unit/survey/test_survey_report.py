@@ -7,6 +7,7 @@ import io
 import json
 import re
 from datetime import date
+from html import unescape
 from html.parser import HTMLParser
 from importlib import resources
 
@@ -61,7 +62,7 @@ def test_csv_has_one_row_per_point_and_height_with_full_precision(doc: dict) -> 
 
 def visible(html: str) -> str:
     """The report's text without its tags (the bidi isolation elements)."""
-    return re.sub(r"<[^>]+>", "", html)
+    return unescape(re.sub(r"<[^>]+>", "", html))
 
 
 def test_html_report_shows_every_protocol_field(doc: dict) -> None:
@@ -90,6 +91,8 @@ def test_html_report_shows_every_protocol_field(doc: dict) -> None:
         "Signatures",
         "@page { size: A4",
         "outside 0.1-1000 uGy/h",
+        "Position of the point",
+        "radiographer's position beside the table, 1 m from the beam axis",
     ):
         assert text in html, text
 
