@@ -67,65 +67,6 @@ def _meter_options(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _ask_header(doc: dict[str, Any], ui: Any) -> dict[str, Any]:
-    """Interactive: ask for the essentials a plan did not give."""
-    from radsurvey.protocols.profiles import get_profile
-
-    profile = get_profile(doc.get("protocol") or "kz-2008-303")
-    meta = doc.setdefault("metadata", {})
-    fac = meta.setdefault("facility", {})
-    for key, prompt in (
-        ("name", "Facility"),
-        ("address", "Address"),
-        ("department", "Department"),
-        ("room", "Room (procedure room)"),
-    ):
-        if not fac.get(key):
-            fac[key] = ui.ask_text(prompt, default="-")
-    if not doc.get("apparatus"):
-        doc["apparatus"] = ui.ask_choice(
-            "Apparatus (App. 14 Table 1: workload W)",
-            [
-                (w.key, f"{w.description} - W {w.workload_mA_min_per_week:g}, U {w.voltage_kV}")
-                for w in profile.workloads
-            ],
-            default="radiography",
-        )
-    app_ = meta.setdefault("apparatus", {})
-    if not app_.get("type"):
-        app_["type"] = ui.ask_choice(
-            "Apparatus type (App. 14 p.4)",
-            [(a.key, a.text) for a in profile.apparatus_types],
-            default="general_diagnostic",
-        )
-    for key, prompt in (
-        ("manufacturer", "Manufacturer"),
-        ("model", "Model"),
-        ("serial", "Apparatus serial"),
-    ):
-        if not app_.get(key):
-            app_[key] = ui.ask_text(prompt, default="-")
-    if not meta.get("reason"):
-        meta["reason"] = ui.ask_choice(
-            "Reason for the survey (App. 14 p.5)",
-            [(r.key, r.text) for r in profile.survey_reasons],
-            default="scheduled_or_as_needed",
-        )
-    cond = meta.setdefault("conditions", {})
-    for key, prompt, default in (
-        ("filter", "Total filter (App. 14 p.15)", "-"),
-        ("phantom", "Phantom (App. 14 p.16)", "water, 250 x 250 x 150 mm"),
-        ("field_size", "Field size (App. 14 p.18)", "180 x 180 mm"),
-        ("table_position", "Table-stand position (App. 14 p.19)", "-"),
-    ):
-        if not cond.get(key):
-            cond[key] = ui.ask_text(prompt, default=default)
-    rep = meta.setdefault("representative", {})
-    if not rep.get("name"):
-        rep["name"] = ui.ask_text("Facility representative present (name)", default="-")
-    return doc
-
-
 def _capture_options(
     meter: str | None,
     meter_option: list[str],
@@ -299,13 +240,15 @@ def start_command(
 ) -> None:
     """Start a guided survey: background, points and heights, evaluation, report."""
     from radsurvey.daemon.survey.files import new_session, read_survey_file
-    from radsurvey.daemon.survey.metadata import load_profile
+    from radsurvey.daemon.survey.header import ask_header
+    from radsurvey.daemon.survey.metadata import load_profile, profile_path
 
     _check_report_options(fmt, lang)
     ui = _ui(non_interactive)
     doc = run_command(lambda: read_survey_file(plan)) if plan else {"schema": "radsurvey.survey/1"}
+    technician = run_command(lambda: load_profile(profile))
     if ui.interactive:
-        doc = _ask_header(doc, ui)
+        doc = ask_header(doc, ui, technician, profile_file=profile_path(profile))
     settings, source = _capture_options(meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn)
     store = run_command(lambda: _store(journal))
     try:
@@ -313,7 +256,7 @@ def start_command(
             lambda: new_session(
                 store,
                 doc,
-                profile=load_profile(profile),
+                profile=technician,
                 strict=strict,
                 survey_id=survey_id,
                 source=str(plan) if plan else None,
