@@ -249,3 +249,19 @@ def test_reading_times_are_printed_readably(doc: dict, lang: str, solar_hijri: b
 def test_a_span_over_midnight_prints_both_dates() -> None:
     span = formatter("en").time_span("2026-11-22T23:50:00Z", "2026-11-23T00:10:00.5Z")
     assert span == "2026-11-22 23:50:00 – 2026-11-23 00:10:00 UTC"
+
+
+@pytest.mark.parametrize(
+    ("lang", "texts"),
+    [
+        ("ru", ["Прил. 14, табл. 1, строка 3"]),
+        ("kk", ["А тобындағы персонал тұрақты болатын үй-жайлар", "14-қосымша, 1-кесте, 3-жол"]),
+        ("fa", ["اتاق‌های حضور دائم کارکنان گروه الف", "پیوست ۱۴، جدول ۱، ردیف ۳"]),
+        ("ro", ["Încăperi cu prezență permanentă a personalului din grupa A", "Anexa 14, tabelul 1, rândul 3"]),
+    ],
+)
+def test_reports_translate_the_protocol_tables_and_their_sources(doc: dict, lang: str, texts: list[str]) -> None:
+    html = visible(render_report(doc, fmt="html", lang=lang))
+    for text in texts:
+        assert text in html, text
+    assert "App. 14 Table 1 row 3" not in html
