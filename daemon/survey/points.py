@@ -57,8 +57,8 @@ def lenient_number(value: Any) -> Any:
     return value
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+def _positive_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
 def check_field(
@@ -99,14 +99,14 @@ def check_field(
         try:
             select_formula(value, variant, profile=profile)
         except SurveyError as err:
-            return err.message
+            return str(err.message)
         return ""
     if key == "anode_current_mA":
-        if not _is_number(value) or value <= 0:
+        if not _positive_number(value):
             return f"the anode current must be a number > 0 mA (formula 1 divides by it), got {value!r}"
         return ""
     if key == "anode_voltage_kV":
-        if value is not None and (not _is_number(value) or value <= 0):
+        if value is not None and not _positive_number(value):
             return f"the anode voltage must be a number > 0 kV, got {value!r}"
         return ""
     return ""
