@@ -248,7 +248,11 @@ def start_command(
     doc = run_command(lambda: read_survey_file(plan)) if plan else {"schema": "radsurvey.survey/1"}
     technician = run_command(lambda: load_profile(profile))
     if ui.interactive:
-        doc = ask_header(doc, ui, technician, profile_file=profile_path(profile))
+        doc = run_command(
+            lambda: ask_header(
+                doc, ui, technician, profile_file=profile_path(profile), source=str(plan) if plan else None
+            )
+        )
     settings, source = _capture_options(meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn)
     store = run_command(lambda: _store(journal))
     try:

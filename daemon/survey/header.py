@@ -14,20 +14,32 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from .metadata import TechnicianProfile
+from .metadata import TechnicianProfile, document_metadata, metadata_from_document
 
 SKIP = "-"
 _RANGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:-|–|\.\.|to|\s)\s*(\d+(?:\.\d+)?)\s*$")
 
 
 def ask_header(
-    doc: dict[str, Any], ui: Any, technician: TechnicianProfile, *, profile_file: Path | None = None
+    doc: dict[str, Any],
+    ui: Any,
+    technician: TechnicianProfile,
+    *,
+    profile_file: Path | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
-    """Fill ``doc`` (a plan, possibly empty) with the header answers; returns it."""
+    """Fill ``doc`` (a plan, possibly empty) with the header answers; returns it.
+
+    The plan's metadata is checked first (SurveyError naming ``source`` and the
+    field, before any question) and brought under ``metadata`` if the plan uses
+    the top-level fields of a hand-written survey file.
+    """
     from radsurvey.protocols.profiles import get_profile
 
+    document_metadata(doc, source=source)
+    doc["metadata"] = metadata_from_document(doc, source=source)
     profile = get_profile(doc.get("protocol") or "kz-2008-303")
-    meta = doc.setdefault("metadata", {})
+    meta = doc["metadata"]
     _optional(ui, meta, "protocol_number", "Protocol number (- to use the survey id)")
     fac = meta.setdefault("facility", {})
     for key, prompt in (

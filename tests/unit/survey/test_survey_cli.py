@@ -286,3 +286,16 @@ def test_import_under_a_taken_id_is_refused_unless_a_new_id_is_asked_for(env: Pa
     assert f"note: survey id 'WE' is taken; stored as {out.strip()}" in err
     _, listed, _ = run("survey", "list", "--json")
     assert len(json.loads(listed)) == 2
+
+
+@pytest.mark.parametrize("command", ["new", "start"])
+def test_new_and_start_refuse_a_plan_with_bad_metadata_in_one_line(env: Path, command: str) -> None:
+    plan = env / "plan.toml"
+    plan.write_text(PLAN.replace('[metadata.facility]\nname = "Clinic"', '[metadata]\nfacility = "Clinic"'), "utf-8")
+    code, _, err = run("survey", command, "--plan", str(plan), *(["--yes"] if command == "start" else []))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"radsurvey: error: {plan}: metadata.facility: should be a JSON object or TOML table, got 'Clinic'"
+    ]
+    _, listed, _ = run("survey", "list", "--json")
+    assert json.loads(listed) == []

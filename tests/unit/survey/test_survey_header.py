@@ -110,3 +110,25 @@ def test_a_technician_profile_spares_the_people_and_instrument_questions() -> No
     ui = Answers({})
     ask_header({"schema": "radsurvey.survey/1"}, ui, profile)
     assert not any(p.startswith(("Survey performed by", "Dosimeter")) for p in ui.asked)
+
+
+def test_a_plan_with_bad_metadata_is_refused_before_any_question() -> None:
+    import pytest
+
+    from radsurvey.protocols.errors import SurveyError
+
+    doc = {"schema": "radsurvey.survey/1", "metadata": {"facility": "Clinic"}}
+    with pytest.raises(SurveyError, match=r"^plan.toml: metadata.facility: should be a JSON object"):
+        ask_header(doc, NoQuestions(), TechnicianProfile(), source="plan.toml")
+
+
+def test_a_hand_written_plan_with_top_level_metadata_keeps_it() -> None:
+    import json
+    from importlib import resources
+
+    text = resources.files("radsurvey.protocols.examples").joinpath("worked-example.json").read_text(encoding="utf-8")
+    ui = Answers({})
+    doc = ask_header(json.loads(text), ui, TechnicianProfile())
+    assert doc["metadata"]["facility"]["name"] == "City Polyclinic No. 7 (example)"
+    assert doc["metadata"]["instruments"][0]["certificate_number"] == "VC-08-5531"
+    assert not any(p.startswith(("Facility", "Address", "Dosimeter", "Survey performed by")) for p in ui.asked)
