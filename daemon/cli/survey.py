@@ -67,65 +67,6 @@ def _meter_options(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
-def _ask_header(doc: dict[str, Any], ui: Any) -> dict[str, Any]:
-    """Interactive: ask for the essentials a plan did not give."""
-    from radsurvey.protocols.profiles import get_profile
-
-    profile = get_profile(doc.get("protocol") or "kz-2008-303")
-    meta = doc.setdefault("metadata", {})
-    fac = meta.setdefault("facility", {})
-    for key, prompt in (
-        ("name", "Facility"),
-        ("address", "Address"),
-        ("department", "Department"),
-        ("room", "Room (procedure room)"),
-    ):
-        if not fac.get(key):
-            fac[key] = ui.ask_text(prompt, default="-")
-    if not doc.get("apparatus"):
-        doc["apparatus"] = ui.ask_choice(
-            "Apparatus (App. 14 Table 1: workload W)",
-            [
-                (w.key, f"{w.description} - W {w.workload_mA_min_per_week:g}, U {w.voltage_kV}")
-                for w in profile.workloads
-            ],
-            default="radiography",
-        )
-    app_ = meta.setdefault("apparatus", {})
-    if not app_.get("type"):
-        app_["type"] = ui.ask_choice(
-            "Apparatus type (App. 14 p.4)",
-            [(a.key, a.text) for a in profile.apparatus_types],
-            default="general_diagnostic",
-        )
-    for key, prompt in (
-        ("manufacturer", "Manufacturer"),
-        ("model", "Model"),
-        ("serial", "Apparatus serial"),
-    ):
-        if not app_.get(key):
-            app_[key] = ui.ask_text(prompt, default="-")
-    if not meta.get("reason"):
-        meta["reason"] = ui.ask_choice(
-            "Reason for the survey (App. 14 p.5)",
-            [(r.key, r.text) for r in profile.survey_reasons],
-            default="scheduled_or_as_needed",
-        )
-    cond = meta.setdefault("conditions", {})
-    for key, prompt, default in (
-        ("filter", "Total filter (App. 14 p.15)", "-"),
-        ("phantom", "Phantom (App. 14 p.16)", "water, 250 x 250 x 150 mm"),
-        ("field_size", "Field size (App. 14 p.18)", "180 x 180 mm"),
-        ("table_position", "Table-stand position (App. 14 p.19)", "-"),
-    ):
-        if not cond.get(key):
-            cond[key] = ui.ask_text(prompt, default=default)
-    rep = meta.setdefault("representative", {})
-    if not rep.get("name"):
-        rep["name"] = ui.ask_text("Facility representative present (name)", default="-")
-    return doc
-
-
 def _capture_options(
     meter: str | None,
     meter_option: list[str],
@@ -205,13 +146,21 @@ def _run_flow(
         ui.say(f"Report: radsurvey report {survey_id} --format pdf --out {survey_id}.pdf")
 
 
-def _start_publisher(config: Path | None, store: Any) -> Any:
-    """The live publisher of ``config``'s sinks on the survey journal, or None without --config."""
+def _publish_config(config: Path | None) -> Any:
+    """The validated --config of a survey (before any prompt), or None."""
     if config is None:
         return None
-    from radsurvey.daemon.survey.publish import SurveyPublisher, load_publish_config
+    from radsurvey.daemon.survey.publish import load_publish_config
 
-    cfg = run_command(lambda: load_publish_config(config))
+    return run_command(lambda: load_publish_config(config))
+
+
+def _start_publisher(cfg: Any, store: Any) -> Any:
+    """The live publisher of ``cfg``'s sinks on the survey journal, or None without --config."""
+    if cfg is None:
+        return None
+    from radsurvey.daemon.survey.publish import SurveyPublisher
+
     _errors_only()
     publisher = run_command(lambda: SurveyPublisher(cfg, store.path).start())
     store.add_point_listener(publisher.notify)
@@ -238,6 +187,17 @@ def _close_publisher(publisher: Any, ui: Any, drain_timeout_s: float) -> bool:
     for line in left:
         ui.say(f"warning: {line}")
     return not left
+
+
+def _check_report_options(fmt: str, lang: str) -> None:
+    """Refuse a bad --format or --lang before the first prompt, not after the capture."""
+    from radsurvey.daemon.report import FORMATS
+    from radsurvey.daemon.report.i18n import LANGUAGES
+
+    if fmt not in FORMATS:
+        fail(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if lang not in LANGUAGES:
+        fail(f"--lang {lang!r}: use one of {', '.join(LANGUAGES)}")
 
 
 def _ui(non_interactive: bool) -> Any:
@@ -336,12 +296,20 @@ def start_command(
 ) -> None:
     """Start a guided survey: background, points and heights, evaluation, report."""
     from radsurvey.daemon.survey.files import new_session, read_survey_file
-    from radsurvey.daemon.survey.metadata import load_profile
+    from radsurvey.daemon.survey.header import ask_header
+    from radsurvey.daemon.survey.metadata import load_profile, profile_path
 
+    _check_report_options(fmt, lang)
+    publish_cfg = _publish_config(publish)
     ui = _ui(non_interactive)
     doc = run_command(lambda: read_survey_file(plan)) if plan else {"schema": "radsurvey.survey/1"}
+    technician = run_command(lambda: load_profile(profile))
     if ui.interactive:
-        doc = _ask_header(doc, ui)
+        doc = run_command(
+            lambda: ask_header(
+                doc, ui, technician, profile_file=profile_path(profile), source=str(plan) if plan else None
+            )
+        )
     settings, source = _capture_options(meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn)
     store = run_command(lambda: _store(journal))
     try:
@@ -349,7 +317,7 @@ def start_command(
             lambda: new_session(
                 store,
                 doc,
-                profile=load_profile(profile),
+                profile=technician,
                 strict=strict,
                 survey_id=survey_id,
                 source=str(plan) if plan else None,
@@ -362,7 +330,7 @@ def start_command(
     for w in store.get(sid).header["metadata"].get("warnings", []):
         ui.say(f"warning: {w}")
     try:
-        publisher = _start_publisher(publish, store)
+        publisher = _start_publisher(publish_cfg, store)
     except BaseException:
         if source is not None:
             source.close()
@@ -392,6 +360,8 @@ def resume_command(
     """Continue a session where it stopped (after Ctrl-C, a crash or a dead battery)."""
     from radsurvey.daemon.survey.files import read_survey_file
 
+    _check_report_options(fmt, lang)
+    publish_cfg = _publish_config(publish)
     ui = _ui(non_interactive)
     doc = run_command(lambda: read_survey_file(plan)) if plan else {}
     store = run_command(lambda: _store(journal))
@@ -400,7 +370,7 @@ def resume_command(
         f"Resuming: {len(session.background)} background readings, {len(session.points)} points, "
         f"{sum(1 for r in session.readings if not r.discarded)} readings kept"
     )
-    publisher = _start_publisher(publish, store)
+    publisher = _start_publisher(publish_cfg, store)
     try:
         settings, source = _capture_options(
             meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn
@@ -427,6 +397,9 @@ def list_command(
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
+    for r in rows:
+        if r["problem"]:
+            typer.echo(f"warning: {r['problem']}", err=True)
     from rich.console import Console
     from rich.table import Table
 
@@ -460,6 +433,7 @@ def show_command(
     with run_command(lambda: _store(journal)) as store:
         session = run_command(lambda: store.get(survey_id))
     doc = session.document()
+    problems = session.problems()
     try:
         evaluation: dict[str, Any] | None = evaluate_document(doc, source=f"survey {survey_id}")
         problem = ""
@@ -473,6 +447,7 @@ def show_command(
                     "survey": doc,
                     "evaluation": evaluation,
                     "problem": problem or None,
+                    "problems": problems,
                 },
                 indent=2,
                 default=str,
@@ -482,8 +457,8 @@ def show_command(
     from rich.console import Console
 
     console = Console(highlight=False)
-    meta = doc["metadata"]
-    fac = meta.get("facility") or {}
+    meta = session.metadata
+    fac = meta.get("facility") if isinstance(meta.get("facility"), dict) else {}
     console.print(
         f"[bold]Survey {survey_id}[/] ({session.status}) · {fac.get('name', '')} · {fac.get('room', '')}"
         f" · apparatus {doc['apparatus']}"
@@ -494,8 +469,15 @@ def show_command(
             f"point {p['id']} ({p.get('room', '')}, category {p.get('category')}, {p.get('kind', '')}):"
             f" {p['readings_uGy_h']}"
         )
-    for w in meta.get("warnings") or []:
-        console.print(f"warning: {w}", style="yellow")
+    for w in meta.get("warnings") if isinstance(meta.get("warnings"), list) else []:
+        console.print(f"warning: {w}", style="yellow", markup=False)
+    for p in problems:
+        console.print(
+            f"warning: {p}; to repair it: radsurvey survey export {survey_id} --out {survey_id}.json,"
+            " correct that field, and import the file (or start from it with --plan)",
+            style="yellow",
+            markup=False,
+        )
     if evaluation:
         from radsurvey.daemon.survey.capture import point_line
 
@@ -520,25 +502,39 @@ def export_command(
         text = run_command(lambda: dump_survey(store.get(survey_id).document(), fmt))
     if out is None:
         typer.echo(text, nl=False)
-    else:
+        return
+    try:
         out.write_text(text, encoding="utf-8")
+    except OSError as err:
+        fail(f"{out}: cannot write: {err.strerror or err}")
 
 
 @app.command("import")
 def import_command(
     file: Path = typer.Argument(..., help="survey file, JSON or TOML"),
     survey_id: str | None = typer.Option(None, "--id", help="session id (default: the file's id or a new one)"),
+    new_id: bool = typer.Option(False, "--new-id", help="if --id is taken, store the file under a fresh id"),
     journal: Path | None = JournalOpt,
 ) -> None:
     """Store a survey file (e.g. typed from a meter without interface) as a finished session."""
     from radsurvey.daemon.survey.evaluation import evaluate_document
     from radsurvey.daemon.survey.files import read_survey_file
+    from radsurvey.protocols.errors import SurveyError
 
     def body() -> str:
         doc = read_survey_file(file)
         result = evaluate_document(doc, source=str(file))  # refuse files that do not evaluate
         with _store(journal) as store:
-            sid = store.import_document(doc, survey_id=survey_id)
+            if survey_id and store.exists(survey_id) and not new_id:
+                raise SurveyError(
+                    f"survey {survey_id!r} already exists; choose another --id, or add --new-id to store"
+                    " the file under a fresh id",
+                    source=str(store.path),
+                )
+            wanted = survey_id or doc.get("id")
+            sid = store.import_document(doc, survey_id=survey_id, source=str(file))
+            if wanted and sid != wanted:
+                typer.echo(f"note: survey id {wanted!r} is taken; stored as {sid}", err=True)
             for p in result["points"]:
                 store.record_point(sid, p)
             return sid
@@ -592,31 +588,31 @@ def report_command(
     fmt: str = FormatOpt,
     lang: str = LangOpt,
     out: Path | None = typer.Option(None, "--out", "-o", help="file (default: stdout; pdf needs --out)"),
-    solar_hijri: bool = typer.Option(False, "--solar-hijri", help="dates in the Solar Hijri calendar (with --lang fa)"),
+    solar_hijri: bool = typer.Option(False, "--solar-hijri", help="dates in the Solar Hijri calendar (any --lang)"),
     journal: Path | None = JournalOpt,
 ) -> None:
     """The signed protocol report of a survey: html (A4 printable), pdf, csv or json."""
     from radsurvey.daemon.report import render_report, write_report
     from radsurvey.daemon.survey.files import read_survey_file
 
-    def document() -> dict[str, Any]:
+    def document() -> tuple[dict[str, Any], str]:
         path = Path(survey)
         if path.suffix.lower() in (".json", ".toml") and path.exists():
             doc = read_survey_file(path)
             doc.setdefault("id", str(doc.get("survey_id") or path.stem))
-            return doc
+            return doc, str(path)
         with _store(journal) as store:
-            return store.get(survey).document()
+            return store.get(survey).document(), f"survey {survey}"
 
-    doc = run_command(document)
+    doc, source = run_command(document)
     if out is not None:
-        run_command(lambda: write_report(doc, out, fmt=fmt, lang=lang, solar_hijri=solar_hijri))
+        run_command(lambda: write_report(doc, out, fmt=fmt, lang=lang, solar_hijri=solar_hijri, source=source))
         typer.echo(str(out), err=True)
         return
     if fmt == "pdf":
         fail("--format pdf needs --out FILE")
     typer.echo(
-        run_command(lambda: render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri)),
+        run_command(lambda: render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri, source=source)),
         nl=False,
     )
 

@@ -19,8 +19,9 @@ from typing import Any
 from radsurvey.protocols.errors import SurveyError
 
 from ..survey.evaluation import evaluate_document
-from ..survey.metadata import check_instruments, metadata_from_document, parse_metadata
+from ..survey.metadata import check_instruments, document_metadata
 from .i18n import LANGUAGES, formatter, translations
+from .pdf import ReportError, prepare_target
 
 FORMATS = ("html", "pdf", "csv", "json")
 
@@ -45,14 +46,19 @@ def _formula_text(profile: Any, formula: str, variant: str) -> str:
     return f
 
 
-def build_context(doc: dict[str, Any]) -> dict[str, Any]:
-    """Everything a report shows, language-independent: survey, evaluation, profile rows."""
+def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
+    """Everything a report shows, language-independent: survey, evaluation, profile rows.
+
+    The metadata is validated first; a bad field is a SurveyError naming it, never
+    a report printed from unchecked values.
+    """
     from radsurvey.protocols.profiles import get_profile
 
-    source = f"survey {doc.get('id', '')}".strip()
+    source = source or f"survey {doc.get('id', '')}".strip()
     evaluation = evaluate_document(doc, source=source)
     profile = get_profile(doc.get("protocol") or "kz-2008-303")
-    meta = metadata_from_document(doc)
+    checked = document_metadata(doc, source=source)
+    meta = checked.model_dump(mode="json")
     variant = str((doc.get("options") or {}).get("formula3", "literal"))
     workload = profile.workload(str(doc.get("apparatus")))
     apparatus_type = next(
@@ -73,6 +79,7 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
             {
                 **p,
                 "room": given.get("room", ""),
+                "location": given.get("location", ""),
                 "kind": given.get("kind", ""),
                 "category": given.get("category", p.get("category")),
                 "category_description": cat.description if cat else "",
@@ -84,12 +91,9 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
         )
     warnings = list(evaluation.get("warnings") or [])
     warnings += [w for w in meta.get("warnings") or [] if w not in warnings]
-    try:  # the instrument check again, on the survey date (a hand-written file never had it)
-        checked = parse_metadata(meta)
-        on = checked.survey_date or datetime.now(UTC).date()
-        warnings += [w for w in check_instruments(checked, profile.instrument, on=on) if w not in warnings]
-    except SurveyError as err:
-        warnings.append(f"metadata: {err}")
+    # The instrument check again, on the survey date (a hand-written file never had it).
+    on = checked.survey_date or datetime.now(UTC).date()
+    warnings += [w for w in check_instruments(checked, profile.instrument, on=on) if w not in warnings]
     background = [float(v) for v in doc.get("background_uGy_h") or []]
     return {
         "doc": doc,
@@ -111,13 +115,20 @@ def build_context(doc: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def render_report(doc: dict[str, Any], *, fmt: str = "html", lang: str = "en", solar_hijri: bool = False) -> str:
-    """The report as text (html, csv, json)."""
+def render_report(
+    doc: dict[str, Any],
+    *,
+    fmt: str = "html",
+    lang: str = "en",
+    solar_hijri: bool = False,
+    source: str | None = None,
+) -> str:
+    """The report as text (html, csv, json); ``source`` (file or session) names it in errors."""
     if fmt not in FORMATS:
         raise SurveyError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}", field="format")
     if lang not in LANGUAGES:
         raise SurveyError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}", field="lang")
-    ctx = build_context(doc)
+    ctx = build_context(doc, source=source)
     if fmt == "json":
         return render_json(ctx)
     if fmt == "csv":
@@ -134,16 +145,20 @@ def write_report(
     fmt: str = "html",
     lang: str = "en",
     solar_hijri: bool = False,
+    source: str | None = None,
 ) -> Path:
     if fmt == "pdf":
         from .pdf import html_to_pdf
 
-        html = render_report(doc, fmt="html", lang=lang, solar_hijri=solar_hijri)
+        html = render_report(doc, fmt="html", lang=lang, solar_hijri=solar_hijri, source=source)
         html_to_pdf(html, out)
         return out
-    text = render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8", newline="" if fmt == "csv" else None)
+    text = render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri, source=source)
+    prepare_target(out)
+    try:
+        out.write_text(text, encoding="utf-8", newline="" if fmt == "csv" else None)
+    except OSError as err:
+        raise ReportError(f"cannot write the report: {err.strerror or err}", source=str(out)) from None
     return out
 
 
@@ -265,10 +280,12 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
     env.filters["num"] = fmt.number
     env.filters["day"] = fmt.date
     env.filters["digits"] = fmt.digits
+    env.filters["time_span"] = fmt.time_span
     return env.get_template("report.html.j2").render(
         **ctx,
         lang=lang,
         dir="rtl" if lang == "fa" else "ltr",
         review_note=lang not in ("en", "ru"),
+        solar_hijri=solar_hijri,
         today=date.today(),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import io
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any
 
@@ -97,6 +97,7 @@ class Formatter:
         return text
 
     def date(self, value: Any) -> str:
+        """A date in the language's usual form, or Solar Hijri ``YYYY/MM/DD`` when asked (any language)."""
         if value in (None, ""):
             return "—"
         if isinstance(value, str):
@@ -106,12 +107,41 @@ class Formatter:
                 return self.digits(value)
         if isinstance(value, datetime):
             value = value.date()
-        if self.lang == "fa" and self.solar_hijri:
+        if self.solar_hijri:
             y, m, d = gregorian_to_solar_hijri(value)
             return self.digits(f"{y:04d}/{m:02d}/{d:02d}")
         if self.lang in ("ru", "kk", "ro"):
             return value.strftime("%d.%m.%Y")
         return self.digits(value.isoformat())
+
+    def time_span(self, start: Any, end: Any = None) -> str:
+        """Two UTC timestamps (ISO 8601, e.g. from the journal) as ``date hh:mm:ss – hh:mm:ss UTC``.
+
+        The date is printed once when both fall on the same day; milliseconds are dropped.
+        """
+        first, last = _utc(start), _utc(end)
+        if first is None:
+            return self.digits(str(start or "—"))
+        text = f"{self.date(first)} {first:%H:%M:%S}"
+        if last is not None and last != first:
+            same_day = last.date() == first.date()
+            text += f" – {'' if same_day else self.date(last) + ' '}{last:%H:%M:%S}"
+        return self.digits(text) + " UTC"
+
+
+def _utc(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        moment = value
+    elif isinstance(value, str) and value:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 def formatter(lang: str, *, solar_hijri: bool = False) -> Formatter:

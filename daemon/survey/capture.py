@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from radsurvey.protocols.errors import MeterError, SurveyError
 
 from .evaluation import evaluate_document, evaluate_point
+from .points import SPEC_FIELDS, check_field, check_point_spec, lenient_number, parse_heights
 from .store import BACKGROUND, SurveySession, SurveyStore
 
 HEIGHTS_BY_KIND_FALLBACK = {
@@ -210,6 +211,14 @@ class SurveyFlow:
         s = self.session()
         if s.status == "finished":
             raise SurveyError(f"survey {self.survey_id} is finished; export it or start a new one")
+        problems = s.problems()
+        if problems:
+            raise SurveyError(
+                f"{problems[0]}; repair it: radsurvey survey export {self.survey_id} --out {self.survey_id}.json,"
+                f" correct that field, then radsurvey survey start --plan {self.survey_id}.json"
+                " (the readings in the file are kept)"
+            )
+        self.repair_points(s)
         self.check_meter_identity(s)
         if not s.header.get("background_compensated"):
             self.capture_background()
@@ -300,90 +309,174 @@ class SurveyFlow:
             return None
         return self._complete_spec(s, {})
 
-    def _complete_spec(self, s: SurveySession, given: dict[str, Any]) -> dict[str, Any]:
+    def _profile(self, s: SurveySession) -> Any:
         from radsurvey.protocols.profiles import get_profile
 
-        profile = get_profile(s.header.get("protocol") or "kz-2008-303")
-        ui = self.ui
-        meta = s.header.get("metadata") or {}
-        last = s.points[-1] if s.points else {}
+        return get_profile(s.header.get("protocol") or "kz-2008-303")
+
+    @staticmethod
+    def _formula3(s: SurveySession) -> str:
+        options = s.header.get("options")
+        return str(options.get("formula3", "literal")) if isinstance(options, dict) else "literal"
+
+    def _complete_spec(self, s: SurveySession, given: dict[str, Any]) -> dict[str, Any]:
+        """A point's spec from the plan and the prompts, every field checked before it is stored."""
+        profile = self._profile(s)
+        taken = {p["id"] for p in s.points}
         spec: dict[str, Any] = {}
-        spec["id"] = given.get("id") or ui.ask_text("Point id", default=f"P{len(s.points) + 1}")
-        if s.point(spec["id"]):
-            raise SurveyError(f"point {spec['id']!r} already exists", field="points")
-        spec["room"] = given.get("room") or ui.ask_text(
-            "Room / location",
-            default=last.get("room") or (meta.get("facility") or {}).get("room") or None,
-        )
-        if "category" in given:
-            spec["category"] = int(given["category"])
-        else:
-            choices = [(str(c.number), f"{c.description} - limit {c.dmd_uSv_h:g} uSv/h") for c in profile.categories]
-            spec["category"] = int(
-                ui.ask_choice(
-                    "Room category (App. 14 Table 2)",
-                    choices,
-                    default=str(last.get("category") or ""),
-                )
-                or 0
-            )
-        kinds = {k.key: k for k in profile.point_kinds}
-        if "kind" in given:
-            spec["kind"] = given["kind"]
-        else:
-            choices = [
-                (k.key, f"{k.text} - heights {', '.join(map(str, k.heights_cm)) or 'your choice'}")
-                for k in profile.point_kinds
-            ]
-            spec["kind"] = ui.ask_choice("Kind of point", choices, default=last.get("kind") or "workplace")
-        if spec["kind"] not in kinds:
-            raise SurveyError(
-                f"unknown point kind {spec['kind']!r}; known: {', '.join(kinds)}",
-                field=f"points[{spec['id']}].kind",
-            )
-        proposed = list(kinds[spec["kind"]].heights_cm)
-        if "heights_cm" in given:
-            heights = [int(h) for h in given["heights_cm"]]
-        elif given.get("readings_uGy_h"):
-            heights = [int(h) for h in given["readings_uGy_h"]]
-        elif ui.interactive:
-            text = ui.ask_text("Heights above the floor, cm", default=" ".join(map(str, proposed)) or "80")
-            heights = [int(x) for x in text.replace(",", " ").split()]
-        else:
-            heights = proposed
-        if not heights:
-            raise SurveyError(
-                "no measurement height given and the protocol proposes none",
-                field=f"points[{spec['id']}].heights_cm",
-            )
-        spec["heights_cm"] = heights
-        cond = meta.get("conditions") or {}
-        for key, prompt, fallback in (
-            (
-                "anode_current_mA",
-                "Anode current, mA",
-                last.get("anode_current_mA") or cond.get("anode_current_mA"),
-            ),
-            (
-                "anode_voltage_kV",
-                "Anode voltage, kV",
-                last.get("anode_voltage_kV") or cond.get("anode_voltage_kV"),
-            ),
-        ):
-            if given.get(key) is not None:
-                spec[key] = float(given[key])
-            elif ui.interactive:
-                spec[key] = ui.ask_float(prompt, default=fallback)
-            elif fallback is not None:
-                spec[key] = float(fallback)
-            elif key == "anode_voltage_kV":
-                pass  # optional in the survey file; the report shows a dash
-            else:
-                raise SurveyError(f"{prompt} not given", field=f"points[{spec['id']}].{key}")
+        for key in SPEC_FIELDS:
+            value = _given_value(key, given)
+            from_plan = value is not _MISSING
+            if not from_plan:
+                value = self._unplanned_value(key, s, spec, profile)
+                if value is _MISSING:
+                    continue  # optional and not given
+            spec[key] = value
+            self._settle_field(key, s, spec, profile, taken, from_plan=from_plan)
         for key in ("note",):
             if given.get(key):
                 spec[key] = given[key]
         return spec
+
+    def _unplanned_value(self, key: str, s: SurveySession, spec: dict[str, Any], profile: Any) -> Any:
+        """A field the plan does not give: asked on a terminal, else the protocol's default or an error."""
+        if key == "location":
+            if not self.ui.interactive:
+                return _MISSING
+            answer = self._ask_field(key, s, spec, profile)
+            return _MISSING if answer.strip() in ("", "-") else answer
+        if self.ui.interactive or key in ("id", "room", "category", "kind"):
+            return self._ask_field(key, s, spec, profile)  # SilentUI refuses, naming the prompt
+        if key == "heights_cm":
+            kind = profile.point_kind(spec.get("kind"))
+            if kind is None or not kind.heights_cm:
+                raise SurveyError(
+                    "no measurement height given and the protocol proposes none",
+                    field=f"points[{spec['id']}].heights_cm",
+                )
+            return list(kind.heights_cm)
+        fallback = self._fallback(key, s, profile)
+        if fallback is not None:
+            return fallback
+        if key == "anode_voltage_kV":
+            return _MISSING  # optional in the survey file; the report shows a dash
+        raise SurveyError(f"{FIELD_PROMPTS[key]} not given", field=f"points[{spec['id']}].{key}")
+
+    def _fallback(self, key: str, s: SurveySession, profile: Any) -> float | None:
+        """The previous point's value, else the survey's conditions, else (voltage) the table's standard U."""
+        last = s.points[-1] if s.points else {}
+        cond = s.metadata.get("conditions")
+        cond = cond if isinstance(cond, dict) else {}
+        candidates = [last.get(key), cond.get(key)]
+        if key == "anode_voltage_kV":
+            workload = profile.workload(str(s.header.get("apparatus")))
+            candidates.append(workload.voltage_kV if workload is not None else None)
+        for value in candidates:
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                return float(value)
+        return None
+
+    def _ask_field(self, key: str, s: SurveySession, spec: dict[str, Any], profile: Any) -> Any:
+        ui = self.ui
+        last = s.points[-1] if s.points else {}
+        if key == "id":
+            taken = {p["id"] for p in s.points}
+            n = len(s.points) + 1
+            while f"P{n}" in taken:
+                n += 1
+            return ui.ask_text(FIELD_PROMPTS[key], default=f"P{n}")
+        if key == "room":
+            facility = s.metadata.get("facility")
+            room = facility.get("room") if isinstance(facility, dict) else None
+            return ui.ask_text(FIELD_PROMPTS[key], default=last.get("room") or room or None)
+        if key == "location":
+            return ui.ask_text(FIELD_PROMPTS[key], default="-")
+        if key == "category":
+            choices = [(str(c.number), f"{c.description} - limit {c.dmd_uSv_h:g} uSv/h") for c in profile.categories]
+            answer = ui.ask_choice(FIELD_PROMPTS[key], choices, default=str(last.get("category") or ""))
+            return int(answer) if str(answer).isdigit() else answer
+        if key == "kind":
+            choices = [
+                (k.key, f"{k.text} - heights {', '.join(map(str, k.heights_cm)) or 'your choice'}")
+                for k in profile.point_kinds
+            ]
+            return ui.ask_choice(FIELD_PROMPTS[key], choices, default=last.get("kind") or "workplace")
+        if key == "heights_cm":
+            kind = profile.point_kind(spec.get("kind"))
+            proposed = " ".join(map(str, kind.heights_cm)) if kind is not None else ""
+            while True:
+                text = ui.ask_text(FIELD_PROMPTS[key], default=proposed or "80")
+                try:
+                    return parse_heights(text)
+                except ValueError as err:
+                    ui.say(f"{err}")
+        return ui.ask_float(FIELD_PROMPTS[key], default=self._fallback(key, s, profile))
+
+    def _settle_field(
+        self,
+        key: str,
+        s: SurveySession,
+        spec: dict[str, Any],
+        profile: Any,
+        taken: set[str],
+        *,
+        from_plan: bool = False,
+    ) -> None:
+        """Re-ask ``spec[key]`` until the protocol accepts it; without a terminal, fail naming the field."""
+        while problem := check_field(key, spec, profile, formula3=self._formula3(s), taken_ids=taken):
+            if not self.ui.interactive:
+                raise SurveyError(
+                    problem,
+                    source="plan" if from_plan else None,
+                    field=f"points[{spec.get('id') or '?'}].{key}",
+                )
+            self.ui.say(problem[:1].upper() + problem[1:])
+            spec[key] = self._ask_field(key, s, spec, profile)
+
+    def repair_points(self, s: SurveySession) -> None:
+        """Correct point specs an older radsurvey stored unchecked (e.g. anode current 0) before resuming.
+
+        The right value comes from the plan (a point with the same id), else from
+        the technician; without a terminal the error says how to give it. Each
+        correction is recorded as a survey warning.
+        """
+        profile = self._profile(s)
+        formula3 = self._formula3(s)
+        for stored in s.points:
+            pid = stored.get("id")
+            others = {p["id"] for p in s.points if p is not stored}
+            problems = check_point_spec(stored, profile, formula3=formula3, taken_ids=others)
+            if not problems:
+                continue
+            spec = dict(stored)
+            planned = self._planned_point(str(pid))
+            for key, problem in problems:
+                if key == "id":
+                    raise SurveyError(
+                        f"{problem}; this session cannot be resumed: export it, correct the point and start"
+                        " again from the file with --plan",
+                        source=f"survey {self.survey_id}",
+                        field="points",
+                    )
+                old = spec.get(key)
+                value = _given_value(key, planned)
+                if value is not _MISSING:
+                    spec[key] = value
+                if value is _MISSING or check_field(key, spec, profile, formula3=formula3, taken_ids=others):
+                    if not self.ui.interactive:
+                        raise SurveyError(
+                            f"{problem} (stored by an older radsurvey); give the value used as"
+                            f" points[{pid}].{key} in a --plan file, or resume in a terminal to correct it",
+                            source=f"survey {self.survey_id}",
+                            field=f"points[{pid}].{key}",
+                        )
+                    self.ui.say(f"Point {pid}: {problem} (stored by an older radsurvey); enter the value used")
+                    spec[key] = self._ask_field(key, s, spec, profile)
+                    self._settle_field(key, s, spec, profile, others)
+                text = f"point {pid}: {key} corrected from {old!r} to {spec[key]!r} when the survey was resumed"
+                if self.store.add_warning(self.survey_id, text):
+                    self.ui.say(f"warning: {text}")
+            self.store.update_point(self.survey_id, spec)
 
     def capture_point(self, spec: dict[str, Any]) -> None:
         pid = spec["id"]
@@ -409,7 +502,8 @@ class SurveyFlow:
                     label=f"{pid} {height} cm",
                 )
                 self.ui.say(f"{pid} at {height} cm: {summary(values)}")
-                if not self._offer_retake(values, f"{pid} at {height} cm", planned_given=bool(given), attempt=attempt):
+                kept_as = f"point {pid} at {height} cm"
+                if not self._offer_retake(values, kept_as, planned_given=bool(given), attempt=attempt):
                     break
                 self.store.discard(self.survey_id, point=pid, height_cm=height)
         self.show_point_result(pid)
@@ -511,16 +605,61 @@ class SurveyFlow:
             self.ui.say(f"  {label}  settling: {sample.value_uGy_h:.4g} uGy/h")
 
     def _offer_retake(self, values: list[float], what: str, *, planned_given: bool, attempt: int) -> bool:
+        """True to retake; readings kept despite a wide spread are a warning in the survey (and report)."""
         spread = spread_percent(values)
         if spread <= self.settings.spread_warn_percent:
             return False
-        message = f"warning: {what}: spread {spread:.1f} % exceeds {self.settings.spread_warn_percent:g} %"
-        self.ui.say(message)
+        text = f"{what}: spread {spread:.1f} % exceeds {self.settings.spread_warn_percent:g} %"
+        self.ui.say(f"warning: {text}")
         if planned_given:
-            return False  # the values were given; keep them, the report shows the spread
-        if self.ui.interactive:
-            return self.ui.confirm("Retake these readings?", default=True)
-        return attempt < self.settings.max_retakes
+            retake = False  # the values were given; keep them
+        elif self.ui.interactive:
+            retake = self.ui.confirm("Retake these readings?", default=True)
+        else:
+            retake = attempt < self.settings.max_retakes
+        if not retake:
+            self.store.add_warning(self.survey_id, f"{text}; readings kept")
+        return retake
+
+
+FIELD_PROMPTS = {
+    "id": "Point id",
+    "room": "Room / location",
+    "location": "Position of the probe in the room (e.g. 1 m from the beam axis; - to skip)",
+    "category": "Room category (App. 14 Table 2)",
+    "kind": "Kind of point",
+    "heights_cm": "Heights above the floor, cm",
+    "anode_current_mA": "Anode current, mA",
+    "anode_voltage_kV": "Anode voltage, kV",
+}
+
+_MISSING: Any = object()
+
+
+def _given_value(key: str, given: dict[str, Any]) -> Any:
+    """A field as a plan (or a stored spec) gives it, converted leniently; ``_MISSING`` if absent."""
+    if key == "heights_cm":
+        if given.get("heights_cm") is not None:
+            raw = given["heights_cm"]
+            return [_height(h) for h in raw] if isinstance(raw, list) else raw
+        readings = given.get("readings_uGy_h")
+        if isinstance(readings, dict) and readings:
+            return [_height(h) for h in readings]
+        return _MISSING
+    value = given.get(key)
+    if value is None or value == "":
+        return _MISSING
+    if key == "category" and isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if key in ("anode_current_mA", "anode_voltage_kV"):
+        return lenient_number(value)
+    return value
+
+
+def _height(value: Any) -> Any:
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
+    return value
 
 
 def point_line(p: dict[str, Any]) -> str:

@@ -73,7 +73,7 @@ def new_session(
     """Create a session from a (partial) survey file: profile defaults, instrument check."""
     from radsurvey.protocols.profiles import get_profile
 
-    header = header_from_document(doc)
+    header = header_from_document(doc, source=source)
     if not header.get("apparatus"):
         raise SurveyError("apparatus (workload table key) is required", source=source, field="apparatus")
     protocol = get_profile(header["protocol"])

@@ -106,12 +106,35 @@ class TechnicianProfile(_Meta):
 
 
 def parse_metadata(data: Any, *, source: str | None = None) -> SurveyMetadata:
+    """The validated ``metadata`` section; SurveyError naming the first bad field."""
     try:
         return SurveyMetadata.model_validate(data or {})
     except ValidationError as err:
         first = err.errors()[0]
-        field = "metadata." + ".".join(str(p) for p in first["loc"])
-        raise SurveyError(first["msg"], source=source, field=field) from None
+        field = ".".join(["metadata", *(str(p) for p in first["loc"])])
+        raise SurveyError(_message(first), source=source, field=field) from None
+
+
+def _message(error: Any) -> str:
+    kind = str(error["type"])
+    if kind == "extra_forbidden":
+        return "unknown field"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        message = "should be a JSON object or TOML table"
+    elif kind in ("list_type",):
+        message = "should be a list"
+    else:
+        message = str(error["msg"])
+        message = message[:1].lower() + message[1:]
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        shown = repr(error.get("input"))
+        message += f", got {shown if len(shown) <= 40 else shown[:37] + '...'}"
+    return message
+
+
+def document_metadata(doc: dict[str, Any], *, source: str | None = None) -> SurveyMetadata:
+    """The validated report metadata of a survey file (see :func:`metadata_from_document`)."""
+    return parse_metadata(metadata_from_document(doc, source=source), source=source)
 
 
 def profile_path(override: Path | None = None) -> Path:
@@ -220,7 +243,7 @@ def _person(d: Any) -> dict[str, Any]:
     }
 
 
-def metadata_from_document(doc: dict[str, Any]) -> dict[str, Any]:
+def metadata_from_document(doc: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
     """The report metadata of a survey file, as a :class:`SurveyMetadata` dict.
 
     A file written by radsurvey keeps it under ``metadata``. A hand-written file
@@ -228,7 +251,14 @@ def metadata_from_document(doc: dict[str, Any]) -> dict[str, Any]:
     does (``facility``, ``room``, ``apparatus_identity``, ``conditions``,
     ``instrument``, ``people``, ``date``, ``reason``, ``survey_id``); those are mapped.
     """
-    if isinstance(doc.get("metadata"), dict):
+    if "metadata" in doc:
+        if not isinstance(doc["metadata"], dict):
+            shown = repr(doc["metadata"])
+            raise SurveyError(
+                f"should be a JSON object or TOML table, got {shown if len(shown) <= 40 else shown[:37] + '...'}",
+                source=source,
+                field="metadata",
+            )
         return dict(doc["metadata"])
     meta: dict[str, Any] = {}
     if doc.get("survey_id"):

@@ -27,7 +27,7 @@ from typing import Any
 from radsurvey.protocols.errors import JournalError, SurveyError
 
 from ..journal import connect, max_seq, migrate, now_iso
-from .metadata import metadata_from_document
+from .metadata import document_metadata, parse_metadata
 
 SURVEY_SCHEMA = "radsurvey.survey/1"
 STATUSES = ("open", "finished")
@@ -85,6 +85,21 @@ class SurveySession:
     def point(self, point_id: str) -> dict[str, Any] | None:
         return next((p for p in self.points if p["id"] == point_id), None)
 
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """The stored metadata as it is (empty if the header holds none or no object)."""
+        meta = self.header.get("metadata")
+        return meta if isinstance(meta, dict) else {}
+
+    def problems(self) -> list[str]:
+        """What is wrong with the stored session (a row written by an older radsurvey), one line each."""
+        found: list[str] = []
+        try:
+            parse_metadata(self.header.get("metadata"), source=f"survey {self.id}")
+        except SurveyError as err:
+            found.append(str(err))
+        return found
+
     def document(self) -> dict[str, Any]:
         """The survey file (schema radsurvey.survey/1) with the readings in use."""
         h = self.header
@@ -108,10 +123,10 @@ class SurveySession:
             "background_uGy_h": self.background,
             "options": dict(h.get("options") or {"formula3": "literal"}),
             "points": points,
-            "metadata": dict(h.get("metadata") or {}),
+            "metadata": dict(h["metadata"]) if isinstance(h.get("metadata"), dict) else h.get("metadata") or {},
         }
         times = [r.ts for r in self.readings if not r.discarded and r.source != "file"]
-        if times:
+        if times and isinstance(doc["metadata"], dict):
             doc["metadata"]["measured_from"], doc["metadata"]["measured_to"] = min(times), max(times)
         return doc
 
@@ -187,8 +202,8 @@ class SurveyStore:
     def add_warning(self, survey_id: str, text: str) -> bool:
         """Record a warning in the survey's metadata (once); True if it is new."""
         session = self.get(survey_id)
-        meta = dict(session.header.get("metadata") or {})
-        warnings = list(meta.get("warnings") or [])
+        meta = dict(session.metadata)
+        warnings = list(meta.get("warnings") or []) if isinstance(meta.get("warnings"), list) else []
         if text in warnings:
             return False
         meta["warnings"] = [*warnings, text]
@@ -213,19 +228,27 @@ class SurveyStore:
         ).fetchall()
         out = []
         for r in rows:
-            header = json.loads(r["metadata"])
-            meta = header.get("metadata") or {}
+            header, problem = _load_header(r["id"], r["metadata"])
+            if not problem:
+                try:
+                    parse_metadata(header.get("metadata"), source=f"survey {r['id']}")
+                except SurveyError as err:
+                    problem = str(err)
+            meta = header.get("metadata")
+            facility = meta.get("facility") if isinstance(meta, dict) else None
+            facility = facility if isinstance(facility, dict) else {}
             out.append(
                 {
                     "id": r["id"],
                     "status": r["status"],
                     "created_at": r["created_at"],
                     "updated_at": r["updated_at"],
-                    "facility": (meta.get("facility") or {}).get("name", ""),
-                    "room": (meta.get("facility") or {}).get("room", ""),
+                    "facility": str(facility.get("name") or ""),
+                    "room": str(facility.get("room") or ""),
                     "apparatus": header.get("apparatus"),
                     "points": r["points"],
                     "readings": r["readings"],
+                    "problem": problem or None,
                 }
             )
         return out
@@ -235,9 +258,12 @@ class SurveyStore:
         if row is None:
             known = ", ".join(s["id"] for s in self.list_surveys()[-5:]) or "none"
             raise SurveyError(f"no survey {survey_id!r} in this journal (latest: {known})", source=str(self.path))
+        header, problem = _load_header(survey_id, row["metadata"])
+        if problem:
+            raise SurveyError(problem, source=str(self.path))
         session = SurveySession(
             id=row["id"],
-            header=json.loads(row["metadata"]),
+            header=header,
             status=row["status"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
@@ -289,6 +315,15 @@ class SurveyStore:
             c.execute(
                 "INSERT INTO survey_point_specs(survey, point, ord, spec, created_at) VALUES (?, ?, ?, ?, ?)",
                 (survey_id, spec["id"], ord_, json.dumps(spec), now_iso()),
+            )
+            c.execute("UPDATE surveys SET updated_at = ? WHERE id = ?", (now_iso(), survey_id))
+
+    def update_point(self, survey_id: str, spec: dict[str, Any]) -> None:
+        """Replace a point's definition (a correction on resume); its readings are untouched."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE survey_point_specs SET spec = ? WHERE survey = ? AND point = ?",
+                (json.dumps(spec), survey_id, spec["id"]),
             )
             c.execute("UPDATE surveys SET updated_at = ? WHERE id = ?", (now_iso(), survey_id))
 
@@ -381,9 +416,19 @@ class SurveyStore:
 
     # -- files --------------------------------------------------------------------------
 
-    def import_document(self, doc: dict[str, Any], *, survey_id: str | None = None, status: str = "finished") -> str:
-        """Store a survey file as a session (readings marked ``source='file'``)."""
-        header = header_from_document(doc)
+    def import_document(
+        self,
+        doc: dict[str, Any],
+        *,
+        survey_id: str | None = None,
+        status: str = "finished",
+        source: str | None = None,
+    ) -> str:
+        """Store a survey file as a session (readings marked ``source='file'``).
+
+        The metadata is validated first: a file with a bad field is refused whole.
+        """
+        header = header_from_document(doc, source=source)
         survey_id = survey_id or doc.get("id") or None
         if survey_id and self.exists(survey_id):
             survey_id = None  # keep the stored one; the import gets a fresh id
@@ -417,12 +462,24 @@ class SurveyStore:
         return sid
 
 
-def header_from_document(doc: dict[str, Any]) -> dict[str, Any]:
+def header_from_document(doc: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
+    """A session header from a survey file; its metadata validated (SurveyError naming the field)."""
     return {
         "protocol": doc.get("protocol", "kz-2008-303"),
         "apparatus": doc.get("apparatus"),
         "workload_mA_min_per_week": doc.get("workload_mA_min_per_week"),
         "background_compensated": bool(doc.get("background_compensated", False)),
         "options": dict(doc.get("options") or {"formula3": "literal"}),
-        "metadata": metadata_from_document(doc),
+        "metadata": document_metadata(doc, source=source).model_dump(mode="json"),
     }
+
+
+def _load_header(survey_id: str, text: str) -> tuple[dict[str, Any], str]:
+    """A stored header and, if it is unreadable, why (the row itself is left as it is)."""
+    try:
+        header = json.loads(text)
+    except (TypeError, ValueError):
+        return {}, f"survey {survey_id}: the stored header is not valid JSON"
+    if not isinstance(header, dict):
+        return {}, f"survey {survey_id}: the stored header is not an object"
+    return header, ""

@@ -56,6 +56,7 @@ PLAN = """\
 schema = "radsurvey.survey/1"
 protocol = "kz-2008-303"
 apparatus = "radiography"
+background_compensated = false
 
 [metadata]
 protocol_number = "E2E-1"
@@ -65,18 +66,26 @@ name = "Test clinic"
 address = "1 Test street"
 department = "Radiology"
 room = "101"
+radiation_work_code = ""
 [metadata.apparatus]
 type = "general_diagnostic"
 manufacturer = "ACME"
 model = "R-1"
 serial = "SN-1"
+tube_serial = "T-1"
+regulatory_id = ""
+sanitary_conclusion = "No. 1 of 2026-01-01"
 [metadata.representative]
 name = "C. Representative"
+position = "head of department"
 [metadata.conditions]
 filter = "2.5 mm Al"
+exposure = "fluoroscopy, 5 s"
 phantom = "water, 250 x 250 x 150 mm"
 field_size = "180 x 180 mm"
 table_position = "horizontal"
+[[metadata.performed_by]]
+name = "A. Technician"
 [[metadata.instruments]]
 model = "DKS-1"
 serial = "42"
@@ -110,6 +119,7 @@ def define_point(child: pexpect.spawn, pid: str, room: str, category: str, kind:
     answer(child, r"Add (the first|a) measurement point\?", "y")
     answer(child, r"Point id", pid)
     answer(child, r"Room / location", room)
+    answer(child, r"Position of the probe in the room", "")  # skip
     answer(child, r"Room category \(App\. 14 Table 2\)", category)
     answer(child, r"Kind of point", kind)
     answer(child, r"Heights above the floor, cm", "")  # accept the proposed heights
@@ -379,24 +389,47 @@ def test_without_a_plan_the_terminal_asks_for_the_protocol_header(tmp_path: Path
     }
     child = spawn(["survey", "start", "--id", "HDR"], env)
     for prompt, value in (
+        (r"Protocol number", "17/2026"),
         (r"Facility", "Clinic 3"),
         (r"Address", "5 Main street"),
         (r"Department", "Radiology"),
         (r"Room \(procedure room\)", "12"),
+        (r"Radiation-work \(film-badge\) code", ""),  # skip
         (r"Apparatus \(App\. 14 Table 1: workload W\)", "mammography"),
         (r"Apparatus type \(App\. 14 p\.4\)", "mammographic"),
         (r"Manufacturer", "ACME"),
         (r"Model", "M-1"),
         (r"Apparatus serial", "77"),
+        (r"X-ray tube serial", "T-77"),
+        (r"Regulatory id of the device", "-"),
+        (r"Sanitary-epidemiological conclusion", "No. 5 of 2026-02-01"),
         (r"Reason for the survey \(App\. 14 p\.5\)", "acceptance"),
         (r"Total filter", "0.5 mm Mo"),
+        (r"Exposure settings", "28 kV, 20 mAs"),
         (r"Phantom", ""),  # accept the proposed default
         (r"Field size", ""),
         (r"Table-stand position", "n/a"),
+        (r"Does the instrument subtract the background itself", "n"),
         (r"Facility representative present", "D. Head"),
+        (r"Representative's position", "head of radiology"),
+        (r"Survey performed by \(name\)", "E. Tech"),
+        (r"Position", "engineer"),
+        (r"Organisation", ""),
+        (r"Dosimeter model", "DKS-1"),
+        (r"Dosimeter serial number", "42"),
+        (r"Verification certificate number", "VC-9"),
+        (r"Certificate valid until", "next year"),
+        (r"not a date; type it as YYYY-MM-DD", None),
+        (r"Certificate valid until", "2001-01-01"),
+        (r"Energy range, keV", "15-3000"),
+        (r"Dose-rate range, uGy/h", "0.1-1000"),
+        (r"Basic error, %", "15"),
     ):
-        answer(child, prompt, value)
-    child.expect(r"no measuring instrument recorded")  # the instrument check ran
+        if value is None:
+            child.expect(prompt)
+        else:
+            answer(child, prompt, value)
+    child.expect(r"expired on 2001-01-01")  # the instrument check ran on what was typed
     answer(child, r"background: reading 1, uGy/h", "0.1")
     answer(child, r"background: reading 2, uGy/h", "0.1")
     answer(child, r"background: reading 3, uGy/h", "0.1")
@@ -410,6 +443,7 @@ def test_without_a_plan_the_terminal_asks_for_the_protocol_header(tmp_path: Path
     survey = json.loads(shown.stdout)["survey"]
     meta = survey["metadata"]
     assert survey["apparatus"] == "mammography"
+    assert meta["protocol_number"] == "17/2026"
     assert meta["facility"] == {
         "name": "Clinic 3",
         "address": "5 Main street",
@@ -418,7 +452,61 @@ def test_without_a_plan_the_terminal_asks_for_the_protocol_header(tmp_path: Path
         "radiation_work_code": "",
     }
     assert meta["apparatus"]["type"] == "mammographic" and meta["apparatus"]["serial"] == "77"
+    assert meta["apparatus"]["tube_serial"] == "T-77" and meta["apparatus"]["regulatory_id"] == ""
+    assert meta["apparatus"]["sanitary_conclusion"] == "No. 5 of 2026-02-01"
+    assert survey["background_compensated"] is False
+    assert meta["conditions"]["exposure"] == "28 kV, 20 mAs"
+    assert meta["performed_by"] == [{"name": "E. Tech", "position": "engineer", "organisation": ""}]
+    (instrument,) = meta["instruments"]
+    assert instrument["serial"] == "42" and instrument["certificate_expires"] == "2001-01-01"
+    assert (instrument["energy_min_keV"], instrument["energy_max_keV"]) == (15, 3000)
+    assert (instrument["dose_rate_min_uGy_h"], instrument["dose_rate_max_uGy_h"]) == (0.1, 1000)
     assert meta["reason"] == "acceptance"
     assert meta["conditions"]["phantom"] == "water, 250 x 250 x 150 mm"
     assert meta["conditions"]["filter"] == "0.5 mm Mo"
     assert meta["representative"]["name"] == "D. Head"
+
+
+@pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
+def test_heights_with_cm_and_a_zero_current_are_handled_at_the_prompt(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(tmp_path / "surveys.sqlite"),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
+    child = spawn(["survey", "start", "--plan", str(plan), "--id", "CM"], env)
+    for value in ("0.10", "0.12", "0.11"):
+        answer(child, r"background: reading \d, uGy/h", value)
+    answer(child, r"Add the first measurement point\?", "y")
+    answer(child, r"Point id", "A1")
+    answer(child, r"Room / location", "office above")
+    answer(child, r"Position of the probe in the room", "by the desk")
+    answer(child, r"Room category \(App\. 14 Table 2\)", "2")
+    answer(child, r"Kind of point", "above")
+    answer(child, r"Heights above the floor, cm", "eighty")
+    child.expect(r"'eighty' is not a height in whole centimetres")
+    answer(child, r"Heights above the floor, cm", "80 cm")
+    answer(child, r"Anode current, mA", "0")
+    child.expect(r"The anode current must be a number > 0 mA")
+    answer(child, r"Anode current, mA", "4")
+    answer(child, r"Anode voltage, kV", "")
+    answer(child, "Place the probe at 80 cm", "")
+    for value in ("10", "10.1", "9.9"):
+        answer(child, r"A1 80 cm: reading \d, uGy/h", value)
+    child.expect(r"PASS|FAIL")
+    answer(child, r"Add a measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    shown = subprocess.run(
+        [RADSURVEY, "survey", "show", "CM", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    (point,) = json.loads(shown.stdout)["survey"]["points"]
+    assert point["anode_current_mA"] == 4 and point["anode_voltage_kV"] == 100
+    assert point["location"] == "by the desk"
+    assert list(point["readings_uGy_h"]) == ["80"]

@@ -79,8 +79,29 @@ def test_persian_pdf_is_laid_out_right_to_left(doc: dict, chromium: str, tmp_pat
     assert line.index("WE-2008-014") < line.index("شماره گزارش")
 
 
+def test_persian_pdf_keeps_latin_values_numbers_and_formulas_in_their_own_order(
+    doc: dict, chromium: str, tmp_path: Path
+) -> None:
+    doc["facility"] = {**doc["facility"], "address": "12 Example Street, Almaty"}
+    out = write_report(doc, tmp_path / "report-fa.pdf", fmt="pdf", lang="fa")
+    bidi_marks = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u200e\u200f\u2066\u2067\u2068\u2069"))
+    text = pdf_text(out, layout=True).translate(bidi_marks)
+    assert "12 Example Street, Almaty" in text  # not "Example Street, Almaty 12"
+    assert "2.5 mm Al" in text and "180 x 180 mm" in text
+    assert "E = 0.5 * (0.15*D160 + 0.3*D120 + 0.5*D80 + 0.05*D30)" in text
+
+
 def test_missing_chromium_is_one_clear_error(doc: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.delenv("RADSURVEY_CHROMIUM", raising=False)
     with pytest.raises(ReportError, match="apt-get install chromium"):
         write_report(doc, tmp_path / "r.pdf", fmt="pdf")
+
+
+def test_pdf_to_a_path_that_cannot_be_written_is_one_clear_error(doc: dict, chromium: str, tmp_path: Path) -> None:
+    with pytest.raises(ReportError, match="cannot write the report: is a directory") as err:
+        write_report(doc, tmp_path, fmt="pdf")
+    assert str(tmp_path) in str(err.value)
+    (tmp_path / "plain-file").write_text("x", encoding="utf-8")
+    with pytest.raises(ReportError, match="plain-file is not a directory"):
+        write_report(doc, tmp_path / "plain-file" / "r.pdf", fmt="pdf")

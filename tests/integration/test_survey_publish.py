@@ -187,6 +187,17 @@ def test_publish_without_a_sink_in_the_config_is_one_clear_error(tmp_path: Path)
     ]
 
 
+def test_a_survey_with_an_unusable_config_is_refused_before_anything_is_asked_or_stored(tmp_path: Path) -> None:
+    cfg = publish_config(tmp_path)
+    out = cli(tmp_path, "survey", "start", "--plan", str(WORKED_EXAMPLE), "--yes", "--config", str(cfg))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        f"radsurvey: error: {cfg}: no enabled [mqtt] or [influxdb] section to publish the survey to"
+    ]
+    assert out.stdout == ""
+    assert not (tmp_path / "surveys.sqlite").exists()
+
+
 def test_a_publish_that_cannot_reach_the_broker_says_what_is_owed_and_fails(tmp_path: Path) -> None:
     imported = cli(tmp_path, "survey", "import", str(WORKED_EXAMPLE), "--id", "IMP")
     assert imported.returncode == 0, imported.stderr

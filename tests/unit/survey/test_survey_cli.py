@@ -185,3 +185,117 @@ def test_a_meter_that_is_not_a_recorded_instrument_is_flagged(env: Path) -> None
     _, shown, _ = run("survey", "show", "ID1", "--json")
     warnings = json.loads(shown)["survey"]["metadata"]["warnings"]
     assert any("serial SIM-77 is not among the recorded instruments (9)" in w for w in warnings)
+
+
+def bad_metadata_file(tmp_path: Path, example: Path) -> Path:
+    doc = json.loads(example.read_text(encoding="utf-8"))
+    doc["metadata"] = {"facility": "Clinic"}
+    bad = tmp_path / "bad-meta.json"
+    bad.write_text(json.dumps(doc), encoding="utf-8")
+    return bad
+
+
+def test_import_refuses_metadata_that_does_not_validate_and_stores_nothing(
+    env: Path, example: Path, tmp_path: Path
+) -> None:
+    bad = bad_metadata_file(tmp_path, example)
+    code, _, err = run("survey", "import", str(bad))
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1
+    assert f"{bad}: metadata.facility: should be a JSON object or TOML table" in err
+    _, out, _ = run("survey", "list", "--json")
+    assert json.loads(out) == []
+
+
+def test_report_of_a_file_with_bad_metadata_is_one_line(env: Path, example: Path, tmp_path: Path) -> None:
+    bad = bad_metadata_file(tmp_path, example)
+    code, out, err = run("report", str(bad), "--format", "html")
+    assert code == 2 and out == ""
+    expected = f"{bad}: metadata.facility: should be a JSON object or TOML table, got 'Clinic'"
+    assert err.strip() == f"radsurvey: error: {expected}"
+
+
+def test_a_malformed_stored_survey_is_listed_and_shown_with_a_warning(env: Path, example: Path) -> None:
+    import sqlite3
+
+    run("survey", "import", str(example), "--id", "GOOD")
+    run("survey", "import", str(example), "--id", "OLD")
+    with sqlite3.connect(env / "surveys.sqlite") as db:  # as an older radsurvey stored it
+        db.execute("UPDATE surveys SET metadata = json_set(metadata, '$.metadata.facility', 'Clinic') WHERE id = 'OLD'")
+    code, out, err = run("survey", "list")
+    assert code == 0 and "GOOD" in out and "OLD" in out
+    assert "warning: survey OLD: metadata.facility" in err
+    code, out, _ = run("survey", "list", "--json")
+    rows = {r["id"]: r for r in json.loads(out)}
+    assert rows["GOOD"]["problem"] is None and "metadata.facility" in rows["OLD"]["problem"]
+    code, out, _ = run("survey", "show", "OLD")
+    assert code == 0
+    assert "warning: survey OLD: metadata.facility" in out.replace("\n", " ")
+    code, out, err = run("report", "OLD")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "survey OLD: metadata.facility" in err
+    code, out, _ = run("survey", "export", "OLD")
+    assert code == 0 and json.loads(out)["metadata"]["facility"] == "Clinic"  # nothing stored is lost
+
+
+@pytest.mark.parametrize("where", ["a directory", "under a file"])
+def test_report_to_a_path_that_cannot_be_written_is_one_line(env: Path, example: Path, where: str) -> None:
+    (env / "plain-file").write_text("x", encoding="utf-8")
+    out = env if where == "a directory" else env / "plain-file" / "r.html"
+    code, _, err = run("report", str(example), "--format", "html", "--out", str(out))
+    assert code == 2
+    assert err.startswith(f"radsurvey: error: {out}: cannot write the report: ")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_export_into_a_missing_directory_is_one_line(env: Path, example: Path) -> None:
+    run("survey", "import", str(example), "--id", "WE")
+    out = env / "missing" / "x.json"
+    code, _, err = run("survey", "export", "WE", "--out", str(out))
+    assert code == 2
+    assert err.strip() == f"radsurvey: error: {out}: cannot write: No such file or directory"
+
+
+def test_start_refuses_a_bad_language_before_creating_the_survey(env: Path) -> None:
+    plan = env / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    code, out, err = run("survey", "start", "--plan", str(plan), "--yes", "--lang", "de")
+    assert code == 2 and out == ""
+    assert err.strip() == "radsurvey: error: --lang 'de': use one of en, ru, kk, fa, ro"
+    _, listed, _ = run("survey", "list", "--json")
+    assert json.loads(listed) == []
+
+
+def test_resume_refuses_a_bad_format_before_asking_anything(env: Path) -> None:
+    plan = env / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    _, sid, _ = run("survey", "new", "--plan", str(plan))
+    code, out, err = run("survey", "resume", sid.strip(), "--yes", "--format", "docx")
+    assert code == 2 and out == ""
+    assert err.strip() == "radsurvey: error: --format 'docx': use one of html, pdf, csv, json"
+
+
+def test_import_under_a_taken_id_is_refused_unless_a_new_id_is_asked_for(env: Path, example: Path) -> None:
+    run("survey", "import", str(example), "--id", "WE")
+    code, out, err = run("survey", "import", str(example), "--id", "WE")
+    assert code == 2 and out == ""
+    assert "survey 'WE' already exists; choose another --id, or add --new-id" in err
+    assert len(err.strip().splitlines()) == 1
+    code, out, err = run("survey", "import", str(example), "--id", "WE", "--new-id")
+    assert code == 0 and out.strip() not in ("", "WE")
+    assert f"note: survey id 'WE' is taken; stored as {out.strip()}" in err
+    _, listed, _ = run("survey", "list", "--json")
+    assert len(json.loads(listed)) == 2
+
+
+@pytest.mark.parametrize("command", ["new", "start"])
+def test_new_and_start_refuse_a_plan_with_bad_metadata_in_one_line(env: Path, command: str) -> None:
+    plan = env / "plan.toml"
+    plan.write_text(PLAN.replace('[metadata.facility]\nname = "Clinic"', '[metadata]\nfacility = "Clinic"'), "utf-8")
+    code, _, err = run("survey", command, "--plan", str(plan), *(["--yes"] if command == "start" else []))
+    assert code == 2
+    assert err.strip().splitlines() == [
+        f"radsurvey: error: {plan}: metadata.facility: should be a JSON object or TOML table, got 'Clinic'"
+    ]
+    _, listed, _ = run("survey", "list", "--json")
+    assert json.loads(listed) == []

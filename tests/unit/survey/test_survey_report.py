@@ -5,7 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import date
+from html import unescape
+from html.parser import HTMLParser
 from importlib import resources
 
 import pytest
@@ -57,8 +60,13 @@ def test_csv_has_one_row_per_point_and_height_with_full_precision(doc: dict) -> 
     assert points[6]["verdict"] == "fail"
 
 
+def visible(html: str) -> str:
+    """The report's text without its tags (the bidi isolation elements)."""
+    return unescape(re.sub(r"<[^>]+>", "", html))
+
+
 def test_html_report_shows_every_protocol_field(doc: dict) -> None:
-    html = render_report(doc, fmt="html", lang="en")
+    html = visible(render_report(doc, fmt="html", lang="en"))
     for text in (
         "City Polyclinic No. 7 (example)",
         "12 Example Street, Almaty",
@@ -83,13 +91,15 @@ def test_html_report_shows_every_protocol_field(doc: dict) -> None:
         "Signatures",
         "@page { size: A4",
         "outside 0.1-1000 uGy/h",
+        "Position of the point",
+        "radiographer's position beside the table, 1 m from the beam axis",
     ):
         assert text in html, text
 
 
 def test_formula3_conservative_variant_is_named_and_used(doc: dict) -> None:
     doc["options"] = {"formula3": "conservative"}
-    html = render_report(doc, fmt="html")
+    html = visible(render_report(doc, fmt="html"))
     assert "conservative: E = 0.25 * (D80 + D120)" in html
     e = evaluate_document(doc)["points"][1]["effective_dose_rate_uSv_h"]
     assert formatter("en").number(e) in html
@@ -171,3 +181,87 @@ def test_russian_report_translates_the_protocol_tables_too(doc: dict) -> None:
         "утратили силу в 2010 г.",
     ):
         assert text in html, text
+
+
+class _CellText(HTMLParser):
+    """Text inside table cells, each chunk with whether a bidi-isolating element encloses it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[tuple[str, bool]] = []
+        self.chunks: list[tuple[str, bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("br", "meta", "img"):
+            return
+        self.stack.append((tag, tag == "bdi" or any(k == "dir" for k, _ in attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        while self.stack:
+            if self.stack.pop()[0] == tag:
+                break
+
+    def handle_data(self, data: str) -> None:
+        tags = [t for t, _ in self.stack]
+        if "td" in tags and data.strip():
+            inside = tags[tags.index("td") :]
+            isolated = any(iso for _, iso in self.stack[len(self.stack) - len(inside) :])
+            self.chunks.append((data.strip(), isolated))
+
+
+def test_persian_report_isolates_latin_and_digits_from_the_right_to_left_layout(doc: dict) -> None:
+    doc["facility"] = {**doc["facility"], "address": "12 Example Street, Almaty"}
+    html = render_report(doc, fmt="html", lang="fa")
+    assert "<bdi>12 Example Street, Almaty</bdi>" in html  # direction from its first letter: left-to-right
+    assert '<bdi dir="ltr" class="formula">E = 0.5 * (0.15*D160 + 0.3*D120 + 0.5*D80 + 0.05*D30)</bdi>' in html
+    assert '<bdi dir="ltr">R500-06-1187</bdi>' in html
+    parser = _CellText()
+    parser.feed(html)
+    bare = [text for text, isolated in parser.chunks if re.search(r"[A-Za-z0-9]", text) and not isolated]
+    assert bare == []
+
+
+def test_solar_hijri_dates_work_in_any_language_and_say_so(doc: dict) -> None:
+    html = visible(render_report(doc, fmt="html", lang="en", solar_hijri=True))
+    assert "1387/08/24" in html  # the survey date, 2008-11-14
+    assert "Dates are given in the Solar Hijri calendar." in html
+    assert "Solar Hijri" not in visible(render_report(doc, fmt="html", lang="en"))
+
+
+@pytest.mark.parametrize(
+    ("lang", "solar_hijri", "shown"),
+    [
+        ("en", False, "2026-11-22 10:15:03 – 10:42:10 UTC"),
+        ("ru", False, "22.11.2026 10:15:03 – 10:42:10 UTC"),
+        ("fa", True, "۱۴۰۵/۰۹/۰۱ ۱۰:۱۵:۰۳ – ۱۰:۴۲:۱۰ UTC"),
+    ],
+)
+def test_reading_times_are_printed_readably(doc: dict, lang: str, solar_hijri: bool, shown: str) -> None:
+    from radsurvey.daemon.survey.metadata import metadata_from_document
+
+    doc = {**doc, "metadata": {**metadata_from_document(doc)}}
+    doc["metadata"].update(measured_from="2026-11-22T10:15:03.123Z", measured_to="2026-11-22T10:42:10.456Z")
+    html = render_report(doc, fmt="html", lang=lang, solar_hijri=solar_hijri)
+    assert f'<bdi dir="ltr">{shown}</bdi>' in html
+    assert "10:15:03.123" not in html
+
+
+def test_a_span_over_midnight_prints_both_dates() -> None:
+    span = formatter("en").time_span("2026-11-22T23:50:00Z", "2026-11-23T00:10:00.5Z")
+    assert span == "2026-11-22 23:50:00 – 2026-11-23 00:10:00 UTC"
+
+
+@pytest.mark.parametrize(
+    ("lang", "texts"),
+    [
+        ("ru", ["Прил. 14, табл. 1, строка 3"]),
+        ("kk", ["А тобындағы персонал тұрақты болатын үй-жайлар", "14-қосымша, 1-кесте, 3-жол"]),
+        ("fa", ["اتاق‌های حضور دائم کارکنان گروه الف", "پیوست ۱۴، جدول ۱، ردیف ۳"]),
+        ("ro", ["Încăperi cu prezență permanentă a personalului din grupa A", "Anexa 14, tabelul 1, rândul 3"]),
+    ],
+)
+def test_reports_translate_the_protocol_tables_and_their_sources(doc: dict, lang: str, texts: list[str]) -> None:
+    html = visible(render_report(doc, fmt="html", lang=lang))
+    for text in texts:
+        assert text in html, text
+    assert "App. 14 Table 1 row 3" not in html

@@ -283,3 +283,55 @@ def test_until_stable_discards_readings_until_three_agree(store: SurveyStore) ->
         store=store, survey_id=sid, ui=SilentUI(lambda _: None), source=meter, plan=plan, settings=settings
     ).run()
     assert store.get(sid).kept("A1", 80) == [10.0, 10.2, 9.8]
+
+
+def test_readings_kept_with_a_wide_spread_are_a_warning_in_the_report(store: SurveyStore) -> None:
+    from radsurvey.daemon.report import render_report
+
+    plan = {
+        "schema": "radsurvey.survey/1",
+        "protocol": "kz-2008-303",
+        "apparatus": "radiography",
+        "background_uGy_h": [0.1, 0.1, 0.1],
+        "points": [
+            {
+                "id": "A1",
+                "room": "r",
+                "category": 2,
+                "kind": "above",
+                "anode_current_mA": 4,
+                "readings_uGy_h": {"80": [10.0, 50.0, 10.0]},
+            }
+        ],
+    }
+    sid = new_session(store, plan, profile=TechnicianProfile())
+    SurveyFlow(store=store, survey_id=sid, ui=SilentUI(lambda _: None), plan=plan).run()
+    warning = "point A1 at 80 cm: spread 99.0 % exceeds 20 %; readings kept"
+    assert warning in store.get(sid).header["metadata"]["warnings"]
+    assert warning in json.loads(render_report(store.get(sid).document(), fmt="json"))["warnings"]
+    assert warning in render_report(store.get(sid).document(), fmt="html")
+
+
+def test_a_retake_that_cures_the_spread_leaves_no_warning(store: SurveyStore) -> None:
+    class Noisy:
+        name = "meter:test"
+        values = iter([5.0, 50.0, 5.0, 10.0, 10.2, 9.8])
+
+        def read(self):
+            from radsurvey.daemon.survey.capture import MeterSample
+
+            return MeterSample(value_uGy_h=next(self.values), unit="uGy/h", raw="", source=self.name)
+
+        def close(self) -> None:
+            pass
+
+    plan = {
+        "schema": "radsurvey.survey/1",
+        "protocol": "kz-2008-303",
+        "apparatus": "radiography",
+        "background_uGy_h": [0.1, 0.1, 0.1],
+        "points": [{"id": "A1", "room": "r", "category": 2, "kind": "above", "anode_current_mA": 4}],
+    }
+    sid = new_session(store, plan, profile=TechnicianProfile())
+    SurveyFlow(store=store, survey_id=sid, ui=SilentUI(lambda _: None), source=Noisy(), plan=plan).run()
+    assert not any("spread" in w for w in store.get(sid).header["metadata"]["warnings"])
