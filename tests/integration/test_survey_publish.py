@@ -31,27 +31,47 @@ PLAN = """\
 schema = "radsurvey.survey/1"
 protocol = "kz-2008-303"
 apparatus = "radiography"
+background_compensated = false
 background_uGy_h = [0.09, 0.11, 0.10]
 
 [metadata]
+protocol_number = "LIVE-1"
 reason = "scheduled_or_as_needed"
 [metadata.facility]
 name = "Test clinic"
 address = "1 Test street"
 department = "Radiology"
 room = "101"
+radiation_work_code = ""
 [metadata.apparatus]
 type = "general_diagnostic"
 manufacturer = "ACME"
 model = "R-1"
 serial = "SN-1"
+tube_serial = "T-1"
+regulatory_id = ""
+sanitary_conclusion = "No. 1 of 2026-01-01"
 [metadata.representative]
 name = "C. Representative"
+position = "head of department"
 [metadata.conditions]
 filter = "2.5 mm Al"
+exposure = "fluoroscopy, 5 s"
 phantom = "water, 250 x 250 x 150 mm"
 field_size = "180 x 180 mm"
 table_position = "horizontal"
+[[metadata.performed_by]]
+name = "A. Technician"
+[[metadata.instruments]]
+model = "DKS-1"
+serial = "42"
+energy_min_keV = 15
+energy_max_keV = 3000
+dose_rate_min_uGy_h = 0.1
+dose_rate_max_uGy_h = 1000
+error_percent = 15
+certificate_number = "VC-1"
+certificate_expires = "2099-01-01"
 """
 
 
@@ -108,6 +128,7 @@ async def test_each_point_reaches_mqtt_and_influxdb_while_the_survey_is_still_ru
             await answer(r"Add the first measurement point\?", "y")
             await answer(r"Point id", "A1")
             await answer(r"Room / location", "doctor's office above")
+            await answer(r"Position of the probe in the room", "")
             await answer(r"Room category \(App\. 14 Table 2\)", "2")
             await answer(r"Kind of point", "above")
             await answer(r"Heights above the floor, cm", "")
