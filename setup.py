@@ -9,8 +9,9 @@ from setuptools import find_packages, setup
 
 FOLDERS = ("daemon", "drivers", "protocols", "config")
 # Data-only folders: ``radsurvey.systemd`` carries the unit files, udev rules and
-# install scripts as package data (pyproject.toml's package-data patterns).
-DATA_FOLDERS = ("systemd",)
+# install scripts, ``radsurvey.config.examples`` the example configs, as package
+# data (pyproject.toml's package-data patterns).
+DATA_FOLDERS = ("systemd", "config/examples")
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}
@@ -23,7 +24,8 @@ for folder in FOLDERS:
         package_dir[name] = f"{folder}/{sub.replace('.', '/')}"
 
 for folder in DATA_FOLDERS:
-    packages.append(f"radsurvey.{folder}")
-    package_dir[f"radsurvey.{folder}"] = folder
+    name = "radsurvey." + folder.replace("/", ".")
+    packages.append(name)
+    package_dir[name] = folder
 
 setup(packages=packages, package_dir=package_dir)
