@@ -113,6 +113,34 @@ def test_acknowledging_a_latched_alarm_while_high_releases_the_latch_only() -> N
     assert not m.s.acknowledged
 
 
+def test_an_alarm_acknowledged_while_high_stays_acknowledged_through_more_high_samples() -> None:
+    m = StateMachine(level=10, latching=True)
+    m.update(0, 11)
+    m.acknowledge(1, "bob")
+    assert m.update(2, 12) is None  # still the same episode: not latched again
+    assert m.s.state == State.ALARM and m.s.acknowledged and not m.s.latched
+    assert m.update(3, 0) == State.NORMAL
+    assert not m.s.latched and not m.s.acknowledged
+
+
+def test_a_new_rising_edge_after_an_acknowledged_episode_latches_again() -> None:
+    m = StateMachine(level=10, latching=True)
+    m.update(0, 11)
+    m.acknowledge(1, "bob")
+    m.update(2, 12)
+    m.update(3, 0)
+    assert m.update(4, 11) == State.ALARM
+    assert m.s.latched and not m.s.acknowledged
+    assert m.update(5, 0) is None  # held by the new latch
+
+
+def test_a_restored_acknowledged_alarm_does_not_latch_again_while_the_value_stays_high() -> None:
+    m = StateMachine(level=10, latching=True)
+    m.restore(MachineState(state=State.ALARM, since=100, acknowledged=True, acknowledged_by="bob"))
+    assert m.update(200, 12) is None and not m.s.latched
+    assert m.update(201, 0) == State.NORMAL
+
+
 def test_a_new_rise_clears_the_previous_acknowledgement() -> None:
     m = StateMachine(level=10, warning_fraction=0.5)
     m.update(0, 6)

@@ -50,6 +50,34 @@ async def test_cli_acknowledgement_request_releases_a_latched_alarm_and_records_
     assert ack["acknowledged_by"] == "dr. Asel" and ack["comment"] == "checked"
 
 
+async def test_an_acknowledgement_while_high_sticks_and_memory_agrees_with_the_journal(tmp_path: Path) -> None:
+    from radsurvey.daemon.alarms import store
+
+    cfg = make_config(tmp_path, [{"kind": "instant", "level_uSv_h": 50, "latching": True, "warning_fraction": 0}])
+    clock = Clock(T0)
+    async with running(cfg, clock) as (daemon, service):
+        feed(daemon, clock, T0, T0 + 20, 100.0)
+        ok, _ = service.acknowledge("desk", "instant", "bob", source="test")
+        assert ok
+        feed(daemon, clock, T0 + 20, T0 + 40, 100.0)  # still high: the same episode
+        feed(daemon, clock, T0 + 40, T0 + 60, 0.0)  # back to 0: it clears
+        in_memory = service.current()[0]
+        await daemon.journal.aflush()
+        journaled = store.current(cfg.journal.path)[0]
+    assert (in_memory["state"], in_memory["latched"], in_memory["acknowledged"]) == ("normal", False, False)
+    assert (journaled["state"], journaled["latched"]) == ("normal", False)
+    assert [(e["event"], e["state"], e["latched"]) for e in events(cfg)] == [
+        ("transition", "alarm", 1),
+        ("ack", "alarm", 0),
+        ("transition", "normal", 0),
+    ]
+    async with running(cfg, clock) as (_, service):
+        restored = service.current()[0]
+    assert {k: restored[k] for k in ("state", "latched", "acknowledged", "since")} == {
+        k: in_memory[k] for k in ("state", "latched", "acknowledged", "since")
+    }
+
+
 async def test_acknowledging_a_channel_with_nothing_to_acknowledge_is_rejected(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, [{"kind": "instant", "level_uSv_h": 50}])
     async with running(cfg, Clock(T0)) as (_, service):
