@@ -306,7 +306,8 @@ class DoseBudget:
 
     def add(self, t: float, value_uSv_h: float) -> None:
         begin = period_start(self.start, t)
-        if self.s is None or (self.start == "year" and begin > self.s.period_start):
+        # A new year starts a new period; so does a configured start that differs from the state's.
+        if self.s is None or begin > self.s.period_start or (self.start != "year" and begin != self.s.period_start):
             self.s = DoseBudgetState(period_start=begin, last_t=self.s.last_t if self.s else None)
         s = self.s
         if t < s.period_start:

@@ -32,7 +32,16 @@ from radsurvey.protocols.errors import ConfigError, RadsurveyError
 
 from . import clock
 from .actions import CommandRunner
-from .engine import CategoryLimits, DoseBudgetState, Event, MachineState, Observations, Rule, State
+from .engine import (
+    CategoryLimits,
+    DoseBudgetState,
+    Event,
+    MachineState,
+    Observations,
+    Rule,
+    State,
+    period_start,
+)
 
 if TYPE_CHECKING:
     from radsurvey.drivers.runner import MeterState
@@ -429,13 +438,23 @@ class AlarmService:
                 elif r.budget is not None:
                     assert isinstance(r.cfg, DoseBudgetRule)
                     snap = snapshots.get((channel, r.name))
+                    current_start = period_start(r.cfg.start, t_now)
+                    if snap is not None and snap["period_start"] != current_start:
+                        # A new year, or `start` changed in the config: the saved dose
+                        # belongs to another period and must not count in this one.
+                        log.info(
+                            "dose budget snapshot is of another period; recomputed from the journal",
+                            channel=channel,
+                            rule=r.name,
+                            saved_period_start=iso(snap["period_start"]),
+                            period_start=iso(current_start),
+                        )
+                        snap = None
                     if snap is not None:
                         r.budget.s = DoseBudgetState(**snap)
                         begin = snap["last_t"] if snap["last_t"] is not None else snap["period_start"]
                     else:
-                        from .engine import period_start
-
-                        begin = period_start(r.cfg.start, t_now) - r.cfg.max_gap_s
+                        begin = current_start - r.cfg.max_gap_s
                 else:
                     continue
                 start = begin if start is None else min(start, begin)

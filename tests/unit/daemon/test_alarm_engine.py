@@ -224,6 +224,17 @@ def test_dose_budget_starts_again_on_the_first_of_january() -> None:
     assert b.projected_mSv() == pytest.approx(1.0)
 
 
+def test_dose_budget_state_of_another_start_date_is_started_afresh() -> None:
+    from radsurvey.daemon.alarms.engine import DoseBudgetState
+
+    start = date(2026, 3, 2)
+    t0 = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
+    b = DoseBudget(start, hours_per_year=2000, max_gap_s=120, min_elapsed_s=0)
+    b.s = DoseBudgetState(period_start=t0 - 86400, dose_uSv=50.0, covered_s=3600.0, last_t=t0 + 10)
+    b.add(t0 + 70, 1.0)
+    assert b.s.period_start == t0 and b.s.dose_uSv == pytest.approx(60 / 3600)
+
+
 def test_dose_budget_ignores_samples_before_a_configured_start() -> None:
     start = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
     b = DoseBudget(date(2026, 6, 1), hours_per_year=1000, max_gap_s=1000, min_elapsed_s=0)

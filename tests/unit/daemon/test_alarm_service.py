@@ -147,6 +147,22 @@ async def test_dose_budget_survives_a_restart_from_its_snapshot_and_later_sample
         assert abs(dose - (99 * 1.0 + 100 * 3.0) / 3600) < 1e-12
 
 
+async def test_a_dose_budget_snapshot_of_another_start_date_is_discarded_at_restart(tmp_path: Path) -> None:
+    rules = [{"kind": "dose_budget", "min_elapsed_s": 0, "start": "2026-03-02"}]
+    cfg = make_config(tmp_path, rules, snapshot_interval_s=3600)
+    clock = Clock(T0)
+    async with running(cfg, clock) as (daemon, service):
+        feed(daemon, clock, T0, T0 + 100, 1.0)
+        assert service.by_key[("desk", "dose_budget")].measure(T0 + 100) is not None
+        await daemon.journal.aflush()
+    # The period now starts the next day: nothing measured so far belongs to it.
+    moved = make_config(tmp_path, [{**rules[0], "start": "2026-03-03"}], snapshot_interval_s=3600)
+    async with running(moved, clock) as (_, service):
+        rule = service.by_key[("desk", "dose_budget")]
+        assert rule.measure(T0 + 100) is None
+        assert rule.budget is not None and (rule.budget.s is None or rule.budget.s.dose_uSv == 0)
+
+
 async def test_equipment_rule_faults_when_the_meter_stays_disconnected(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, [{"kind": "equipment", "check": "disconnected", "after_s": 30}])
     clock = Clock(T0)
