@@ -105,14 +105,15 @@ class EquipmentRule(_Rule):
     kind: Literal["equipment"]
     check: Check
     after_s: float = Field(60.0, ge=0, le=86_400, description="disconnected/stale/clock: how long before it counts")
-    max_bytes: int | None = Field(None, gt=0, description="journal_size: the size limit of the journal files")
+    max_bytes: int | None = Field(
+        None, gt=0, description="journal_size: the size limit of the journal files; default [retention] max_size_mb"
+    )
     max_rows: int | None = Field(None, gt=0, description="sink_backlog: rows not yet acknowledged by the slowest sink")
     default_warning: ClassVar[float] = 0.0
 
     @model_validator(mode="after")
     def _needs(self) -> EquipmentRule:
-        if self.check == "journal_size" and self.max_bytes is None:
-            raise ValueError("check 'journal_size' needs max_bytes")
+        # journal_size without max_bytes takes [retention] max_size_mb (checked with the whole config)
         if self.check == "sink_backlog" and self.max_rows is None:
             raise ValueError("check 'sink_backlog' needs max_rows")
         return self
@@ -185,3 +186,31 @@ def check_unique_rule_names(channel_id: str, rules: list[AlarmRule]) -> list[str
             problems.append(f"channels[{channel_id}].alarms: duplicate rule {rule.name!r} (give each an id)")
         seen.add(rule.name)
     return problems
+
+
+def with_journal_limit(rules: list[AlarmRule], max_bytes: int | None, warning_fraction: float) -> list[AlarmRule]:
+    """A channel's rules with the journal size bound of ``[retention] max_size_mb`` applied.
+
+    A ``journal_size`` rule without ``max_bytes`` takes the retention limit (and,
+    without its own ``warning_fraction``, the retention ``warn_fraction``); a
+    channel without any ``journal_size`` rule gets one, so that the configured
+    bound raises an alarm by itself.
+    """
+    if max_bytes is None:
+        return list(rules)
+    out: list[AlarmRule] = []
+    for rule in rules:
+        if isinstance(rule, EquipmentRule) and rule.check == "journal_size" and rule.max_bytes is None:
+            update: dict[str, object] = {"max_bytes": max_bytes}
+            if rule.warning_fraction is None:
+                update["warning_fraction"] = warning_fraction
+            rule = rule.model_copy(update=update)
+        out.append(rule)
+    has_check = any(isinstance(r, EquipmentRule) and r.check == "journal_size" for r in rules)
+    if not has_check and all(r.name != "journal_size" for r in rules):
+        out.append(
+            EquipmentRule(
+                kind="equipment", check="journal_size", max_bytes=max_bytes, warning_fraction=warning_fraction
+            )
+        )
+    return out

@@ -100,14 +100,24 @@ def category_limits(protocol: str, room_category: int, where: str) -> CategoryLi
     )
 
 
+# Limits for rules that need none (equipment checks only): never used in a judgement.
+_NO_LIMITS = CategoryLimits(dmd_uSv_h=1.0, dose_limit_mSv=1.0, hours_per_year=1.0)
+
+
 def build_rules(cfg: DaemonConfig) -> dict[str, list[Rule]]:
-    """channel id -> its rules; ConfigError when a category is unknown."""
+    """channel id -> its rules (with the journal size bound of [retention]); ConfigError when a category is unknown."""
     out: dict[str, list[Rule]] = {}
     for ch in cfg.channels:
-        if not ch.alarms:
+        rules = cfg.alarm_rules(ch)
+        if not rules:
             continue
-        limits = category_limits(ch.protocol, ch.room_category, f"channels[{ch.id}].room_category")
-        out[ch.id] = [Rule(ch.id, rule_cfg, limits) for rule_cfg in ch.alarms]
+        # Only the channel's own rules judge dose rates against its category.
+        limits = (
+            category_limits(ch.protocol, ch.room_category, f"channels[{ch.id}].room_category")
+            if ch.alarms
+            else _NO_LIMITS
+        )
+        out[ch.id] = [Rule(ch.id, rule_cfg, limits) for rule_cfg in rules]
     return out
 
 
@@ -504,12 +514,9 @@ class AlarmService:
         return out
 
 
-_NO_LIMITS = CategoryLimits(dmd_uSv_h=1.0, dose_limit_mSv=1.0, hours_per_year=1.0)
-
-
 def services_for(cfg: DaemonConfig) -> list[Any]:
     """The alarm services a config asks for: none without rules; the MQTT ack listener when enabled."""
-    if not any(ch.alarms for ch in cfg.channels):
+    if not any(cfg.alarm_rules(ch) for ch in cfg.channels):
         return []
     alarms = AlarmService(cfg)
     services: list[Any] = [alarms]

@@ -121,3 +121,34 @@ def test_secret_comes_from_environment_before_file(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("X_PW", "from-env")
     secret = resolve_secret(env="X_PW", file=f, what="password")
     assert secret.get_secret_value() == "from-env" and "from-env" not in repr(secret)
+
+
+def test_a_journal_size_rule_needs_max_bytes_or_the_retention_limit() -> None:
+    rule = {"kind": "equipment", "check": "journal_size"}
+    data = {**MINIMAL, "channels": [{**MINIMAL["channels"][0], "alarms": [rule]}]}
+    assert "channels[c1].alarms[0]: check 'journal_size' needs max_bytes (or [retention] max_size_mb)" in problems_of(
+        data
+    )
+    cfg = parse_config({**data, "retention": {"max_size_mb": 500, "warn_fraction": 0.8}}, environ={})
+    (applied,) = cfg.alarm_rules(cfg.channels[0])
+    assert (applied.max_bytes, applied.warning_fraction) == (500_000_000, 0.8)  # type: ignore[union-attr]
+
+
+def test_the_retention_size_limit_adds_a_journal_size_check_to_every_channel() -> None:
+    data = {
+        **MINIMAL,
+        "meters": [{"id": "m1", "driver": "simulated"}, {"id": "m2", "driver": "simulated"}],
+        "channels": [
+            {"id": "c1", "meter": "m1", "room_category": 1},
+            {"id": "c2", "meter": "m2", "room_category": 1, "alarms": [{"kind": "instant", "level_uSv_h": 5}]},
+        ],
+        "retention": {"max_size_mb": 100},
+    }
+    cfg = parse_config(data, environ={})
+    assert [[r.name for r in cfg.alarm_rules(ch)] for ch in cfg.channels] == [
+        ["journal_size"],
+        ["instant", "journal_size"],
+    ]
+    assert cfg.channels[0].alarms == []  # the configured rules themselves are untouched
+    without = parse_config({**data, "retention": {}}, environ={})
+    assert [r.name for r in without.alarm_rules(without.channels[1])] == ["instant"]

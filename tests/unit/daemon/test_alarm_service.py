@@ -230,6 +230,38 @@ async def test_sink_backlog_and_journal_size_are_judged_from_the_journal(tmp_pat
         assert states == {"sink_backlog": "fault", "journal_size": "warning"}
 
 
+async def test_the_retention_size_limit_raises_the_journal_size_alarm_by_itself(tmp_path: Path) -> None:
+    from radsurvey.daemon.alarms.service import services_for
+
+    # No rule configured: [retention] max_size_mb alone puts a journal_size check on the channel.
+    cfg = make_config(tmp_path, [], retention={"max_size_mb": 10, "warn_fraction": 0.001})
+    assert [type(s).__name__ for s in services_for(cfg)] == ["AlarmService"]
+    clock = Clock(T0)
+    async with running(cfg, clock) as (daemon, service):
+        feed(daemon, clock, T0, T0 + 5, 0.0)
+        await daemon.journal.aflush()
+        service.tick(T0 + 5)
+        (rule,) = service.current()
+        assert (rule["rule"], rule["state"], rule["level"]) == ("journal_size", "warning", 10_000_000)
+    # The same journal against a limit it already exceeds: fault, and nothing is deleted for it.
+    smaller = make_config(tmp_path, [], retention={"max_size_mb": 0.01})
+    async with running(smaller, clock) as (daemon, service):
+        service.tick(T0 + 10)
+        assert service.current()[0]["state"] == "fault"
+        await daemon.journal.aflush()
+    assert [(e["rule"], e["state"]) for e in events(cfg)] == [("journal_size", "warning"), ("journal_size", "fault")]
+    with jr.reader(cfg.journal.path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM readings").fetchone()[0] == 5
+
+
+async def test_a_journal_size_rule_without_max_bytes_takes_the_retention_limit(tmp_path: Path) -> None:
+    rules = [{"kind": "equipment", "check": "journal_size", "id": "disk", "warning_fraction": 0.5}]
+    cfg = make_config(tmp_path, rules, retention={"max_size_mb": 2000})
+    async with running(cfg, Clock(T0)) as (_, service):
+        (rule,) = service.by_key.values()
+        assert (rule.name, rule.machine.level, rule.machine.warning_level) == ("disk", 2e9, 1e9)
+
+
 async def test_clock_rule_faults_while_the_clock_is_not_synchronised(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, [{"kind": "equipment", "check": "clock", "after_s": 60}])
     clock = Clock(T0)
