@@ -140,25 +140,32 @@ class CommandAction(BaseModel):
 
 
 class MqttAckConfig(BaseModel):
-    """Acknowledgement over MQTT: ``{prefix}/{site}/channels/{channel}/alarm/ack``."""
+    """Acknowledgement over MQTT: ``{prefix}/{site}/channels/{channel}/alarm/ack``.
+
+    The listener has its own connection, but what is not set here comes from
+    ``[mqtt]``: host, port, prefix, TLS (always ``[mqtt]``'s) and the account
+    (username with its password) unless this section names its own.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
-    prefix: str = "radsurvey"
-    username: str | None = None
-    password_env: str | None = Field(None, description="environment variable holding the password")
-    password_file: Path | None = Field(None, description="file holding the password (mode 0600)")
+    host: str | None = Field(None, description="default: [mqtt] host, else 127.0.0.1")
+    port: int | None = Field(None, ge=1, le=65535, description="default: [mqtt] port, else 1883")
+    prefix: str | None = Field(None, description="default: [mqtt] prefix, else radsurvey")
+    username: str | None = Field(None, description="own broker account; default: [mqtt]'s account and password")
+    password_env: str | None = Field(None, description="environment variable holding this account's password")
+    password_file: Path | None = Field(None, description="file holding this account's password (mode 0600)")
     client_id: str | None = None
     allowed_users: list[str] = Field(default_factory=list, description="if not empty, only these names may acknowledge")
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
 
     @model_validator(mode="after")
-    def _authenticated(self) -> MqttAckConfig:
-        if self.enabled and not self.username:
-            raise ValueError("acknowledgement over MQTT needs a broker account (username and a password)")
+    def _password_with_its_account(self) -> MqttAckConfig:
+        if (self.password_env or self.password_file) and not self.username:
+            raise ValueError(
+                "password_env/password_file go with username here (leave all three out to use [mqtt]'s account)"
+            )
         return self
 
 

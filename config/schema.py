@@ -169,6 +169,12 @@ class DaemonConfig(BaseSettings):
                             f"channels[{ch.id}].alarms[{i}]: check 'journal_size' needs max_bytes "
                             "(or [retention] max_size_mb)"
                         )
+        ack = self.alarms.mqtt_ack
+        if ack.enabled and not ack.username and not (self.mqtt is not None and self.mqtt.username):
+            problems.append(
+                "alarms.mqtt_ack: acknowledgement over MQTT needs a broker account: "
+                "username (and a password) here or in [mqtt]"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -108,12 +108,21 @@ class _Server:
 
 
 class Mosquitto(_Server):
-    """mosquitto on 127.0.0.1; optional password file and ACL (authenticated set-up)."""
+    """mosquitto on 127.0.0.1; optional password file and ACL (authenticated set-up), optional TLS."""
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, *, users: dict[str, str] | None = None, acl: str | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        users: dict[str, str] | None = None,
+        acl: str | None = None,
+        tls: tuple[Path, Path] | None = None,
+    ):
+        """``tls``: (certificate, key) files of the listener; clients then must speak TLS."""
         super().__init__(workdir)
+        self.tls = tls
         self.binary = find_binary("mosquitto")
         if self.binary is None:
             raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto')")
@@ -124,6 +133,7 @@ class Mosquitto(_Server):
         conf = self.workdir / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
+            *([f"certfile {self.tls[0]}", f"keyfile {self.tls[1]}"] if self.tls else []),
             "persistence false",
             f"log_dest file {self.workdir / 'mosquitto-internal.log'}",
             "log_type error",
@@ -152,6 +162,21 @@ class Mosquitto(_Server):
             lines.append("allow_anonymous true")
         conf.write_text("\n".join(lines) + "\n")
         return [str(self.binary), "-c", str(conf)]
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (its own CA: give it as ca_file) and its key, made by openssl."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert, key = directory / "broker.pem", directory / "broker.key"
+    subject = ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+    files = ["-keyout", str(key), "-out", str(cert)]
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", *subject, *files],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    return cert, key
 
 
 class VictoriaMetrics(_Server):

@@ -523,7 +523,7 @@ def services_for(cfg: DaemonConfig) -> list[Any]:
     if cfg.alarms.mqtt_ack.enabled:
         from .mqtt_ack import MqttAckService
 
-        services.append(MqttAckService(cfg.alarms.mqtt_ack, site=cfg.site.id, alarms=alarms))
+        services.append(MqttAckService(cfg.alarms.mqtt_ack, site=cfg.site.id, alarms=alarms, mqtt=cfg.mqtt))
     return services
 
 

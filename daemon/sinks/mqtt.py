@@ -74,11 +74,7 @@ class MqttSink(CursorSink):
 
     def _client_for(self) -> aiomqtt.Client:
         m = self.mqtt
-        tls_context = None
-        if m.tls:
-            tls_context = ssl.create_default_context(cafile=str(m.ca_file) if m.ca_file else None)
-            if m.cert_file and m.key_file:
-                tls_context.load_cert_chain(str(m.cert_file), str(m.key_file))
+        tls_context = tls_context_for(m)
         return aiomqtt.Client(
             m.host,
             m.port,
@@ -306,6 +302,16 @@ class MqttSink(CursorSink):
             if message.topic.matches(f"{self.mqtt.discovery_prefix}/status") and message.payload == b"online":
                 log.info("home assistant came online; discovery sent again", sink=self.name)
                 await self.publish_discovery(client)
+
+
+def tls_context_for(m: MqttConfig) -> ssl.SSLContext | None:
+    """The TLS context of an ``[mqtt]`` section (None without ``tls``); shared with the ack listener."""
+    if not m.tls:
+        return None
+    context = ssl.create_default_context(cafile=str(m.ca_file) if m.ca_file else None)
+    if m.cert_file and m.key_file:
+        context.load_cert_chain(str(m.cert_file), str(m.key_file))
+    return context
 
 
 def _quiet_paho_logger() -> logging.Logger:

@@ -152,3 +152,11 @@ def test_the_retention_size_limit_adds_a_journal_size_check_to_every_channel() -
     assert cfg.channels[0].alarms == []  # the configured rules themselves are untouched
     without = parse_config({**data, "retention": {}}, environ={})
     assert [r.name for r in without.alarm_rules(without.channels[1])] == ["instant"]
+
+
+def test_mqtt_acknowledgement_needs_a_broker_account_here_or_in_mqtt() -> None:
+    enabled = {"alarms": {"mqtt_ack": {"enabled": True}}}
+    assert "alarms.mqtt_ack: acknowledgement over MQTT needs a broker account" in problems_of({**MINIMAL, **enabled})
+    parse_config({**MINIMAL, **enabled, "mqtt": {"username": "radsurvey"}}, environ={})
+    own = {"alarms": {"mqtt_ack": {"enabled": True, "password_env": "ACK_PW"}}}
+    assert "password_env/password_file go with username here" in problems_of({**MINIMAL, **own})

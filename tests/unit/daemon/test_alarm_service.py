@@ -276,3 +276,29 @@ async def test_clock_rule_faults_while_the_clock_is_not_synchronised(tmp_path: P
         synced[0] = True
         service.tick(T0 + 161)
         assert service.current()[0]["state"] == "normal"
+
+
+def test_the_mqtt_ack_listener_is_started_only_when_enabled(tmp_path: Path) -> None:
+    from radsurvey.daemon.alarms.mqtt_ack import MqttAckService
+    from radsurvey.daemon.alarms.service import AlarmService, services_for
+
+    rules = [{"kind": "instant", "level_uSv_h": 50}]
+    mqtt = {"host": "broker.local", "port": 8883, "prefix": "site-a", "username": "radsurvey"}
+    off = services_for(make_config(tmp_path, rules, mqtt=mqtt))
+    assert [type(s) for s in off] == [AlarmService]
+    on = services_for(make_config(tmp_path, rules, mqtt=mqtt, mqtt_ack={"enabled": True}))
+    assert [type(s) for s in on] == [AlarmService, MqttAckService]
+    ack = on[1]
+    assert ack.alarms is on[0]
+    # what [alarms.mqtt_ack] leaves unset comes from [mqtt]
+    assert (ack.host, ack.port, ack.username, ack.topic) == (
+        "broker.local",
+        8883,
+        "radsurvey",
+        "site-a/t/channels/+/alarm/ack",
+    )
+    own = services_for(
+        make_config(tmp_path, rules, mqtt=mqtt, mqtt_ack={"enabled": True, "username": "ack", "port": 1884})
+    )[1]
+    assert (own.host, own.port, own.username) == ("broker.local", 1884, "ack")
+    assert services_for(make_config(tmp_path, [], mqtt_ack={"enabled": True, "username": "ack"})) == []
