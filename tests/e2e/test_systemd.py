@@ -66,29 +66,54 @@ def test_verification_needs_the_exec_start_binary(tmp_path: Path) -> None:
     assert out.returncode != 0 and "not executable" in out.stderr
 
 
-def test_service_unit_has_the_required_hardening() -> None:
-    text = units.path("radsurvey.service").read_text()
-    for line in (
-        "Type=notify",
-        "WatchdogSec=30",
-        "Restart=on-failure",
-        "User=radsurvey",
-        "SupplementaryGroups=dialout",
-        "StateDirectory=radsurvey",
-        "ConfigurationDirectory=radsurvey",
-        "LogsDirectory=radsurvey",
-        "ProtectSystem=strict",
-        "ProtectHome=yes",
-        "PrivateTmp=yes",
-        "NoNewPrivileges=yes",
-        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
-        "CapabilityBoundingSet=",
-        "SystemCallFilter=@system-service",
-        "DevicePolicy=closed",
-        "DeviceAllow=char-ttyUSB rw",
-        "DeviceAllow=char-ttyACM rw",
-    ):
-        assert f"\n{line}\n" in text, line
+HARDENING = (
+    "Type=notify",
+    "WatchdogSec=30",
+    "Restart=on-failure",
+    "User=radsurvey",
+    "SupplementaryGroups=dialout",
+    "ConfigurationDirectory=radsurvey",
+    "ProtectSystem=strict",
+    "ProtectHome=yes",
+    "PrivateTmp=yes",
+    "NoNewPrivileges=yes",
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+    "CapabilityBoundingSet=",
+    "AmbientCapabilities=",
+    "RestrictNamespaces=yes",
+    "RestrictSUIDSGID=yes",
+    "LockPersonality=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectControlGroups=yes",
+    "SystemCallArchitectures=native",
+    "SystemCallFilter=@system-service",
+    "DevicePolicy=closed",
+)
+# Every kind of serial port a meter can be on: USB-serial bridges (ttyUSB), USB CDC-ACM
+# (ttyACM: Rad Pro, many new meters), the Pi's PL011 UART (ttyAMA) and 8250/mini UARTs (ttyS).
+SERIAL_TTYS = ("ttyUSB", "ttyACM", "ttyAMA", "ttyS")
+
+
+@pytest.mark.parametrize(
+    ("unit", "own"),
+    [
+        ("radsurvey.service", ("StateDirectory=radsurvey", "LogsDirectory=radsurvey")),
+        ("radsurvey@.service", ("StateDirectory=radsurvey/%i", "LogsDirectory=radsurvey/%i")),
+    ],
+)
+def test_both_units_have_the_required_hardening(unit: str, own: tuple[str, ...]) -> None:
+    text = units.path(unit).read_text()
+    for line in (*HARDENING, *own):
+        assert f"\n{line}\n" in text, f"{unit}: {line}"
+
+
+@pytest.mark.parametrize("unit", ["radsurvey.service", "radsurvey@.service"])
+def test_both_units_allow_every_serial_tty_kind_and_raw_usb_only(unit: str) -> None:
+    lines = units.path(unit).read_text().splitlines()
+    allowed = sorted(line for line in lines if line.startswith("DeviceAllow="))
+    expected = [*(f"DeviceAllow=char-{tty} rw" for tty in SERIAL_TTYS), "DeviceAllow=char-usb_device rw"]
+    assert allowed == sorted(expected)
 
 
 def test_udev_rules_name_the_known_meters_for_group_dialout() -> None:
@@ -96,6 +121,14 @@ def test_udev_rules_name_the_known_meters_for_group_dialout() -> None:
     assert 'ATTRS{idVendor}=="1a86", ATTRS{idProduct}=="7523"' in text
     assert 'ATTRS{idVendor}=="0483", ATTRS{idProduct}=="5740"' in text
     assert text.count('GROUP="dialout"') == 2 and 'SYMLINK+="radsurvey/' in text
+
+
+def test_udev_rules_match_every_serial_tty_kind() -> None:
+    rules = [line for line in units.path("99-radsurvey.rules").read_text().splitlines() if not line.startswith("#")]
+    # The gate is the tty subsystem, not a kernel name: a meter gets its name whether
+    # its driver makes it ttyUSB (CH340), ttyACM (CDC-ACM), ttyAMA or ttyS.
+    assert 'SUBSYSTEM!="tty", GOTO="radsurvey_end"' in rules
+    assert not any("KERNEL" in line for line in rules)
 
 
 def test_install_scripts_are_valid_shell() -> None:

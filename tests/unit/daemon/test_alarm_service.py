@@ -194,6 +194,37 @@ async def test_stale_meter_values_raise_a_fault_after_their_time(tmp_path: Path)
         assert service.current()[0]["state"] == "normal"
 
 
+async def test_an_over_range_reading_faults_its_channel_until_a_reading_in_range(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from radsurvey.drivers.base import Quantity, Reading, Status
+    from radsurvey.drivers.runner import MeterState
+
+    cfg = make_config(tmp_path, [{"kind": "equipment", "check": "over_range"}])
+    clock = Clock(T0)
+
+    def reading(t: float, status: frozenset[Status] = frozenset()) -> Reading:
+        ts = datetime.fromtimestamp(t, UTC)
+        return Reading(meter="m", ts=ts, value=2.0, unit="uGy/h", quantity=Quantity.AIR_KERMA_RATE, status=status)
+
+    async with running(cfg, clock) as (daemon, service):
+        daemon.on_meter_state(MeterState("m", "connected", ts=datetime.fromtimestamp(T0, UTC)))
+        daemon.on_reading(reading(T0 + 1))
+        service.tick(T0 + 1)
+        assert service.current()[0]["state"] == "normal"
+        daemon.on_reading(reading(T0 + 2, frozenset({Status.OVER_RANGE})))
+        service.tick(T0 + 2)
+        assert service.current()[0]["state"] == "fault"
+        daemon.on_reading(reading(T0 + 3))
+        service.tick(T0 + 3)
+        assert service.current()[0]["state"] == "normal"
+        await daemon.journal.aflush()
+    assert [(e["rule"], e["state"], e["unit"]) for e in events(cfg)] == [
+        ("over_range", "fault", "flag"),
+        ("over_range", "normal", "flag"),
+    ]
+
+
 async def test_a_stale_meter_is_judged_stale_not_disconnected(tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
