@@ -15,6 +15,8 @@ import pytest
 
 import radsurvey.systemd as units
 
+REPO = Path(__file__).resolve().parents[2]
+
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(
     SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed (Debian package 'systemd')"
@@ -49,6 +51,26 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path, unit: str) -> None:
     files = {n: units.path(n).read_text() for n in ("radsurvey.service", "radsurvey@.service")}
     out = verify(fake_root(tmp_path, files), unit)
     assert out.returncode == 0 and out.stderr == "", out.stderr
+
+
+def documented_drop_in() -> str:
+    """The GPIO/HID relay drop-in as docs/raspberry-pi.md shows it."""
+    text = (REPO / "docs/raspberry-pi.md").read_text()
+    section = text[text.index("### GPIO and HID relays") :]
+    start = section.index("```ini\n") + len("```ini\n")
+    return section[start : section.index("```", start)]
+
+
+@needs_analyze
+def test_the_documented_relay_drop_in_verifies_and_keeps_the_serial_ports(tmp_path: Path) -> None:
+    drop_in = documented_drop_in()
+    assert "DeviceAllow=/dev/gpiochip0 rw" in drop_in and "SupplementaryGroups=gpio" in drop_in
+    root = fake_root(tmp_path, {"radsurvey.service": units.path("radsurvey.service").read_text()})
+    (root / "etc/systemd/system/radsurvey.service.d").mkdir()
+    (root / "etc/systemd/system/radsurvey.service.d/relay.conf").write_text(drop_in)
+    out = verify(root, "radsurvey.service")
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert "DevicePolicy=" not in drop_in, "the drop-in adds devices; it must not open the policy"
 
 
 @needs_analyze
