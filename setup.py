@@ -9,8 +9,9 @@ from setuptools import find_packages, setup
 
 FOLDERS = ("daemon", "drivers", "protocols", "config")
 # Data-only folders: ``radsurvey.systemd`` carries the unit files, udev rules and
-# install scripts as package data (pyproject.toml's package-data patterns).
-DATA_FOLDERS = ("systemd",)
+# install scripts, ``radsurvey.docs`` the documentation, as package data
+# (pyproject.toml's package-data patterns).
+DATA_FOLDERS = ("systemd", "docs")
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

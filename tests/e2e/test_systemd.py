@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import signal
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -155,8 +157,80 @@ def test_udev_rules_match_every_serial_tty_kind() -> None:
 
 def test_install_scripts_are_valid_shell() -> None:
     for name in ("install.sh", "uninstall.sh"):
-        out = subprocess.run(["sh", "-n", str(units.path(name))], capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
+        for shell in ("sh", "bash"):
+            out = subprocess.run([shell, "-n", str(units.path(name))], capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, f"{shell} -n {name}: {out.stderr}"
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (Debian package 'shellcheck')")
+def test_install_scripts_pass_shellcheck() -> None:
+    scripts = [str(units.path(n)) for n in ("install.sh", "uninstall.sh")]
+    out = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout
+
+
+@pytest.mark.parametrize("unit", ["radsurvey.service", "radsurvey@.service"])
+def test_the_documentation_the_units_link_to_is_shipped(unit: str) -> None:
+    (link,) = [line for line in units.path(unit).read_text().splitlines() if line.startswith("Documentation=")]
+    page = link.removeprefix("Documentation=file:///opt/radsurvey/docs/")
+    assert page != link, "install.sh copies the docs to /opt/radsurvey/docs"
+    assert (units.docs_dir() / page).is_file()
+
+
+def run_install_sh_unprivileged(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """install.sh with an ``id`` that says "not root": it can only get as far as its argument checks."""
+    fake_bin = script.parent / "fake-bin"
+    fake_bin.mkdir(exist_ok=True)
+    (fake_bin / "id").write_text("#!/bin/sh\necho 1000\n")
+    (fake_bin / "id").chmod(0o755)
+    env = {"PATH": f"{fake_bin}:/usr/bin:/bin", "LANG": "C"}
+    return subprocess.run(["sh", str(script), *args], capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_install_sh_outside_a_checkout_asks_what_to_install(tmp_path: Path) -> None:
+    script = tmp_path / "site-packages/radsurvey/systemd/install.sh"  # as in an installed package
+    script.parent.mkdir(parents=True)
+    shutil.copy(units.path("install.sh"), script)
+    out = run_install_sh_unprivileged(script)
+    assert out.returncode == 2
+    assert "give what to install, a wheel file or radsurvey==X.Y" in out.stdout
+    given = run_install_sh_unprivileged(script, "radsurvey==0.1.0")
+    assert given.returncode == 1 and "run as root" in given.stdout  # the source is taken; then it needs root
+
+
+@pytest.mark.skipif(importlib.util.find_spec("wheel") is None, reason="building a wheel needs the 'wheel' package")
+def test_a_wheel_ships_the_units_the_install_script_and_the_docs(tmp_path: Path) -> None:
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    source.mkdir()
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for folder in ("config", "daemon", "drivers", "protocols", "systemd", "docs"):
+        shutil.copytree(REPO / folder, source / folder, ignore=ignore)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    (wheel,) = tmp_path.glob("radsurvey-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for name in units.FILES:
+        assert f"radsurvey/systemd/{name}" in names, name
+    for page in ("raspberry-pi.md", "alarms.md", "mqtt.md"):
+        assert f"radsurvey/docs/{page}" in names, page
 
 
 def test_the_shipped_default_config_is_valid() -> None:
