@@ -9,9 +9,10 @@ from setuptools import find_packages, setup
 
 FOLDERS = ("daemon", "drivers", "protocols", "config")
 # Data-only folders: ``radsurvey.systemd`` carries the unit files, udev rules and
-# install scripts, ``radsurvey.config.examples`` the example configs, as package
-# data (pyproject.toml's package-data patterns).
-DATA_FOLDERS = ("systemd", "config/examples")
+# install scripts, ``radsurvey.config.examples`` the example configs and
+# ``radsurvey.docs`` the documentation, as package data (pyproject.toml's
+# package-data patterns).
+DATA_FOLDERS = ("systemd", "config/examples", "docs")
 
 packages: list[str] = []
 package_dir: dict[str, str] = {}

@@ -105,14 +105,15 @@ class EquipmentRule(_Rule):
     kind: Literal["equipment"]
     check: Check
     after_s: float = Field(60.0, ge=0, le=86_400, description="disconnected/stale/clock: how long before it counts")
-    max_bytes: int | None = Field(None, gt=0, description="journal_size: the size limit of the journal files")
+    max_bytes: int | None = Field(
+        None, gt=0, description="journal_size: the size limit of the journal files; default [retention] max_size_mb"
+    )
     max_rows: int | None = Field(None, gt=0, description="sink_backlog: rows not yet acknowledged by the slowest sink")
     default_warning: ClassVar[float] = 0.0
 
     @model_validator(mode="after")
     def _needs(self) -> EquipmentRule:
-        if self.check == "journal_size" and self.max_bytes is None:
-            raise ValueError("check 'journal_size' needs max_bytes")
+        # journal_size without max_bytes takes [retention] max_size_mb (checked with the whole config)
         if self.check == "sink_backlog" and self.max_rows is None:
             raise ValueError("check 'sink_backlog' needs max_rows")
         return self
@@ -139,25 +140,32 @@ class CommandAction(BaseModel):
 
 
 class MqttAckConfig(BaseModel):
-    """Acknowledgement over MQTT: ``{prefix}/{site}/channels/{channel}/alarm/ack``."""
+    """Acknowledgement over MQTT: ``{prefix}/{site}/channels/{channel}/alarm/ack``.
+
+    The listener has its own connection, but what is not set here comes from
+    ``[mqtt]``: host, port, prefix, TLS (always ``[mqtt]``'s) and the account
+    (username with its password) unless this section names its own.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(1883, ge=1, le=65535)
-    prefix: str = "radsurvey"
-    username: str | None = None
-    password_env: str | None = Field(None, description="environment variable holding the password")
-    password_file: Path | None = Field(None, description="file holding the password (mode 0600)")
+    host: str | None = Field(None, description="default: [mqtt] host, else 127.0.0.1")
+    port: int | None = Field(None, ge=1, le=65535, description="default: [mqtt] port, else 1883")
+    prefix: str | None = Field(None, description="default: [mqtt] prefix, else radsurvey")
+    username: str | None = Field(None, description="own broker account; default: [mqtt]'s account and password")
+    password_env: str | None = Field(None, description="environment variable holding this account's password")
+    password_file: Path | None = Field(None, description="file holding this account's password (mode 0600)")
     client_id: str | None = None
     allowed_users: list[str] = Field(default_factory=list, description="if not empty, only these names may acknowledge")
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
 
     @model_validator(mode="after")
-    def _authenticated(self) -> MqttAckConfig:
-        if self.enabled and not self.username:
-            raise ValueError("acknowledgement over MQTT needs a broker account (username and a password)")
+    def _password_with_its_account(self) -> MqttAckConfig:
+        if (self.password_env or self.password_file) and not self.username:
+            raise ValueError(
+                "password_env/password_file go with username here (leave all three out to use [mqtt]'s account)"
+            )
         return self
 
 
@@ -185,3 +193,31 @@ def check_unique_rule_names(channel_id: str, rules: list[AlarmRule]) -> list[str
             problems.append(f"channels[{channel_id}].alarms: duplicate rule {rule.name!r} (give each an id)")
         seen.add(rule.name)
     return problems
+
+
+def with_journal_limit(rules: list[AlarmRule], max_bytes: int | None, warning_fraction: float) -> list[AlarmRule]:
+    """A channel's rules with the journal size bound of ``[retention] max_size_mb`` applied.
+
+    A ``journal_size`` rule without ``max_bytes`` takes the retention limit (and,
+    without its own ``warning_fraction``, the retention ``warn_fraction``); a
+    channel without any ``journal_size`` rule gets one, so that the configured
+    bound raises an alarm by itself.
+    """
+    if max_bytes is None:
+        return list(rules)
+    out: list[AlarmRule] = []
+    for rule in rules:
+        if isinstance(rule, EquipmentRule) and rule.check == "journal_size" and rule.max_bytes is None:
+            update: dict[str, object] = {"max_bytes": max_bytes}
+            if rule.warning_fraction is None:
+                update["warning_fraction"] = warning_fraction
+            rule = rule.model_copy(update=update)
+        out.append(rule)
+    has_check = any(isinstance(r, EquipmentRule) and r.check == "journal_size" for r in rules)
+    if not has_check and all(r.name != "journal_size" for r in rules):
+        out.append(
+            EquipmentRule(
+                kind="equipment", check="journal_size", max_bytes=max_bytes, warning_fraction=warning_fraction
+            )
+        )
+    return out

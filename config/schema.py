@@ -14,9 +14,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .sinks import InfluxConfig, MqttConfig, RetentionConfig
-from .alarms import AlarmRule, AlarmsConfig, check_unique_rule_names
+from .alarms import AlarmRule, AlarmsConfig, EquipmentRule, check_unique_rule_names, with_journal_limit
 from .connection import ConnectionConfig
+from .sinks import InfluxConfig, MqttConfig, RetentionConfig
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -24,9 +24,7 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 def _check_id(value: str) -> str:
     # Ids become MQTT topic levels and InfluxDB tags: no '/', '+', '#', spaces.
     if not _ID.match(value):
-        raise ValueError(
-            "must be 1-64 characters of letters, digits, '_', '.', '-' (it becomes an MQTT topic level)"
-        )
+        raise ValueError("must be 1-64 characters of letters, digits, '_', '.', '-' (it becomes an MQTT topic level)")
     return value
 
 
@@ -97,7 +95,9 @@ class ChannelConfig(_Section):
         1.0,
         gt=0,
         allow_inf_nan=False,
-        description="for meters reading H*(10) in uSv/h: uSv per uGy used to get air kerma (1.0 overestimates D, conservative)",
+        description=(
+            "for meters reading H*(10) in uSv/h: uSv per uGy used to get air kerma (1.0 overestimates D, conservative)"
+        ),
     )
     alarms: list[AlarmRule] = Field(default_factory=list, description="alarm rules of this channel (docs/alarms.md)")
 
@@ -142,6 +142,12 @@ class DaemonConfig(BaseSettings):
         # model validates exactly the dictionary it is given.
         return (init_settings,)
 
+    def alarm_rules(self, channel: ChannelConfig) -> list[AlarmRule]:
+        """The rules the alarm service runs on a channel: its own, with the journal size bound applied."""
+        r = self.retention
+        max_bytes = int(r.max_size_mb * 1e6) if r.max_size_mb is not None else None
+        return with_journal_limit(channel.alarms, max_bytes, r.warn_fraction)
+
     @model_validator(mode="after")
     def _references(self) -> DaemonConfig:
         problems: list[str] = []
@@ -156,6 +162,19 @@ class DaemonConfig(BaseSettings):
             if ch.meter not in meter_ids:
                 problems.append(f"channels[{ch.id}].meter: no meter with id {ch.meter!r}")
             problems += check_unique_rule_names(ch.id, ch.alarms)
+            if self.retention.max_size_mb is None:
+                for i, rule in enumerate(ch.alarms):
+                    if isinstance(rule, EquipmentRule) and rule.check == "journal_size" and rule.max_bytes is None:
+                        problems.append(
+                            f"channels[{ch.id}].alarms[{i}]: check 'journal_size' needs max_bytes "
+                            "(or [retention] max_size_mb)"
+                        )
+        ack = self.alarms.mqtt_ack
+        if ack.enabled and not ack.username and not (self.mqtt is not None and self.mqtt.username):
+            problems.append(
+                "alarms.mqtt_ack: acknowledgement over MQTT needs a broker account: "
+                "username (and a password) here or in [mqtt]"
+            )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -113,7 +113,11 @@ class RetentionConfig(_Section):
     keep_surveys: bool = Field(True, description="never delete survey records")
     keep_alarms: bool = Field(True, description="never delete alarm events")
     max_size_mb: float | None = Field(
-        None, gt=0, description="journal size that raises the journal-size warning (data is never dropped for it)"
+        None,
+        gt=0,
+        description="journal size that raises the journal_size fault on every channel (data is never dropped for it)",
     )
-    warn_fraction: float = Field(0.9, gt=0, le=1, description="warn when size reaches this fraction of max_size_mb")
+    warn_fraction: float = Field(
+        0.9, gt=0, le=1, description="journal_size warning when the size reaches this fraction of max_size_mb"
+    )
     interval_s: float = Field(60.0, gt=0, le=86_400, description="how often retention runs")

@@ -3,9 +3,11 @@
 #
 #   sudo sh systemd/install.sh [SOURCE]
 #
-# SOURCE is what pip installs: this repository (the default), a wheel file, or
-# "radsurvey==X.Y" from PyPI. Run it again to upgrade: config, secrets and the
-# journal are kept. See docs/raspberry-pi.md.
+# SOURCE is what pip installs: this repository (the default when the script is
+# run from a checkout), a wheel file, or "radsurvey==X.Y" from PyPI. The script
+# also ships inside the package (python -c 'import radsurvey.systemd as s;
+# print(s.path("install.sh"))'); run from there it needs SOURCE. Run it again to
+# upgrade: config, secrets and the journal are kept. See docs/raspberry-pi.md.
 set -eu
 
 PREFIX=/opt/radsurvey
@@ -14,9 +16,16 @@ CONF=/etc/radsurvey
 STATE=/var/lib/radsurvey
 USER_NAME=radsurvey
 HERE=$(cd "$(dirname "$0")" && pwd)
-SOURCE=${1:-$(dirname "$HERE")}
 
 say() { printf 'radsurvey install: %s\n' "$*"; }
+if [ $# -ge 1 ]; then
+    SOURCE=$1
+elif [ -f "$HERE/../pyproject.toml" ]; then
+    SOURCE=$(dirname "$HERE")
+else
+    say "not run from a checkout: give what to install, a wheel file or radsurvey==X.Y (sudo sh $0 SOURCE)"
+    exit 2
+fi
 [ "$(id -u)" -eq 0 ] || { say "run as root (sudo sh $0)"; exit 1; }
 command -v systemctl >/dev/null || { say "systemd is required"; exit 1; }
 
@@ -38,10 +47,16 @@ install -d -m 0755 "$PREFIX"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --upgrade pip
 "$VENV/bin/pip" install -q --upgrade "$SOURCE"
+# Unit files and documentation come from the installed package, so a wheel or a
+# PyPI release installs them just as a checkout does.
 UNITS=$("$VENV/bin/python" -c 'import radsurvey.systemd as s; print(s.path("radsurvey.service").parent)')
 DOCS=$PREFIX/docs
 install -d -m 0755 "$DOCS"
-[ -d "$SOURCE/docs" ] && cp "$SOURCE"/docs/*.md "$DOCS"/ 2>/dev/null || true
+if SHIPPED_DOCS=$("$VENV/bin/python" -c 'import radsurvey.systemd as s; print(s.docs_dir())' 2>/dev/null); then
+    install -m 0644 "$SHIPPED_DOCS"/*.md "$DOCS"/
+else
+    say "warning: this radsurvey ships no documentation; the units' Documentation= link ($DOCS) stays empty"
+fi
 
 say "configuration in $CONF (secrets in $CONF/secrets, mode 0600)"
 install -d -m 0750 -o root -g "$USER_NAME" "$CONF"
@@ -62,7 +77,9 @@ done
 say "udev rules: /dev/radsurvey/ names for known meters"
 install -m 0644 "$UNITS/99-radsurvey.rules" /etc/udev/rules.d/99-radsurvey.rules
 if command -v udevadm >/dev/null; then
-    udevadm control --reload-rules && udevadm trigger --subsystem-match=tty || true
+    if ! { udevadm control --reload-rules && udevadm trigger --subsystem-match=tty; }; then
+        say "warning: udev did not reload its rules; they apply after a reboot"
+    fi
 fi
 
 say "systemd units"

@@ -16,7 +16,9 @@ systemctl disable radsurvey.service 2>/dev/null || true
 rm -f /etc/systemd/system/radsurvey.service /etc/systemd/system/radsurvey@.service
 systemctl daemon-reload
 rm -f /etc/udev/rules.d/99-radsurvey.rules
-command -v udevadm >/dev/null && udevadm control --reload-rules || true
+if command -v udevadm >/dev/null; then
+    udevadm control --reload-rules || true
+fi
 rm -f /usr/local/bin/radsurvey
 rm -rf /opt/radsurvey
 if [ "$PURGE" -eq 1 ]; then

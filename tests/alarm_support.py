@@ -20,10 +20,19 @@ from radsurvey.drivers.base import Quantity, Reading
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC).timestamp()
 
 
-def make_config(tmp_path: Path, rules: list[dict[str, Any]], **alarms: Any) -> DaemonConfig:
+def make_config(
+    tmp_path: Path,
+    rules: list[dict[str, Any]],
+    *,
+    retention: dict[str, Any] | None = None,
+    mqtt: dict[str, Any] | None = None,
+    **alarms: Any,
+) -> DaemonConfig:
     """One disabled simulated meter and channel ``desk`` (category 1) with ``rules``."""
     return parse_config(
         {
+            "retention": retention or {},
+            **({"mqtt": mqtt} if mqtt is not None else {}),
             "site": {"id": "t"},
             "journal": {"path": str(tmp_path / "j.sqlite"), "commit_interval_s": 0.02},
             # The meter is not started: the test feeds readings with chosen timestamps.

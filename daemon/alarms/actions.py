@@ -11,7 +11,9 @@ into a fault; it never stops the daemon.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 from collections.abc import Callable
 
 import structlog
@@ -95,16 +97,24 @@ class CommandRunner:
         try:
             out, _ = await asyncio.wait_for(proc.communicate(), self.action.timeout_s)
         except TimeoutError:
-            proc.kill()
-            await proc.wait()
+            await _kill_group(proc)
             return False, f"{argv[0]} did not finish within {self.action.timeout_s:g} s (killed)"
         except asyncio.CancelledError:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await _kill_group(proc)
             raise
         text = out.decode(errors="replace").strip()[-500:]
         if proc.returncode != 0:
             return False, f"{argv[0]} exited with {proc.returncode}: {text}"
         log.info("alarm command ran", channel=ev.channel, rule=ev.rule, state=ev.state.value, output=text)
         return True, text
+
+
+async def _kill_group(proc: asyncio.subprocess.Process) -> None:
+    """Kill the command and everything it started (its own session: the process group is its pid)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:  # the group is already gone
+        pass
+    # A child that escaped the group could keep stdout open; wait for our process only.
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(proc.wait(), 5.0)

@@ -92,7 +92,8 @@ class StateMachine:
     level rises when the value has been at or above its threshold for
     ``on_delay_s``; it falls when the value has been below (1 - hysteresis) x
     threshold for ``off_delay_s``. A latching rule keeps its top state until it
-    is acknowledged.
+    is acknowledged; an acknowledgement while the value is still high releases
+    the latch for that episode only.
     """
 
     def __init__(
@@ -165,9 +166,12 @@ class StateMachine:
                 if since is not None and t - since >= self.on_delay_s:
                     active = max(active, k)
         before = self._shown()
-        self.s.active = active
-        if active == 2 and self.latching:
+        # Only a rising edge latches: an alarm acknowledged while the value is still
+        # high stays released for the rest of its episode; it clears when the value
+        # falls, and the next rise latches again.
+        if active == 2 and self.s.active < 2 and self.latching:
             self.s.latched = True
+        self.s.active = active
         after = self._shown()
         if after == before:
             return None
@@ -202,9 +206,10 @@ class StateMachine:
     def restore(self, saved: MachineState) -> None:
         """Continue from a state read back from the journal; delay timers start afresh."""
         self.s = MachineState(**asdict(saved))
-        # A latched alarm is held by the latch; otherwise the value is taken to be where
-        # the state says until the next update shows otherwise.
-        self.s.active = 0 if saved.latched else rank(saved.state)
+        # The value is taken to be where the state says until the next update shows
+        # otherwise: a restored alarm whose value is still high is the same episode,
+        # not a new rising edge (an acknowledged one does not latch again).
+        self.s.active = rank(saved.state)
 
 
 # -- measures --------------------------------------------------------------------------------
@@ -301,7 +306,8 @@ class DoseBudget:
 
     def add(self, t: float, value_uSv_h: float) -> None:
         begin = period_start(self.start, t)
-        if self.s is None or (self.start == "year" and begin > self.s.period_start):
+        # A new year starts a new period; so does a configured start that differs from the state's.
+        if self.s is None or begin > self.s.period_start or (self.start != "year" and begin != self.s.period_start):
             self.s = DoseBudgetState(period_start=begin, last_t=self.s.last_t if self.s else None)
         s = self.s
         if t < s.period_start:

@@ -9,9 +9,11 @@ optionally ``"rule"`` and ``"comment"``) and, if ``allowed_users`` is set, that
 name is on the list. Retained messages are refused (an old retained ack would
 otherwise be replayed on every reconnect). Everything refused is logged.
 
-The service is off unless ``[alarms.mqtt_ack] enabled = true``; it logs in with
-its own broker account. The connection loop is explicit: on any MQTT error it
-waits (doubling up to ``reconnect_max_s``) and reconnects.
+The service is off unless ``[alarms.mqtt_ack] enabled = true``. It has its own
+connection (and client id) but takes what ``[alarms.mqtt_ack]`` does not set
+from ``[mqtt]``: host, port, prefix, TLS, and the account with its password
+unless the section names its own ``username``. The connection loop is explicit:
+on any MQTT error it waits (doubling up to ``reconnect_max_s``) and reconnects.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import structlog
 
 from radsurvey.config.alarms import MqttAckConfig
 from radsurvey.config.secrets import resolve_secret
+from radsurvey.config.sinks import MqttConfig
 
 if TYPE_CHECKING:
     from ..supervisor import Daemon
@@ -39,41 +42,67 @@ class MqttAckService:
 
     name = "alarms-mqtt-ack"
 
-    def __init__(self, cfg: MqttAckConfig, *, site: str, alarms: AlarmService):
+    def __init__(self, cfg: MqttAckConfig, *, site: str, alarms: AlarmService, mqtt: MqttConfig | None = None):
+        """``mqtt``: the ``[mqtt]`` section, whose connection settings fill what ``cfg`` leaves unset."""
         self.cfg = cfg
+        self.mqtt = mqtt
         self.alarms = alarms
-        self.root = f"{cfg.prefix}/{site}"
+        self.host = cfg.host or (mqtt.host if mqtt else "127.0.0.1")
+        self.port = cfg.port or (mqtt.port if mqtt else 1883)
+        self.root = f"{cfg.prefix or (mqtt.prefix if mqtt else 'radsurvey')}/{site}"
         self.topic = f"{self.root}/channels/+/alarm/ack"
+        if cfg.username or mqtt is None:
+            self.username = cfg.username
+            # resolved once, at start: a missing file is a config error
+            self._password = resolve_secret(
+                env=cfg.password_env, file=cfg.password_file, what="alarms.mqtt_ack password"
+            )
+        else:
+            self.username = mqtt.username
+            self._password = mqtt.password()
         self.subscribed = asyncio.Event()
         self.results: list[tuple[str, bool, str]] = []  # (channel, accepted, message), newest last
 
     async def run(self, daemon: Daemon) -> None:
         import aiomqtt
 
-        password = resolve_secret(
-            env=self.cfg.password_env, file=self.cfg.password_file, what="alarms.mqtt_ack password"
-        )
+        from ..sinks.mqtt import describe_error, tls_context_for
+
+        tls_context = tls_context_for(self.mqtt) if self.mqtt is not None else None
         await self.alarms.ready.wait()
         delay = 1.0
         while True:
             try:
                 async with aiomqtt.Client(
-                    self.cfg.host,
-                    self.cfg.port,
-                    username=self.cfg.username,
-                    password=password.get_secret_value() if password else None,
+                    self.host,
+                    self.port,
+                    username=self.username,
+                    password=self._password.get_secret_value() if self._password else None,
                     identifier=self.cfg.client_id or f"radsurvey-ack-{self.root.replace('/', '-')}",
+                    tls_context=tls_context,
                     timeout=10,
                 ) as client:
                     await client.subscribe(self.topic, qos=1)
-                    log.info("listening for alarm acknowledgements", topic=self.topic, host=self.cfg.host)
+                    log.info(
+                        "listening for alarm acknowledgements",
+                        topic=self.topic,
+                        host=self.host,
+                        port=self.port,
+                        tls=tls_context is not None,
+                    )
                     self.subscribed.set()
                     delay = 1.0
                     async for message in client.messages:
                         self.handle(str(message.topic), message.payload, retained=bool(message.retain))
             except aiomqtt.MqttError as err:
                 self.subscribed.clear()
-                log.warning("alarm acknowledgement subscription lost; reconnecting", error=str(err), retry_in_s=delay)
+                log.warning(
+                    "alarm acknowledgement subscription lost; reconnecting",
+                    host=self.host,
+                    port=self.port,
+                    error=describe_error(err),
+                    retry_in_s=delay,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.cfg.reconnect_max_s)
 

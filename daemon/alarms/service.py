@@ -32,7 +32,16 @@ from radsurvey.protocols.errors import ConfigError, RadsurveyError
 
 from . import clock
 from .actions import CommandRunner
-from .engine import CategoryLimits, DoseBudgetState, Event, MachineState, Observations, Rule, State
+from .engine import (
+    CategoryLimits,
+    DoseBudgetState,
+    Event,
+    MachineState,
+    Observations,
+    Rule,
+    State,
+    period_start,
+)
 
 if TYPE_CHECKING:
     from radsurvey.drivers.runner import MeterState
@@ -91,14 +100,24 @@ def category_limits(protocol: str, room_category: int, where: str) -> CategoryLi
     )
 
 
+# Limits for rules that need none (equipment checks only): never used in a judgement.
+_NO_LIMITS = CategoryLimits(dmd_uSv_h=1.0, dose_limit_mSv=1.0, hours_per_year=1.0)
+
+
 def build_rules(cfg: DaemonConfig) -> dict[str, list[Rule]]:
-    """channel id -> its rules; ConfigError when a category is unknown."""
+    """channel id -> its rules (with the journal size bound of [retention]); ConfigError when a category is unknown."""
     out: dict[str, list[Rule]] = {}
     for ch in cfg.channels:
-        if not ch.alarms:
+        rules = cfg.alarm_rules(ch)
+        if not rules:
             continue
-        limits = category_limits(ch.protocol, ch.room_category, f"channels[{ch.id}].room_category")
-        out[ch.id] = [Rule(ch.id, rule_cfg, limits) for rule_cfg in ch.alarms]
+        # Only the channel's own rules judge dose rates against its category.
+        limits = (
+            category_limits(ch.protocol, ch.room_category, f"channels[{ch.id}].room_category")
+            if ch.alarms
+            else _NO_LIMITS
+        )
+        out[ch.id] = [Rule(ch.id, rule_cfg, limits) for rule_cfg in rules]
     return out
 
 
@@ -429,13 +448,23 @@ class AlarmService:
                 elif r.budget is not None:
                     assert isinstance(r.cfg, DoseBudgetRule)
                     snap = snapshots.get((channel, r.name))
+                    current_start = period_start(r.cfg.start, t_now)
+                    if snap is not None and snap["period_start"] != current_start:
+                        # A new year, or `start` changed in the config: the saved dose
+                        # belongs to another period and must not count in this one.
+                        log.info(
+                            "dose budget snapshot is of another period; recomputed from the journal",
+                            channel=channel,
+                            rule=r.name,
+                            saved_period_start=iso(snap["period_start"]),
+                            period_start=iso(current_start),
+                        )
+                        snap = None
                     if snap is not None:
                         r.budget.s = DoseBudgetState(**snap)
                         begin = snap["last_t"] if snap["last_t"] is not None else snap["period_start"]
                     else:
-                        from .engine import period_start
-
-                        begin = period_start(r.cfg.start, t_now) - r.cfg.max_gap_s
+                        begin = current_start - r.cfg.max_gap_s
                 else:
                     continue
                 start = begin if start is None else min(start, begin)
@@ -485,19 +514,16 @@ class AlarmService:
         return out
 
 
-_NO_LIMITS = CategoryLimits(dmd_uSv_h=1.0, dose_limit_mSv=1.0, hours_per_year=1.0)
-
-
 def services_for(cfg: DaemonConfig) -> list[Any]:
     """The alarm services a config asks for: none without rules; the MQTT ack listener when enabled."""
-    if not any(ch.alarms for ch in cfg.channels):
+    if not any(cfg.alarm_rules(ch) for ch in cfg.channels):
         return []
     alarms = AlarmService(cfg)
     services: list[Any] = [alarms]
     if cfg.alarms.mqtt_ack.enabled:
         from .mqtt_ack import MqttAckService
 
-        services.append(MqttAckService(cfg.alarms.mqtt_ack, site=cfg.site.id, alarms=alarms))
+        services.append(MqttAckService(cfg.alarms.mqtt_ack, site=cfg.site.id, alarms=alarms, mqtt=cfg.mqtt))
     return services
 
 

@@ -93,7 +93,7 @@ def _with_configured_rules(rows: list[dict[str, Any]], config: Path) -> list[dic
     cfg = run_command(lambda: load_config(config))
     seen = {(r["channel"], r["rule"]) for r in rows}
     for ch in cfg.channels:
-        for rule in ch.alarms:
+        for rule in cfg.alarm_rules(ch):
             if (ch.id, rule.name) not in seen:
                 rows.append(
                     {

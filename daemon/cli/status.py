@@ -27,7 +27,8 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"site": cfg.site.id, "journal": str(path), "running": False, "last_run": None}
     channels = {ch.id: {"meter": ch.meter, "room_category": ch.room_category, "last": None} for ch in cfg.channels}
     meters: dict[str, Any] = {m.id: {"driver": m.driver, "enabled": m.enabled, "state": None} for m in cfg.meters}
-    out.update(channels=channels, meters=meters, alarms=[], sinks={})
+    rules = [f"{ch.id}/{rule.name}" for ch in cfg.channels for rule in cfg.alarm_rules(ch)]
+    out.update(channels=channels, meters=meters, alarm_rules=rules, alarms=[], sinks={})
     if not path.exists():
         return out
     out["running"] = store.daemon_running(path)
@@ -122,12 +123,14 @@ def status_command(
     console.print(t)
 
     active = [a for a in data["alarms"] if a["state"] != "normal"]
-    if active:
+    if not data["alarm_rules"]:
+        console.print("alarms: none configured")
+    elif active:
         from .alarms import _table
 
         console.print(_table(active, "alarms not normal"))
     else:
-        console.print("alarms: all normal" if data["alarms"] or any(True for _ in data["channels"]) else "alarms: none")
+        console.print("alarms: all normal")
     for sink, cur in data["sinks"].items():
         console.print(
             f"sink {sink}: acknowledged seq {cur['seq']} ({cur['backlog_rows']} rows behind, lag {cur['lag_s']:g} s) "

@@ -11,6 +11,11 @@ The connection is an explicit loop::
 A batch's cursor is acknowledged only after the broker confirmed every QoS 1
 publish of it, so a lost connection replays the batch (at-least-once; ``seq``
 in every payload lets subscribers drop duplicates).
+
+An ``alarm_events`` row goes to its rule's topic ``channels/{channel}/alarms/{rule}``
+and updates ``channels/{channel}/alarm``, the channel's worst state across its
+rules. That needs every rule's latest row: each session starts by reading them
+from the journal as of the cursor, so a replay rebuilds exactly what was published.
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import MqttConfig
 
 from .base import Backoff, CursorSink, JournalRow, checkpoint
-from .payloads import MQTT_ROUTES, MqttRoute, dumps
+from .payloads import MQTT_ROUTES, MqttRoute, channel_alarm_payload, dumps
 
 if TYPE_CHECKING:
     from ..supervisor import Daemon
@@ -58,6 +63,13 @@ class MqttSink(CursorSink):
         self.client_id = mqtt.client_id or f"radsurvey-{cfg.site.id}"
         self._password = mqtt.password()  # resolved once, at start: a missing file is a config error
         self._meters: dict[str, dict[str, Any]] = {}
+        # channel -> rule -> its latest alarm_events row (as published), for the configured rules
+        self._alarm_rows: dict[str, dict[str, dict[str, Any]]] = {}
+        self._rule_names = {ch.id: {r.name for r in cfg.alarm_rules(ch)} for ch in cfg.channels}
+        if cfg.alarms.command is not None:
+            for names in self._rule_names.values():
+                if names:
+                    names.add("action")  # the local command's health, per channel with rules (alarms/service.py)
         self._client: aiomqtt.Client | None = None
         self._window: AckWindow | None = None
 
@@ -65,12 +77,7 @@ class MqttSink(CursorSink):
 
     def _client_for(self) -> aiomqtt.Client:
         m = self.mqtt
-        tls_context = None
-        if m.tls:
-            tls_context = ssl.create_default_context(cafile=str(m.ca_file) if m.ca_file else None)
-            tls_context.sslsocket_class = _ClosingSSLSocket
-            if m.cert_file and m.key_file:
-                tls_context.load_cert_chain(str(m.cert_file), str(m.key_file))
+        tls_context = tls_context_for(m)
         return aiomqtt.Client(
             m.host,
             m.port,
@@ -120,6 +127,7 @@ class MqttSink(CursorSink):
             self.detach()
 
     async def _session(self, backoff: Backoff) -> None:
+        await asyncio.to_thread(self._seed_alarms)
         async with self._client_for() as client:
             self._client = client
             self._window = AckWindow(client)
@@ -147,13 +155,13 @@ class MqttSink(CursorSink):
     async def _deliver(self, rows: list[JournalRow]) -> None:
         window = self._window
         assert window is not None
-        messages = [m for m in map(self.message_for, rows) if m is not None]
+        messages = [message for row in rows for message in self.messages_for(row)]
         if messages:
             await window.publish_all(messages, stall_timeout_s=self.mqtt.connect_timeout_s)
             checkpoint()
 
-    def message_for(self, row: JournalRow) -> tuple[str, bytes, int, bool] | None:
-        """(topic, payload, qos, retain) of one journal row, or None if it cannot be routed."""
+    def messages_for(self, row: JournalRow) -> list[tuple[str, bytes, int, bool]]:
+        """The (topic, payload, qos, retain) messages of one journal row; none if it cannot be routed."""
         route: MqttRoute = MQTT_ROUTES[row.table]
         data = row.data
         if row.table == "meter_events":
@@ -166,8 +174,36 @@ class MqttSink(CursorSink):
             topic = f"{self.root}/" + route.topic.format(**data)
         except KeyError as err:
             log.error("row cannot be routed; skipped", sink=self.name, table=row.table, seq=row.seq, missing=str(err))
-            return None
-        return topic, dumps(payload), route.qos, route.retain
+            return []
+        out = [(topic, dumps(payload), route.qos, route.retain)]
+        if row.table == "alarm_events":
+            channel = str(data["channel"])
+            self._remember_alarm(data)
+            summary = channel_alarm_payload(channel, self._alarm_rows.get(channel, {}), data)
+            out.append((f"{self.root}/channels/{channel}/alarm", dumps(summary), route.qos, True))
+        return out
+
+    def _remember_alarm(self, row: dict[str, Any]) -> None:
+        # Only rules the alarm service runs: a rule removed from the config is not judged
+        # any more, and its last state must not hold the channel in alarm forever.
+        channel, rule = str(row["channel"]), str(row["rule"])
+        if rule in self._rule_names.get(channel, ()):
+            self._alarm_rows.setdefault(channel, {})[rule] = dict(row)
+
+    def _seed_alarms(self) -> None:
+        """Every rule's latest alarm event as of the cursor, so the channel states continue from there."""
+        assert self._feed is not None
+        conn = self._feed._connection()
+        self._alarm_rows = {}
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alarm_events'").fetchone():
+            return
+        rows = conn.execute(
+            "SELECT * FROM alarm_events WHERE seq IN "
+            "(SELECT MAX(seq) FROM alarm_events WHERE seq <= ? GROUP BY channel, rule) ORDER BY seq",
+            (self.cursor,),
+        ).fetchall()
+        for r in rows:
+            self._remember_alarm(dict(r))
 
     def _meter_state(self, row: dict[str, Any]) -> dict[str, Any]:
         known = self._meters.setdefault(row["meter"], {})
@@ -332,6 +368,17 @@ class _ClosingSSLSocket(ssl.SSLSocket):
         except BaseException:
             self.close()
             raise
+
+
+def tls_context_for(m: MqttConfig) -> ssl.SSLContext | None:
+    """The TLS context of an ``[mqtt]`` section (None without ``tls``); shared with the ack listener."""
+    if not m.tls:
+        return None
+    context = ssl.create_default_context(cafile=str(m.ca_file) if m.ca_file else None)
+    context.sslsocket_class = _ClosingSSLSocket
+    if m.cert_file and m.key_file:
+        context.load_cert_chain(str(m.cert_file), str(m.key_file))
+    return context
 
 
 def _quiet_paho_logger() -> logging.Logger:

@@ -81,13 +81,62 @@ class MqttRoute:
     payload: Callable[[dict[str, Any]], dict[str, Any]]
 
 
+# Worst first when a channel's rules disagree: a dose-rate alarm outranks an
+# equipment fault (the alarm is a measured fact), and both outrank a warning.
+ALARM_SEVERITY = {"normal": 0, "warning": 1, "fault": 2, "alarm": 3}
+
+
+def channel_alarm_payload(channel: str, rules: dict[str, dict[str, Any]], row: dict[str, Any]) -> dict[str, Any]:
+    """The channel's worst current alarm state across its rules, for ``channels/{channel}/alarm``.
+
+    ``rules`` maps each rule to its latest ``alarm_events`` row; ``row`` is the
+    event that changed it (its seq and ts label the payload).
+    """
+    states = {name: str(r["state"]) for name, r in sorted(rules.items())}
+    worst = max(states.values(), key=lambda s: ALARM_SEVERITY.get(s, 0), default="normal")
+    out: dict[str, Any] = {"seq": row["seq"], "ts": row["ts"], "channel": channel, "state": worst}
+    if worst == "normal":
+        out.update(
+            rule=None,
+            rules=[],
+            kind=None,
+            value=None,
+            level=None,
+            warning_level=None,
+            unit=None,
+            since=max((r["since"] for r in rules.values() if r["since"]), default=None),
+            acknowledged=False,
+            latched=False,
+        )
+    else:
+        active = [r for r in rules.values() if r["state"] == worst]
+        # The one to show: unacknowledged before acknowledged, then the longest-standing.
+        lead = min(active, key=lambda r: (bool(r["acknowledged"]), r["since"] or "", r["rule"]))
+        out.update(
+            rule=lead["rule"],
+            rules=sorted(r["rule"] for r in active),
+            kind=lead["kind"],
+            value=lead["value"],
+            level=lead["level"],
+            warning_level=lead["warning_level"],
+            unit=lead["unit"],
+            since=min((r["since"] for r in active if r["since"]), default=None),
+            acknowledged=all(bool(r["acknowledged"]) for r in active),
+            latched=any(bool(r["latched"]) for r in active),
+        )
+    out["states"] = states
+    return out
+
+
 # meter_events are turned into meters/{meter}/state by the MQTT sink itself (it keeps
 # model/serial/last_seen per meter), so their route's payload is only the fallback.
+# alarm_events go to their rule's topic; the sink adds the channel's worst state on
+# channels/{channel}/alarm (channel_alarm_payload).
 MQTT_ROUTES: dict[str, MqttRoute] = {
     "readings": MqttRoute("meters/{meter}/reading", retain=False, qos=1, payload=reading_payload),
     "samples": MqttRoute("channels/{channel}/sample", retain=False, qos=1, payload=sample_payload),
     "meter_events": MqttRoute("meters/{meter}/state", retain=True, qos=1, payload=generic_payload),
-    "alarm_events": MqttRoute("channels/{channel}/alarm", retain=True, qos=1, payload=generic_payload),
+    "alarm_events": MqttRoute("channels/{channel}/alarms/{rule}", retain=True, qos=1, payload=generic_payload),
     "survey_points": MqttRoute("surveys/{survey}/points/{point}", retain=True, qos=1, payload=generic_payload),
 }
 

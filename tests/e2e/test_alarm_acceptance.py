@@ -6,10 +6,11 @@ samples crosses DMD_E/2 and DMD_E, clear by itself after the exposure, and the
 latching instant rule must stay until ``radsurvey alarms ack`` while the daemon
 runs. The configured command runs for every change with the alarm's fields.
 
-MQTT: the retained alarm topic is published by the MQTT sink from the
-``alarm_events`` rows. The first test asserts those rows; the second reads the
-retained message back from mosquitto and skips (saying so) where the MQTT sink
-is not part of the build.
+MQTT: the MQTT sink publishes each ``alarm_events`` row on its rule's retained
+topic and the channel's worst state on the retained channel topic. The first
+test asserts the rows; the second reads the retained messages back from
+mosquitto: after the twa cycle the channel must still show the latched instant
+alarm, although the latest event is the twa returning to normal.
 """
 
 from __future__ import annotations
@@ -220,16 +221,28 @@ def test_the_alarm_state_is_published_retained_over_mqtt(tmp_path: Path, mosquit
     finally:
         assert stop(proc) == 0
     with jr.reader(journal) as conn:
-        last = dict(conn.execute("SELECT * FROM alarm_events ORDER BY seq DESC LIMIT 1").fetchone())
+        rows = [dict(r) for r in conn.execute("SELECT * FROM alarm_events ORDER BY seq")]
+    last = {r["rule"]: r for r in rows}
 
-    async def retained() -> dict[str, object]:
+    async def retained() -> dict[str, dict[str, object]]:
+        out: dict[str, dict[str, object]] = {}
         async with aiomqtt.Client("127.0.0.1", mosquitto.port, timeout=10) as client:
-            await client.subscribe("radsurvey/ward/channels/ward5/alarm", qos=1)
-            async with asyncio.timeout(10):
-                async for message in client.messages:
-                    assert message.retain
-                    return json.loads(bytes(message.payload))  # type: ignore[arg-type]
-        raise AssertionError("no retained alarm message")
+            await client.subscribe("radsurvey/ward/channels/ward5/#", qos=1)
+            try:
+                async with asyncio.timeout(2):
+                    async for message in client.messages:
+                        assert message.retain
+                        out[str(message.topic)] = json.loads(bytes(message.payload))  # type: ignore[arg-type]
+            except TimeoutError:
+                pass
+        return out
 
-    payload = asyncio.run(retained())
-    assert payload["seq"] == last["seq"] and payload["state"] == last["state"] and payload["rule"] == last["rule"]
+    kept = asyncio.run(retained())
+    channel = kept["radsurvey/ward/channels/ward5/alarm"]
+    assert rows[-1]["rule"] == "twa" and rows[-1]["state"] == "normal"  # the latest event ...
+    assert channel["state"] == "alarm" and channel["rule"] == "instant"  # ... does not hide the latched alarm
+    assert channel["states"] == {"twa": "normal", "instant": "alarm"} and channel["latched"] is True
+    assert channel["seq"] == rows[-1]["seq"]
+    for rule in ("twa", "instant"):
+        payload = kept[f"radsurvey/ward/channels/ward5/alarms/{rule}"]
+        assert payload["seq"] == last[rule]["seq"] and payload["state"] == last[rule]["state"]

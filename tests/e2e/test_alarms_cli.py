@@ -96,3 +96,16 @@ def test_list_with_the_config_also_shows_rules_that_never_left_normal(journal_wi
     assert out.returncode == 0, out.stderr
     rows = [json.loads(line) for line in out.stdout.splitlines()]
     assert [(r["rule"], r["state"]) for r in rows] == [("instant", "alarm"), ("twa", "normal")]
+
+
+def test_status_says_when_no_alarm_rules_are_configured(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    head = CONFIG.split("[[channels.alarms]]")[0]
+    (tmp_path / "plain.toml").write_text(head)
+    text = run_cli("status", "--config", "plain.toml")
+    assert text.returncode == 0, text.stderr
+    assert "alarms: none configured" in text.stdout and "all normal" not in text.stdout
+    data = json.loads(run_cli("status", "--config", "plain.toml", "--json").stdout)
+    assert data["alarm_rules"] == []
+    (tmp_path / "ruled.toml").write_text(CONFIG)
+    text = run_cli("status", "--config", "ruled.toml")
+    assert text.returncode == 0 and "alarms: all normal" in text.stdout  # no journal yet: nothing left normal

@@ -15,6 +15,8 @@ import pytest
 
 import radsurvey.systemd as units
 
+REPO = Path(__file__).resolve().parents[2]
+
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_analyze = pytest.mark.skipif(
     SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed (Debian package 'systemd')"
@@ -51,6 +53,26 @@ def test_units_pass_systemd_analyze_verify(tmp_path: Path, unit: str) -> None:
     assert out.returncode == 0 and out.stderr == "", out.stderr
 
 
+def documented_drop_in() -> str:
+    """The GPIO/HID relay drop-in as docs/raspberry-pi.md shows it."""
+    text = (REPO / "docs/raspberry-pi.md").read_text()
+    section = text[text.index("### GPIO and HID relays") :]
+    start = section.index("```ini\n") + len("```ini\n")
+    return section[start : section.index("```", start)]
+
+
+@needs_analyze
+def test_the_documented_relay_drop_in_verifies_and_keeps_the_serial_ports(tmp_path: Path) -> None:
+    drop_in = documented_drop_in()
+    assert "DeviceAllow=/dev/gpiochip0 rw" in drop_in and "SupplementaryGroups=gpio" in drop_in
+    root = fake_root(tmp_path, {"radsurvey.service": units.path("radsurvey.service").read_text()})
+    (root / "etc/systemd/system/radsurvey.service.d").mkdir()
+    (root / "etc/systemd/system/radsurvey.service.d/relay.conf").write_text(drop_in)
+    out = verify(root, "radsurvey.service")
+    assert out.returncode == 0 and out.stderr == "", out.stderr
+    assert "DevicePolicy=" not in drop_in, "the drop-in adds devices; it must not open the policy"
+
+
 @needs_analyze
 def test_verification_catches_a_broken_unit(tmp_path: Path) -> None:
     broken = units.path("radsurvey.service").read_text().replace("WatchdogSec=30", "WatchdogSecs=30")
@@ -66,29 +88,54 @@ def test_verification_needs_the_exec_start_binary(tmp_path: Path) -> None:
     assert out.returncode != 0 and "not executable" in out.stderr
 
 
-def test_service_unit_has_the_required_hardening() -> None:
-    text = units.path("radsurvey.service").read_text()
-    for line in (
-        "Type=notify",
-        "WatchdogSec=30",
-        "Restart=on-failure",
-        "User=radsurvey",
-        "SupplementaryGroups=dialout",
-        "StateDirectory=radsurvey",
-        "ConfigurationDirectory=radsurvey",
-        "LogsDirectory=radsurvey",
-        "ProtectSystem=strict",
-        "ProtectHome=yes",
-        "PrivateTmp=yes",
-        "NoNewPrivileges=yes",
-        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
-        "CapabilityBoundingSet=",
-        "SystemCallFilter=@system-service",
-        "DevicePolicy=closed",
-        "DeviceAllow=char-ttyUSB rw",
-        "DeviceAllow=char-ttyACM rw",
-    ):
-        assert f"\n{line}\n" in text, line
+HARDENING = (
+    "Type=notify",
+    "WatchdogSec=30",
+    "Restart=on-failure",
+    "User=radsurvey",
+    "SupplementaryGroups=dialout",
+    "ConfigurationDirectory=radsurvey",
+    "ProtectSystem=strict",
+    "ProtectHome=yes",
+    "PrivateTmp=yes",
+    "NoNewPrivileges=yes",
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6",
+    "CapabilityBoundingSet=",
+    "AmbientCapabilities=",
+    "RestrictNamespaces=yes",
+    "RestrictSUIDSGID=yes",
+    "LockPersonality=yes",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectControlGroups=yes",
+    "SystemCallArchitectures=native",
+    "SystemCallFilter=@system-service",
+    "DevicePolicy=closed",
+)
+# Every kind of serial port a meter can be on: USB-serial bridges (ttyUSB), USB CDC-ACM
+# (ttyACM: Rad Pro, many new meters), the Pi's PL011 UART (ttyAMA) and 8250/mini UARTs (ttyS).
+SERIAL_TTYS = ("ttyUSB", "ttyACM", "ttyAMA", "ttyS")
+
+
+@pytest.mark.parametrize(
+    ("unit", "own"),
+    [
+        ("radsurvey.service", ("StateDirectory=radsurvey", "LogsDirectory=radsurvey")),
+        ("radsurvey@.service", ("StateDirectory=radsurvey/%i", "LogsDirectory=radsurvey/%i")),
+    ],
+)
+def test_both_units_have_the_required_hardening(unit: str, own: tuple[str, ...]) -> None:
+    text = units.path(unit).read_text()
+    for line in (*HARDENING, *own):
+        assert f"\n{line}\n" in text, f"{unit}: {line}"
+
+
+@pytest.mark.parametrize("unit", ["radsurvey.service", "radsurvey@.service"])
+def test_both_units_allow_every_serial_tty_kind_and_raw_usb_only(unit: str) -> None:
+    lines = units.path(unit).read_text().splitlines()
+    allowed = sorted(line for line in lines if line.startswith("DeviceAllow="))
+    expected = [*(f"DeviceAllow=char-{tty} rw" for tty in SERIAL_TTYS), "DeviceAllow=char-usb_device rw"]
+    assert allowed == sorted(expected)
 
 
 def test_udev_rules_name_the_known_meters_for_group_dialout() -> None:
@@ -98,10 +145,55 @@ def test_udev_rules_name_the_known_meters_for_group_dialout() -> None:
     assert text.count('GROUP="dialout"') == 2 and 'SYMLINK+="radsurvey/' in text
 
 
+def test_udev_rules_match_every_serial_tty_kind() -> None:
+    rules = [line for line in units.path("99-radsurvey.rules").read_text().splitlines() if not line.startswith("#")]
+    # The gate is the tty subsystem, not a kernel name: a meter gets its name whether
+    # its driver makes it ttyUSB (CH340), ttyACM (CDC-ACM), ttyAMA or ttyS.
+    assert 'SUBSYSTEM!="tty", GOTO="radsurvey_end"' in rules
+    assert not any("KERNEL" in line for line in rules)
+
+
 def test_install_scripts_are_valid_shell() -> None:
     for name in ("install.sh", "uninstall.sh"):
-        out = subprocess.run(["sh", "-n", str(units.path(name))], capture_output=True, text=True, timeout=30)
-        assert out.returncode == 0, out.stderr
+        for shell in ("sh", "bash"):
+            out = subprocess.run([shell, "-n", str(units.path(name))], capture_output=True, text=True, timeout=30)
+            assert out.returncode == 0, f"{shell} -n {name}: {out.stderr}"
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck not installed (Debian package 'shellcheck')")
+def test_install_scripts_pass_shellcheck() -> None:
+    scripts = [str(units.path(n)) for n in ("install.sh", "uninstall.sh")]
+    out = subprocess.run(["shellcheck", *scripts], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout
+
+
+@pytest.mark.parametrize("unit", ["radsurvey.service", "radsurvey@.service"])
+def test_the_documentation_the_units_link_to_is_shipped(unit: str) -> None:
+    (link,) = [line for line in units.path(unit).read_text().splitlines() if line.startswith("Documentation=")]
+    page = link.removeprefix("Documentation=file:///opt/radsurvey/docs/")
+    assert page != link, "install.sh copies the docs to /opt/radsurvey/docs"
+    assert (units.docs_dir() / page).is_file()
+
+
+def run_install_sh_unprivileged(script: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """install.sh with an ``id`` that says "not root": it can only get as far as its argument checks."""
+    fake_bin = script.parent / "fake-bin"
+    fake_bin.mkdir(exist_ok=True)
+    (fake_bin / "id").write_text("#!/bin/sh\necho 1000\n")
+    (fake_bin / "id").chmod(0o755)
+    env = {"PATH": f"{fake_bin}:/usr/bin:/bin", "LANG": "C"}
+    return subprocess.run(["sh", str(script), *args], capture_output=True, text=True, env=env, timeout=30)
+
+
+def test_install_sh_outside_a_checkout_asks_what_to_install(tmp_path: Path) -> None:
+    script = tmp_path / "site-packages/radsurvey/systemd/install.sh"  # as in an installed package
+    script.parent.mkdir(parents=True)
+    shutil.copy(units.path("install.sh"), script)
+    out = run_install_sh_unprivileged(script)
+    assert out.returncode == 2
+    assert "give what to install, a wheel file or radsurvey==X.Y" in out.stdout
+    given = run_install_sh_unprivileged(script, "radsurvey==0.1.0")
+    assert given.returncode == 1 and "run as root" in given.stdout  # the source is taken; then it needs root
 
 
 def test_the_shipped_default_config_is_valid() -> None:

@@ -9,6 +9,7 @@ program from there.
 from __future__ import annotations
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+import radsurvey.systemd as units
+
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
@@ -25,15 +28,23 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Built from a copy: a build in the checkout leaves build/ and *.egg-info behind.
+    source = tmp_path_factory.mktemp("src")
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for name in ("setup.py", "pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    for folder in ("config", "daemon", "drivers", "protocols", "systemd", "docs"):
+        shutil.copytree(REPO / folder, source / folder, ignore=ignore)
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
-        check=True,
+    built = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(source)],
         capture_output=True,
+        text=True,
         timeout=300,
     )
-    (built,) = out.glob("radsurvey-*.whl")
-    return built
+    assert built.returncode == 0, built.stderr[-3000:]
+    (whl,) = out.glob("radsurvey-*.whl")
+    return whl
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +83,10 @@ def test_the_wheel_holds_the_data_files_and_no_generic_top_level_names(wheel: Pa
         "radsurvey/systemd/99-radsurvey.rules",
         "radsurvey/config/examples/demo.toml",
         "radsurvey/config/examples/monitor.toml",
+        "radsurvey/docs/raspberry-pi.md",
+        "radsurvey/docs/alarms.md",
+        "radsurvey/docs/mqtt.md",
+        *(f"radsurvey/systemd/{name}" for name in units.FILES),
     ):
         assert needed in names, f"{needed} is not in the wheel"
     tops = {n.split("/", 1)[0] for n in names}
@@ -104,14 +119,18 @@ def test_the_installed_program_runs_from_the_wheel_alone(installed: Path, tmp_pa
     assert report.returncode == 0, report.stderr
     assert 'dir="rtl"' in report.stdout
 
-    configs = subprocess.run(
-        [str(installed), "-c", "import importlib.resources as r; print(r.files('radsurvey.config.examples'))"],
+    demo = subprocess.run(
+        [
+            str(installed),
+            "-c",
+            "import importlib.resources as r; print(r.files('radsurvey.config.examples') / 'demo.toml')",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=60,
     ).stdout.strip()
-    checked = run(installed, tmp_path, "config", "check", f"{configs}/demo.toml")
+    checked = run(installed, tmp_path, "config", "check", demo)
     assert checked.returncode == 0, checked.stderr + checked.stdout
 
     tables = run(installed, tmp_path, "tables")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +11,11 @@ import aiomqtt
 import pytest
 
 from radsurvey.config.alarms import MqttAckConfig
+from radsurvey.config.sinks import MqttConfig
 from radsurvey.daemon.alarms.mqtt_ack import MqttAckService
 from radsurvey.daemon.alarms.service import AlarmService
 from tests.alarm_support import T0, Clock, events, feed, make_config, running, until
-from tests.servers import Mosquitto
+from tests.servers import Mosquitto, make_pki
 
 pytestmark = pytest.mark.integration
 
@@ -68,13 +70,14 @@ class AckBesideAlarms:
 
     name = "mqtt-ack"
 
-    def __init__(self, cfg: MqttAckConfig, holder: list[MqttAckService]):
+    def __init__(self, cfg: MqttAckConfig, holder: list[MqttAckService], mqtt: MqttConfig | None = None):
         self.cfg = cfg
         self.holder = holder
+        self.mqtt = mqtt
 
     async def run(self, daemon) -> None:  # type: ignore[no-untyped-def]
         alarms = next(s for s in daemon.services if isinstance(s, AlarmService))
-        self.holder.append(MqttAckService(self.cfg, site="t", alarms=alarms))
+        self.holder.append(MqttAckService(self.cfg, site="t", alarms=alarms, mqtt=self.mqtt))
         await self.holder[0].run(daemon)
 
 
@@ -151,3 +154,81 @@ async def test_the_listener_reconnects_after_the_broker_restarts(tmp_path: Path,
         await until(lambda: holder[0].subscribed.is_set(), 15)
         await publish(broker, "operator", {"by": "dr. Asel"})
         await until(lambda: service.current()[0]["state"] == "normal")
+
+
+async def test_only_the_allowed_names_acknowledge(tmp_path: Path, broker: Mosquitto) -> None:
+    cfg, clock, ack_cfg = await in_alarm(tmp_path, broker, allowed_users=["dr. Asel"])
+    holder: list[MqttAckService] = []
+
+    async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]) as (daemon, service):
+        feed(daemon, clock, T0, T0 + 20, 100.0)
+        await until(lambda: bool(holder) and holder[0].subscribed.is_set())
+        await publish(broker, "operator", {"by": "intruder"})
+        await until(lambda: len(holder[0].results) == 1)
+        assert service.current()[0]["state"] == "alarm"
+        await publish(broker, "operator", {"by": "dr. Asel"})
+        await until(lambda: len(holder[0].results) == 2)
+        assert [ok for _, ok, _ in holder[0].results] == [False, True]
+        assert service.current()[0]["acknowledged"]
+        await daemon.journal.aflush()
+    assert [(e["event"], e["acknowledged_by"]) for e in events(cfg)] == [("transition", None), ("ack", "dr. Asel")]
+
+
+async def test_a_listener_the_broker_refuses_says_so_and_never_acknowledges(tmp_path: Path, broker: Mosquitto) -> None:
+    from structlog.testing import capture_logs
+
+    cfg, clock, ack_cfg = await in_alarm(tmp_path, broker, reconnect_max_s=0.2)
+    (tmp_path / "mqtt-password").write_text("not-the-daemon-pw\n")
+    holder: list[MqttAckService] = []
+
+    with capture_logs() as logs:
+        async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]) as (daemon, service):
+            feed(daemon, clock, T0, T0 + 20, 100.0)
+            await until(lambda: sum("reconnecting" in e["event"] for e in logs) >= 2)
+            assert not holder[0].subscribed.is_set()
+            await publish(broker, "operator", {"by": "dr. Asel"})
+            assert service.current()[0]["state"] == "alarm" and holder[0].results == []
+    lost = [e for e in logs if "reconnecting" in e["event"]]
+    assert "broker refused the credentials" in lost[0]["error"]
+    assert not any("not-the-daemon-pw" in repr(e) for e in logs)
+
+
+async def test_the_listener_uses_the_tls_and_account_of_the_mqtt_section(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")
+    server = Mosquitto(tmp_path / "mosquitto-tls", users=USERS, acl=ACL, pki=pki)
+    server.start()
+    try:
+        secret = tmp_path / "mqtt-password"
+        secret.write_text("daemon-pw\n")
+        secret.chmod(0o600)
+        mqtt = {"port": server.tls_port, "username": "radsurvey", "password_file": str(secret)}
+        tls = {"tls": True, "ca_file": str(pki.ca), "cert_file": str(pki.client_cert), "key_file": str(pki.client_key)}
+        cfg = make_config(tmp_path, LATCHING, mqtt={**mqtt, **tls}, mqtt_ack={"enabled": True})
+        # Nothing but `enabled` under [alarms.mqtt_ack]: host, port, TLS and the account are [mqtt]'s.
+        assert cfg.alarms.mqtt_ack.username is None and cfg.mqtt is not None
+        clock = Clock(T0)
+        holder: list[MqttAckService] = []
+        extra = [AckBesideAlarms(cfg.alarms.mqtt_ack, holder, mqtt=cfg.mqtt)]
+        async with running(cfg, clock, extra=extra) as (daemon, service):
+            feed(daemon, clock, T0, T0 + 20, 100.0)
+            await until(lambda: bool(holder) and holder[0].subscribed.is_set())
+            assert (holder[0].port, holder[0].username) == (server.tls_port, "radsurvey")
+            await publish(server, "operator", {"by": "dr. Asel"})  # an operator on the plain listener
+            await until(lambda: service.current()[0]["acknowledged"])
+    finally:
+        server.stop()
+
+
+async def test_without_tls_the_listener_cannot_reach_a_tls_broker(tmp_path: Path) -> None:
+    server = Mosquitto(tmp_path / "mosquitto-tls", users=USERS, acl=ACL, pki=make_pki(tmp_path / "pki"))
+    server.start()
+    try:
+        cfg, clock, _ = await in_alarm(tmp_path, server, reconnect_max_s=0.2)
+        ack_cfg = ack_config(server, tmp_path, reconnect_max_s=0.2).model_copy(update={"port": server.tls_port})
+        holder: list[MqttAckService] = []
+        async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]):
+            await until(lambda: bool(holder))
+            await asyncio.sleep(1.0)
+            assert not holder[0].subscribed.is_set()
+    finally:
+        server.stop()

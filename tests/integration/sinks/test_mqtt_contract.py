@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import pytest
 
 from tests.servers import Mosquitto
 
-from .helpers import ROOT, SITE, MqttRecorder, make_config, start_daemon, wait_for
+from .helpers import ROOT, SITE, MqttRecorder, config_dict, make_config, start_daemon, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -58,6 +60,23 @@ SAMPLE = {
     "ratio": float,
     "formula": str,
     "corrections": list,
+}
+CHANNEL_ALARM = {
+    "seq": int,
+    "ts": str,
+    "channel": str,
+    "state": str,
+    "rule": (str, type(None)),
+    "rules": list,
+    "kind": (str, type(None)),
+    "value": (float, type(None)),
+    "level": (float, type(None)),
+    "warning_level": (float, type(None)),
+    "unit": (str, type(None)),
+    "since": (str, type(None)),
+    "acknowledged": bool,
+    "latched": bool,
+    "states": dict,
 }
 STATE = {
     "seq": int,
@@ -205,36 +224,133 @@ async def test_home_assistant_discovery_is_sent_again_when_home_assistant_comes_
     await running.stop()
 
 
-async def test_alarm_and_survey_tables_are_routed_to_their_retained_topics() -> None:
+_MINUTES = itertools.count()
+
+
+def alarm_row(seq: int, rule: str, state: str, *, channel: str = "ch1", **extra: Any) -> dict[str, Any]:
+    """An ``alarm_events`` row as the alarm service writes it (seq < 0: none, the journal adds it)."""
+    ts = f"2026-01-01T00:{next(_MINUTES) % 60:02d}:00.000Z"
+    row = {
+        "ts": ts,
+        "channel": channel,
+        "rule": rule,
+        "kind": "instant" if rule == "instant" else "twa",
+        "event": "transition",
+        "state": state,
+        "previous": "normal",
+        "value": 20.0,
+        "level": 13.0,
+        "warning_level": 6.5,
+        "unit": "uSv/h",
+        "since": ts,
+        "acknowledged": 0,
+        "acknowledged_by": None,
+        "acknowledged_at": None,
+        "comment": "",
+        "latched": int(state == "alarm" and rule == "instant"),
+        **extra,
+    }
+    return row if seq < 0 else {"seq": seq, **row}
+
+
+ALARM_RULES = [{"kind": "instant", "level_uSv_h": 1000, "latching": True}, {"kind": "twa"}]
+
+
+def test_alarm_and_survey_tables_are_routed_to_their_retained_topics() -> None:
     from radsurvey.config import parse_config
     from radsurvey.daemon.sinks.base import JournalRow
     from radsurvey.daemon.sinks.mqtt import MqttSink
 
-    cfg = parse_config({"site": {"id": SITE}, "mqtt": {}}, environ={})
+    data = config_dict(Path("/nonexistent"), mqtt_port=1883)
+    data["channels"][0]["alarms"] = ALARM_RULES
+    cfg = parse_config(data, environ={})
     sink = MqttSink(cfg, cfg.mqtt)  # type: ignore[arg-type]
-    alarm = JournalRow(
-        "alarm_events",
-        7,
-        {
-            "seq": 7,
-            "ts": "2026-01-01T00:00:00.000Z",
-            "channel": "ch1",
-            "state": "alarm",
-            "level": "high",
-            "value": 20.0,
-            "since": "2026-01-01T00:00:00.000Z",
-            "acknowledged": 0,
-        },
-    )
-    topic, payload, qos, retain = sink.message_for(alarm)  # type: ignore[misc]
-    assert (topic, qos, retain) == (f"{ROOT}/channels/ch1/alarm", 1, True)
+    (per_rule, channel) = sink.messages_for(JournalRow("alarm_events", 7, alarm_row(7, "instant", "alarm")))
+    assert per_rule[0] == f"{ROOT}/channels/ch1/alarms/instant" and per_rule[2:] == (1, True)
+    assert channel[0] == f"{ROOT}/channels/ch1/alarm" and channel[2:] == (1, True)
     point = JournalRow(
         "survey_points",
         8,
         {"seq": 8, "ts": "2026-01-01T00:00:00.000Z", "survey": "s-1", "point": "p3", "detail": '{"E": 1.5}'},
     )
-    topic, payload, qos, retain = sink.message_for(point)  # type: ignore[misc]
+    ((topic, payload, _qos, retain),) = sink.messages_for(point)
     assert (topic, retain) == (f"{ROOT}/surveys/s-1/points/p3", True)
-    import json
-
     assert json.loads(payload)["detail"] == {"E": 1.5}
+
+
+def alarm_config(tmp_path: Path, mosquitto: Mosquitto) -> Any:
+    from radsurvey.config import parse_config
+
+    data = config_dict(tmp_path, mqtt_port=mosquitto.port, enabled=False)
+    data["channels"][0]["alarms"] = ALARM_RULES
+    return parse_config(data, environ={})
+
+
+async def append_and_deliver(running: Any, rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        running.journal.append("alarm_events", row)
+    horizon = running.max_reading_seq()
+    await wait_for(lambda: running.sink("mqtt").cursor >= horizon, 10, "mqtt to publish the alarm events")
+
+
+async def test_the_channel_alarm_topic_holds_the_worst_rule_not_the_latest_event(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    running = await start_daemon(alarm_config(tmp_path, mosquitto))
+    await append_and_deliver(
+        running,
+        [
+            alarm_row(-1, "instant", "alarm"),  # latched
+            alarm_row(-1, "twa", "warning"),
+            alarm_row(-1, "twa", "normal"),  # the latest event: must not hide the instant alarm
+        ],
+    )
+    await running.stop()
+    kept = await retained(mosquitto.port, f"{ROOT}/channels/ch1/#")
+    channel = json.loads(kept[f"{ROOT}/channels/ch1/alarm"].payload)  # type: ignore[arg-type]
+    check_schema(channel, CHANNEL_ALARM)
+    assert (channel["state"], channel["rule"], channel["rules"]) == ("alarm", "instant", ["instant"])
+    assert channel["states"] == {"instant": "alarm", "twa": "normal"}
+    assert channel["latched"] is True and channel["acknowledged"] is False and channel["level"] == 13.0
+    twa = json.loads(kept[f"{ROOT}/channels/ch1/alarms/twa"].payload)  # type: ignore[arg-type]
+    instant = json.loads(kept[f"{ROOT}/channels/ch1/alarms/instant"].payload)  # type: ignore[arg-type]
+    assert (twa["state"], instant["state"]) == ("normal", "alarm")
+    assert channel["seq"] == twa["seq"] > instant["seq"]
+
+
+async def test_after_a_restart_the_channel_state_continues_from_the_journal(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    cfg = alarm_config(tmp_path, mosquitto)
+    running = await start_daemon(cfg)
+    await append_and_deliver(running, [alarm_row(-1, "instant", "alarm")])
+    await running.stop()
+    # A new run: the sink starts after its cursor, and only sees the twa event.
+    running = await start_daemon(cfg)
+    await append_and_deliver(running, [alarm_row(-1, "twa", "normal")])
+    await running.stop()
+    kept = await retained(mosquitto.port, f"{ROOT}/channels/ch1/alarm")
+    channel = json.loads(kept[f"{ROOT}/channels/ch1/alarm"].payload)  # type: ignore[arg-type]
+    assert (channel["state"], channel["rule"]) == ("alarm", "instant")
+    assert channel["states"] == {"instant": "alarm", "twa": "normal"}
+
+
+async def test_the_channel_clears_when_its_last_rule_clears(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    running = await start_daemon(alarm_config(tmp_path, mosquitto))
+    await append_and_deliver(
+        running,
+        [
+            alarm_row(-1, "instant", "alarm"),
+            alarm_row(-1, "twa", "warning"),
+            alarm_row(-1, "instant", "normal", event="ack", acknowledged=1, acknowledged_by="dr. Asel"),
+        ],
+    )
+    kept = await retained(mosquitto.port, f"{ROOT}/channels/ch1/alarm")
+    channel = json.loads(kept[f"{ROOT}/channels/ch1/alarm"].payload)  # type: ignore[arg-type]
+    assert (channel["state"], channel["rule"], channel["rules"]) == ("warning", "twa", ["twa"])
+    await append_and_deliver(running, [alarm_row(-1, "twa", "normal")])
+    await running.stop()
+    kept = await retained(mosquitto.port, f"{ROOT}/channels/ch1/alarm")
+    channel = json.loads(kept[f"{ROOT}/channels/ch1/alarm"].payload)  # type: ignore[arg-type]
+    check_schema(channel, CHANNEL_ALARM)
+    assert (channel["state"], channel["rule"], channel["rules"], channel["value"]) == ("normal", None, [], None)

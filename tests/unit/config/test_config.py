@@ -169,3 +169,42 @@ def test_an_unreadable_token_file_is_a_config_error(tmp_path: Path) -> None:
 def test_files_of_a_disabled_sink_are_not_checked(tmp_path: Path) -> None:
     cfg = parse_config({**MINIMAL, "influxdb": {"enabled": False, "token_file": str(tmp_path / "x")}}, environ={})
     assert check(cfg) == []
+
+
+def test_a_journal_size_rule_needs_max_bytes_or_the_retention_limit() -> None:
+    rule = {"kind": "equipment", "check": "journal_size"}
+    data = {**MINIMAL, "channels": [{**MINIMAL["channels"][0], "alarms": [rule]}]}
+    assert "channels[c1].alarms[0]: check 'journal_size' needs max_bytes (or [retention] max_size_mb)" in problems_of(
+        data
+    )
+    cfg = parse_config({**data, "retention": {"max_size_mb": 500, "warn_fraction": 0.8}}, environ={})
+    (applied,) = cfg.alarm_rules(cfg.channels[0])
+    assert (applied.max_bytes, applied.warning_fraction) == (500_000_000, 0.8)  # type: ignore[union-attr]
+
+
+def test_the_retention_size_limit_adds_a_journal_size_check_to_every_channel() -> None:
+    data = {
+        **MINIMAL,
+        "meters": [{"id": "m1", "driver": "simulated"}, {"id": "m2", "driver": "simulated"}],
+        "channels": [
+            {"id": "c1", "meter": "m1", "room_category": 1},
+            {"id": "c2", "meter": "m2", "room_category": 1, "alarms": [{"kind": "instant", "level_uSv_h": 5}]},
+        ],
+        "retention": {"max_size_mb": 100},
+    }
+    cfg = parse_config(data, environ={})
+    assert [[r.name for r in cfg.alarm_rules(ch)] for ch in cfg.channels] == [
+        ["journal_size"],
+        ["instant", "journal_size"],
+    ]
+    assert cfg.channels[0].alarms == []  # the configured rules themselves are untouched
+    without = parse_config({**data, "retention": {}}, environ={})
+    assert [r.name for r in without.alarm_rules(without.channels[1])] == ["instant"]
+
+
+def test_mqtt_acknowledgement_needs_a_broker_account_here_or_in_mqtt() -> None:
+    enabled = {"alarms": {"mqtt_ack": {"enabled": True}}}
+    assert "alarms.mqtt_ack: acknowledgement over MQTT needs a broker account" in problems_of({**MINIMAL, **enabled})
+    parse_config({**MINIMAL, **enabled, "mqtt": {"username": "radsurvey"}}, environ={})
+    own = {"alarms": {"mqtt_ack": {"enabled": True, "password_env": "ACK_PW"}}}
+    assert "password_env/password_file go with username here" in problems_of({**MINIMAL, **own})

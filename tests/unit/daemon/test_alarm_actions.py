@@ -54,6 +54,30 @@ async def test_a_command_that_hangs_is_killed_at_its_timeout(tmp_path: Path) -> 
         assert service.current()[-1]["rule"] == "action" and service.current()[-1]["state"] == "fault"
 
 
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting for a parent that does not reap it counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+async def test_a_command_that_times_out_is_killed_with_the_children_it_started(tmp_path: Path) -> None:
+    pidfile = tmp_path / "child.pid"
+    script = f"sleep 60 & echo $! > {pidfile}; wait"
+    cfg = make_config(tmp_path, RULES, command={"argv": ["sh", "-c", script], "timeout_s": 0.5})
+    clock = Clock(T0)
+    async with running(cfg, clock) as (daemon, service):
+        feed(daemon, clock, T0, T0 + 20, 100.0)
+        await until(lambda: pidfile.exists() and pidfile.read_text().strip() != "")
+        child = int(pidfile.read_text())
+        assert alive(child)
+        await until(lambda: service.commands.runs == 1)
+        await until(lambda: not alive(child), 5)
+        assert service.current()[-1]["state"] == "fault"
+
+
 async def test_a_missing_program_is_a_fault_not_a_crash(tmp_path: Path) -> None:
     cfg = make_config(tmp_path, RULES, command={"argv": [str(tmp_path / "no-such-program")]})
     clock = Clock(T0)

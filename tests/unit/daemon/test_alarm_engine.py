@@ -113,6 +113,34 @@ def test_acknowledging_a_latched_alarm_while_high_releases_the_latch_only() -> N
     assert not m.s.acknowledged
 
 
+def test_an_alarm_acknowledged_while_high_stays_acknowledged_through_more_high_samples() -> None:
+    m = StateMachine(level=10, latching=True)
+    m.update(0, 11)
+    m.acknowledge(1, "bob")
+    assert m.update(2, 12) is None  # still the same episode: not latched again
+    assert m.s.state == State.ALARM and m.s.acknowledged and not m.s.latched
+    assert m.update(3, 0) == State.NORMAL
+    assert not m.s.latched and not m.s.acknowledged
+
+
+def test_a_new_rising_edge_after_an_acknowledged_episode_latches_again() -> None:
+    m = StateMachine(level=10, latching=True)
+    m.update(0, 11)
+    m.acknowledge(1, "bob")
+    m.update(2, 12)
+    m.update(3, 0)
+    assert m.update(4, 11) == State.ALARM
+    assert m.s.latched and not m.s.acknowledged
+    assert m.update(5, 0) is None  # held by the new latch
+
+
+def test_a_restored_acknowledged_alarm_does_not_latch_again_while_the_value_stays_high() -> None:
+    m = StateMachine(level=10, latching=True)
+    m.restore(MachineState(state=State.ALARM, since=100, acknowledged=True, acknowledged_by="bob"))
+    assert m.update(200, 12) is None and not m.s.latched
+    assert m.update(201, 0) == State.NORMAL
+
+
 def test_a_new_rise_clears_the_previous_acknowledgement() -> None:
     m = StateMachine(level=10, warning_fraction=0.5)
     m.update(0, 6)
@@ -194,6 +222,17 @@ def test_dose_budget_starts_again_on_the_first_of_january() -> None:
     assert b.s is not None and b.s.period_start == end
     assert b.s.covered_s == pytest.approx(120)
     assert b.projected_mSv() == pytest.approx(1.0)
+
+
+def test_dose_budget_state_of_another_start_date_is_started_afresh() -> None:
+    from radsurvey.daemon.alarms.engine import DoseBudgetState
+
+    start = date(2026, 3, 2)
+    t0 = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
+    b = DoseBudget(start, hours_per_year=2000, max_gap_s=120, min_elapsed_s=0)
+    b.s = DoseBudgetState(period_start=t0 - 86400, dose_uSv=50.0, covered_s=3600.0, last_t=t0 + 10)
+    b.add(t0 + 70, 1.0)
+    assert b.s.period_start == t0 and b.s.dose_uSv == pytest.approx(60 / 3600)
 
 
 def test_dose_budget_ignores_samples_before_a_configured_start() -> None:
