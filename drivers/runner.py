@@ -9,11 +9,13 @@ and reports every change of state to ``on_state``:
   disconnect; ``max_timeouts`` / ``max_garbage`` in a row are. One event per
   episode (every bad reply is logged); the episode ends after three good
   readings in a row.
-* ``disconnected``: unplugged, the port vanished, or an error streak; the
-  reason says which. The meter is reopened after a delay that doubles from
-  ``backoff_initial_s`` up to ``backoff_max_s``; the daemon never restarts
-  for it. The port identity (by-id path, ``usb = "VID:PID[:serial]"``) is
-  resolved again at each attempt by the driver.
+* ``disconnected``: unplugged, the port vanished, an error streak, or the
+  driver raised something outside its contract (a bug: logged with its
+  traceback, and only this meter is affected); the reason says which. The
+  meter is reopened after a delay that doubles from ``backoff_initial_s`` up
+  to ``backoff_max_s``; the daemon never restarts for it. The port identity
+  (by-id path, ``usb = "VID:PID[:serial]"``) is resolved again at each
+  attempt by the driver.
 * ``stale``: no fresh reading for ``stale_after_s``, or the meter's value
   frozen for ``frozen_after_s`` while it should be counting. Frozen readings
   are still journaled (they are what the meter said) but carry the ``stale``
@@ -84,6 +86,14 @@ class _Disconnect(Exception):
         super().__init__(reason)
 
 
+class _DriverFault(Exception):
+    """A driver raised something other than MeterError: a bug in it, but one meter's problem."""
+
+    def __init__(self, error: Exception):
+        self.error = error
+        super().__init__(f"driver error: {type(error).__name__}: {error}")
+
+
 class _States:
     """Forward state changes, dropping exact repeats (same state and reason)."""
 
@@ -137,7 +147,7 @@ async def run_meter(
     backoff: Backoff | None = None,
     create: Callable[..., Driver] | None = None,
 ) -> None:
-    """Run until cancelled. Configuration errors propagate; meter errors never do."""
+    """Run until cancelled. Configuration errors propagate; meter errors and driver bugs never do."""
     conn = cfg.connection
     backoff = backoff or Backoff(conn.backoff_initial_s, conn.backoff_max_s)
     create = create or registry.create
@@ -164,6 +174,10 @@ async def run_meter(
             reason = str(err)
         except OSError as err:  # the port vanished under pyserial or a socket died
             reason = f"{type(err).__name__}: {err}"
+        except _DriverFault as fault:
+            reason = str(fault)
+            if states.last != ("disconnected", reason):
+                log.error("driver failed", meter=cfg.id, error=reason, exc_info=fault.error)
         finally:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5):
@@ -187,6 +201,10 @@ async def _open(driver: Driver, conn: ConnectionConfig) -> None:
             await _enter()
     except TimeoutError:
         raise MeterTimeout(f"no answer to open/identify within {conn.connect_timeout_s:g} s") from None
+    except (MeterError, ConfigError, OSError):
+        raise
+    except Exception as err:
+        raise _DriverFault(err) from err
 
 
 async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Reading], None], states: _States) -> str:
@@ -224,6 +242,10 @@ async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Readi
                 return f"{timeouts} timeouts in a row: {message}"
             if states.current != "error":
                 states.emit("error", reason=f"timeout: {message}")
+        except (MeterError, ConfigError):
+            raise
+        except Exception as err:
+            raise _DriverFault(err) from err
         else:
             timeouts = garbage = 0
             good += 1

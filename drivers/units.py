@@ -61,6 +61,9 @@ def check_finite(value: float, what: str = "value") -> float:
 # A non-paralysable correction factor above this means the detector is saturated:
 # the true rate cannot be recovered from the measured one (Rad Pro caps at x10 too).
 DEAD_TIME_MAX_FACTOR = 10.0
+# GM tubes have dead times of tens to hundreds of microseconds; a value above 10 ms
+# is a unit mistake (milliseconds written as seconds), not a tube.
+DEAD_TIME_MAX_S = 0.01
 
 
 def cpm_to_uSv_h(cpm: float, sensitivity_cpm_per_uSv_h: float) -> float:
@@ -96,8 +99,17 @@ def dead_time_correct(
 # -- SI prefixes --------------------------------------------------------------------------
 
 SI_PREFIXES: dict[str, float] = {
-    "f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6,
-    "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9,
+    "f": 1e-15,
+    "p": 1e-12,
+    "n": 1e-9,
+    "u": 1e-6,
+    "µ": 1e-6,
+    "μ": 1e-6,
+    "m": 1e-3,
+    "": 1.0,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
 }
 
 

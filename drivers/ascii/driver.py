@@ -18,6 +18,7 @@ from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialLink, SerialOptions, resolve_port
+from ..units import DEAD_TIME_MAX_S
 from . import codec
 from .codec import LineFormat
 
@@ -51,7 +52,7 @@ class AsciiOptions(SerialOptions):
     )
     ignore_prefix: str | None = Field(None, description="lines starting with this are not data (banners)")
     sensitivity_cpm_per_uSv_h: float | None = Field(None, gt=0, allow_inf_nan=False)
-    dead_time_s: float | None = Field(None, ge=0, le=0.01, allow_inf_nan=False)
+    dead_time_s: float | None = Field(None, ge=0, le=DEAD_TIME_MAX_S, allow_inf_nan=False)
     scale: float = Field(1.0, gt=0, allow_inf_nan=False, description="calibration factor applied to the value")
 
     @field_validator("baudrate")

@@ -19,6 +19,7 @@ from ..counting import count_rate_reading
 from ..errors import MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialLink, SerialOptions, resolve_port
+from ..units import DEAD_TIME_MAX_S
 from . import codec
 from .codec import ModelSpec
 
@@ -34,7 +35,7 @@ class GmcOptions(SerialOptions):
     sensitivity_cpm_per_uSv_h: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="tube sensitivity; gives readings in uSv/h"
     )
-    dead_time_s: float | None = Field(None, ge=0, le=0.01, allow_inf_nan=False, description="tube dead time")
+    dead_time_s: float | None = Field(None, ge=0, le=DEAD_TIME_MAX_S, allow_inf_nan=False, description="tube dead time")
     read_battery: bool = Field(False, description="read the battery voltage at connect")
     read_clock: bool = Field(True, description="read the device clock at connect and report its drift")
 

@@ -61,6 +61,13 @@ class ModbusOptions(BaseModel):
     def _baud(cls, value: int) -> int:
         return SerialOptions._standard_baud(value)
 
+    @field_validator("scale")
+    @classmethod
+    def _nonzero_scale(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("must not be 0 (every reading would be the offset)")
+        return value
+
     @field_validator("status_bits")
     @classmethod
     def _bits(cls, value: dict[int, str]) -> dict[int, str]:

@@ -16,7 +16,7 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from radsurvey.protocols.errors import FrameError
 
@@ -51,6 +51,13 @@ class ScpiOptions(BaseModel):
     read_termination: str = "\n"
     write_termination: str = "\n"
     timeout_s: float = Field(2.0, gt=0, le=600)
+
+    @field_validator("scale")
+    @classmethod
+    def _nonzero_scale(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("must not be 0 (every reading would be 0)")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> ScpiOptions:

@@ -236,3 +236,15 @@ def test_scan_lists_ports_as_json(run_cli) -> None:
     for line in proc.stdout.splitlines():
         row = json.loads(line)
         assert {"device", "usb", "serial", "by_id", "guess"} <= row.keys()
+
+
+def test_bad_radpro_option_is_a_config_error_for_check_run_and_read(tmp_path: Path, run_cli) -> None:
+    config = write_config(tmp_path, "radpro", str(tmp_path / "rp"), {"dead_time_s": -0.001})
+    for args in (("config", "check", str(config)), ("run", "--config", str(config), "--duration", "5")):
+        proc = run_cli(*args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "meters[m1].dead_time_s: must be seconds from 0 to 0.01" in proc.stderr
+    with PtyEmulator(CASES["radpro"].device()) as emu:
+        proc = run_cli("meters", "read", "--driver", "radpro", "--port", emu.port, "-o", "sensitivity_cpm_per_uSv_h=0")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "sensitivity_cpm_per_uSv_h: must be a number of cpm per uSv/h above 0" in proc.stderr

@@ -121,3 +121,28 @@ def test_secret_comes_from_environment_before_file(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("X_PW", "from-env")
     secret = resolve_secret(env="X_PW", file=f, what="password")
     assert secret.get_secret_value() == "from-env" and "from-env" not in repr(secret)
+
+
+@pytest.mark.parametrize(
+    ("driver", "options", "key"),
+    [
+        ("radpro", {"dead_time_s": -0.001}, "dead_time_s"),
+        ("radpro", {"dead_time_s": 0.5}, "dead_time_s"),
+        ("radpro", {"dead_time_s": "devices"}, "dead_time_s"),
+        ("radpro", {"sensitivity_cpm_per_uSv_h": 0}, "sensitivity_cpm_per_uSv_h"),
+        ("radpro", {"sensitivity_cpm_per_uSv_h": -153.8}, "sensitivity_cpm_per_uSv_h"),
+        ("radpro", {"sensitivity_cpm_per_uSv_h": "auto"}, "sensitivity_cpm_per_uSv_h"),
+        ("gmc", {"sensitivity_cpm_per_uSv_h": 0}, "sensitivity_cpm_per_uSv_h"),
+        ("gmc", {"dead_time_s": -0.001}, "dead_time_s"),
+        ("ascii", {"profile": "mightyohm", "dead_time_s": 1.0}, "dead_time_s"),
+        ("modbus", {"host": "10.0.0.2", "address": 1, "scale": 0}, "scale"),
+        ("scpi", {"resource": "ASRL1::INSTR", "scale": 0, "scaled_unit": "uGy/h"}, "scale"),
+    ],
+)
+def test_out_of_range_numeric_driver_options_are_one_problem_each_with_key_path(
+    driver: str, options: dict, key: str
+) -> None:
+    meter = {"id": "m1", "driver": driver, **({"port": "/dev/x"} if driver in ("radpro", "gmc", "ascii") else {})}
+    cfg = parse_config({**MINIMAL, "meters": [{**meter, **options}]}, environ={})
+    (problem,) = check(cfg)
+    assert problem.path == f"meters[m1].{key}", problem

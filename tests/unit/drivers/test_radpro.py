@@ -190,3 +190,55 @@ def test_parsers_raise_only_frame_errors(line: bytes) -> None:
             parse()
         except MeterError:
             pass
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"dead_time_s": -0.001}, "from 0 to 0.01"),
+        ({"dead_time_s": float("nan")}, "from 0 to 0.01"),
+        ({"sensitivity_cpm_per_uSv_h": 0}, "above 0"),
+        ({"sensitivity_cpm_per_uSv_h": float("inf")}, "above 0"),
+        ({"sensitivity_cpm_per_uSv_h": "devcie"}, "'device' or 'none'"),
+    ],
+)
+def test_options_out_of_range_are_one_error_naming_what_is_allowed(options: dict, message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        registry.get("radpro").options_model.model_validate({"port": "/dev/x", **options})
+    [error] = err.value.errors()
+    assert error["loc"] == (next(iter(options)),) and message in error["msg"]
+
+
+@pytest.mark.parametrize("reported", [b"0.000", b"-153.800"])
+async def test_device_sensitivity_not_above_zero_gives_cpm_and_says_so(reported: bytes) -> None:
+    identity, [reading] = await converse(
+        [
+            *identify_script([(b"GET tubeSensitivity\r\n", b"OK " + reported + b"\r\n")]),
+            (b"GET tubePulseCount\r\n", b"OK 5\r\n"),
+            (b"GET tubeRate\r\n", b"OK 60.000\r\n"),
+        ],
+        reads=1,
+    )
+    assert (reading.value, reading.unit, reading.quantity) == (60.0, "cpm", Quantity.COUNT_RATE)
+    assert "tubeSensitivity " + reported.decode() in identity.extra["sensitivity_note"]
+
+
+async def test_device_dead_time_below_zero_is_not_applied_and_says_so() -> None:
+    identity, [reading] = await converse(
+        [
+            (b"GET deviceId\r\n", ID),
+            (b"GET tubeDeadTime\r\n", b"OK -0.0001000\r\n"),
+            (b"GET tubeType\r\n", b"OK M4011\r\n"),
+            (b"GET deviceBatteryVoltage\r\n", b"OK 1.421\r\n"),
+            (b"GET deviceTime\r\n", b"OK 1763800000\r\n"),
+            (b"GET tubePulseCount\r\n", b"OK 5\r\n"),
+            (b"GET tubeRate\r\n", b"OK 60000.000\r\n"),
+        ],
+        reads=1,
+        sensitivity_cpm_per_uSv_h="none",
+        dead_time_s="device",
+    )
+    assert reading.value == 60000.0 and "dead_time" not in [c.name for c in reading.conversions]
+    assert "tubeDeadTime -0.0001000" in identity.extra["dead_time_note"]
