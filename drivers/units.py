@@ -50,6 +50,37 @@ def to_micro_per_hour(value: float, unit: str) -> tuple[float, str, float, str]:
     raise FrameError(f"unit {unit!r} is not a dose rate radsurvey knows")
 
 
+COUNT_RATE_UNITS = ("cpm", "cps")
+# The spellings a user is shown; "µ"/"μ" for "u" and "/hr" for "/h" are accepted too.
+DOSE_RATE_UNITS = tuple(f"{prefix}{quantity}" for quantity in ("Gy/h", "Sv/h") for prefix in ("n", "u", "m", ""))
+
+
+def check_unit(unit: str, *, currents: bool = False) -> str:
+    """``unit`` if radsurvey can turn values in it into a reading; ValueError listing the units otherwise.
+
+    Accepted: count rates (cpm, cps), dose rates with SI prefixes, the legacy units
+    of :data:`LEGACY` and, with ``currents``, amperes with an SI prefix.
+    """
+    name = normalise_unit_name(unit)
+    if name.lower() in COUNT_RATE_UNITS:
+        return unit
+    try:
+        to_micro_per_hour(1.0, unit)
+        return unit
+    except FrameError:
+        pass
+    if currents:
+        try:
+            split_si(unit, "A")
+            return unit
+        except ValueError:
+            pass
+    accepted = [*COUNT_RATE_UNITS, *DOSE_RATE_UNITS, *LEGACY]
+    if currents:
+        accepted.append("A (also with an SI prefix: pA, nA, uA, ...)")
+    raise ValueError(f"unknown unit {unit!r}; accepted units: {', '.join(accepted)}")
+
+
 def check_finite(value: float, what: str = "value") -> float:
     if not math.isfinite(value):
         raise FrameError(f"{what} is not a finite number: {value!r}")

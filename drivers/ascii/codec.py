@@ -19,6 +19,7 @@ from typing import Any
 from radsurvey.protocols.errors import FrameError
 
 from ..base import Status
+from ..units import check_unit
 
 MAX_LINE_BYTES = 512
 
@@ -68,6 +69,13 @@ class LineFormat:
             raise ValueError("pattern needs a named group 'value', e.g. (?P<value>[0-9.]+)")
         if unit is None and "unit" not in compiled.groupindex:
             raise ValueError("give unit, or a named group 'unit' in the pattern")
+        if unit is not None:
+            check_unit(unit)
+        for said, mapped in (unit_map or {}).items():
+            try:
+                check_unit(mapped)
+            except ValueError as err:
+                raise ValueError(f"unit_map[{said!r}] = {mapped!r}: {err}") from None
         known = {s.value for s in Status}
         for word, flag in (status_map or {}).items():
             if flag not in known:

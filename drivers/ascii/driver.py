@@ -18,7 +18,7 @@ from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialLink, SerialOptions, resolve_port
-from ..units import DEAD_TIME_MAX_S
+from ..units import DEAD_TIME_MAX_S, check_unit
 from . import codec
 from .codec import LineFormat
 
@@ -59,6 +59,21 @@ class AsciiOptions(SerialOptions):
     @classmethod
     def _standard_baud(cls, value: int | None) -> int | None:  # type: ignore[override]
         return value if value is None else SerialOptions._standard_baud(value)
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, value: str | None) -> str | None:
+        return value if value is None else check_unit(value)
+
+    @field_validator("unit_map")
+    @classmethod
+    def _known_units(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for said, unit in (value or {}).items():
+            try:
+                check_unit(unit)
+            except ValueError as err:
+                raise ValueError(f"[{said!r}] = {unit!r}: {err}") from None
+        return value
 
     def settings(self) -> dict[str, Any]:
         """Builtin defaults < profile < this meter's explicit options."""

@@ -18,6 +18,7 @@ from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialOptions, UsbId, resolve_port
+from ..units import check_unit
 from . import codec
 from .codec import DataType, Order
 
@@ -60,6 +61,11 @@ class ModbusOptions(BaseModel):
     @classmethod
     def _baud(cls, value: int) -> int:
         return SerialOptions._standard_baud(value)
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, value: str) -> str:
+        return check_unit(value)
 
     @field_validator("scale")
     @classmethod

@@ -24,7 +24,7 @@ from ..base import Capability, Conversion, Driver, MeterIdentity, Quantity, Read
 from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
-from ..units import split_si
+from ..units import check_unit, split_si
 from . import codec
 
 T = TypeVar("T")
@@ -51,6 +51,11 @@ class ScpiOptions(BaseModel):
     read_termination: str = "\n"
     write_termination: str = "\n"
     timeout_s: float = Field(2.0, gt=0, le=600)
+
+    @field_validator("unit", "scaled_unit")
+    @classmethod
+    def _known_unit(cls, value: str | None) -> str | None:
+        return value if value is None else check_unit(value, currents=True)
 
     @field_validator("scale")
     @classmethod

@@ -146,3 +146,12 @@ def test_modbus_exceptions_and_silence_become_meter_events(tmp_path: Path) -> No
     assert "E04: server device failure" in reasons, events
     assert " within " in reasons, events
     assert events[-1]["state"] == "connected", events
+
+
+def test_an_unknown_unit_fails_config_check_instead_of_every_read(tmp_path: Path, run_cli) -> None:
+    meter = {"id": "gw", "driver": "modbus", "host": "127.0.0.1", "address": 100, "unit": "furlongs"}
+    config = tmp_path / "c.toml"
+    config.write_text(tomli_w.dumps({"meters": [meter]}))
+    proc = run_cli("config", "check", str(config))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "meters[gw].unit: unknown unit 'furlongs'; accepted units: cpm, cps, nGy/h" in proc.stderr

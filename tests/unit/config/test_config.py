@@ -146,3 +146,20 @@ def test_out_of_range_numeric_driver_options_are_one_problem_each_with_key_path(
     cfg = parse_config({**MINIMAL, "meters": [{**meter, **options}]}, environ={})
     (problem,) = check(cfg)
     assert problem.path == f"meters[m1].{key}", problem
+
+
+@pytest.mark.parametrize(
+    ("meter", "key"),
+    [
+        ({"driver": "modbus", "host": "10.0.0.2", "address": 1, "unit": "furlongs"}, "unit"),
+        ({"driver": "scpi", "resource": "ASRL1::INSTR", "unit": "furlongs"}, "unit"),
+        ({"driver": "scpi", "resource": "ASRL1::INSTR", "scale": 2.0, "scaled_unit": "Gy"}, "scaled_unit"),
+        ({"driver": "ascii", "port": "/dev/x", "pattern": "^(?P<value>[0-9]+)$", "unit": "furlongs"}, "unit"),
+        ({"driver": "ascii", "port": "/dev/x", "profile": "mightyohm", "unit_map": {"uSv/hr": "uSv/hour"}}, "unit_map"),
+    ],
+)
+def test_unknown_units_are_config_errors_listing_the_accepted_ones(meter: dict, key: str) -> None:
+    cfg = parse_config({**MINIMAL, "meters": [{"id": "m1", **meter}]}, environ={})
+    (problem,) = check(cfg)
+    assert problem.path == f"meters[m1].{key}"
+    assert "unknown unit" in problem.message and "accepted units: cpm, cps, " in problem.message
