@@ -11,7 +11,8 @@ symlink, the way udev presents ``/dev/serial/by-id/...``:
 * ``replug()`` opens a *new* pty and points the same link at it.
 
 Faults for tests: set ``emulator.fault`` to ``"silence"`` (no replies),
-``"garbage"`` (the model garbles its replies) or ``None``.
+``"garbage"`` (the model garbles its replies), ``"alternate"`` (a garbled
+reply, then none, in turn) or ``None``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import tty
 from pathlib import Path
 from typing import Literal
 
-Fault = Literal["silence", "garbage"] | None
+Fault = Literal["silence", "garbage", "alternate"] | None
 
 
 class DeviceModel:
@@ -60,6 +61,7 @@ class PtyEmulator:
         self.link = Path(link) if link is not None else None
         self.fault: Fault = None
         self.requests = 0  # chunks of host bytes received
+        self._alternate = 0  # replies sent under the "alternate" fault
         self._lock = threading.Lock()
         self._master: int | None = None
         self._slave: int | None = None
@@ -152,8 +154,12 @@ class PtyEmulator:
                         self.requests += 1
                         out += self.model.receive(data, now)
                 out += self.model.tick(now)
-                if out and self.fault != "silence":
-                    if self.fault == "garbage":
+                fault = self.fault
+                if out and fault == "alternate":
+                    self._alternate += 1
+                    fault = "garbage" if self._alternate % 2 else "silence"
+                if out and fault != "silence":
+                    if fault == "garbage":
                         out = self.model.garble(out)
                     with contextlib.suppress(OSError):
                         os.write(master, out)

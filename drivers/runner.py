@@ -6,7 +6,10 @@ and reports every change of state to ``on_state``:
 ``connecting`` -> ``connected`` -> (``error`` | ``stale``)* -> ``disconnected`` -> ``connecting`` ...
 
 * ``error``: a reply timed out or was garbled. One bad reply is not a
-  disconnect; ``max_timeouts`` / ``max_garbage`` in a row are. One event per
+  disconnect; a streak of them is. Timeouts and garbled replies count in the
+  same streak (a meter that alternates garbage and silence is still failing),
+  which only a good reading ends; it becomes a disconnect once it holds
+  ``max_timeouts`` timeouts or ``max_garbage`` garbled replies. One event per
   episode (every bad reply is logged); the episode ends after three good
   readings in a row.
 * ``disconnected``: unplugged, the port vanished, an error streak, or the
@@ -23,7 +26,11 @@ and reports every change of state to ``on_state``:
 * back to ``connected`` (reason ``recovered``) at the next fresh reading after
   ``stale``, or after three good ones after ``error``.
 
-Consecutive events with the same state and reason are reported once.
+An episode of trouble goes ``error`` -> ``stale`` at most: an ``error`` episode
+that lasts ``stale_after_s`` becomes ``stale``, but a ``stale`` meter does not
+go back to ``error`` on its next bad reply, so a meter that keeps failing makes
+a handful of events, not one per read. Consecutive events with the same state
+and reason are reported once.
 
 Timeouts use ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11
 ``wait_for`` can swallow a cancellation that arrives as the inner call finishes,
@@ -111,6 +118,11 @@ class _States:
             return
         self.last = (state, reason)
         self.sink(MeterState(self.meter, state, reason=reason, **kw))
+
+
+def _streak_text(timeouts: int, garbage: int) -> str:
+    kinds = [f"{garbage} garbled replies" if garbage else "", f"{timeouts} timeouts" if timeouts else ""]
+    return " and ".join(k for k in kinds if k) + " in a row"
 
 
 class FrozenWatch:
@@ -216,32 +228,34 @@ async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Readi
     last_fresh = loop.time()
     next_at = loop.time()
     timeouts = garbage = good = 0
+
+    def trouble(reason: str, **kw: Any) -> None:
+        # One event per episode: not again while in 'error', and never back from 'stale'.
+        if states.current not in ("error", "stale"):
+            states.emit("error", reason=reason, **kw)
+
     while True:
         try:
             async with asyncio.timeout(conn.read_timeout_s):
                 reading = await driver.read()
-        except (MeterGone, OSError) as err:
-            return str(err)
         except FrameError as err:
             garbage += 1
-            timeouts = 0
             raw = err.raw[:32].hex()
-            log.warning("garbled reply", meter=cfg.id, error=str(err), raw=raw, streak=garbage)
+            log.warning("garbled reply", meter=cfg.id, error=str(err), raw=raw, streak=timeouts + garbage)
             good = 0
             if garbage >= conn.max_garbage:
-                return f"{garbage} garbled replies in a row: {err.message}"
-            if states.current != "error":  # one event per episode; every one is logged
-                states.emit("error", reason=f"garbled reply: {err.message}", detail={"raw": raw})
-        except (MeterTimeout, TimeoutError) as err:
+                return f"{_streak_text(timeouts, garbage)}: {err.message}"
+            trouble(f"garbled reply: {err.message}", detail={"raw": raw})
+        except (MeterTimeout, TimeoutError) as err:  # before OSError: TimeoutError is one
             timeouts += 1
-            garbage = 0
             message = err.message if isinstance(err, MeterError) else f"read took over {conn.read_timeout_s:g} s"
-            log.warning("meter timeout", meter=cfg.id, error=message, streak=timeouts)
+            log.warning("meter timeout", meter=cfg.id, error=message, streak=timeouts + garbage)
             good = 0
             if timeouts >= conn.max_timeouts:
-                return f"{timeouts} timeouts in a row: {message}"
-            if states.current != "error":
-                states.emit("error", reason=f"timeout: {message}")
+                return f"{_streak_text(timeouts, garbage)}: {message}"
+            trouble(f"timeout: {message}")
+        except (MeterGone, OSError) as err:
+            return str(err)
         except (MeterError, ConfigError):
             raise
         except Exception as err:

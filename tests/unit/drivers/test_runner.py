@@ -209,3 +209,38 @@ async def test_a_driver_bug_disconnects_that_meter_only_and_it_is_retried() -> N
     assert [state for state, _ in buggy[3:5]] == ["connecting", "connected"]
     assert [s.state for s in states if s.meter == "steady"] == ["connecting", "connected"]
     assert sum(r.meter == "steady" for r in readings) >= 3
+
+
+class _Hanging(_Steady):
+    """Answers once, then never again (a read that only the runner's backstop ends)."""
+
+    async def read(self) -> Reading:
+        self.n += 1
+        if self.n > 1:
+            await asyncio.Event().wait()
+        return await super().read()
+
+
+async def test_a_read_stopped_by_the_read_timeout_backstop_counts_as_a_timeout() -> None:
+    states: list[MeterState] = []
+    cfg = MeterConfig(
+        id="h", driver="hanging", poll_interval_s=0.01, connection={"read_timeout_s": 0.05, "max_timeouts": 2}
+    )
+    task = asyncio.create_task(
+        run_meter(
+            cfg,
+            on_reading=lambda r: None,
+            on_state=states.append,
+            backoff=Backoff(5, 5),
+            create=lambda name, **kw: _Hanging(meter_id=kw["meter_id"], poll_interval_s=0.01),
+        )
+    )
+    async with asyncio.timeout(5):
+        while not any(s.state == "disconnected" for s in states):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert [(s.state, s.reason) for s in states[2:]] == [
+        ("error", "timeout: read took over 0.05 s"),
+        ("disconnected", "2 timeouts in a row: read took over 0.05 s"),
+    ]
