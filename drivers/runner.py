@@ -32,6 +32,12 @@ go back to ``error`` on its next bad reply, so a meter that keeps failing makes
 a handful of events, not one per read. Consecutive events with the same state
 and reason are reported once.
 
+Liveness: ``on_alive`` is called at every connect attempt, after every read
+(good or bad) and at least every ``alive_every_s`` while the task waits
+(between polls, and during the reconnect backoff). A meter that stays
+unplugged is therefore alive: it is retrying. Only a task that makes no
+progress at all stops calling it, which is what the systemd watchdog is for.
+
 Timeouts use ``asyncio.timeout`` rather than ``asyncio.wait_for``: on Python 3.11
 ``wait_for`` can swallow a cancellation that arrives as the inner call finishes,
 and a meter task that ignores its cancellation would keep the daemon from stopping.
@@ -59,6 +65,7 @@ from .errors import MeterGone, MeterTimeout
 log = structlog.get_logger("radsurvey.meter")
 
 RECOVER_AFTER_GOOD = 3  # good readings in a row that end an 'error' episode
+ALIVE_EVERY_S = 5.0  # longest wait between two signs of life of a waiting meter task
 
 
 @dataclass(frozen=True)
@@ -144,6 +151,24 @@ class FrozenWatch:
         return self.count >= 3 and now - self.since >= self.after_s
 
 
+def longest_silence_s(cfg: MeterConfig, alive_every_s: float = ALIVE_EVERY_S) -> float:
+    """Longest a healthy meter task goes without calling ``on_alive``: its longest bounded wait."""
+    conn = cfg.connection
+    return max(conn.connect_timeout_s, conn.read_timeout_s, alive_every_s)
+
+
+async def _sleep_alive(delay_s: float, alive: Callable[[], None], every_s: float) -> None:
+    """Sleep ``delay_s``, calling ``alive`` now and at least every ``every_s``."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + delay_s
+    while True:
+        alive()
+        remaining = end - loop.time()
+        if remaining <= 0:
+            return
+        await asyncio.sleep(min(remaining, every_s))
+
+
 def stale_after_s(cfg: MeterConfig) -> float:
     conn = cfg.connection
     if conn.stale_after_s is not None:
@@ -156,11 +181,19 @@ async def run_meter(
     *,
     on_reading: Callable[[Reading], None],
     on_state: Callable[[MeterState], None],
+    on_alive: Callable[[], None] | None = None,
+    alive_every_s: float = ALIVE_EVERY_S,
     backoff: Backoff | None = None,
     create: Callable[..., Driver] | None = None,
 ) -> None:
-    """Run until cancelled. Configuration errors propagate; meter errors and driver bugs never do."""
+    """Run until cancelled. Configuration errors propagate; meter errors and driver bugs never do.
+
+    Args:
+        on_alive: called at every sign of life of this task (see the module docstring).
+        alive_every_s: the longest a waiting task goes without calling ``on_alive``.
+    """
     conn = cfg.connection
+    alive = on_alive or (lambda: None)
     backoff = backoff or Backoff(conn.backoff_initial_s, conn.backoff_max_s)
     create = create or registry.create
     states = _States(cfg.id, on_state)
@@ -168,6 +201,7 @@ async def run_meter(
     attempt = 0
     while True:
         attempt += 1
+        alive()
         if attempt == 1:  # retries of a meter that is still away are not news
             states.emit("connecting")
         driver = create(cfg.driver, meter_id=cfg.id, poll_interval_s=cfg.poll_interval_s, options=cfg.options)
@@ -177,7 +211,7 @@ async def run_meter(
             log.info("meter connected", meter=cfg.id, attempt=attempt, **driver.identity.as_dict())
             delays = backoff.delays()
             attempt = 0
-            reason = await _acquire(driver, cfg, on_reading, states)
+            reason = await _acquire(driver, cfg, on_reading, states, alive, alive_every_s)
         except _Disconnect as stop:
             reason = stop.reason
         except ConfigError:
@@ -200,7 +234,7 @@ async def run_meter(
         else:
             log.debug("meter still away", meter=cfg.id, reason=reason, attempt=attempt, retry_in_s=delay)
         states.emit("disconnected", reason=reason, detail={"retry_in_s": delay})
-        await asyncio.sleep(delay)
+        await _sleep_alive(delay, alive, alive_every_s)
 
 
 async def _open(driver: Driver, conn: ConnectionConfig) -> None:
@@ -219,7 +253,14 @@ async def _open(driver: Driver, conn: ConnectionConfig) -> None:
         raise _DriverFault(err) from err
 
 
-async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Reading], None], states: _States) -> str:
+async def _acquire(
+    driver: Driver,
+    cfg: MeterConfig,
+    on_reading: Callable[[Reading], None],
+    states: _States,
+    alive: Callable[[], None],
+    alive_every_s: float,
+) -> str:
     """Read until the meter has to be reopened; return the reason."""
     conn = cfg.connection
     loop = asyncio.get_running_loop()
@@ -284,6 +325,7 @@ async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Readi
             states.emit("stale", reason=f"no fresh reading for {now - last_fresh:.0f} s")
             log.warning("meter stale", meter=cfg.id, seconds=round(now - last_fresh, 1))
         if driver.self_paced:
+            alive()
             await asyncio.sleep(0)
             continue
         next_at += cfg.poll_interval_s
@@ -291,4 +333,4 @@ async def _acquire(driver: Driver, cfg: MeterConfig, on_reading: Callable[[Readi
         if delay < 0:
             next_at = loop.time()
             delay = 0
-        await asyncio.sleep(delay)
+        await _sleep_alive(delay, alive, alive_every_s)
