@@ -34,6 +34,10 @@ class DriverSpec:
     usb_ids: tuple[str, ...] = ()
     baudrates: tuple[int, ...] = ()
     probe: Callable[..., Any] | None = None
+    # The probe speaks text lines. Such probes go first: a line parser would read the
+    # bytes a binary probe left behind as the start of its next line, while a framed
+    # binary protocol (GMC's "<...>>") skips text it does not know.
+    line_probe: bool = False
 
 
 # name -> module path. Add a line here when adding a driver folder.
@@ -56,9 +60,7 @@ def get(name: str) -> DriverSpec:
     try:
         module_path = BUILTIN[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown driver {name!r}; known drivers: {', '.join(names())}", field="driver"
-        ) from None
+        raise ConfigError(f"unknown driver {name!r}; known drivers: {', '.join(names())}", field="driver") from None
     spec: DriverSpec = importlib.import_module(module_path).SPEC
     return spec
 

@@ -136,12 +136,16 @@ def family_guess(vid: int | None, pid: int | None) -> list[str]:
 
 
 async def probe_port(port: str, families: list[str], timeout_s: float) -> dict[str, Any] | None:
-    """Try each family's identify query at each of its baud rates; the first answer."""
+    """Try each family's identify query at each of its baud rates; the first answer.
+
+    Line-based probes go before binary ones (see ``DriverSpec.line_probe``).
+    """
     from radsurvey.drivers import registry
     from radsurvey.protocols.errors import MeterError
 
-    for name in families:
-        spec = registry.get(name)
+    specs = [registry.get(name) for name in families]
+    for spec in sorted(specs, key=lambda s: not s.line_probe):
+        name = spec.name
         if spec.probe is None:
             continue
         for baud in spec.baudrates:

@@ -258,6 +258,12 @@ async def probe(port: str, baudrate: int = codec.BAUDRATE, timeout_s: float = 0.
     link = SerialLink(port=port, baudrate=baudrate, meter=port)
     await link.open(timeout_s * 4)
     try:
+        # Another family's probe may have left bytes without a line end in the meter's
+        # input (GMC's "<GETVER>>"): end that line first and drop its ERROR, or our
+        # request is read as part of it.
+        link.discard_input()
+        await link.write(b"\r\n")
+        await asyncio.sleep(min(0.1, timeout_s))
         link.discard_input()
         await link.write(codec.request("GET", "deviceId"))
         line = await link.read_until(b"\n", timeout_s, max_bytes=codec.MAX_LINE_BYTES)
@@ -278,4 +284,5 @@ SPEC = DriverSpec(
     usb_ids=("0483:5740",),  # STM32 virtual COM port, product "Rad Pro"
     baudrates=(codec.BAUDRATE,),
     probe=probe,
+    line_probe=True,
 )

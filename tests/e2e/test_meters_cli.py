@@ -210,6 +210,27 @@ def test_emulate_command_serves_a_meter_that_read_and_scan_find(tmp_path: Path, 
     assert not link.exists()
 
 
+def test_scan_probe_finds_a_radpro_on_a_named_port(tmp_path: Path, run_cli) -> None:
+    link = tmp_path / "radpro"
+    emu = subprocess.Popen(
+        [radsurvey_bin(), "meters", "emulate", "radpro", "--link", str(link), "-o", "firmware=2.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert str(link) in emu.stdout.readline()
+        scan = run_cli("meters", "scan", "--probe", "--port", str(link), "--json")
+        assert scan.returncode == 0, scan.stderr
+        [row] = [json.loads(line) for line in scan.stdout.splitlines() if str(link) in line]
+        assert row["answered"]["driver"] == "radpro", row
+        assert row["answered"]["firmware"] == "Rad Pro 2.0/en" and row["answered"]["baudrate"] == "115200"
+    finally:
+        emu.send_signal(signal.SIGINT)
+        emu.communicate(timeout=10)
+    assert emu.returncode == 0
+
+
 def test_read_names_a_missing_port_in_one_line(run_cli, tmp_path: Path) -> None:
     proc = run_cli("meters", "read", "--driver", "radpro", "--port", str(tmp_path / "nothing"))
     assert proc.returncode == 2

@@ -242,3 +242,17 @@ async def test_device_dead_time_below_zero_is_not_applied_and_says_so() -> None:
     )
     assert reading.value == 60000.0 and "dead_time" not in [c.name for c in reading.conversions]
     assert "tubeDeadTime -0.0001000" in identity.extra["dead_time_note"]
+
+
+async def test_probe_answers_after_another_familys_probe_left_bytes_without_a_line_end() -> None:
+    from radsurvey.drivers.gmc.driver import probe as gmc_probe
+    from radsurvey.drivers.radpro.driver import probe
+    from radsurvey.drivers.radpro.emulator import RadProDevice
+
+    device = RadProDevice()
+    with PtyEmulator(device) as emu:
+        for baud in (115200, 57600):  # what a GMC probe sends first: "<GETVER>>", no newline
+            assert await gmc_probe(emu.port, baud, 0.2) is None
+        identity = await probe(emu.port, 115200, 0.5)
+    assert identity is not None and identity.model == "FS2011 (STM32F051C8)"
+    assert device.requests[-1] == "GET deviceId"
