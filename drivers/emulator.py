@@ -4,7 +4,8 @@ A :class:`DeviceModel` is the device side of a protocol, sans I/O: it gets the
 bytes the host sent and returns the bytes the meter would answer, and it may
 push bytes by itself (heartbeat, streaming meters). :class:`PtyEmulator` runs a
 model on a pty in a background thread and can present it under a stable
-symlink, the way udev presents ``/dev/serial/by-id/...``:
+symlink, the way udev presents ``/dev/serial/by-id/...`` (an existing symlink
+there is replaced, anything else is refused with FileExistsError):
 
 * ``unplug()`` closes the pty (the host sees EIO, like a yanked USB cable) and
   removes the link;
@@ -18,7 +19,9 @@ reply, then none, in turn) or ``None``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import select
 import threading
 import time
@@ -106,21 +109,31 @@ class PtyEmulator:
         self.stop()
 
     def _plug(self) -> None:
+        link = self.link
+        if link is not None and os.path.lexists(link) and not link.is_symlink():
+            # A stale link of ours may be replaced; a user's file must not be.
+            raise FileExistsError(errno.EEXIST, "exists and is not a symlink; not replacing it", str(link))
         master, slave = os.openpty()
         # Raw at once: with the default line discipline the pty would echo our own
         # replies back to us before the host has opened and configured the port.
         tty.setraw(slave)
-        self._master, self._slave = master, slave
-        self._slave_name = os.ttyname(slave)
-        if self.link is not None:
-            tmp = self.link.with_name(self.link.name + ".tmp")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            os.symlink(self._slave_name, tmp)
-            os.replace(tmp, self.link)
+        name = os.ttyname(slave)
+        if link is not None:
+            # A fresh temporary name (symlink() never overwrites), then an atomic rename.
+            tmp = link.with_name(f".{link.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                os.symlink(name, tmp)
+                os.replace(tmp, link)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                os.close(master)
+                os.close(slave)
+                raise
+        self._master, self._slave, self._slave_name = master, slave, name
 
     def _unplug(self) -> None:
-        if self.link is not None:
+        if self.link is not None and self._master is not None and self.link.is_symlink():
             with contextlib.suppress(FileNotFoundError):
                 self.link.unlink()
         for fd in (self._master, self._slave):

@@ -327,9 +327,16 @@ def emulate_command(
             made = factory(**settings)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"emulator settings: {err}") from None
-        if isinstance(made, DeviceModel):
-            return PtyEmulator(made, link=link).start()
-        return made.start()
+        try:
+            if isinstance(made, DeviceModel):
+                return PtyEmulator(made, link=link).start()
+            return made.start()
+        except OSError as err:
+            where = f"--link {link}" if link is not None else "the emulator"
+            hint = f" (directory {link.parent} does not exist)" if link is not None and not link.parent.is_dir() else ""
+            raise ConfigError(f"cannot start {where}: {err.strerror or err}{hint}") from None
+        except RuntimeError as err:  # a server that did not start (e.g. its TCP port is taken)
+            raise ConfigError(str(err)) from None
 
     emulator = run_command(_start)
     where = getattr(emulator, "where", None) or emulator.port

@@ -158,7 +158,11 @@ class ModbusEmulator:
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # it logs every refused request
         if self.pty:
             self._forwarder = _Forwarder()
-            self._pty = PtyEmulator(self._forwarder, link=self.link).start()
+            try:
+                self._pty = PtyEmulator(self._forwarder, link=self.link).start()
+            except OSError:
+                self._forwarder.close()
+                raise
         self._thread = threading.Thread(target=self._run, name="modbus-emulator", daemon=True)
         self._thread.start()
         if not self._ready.wait(10) or self._error is not None:

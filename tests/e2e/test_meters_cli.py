@@ -269,3 +269,20 @@ def test_bad_radpro_option_is_a_config_error_for_check_run_and_read(tmp_path: Pa
         proc = run_cli("meters", "read", "--driver", "radpro", "--port", emu.port, "-o", "sensitivity_cpm_per_uSv_h=0")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert "sensitivity_cpm_per_uSv_h: must be a number of cpm per uSv/h above 0" in proc.stderr
+
+
+def test_emulate_refuses_to_replace_a_file_and_names_a_missing_directory(tmp_path: Path, run_cli) -> None:
+    precious = tmp_path / "notes.txt"
+    precious.write_text("do not lose me")
+    for name in ("gmc", "modbus"):
+        extra = ["--pty"] if name == "modbus" else []
+        proc = run_cli("meters", "emulate", name, *extra, "--link", str(precious), timeout_s=30)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip().count("\n") == 0
+        assert f"--link {precious}: exists and is not a symlink" in proc.stderr
+    assert precious.read_text() == "do not lose me"
+    missing = tmp_path / "absent" / "gmc"
+    proc = run_cli("meters", "emulate", "gmc", "--link", str(missing), timeout_s=30)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert f"directory {missing.parent} does not exist" in proc.stderr
