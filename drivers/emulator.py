@@ -27,7 +27,7 @@ import threading
 import time
 import tty
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 Fault = Literal["silence", "garbage", "alternate"] | None
 
@@ -49,6 +49,10 @@ class DeviceModel:
 
     def reset_link(self) -> None:
         """Called at replug: the USB device starts afresh (partial input dropped)."""
+
+    def driver_options(self) -> dict[str, Any]:
+        """Driver options (besides where to connect) needed to read this device."""
+        return {}
 
 
 class PtyEmulator:

@@ -13,20 +13,35 @@ from .common import STATE, fail, run_command
 app = typer.Typer(help="Find meters, read them once, run device emulators.", no_args_is_help=True)
 
 
+def option_value(text: str) -> Any:
+    """An option's value: JSON when it parses as JSON, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` strings -> options; values are JSON when they parse as JSON, else text."""
+    """``key=value`` strings -> options (see :func:`option_value`)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             fail(f"--option {pair!r}: expected key=value")
-        try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
-        out[key] = value
+        out[key] = option_value(text)
     return out
+
+
+def option_args(options: dict[str, Any]) -> str:
+    """``-o key=value`` arguments, shell-quoted, that :func:`parse_options` reads back as ``options``."""
+    import shlex
+
+    args = []
+    for key, value in options.items():
+        plain = isinstance(value, str) and value.isprintable() and option_value(value) == value
+        args.append("-o " + shlex.quote(f"{key}={value if plain else json.dumps(value)}"))
+    return " ".join(args)
 
 
 def _identity_text(meter: Any) -> str:
@@ -329,8 +344,8 @@ def emulate_command(
             raise ConfigError(f"emulator settings: {err}") from None
         try:
             if isinstance(made, DeviceModel):
-                return PtyEmulator(made, link=link).start()
-            return made.start()
+                return PtyEmulator(made, link=link).start(), made.driver_options()
+            return made.start(), made.driver_options()
         except OSError as err:
             where = f"--link {link}" if link is not None else "the emulator"
             hint = f" (directory {link.parent} does not exist)" if link is not None and not link.parent.is_dir() else ""
@@ -338,10 +353,13 @@ def emulate_command(
         except RuntimeError as err:  # a server that did not start (e.g. its TCP port is taken)
             raise ConfigError(str(err)) from None
 
-    emulator = run_command(_start)
+    emulator, driver_options = run_command(_start)
     where = getattr(emulator, "where", None) or emulator.port
     typer.echo(f"{name} emulator ready: {where}")
-    typer.echo(f"try: radsurvey meters read --driver {name} {_connect_hint(name, where)} --count 5", err=True)
+    read = f"radsurvey meters read --driver {name} {_connect_hint(name, where)}"
+    if driver_options:
+        read += " " + option_args(driver_options)
+    typer.echo(f"try: {read} --count 5", err=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -364,13 +382,15 @@ def _accepts(factory: Any, name: str) -> bool:
 
 
 def _connect_hint(name: str, where: str) -> str:
+    import shlex
+
     if name == "scpi":
-        return f"--resource ASRL{where}::INSTR"
+        return f"--resource {shlex.quote(f'ASRL{where}::INSTR')}"
     if where.startswith("tcp://"):
         return f"--host {where.removeprefix('tcp://')}"
     if "::" in where:
-        return f"--resource {where}"
-    return f"--port {where}"
+        return f"--resource {shlex.quote(where)}"
+    return f"--port {shlex.quote(where)}"
 
 
 def register(root: typer.Typer) -> None:

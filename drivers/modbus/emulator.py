@@ -116,6 +116,15 @@ class ModbusEmulator:
         """What ``radsurvey meters emulate`` prints: the pty path or tcp://host:port."""
         return self.port if self.pty else f"tcp://127.0.0.1:{self.tcp_port}"
 
+    def driver_options(self) -> dict[str, Any]:
+        """Driver options (besides host or port) needed to read this device's value."""
+        options: dict[str, Any] = {"address": self.address, "data_type": self.data_type}
+        defaults = {"unit_id": 1, "register_type": "holding", "word_order": "big", "byte_order": "big"}
+        for key, default in defaults.items():
+            if getattr(self, key) != default:
+                options[key] = getattr(self, key)
+        return options
+
     # -- the device --------------------------------------------------------------------
 
     async def _action(

@@ -286,3 +286,43 @@ def test_emulate_refuses_to_replace_a_file_and_names_a_missing_directory(tmp_pat
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().count("\n") == 0
     assert f"directory {missing.parent} does not exist" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "emulate",
+    [
+        ["gmc", "-o", "model=GMC-600+"],
+        ["radpro"],
+        ["ascii", "-o", "profile=netio-gc10", "-o", "period_s=0.3"],
+        ["ascii", "-o", 'poll_command="R\\r"'],
+        ["scpi", "-o", "measure_query=MEAS:CURR?"],
+        ["modbus", "-o", "address=200", "-o", "data_type=u16", "-o", "unit_id=3", "-o", "value=7"],
+        ["modbus", "--pty", "-o", "data_type=i32", "-o", "word_order=little", "-o", "value=-5"],
+    ],
+    ids=lambda args: "-".join(a for a in args if not a.startswith("-"))[:40],
+)
+def test_the_printed_hint_reads_the_running_emulator(emulate: list[str], tmp_path: Path, run_cli) -> None:
+    import shlex
+
+    emu = subprocess.Popen(
+        [radsurvey_bin(), "meters", "emulate", *emulate],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "emulator ready" in emu.stdout.readline()
+        hint = emu.stderr.readline()
+        assert hint.startswith("try: radsurvey meters read "), hint
+        argv = shlex.split(hint.removeprefix("try: "))
+        # the hint exactly as printed, with fewer readings to keep the test short
+        read = run_cli(*argv[1:], "--count", "2", "--json", timeout_s=60)
+        assert read.returncode == 0, (hint, read.stderr)
+        rows = [json.loads(line) for line in read.stdout.splitlines()]
+        assert len(rows) == 2, (hint, read.stdout)
+        if emulate[0] == "modbus":
+            assert {r["meter_value"] for r in rows} == {float(emulate[-1].partition("=")[2])}
+    finally:
+        emu.send_signal(signal.SIGINT)
+        emu.communicate(timeout=10)
+    assert emu.returncode == 0
