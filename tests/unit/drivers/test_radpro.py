@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +13,7 @@ from radsurvey.drivers.base import Quantity
 from radsurvey.drivers.emulator import PtyEmulator
 from radsurvey.drivers.errors import MeterTimeout
 from radsurvey.drivers.radpro import codec
-from radsurvey.protocols.errors import FrameError, MeterError
+from radsurvey.protocols.errors import FrameError
 from tests.scripted import ScriptedDevice
 
 ID = b"OK FS2011 (STM32F051C8);Rad Pro 3.1/en;b5706d937087f975b5812810\r\n"
@@ -179,7 +181,11 @@ LINES = st.one_of(
 def test_parsers_raise_only_frame_errors(line: bytes) -> None:
     try:
         payload = codec.parse_reply(line)
-    except FrameError:
+    except codec.CommandRefused:
+        assert line.rstrip(b"\r\n") == b"ERROR"
+        return
+    except FrameError as err:
+        assert type(err) is FrameError
         return
     for parse in (
         lambda: codec.parse_device_id(payload),
@@ -188,8 +194,8 @@ def test_parsers_raise_only_frame_errors(line: bytes) -> None:
     ):
         try:
             parse()
-        except MeterError:
-            pass
+        except FrameError as err:
+            assert type(err) is FrameError  # CommandRefused only for a whole ERROR line
 
 
 @pytest.mark.parametrize(
@@ -256,3 +262,25 @@ async def test_probe_answers_after_another_familys_probe_left_bytes_without_a_li
         identity = await probe(emu.port, 115200, 0.5)
     assert identity is not None and identity.model == "FS2011 (STM32F051C8)"
     assert device.requests[-1] == "GET deviceId"
+
+
+async def test_pulse_counter_wrap_through_the_emulator_gives_a_steady_rate() -> None:
+    import re
+
+    from radsurvey.drivers.radpro.emulator import RadProDevice
+
+    device = RadProDevice(cps=1000, start_count=2**32 - 400)  # wraps about 0.4 s in
+    with PtyEmulator(device) as emu:
+        async with radpro(emu.port, sensitivity_cpm_per_uSv_h="none") as driver:
+            readings = [await driver.read()]
+            for _ in range(8):
+                await asyncio.sleep(0.1)
+                readings.append(await driver.read())
+    steps = []
+    for r in readings[1:]:
+        m = re.fullmatch(r"(\d+) pulses in [0-9.]+ s \(count (\d+) -> (\d+), wraps at 2\^32\)", r.conversions[0].detail)
+        assert m, r.conversions[0].detail
+        steps.append((int(m[1]), int(m[2]), int(m[3]), r.value))
+    assert any(before > after for _, before, after, _ in steps), steps  # the counter did wrap
+    for pulses, _, _, cpm in steps:  # ~100 pulses per step, across the wrap too (not ~2**32)
+        assert 0 < pulses < 5_000 and 0 < cpm < 1_000_000, steps
