@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from radsurvey.protocols.errors import ConfigError
 
 from .base import Driver
+from .builtin import BUILTIN  # name -> module path; a separate module so the CLI can list names cheaply
 
 
 @dataclass(frozen=True)
@@ -38,17 +39,6 @@ class DriverSpec:
     # bytes a binary probe left behind as the start of its next line, while a framed
     # binary protocol (GMC's "<...>>") skips text it does not know.
     line_probe: bool = False
-
-
-# name -> module path. Add a line here when adding a driver folder.
-BUILTIN: dict[str, str] = {
-    "simulated": "radsurvey.drivers.simulated",
-    "gmc": "radsurvey.drivers.gmc",
-    "radpro": "radsurvey.drivers.radpro",
-    "ascii": "radsurvey.drivers.ascii",
-    "modbus": "radsurvey.drivers.modbus",
-    "scpi": "radsurvey.drivers.scpi",
-}
 
 
 def names() -> list[str]:

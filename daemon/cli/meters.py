@@ -8,7 +8,11 @@ from typing import Any
 
 import typer
 
+from radsurvey.drivers.builtin import BUILTIN
+
 from .common import STATE, fail, run_command
+
+DRIVER_NAMES = ", ".join(sorted(BUILTIN))
 
 app = typer.Typer(help="Find meters, read them once, run device emulators.", no_args_is_help=True)
 
@@ -258,7 +262,7 @@ def reading_json(reading: Any) -> dict[str, Any]:
 
 @app.command("read")
 def read_command(
-    driver: str = typer.Option(..., "--driver", "-d", help="driver name (see 'radsurvey meters read --help')"),
+    driver: str = typer.Option(..., "--driver", "-d", help=f"driver name: {DRIVER_NAMES}"),
     port: str | None = typer.Option(None, "--port", help="serial device path (or /dev/serial/by-id/...)"),
     usb: str | None = typer.Option(None, "--usb", help="USB identity VID:PID[:serial]"),
     resource: str | None = typer.Option(None, "--resource", help="VISA resource (scpi)"),
@@ -292,7 +296,10 @@ def read_command(
         try:
             meter = registry.create(driver, meter_id=driver, poll_interval_s=interval_s, options=options)
         except ValidationError as err:
-            raise ConfigError(format_problems("options", problems_from_validation(err, options))) from None
+            valid = registry.get(driver).options_model.model_fields
+            raise ConfigError(
+                format_problems("options", problems_from_validation(err, options, valid_keys=valid))
+            ) from None
         async with meter:
             if not as_json:
                 ident = meter.identity
@@ -318,7 +325,7 @@ def read_command(
 
 @app.command("emulate")
 def emulate_command(
-    name: str = typer.Argument(..., help="driver whose device to emulate"),
+    name: str = typer.Argument(..., help=f"driver whose device to emulate: {DRIVER_NAMES} (not simulated)"),
     pty: bool = typer.Option(False, "--pty", help="serve on a pty even where TCP is the default (modbus RTU)"),
     link: Path | None = typer.Option(None, "--link", help="also present the pty under this symlink (like by-id)"),
     option: list[str] = typer.Option([], "--option", "-o", help="emulator setting key=value; repeatable"),

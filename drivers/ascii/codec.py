@@ -115,6 +115,14 @@ def parse_line(line: bytes, fmt: LineFormat) -> ParsedLine | None:
         raise FrameError(f"value {fields['value'][:20]!r} is not finite", raw=line)
     unit_text = fields.get("unit") or fmt.unit or ""
     unit = fmt.unit_map.get(unit_text, unit_text)
+    try:
+        check_unit(unit)
+    except ValueError:
+        raise FrameError(
+            f"unit {unit_text!r} in the line is not one radsurvey knows: map it with unit_map, "
+            f'e.g. unit_map = {{ "{unit_text}" = "uSv/h" }}',
+            raw=line,
+        ) from None
     status: set[Status] = set()
     word = fields.get("status")
     if word is not None and word in fmt.status_map:

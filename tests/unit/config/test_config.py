@@ -163,3 +163,14 @@ def test_unknown_units_are_config_errors_listing_the_accepted_ones(meter: dict, 
     (problem,) = check(cfg)
     assert problem.path == f"meters[m1].{key}"
     assert "unknown unit" in problem.message and "accepted units: cpm, cps, " in problem.message
+
+
+def test_an_unknown_driver_option_lists_the_valid_keys_and_the_nearest() -> None:
+    cfg = parse_config(
+        {**MINIMAL, "meters": [{"id": "m1", "driver": "radpro", "port": "/dev/x", "dead_time": 0}]}, environ={}
+    )
+    (problem,) = check(cfg)
+    assert problem.path == "meters[m1].dead_time"
+    assert problem.message.startswith("unknown key (did you mean 'dead_time_s'?); valid keys: ")
+    valid = problem.message.partition("valid keys: ")[2].split(", ")
+    assert {"id", "driver", "poll_interval_s", "connection", "port", "usb", "sensitivity_cpm_per_uSv_h"} <= set(valid)
