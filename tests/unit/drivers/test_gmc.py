@@ -221,6 +221,44 @@ async def test_unknown_model_needs_cpm_bytes() -> None:
     device.assert_done()
 
 
+async def test_a_model_outside_the_table_with_a_non_numeric_name_reads_with_cpm_bytes() -> None:
+    identity, [reading] = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-SE Re 1.05"),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETCPM>>", b"\x00\x2a"),
+        ],
+        cpm_bytes=2,
+    )
+    assert (identity.model, identity.firmware, identity.extra["cpm_bytes"]) == ("GMC-SE", "Re 1.05", "2")
+    assert reading.value == 42.0
+
+
+async def test_a_model_outside_the_table_without_cpm_bytes_says_to_set_it() -> None:
+    device = ScriptedDevice([(b"<HEARTBEAT0>>", b""), (b"<GETVER>>", b"GMC-SE Re 1.05")])
+    with PtyEmulator(device) as emu:
+        with pytest.raises(FrameError, match="unknown GMC model 'GMC-SE': set cpm_bytes"):
+            async with gmc(emu.port):
+                pass
+    device.assert_done()
+
+
+async def test_volt_bytes_overrides_the_assumed_gmc_800_voltage_format() -> None:
+    identity, _ = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-800Re1.10"),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETVOLT>>", b"\x26"),
+            (b"<GETCPM>>", (20).to_bytes(4, "big")),
+        ],
+        read_battery=True,
+        volt_bytes=1,
+    )
+    assert identity.extra["battery_V"] == "3.8"
+
+
 def test_options_need_exactly_one_port_identity() -> None:
     from pydantic import ValidationError
 
@@ -239,6 +277,8 @@ def test_options_need_exactly_one_port_identity() -> None:
         (V5, "GMC-320+V5", "RRe 5.73"),
         (b"GMC-500+Re 2.28", "GMC-500+", "Re 2.28"),
         (b"GMC-800Re1.10", "GMC-800", "Re1.10"),
+        (b"GMC-SE Re 1.05", "GMC-SE", "Re 1.05"),
+        (b"GMC-SERe 1.05", "GMC-SE", "Re 1.05"),
     ],
 )
 def test_version_strings_of_every_length(raw: bytes, model: str, firmware: str) -> None:
