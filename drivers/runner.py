@@ -154,7 +154,7 @@ class FrozenWatch:
 def longest_silence_s(cfg: MeterConfig, alive_every_s: float = ALIVE_EVERY_S) -> float:
     """Longest a healthy meter task goes without calling ``on_alive``: its longest bounded wait."""
     conn = cfg.connection
-    return max(conn.connect_timeout_s, conn.read_timeout_s, alive_every_s)
+    return max(float(conn.connect_timeout_s), float(conn.read_timeout_s), alive_every_s)
 
 
 async def _sleep_alive(delay_s: float, alive: Callable[[], None], every_s: float) -> None:
