@@ -20,8 +20,12 @@ class ConnectionConfig(BaseModel):
     read_timeout_s: float = Field(
         10.0, gt=0, le=3600, description="backstop for one read; drivers time out earlier on their own"
     )
-    max_timeouts: int = Field(3, ge=1, le=1000, description="this many timeouts in a row: disconnect and reopen")
-    max_garbage: int = Field(5, ge=1, le=1000, description="this many garbled replies in a row: disconnect and reopen")
+    max_timeouts: int = Field(
+        3, ge=1, le=1000, description="this many timeouts in one streak of bad replies: disconnect and reopen"
+    )
+    max_garbage: int = Field(
+        5, ge=1, le=1000, description="this many garbled replies in one streak of bad replies: disconnect and reopen"
+    )
     stale_after_s: float | None = Field(
         None,
         gt=0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,13 +83,27 @@ def _loc_to_path(loc: tuple[int | str, ...], data: Mapping[str, Any]) -> str:
     return ".".join(parts)
 
 
-def problems_from_validation(err: ValidationError, data: Mapping[str, Any]) -> list[ConfigProblem]:
+def unknown_key_message(key: str, valid_keys: Iterable[str]) -> str:
+    """``unknown key``, with the nearest valid key and the list of valid ones."""
+    import difflib
+
+    valid = sorted(valid_keys)
+    near = difflib.get_close_matches(key, valid, n=1)
+    return "unknown key" + (f" (did you mean {near[0]!r}?)" if near else "") + f"; valid keys: {', '.join(valid)}"
+
+
+def problems_from_validation(
+    err: ValidationError, data: Mapping[str, Any], *, valid_keys: Iterable[str] | None = None
+) -> list[ConfigProblem]:
+    """One problem per error, with its key path; ``valid_keys`` are listed for an unknown top-level key."""
     problems = []
     for e in err.errors():
         loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
         message = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             message = "unknown key"
+            if valid_keys is not None and len(loc) == 1:
+                message = unknown_key_message(str(loc[0]), valid_keys)
         problems.append(ConfigProblem(_loc_to_path(loc, data), message))
     return problems
 

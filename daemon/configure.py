@@ -7,7 +7,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from radsurvey.config.loader import ConfigProblem, format_problems, problems_from_validation
-from radsurvey.config.schema import DaemonConfig
+from radsurvey.config.schema import DaemonConfig, MeterConfig
 from radsurvey.protocols.errors import ConfigError, RadsurveyError
 
 
@@ -28,7 +28,8 @@ def check(cfg: DaemonConfig) -> list[ConfigProblem]:
         try:
             spec.options_model.model_validate(meter.options)
         except ValidationError as err:
-            for p in problems_from_validation(err, meter.options):
+            valid = {*MeterConfig.model_fields, *spec.options_model.model_fields}
+            for p in problems_from_validation(err, meter.options, valid_keys=valid):
                 problems.append(ConfigProblem(f"{where}.{p.path}" if p.path else where, p.message))
     for channel in cfg.channels:
         try:

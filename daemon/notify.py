@@ -8,8 +8,9 @@ every call is a no-op, so the daemon runs the same under a shell.
 :class:`Watchdog` sends ``WATCHDOG=1`` every half watchdog interval, but only
 while the daemon is healthy: the event loop answers on time (a blocked loop
 cannot run the ping at all, and a late one is caught by the lag check) and
-every enabled meter task has shown a sign of life recently. When a check
-fails the pings stop and systemd restarts the service.
+every enabled meter task has shown a sign of life recently. A meter task that
+is retrying an absent meter is alive; only one that makes no progress at all
+is not. When a check fails the pings stop and systemd restarts the service.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ class Notifier:
 
 
 class Heartbeats:
-    """Last sign of life per acquisition task (a reading or a connection state change)."""
+    """Last sign of life per acquisition task (see :func:`meter_heartbeats`)."""
 
     def __init__(self, limits_s: Mapping[str, float], now: Callable[[], float] = time.monotonic):
         self.limits_s = dict(limits_s)
@@ -100,6 +101,26 @@ class Heartbeats:
         """Tasks that have been silent longer than their limit."""
         t = self.now()
         return [name for name, last in self.last.items() if t - last > self.limits_s[name]]
+
+
+def meter_heartbeats(daemon, *, floor_s: float = 120.0) -> Heartbeats:  # type: ignore[no-untyped-def]
+    """Heartbeats of the daemon's meter tasks, fed by every sign of life of each task.
+
+    A task retrying an unplugged meter shows life at every attempt and backoff
+    tick, so it stays healthy; only a task that makes no progress for twice its
+    longest bounded wait (and at least ``floor_s``) counts as silent.
+    """
+    from radsurvey.drivers.runner import longest_silence_s
+
+    heartbeats = Heartbeats(
+        {
+            f"meter:{m.id}": max(floor_s, 2 * longest_silence_s(m, daemon.alive_every_s))
+            for m in daemon.cfg.meters
+            if m.enabled
+        }
+    )
+    daemon.observers.meter_alive.append(lambda meter: heartbeats.beat(f"meter:{meter}"))
+    return heartbeats
 
 
 class Watchdog:

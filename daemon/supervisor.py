@@ -10,6 +10,7 @@ commits what it holds and records a clean end of the run.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import structlog
 
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.drivers.base import Reading, iso_utc
-from radsurvey.drivers.runner import MeterState, run_meter
+from radsurvey.drivers.runner import ALIVE_EVERY_S, MeterState, run_meter
 
 from .journal import Journal
 from .pipeline import ChannelPipeline, Sample
@@ -41,6 +42,8 @@ class Observers:
     samples: list[Callable[[Sample], None]] = field(default_factory=list)
     readings: list[Callable[[Reading, int], None]] = field(default_factory=list)
     meter_states: list[Callable[[MeterState], None]] = field(default_factory=list)
+    # meter id, at every sign of life of its task: a reading, a failed read, a retry, a backoff tick
+    meter_alive: list[Callable[[str], None]] = field(default_factory=list)
 
 
 def reading_row(reading: Reading) -> dict[str, Any]:
@@ -60,8 +63,16 @@ def reading_row(reading: Reading) -> dict[str, Any]:
 class Daemon:
     """A configured daemon: meters, channel pipelines, journal and services."""
 
-    def __init__(self, cfg: DaemonConfig, journal: Journal, *, services: list[Service] | None = None):
+    def __init__(
+        self,
+        cfg: DaemonConfig,
+        journal: Journal,
+        *,
+        services: list[Service] | None = None,
+        alive_every_s: float = ALIVE_EVERY_S,
+    ):
         self.cfg = cfg
+        self.alive_every_s = alive_every_s
         self.journal = journal
         self.services: list[Service] = list(services or [])
         self.observers = Observers()
@@ -109,6 +120,10 @@ class Daemon:
         for observer in self.observers.meter_states:
             observer(state)
 
+    def on_meter_alive(self, meter: str) -> None:
+        for observer in self.observers.meter_alive:
+            observer(meter)
+
     # -- lifecycle ------------------------------------------------------------------------
 
     async def run(self, *, extra: list[Callable[[], Awaitable[None]]] | None = None) -> None:
@@ -130,7 +145,13 @@ class Daemon:
                 for meter in self.cfg.meters:
                     if meter.enabled:
                         tg.create_task(
-                            run_meter(meter, on_reading=self.on_reading, on_state=self.on_meter_state),
+                            run_meter(
+                                meter,
+                                on_reading=self.on_reading,
+                                on_state=self.on_meter_state,
+                                on_alive=functools.partial(self.on_meter_alive, meter.id),
+                                alive_every_s=self.alive_every_s,
+                            ),
                             name=f"meter:{meter.id}",
                         )
                 for service in self.services:

@@ -44,7 +44,7 @@ def count_rate_reading(
         )
         if capped:
             status = status | {Status.OVER_RANGE}
-    if sensitivity_cpm_per_uSv_h:
+    if sensitivity_cpm_per_uSv_h is not None:  # 0 is an error (cpm_to_uSv_h says so), not "no sensitivity"
         value = cpm_to_uSv_h(value, sensitivity_cpm_per_uSv_h)
         conversions.append(
             Conversion(

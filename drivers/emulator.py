@@ -4,28 +4,32 @@ A :class:`DeviceModel` is the device side of a protocol, sans I/O: it gets the
 bytes the host sent and returns the bytes the meter would answer, and it may
 push bytes by itself (heartbeat, streaming meters). :class:`PtyEmulator` runs a
 model on a pty in a background thread and can present it under a stable
-symlink, the way udev presents ``/dev/serial/by-id/...``:
+symlink, the way udev presents ``/dev/serial/by-id/...`` (an existing symlink
+there is replaced, anything else is refused with FileExistsError):
 
 * ``unplug()`` closes the pty (the host sees EIO, like a yanked USB cable) and
   removes the link;
 * ``replug()`` opens a *new* pty and points the same link at it.
 
 Faults for tests: set ``emulator.fault`` to ``"silence"`` (no replies),
-``"garbage"`` (the model garbles its replies) or ``None``.
+``"garbage"`` (the model garbles its replies), ``"alternate"`` (a garbled
+reply, then none, in turn) or ``None``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import secrets
 import select
 import threading
 import time
 import tty
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-Fault = Literal["silence", "garbage"] | None
+Fault = Literal["silence", "garbage", "alternate"] | None
 
 
 class DeviceModel:
@@ -46,6 +50,10 @@ class DeviceModel:
     def reset_link(self) -> None:
         """Called at replug: the USB device starts afresh (partial input dropped)."""
 
+    def driver_options(self) -> dict[str, Any]:
+        """Driver options (besides where to connect) needed to read this device."""
+        return {}
+
 
 class PtyEmulator:
     """Run ``model`` on a pty; ``port`` is what the host opens.
@@ -60,6 +68,7 @@ class PtyEmulator:
         self.link = Path(link) if link is not None else None
         self.fault: Fault = None
         self.requests = 0  # chunks of host bytes received
+        self._alternate = 0  # replies sent under the "alternate" fault
         self._lock = threading.Lock()
         self._master: int | None = None
         self._slave: int | None = None
@@ -104,21 +113,31 @@ class PtyEmulator:
         self.stop()
 
     def _plug(self) -> None:
+        link = self.link
+        if link is not None and os.path.lexists(link) and not link.is_symlink():
+            # A stale link of ours may be replaced; a user's file must not be.
+            raise FileExistsError(errno.EEXIST, "exists and is not a symlink; not replacing it", str(link))
         master, slave = os.openpty()
         # Raw at once: with the default line discipline the pty would echo our own
         # replies back to us before the host has opened and configured the port.
         tty.setraw(slave)
-        self._master, self._slave = master, slave
-        self._slave_name = os.ttyname(slave)
-        if self.link is not None:
-            tmp = self.link.with_name(self.link.name + ".tmp")
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-            os.symlink(self._slave_name, tmp)
-            os.replace(tmp, self.link)
+        name = os.ttyname(slave)
+        if link is not None:
+            # A fresh temporary name (symlink() never overwrites), then an atomic rename.
+            tmp = link.with_name(f".{link.name}.{secrets.token_hex(4)}.tmp")
+            try:
+                os.symlink(name, tmp)
+                os.replace(tmp, link)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                os.close(master)
+                os.close(slave)
+                raise
+        self._master, self._slave, self._slave_name = master, slave, name
 
     def _unplug(self) -> None:
-        if self.link is not None:
+        if self.link is not None and self._master is not None and self.link.is_symlink():
             with contextlib.suppress(FileNotFoundError):
                 self.link.unlink()
         for fd in (self._master, self._slave):
@@ -152,8 +171,12 @@ class PtyEmulator:
                         self.requests += 1
                         out += self.model.receive(data, now)
                 out += self.model.tick(now)
-                if out and self.fault != "silence":
-                    if self.fault == "garbage":
+                fault = self.fault
+                if out and fault == "alternate":
+                    self._alternate += 1
+                    fault = "garbage" if self._alternate % 2 else "silence"
+                if out and fault != "silence":
+                    if fault == "garbage":
                         out = self.model.garble(out)
                     with contextlib.suppress(OSError):
                         os.write(master, out)

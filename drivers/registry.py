@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from radsurvey.protocols.errors import ConfigError
 
 from .base import Driver
+from .builtin import BUILTIN  # name -> module path; a separate module so the CLI can list names cheaply
 
 
 @dataclass(frozen=True)
@@ -34,17 +35,10 @@ class DriverSpec:
     usb_ids: tuple[str, ...] = ()
     baudrates: tuple[int, ...] = ()
     probe: Callable[..., Any] | None = None
-
-
-# name -> module path. Add a line here when adding a driver folder.
-BUILTIN: dict[str, str] = {
-    "simulated": "radsurvey.drivers.simulated",
-    "gmc": "radsurvey.drivers.gmc",
-    "radpro": "radsurvey.drivers.radpro",
-    "ascii": "radsurvey.drivers.ascii",
-    "modbus": "radsurvey.drivers.modbus",
-    "scpi": "radsurvey.drivers.scpi",
-}
+    # The probe speaks text lines. Such probes go first: a line parser would read the
+    # bytes a binary probe left behind as the start of its next line, while a framed
+    # binary protocol (GMC's "<...>>") skips text it does not know.
+    line_probe: bool = False
 
 
 def names() -> list[str]:
@@ -56,9 +50,7 @@ def get(name: str) -> DriverSpec:
     try:
         module_path = BUILTIN[name]
     except KeyError:
-        raise ConfigError(
-            f"unknown driver {name!r}; known drivers: {', '.join(names())}", field="driver"
-        ) from None
+        raise ConfigError(f"unknown driver {name!r}; known drivers: {', '.join(names())}", field="driver") from None
     spec: DriverSpec = importlib.import_module(module_path).SPEC
     return spec
 

@@ -50,6 +50,37 @@ def to_micro_per_hour(value: float, unit: str) -> tuple[float, str, float, str]:
     raise FrameError(f"unit {unit!r} is not a dose rate radsurvey knows")
 
 
+COUNT_RATE_UNITS = ("cpm", "cps")
+# The spellings a user is shown; "µ"/"μ" for "u" and "/hr" for "/h" are accepted too.
+DOSE_RATE_UNITS = tuple(f"{prefix}{quantity}" for quantity in ("Gy/h", "Sv/h") for prefix in ("n", "u", "m", ""))
+
+
+def check_unit(unit: str, *, currents: bool = False) -> str:
+    """``unit`` if radsurvey can turn values in it into a reading; ValueError listing the units otherwise.
+
+    Accepted: count rates (cpm, cps), dose rates with SI prefixes, the legacy units
+    of :data:`LEGACY` and, with ``currents``, amperes with an SI prefix.
+    """
+    name = normalise_unit_name(unit)
+    if name.lower() in COUNT_RATE_UNITS:
+        return unit
+    try:
+        to_micro_per_hour(1.0, unit)
+        return unit
+    except FrameError:
+        pass
+    if currents:
+        try:
+            split_si(unit, "A")
+            return unit
+        except ValueError:
+            pass
+    accepted = [*COUNT_RATE_UNITS, *DOSE_RATE_UNITS, *LEGACY]
+    if currents:
+        accepted.append("A (also with an SI prefix: pA, nA, uA, ...)")
+    raise ValueError(f"unknown unit {unit!r}; accepted units: {', '.join(accepted)}")
+
+
 def check_finite(value: float, what: str = "value") -> float:
     if not math.isfinite(value):
         raise FrameError(f"{what} is not a finite number: {value!r}")
@@ -61,6 +92,9 @@ def check_finite(value: float, what: str = "value") -> float:
 # A non-paralysable correction factor above this means the detector is saturated:
 # the true rate cannot be recovered from the measured one (Rad Pro caps at x10 too).
 DEAD_TIME_MAX_FACTOR = 10.0
+# GM tubes have dead times of tens to hundreds of microseconds; a value above 10 ms
+# is a unit mistake (milliseconds written as seconds), not a tube.
+DEAD_TIME_MAX_S = 0.01
 
 
 def cpm_to_uSv_h(cpm: float, sensitivity_cpm_per_uSv_h: float) -> float:
@@ -96,8 +130,17 @@ def dead_time_correct(
 # -- SI prefixes --------------------------------------------------------------------------
 
 SI_PREFIXES: dict[str, float] = {
-    "f": 1e-15, "p": 1e-12, "n": 1e-9, "u": 1e-6, "µ": 1e-6, "μ": 1e-6,
-    "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9,
+    "f": 1e-15,
+    "p": 1e-12,
+    "n": 1e-9,
+    "u": 1e-6,
+    "µ": 1e-6,
+    "μ": 1e-6,
+    "m": 1e-3,
+    "": 1.0,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
 }
 
 

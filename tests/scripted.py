@@ -2,7 +2,8 @@
 
 PyMeasure's way to pin a wire protocol: the test lists exactly what the host
 must send and what the meter answers; the test fails on any other byte and
-when the script is not used up.
+when the script is not used up. ``push(data)`` makes the meter send bytes
+nobody asked for (a heartbeat, a late reply), between two exchanges.
 """
 
 from __future__ import annotations
@@ -15,6 +16,14 @@ class ScriptedDevice(DeviceModel):
         self.pairs = list(pairs)
         self.pending = b""
         self.errors: list[str] = []
+        self._unsolicited = b""
+
+    def push(self, data: bytes) -> None:
+        self._unsolicited += data
+
+    def tick(self, now: float) -> bytes:
+        out, self._unsolicited = self._unsolicited, b""
+        return out
 
     def receive(self, data: bytes, now: float) -> bytes:
         self.pending += data

@@ -30,7 +30,9 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Show tracebacks and debug logs."),
     log_json: bool = typer.Option(False, "--log-json", help="Log JSON lines even on a terminal."),
 ) -> None:
@@ -38,6 +40,13 @@ def _root(
 
     common.STATE.verbose = verbose
     common.STATE.log_json = log_json
+    if not verbose:
+        import logging
+
+        # pymodbus logs through the standard library, whose fallback handler prints
+        # its own "Failed to connect ..." line before our one-line error (and on every
+        # reconnect attempt of the daemon). Our messages say the same; --verbose shows them.
+        logging.getLogger("pymodbus").setLevel(logging.CRITICAL + 1)
 
 
 def _build() -> None:

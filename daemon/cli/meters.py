@@ -8,25 +8,44 @@ from typing import Any
 
 import typer
 
+from radsurvey.drivers.builtin import BUILTIN
+
 from .common import STATE, fail, run_command
+
+DRIVER_NAMES = ", ".join(sorted(BUILTIN))
 
 app = typer.Typer(help="Find meters, read them once, run device emulators.", no_args_is_help=True)
 
 
+def option_value(text: str) -> Any:
+    """An option's value: JSON when it parses as JSON, else the text itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
 def parse_options(pairs: list[str]) -> dict[str, Any]:
-    """``key=value`` strings -> options; values are JSON when they parse as JSON, else text."""
+    """``key=value`` strings -> options (see :func:`option_value`)."""
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         key = key.strip()
         if not sep or not key:
             fail(f"--option {pair!r}: expected key=value")
-        try:
-            value: Any = json.loads(text)
-        except ValueError:
-            value = text
-        out[key] = value
+        out[key] = option_value(text)
     return out
+
+
+def option_args(options: dict[str, Any]) -> str:
+    """``-o key=value`` arguments, shell-quoted, that :func:`parse_options` reads back as ``options``."""
+    import shlex
+
+    args = []
+    for key, value in options.items():
+        plain = isinstance(value, str) and value.isprintable() and option_value(value) == value
+        args.append("-o " + shlex.quote(f"{key}={value if plain else json.dumps(value)}"))
+    return " ".join(args)
 
 
 def _identity_text(meter: Any) -> str:
@@ -136,12 +155,16 @@ def family_guess(vid: int | None, pid: int | None) -> list[str]:
 
 
 async def probe_port(port: str, families: list[str], timeout_s: float) -> dict[str, Any] | None:
-    """Try each family's identify query at each of its baud rates; the first answer."""
+    """Try each family's identify query at each of its baud rates; the first answer.
+
+    Line-based probes go before binary ones (see ``DriverSpec.line_probe``).
+    """
     from radsurvey.drivers import registry
     from radsurvey.protocols.errors import MeterError
 
-    for name in families:
-        spec = registry.get(name)
+    specs = [registry.get(name) for name in families]
+    for spec in sorted(specs, key=lambda s: not s.line_probe):
+        name = spec.name
         if spec.probe is None:
             continue
         for baud in spec.baudrates:
@@ -239,7 +262,7 @@ def reading_json(reading: Any) -> dict[str, Any]:
 
 @app.command("read")
 def read_command(
-    driver: str = typer.Option(..., "--driver", "-d", help="driver name (see 'radsurvey meters read --help')"),
+    driver: str = typer.Option(..., "--driver", "-d", help=f"driver name: {DRIVER_NAMES}"),
     port: str | None = typer.Option(None, "--port", help="serial device path (or /dev/serial/by-id/...)"),
     usb: str | None = typer.Option(None, "--usb", help="USB identity VID:PID[:serial]"),
     resource: str | None = typer.Option(None, "--resource", help="VISA resource (scpi)"),
@@ -273,7 +296,10 @@ def read_command(
         try:
             meter = registry.create(driver, meter_id=driver, poll_interval_s=interval_s, options=options)
         except ValidationError as err:
-            raise ConfigError(format_problems("options", problems_from_validation(err, options))) from None
+            valid = registry.get(driver).options_model.model_fields
+            raise ConfigError(
+                format_problems("options", problems_from_validation(err, options, valid_keys=valid))
+            ) from None
         async with meter:
             if not as_json:
                 ident = meter.identity
@@ -299,7 +325,7 @@ def read_command(
 
 @app.command("emulate")
 def emulate_command(
-    name: str = typer.Argument(..., help="driver whose device to emulate"),
+    name: str = typer.Argument(..., help=f"driver whose device to emulate: {DRIVER_NAMES} (not simulated)"),
     pty: bool = typer.Option(False, "--pty", help="serve on a pty even where TCP is the default (modbus RTU)"),
     link: Path | None = typer.Option(None, "--link", help="also present the pty under this symlink (like by-id)"),
     option: list[str] = typer.Option([], "--option", "-o", help="emulator setting key=value; repeatable"),
@@ -323,14 +349,24 @@ def emulate_command(
             made = factory(**settings)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"emulator settings: {err}") from None
-        if isinstance(made, DeviceModel):
-            return PtyEmulator(made, link=link).start()
-        return made.start()
+        try:
+            if isinstance(made, DeviceModel):
+                return PtyEmulator(made, link=link).start(), made.driver_options()
+            return made.start(), made.driver_options()
+        except OSError as err:
+            where = f"--link {link}" if link is not None else "the emulator"
+            hint = f" (directory {link.parent} does not exist)" if link is not None and not link.parent.is_dir() else ""
+            raise ConfigError(f"cannot start {where}: {err.strerror or err}{hint}") from None
+        except RuntimeError as err:  # a server that did not start (e.g. its TCP port is taken)
+            raise ConfigError(str(err)) from None
 
-    emulator = run_command(_start)
+    emulator, driver_options = run_command(_start)
     where = getattr(emulator, "where", None) or emulator.port
     typer.echo(f"{name} emulator ready: {where}")
-    typer.echo(f"try: radsurvey meters read --driver {name} {_connect_hint(name, where)} --count 5", err=True)
+    read = f"radsurvey meters read --driver {name} {_connect_hint(name, where)}"
+    if driver_options:
+        read += " " + option_args(driver_options)
+    typer.echo(f"try: {read} --count 5", err=True)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -353,13 +389,15 @@ def _accepts(factory: Any, name: str) -> bool:
 
 
 def _connect_hint(name: str, where: str) -> str:
+    import shlex
+
     if name == "scpi":
-        return f"--resource ASRL{where}::INSTR"
+        return f"--resource {shlex.quote(f'ASRL{where}::INSTR')}"
     if where.startswith("tcp://"):
         return f"--host {where.removeprefix('tcp://')}"
     if "::" in where:
-        return f"--resource {where}"
-    return f"--port {where}"
+        return f"--resource {shlex.quote(where)}"
+    return f"--port {shlex.quote(where)}"
 
 
 def register(root: typer.Typer) -> None:

@@ -116,14 +116,9 @@ def _request_stop(daemon, reason: str, notifier) -> None:  # type: ignore[no-unt
 
 def _systemd_task(daemon: Daemon, notifier: Notifier) -> Callable[[], Awaitable[None]]:
     """The task that tells systemd READY=1 once the supervisor runs, then feeds its watchdog."""
-    from ..notify import Heartbeats, Watchdog, status_line
+    from ..notify import Watchdog, meter_heartbeats, status_line
 
-    heartbeats = Heartbeats(
-        {f"meter:{m.id}": max(120.0, 5 * m.poll_interval_s) for m in daemon.cfg.meters if m.enabled}
-    )
-    daemon.observers.readings.append(lambda reading, _seq: heartbeats.beat(f"meter:{reading.meter}"))
-    daemon.observers.meter_states.append(lambda state: heartbeats.beat(f"meter:{state.meter}"))
-    watchdog = Watchdog(notifier, heartbeats, status=lambda: status_line(daemon))
+    watchdog = Watchdog(notifier, meter_heartbeats(daemon), status=lambda: status_line(daemon))
 
     async def _run() -> None:
         # Tasks start in creation order: by now every meter and service task has been created.

@@ -19,6 +19,7 @@ from typing import Any
 from radsurvey.protocols.errors import FrameError
 
 from ..base import Status
+from ..units import check_unit
 
 MAX_LINE_BYTES = 512
 
@@ -68,6 +69,13 @@ class LineFormat:
             raise ValueError("pattern needs a named group 'value', e.g. (?P<value>[0-9.]+)")
         if unit is None and "unit" not in compiled.groupindex:
             raise ValueError("give unit, or a named group 'unit' in the pattern")
+        if unit is not None:
+            check_unit(unit)
+        for said, mapped in (unit_map or {}).items():
+            try:
+                check_unit(mapped)
+            except ValueError as err:
+                raise ValueError(f"unit_map[{said!r}] = {mapped!r}: {err}") from None
         known = {s.value for s in Status}
         for word, flag in (status_map or {}).items():
             if flag not in known:
@@ -107,6 +115,14 @@ def parse_line(line: bytes, fmt: LineFormat) -> ParsedLine | None:
         raise FrameError(f"value {fields['value'][:20]!r} is not finite", raw=line)
     unit_text = fields.get("unit") or fmt.unit or ""
     unit = fmt.unit_map.get(unit_text, unit_text)
+    try:
+        check_unit(unit)
+    except ValueError:
+        raise FrameError(
+            f"unit {unit_text!r} in the line is not one radsurvey knows: map it with unit_map, "
+            f'e.g. unit_map = {{ "{unit_text}" = "uSv/h" }}',
+            raw=line,
+        ) from None
     status: set[Status] = set()
     word = fields.get("status")
     if word is not None and word in fmt.status_map:

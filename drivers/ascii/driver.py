@@ -18,6 +18,7 @@ from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialLink, SerialOptions, resolve_port
+from ..units import DEAD_TIME_MAX_S, check_unit
 from . import codec
 from .codec import LineFormat
 
@@ -51,13 +52,28 @@ class AsciiOptions(SerialOptions):
     )
     ignore_prefix: str | None = Field(None, description="lines starting with this are not data (banners)")
     sensitivity_cpm_per_uSv_h: float | None = Field(None, gt=0, allow_inf_nan=False)
-    dead_time_s: float | None = Field(None, ge=0, le=0.01, allow_inf_nan=False)
+    dead_time_s: float | None = Field(None, ge=0, le=DEAD_TIME_MAX_S, allow_inf_nan=False)
     scale: float = Field(1.0, gt=0, allow_inf_nan=False, description="calibration factor applied to the value")
 
     @field_validator("baudrate")
     @classmethod
     def _standard_baud(cls, value: int | None) -> int | None:  # type: ignore[override]
         return value if value is None else SerialOptions._standard_baud(value)
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, value: str | None) -> str | None:
+        return value if value is None else check_unit(value)
+
+    @field_validator("unit_map")
+    @classmethod
+    def _known_units(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        for said, unit in (value or {}).items():
+            try:
+                check_unit(unit)
+            except ValueError as err:
+                raise ValueError(f"[{said!r}] = {unit!r}: {err}") from None
+        return value
 
     def settings(self) -> dict[str, Any]:
         """Builtin defaults < profile < this meter's explicit options."""

@@ -9,6 +9,7 @@ tried without hardware. Streams every ``period_s``, or answers
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from ..emulator import DeviceModel
 from .codec import load_profile
@@ -32,6 +33,7 @@ class AsciiDevice(DeviceModel):
         period_s: float = 1.0,
         poll_command: str | None = None,
     ):
+        self.profile = profile
         emu = load_profile(profile).get("emulator")
         if not emu or "line" not in emu:
             raise ValueError(f"profile {profile!r} has no [emulator] line format")
@@ -45,6 +47,14 @@ class AsciiDevice(DeviceModel):
         self._next = 0.0
         self._banner_due = True
         self._inbuf = b""
+
+    def driver_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"profile": self.profile}
+        if self.poll_command is not None:
+            options["poll_command"] = self.poll_command.decode("ascii")
+        elif self.period_s > 2.5:  # the driver waits 3 s for a streamed line by default
+            options["timeout_s"] = min(60.0, 2 * self.period_s)
+        return options
 
     def reset_link(self) -> None:
         self._banner_due = True

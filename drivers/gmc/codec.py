@@ -3,9 +3,13 @@
 Commands are ASCII ``<NAME>>`` with any binary parameters before ``>>``; the
 host starts every exchange. Reply sizes depend on the model: RFC1201 meters
 (GMC-280/300/320) answer CPM in 2 bytes and battery voltage in 1 byte (x0.1 V);
-RFC1801 meters (GMC-500/500+/600/600+) and the GMC-800 answer CPM in 4 bytes
-and voltage as 5 ASCII bytes (``3.97v``). GETVER's length varies by firmware
-(``GMC-300Re 2.10`` is 14 bytes; ``GMC-320+V5\\x00RRe 5.73`` is 19 with a NUL).
+RFC1801 meters (GMC-500/500+/600/600+) answer CPM in 4 bytes and voltage as 5
+ASCII bytes (``3.97v``). The GMC-800 answers CPM in 4 bytes (PyGMC's "spec404");
+that its voltage is 5 ASCII bytes like RFC1801 is an ASSUMPTION: neither PyGMC
+nor our protocol notes document it (GeigerLog only has a 1|5 override knob), so
+the ``volt_bytes`` option can correct it. GETVER's length varies by firmware
+(``GMC-300Re 2.10`` is 14 bytes; ``GMC-320+V5\\x00RRe 5.73`` is 19 with a NUL);
+models outside the table (``GMC-SE Re 1.05``) are accepted and need ``cpm_bytes``.
 Heartbeat CPS on RFC1201 carries garbage in the top two bits: mask ``0x3FFF``.
 """
 
@@ -24,7 +28,8 @@ RFC1201_CPS_MASK = 0x3FFF
 BAUDRATES = (115200, 57600)  # current firmware, then GMC-300 firmware <= 3.xx
 
 _NAME = re.compile(rb"^[A-Z][A-Z0-9]{1,15}$")
-_VERSION = re.compile(r"^(GMC-\d{3}\S*?)\s*(R?Re\s?\d+\.\d+\S*)\s*$")
+# Model: "GMC-" and a name, numeric ("GMC-320+V5") or not ("GMC-SE"); then "Re"/"RRe" and the version.
+_VERSION = re.compile(r"^(GMC-[A-Za-z0-9]\S*?)\s*(R?Re\s?\d+\.\d+\S*)\s*$")
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class ModelSpec:
 RFC1201 = ModelSpec("rfc1201", cpm_bytes=2, volt_bytes=1)
 RFC1801 = ModelSpec("rfc1801", cpm_bytes=4, volt_bytes=5)
 RFC1801_DUAL = ModelSpec("rfc1801", cpm_bytes=4, volt_bytes=5, dual_tube=True)
-SPEC404 = ModelSpec("spec404", cpm_bytes=4, volt_bytes=5)
+SPEC404 = ModelSpec("spec404", cpm_bytes=4, volt_bytes=5)  # volt_bytes=5 is assumed (see above)
 
 
 def model_spec(model: str) -> ModelSpec | None:

@@ -19,6 +19,7 @@ from ..counting import count_rate_reading
 from ..errors import MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialLink, SerialOptions, resolve_port
+from ..units import DEAD_TIME_MAX_S
 from . import codec
 from .codec import ModelSpec
 
@@ -27,6 +28,9 @@ class GmcOptions(SerialOptions):
     """Options of the ``gmc`` driver."""
 
     cpm_bytes: Literal[2, 4] | None = Field(None, description="override the model's CPM reply size")
+    volt_bytes: Literal[1, 5] | None = Field(
+        None, description="override the model's GETVOLT reply size (1 byte x 0.1 V, or 5 ASCII bytes)"
+    )
     tube: Literal["sum", "low", "high"] = Field("sum", description="GMC-500+: both tubes, or GETCPML / GETCPMH")
     mode: Literal["poll", "heartbeat"] = Field(
         "poll", description="poll GETCPM at poll_interval_s, or take the meter's 1 s HEARTBEAT CPS stream"
@@ -34,7 +38,7 @@ class GmcOptions(SerialOptions):
     sensitivity_cpm_per_uSv_h: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="tube sensitivity; gives readings in uSv/h"
     )
-    dead_time_s: float | None = Field(None, ge=0, le=0.01, allow_inf_nan=False, description="tube dead time")
+    dead_time_s: float | None = Field(None, ge=0, le=DEAD_TIME_MAX_S, allow_inf_nan=False, description="tube dead time")
     read_battery: bool = Field(False, description="read the battery voltage at connect")
     read_clock: bool = Field(True, description="read the device clock at connect and report its drift")
 
@@ -112,8 +116,10 @@ class GmcDriver(Driver):
         if spec is None and o.cpm_bytes is None:
             raise FrameError(f"unknown GMC model {model!r}: set cpm_bytes = 2 or 4 in the meter's options", raw=raw)
         spec = spec or codec.RFC1801
-        if o.cpm_bytes is not None:
-            spec = ModelSpec(spec.family, o.cpm_bytes, spec.volt_bytes, spec.dual_tube)
+        if o.cpm_bytes is not None or o.volt_bytes is not None:
+            spec = ModelSpec(
+                spec.family, o.cpm_bytes or spec.cpm_bytes, o.volt_bytes or spec.volt_bytes, spec.dual_tube
+            )
         if o.tube != "sum" and not spec.dual_tube:
             raise FrameError(f"{model} has one tube; tube = {o.tube!r} needs a GMC-500+", raw=raw)
         self.spec = spec

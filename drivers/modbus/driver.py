@@ -18,6 +18,7 @@ from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialOptions, UsbId, resolve_port
+from ..units import check_unit
 from . import codec
 from .codec import DataType, Order
 
@@ -60,6 +61,18 @@ class ModbusOptions(BaseModel):
     @classmethod
     def _baud(cls, value: int) -> int:
         return SerialOptions._standard_baud(value)
+
+    @field_validator("unit")
+    @classmethod
+    def _known_unit(cls, value: str) -> str:
+        return check_unit(value)
+
+    @field_validator("scale")
+    @classmethod
+    def _nonzero_scale(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("must not be 0 (every reading would be the offset)")
+        return value
 
     @field_validator("status_bits")
     @classmethod

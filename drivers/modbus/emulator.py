@@ -116,6 +116,15 @@ class ModbusEmulator:
         """What ``radsurvey meters emulate`` prints: the pty path or tcp://host:port."""
         return self.port if self.pty else f"tcp://127.0.0.1:{self.tcp_port}"
 
+    def driver_options(self) -> dict[str, Any]:
+        """Driver options (besides host or port) needed to read this device's value."""
+        options: dict[str, Any] = {"address": self.address, "data_type": self.data_type}
+        defaults = {"unit_id": 1, "register_type": "holding", "word_order": "big", "byte_order": "big"}
+        for key, default in defaults.items():
+            if getattr(self, key) != default:
+                options[key] = getattr(self, key)
+        return options
+
     # -- the device --------------------------------------------------------------------
 
     async def _action(
@@ -158,7 +167,11 @@ class ModbusEmulator:
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL)  # it logs every refused request
         if self.pty:
             self._forwarder = _Forwarder()
-            self._pty = PtyEmulator(self._forwarder, link=self.link).start()
+            try:
+                self._pty = PtyEmulator(self._forwarder, link=self.link).start()
+            except OSError:
+                self._forwarder.close()
+                raise
         self._thread = threading.Thread(target=self._run, name="modbus-emulator", daemon=True)
         self._thread.start()
         if not self._ready.wait(10) or self._error is not None:

@@ -10,9 +10,11 @@ the firmware refuses ``tubePulseCount``.
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+import math
+from typing import Any, Literal
 
-from pydantic import Field
+import structlog
+from pydantic import Field, field_validator
 
 from radsurvey.protocols.errors import FrameError
 
@@ -21,8 +23,26 @@ from ..counting import count_rate_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
 from ..transport import SerialLink, SerialOptions, resolve_port
+from ..units import DEAD_TIME_MAX_S
 from . import codec
 from .codec import CommandRefused
+
+log = structlog.get_logger("radsurvey.meter")
+
+
+def _finite_number(value: Any) -> float | None:
+    """``value`` as a finite float (int, float or numeric text), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 class RadProOptions(SerialOptions):
@@ -38,6 +58,28 @@ class RadProOptions(SerialOptions):
     rate_source: Literal["pulse_count", "tube_rate"] = Field(
         "pulse_count", description="tubePulseCount deltas (precise) or the meter's tubeRate"
     )
+
+    # Checked before pydantic's union matching, so that a bad value gets one message
+    # that names what is allowed instead of one error per member of the union.
+    @field_validator("sensitivity_cpm_per_uSv_h", mode="before")
+    @classmethod
+    def _sensitivity(cls, value: Any) -> Any:
+        if value is None or value in ("device", "none"):
+            return value
+        number = _finite_number(value)
+        if number is None or number <= 0:
+            raise ValueError(f"must be a number of cpm per uSv/h above 0, 'device' or 'none', not {value!r}")
+        return number
+
+    @field_validator("dead_time_s", mode="before")
+    @classmethod
+    def _dead_time(cls, value: Any) -> Any:
+        if value is None or value == "device":
+            return value
+        number = _finite_number(value)
+        if number is None or not 0 <= number <= DEAD_TIME_MAX_S:
+            raise ValueError(f"must be seconds from 0 to {DEAD_TIME_MAX_S:g}, or 'device', not {value!r}")
+        return number
 
 
 class RadProDriver(Driver):
@@ -107,21 +149,35 @@ class RadProDriver(Driver):
         if o.sensitivity_cpm_per_uSv_h == "device":
             # 'tubeConversionFactor' is the name before firmware 2.1.1.
             got = await self._optional("tubeSensitivity", "tubeConversionFactor")
-            if got is not None:
-                self.sensitivity = codec.parse_decimal(got[1], got[0])
+            if got is None:
+                extra["sensitivity_note"] = "the meter did not report a sensitivity: readings in cpm"
+            elif (value := codec.parse_decimal(got[1], got[0])) > 0:
+                self.sensitivity = value
                 self.sensitivity_source = f"meter's {got[0]}"
                 extra["sensitivity_cpm_per_uSv_h"] = got[1]
             else:
-                extra["sensitivity_note"] = "the meter did not report a sensitivity: readings in cpm"
+                # A sensitivity of zero or below cannot convert anything: say so and
+                # keep the counts, rather than fail every reading.
+                note = f"the meter reported {got[0]} {got[1]}, which is not above 0: readings in cpm"
+                extra["sensitivity_note"] = note
+                log.warning("meter reported an unusable sensitivity", meter=self.meter_id, note=note)
         elif o.sensitivity_cpm_per_uSv_h not in (None, "none"):
             self.sensitivity = float(o.sensitivity_cpm_per_uSv_h)
         if o.dead_time_s == "device":
             got = await self._optional("tubeDeadTime")
             if got is not None:
                 value = codec.parse_decimal(got[1], "tubeDeadTime")
-                self.dead_time_s = value if 0 < value < 0.01 else None
-                self.dead_time_source = "meter's tubeDeadTime"
                 extra["dead_time_s"] = got[1]
+                if 0 < value <= DEAD_TIME_MAX_S:
+                    self.dead_time_s = value
+                    self.dead_time_source = "meter's tubeDeadTime"
+                else:
+                    note = (
+                        f"the meter reported tubeDeadTime {got[1]}, not a dead time "
+                        f"(above 0, at most {DEAD_TIME_MAX_S:g} s): no dead-time correction"
+                    )
+                    extra["dead_time_note"] = note
+                    log.warning("meter reported an unusable dead time", meter=self.meter_id, note=note)
         elif o.dead_time_s is not None:
             self.dead_time_s = float(o.dead_time_s)
         if self.dead_time_s:
@@ -202,6 +258,12 @@ async def probe(port: str, baudrate: int = codec.BAUDRATE, timeout_s: float = 0.
     link = SerialLink(port=port, baudrate=baudrate, meter=port)
     await link.open(timeout_s * 4)
     try:
+        # Another family's probe may have left bytes without a line end in the meter's
+        # input (GMC's "<GETVER>>"): end that line first and drop its ERROR, or our
+        # request is read as part of it.
+        link.discard_input()
+        await link.write(b"\r\n")
+        await asyncio.sleep(min(0.1, timeout_s))
         link.discard_input()
         await link.write(codec.request("GET", "deviceId"))
         line = await link.read_until(b"\n", timeout_s, max_bytes=codec.MAX_LINE_BYTES)
@@ -222,4 +284,5 @@ SPEC = DriverSpec(
     usb_ids=("0483:5740",),  # STM32 virtual COM port, product "Rad Pro"
     baudrates=(codec.BAUDRATE,),
     probe=probe,
+    line_probe=True,
 )

@@ -25,7 +25,7 @@ class RadProDevice(DeviceModel):
     def __init__(
         self,
         *,
-        firmware: str = "3.1",
+        firmware: str | float = "3.1",
         hardware: str = "FS2011 (STM32F051C8)",
         device_id: str = "b5706d937087f975b5812810",
         cps: float = 2.0,
@@ -34,6 +34,7 @@ class RadProDevice(DeviceModel):
         dead_time_s: float = 0.0000325,
         data_mode: bool = True,
     ):
+        firmware = f"{firmware:.1f}" if isinstance(firmware, float) else firmware  # "-o firmware=2.0" is JSON
         if firmware not in ("3.1", "2.0"):
             raise ValueError("firmware must be '3.1' or '2.0'")
         self.firmware = firmware

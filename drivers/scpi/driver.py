@@ -16,7 +16,7 @@ import concurrent.futures
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from radsurvey.protocols.errors import FrameError
 
@@ -24,7 +24,7 @@ from ..base import Capability, Conversion, Driver, MeterIdentity, Quantity, Read
 from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
-from ..units import split_si
+from ..units import check_unit, split_si
 from . import codec
 
 T = TypeVar("T")
@@ -51,6 +51,18 @@ class ScpiOptions(BaseModel):
     read_termination: str = "\n"
     write_termination: str = "\n"
     timeout_s: float = Field(2.0, gt=0, le=600)
+
+    @field_validator("unit", "scaled_unit")
+    @classmethod
+    def _known_unit(cls, value: str | None) -> str | None:
+        return value if value is None else check_unit(value, currents=True)
+
+    @field_validator("scale")
+    @classmethod
+    def _nonzero_scale(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("must not be 0 (every reading would be 0)")
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> ScpiOptions:

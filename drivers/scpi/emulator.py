@@ -9,6 +9,8 @@ Connect with the VISA resource ``ASRL<port>::INSTR``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..emulator import DeviceModel, PtyEmulator
 
 
@@ -29,6 +31,9 @@ class ScpiDevice(DeviceModel):
         self.overload = overload
         self.served: list[float] = []
         self._inbuf = b""
+
+    def driver_options(self) -> dict[str, Any]:
+        return {} if self.measure_query == "READ?" else {"measure_query": self.measure_query}
 
     def reset_link(self) -> None:
         self._inbuf = b""

@@ -210,6 +210,27 @@ def test_emulate_command_serves_a_meter_that_read_and_scan_find(tmp_path: Path, 
     assert not link.exists()
 
 
+def test_scan_probe_finds_a_radpro_on_a_named_port(tmp_path: Path, run_cli) -> None:
+    link = tmp_path / "radpro"
+    emu = subprocess.Popen(
+        [radsurvey_bin(), "meters", "emulate", "radpro", "--link", str(link), "-o", "firmware=2.0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert str(link) in emu.stdout.readline()
+        scan = run_cli("meters", "scan", "--probe", "--port", str(link), "--json")
+        assert scan.returncode == 0, scan.stderr
+        [row] = [json.loads(line) for line in scan.stdout.splitlines() if str(link) in line]
+        assert row["answered"]["driver"] == "radpro", row
+        assert row["answered"]["firmware"] == "Rad Pro 2.0/en" and row["answered"]["baudrate"] == "115200"
+    finally:
+        emu.send_signal(signal.SIGINT)
+        emu.communicate(timeout=10)
+    assert emu.returncode == 0
+
+
 def test_read_names_a_missing_port_in_one_line(run_cli, tmp_path: Path) -> None:
     proc = run_cli("meters", "read", "--driver", "radpro", "--port", str(tmp_path / "nothing"))
     assert proc.returncode == 2
@@ -236,3 +257,80 @@ def test_scan_lists_ports_as_json(run_cli) -> None:
     for line in proc.stdout.splitlines():
         row = json.loads(line)
         assert {"device", "usb", "serial", "by_id", "guess"} <= row.keys()
+
+
+def test_bad_radpro_option_is_a_config_error_for_check_run_and_read(tmp_path: Path, run_cli) -> None:
+    config = write_config(tmp_path, "radpro", str(tmp_path / "rp"), {"dead_time_s": -0.001})
+    for args in (("config", "check", str(config)), ("run", "--config", str(config), "--duration", "5")):
+        proc = run_cli(*args)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert "meters[m1].dead_time_s: must be seconds from 0 to 0.01" in proc.stderr
+    with PtyEmulator(CASES["radpro"].device()) as emu:
+        proc = run_cli("meters", "read", "--driver", "radpro", "--port", emu.port, "-o", "sensitivity_cpm_per_uSv_h=0")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "sensitivity_cpm_per_uSv_h: must be a number of cpm per uSv/h above 0" in proc.stderr
+
+
+def test_emulate_refuses_to_replace_a_file_and_names_a_missing_directory(tmp_path: Path, run_cli) -> None:
+    precious = tmp_path / "notes.txt"
+    precious.write_text("do not lose me")
+    for name in ("gmc", "modbus"):
+        extra = ["--pty"] if name == "modbus" else []
+        proc = run_cli("meters", "emulate", name, *extra, "--link", str(precious), timeout_s=30)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stderr.strip().count("\n") == 0
+        assert f"--link {precious}: exists and is not a symlink" in proc.stderr
+    assert precious.read_text() == "do not lose me"
+    missing = tmp_path / "absent" / "gmc"
+    proc = run_cli("meters", "emulate", "gmc", "--link", str(missing), timeout_s=30)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().count("\n") == 0
+    assert f"directory {missing.parent} does not exist" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "emulate",
+    [
+        ["gmc", "-o", "model=GMC-600+"],
+        ["radpro"],
+        ["ascii", "-o", "profile=netio-gc10", "-o", "period_s=0.3"],
+        ["ascii", "-o", 'poll_command="R\\r"'],
+        ["scpi", "-o", "measure_query=MEAS:CURR?"],
+        ["modbus", "-o", "address=200", "-o", "data_type=u16", "-o", "unit_id=3", "-o", "value=7"],
+        ["modbus", "--pty", "-o", "data_type=i32", "-o", "word_order=little", "-o", "value=-5"],
+    ],
+    ids=lambda args: "-".join(a for a in args if not a.startswith("-"))[:40],
+)
+def test_the_printed_hint_reads_the_running_emulator(emulate: list[str], tmp_path: Path, run_cli) -> None:
+    import shlex
+
+    emu = subprocess.Popen(
+        [radsurvey_bin(), "meters", "emulate", *emulate],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "emulator ready" in emu.stdout.readline()
+        hint = emu.stderr.readline()
+        assert hint.startswith("try: radsurvey meters read "), hint
+        argv = shlex.split(hint.removeprefix("try: "))
+        # the hint exactly as printed, with fewer readings to keep the test short
+        read = run_cli(*argv[1:], "--count", "2", "--json", timeout_s=60)
+        assert read.returncode == 0, (hint, read.stderr)
+        rows = [json.loads(line) for line in read.stdout.splitlines()]
+        assert len(rows) == 2, (hint, read.stdout)
+        if emulate[0] == "modbus":
+            assert {r["meter_value"] for r in rows} == {float(emulate[-1].partition("=")[2])}
+    finally:
+        emu.send_signal(signal.SIGINT)
+        emu.communicate(timeout=10)
+    assert emu.returncode == 0
+
+
+def test_read_help_lists_the_drivers_and_an_unknown_option_lists_the_valid_ones(run_cli, tmp_path: Path) -> None:
+    helped = run_cli("meters", "read", "--help", env={"COLUMNS": "200"})
+    assert "driver name: ascii, gmc, modbus, radpro, scpi, simulated" in helped.stdout
+    proc = run_cli("meters", "read", "--driver", "gmc", "--port", str(tmp_path / "x"), "-o", "sensitivity=153.8")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "sensitivity: unknown key (did you mean 'sensitivity_cpm_per_uSv_h'?); valid keys: baudrate, " in proc.stderr

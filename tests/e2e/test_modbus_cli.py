@@ -146,3 +146,23 @@ def test_modbus_exceptions_and_silence_become_meter_events(tmp_path: Path) -> No
     assert "E04: server device failure" in reasons, events
     assert " within " in reasons, events
     assert events[-1]["state"] == "connected", events
+
+
+def test_an_unknown_unit_fails_config_check_instead_of_every_read(tmp_path: Path, run_cli) -> None:
+    meter = {"id": "gw", "driver": "modbus", "host": "127.0.0.1", "address": 100, "unit": "furlongs"}
+    config = tmp_path / "c.toml"
+    config.write_text(tomli_w.dumps({"meters": [meter]}))
+    proc = run_cli("config", "check", str(config))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "meters[gw].unit: unknown unit 'furlongs'; accepted units: cpm, cps, nGy/h" in proc.stderr
+
+
+def test_a_refused_connection_is_our_one_line_only(run_cli) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = run_cli("meters", "read", "--driver", "modbus", "--host", f"127.0.0.1:{port}", "-o", "address=1")
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"radsurvey: error: modbus: cannot connect to Modbus TCP 127.0.0.1:{port}"]

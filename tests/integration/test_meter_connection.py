@@ -160,3 +160,45 @@ async def test_meter_absent_at_start_is_retried_until_it_appears(tmp_path: Path)
     assert "does not exist" in next(s.reason for s in rec.states if s.state == "disconnected")
     # repeated failed attempts are reported once, not once per retry
     assert rec.names().count("disconnected") == 1
+
+
+def trouble_between(names: list[str], start: int) -> list[str]:
+    """The states from ``start`` up to (not including) the next 'disconnected'."""
+    rest = names[start:]
+    return rest[: rest.index("disconnected")] if "disconnected" in rest else rest
+
+
+async def test_alternating_garbage_and_silence_is_one_streak_and_the_meter_is_reopened() -> None:
+    rec = Recorder()
+    with PtyEmulator(GmcDevice(step=1)) as emu:
+        task = await running(gmc_cfg(emu.port, max_garbage=3, max_timeouts=2, stale_after_s=0.5), rec)
+        await rec.until(lambda: len(rec.readings) >= 2)
+        emu.fault = "alternate"
+        await rec.until(lambda: "disconnected" in rec.names())
+        await asyncio.sleep(1.0)  # failed reopen attempts while the fault lasts
+        emu.fault = None
+        await rec.until(lambda: rec.names()[-1] == "connected" and len(rec.states) > 3)
+        n = len(rec.readings)
+        await rec.until(lambda: len(rec.readings) >= n + 2)
+        await stop(task)
+    names = rec.names()
+    assert trouble_between(names, 2) in (["error"], ["error", "stale"]), names
+    gone = next(s for s in rec.states if s.state == "disconnected")
+    assert "garbled replies and 2 timeouts in a row" in gone.reason, gone.reason
+    assert len(names) <= 10, names  # a handful of events, not one per bad reply
+    assert names[-1] == "connected" and names.index("disconnected") < len(names) - 1
+
+
+async def test_silence_beyond_stale_after_s_is_error_then_stale_not_a_flood() -> None:
+    rec = Recorder()
+    with PtyEmulator(GmcDevice(step=1)) as emu:
+        # stale_after_s is shorter than max_timeouts x timeout_s: the meter goes stale mid-streak
+        task = await running(gmc_cfg(emu.port, max_timeouts=6, stale_after_s=0.5), rec)
+        await rec.until(lambda: len(rec.readings) >= 2)
+        emu.fault = "silence"
+        await rec.until(lambda: "disconnected" in rec.names())
+        await stop(task)
+    names = rec.names()
+    assert names[:2] == ["connecting", "connected"]
+    assert trouble_between(names, 2) == ["error", "stale"], names
+    assert "6 timeouts in a row" in rec.states[names.index("disconnected")].reason

@@ -208,3 +208,56 @@ def test_mqtt_acknowledgement_needs_a_broker_account_here_or_in_mqtt() -> None:
     parse_config({**MINIMAL, **enabled, "mqtt": {"username": "radsurvey"}}, environ={})
     own = {"alarms": {"mqtt_ack": {"enabled": True, "password_env": "ACK_PW"}}}
     assert "password_env/password_file go with username here" in problems_of({**MINIMAL, **own})
+
+
+@pytest.mark.parametrize(
+    ("driver", "options", "key"),
+    [
+        ("radpro", {"dead_time_s": -0.001}, "dead_time_s"),
+        ("radpro", {"dead_time_s": 0.5}, "dead_time_s"),
+        ("radpro", {"dead_time_s": "devices"}, "dead_time_s"),
+        ("radpro", {"sensitivity_cpm_per_uSv_h": 0}, "sensitivity_cpm_per_uSv_h"),
+        ("radpro", {"sensitivity_cpm_per_uSv_h": -153.8}, "sensitivity_cpm_per_uSv_h"),
+        ("radpro", {"sensitivity_cpm_per_uSv_h": "auto"}, "sensitivity_cpm_per_uSv_h"),
+        ("gmc", {"sensitivity_cpm_per_uSv_h": 0}, "sensitivity_cpm_per_uSv_h"),
+        ("gmc", {"dead_time_s": -0.001}, "dead_time_s"),
+        ("ascii", {"profile": "mightyohm", "dead_time_s": 1.0}, "dead_time_s"),
+        ("modbus", {"host": "10.0.0.2", "address": 1, "scale": 0}, "scale"),
+        ("scpi", {"resource": "ASRL1::INSTR", "scale": 0, "scaled_unit": "uGy/h"}, "scale"),
+    ],
+)
+def test_out_of_range_numeric_driver_options_are_one_problem_each_with_key_path(
+    driver: str, options: dict, key: str
+) -> None:
+    meter = {"id": "m1", "driver": driver, **({"port": "/dev/x"} if driver in ("radpro", "gmc", "ascii") else {})}
+    cfg = parse_config({**MINIMAL, "meters": [{**meter, **options}]}, environ={})
+    (problem,) = check(cfg)
+    assert problem.path == f"meters[m1].{key}", problem
+
+
+@pytest.mark.parametrize(
+    ("meter", "key"),
+    [
+        ({"driver": "modbus", "host": "10.0.0.2", "address": 1, "unit": "furlongs"}, "unit"),
+        ({"driver": "scpi", "resource": "ASRL1::INSTR", "unit": "furlongs"}, "unit"),
+        ({"driver": "scpi", "resource": "ASRL1::INSTR", "scale": 2.0, "scaled_unit": "Gy"}, "scaled_unit"),
+        ({"driver": "ascii", "port": "/dev/x", "pattern": "^(?P<value>[0-9]+)$", "unit": "furlongs"}, "unit"),
+        ({"driver": "ascii", "port": "/dev/x", "profile": "mightyohm", "unit_map": {"uSv/hr": "uSv/hour"}}, "unit_map"),
+    ],
+)
+def test_unknown_units_are_config_errors_listing_the_accepted_ones(meter: dict, key: str) -> None:
+    cfg = parse_config({**MINIMAL, "meters": [{"id": "m1", **meter}]}, environ={})
+    (problem,) = check(cfg)
+    assert problem.path == f"meters[m1].{key}"
+    assert "unknown unit" in problem.message and "accepted units: cpm, cps, " in problem.message
+
+
+def test_an_unknown_driver_option_lists_the_valid_keys_and_the_nearest() -> None:
+    cfg = parse_config(
+        {**MINIMAL, "meters": [{"id": "m1", "driver": "radpro", "port": "/dev/x", "dead_time": 0}]}, environ={}
+    )
+    (problem,) = check(cfg)
+    assert problem.path == "meters[m1].dead_time"
+    assert problem.message.startswith("unknown key (did you mean 'dead_time_s'?); valid keys: ")
+    valid = problem.message.partition("valid keys: ")[2].split(", ")
+    assert {"id", "driver", "poll_interval_s", "connection", "port", "usb", "sensitivity_cpm_per_uSv_h"} <= set(valid)

@@ -113,3 +113,66 @@ async def test_watchdog_stops_when_a_meter_task_goes_silent(notify_socket: socke
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         n.close()
+
+
+async def run_daemon_collecting(daemon, watchdog: Watchdog, sock: socket.socket, duration_s: float) -> list[str]:
+    """Run ``daemon`` with ``watchdog`` for ``duration_s``, reading the datagrams as they come."""
+    task = asyncio.create_task(daemon.run(extra=[watchdog.run]))
+    messages: list[str] = []
+    try:
+        for _ in range(round(duration_s / 0.1)):
+            await asyncio.sleep(0.1)  # the socket queues only a few datagrams: read them as they come
+            messages += [m for _, m in received(sock)]
+            assert not task.done()
+    finally:
+        daemon.stop_event.set()
+        await asyncio.wait_for(task, 10)
+        daemon.journal.close()
+        watchdog.notifier.close()
+    return messages + [m for _, m in received(sock)]
+
+
+def daemon_for(tmp_path: Path, meter: dict):
+    from radsurvey.config import parse_config
+    from radsurvey.daemon.journal import Journal
+    from radsurvey.daemon.supervisor import Daemon
+
+    cfg = parse_config({"meters": [meter]}, environ={})
+    return Daemon(cfg, Journal(tmp_path / "j.sqlite", commit_interval_s=0.05), alive_every_s=0.05)
+
+
+async def test_a_meter_that_stays_unplugged_keeps_the_watchdog_fed(
+    notify_socket: socket.socket, tmp_path: Path
+) -> None:
+    """Retrying with backoff is progress: the pings go on (systemd must not restart us for it)."""
+    from radsurvey.daemon.notify import meter_heartbeats
+
+    connection = {"backoff_initial_s": 0.05, "backoff_max_s": 1.0, "connect_timeout_s": 0.1, "read_timeout_s": 0.1}
+    daemon = daemon_for(
+        tmp_path, {"id": "gmc", "driver": "gmc", "port": str(tmp_path / "unplugged"), "connection": connection}
+    )
+    n = Notifier({"NOTIFY_SOCKET": notify_socket.getsockname(), "WATCHDOG_USEC": "100000"})
+    # The backoff (up to 1 s) is longer than the silence allowed (0.3 s): only the
+    # signs of life while it waits keep the meter's heartbeat going.
+    messages = await run_daemon_collecting(
+        daemon, Watchdog(n, meter_heartbeats(daemon, floor_s=0.3)), notify_socket, 2.5
+    )
+    assert [m for m in messages if m != "WATCHDOG=1"] == []
+    assert len(messages) >= 20  # one every 50 ms for 2.5 s, less a late tick or two
+    assert daemon.meter_states["gmc"].state == "disconnected"
+
+
+async def test_the_watchdog_stops_for_a_meter_task_that_shows_no_sign_of_life(
+    notify_socket: socket.socket, tmp_path: Path
+) -> None:
+    from radsurvey.daemon.notify import meter_heartbeats
+
+    connection = {"connect_timeout_s": 0.1, "read_timeout_s": 0.1}
+    daemon = daemon_for(
+        tmp_path, {"id": "sim", "driver": "simulated", "poll_interval_s": 0.05, "connection": connection}
+    )
+    n = Notifier({"NOTIFY_SOCKET": notify_socket.getsockname(), "WATCHDOG_USEC": "100000"})
+    heartbeats = meter_heartbeats(daemon, floor_s=0.3)
+    daemon.observers.meter_alive.clear()  # as if the task hung: its signs of life stop
+    messages = await run_daemon_collecting(daemon, Watchdog(n, heartbeats), notify_socket, 1.0)
+    assert messages[0] == "WATCHDOG=1" and messages[-1] == "STATUS=unhealthy: no sign of life from meter:sim"

@@ -127,3 +127,12 @@ def test_line_parser_raises_only_frame_errors(line: bytes, profile: str) -> None
         codec.parse_line(line, fmt(profile))
     except FrameError:
         pass
+
+
+def test_a_unit_in_the_line_that_radsurvey_does_not_know_says_to_use_unit_map() -> None:
+    line_format = codec.LineFormat.build(r"^(?P<value>[0-9.]+) (?P<unit>\S+)$")
+    with pytest.raises(FrameError, match=r"unit 'uR/hour' in the line .* unit_map = \{ \"uR/hour\" = \"uSv/h\" \}"):
+        codec.parse_line(b"12.5 uR/hour\r\n", line_format)
+    mapped = codec.LineFormat.build(r"^(?P<value>[0-9.]+) (?P<unit>\S+)$", unit_map={"uR/hour": "uR/h"})
+    parsed = codec.parse_line(b"12.5 uR/hour\r\n", mapped)
+    assert parsed is not None and parsed.unit == "uR/h"

@@ -13,7 +13,7 @@ from radsurvey.drivers.base import Quantity
 from radsurvey.drivers.emulator import PtyEmulator
 from radsurvey.drivers.gmc import codec
 from radsurvey.drivers.gmc.emulator import GmcDevice
-from radsurvey.protocols.errors import FrameError, MeterError
+from radsurvey.protocols.errors import FrameError
 from tests.scripted import ScriptedDevice
 
 V5 = b"GMC-320+V5\x00RRe 5.73"
@@ -141,6 +141,77 @@ async def test_a_reply_of_the_wrong_length_is_a_frame_error() -> None:
     device.assert_done()
 
 
+async def test_stray_bytes_waiting_before_a_command_are_flushed_not_read_as_its_reply() -> None:
+    device = ScriptedDevice(
+        [(b"<HEARTBEAT0>>", b""), (b"<GETVER>>", V5), (b"<GETSERIAL>>", SERIAL), (b"<GETCPM>>", b"\x00\x2a")]
+    )
+    with PtyEmulator(device) as emu:
+        async with gmc(emu.port) as driver:
+            device.push(b"\x40\x03\x99")  # e.g. a heartbeat frame and a byte of noise
+            await asyncio.sleep(0.2)  # they are in the host's receive buffer before the command
+            reading = await driver.read()
+    device.assert_done()
+    assert reading.value == 42.0 and reading.raw == b"\x00\x2a"
+
+
+async def test_clock_is_read_at_connect_and_its_offset_reported() -> None:
+    device_time = bytes([26, 11, 22, 8, 30, 0, 0xAA])
+    identity, _ = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", V5),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETDATETIME>>", device_time),
+            (b"<GETCPM>>", b"\x00\x10"),
+        ],
+        read_clock=True,
+    )
+    assert identity.extra["device_clock"] == "2026-11-22T08:30:00"
+    from datetime import datetime
+
+    from radsurvey.drivers.base import utc_now
+
+    local_now = utc_now().astimezone().replace(tzinfo=None)
+    expected = (datetime(2026, 11, 22, 8, 30) - local_now).total_seconds()
+    assert abs(float(identity.extra["clock_offset_s"]) - expected) <= 5
+
+
+async def test_a_garbled_clock_reply_leaves_the_clock_unknown_but_connects() -> None:
+    identity, [reading] = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", V5),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETDATETIME>>", bytes([26, 13, 40, 8, 30, 0, 0xAA])),  # month 13
+            (b"<GETCPM>>", b"\x00\x10"),
+        ],
+        read_clock=True,
+    )
+    assert identity.extra["device_clock"] == "unknown" and "clock_offset_s" not in identity.extra
+    assert reading.value == 16.0
+
+
+async def test_rfc1801_heartbeat_is_4_bytes_and_not_masked() -> None:
+    _, [reading] = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-600+Re 2.52"),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<HEARTBEAT1>>", b"\x00\x01\x40\x03"),
+            (b"<HEARTBEAT0>>", b""),
+        ],
+        mode="heartbeat",
+    )
+    assert reading.raw == b"\x00\x01\x40\x03" and reading.value == 0x14003 * 60.0
+
+
+async def test_rfc1801_heartbeat_frames_from_the_emulator() -> None:
+    with PtyEmulator(GmcDevice(model="GMC-600+", cpm=180, step=1)) as emu:
+        async with gmc(emu.port, mode="heartbeat") as driver:
+            readings = [await driver.read() for _ in range(2)]
+    assert [(len(r.raw), r.value) for r in readings] == [(4, 180.0), (4, 180.0)]
+
+
 async def test_unknown_model_needs_cpm_bytes() -> None:
     device = ScriptedDevice([(b"<HEARTBEAT0>>", b""), (b"<GETVER>>", b"GMC-999Re 1.00")])
     with PtyEmulator(device) as emu:
@@ -148,6 +219,44 @@ async def test_unknown_model_needs_cpm_bytes() -> None:
             async with gmc(emu.port):
                 pass
     device.assert_done()
+
+
+async def test_a_model_outside_the_table_with_a_non_numeric_name_reads_with_cpm_bytes() -> None:
+    identity, [reading] = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-SE Re 1.05"),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETCPM>>", b"\x00\x2a"),
+        ],
+        cpm_bytes=2,
+    )
+    assert (identity.model, identity.firmware, identity.extra["cpm_bytes"]) == ("GMC-SE", "Re 1.05", "2")
+    assert reading.value == 42.0
+
+
+async def test_a_model_outside_the_table_without_cpm_bytes_says_to_set_it() -> None:
+    device = ScriptedDevice([(b"<HEARTBEAT0>>", b""), (b"<GETVER>>", b"GMC-SE Re 1.05")])
+    with PtyEmulator(device) as emu:
+        with pytest.raises(FrameError, match="unknown GMC model 'GMC-SE': set cpm_bytes"):
+            async with gmc(emu.port):
+                pass
+    device.assert_done()
+
+
+async def test_volt_bytes_overrides_the_assumed_gmc_800_voltage_format() -> None:
+    identity, _ = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-800Re1.10"),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETVOLT>>", b"\x26"),
+            (b"<GETCPM>>", (20).to_bytes(4, "big")),
+        ],
+        read_battery=True,
+        volt_bytes=1,
+    )
+    assert identity.extra["battery_V"] == "3.8"
 
 
 def test_options_need_exactly_one_port_identity() -> None:
@@ -168,6 +277,8 @@ def test_options_need_exactly_one_port_identity() -> None:
         (V5, "GMC-320+V5", "RRe 5.73"),
         (b"GMC-500+Re 2.28", "GMC-500+", "Re 2.28"),
         (b"GMC-800Re1.10", "GMC-800", "Re1.10"),
+        (b"GMC-SE Re 1.05", "GMC-SE", "Re 1.05"),
+        (b"GMC-SERe 1.05", "GMC-SE", "Re 1.05"),
     ],
 )
 def test_version_strings_of_every_length(raw: bytes, model: str, firmware: str) -> None:
@@ -195,7 +306,7 @@ def test_datetime_needs_its_terminator() -> None:
         codec.parse_datetime(bytes([26, 13, 22, 8, 30, 0, 0xAA]))
 
 
-# -- fuzzing: any bytes -> a value or FrameError, nothing else ------------------------------
+# -- fuzzing: any bytes -> a value or FrameError, nothing else (not even another MeterError) ----
 
 FRAMES = st.one_of(
     st.binary(max_size=40),
@@ -210,6 +321,7 @@ def _parsers(frame: bytes):
     yield lambda: codec.parse_cpm(frame, 2)
     yield lambda: codec.parse_cpm(frame, 4)
     yield lambda: codec.parse_heartbeat_cps(frame, codec.RFC1201)
+    yield lambda: codec.parse_heartbeat_cps(frame, codec.RFC1801)
     yield lambda: codec.parse_serial(frame)
     yield lambda: codec.parse_volt(frame, 1)
     yield lambda: codec.parse_volt(frame, 5)
@@ -222,5 +334,5 @@ def test_parsers_raise_only_frame_errors(frame: bytes) -> None:
     for parse in _parsers(frame):
         try:
             parse()
-        except MeterError:
-            pass
+        except FrameError as err:
+            assert type(err) is FrameError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +13,7 @@ from radsurvey.drivers.base import Quantity
 from radsurvey.drivers.emulator import PtyEmulator
 from radsurvey.drivers.errors import MeterTimeout
 from radsurvey.drivers.radpro import codec
-from radsurvey.protocols.errors import FrameError, MeterError
+from radsurvey.protocols.errors import FrameError
 from tests.scripted import ScriptedDevice
 
 ID = b"OK FS2011 (STM32F051C8);Rad Pro 3.1/en;b5706d937087f975b5812810\r\n"
@@ -179,7 +181,11 @@ LINES = st.one_of(
 def test_parsers_raise_only_frame_errors(line: bytes) -> None:
     try:
         payload = codec.parse_reply(line)
-    except FrameError:
+    except codec.CommandRefused:
+        assert line.rstrip(b"\r\n") == b"ERROR"
+        return
+    except FrameError as err:
+        assert type(err) is FrameError
         return
     for parse in (
         lambda: codec.parse_device_id(payload),
@@ -188,5 +194,93 @@ def test_parsers_raise_only_frame_errors(line: bytes) -> None:
     ):
         try:
             parse()
-        except MeterError:
-            pass
+        except FrameError as err:
+            assert type(err) is FrameError  # CommandRefused only for a whole ERROR line
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"dead_time_s": -0.001}, "from 0 to 0.01"),
+        ({"dead_time_s": float("nan")}, "from 0 to 0.01"),
+        ({"sensitivity_cpm_per_uSv_h": 0}, "above 0"),
+        ({"sensitivity_cpm_per_uSv_h": float("inf")}, "above 0"),
+        ({"sensitivity_cpm_per_uSv_h": "devcie"}, "'device' or 'none'"),
+    ],
+)
+def test_options_out_of_range_are_one_error_naming_what_is_allowed(options: dict, message: str) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as err:
+        registry.get("radpro").options_model.model_validate({"port": "/dev/x", **options})
+    [error] = err.value.errors()
+    assert error["loc"] == (next(iter(options)),) and message in error["msg"]
+
+
+@pytest.mark.parametrize("reported", [b"0.000", b"-153.800"])
+async def test_device_sensitivity_not_above_zero_gives_cpm_and_says_so(reported: bytes) -> None:
+    identity, [reading] = await converse(
+        [
+            *identify_script([(b"GET tubeSensitivity\r\n", b"OK " + reported + b"\r\n")]),
+            (b"GET tubePulseCount\r\n", b"OK 5\r\n"),
+            (b"GET tubeRate\r\n", b"OK 60.000\r\n"),
+        ],
+        reads=1,
+    )
+    assert (reading.value, reading.unit, reading.quantity) == (60.0, "cpm", Quantity.COUNT_RATE)
+    assert "tubeSensitivity " + reported.decode() in identity.extra["sensitivity_note"]
+
+
+async def test_device_dead_time_below_zero_is_not_applied_and_says_so() -> None:
+    identity, [reading] = await converse(
+        [
+            (b"GET deviceId\r\n", ID),
+            (b"GET tubeDeadTime\r\n", b"OK -0.0001000\r\n"),
+            (b"GET tubeType\r\n", b"OK M4011\r\n"),
+            (b"GET deviceBatteryVoltage\r\n", b"OK 1.421\r\n"),
+            (b"GET deviceTime\r\n", b"OK 1763800000\r\n"),
+            (b"GET tubePulseCount\r\n", b"OK 5\r\n"),
+            (b"GET tubeRate\r\n", b"OK 60000.000\r\n"),
+        ],
+        reads=1,
+        sensitivity_cpm_per_uSv_h="none",
+        dead_time_s="device",
+    )
+    assert reading.value == 60000.0 and "dead_time" not in [c.name for c in reading.conversions]
+    assert "tubeDeadTime -0.0001000" in identity.extra["dead_time_note"]
+
+
+async def test_probe_answers_after_another_familys_probe_left_bytes_without_a_line_end() -> None:
+    from radsurvey.drivers.gmc.driver import probe as gmc_probe
+    from radsurvey.drivers.radpro.driver import probe
+    from radsurvey.drivers.radpro.emulator import RadProDevice
+
+    device = RadProDevice()
+    with PtyEmulator(device) as emu:
+        for baud in (115200, 57600):  # what a GMC probe sends first: "<GETVER>>", no newline
+            assert await gmc_probe(emu.port, baud, 0.2) is None
+        identity = await probe(emu.port, 115200, 0.5)
+    assert identity is not None and identity.model == "FS2011 (STM32F051C8)"
+    assert device.requests[-1] == "GET deviceId"
+
+
+async def test_pulse_counter_wrap_through_the_emulator_gives_a_steady_rate() -> None:
+    import re
+
+    from radsurvey.drivers.radpro.emulator import RadProDevice
+
+    device = RadProDevice(cps=1000, start_count=2**32 - 400)  # wraps about 0.4 s in
+    with PtyEmulator(device) as emu:
+        async with radpro(emu.port, sensitivity_cpm_per_uSv_h="none") as driver:
+            readings = [await driver.read()]
+            for _ in range(8):
+                await asyncio.sleep(0.1)
+                readings.append(await driver.read())
+    steps = []
+    for r in readings[1:]:
+        m = re.fullmatch(r"(\d+) pulses in [0-9.]+ s \(count (\d+) -> (\d+), wraps at 2\^32\)", r.conversions[0].detail)
+        assert m, r.conversions[0].detail
+        steps.append((int(m[1]), int(m[2]), int(m[3]), r.value))
+    assert any(before > after for _, before, after, _ in steps), steps  # the counter did wrap
+    for pulses, _, _, cpm in steps:  # ~100 pulses per step, across the wrap too (not ~2**32)
+        assert 0 < pulses < 5_000 and 0 < cpm < 1_000_000, steps

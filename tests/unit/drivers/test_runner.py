@@ -145,3 +145,102 @@ async def test_a_meter_failing_every_other_read_is_one_error_episode() -> None:
         await task
     assert [s.state for s in states] == ["connecting", "connected", "error"]
     assert states[-1].reason == "garbled reply: bad checksum"
+
+
+class _Buggy(Driver):
+    """A driver with a bug: its first read raises ValueError (outside the MeterError contract)."""
+
+    name = "buggy"
+    opens = 0
+
+    async def open(self) -> None:
+        type(self).opens += 1
+
+    async def close(self) -> None:
+        pass
+
+    async def identify(self) -> MeterIdentity:
+        return MeterIdentity(model="buggy")
+
+    async def read(self) -> Reading:
+        if type(self).opens == 1:
+            raise ValueError("dead time must be >= 0 s, not -0.001")
+        return Reading(meter=self.meter_id, ts=utc_now(), value=2.0, unit="uGy/h", quantity=Quantity.AIR_KERMA_RATE)
+
+
+class _Steady(_Flapping):
+    async def read(self) -> Reading:
+        return Reading(meter=self.meter_id, ts=utc_now(), value=1.0, unit="uGy/h", quantity=Quantity.AIR_KERMA_RATE)
+
+
+async def test_a_driver_bug_disconnects_that_meter_only_and_it_is_retried() -> None:
+    states: list[MeterState] = []
+    readings: list[Reading] = []
+
+    def make(name: str, **kw: object) -> Driver:
+        cls = _Buggy if name == "buggy" else _Steady
+        return cls(meter_id=str(kw["meter_id"]), poll_interval_s=0.01)
+
+    tasks = [
+        asyncio.create_task(
+            run_meter(
+                MeterConfig(id=name, driver=name, poll_interval_s=0.01),
+                on_reading=readings.append,
+                on_state=states.append,
+                backoff=Backoff(0.01, 0.02),
+                create=make,
+            )
+        )
+        for name in ("buggy", "steady")
+    ]
+    async with asyncio.timeout(5):
+        while sum(r.meter == "buggy" for r in readings) < 3:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    for task in tasks:
+        assert not task.done()
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    buggy = [(s.state, s.reason) for s in states if s.meter == "buggy"]
+    assert buggy[:3] == [
+        ("connecting", ""),
+        ("connected", ""),
+        ("disconnected", "driver error: ValueError: dead time must be >= 0 s, not -0.001"),
+    ]
+    assert [state for state, _ in buggy[3:5]] == ["connecting", "connected"]
+    assert [s.state for s in states if s.meter == "steady"] == ["connecting", "connected"]
+    assert sum(r.meter == "steady" for r in readings) >= 3
+
+
+class _Hanging(_Steady):
+    """Answers once, then never again (a read that only the runner's backstop ends)."""
+
+    async def read(self) -> Reading:
+        self.n += 1
+        if self.n > 1:
+            await asyncio.Event().wait()
+        return await super().read()
+
+
+async def test_a_read_stopped_by_the_read_timeout_backstop_counts_as_a_timeout() -> None:
+    states: list[MeterState] = []
+    cfg = MeterConfig(
+        id="h", driver="hanging", poll_interval_s=0.01, connection={"read_timeout_s": 0.05, "max_timeouts": 2}
+    )
+    task = asyncio.create_task(
+        run_meter(
+            cfg,
+            on_reading=lambda r: None,
+            on_state=states.append,
+            backoff=Backoff(5, 5),
+            create=lambda name, **kw: _Hanging(meter_id=kw["meter_id"], poll_interval_s=0.01),
+        )
+    )
+    async with asyncio.timeout(5):
+        while not any(s.state == "disconnected" for s in states):  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert [(s.state, s.reason) for s in states[2:]] == [
+        ("error", "timeout: read took over 0.05 s"),
+        ("disconnected", "2 timeouts in a row: read took over 0.05 s"),
+    ]

@@ -21,7 +21,19 @@ SIM = f"{Path(__file__).resolve().parents[2] / 'fixtures' / 'visa' / 'instrument
 
 
 def scpi(**options):
+    if options.get("visa_library") == SIM:
+        # pyvisa-sim answers '' for a resource it does not define: a test would pass for nothing
+        assert options["resource"] in SIM_RESOURCES, f"{options['resource']} is not in instruments.yaml"
     return registry.create("scpi", meter_id="em", poll_interval_s=1.0, options=options)
+
+
+def _sim_resources() -> set[str]:
+    import yaml
+
+    return set(yaml.safe_load(Path(SIM.removesuffix("@sim")).read_text())["resources"])
+
+
+SIM_RESOURCES = _sim_resources()
 
 
 async def test_electrometer_current_times_chamber_factor_is_air_kerma_rate() -> None:
@@ -73,8 +85,9 @@ async def test_missing_serial_instrument_is_meter_gone(tmp_path: Path) -> None:
 
 
 async def test_reply_without_termination_is_a_frame_error() -> None:
-    async with scpi(resource="ASRL9::INSTR", visa_library=SIM, identify_query=None, timeout_s=0.3) as driver:
-        with pytest.raises(FrameError, match="termination"):
+    resource = "TCPIP::192.168.0.99::INSTR"  # replies "+1.000000E-09\r"; the driver reads up to "\n"
+    async with scpi(resource=resource, visa_library=SIM, identify_query=None, timeout_s=0.3) as driver:
+        with pytest.raises(FrameError, match="READ\\?: read string doesn't end with termination characters"):
             await driver.read()
 
 

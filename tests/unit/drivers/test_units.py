@@ -62,3 +62,20 @@ def test_sievert_is_not_silently_turned_into_gray() -> None:
 def test_si_prefixed_dose_rates() -> None:
     assert units.to_unit(3.0, "nGy/h", "uGy/h")[0] == pytest.approx(0.003)
     assert units.to_unit(3.0, "mSv/h", "uSv/h")[0] == pytest.approx(3000.0)
+
+
+@pytest.mark.parametrize("unit", ["cpm", "CPS", "uSv/h", "µSv/hr", "nGy/h", "Sv/h", "mR/h", "urem/h"])
+def test_check_unit_accepts_what_readings_can_be_made_from(unit: str) -> None:
+    assert units.check_unit(unit) == unit
+
+
+def test_check_unit_names_the_unit_and_lists_the_accepted_ones() -> None:
+    with pytest.raises(ValueError, match=r"unknown unit 'furlongs'; accepted units: cpm, cps, .*uSv/h.*mR/h"):
+        units.check_unit("furlongs")
+
+
+def test_currents_are_units_only_where_asked_for() -> None:
+    assert units.check_unit("pA", currents=True) == "pA"
+    with pytest.raises(ValueError, match=r"unknown unit 'pA'") as err:
+        units.check_unit("pA")
+    assert "pA" not in str(err.value).partition("accepted")[2]
