@@ -22,6 +22,7 @@ import pytest
 
 from radsurvey.drivers.emulator import PtyEmulator
 from radsurvey.drivers.gmc.emulator import GmcDevice
+from tests.survey_plans import PLAN
 
 pytestmark = pytest.mark.e2e
 
@@ -51,52 +52,6 @@ METER = [
     "--meter-option",
     "counts_per_uGy=10000000",
 ]
-
-PLAN = """\
-schema = "radsurvey.survey/1"
-protocol = "kz-2008-303"
-apparatus = "radiography"
-background_compensated = false
-
-[metadata]
-protocol_number = "E2E-1"
-reason = "acceptance"
-[metadata.facility]
-name = "Test clinic"
-address = "1 Test street"
-department = "Radiology"
-room = "101"
-radiation_work_code = ""
-[metadata.apparatus]
-type = "general_diagnostic"
-manufacturer = "ACME"
-model = "R-1"
-serial = "SN-1"
-tube_serial = "T-1"
-regulatory_id = ""
-sanitary_conclusion = "No. 1 of 2026-01-01"
-[metadata.representative]
-name = "C. Representative"
-position = "head of department"
-[metadata.conditions]
-filter = "2.5 mm Al"
-exposure = "fluoroscopy, 5 s"
-phantom = "water, 250 x 250 x 150 mm"
-field_size = "180 x 180 mm"
-table_position = "horizontal"
-[[metadata.performed_by]]
-name = "A. Technician"
-[[metadata.instruments]]
-model = "DKS-1"
-serial = "42"
-energy_min_keV = 15
-energy_max_keV = 3000
-dose_rate_min_uGy_h = 0.1
-dose_rate_max_uGy_h = 1000
-error_percent = 15
-certificate_number = "VC-1"
-certificate_expires = "2099-01-01"
-"""
 
 
 def spawn(args: list[str], env: dict[str, str]) -> pexpect.spawn:

@@ -93,43 +93,32 @@ def test_the_wheel_holds_the_data_files_and_no_generic_top_level_names(wheel: Pa
     assert tops == {"radsurvey", f"{wheel.name.split('-')[0]}-{wheel.name.split('-')[1]}.dist-info"}
 
 
-def test_the_installed_program_runs_from_the_wheel_alone(installed: Path, tmp_path: Path) -> None:
-    where = subprocess.run(
-        [str(installed), "-c", "import radsurvey.protocols as p; print(p.__file__)"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert where.returncode == 0, where.stderr
-    assert not where.stdout.strip().startswith(str(REPO)), "radsurvey must come from the wheel, not the checkout"
+def python_says(python: Path, cwd: Path, code: str) -> str:
+    """What ``code`` prints, run by the wheel's interpreter."""
+    out = subprocess.run([str(python), "-c", code], cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
 
-    example = subprocess.run(
-        [str(installed), "-c", "import importlib.resources as r; print(r.files('radsurvey.protocols.examples'))"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.strip()
-    evaluated = run(installed, tmp_path, "evaluate", f"{example}/worked-example.json", "--format", "json")
+
+def packaged(python: Path, cwd: Path, package: str, name: str) -> str:
+    """The path of a data file of ``package`` as installed from the wheel."""
+    return python_says(python, cwd, f"import importlib.resources as r; print(r.files({package!r}) / {name!r})")
+
+
+def test_the_installed_program_runs_from_the_wheel_alone(installed: Path, tmp_path: Path) -> None:
+    where = python_says(installed, tmp_path, "import radsurvey.protocols as p; print(p.__file__)")
+    assert not where.startswith(str(REPO)), "radsurvey must come from the wheel, not the checkout"
+
+    example = packaged(installed, tmp_path, "radsurvey.protocols.examples", "worked-example.json")
+    evaluated = run(installed, tmp_path, "evaluate", example, "--format", "json")
     assert evaluated.returncode == 0, evaluated.stderr
     assert '"verdict": "fail"' in evaluated.stdout
 
-    report = run(installed, tmp_path, "report", f"{example}/worked-example.json", "--format", "html", "--lang", "fa")
+    report = run(installed, tmp_path, "report", example, "--format", "html", "--lang", "fa")
     assert report.returncode == 0, report.stderr
     assert 'dir="rtl"' in report.stdout
 
-    demo = subprocess.run(
-        [
-            str(installed),
-            "-c",
-            "import importlib.resources as r; print(r.files('radsurvey.config.examples') / 'demo.toml')",
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout.strip()
+    demo = packaged(installed, tmp_path, "radsurvey.config.examples", "demo.toml")
     checked = run(installed, tmp_path, "config", "check", demo)
     assert checked.returncode == 0, checked.stderr + checked.stdout
 

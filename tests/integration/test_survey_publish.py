@@ -19,6 +19,8 @@ import pytest
 
 from tests.integration.sinks.helpers import MqttRecorder, wait_for
 from tests.servers import Mosquitto, VictoriaMetrics
+from tests.survey_plans import PLAN as FULL_HEADER
+from tests.survey_plans import with_background
 
 pytestmark = pytest.mark.integration
 
@@ -27,52 +29,7 @@ RADSURVEY = str(Path(sys.executable).parent / "radsurvey")
 WORKED_EXAMPLE = REPO / "protocols" / "examples" / "worked-example.json"
 SITE = "qc-laptop"
 
-PLAN = """\
-schema = "radsurvey.survey/1"
-protocol = "kz-2008-303"
-apparatus = "radiography"
-background_compensated = false
-background_uGy_h = [0.09, 0.11, 0.10]
-
-[metadata]
-protocol_number = "LIVE-1"
-reason = "scheduled_or_as_needed"
-[metadata.facility]
-name = "Test clinic"
-address = "1 Test street"
-department = "Radiology"
-room = "101"
-radiation_work_code = ""
-[metadata.apparatus]
-type = "general_diagnostic"
-manufacturer = "ACME"
-model = "R-1"
-serial = "SN-1"
-tube_serial = "T-1"
-regulatory_id = ""
-sanitary_conclusion = "No. 1 of 2026-01-01"
-[metadata.representative]
-name = "C. Representative"
-position = "head of department"
-[metadata.conditions]
-filter = "2.5 mm Al"
-exposure = "fluoroscopy, 5 s"
-phantom = "water, 250 x 250 x 150 mm"
-field_size = "180 x 180 mm"
-table_position = "horizontal"
-[[metadata.performed_by]]
-name = "A. Technician"
-[[metadata.instruments]]
-model = "DKS-1"
-serial = "42"
-energy_min_keV = 15
-energy_max_keV = 3000
-dose_rate_min_uGy_h = 0.1
-dose_rate_max_uGy_h = 1000
-error_percent = 15
-certificate_number = "VC-1"
-certificate_expires = "2099-01-01"
-"""
+PLAN = with_background(FULL_HEADER, [0.09, 0.11, 0.10])
 
 
 def publish_config(tmp_path: Path, *, mqtt_port: int | None = None, influx_url: str | None = None) -> Path:
