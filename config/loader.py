@@ -122,7 +122,7 @@ def parse_config(
     except ValidationError as err:
         problems = problems_from_validation(err, merged)
         exc = ConfigError(format_problems(source, problems))
-        exc.problems = problems  # type: ignore[attr-defined]
+        exc.problems = problems
         raise exc from None
 
 

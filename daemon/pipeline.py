@@ -117,9 +117,7 @@ class ChannelPipeline:
         self.warnings: list[str] = []
         if cfg.anode_current_mA is not None:
             try:
-                choice = evaluation.workload_for(
-                    self.profile, cfg.apparatus or "", cfg.workload_mA_min_per_week
-                )
+                choice = evaluation.workload_for(self.profile, cfg.apparatus or "", cfg.workload_mA_min_per_week)
             except RadsurveyError as err:
                 raise ConfigError(err.message, field=f"channels[{cfg.id}].apparatus") from None
             self.workload = choice.workload_mA_min_per_week

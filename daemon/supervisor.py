@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -99,8 +99,8 @@ class Daemon:
                 continue
             sample = sample.with_seq(self.journal.append("samples", sample.row()))
             pipeline.last = sample
-            for observer in self.observers.samples:
-                observer(sample)
+            for sample_observer in self.observers.samples:
+                sample_observer(sample)
 
     def on_meter_state(self, state: MeterState) -> None:
         self.meter_states[state.meter] = state
@@ -126,7 +126,7 @@ class Daemon:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def run(self, *, extra: list[Callable[[], Awaitable[None]]] | None = None) -> None:
+    async def run(self, *, extra: list[Callable[[], Coroutine[Any, Any, None]]] | None = None) -> None:
         """Run until :attr:`stop_event` is set, then cancel everything and return."""
         log.info(
             "daemon starting",

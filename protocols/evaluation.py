@@ -149,10 +149,7 @@ def evaluate(
         background = _background_mean(survey)
     except SurveyError as err:
         raise relocate(err, source=survey.source) from None
-    points = tuple(
-        _evaluate_point(survey, point, profile, workload, background, variant)
-        for point in survey.points
-    )
+    points = tuple(_evaluate_point(survey, point, profile, workload, background, variant) for point in survey.points)
     return SurveyEvaluation(
         protocol=profile.id,
         apparatus=survey.apparatus,
@@ -186,8 +183,7 @@ def _evaluate_point(
 ) -> PointEvaluation:
     try:
         heights = tuple(
-            _evaluate_height(height, point, profile, workload, background_uGy_h)
-            for height in point.heights_cm
+            _evaluate_height(height, point, profile, workload, background_uGy_h) for height in point.heights_cm
         )
         normalised = {h.height_cm: h.normalised_uGy_h for h in heights}
         formula, effective = effective_dose_rate(normalised, formula3, profile=profile)
@@ -220,9 +216,7 @@ def _evaluate_height(
     try:
         mean = mean_uGy_h(readings)
         net, below = net_uGy_h(mean, background_uGy_h)
-        normalised = normalise(
-            net, point.anode_current_mA, workload.workload_mA_min_per_week, profile=profile
-        )
+        normalised = normalise(net, point.anode_current_mA, workload.workload_mA_min_per_week, profile=profile)
     except SurveyError as err:
         field = err.field or f"readings_uGy_h.{height_cm}"
         raise SurveyError(err.message, field=field) from None

@@ -32,9 +32,7 @@ def resolve_profile(profile: Profile | None) -> Profile:
     return profile if profile is not None else get_profile(DEFAULT_PROFILE_ID)
 
 
-def relocate(
-    err: SurveyError, *, prefix: str | None = None, source: str | None = None
-) -> SurveyError:
+def relocate(err: SurveyError, *, prefix: str | None = None, source: str | None = None) -> SurveyError:
     """The same error, placed inside ``prefix`` (``points[R1]``) of ``source`` (the file)."""
     field = ".".join(part for part in (prefix, err.field) if part) or None
     return SurveyError(err.message, source=source or err.source, field=field)
@@ -151,15 +149,12 @@ def workload_for(profile: Profile, apparatus: str, override: float | None) -> Wo
     if row.alternative is not None:
         alternative = row.alternative
         warnings.append(
-            f"workload for {apparatus!r}: {value} is used;"
-            f" {alternative.source} prints {alternative.value:g}"
+            f"workload for {apparatus!r}: {value} is used; {alternative.source} prints {alternative.value:g}"
         )
     return WorkloadChoice(row.workload_mA_min_per_week, row.source, tuple(warnings))
 
 
-def _overridden(
-    profile: Profile, apparatus: str, row: Workload | None, override: float
-) -> WorkloadChoice:
+def _overridden(profile: Profile, apparatus: str, row: Workload | None, override: float) -> WorkloadChoice:
     _require_positive(override, "workload_mA_min_per_week", "mA·min/week")
     if row is not None and override == row.workload_mA_min_per_week:
         return WorkloadChoice(override, row.source, ())

@@ -141,9 +141,7 @@ def survey_format(name: str) -> SurveyFormat:
     """The document format a file name's suffix says (``.json`` or ``.toml``)."""
     suffix = PurePath(name).suffix.lower()
     if suffix not in FORMATS:
-        raise SurveyError(
-            f"unsupported file type {suffix or '(none)'!r}; use .json or .toml", source=name
-        )
+        raise SurveyError(f"unsupported file type {suffix or '(none)'!r}; use .json or .toml", source=name)
     return FORMATS[suffix]
 
 
@@ -193,9 +191,7 @@ def check_survey(survey: Survey, profile: Profile) -> None:
     for point in survey.points:
         prefix = f"points[{point.id}]"
         if point.id in seen:
-            raise SurveyError(
-                f"point id {point.id!r} is used more than once", source=survey.source, field=prefix
-            )
+            raise SurveyError(f"point id {point.id!r} is used more than once", source=survey.source, field=prefix)
         seen.add(point.id)
         try:
             _check_point(point, profile, survey.options.formula3)
@@ -208,8 +204,7 @@ def _check_background(survey: Survey, profile: Profile) -> None:
     count = len(survey.background_uGy_h)
     if not survey.background_compensated and count < required:
         raise SurveyError(
-            f"at least {required} background readings required"
-            f" (or set background_compensated = true), got {count}",
+            f"at least {required} background readings required (or set background_compensated = true), got {count}",
             source=survey.source,
             field="background_uGy_h",
         )

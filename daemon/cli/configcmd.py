@@ -32,9 +32,7 @@ def check_command(file: Path = typer.Argument(..., help="daemon config (TOML)"))
         raise typer.Exit(2) from None
     except Exception as err:
         fail(f"{file}: {err}")
-    typer.echo(
-        f"{file}: ok (site {cfg.site.id}, {len(cfg.meters)} meter(s), {len(cfg.channels)} channel(s))"
-    )
+    typer.echo(f"{file}: ok (site {cfg.site.id}, {len(cfg.meters)} meter(s), {len(cfg.channels)} channel(s))")
 
 
 @app.command("show")

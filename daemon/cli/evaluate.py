@@ -42,9 +42,7 @@ def register(app: typer.Typer) -> None:
 
 
 def evaluate_command(
-    file: Annotated[
-        Path, typer.Argument(help="Survey document, .json or .toml (schema radsurvey.survey/1).")
-    ],
+    file: Annotated[Path, typer.Argument(help="Survey document, .json or .toml (schema radsurvey.survey/1).")],
     output: Annotated[
         EvaluationFormat, typer.Option("--format", help="JSON document or tables for a person.")
     ] = EvaluationFormat.json,
@@ -125,9 +123,7 @@ def _table(title: str) -> Table:
     from rich import box
     from rich.table import Table
 
-    return Table(
-        title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, padding=(0, 1, 0, 0)
-    )
+    return Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False, padding=(0, 1, 0, 0))
 
 
 def _verdict(verdict: str) -> Text:
@@ -238,14 +234,10 @@ def _print_profile(profile: Profile) -> None:
     for w in profile.workloads:
         voltage = w.voltage_kV if isinstance(w.voltage_kV, str) else f"{w.voltage_kV:g}"
         note = ("fallback; " if w.fallback else "") + w.note
-        workloads.add_row(
-            w.key, f"{w.workload_mA_min_per_week:g}", voltage, Text(w.source), Text(note)
-        )
+        workloads.add_row(w.key, f"{w.workload_mA_min_per_week:g}", voltage, Text(w.source), Text(note))
     console.print(workloads)
 
-    categories = _table(
-        "Room categories: stay, dose limit PD and permissible effective dose rate DMD_E"
-    )
+    categories = _table("Room categories: stay, dose limit PD and permissible effective dose rate DMD_E")
     categories.add_column("#", no_wrap=True)
     categories.add_column("room / territory", ratio=1)
     for column in ("h/year", "mSv/year", "uSv/h"):

@@ -42,7 +42,8 @@ def stats_command(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"journal {data['path']}  ({data['size_bytes'] / 1e6:.2f} MB, schema v{data['schema_version']})")
+    size_mb = data["size_bytes"] / 1e6
+    table = Table(title=f"journal {data['path']}  ({size_mb:.2f} MB, schema v{data['schema_version']})")
     for col in ("table", "rows", "first", "last", "last seq"):
         table.add_column(col)
     for name, t in data["tables"].items():
@@ -84,7 +85,13 @@ def tail_command(
         table.add_column(col, justify="right" if col not in ("ts", "channel") else "left")
     for r in rows:
         table.add_row(
-            str(r["seq"]), r["ts"], r["channel"], f"{r['value_uGy_h']:.4g}", f"{r['net_uGy_h']:.4g}",
-            f"{r['effective_uSv_h']:.4g}", f"{r['limit_uSv_h']:g}", f"{r['ratio']:.3f}",
+            str(r["seq"]),
+            r["ts"],
+            r["channel"],
+            f"{r['value_uGy_h']:.4g}",
+            f"{r['net_uGy_h']:.4g}",
+            f"{r['effective_uSv_h']:.4g}",
+            f"{r['limit_uSv_h']:g}",
+            f"{r['ratio']:.3f}",
         )
     Console().print(table)

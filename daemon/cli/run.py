@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -114,7 +114,7 @@ def _request_stop(daemon, reason: str, notifier) -> None:  # type: ignore[no-unt
     daemon.stop_event.set()
 
 
-def _systemd_task(daemon: Daemon, notifier: Notifier) -> Callable[[], Awaitable[None]]:
+def _systemd_task(daemon: Daemon, notifier: Notifier) -> Callable[[], Coroutine[Any, Any, None]]:
     """The task that tells systemd READY=1 once the supervisor runs, then feeds its watchdog."""
     from ..notify import Watchdog, meter_heartbeats, status_line
 

@@ -105,7 +105,8 @@ class RetentionService:
             if state != self.hub.journal_state:
                 if state == "warning":
                     log.warning(
-                        "journal is near its size limit; nothing is dropped, but sinks must catch up or retention be shortened",
+                        "journal is near its size limit; nothing is dropped, "
+                        "but sinks must catch up or retention be shortened",
                         size_mb=round(size / 1e6, 1),
                         max_size_mb=r.max_size_mb,
                     )

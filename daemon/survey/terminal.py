@@ -47,13 +47,9 @@ class RichUI:
             table.add_row(key, label)
         self.console.print(table)
         keys = [k for k, _ in choices]
-        return Prompt.ask(
-            prompt,
-            choices=keys,
-            default=default if default in keys else None,
-            console=self.console,
-            show_choices=False,
-        )
+        if default in keys:
+            return Prompt.ask(prompt, choices=keys, default=default, console=self.console, show_choices=False)
+        return Prompt.ask(prompt, choices=keys, console=self.console, show_choices=False)
 
     def confirm(self, prompt: str, default: bool = True) -> bool:
         return Confirm.ask(prompt, default=default, console=self.console)

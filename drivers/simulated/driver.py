@@ -103,9 +103,7 @@ class SimulatedDriver(Driver):
         await asyncio.sleep(0)  # a real driver yields while it waits for bytes
         value, on = self.value_at(self._index)
         self._index += 1
-        quantity = (
-            Quantity.AIR_KERMA_RATE if self.options.unit == "uGy/h" else Quantity.AMBIENT_DOSE_EQUIVALENT_RATE
-        )
+        quantity = Quantity.AIR_KERMA_RATE if self.options.unit == "uGy/h" else Quantity.AMBIENT_DOSE_EQUIVALENT_RATE
         return Reading(
             meter=self.meter_id,
             ts=utc_now(),

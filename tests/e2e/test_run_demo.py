@@ -38,9 +38,13 @@ def test_demo_runs_writes_the_journal_and_shuts_down_cleanly_on_sigterm(tmp_path
 
     conn = sqlite3.connect(journal)
     readings = [r[0] for r in conn.execute("SELECT seq FROM readings ORDER BY rowid")]
-    all_seqs = [r[0] for r in conn.execute(
-        "SELECT seq FROM readings UNION ALL SELECT seq FROM samples UNION ALL SELECT seq FROM meter_events ORDER BY seq"
-    )]
+    all_seqs = [
+        r[0]
+        for r in conn.execute(
+            "SELECT seq FROM readings UNION ALL SELECT seq FROM samples"
+            " UNION ALL SELECT seq FROM meter_events ORDER BY seq"
+        )
+    ]
     assert len(readings) >= 3
     assert readings == sorted(readings) and len(set(all_seqs)) == len(all_seqs)
     assert conn.execute("SELECT COUNT(*) FROM samples").fetchone()[0] == len(readings)
@@ -79,8 +83,10 @@ def test_journal_commands_read_a_running_daemons_journal(tmp_path: Path, run_cli
 
 def test_invalid_config_exits_non_zero_with_key_paths(tmp_path: Path, run_cli) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text('[site]\nid = "x"\n[[meters]]\nid = "m"\ndriver = "simulated"\nseeed = 1\n'
-                   '[[channels]]\nid = "c"\nmeter = "m"\nroom_category = 8\n')
+    bad.write_text(
+        '[site]\nid = "x"\n[[meters]]\nid = "m"\ndriver = "simulated"\nseeed = 1\n'
+        '[[channels]]\nid = "c"\nmeter = "m"\nroom_category = 8\n'
+    )
     for args in (("config", "check", str(bad)), ("run", "--config", str(bad), "--duration", "1")):
         result = run_cli(*args)
         assert result.returncode == 2

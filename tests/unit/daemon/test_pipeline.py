@@ -15,8 +15,12 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 def reading(value: float, t_s: float = 0.0, unit: str = "uGy/h", status: frozenset[Status] = frozenset()) -> Reading:
     return Reading(
-        meter="m1", ts=T0 + timedelta(seconds=t_s), value=value, unit=unit,
-        quantity=Quantity.AIR_KERMA_RATE, status=status,
+        meter="m1",
+        ts=T0 + timedelta(seconds=t_s),
+        value=value,
+        unit=unit,
+        quantity=Quantity.AIR_KERMA_RATE,
+        status=status,
     )
 
 

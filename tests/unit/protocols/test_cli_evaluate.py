@@ -173,9 +173,7 @@ INVALID = {
 
 
 @pytest.mark.parametrize(("change", "field", "message"), INVALID.values(), ids=INVALID.keys())
-def test_an_invalid_survey_is_one_line_naming_the_field(
-    write, minimal_survey, change, field, message
-):
+def test_an_invalid_survey_is_one_line_naming_the_field(write, minimal_survey, change, field, message):
     data = minimal_survey()
     change(data)
     path = write(data)
@@ -185,9 +183,7 @@ def test_an_invalid_survey_is_one_line_naming_the_field(
 def test_tables_lists_workloads_and_limits():
     result = run("tables")
     assert result.exit_code == 0, result.output
-    long_distance = next(
-        line for line in result.stdout.splitlines() if "therapy_long_distance" in line
-    )
+    long_distance = next(line for line in result.stdout.splitlines() if "therapy_long_distance" in line)
     assert "1200" in long_distance
     assert "Room categories" in result.stdout
 
@@ -212,7 +208,5 @@ def test_importing_the_cli_loads_neither_pydantic_nor_rich():
         "heavy = ('pydantic', 'rich', 'radsurvey.protocols.survey')\n"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
     assert done.stdout.strip() == ""

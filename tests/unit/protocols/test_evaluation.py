@@ -60,9 +60,7 @@ def test_background_given_to_a_compensating_meter_is_ignored_with_a_warning(mini
 
 
 def test_a_mean_below_background_is_clamped_to_zero_and_flagged(minimal_survey):
-    data = minimal_survey(
-        background_uGy_h=[0.2, 0.2, 0.2], point={"readings_uGy_h": {"80": [0.1, 0.15, 0.2]}}
-    )
+    data = minimal_survey(background_uGy_h=[0.2, 0.2, 0.2], point={"readings_uGy_h": {"80": [0.1, 0.15, 0.2]}})
     point = evaluated(data).points[0]
     height = point.heights[0]
     assert (height.net_uGy_h, height.normalised_uGy_h, height.below_background) == (0, 0, True)
@@ -71,9 +69,7 @@ def test_a_mean_below_background_is_clamped_to_zero_and_flagged(minimal_survey):
 
 
 def test_a_mean_below_background_is_reported_as_a_warning(minimal_survey):
-    data = minimal_survey(
-        background_uGy_h=[0.2, 0.2, 0.2], point={"readings_uGy_h": {"80": [0.1, 0.15, 0.2]}}
-    )
+    data = minimal_survey(background_uGy_h=[0.2, 0.2, 0.2], point={"readings_uGy_h": {"80": [0.1, 0.15, 0.2]}})
     result = evaluated(data)
     assert any("below the background" in w for w in result.points[0].warnings)
     assert any(w.startswith("points[P1].readings_uGy_h.80: mean") for w in result.warnings)
@@ -123,16 +119,12 @@ def test_an_override_equal_to_the_table_keeps_the_table_as_source(minimal_survey
 def test_readings_outside_the_required_instrument_range_are_flagged(minimal_survey):
     data = minimal_survey(point={"readings_uGy_h": {"80": [1200.0, 900.0, 0.05]}})
     warnings = evaluated(data).points[0].warnings
-    assert any(
-        w.startswith("readings_uGy_h.80: 2 of 3 readings outside 0.1-1000") for w in warnings
-    )
+    assert any(w.startswith("readings_uGy_h.80: 2 of 3 readings outside 0.1-1000") for w in warnings)
 
 
 def test_heights_that_do_not_match_the_point_kind_are_flagged(minimal_survey):
     result = evaluated(minimal_survey(point={"kind": "below"}))
-    assert result.points[0].warnings == (
-        "kind: 'below' points are measured at 120 cm (App. 14 p.22), got 80 cm",
-    )
+    assert result.points[0].warnings == ("kind: 'below' points are measured at 120 cm (App. 14 p.22), got 80 cm",)
 
 
 def test_a_misspelt_field_is_flagged_instead_of_silently_kept(minimal_survey):

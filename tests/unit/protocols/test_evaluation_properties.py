@@ -68,17 +68,11 @@ def test_normalisation_is_inverse_in_the_anode_current(net, current, workload, k
 # --- any input either evaluates to a finite, serialisable result or raises SurveyError ---
 
 json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**30), max_value=10**30)
-    | st.floats()
-    | st.text(max_size=12)
+    st.none() | st.booleans() | st.integers(min_value=-(10**30), max_value=10**30) | st.floats() | st.text(max_size=12)
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    ),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=16,
 )
 any_float = st.floats() | st.integers(min_value=-(10**20), max_value=10**20)
@@ -93,9 +87,7 @@ def mostly(valid: st.SearchStrategy[Any], other: st.SearchStrategy[Any]) -> st.S
 rates = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
 currents = st.floats(min_value=0, exclude_min=True, allow_nan=False, allow_infinity=False)
 series = mostly(st.lists(rates, min_size=3, max_size=5), st.lists(any_float, max_size=5))
-height_sets = st.sampled_from(
-    [("30", "80", "120", "160"), ("80", "120"), ("80",), ("120",), ("100",), ("30", "80")]
-)
+height_sets = st.sampled_from([("30", "80", "120", "160"), ("80", "120"), ("80",), ("120",), ("100",), ("30", "80")])
 
 
 @st.composite

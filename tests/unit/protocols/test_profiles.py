@@ -87,10 +87,7 @@ def test_room_category_limits_equal_table2(kz):
 
 
 def test_room_category_hours_limits_and_groups_equal_table2(kz):
-    rows = [
-        (c.number, c.hours_per_year, c.dose_limit_mSv_per_year, c.exposed_group)
-        for c in kz.categories
-    ]
+    rows = [(c.number, c.hours_per_year, c.dose_limit_mSv_per_year, c.exposed_group) for c in kz.categories]
     assert rows == [
         (1, 1500, 20, "A"),
         (2, 2000, 5, "B"),

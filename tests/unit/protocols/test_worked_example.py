@@ -68,10 +68,7 @@ def test_survey_fails_because_one_point_fails(evaluation):
 
 
 def test_background_reading_below_the_required_range_is_flagged(evaluation):
-    assert any(
-        w.startswith("background_uGy_h: 1 of 3 readings outside 0.1-1000 uGy/h")
-        for w in evaluation.warnings
-    )
+    assert any(w.startswith("background_uGy_h: 1 of 3 readings outside 0.1-1000 uGy/h") for w in evaluation.warnings)
 
 
 def test_report_metadata_is_kept(example_text):
