@@ -93,16 +93,6 @@ class JournalFeed:
         self._horizon_sql = f"SELECT MAX(m) FROM ({parts})" if parts else ""
         self._names = names
 
-    def tables(self) -> tuple[str, ...]:
-        """The wanted tables that exist and carry a seq."""
-        conn = self._connection()
-        conn.execute("BEGIN")
-        try:
-            self._refresh(conn)
-        finally:
-            conn.execute("COMMIT")
-        return self._present
-
     def read_page(self, after_seq: int, limit: int) -> FeedPage:
         """Up to ``limit`` rows with seq > ``after_seq`` across the tables, ordered by seq, gap-free.
 
@@ -136,10 +126,6 @@ class JournalFeed:
         if page_end is not None:
             return FeedPage(merged, page_end)
         return FeedPage(merged, max(after_seq, int(horizon or 0)))
-
-    def read_after(self, after_seq: int, limit: int) -> list[JournalRow]:
-        """The rows of :meth:`read_page` alone."""
-        return self.read_page(after_seq, limit).rows
 
     def load_cursor(self, sink: str) -> int:
         row = self._connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()

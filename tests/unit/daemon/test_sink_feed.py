@@ -33,7 +33,7 @@ def test_rows_after_the_cursor_come_in_seq_order_across_tables_and_pages(tmp_pat
     got: list[int] = []
     cursor = 0
     for _ in range(100):
-        page = feed.read_after(cursor, 4)
+        page = feed.read_page(cursor, 4).rows
         if not page:
             break
         assert len(page) <= 4

@@ -32,7 +32,7 @@ def remaining(journal: Journal) -> list[int]:
     journal.flush()
     feed = JournalFeed(journal.path, ["readings"])
     try:
-        return [r.seq for r in feed.read_after(0, 1000)]
+        return [r.seq for r in feed.read_page(0, 1000).rows]
     finally:
         feed.close()
 
@@ -103,7 +103,7 @@ def count(journal: Journal, table: str) -> int:
     journal.flush()
     feed = JournalFeed(journal.path, [table])
     try:
-        return len(feed.read_after(0, 1000))
+        return len(feed.read_page(0, 1000).rows)
     finally:
         feed.close()
 
