@@ -179,14 +179,12 @@ def _errors_only() -> None:
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR))
 
 
-def _close_publisher(publisher: Any, ui: Any, drain_timeout_s: float) -> bool:
-    """Stop the publisher after at most ``drain_timeout_s``; say what is still owed. True when all delivered."""
+def _close_publisher(publisher: Any, ui: Any, drain_timeout_s: float) -> None:
+    """Stop the publisher after at most ``drain_timeout_s``; say what is still owed."""
     from radsurvey.daemon.survey.publish import describe
 
-    left = describe(publisher.close(drain_timeout_s=drain_timeout_s))
-    for line in left:
+    for line in describe(publisher.close(drain_timeout_s=drain_timeout_s)):
         ui.say(f"warning: {line}")
-    return not left
 
 
 def _check_report_options(fmt: str, lang: str) -> None:
