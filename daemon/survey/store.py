@@ -93,12 +93,8 @@ class SurveySession:
 
     def problems(self) -> list[str]:
         """What is wrong with the stored session (a row written by an older radsurvey), one line each."""
-        found: list[str] = []
-        try:
-            parse_metadata(self.header.get("metadata"), source=f"survey {self.id}")
-        except SurveyError as err:
-            found.append(str(err))
-        return found
+        problem = _metadata_problem(self.id, self.header)
+        return [problem] if problem else []
 
     def document(self) -> dict[str, Any]:
         """The survey file (schema radsurvey.survey/1) with the readings in use."""
@@ -229,11 +225,7 @@ class SurveyStore:
         out = []
         for r in rows:
             header, problem = _load_header(r["id"], r["metadata"])
-            if not problem:
-                try:
-                    parse_metadata(header.get("metadata"), source=f"survey {r['id']}")
-                except SurveyError as err:
-                    problem = str(err)
+            problem = problem or _metadata_problem(r["id"], header)
             meta = header.get("metadata")
             facility = meta.get("facility") if isinstance(meta, dict) else None
             facility = facility if isinstance(facility, dict) else {}
@@ -472,6 +464,15 @@ def header_from_document(doc: dict[str, Any], *, source: str | None = None) -> d
         "options": dict(doc.get("options") or {"formula3": "literal"}),
         "metadata": document_metadata(doc, source=source).model_dump(mode="json"),
     }
+
+
+def _metadata_problem(survey_id: str, header: dict[str, Any]) -> str:
+    """Why a stored header's metadata does not validate, or ''."""
+    try:
+        parse_metadata(header.get("metadata"), source=f"survey {survey_id}")
+    except SurveyError as err:
+        return str(err)
+    return ""
 
 
 def _load_header(survey_id: str, text: str) -> tuple[dict[str, Any], str]:
