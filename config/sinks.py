@@ -105,10 +105,27 @@ class InfluxConfig(_Section):
 
 
 class RetentionConfig(_Section):
-    """What the journal may forget: only rows every enabled sink acknowledged, and only old ones."""
+    """What the journal may forget: only rows every enabled sink acknowledged, and only old ones.
 
+    Tiers (docs/sinks.md, "Retention"): raw readings and samples for ``raw_days``,
+    minute aggregates for ``minute_days``, hour aggregates for ``hour_days``
+    (unset: for good); the yearly dose record of each channel is never deleted.
+    """
+
+    raw_days: float | None = Field(
+        30.0, gt=0, description="delete acknowledged raw readings and samples older than this; unset keeps them all"
+    )
+    minute_days: float | None = Field(
+        400.0, gt=0, description="delete minute aggregates older than this; unset keeps them all"
+    )
+    hour_days: float | None = Field(
+        None, gt=0, description="delete hour aggregates older than this; unset (default) keeps them"
+    )
     max_age_days: float | None = Field(
-        None, gt=0, description="delete acknowledged readings/samples/meter events older than this; unset keeps all"
+        None,
+        gt=0,
+        description="delete acknowledged meter events (and alarm events / survey points where not kept) older than"
+        " this, and raw rows too when shorter than raw_days; unset keeps them",
     )
     keep_surveys: bool = Field(True, description="never delete survey records")
     keep_alarms: bool = Field(True, description="never delete alarm events")

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from ..journal import SEQ_TABLES, connect, now_iso
+from ..journal import SEQ_TABLES, STORED, connect, now_iso
 
 if TYPE_CHECKING:
     from ..journal import Journal
@@ -80,7 +80,7 @@ class JournalFeed:
 
     def _refresh(self, conn: sqlite3.Connection) -> None:
         """Which wanted and journal tables exist with a seq, as of the caller's snapshot (migrations add tables)."""
-        names = frozenset(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'"))
+        names = frozenset(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"))
         if names == self._names:
             return
         with_seq = {
@@ -89,7 +89,9 @@ class JournalFeed:
             if t in names and "seq" in {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}
         }
         self._present = tuple(t for t in self.wanted if t in with_seq)
-        parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in sorted(with_seq))
+        # The horizon from the stored tables (a view's MAX(seq) would read every row through its joins).
+        stored = {STORED[t] if STORED.get(t) in names else t for t in with_seq}
+        parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in sorted(stored))
         self._horizon_sql = f"SELECT MAX(m) FROM ({parts})" if parts else ""
         self._names = names
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from ..journal import now_iso
+from ..journal.retention import RetentionPlan, apply_retention
 
 if TYPE_CHECKING:
     from radsurvey.config.schema import DaemonConfig
@@ -19,8 +20,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("radsurvey.sinks.retention")
 
-# Tables retention may shorten, and the switch that protects each of the others.
-ALWAYS_PRUNABLE = ("readings", "samples", "meter_events")
+# Event tables retention may shorten (by max_age_days), and the switch that protects each of the others.
+# Raw readings and samples and the aggregates have their own tiers (journal/retention.py).
+ALWAYS_PRUNABLE_EVENTS = ("meter_events",)
 PROTECTED = {"alarm_events": "keep_alarms", "survey_points": "keep_surveys"}
 
 
@@ -82,22 +84,36 @@ class RetentionService:
             await asyncio.sleep(self.hub.cfg.retention.interval_s)
 
     async def pass_once(self, daemon: Daemon) -> None:
+        """One retention pass: the deletes run in the journal writer's next transaction."""
         r = self.hub.cfg.retention
         journal = daemon.journal
-        if r.max_age_days is not None:
-            upto = self.hub.acknowledged_seq(journal.committed_seq)
-            cutoff = (datetime.now(UTC) - timedelta(days=r.max_age_days)).isoformat(timespec="milliseconds")
-            cutoff = cutoff.replace("+00:00", "Z")
-            tables = list(ALWAYS_PRUNABLE) + [t for t, keep in PROTECTED.items() if not getattr(r, keep)]
-            existing = await asyncio.to_thread(_existing_tables, journal.path)
-            deleted = 0
-            for table in tables:
-                if table in existing:
-                    deleted += await asyncio.to_thread(_count_prunable, journal.path, table, upto, cutoff)
-                    journal.execute_now(f"DELETE FROM {table} WHERE seq <= ? AND ts < ?", (upto, cutoff))
-            if deleted:
-                self.hub.deleted_rows += deleted
-                log.info("retention removed acknowledged rows", rows=deleted, upto_seq=upto, older_than=cutoff)
+        upto = self.hub.acknowledged_seq(journal.committed_seq)
+        now = datetime.now(UTC)
+
+        def cutoff(days: float | None) -> datetime | None:
+            return now - timedelta(days=days) if days is not None else None
+
+        raw_days = min((d for d in (r.raw_days, r.max_age_days) if d is not None), default=None)
+        plan = RetentionPlan(
+            upto=upto,
+            raw_before=cutoff(raw_days),
+            minute_before=cutoff(r.minute_days),
+            hour_before=cutoff(r.hour_days),
+            events_before=cutoff(r.max_age_days if r.max_age_days is not None else r.raw_days),
+            event_tables=tuple(ALWAYS_PRUNABLE_EVENTS)
+            + tuple(t for t, keep in PROTECTED.items() if not getattr(r, keep) and r.max_age_days is not None),
+        )
+        result: dict[str, int] = {}
+
+        def run(conn: Any) -> None:
+            result.update(apply_retention(conn, plan))
+
+        journal.run_in_writer(run)
+        await journal.aflush()
+        deleted = sum(result.values())
+        if deleted:
+            self.hub.deleted_rows += deleted
+            log.info("retention removed acknowledged rows", upto_seq=upto, **result)
         size = journal_size_bytes(journal.path)
         self.hub.journal_size_bytes = size
         if r.max_size_mb is not None:
@@ -113,25 +129,3 @@ class RetentionService:
                 else:
                     log.info("journal size back under its warning level", size_mb=round(size / 1e6, 1))
             self.hub.journal_state = state
-
-
-def _existing_tables(path: Path) -> set[str]:
-    from ..journal import connect
-
-    conn = connect(path, readonly=True)
-    try:
-        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    finally:
-        conn.close()
-
-
-def _count_prunable(path: Path, table: str, upto: int, cutoff: str) -> int:
-    from ..journal import connect
-
-    conn = connect(path, readonly=True)
-    try:
-        return int(
-            conn.execute(f"SELECT COUNT(*) FROM {table} WHERE seq <= ? AND ts < ?", (upto, cutoff)).fetchone()[0]
-        )
-    finally:
-        conn.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from ..journal import STORED
 from .base import utc_age_s
 from .payloads import INFLUX_ROUTES, MQTT_ROUTES
 
@@ -12,7 +13,7 @@ SINK_TABLES: dict[str, tuple[str, ...]] = {"mqtt": tuple(MQTT_ROUTES), "influxdb
 
 
 def _seq_tables(conn: sqlite3.Connection) -> set[str]:
-    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')")]
     return {
         n for n in names if "seq" in {c[1] for c in conn.execute(f"PRAGMA table_info({n})")} and n != "sink_cursors"
     }
@@ -27,7 +28,11 @@ def sink_status(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
         tables = [t for t in SINK_TABLES.get(row["sink"], tuple(present)) if t in present]
         backlog, oldest = 0, None
         for t in tables:
-            n, first = conn.execute(f"SELECT COUNT(*), MIN(ts) FROM {t} WHERE seq > ?", (row["seq"],)).fetchone()
+            n, first = conn.execute(
+                f"SELECT COUNT(*), (SELECT ts FROM {t} WHERE seq > ? ORDER BY seq LIMIT 1) FROM {STORED.get(t, t)}"
+                " WHERE seq > ?",
+                (row["seq"], row["seq"]),
+            ).fetchone()
             backlog += n
             if first is not None and (oldest is None or first < oldest):
                 oldest = first

@@ -161,7 +161,7 @@ def test_a_missing_earlier_migration_is_applied_even_when_later_ones_are(tmp_pat
     first = jr.MIGRATIONS[0][0]
     conn = sqlite3.connect(path)
     conn.execute("DELETE FROM schema_version WHERE version = ?", (first,))
-    conn.execute("DROP TABLE readings")
+    conn.execute("DROP TABLE meter_events")
     conn.commit()
     conn.close()
     with pytest.raises(JournalError):

@@ -94,6 +94,6 @@ def test_seqs_stay_above_every_cursor_after_retention_emptied_the_journal(tmp_pa
     with Journal(path, commit_interval_s=0.01) as journal:
         top = [journal.append("readings", reading_row(i)) for i in range(4)][-1]
         journal.execute_now("INSERT INTO sink_cursors(sink, seq, updated_at) VALUES ('influxdb', ?, 'x')", (top,))
-        journal.execute_now("DELETE FROM readings")  # what retention does once every sink acknowledged
+        journal.execute_now("DELETE FROM reading_rows")  # what retention does once every sink acknowledged
     with Journal(path, commit_interval_s=0.01) as journal:
         assert journal.append("readings", reading_row(9)) > top, "a new row below the cursor would never be sent"

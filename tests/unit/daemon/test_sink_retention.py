@@ -50,7 +50,7 @@ async def test_old_rows_go_only_once_every_sink_acknowledged_them(tmp_path: Path
 
 
 async def test_without_an_age_nothing_is_deleted(tmp_path: Path) -> None:
-    journal, hub, (a, b) = setup(tmp_path, {})
+    journal, hub, (a, b) = setup(tmp_path, {"raw_days": None})
     seqs = [journal.append("readings", reading(OLD)) for _ in range(3)]
     a.cursor = b.cursor = seqs[-1]
     await RetentionService(hub).pass_once(SimpleNamespace(journal=journal))  # type: ignore[arg-type]

@@ -1,0 +1,48 @@
+"""The journal: SQLite (WAL), the single source of truth (DESIGN.md §3).
+
+A package: ``schema`` (connections, migrations, the compact tables and the views
+with 0.1's columns), ``codec`` (rows <-> compact rows), ``aggregates`` (minute,
+hour and yearly dose record), ``writer`` (the writer thread), ``queries``
+(read-only functions other packages use: stats, tail, series, dose, export,
+tiers) and ``retention`` (the tiered deletes). Every name 0.1 exported from
+``radsurvey.daemon.journal`` is still importable from here.
+"""
+
+from radsurvey.protocols.errors import JournalError
+
+from .queries import dose, export_rows, reader, series, stats, tail, tiers
+from .schema import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    SEQ_TABLES,
+    STORED,
+    STORED_SEQ_TABLES,
+    connect,
+    max_seq,
+    migrate,
+    now_iso,
+    schema_version,
+)
+from .writer import Journal
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SEQ_TABLES",
+    "STORED",
+    "STORED_SEQ_TABLES",
+    "Journal",
+    "JournalError",
+    "connect",
+    "dose",
+    "export_rows",
+    "max_seq",
+    "migrate",
+    "now_iso",
+    "reader",
+    "schema_version",
+    "series",
+    "stats",
+    "tail",
+    "tiers",
+]

@@ -1,0 +1,158 @@
+"""Per channel: minute and hour aggregates of E and the calendar-year dose record, written with the samples.
+
+Each sample stands for the time since the channel's previous sample, at most
+``MAX_GAP_MS`` (a longer gap is not covered: nothing is known about it), and
+belongs to the minute, hour and UTC year its timestamp falls in. A bucket
+holds: ``n`` samples, ``e_min``/``e_max`` and ``e_sum`` of E (µSv/h; the mean is
+``e_sum / n``), the integrated dose ``dose_uSv`` = Σ E·Δt (Δt in hours), the
+time covered ``covered_ms`` = Σ Δt, and ``alarm`` = the channel's worst alarm
+state while the bucket was open (0 normal, 1 warning, 2 alarm or fault).
+The sums are taken in seq order, so recomputing them from the raw rows in the
+same order gives the same floating-point numbers. The yearly record is the dose
+register: retention never deletes it.
+"""
+
+from __future__ import annotations
+
+import copy
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+MAX_GAP_MS = 60_000
+MINUTE_MS = 60_000
+HOUR_MS = 3_600_000
+TIERS = ("agg_minute", "agg_hour", "dose_year")
+ALARM_RANK = {"normal": 0, "warning": 1, "alarm": 2, "fault": 2}
+_COLS = "n, e_min, e_sum, e_max, dose_uSv, covered_ms, alarm, last_ms"
+
+
+def year_of(ms: int) -> int:
+    return datetime.fromtimestamp(ms / 1000, UTC).year
+
+
+def bucket_key(tier: str, ms: int) -> int:
+    if tier == "agg_minute":
+        return ms - ms % MINUTE_MS
+    if tier == "agg_hour":
+        return ms - ms % HOUR_MS
+    return year_of(ms)
+
+
+def _key_col(tier: str) -> str:
+    return "year" if tier == "dose_year" else "start_ms"
+
+
+@dataclass
+class Aggregator:
+    """The open buckets of every channel; ``apply`` writes the ones a batch touched."""
+
+    last_ms: dict[int, int] = field(default_factory=dict)
+    levels: dict[int, dict[str, int]] = field(default_factory=dict)  # channel -> rule -> rank
+    open: dict[tuple[str, int], list[Any]] = field(default_factory=dict)  # (tier, channel) -> [key, *cols]
+    dirty: set[tuple[str, int]] = field(default_factory=set)
+
+    @classmethod
+    def load(cls, conn: sqlite3.Connection) -> Aggregator:
+        agg = cls()
+        for tier in TIERS:
+            key = _key_col(tier)
+            for row in conn.execute(
+                f"SELECT channel, {key}, {_COLS} FROM {tier} t WHERE {key} ="
+                f" (SELECT MAX({key}) FROM {tier} u WHERE u.channel = t.channel)"
+            ):
+                agg.open[(tier, row[0])] = list(row[1:])
+                agg.last_ms[row[0]] = max(agg.last_ms.get(row[0], row[9]), row[9])
+        for channel, rule, state in conn.execute(
+            "SELECT ch.id, a.rule, a.state FROM alarm_events a JOIN channels ch ON ch.name = a.channel"
+            " WHERE a.seq IN (SELECT MAX(seq) FROM alarm_events GROUP BY channel, rule)"
+        ):
+            agg.levels.setdefault(channel, {})[rule] = ALARM_RANK.get(state, 0)
+        return agg
+
+    def snapshot(self) -> Aggregator:
+        return copy.deepcopy(self)
+
+    def level(self, channel: int) -> int:
+        return max(self.levels.get(channel, {}).values(), default=0)
+
+    def alarm(self, channel: int, rule: str, state: str) -> None:
+        self.levels.setdefault(channel, {})[rule] = ALARM_RANK.get(state, 0)
+        lvl = self.level(channel)
+        for tier in TIERS:
+            b = self.open.get((tier, channel))
+            if b is not None and lvl > b[7]:
+                b[7] = lvl
+                self.dirty.add((tier, channel))
+
+    def sample(self, conn: sqlite3.Connection, channel: int, t: int, e: float) -> None:
+        prev = self.last_ms.get(channel)
+        dt = min(t - prev, MAX_GAP_MS) if prev is not None and t > prev else 0
+        dose = e * dt / HOUR_MS
+        lvl = self.level(channel)
+        for tier in TIERS:
+            key = bucket_key(tier, t)
+            b = self.open.get((tier, channel))
+            if b is None or b[0] != key:
+                row = conn.execute(
+                    f"SELECT {_COLS} FROM {tier} WHERE channel = ? AND {_key_col(tier)} = ?", (channel, key)
+                ).fetchone()
+                b = [key, *row] if row else [key, 0, e, 0.0, e, 0.0, 0, lvl, t]
+                self.open[(tier, channel)] = b
+            b[1] += 1
+            b[2] = min(b[2], e)
+            b[3] += e
+            b[4] = max(b[4], e)
+            b[5] += dose
+            b[6] += dt
+            b[7] = max(b[7], lvl)
+            b[8] = max(b[8], t)
+            self.dirty.add((tier, channel))
+        if prev is None or t > prev:
+            self.last_ms[channel] = t
+
+    def write(self, conn: sqlite3.Connection) -> None:
+        for tier, channel in sorted(self.dirty):
+            b = self.open[(tier, channel)]
+            conn.execute(
+                f"INSERT OR REPLACE INTO {tier}(channel, {_key_col(tier)}, {_COLS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (channel, *b),
+            )
+        self.dirty.clear()
+
+
+def rebuild(conn: sqlite3.Connection) -> None:
+    """Recompute every aggregate from the raw rows (the migration of a 0.1 journal)."""
+    for tier in TIERS:
+        conn.execute(f"DELETE FROM {tier}")
+    agg = Aggregator()
+    channels = {r[1]: r[0] for r in conn.execute("SELECT id, name FROM channels")}
+    cur = conn.execute(
+        "SELECT s.seq, c.channel, COALESCE(x.t, r.t), NULL, NULL FROM sample_rows s"
+        " JOIN sample_ctx c ON c.id = s.k LEFT JOIN reading_rows r ON r.seq = s.seq - s.r"
+        " LEFT JOIN sample_extra x ON x.seq = s.seq"
+        " UNION ALL SELECT seq, NULL, NULL, channel, rule || char(0) || state FROM alarm_events ORDER BY 1"
+    )
+    e_of = conn.cursor()
+    while True:
+        chunk = cur.fetchmany(20_000)
+        if not chunk:
+            break
+        seqs = [r[0] for r in chunk if r[1] is not None]
+        es: dict[int, float] = {}
+        if seqs:
+            es = {
+                r[0]: r[1]
+                for r in e_of.execute(
+                    "SELECT seq, effective_uSv_h FROM samples WHERE seq BETWEEN ? AND ?", (seqs[0], seqs[-1])
+                )
+            }
+        for seq, channel, t, alarm_channel, rule_state in chunk:
+            if channel is not None:
+                agg.sample(conn, channel, t, es[seq])
+            elif alarm_channel in channels:
+                rule, state = rule_state.split("\0", 1)
+                agg.alarm(channels[alarm_channel], rule, state)
+        agg.write(conn)

@@ -1,0 +1,426 @@
+"""Read-only questions other packages ask the journal (any process; never disturbs the writer).
+
+Other packages go through these functions rather than their own SQL on the
+compact tables (docs/sinks.md, "Retention"): the finest tier that still holds
+a time range answers, so trends and dose sums keep working after retention
+removed the raw rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from radsurvey.protocols.errors import JournalError
+
+from .aggregates import HOUR_MS, MAX_GAP_MS, MINUTE_MS
+from .codec import ms_to_iso
+from .schema import SCHEMA_VERSION, SEQ_TABLES, STORED, connect, schema_version
+
+TIER_TABLES = {"raw": "sample_rows", "minute": "agg_minute", "hour": "agg_hour", "year": "dose_year"}
+
+
+@contextmanager
+def reader(path: str | Path) -> Iterator[sqlite3.Connection]:
+    conn = connect(Path(path), readonly=True)
+    try:
+        version = schema_version(conn)
+        if version > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal schema version {version} is newer than this radsurvey knows ({SCHEMA_VERSION})",
+                source=str(path),
+            )
+        yield conn
+    finally:
+        conn.close()
+
+
+def _compact(conn: sqlite3.Connection) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sample_rows'").fetchone() is not None
+
+
+def as_ms(when: datetime | str | float | int) -> int:
+    """UTC milliseconds of a datetime, an ISO-8601 text or epoch seconds."""
+    if isinstance(when, str):
+        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    if isinstance(when, datetime):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return round(when.timestamp() * 1000)
+    return round(float(when) * 1000)
+
+
+def stats(path: str | Path) -> dict[str, Any]:
+    """Row counts, first/last timestamps, size, schema version, the last run and the retention tiers."""
+    path = Path(path)
+    with reader(path) as conn:
+        tables: dict[str, Any] = {}
+        compact = _compact(conn)
+        for table in SEQ_TABLES:
+            stored = STORED.get(table, table) if compact else table
+            row = conn.execute(f"SELECT COUNT(*), MIN(seq), MAX(seq) FROM {stored}").fetchone()
+            first = last = None
+            if row[1] is not None:
+                first = conn.execute(f"SELECT ts FROM {table} WHERE seq = ?", (row[1],)).fetchone()[0]
+                last = conn.execute(f"SELECT ts FROM {table} WHERE seq = ?", (row[2],)).fetchone()[0]
+            tables[table] = {
+                "rows": row[0],
+                "first_ts": first,
+                "last_ts": last,
+                "first_seq": row[1],
+                "last_seq": row[2],
+            }
+        last_run = conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+        runs = conn.execute("SELECT COUNT(*), SUM(clean) FROM runs").fetchone()
+        cursors = {
+            r["sink"]: {"seq": r["seq"], "updated_at": r["updated_at"]}
+            for r in conn.execute("SELECT * FROM sink_cursors")
+        }
+        version = schema_version(conn)
+        tier_info = _tiers(conn) if compact else {}
+    size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+    return {
+        "path": str(path),
+        "size_bytes": size,
+        "schema_version": version,
+        "tables": tables,
+        "tiers": tier_info,
+        "runs": {"count": runs[0], "clean": int(runs[1] or 0)},
+        "last_run": dict(last_run) if last_run else None,
+        "sink_cursors": cursors,
+    }
+
+
+def _table_bytes(conn: sqlite3.Connection, table: str) -> int | None:
+    try:
+        row = conn.execute("SELECT SUM(pgsize) FROM dbstat WHERE name = ?", (table,)).fetchone()
+    except sqlite3.Error:  # SQLite built without dbstat
+        return None
+    return int(row[0] or 0)
+
+
+def _tiers(conn: sqlite3.Connection) -> dict[str, Any]:
+    now = datetime.now(UTC).timestamp() * 1000
+    out: dict[str, Any] = {}
+    spans = {
+        "raw": "SELECT COUNT(*), (SELECT t FROM reading_rows ORDER BY seq LIMIT 1),"
+        " (SELECT t FROM reading_rows ORDER BY seq DESC LIMIT 1) FROM sample_rows",
+        "minute": "SELECT COUNT(*), MIN(start_ms), MAX(last_ms) FROM agg_minute",
+        "hour": "SELECT COUNT(*), MIN(start_ms), MAX(last_ms) FROM agg_hour",
+        "year": "SELECT COUNT(*), MIN(year), MAX(year) FROM dose_year",
+    }
+    for tier, sql in spans.items():
+        n, first, last = conn.execute(sql).fetchone()
+        tables = ["reading_rows", "sample_rows", "sample_extra"] if tier == "raw" else [TIER_TABLES[tier]]
+        sizes = [_table_bytes(conn, t) for t in tables]
+        info: dict[str, Any] = {"rows": n, "bytes": None if None in sizes else sum(s or 0 for s in sizes)}
+        if tier == "year":
+            info.update(first_year=first, last_year=last)
+        else:
+            info.update(
+                first_ts=ms_to_iso(first) if first is not None else None,
+                last_ts=ms_to_iso(last) if last is not None else None,
+                oldest_age_days=round((now - first) / 86_400_000, 3) if first is not None else None,
+            )
+        out[tier] = info
+    return out
+
+
+def tiers(path: str | Path) -> dict[str, Any]:
+    """Each retention tier's rows, bytes on disk and the age of its oldest data."""
+    with reader(path) as conn:
+        return _tiers(conn)
+
+
+def tail(path: str | Path, *, channel: str | None = None, n: int = 10) -> list[dict[str, Any]]:
+    """The last ``n`` samples (optionally of one channel), oldest first."""
+    with reader(path) as conn:
+        if channel:
+            rows = conn.execute(
+                "SELECT * FROM samples WHERE channel = ? ORDER BY seq DESC LIMIT ?", (channel, n)
+            ).fetchall()
+        else:
+            rows = conn.execute("SELECT * FROM samples ORDER BY seq DESC LIMIT ?", (n,)).fetchall()
+    out = []
+    for r in reversed(rows):
+        d = dict(r)
+        d["below_background"] = bool(d["below_background"])
+        d["corrections"] = json.loads(d["corrections"])
+        out.append(d)
+    return out
+
+
+# -- time ranges from the finest tier ---------------------------------------------------------
+
+
+def _channel_id(conn: sqlite3.Connection, channel: str) -> int | None:
+    row = conn.execute("SELECT id FROM channels WHERE name = ?", (channel,)).fetchone()
+    return int(row[0]) if row else None
+
+
+def raw_start_ms(conn: sqlite3.Connection) -> int | None:
+    """The time of the oldest raw sample still stored (None when there is none)."""
+    row = conn.execute(
+        "SELECT COALESCE(x.t, r.t) FROM sample_rows s LEFT JOIN reading_rows r ON r.seq = s.seq - s.r"
+        " LEFT JOIN sample_extra x ON x.seq = s.seq ORDER BY s.seq LIMIT 1"
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def _tier_start_ms(conn: sqlite3.Connection, tier: str, channel: int | None) -> int | None:
+    if tier == "raw":
+        return raw_start_ms(conn)
+    where = " WHERE channel = ?" if channel is not None else ""
+    row = conn.execute(
+        f"SELECT MIN(start_ms) FROM {TIER_TABLES[tier]}{where}", (() if channel is None else (channel,))
+    ).fetchone()
+    return int(row[0]) if row and row[0] is not None else None
+
+
+def finest_tier(conn: sqlite3.Connection, start_ms: int, channel: int | None = None) -> str:
+    """raw, minute or hour: the finest tier whose oldest data is not after ``start_ms``."""
+    for tier in ("raw", "minute"):
+        first = _tier_start_ms(conn, tier, channel)
+        if first is not None and first <= start_ms:
+            return tier
+    return "hour"
+
+
+def seq_at(conn: sqlite3.Connection, ms: int) -> int | None:
+    """The first reading seq whose time is >= ``ms`` (readings are appended in time order), by bisection."""
+    lo, hi = conn.execute("SELECT MIN(seq), MAX(seq) FROM reading_rows").fetchone()
+    if lo is None:
+        return None
+    last = conn.execute("SELECT t FROM reading_rows WHERE seq = ?", (hi,)).fetchone()[0]
+    if last < ms:
+        return None
+    first = "SELECT seq, t FROM reading_rows WHERE seq >= ? ORDER BY seq LIMIT 1"
+    while lo < hi:
+        mid = (lo + hi) // 2
+        seq, t = conn.execute(first, (mid,)).fetchone()
+        if t >= ms:
+            hi = mid
+        else:
+            lo = seq + 1
+    return int(conn.execute(first, (lo,)).fetchone()[0])
+
+
+_RAW = (
+    "SELECT COALESCE(x.t, r.t) AS t, v.effective_uSv_h FROM samples v JOIN sample_rows s ON s.seq = v.seq"
+    " LEFT JOIN reading_rows r ON r.seq = s.seq - s.r LEFT JOIN sample_extra x ON x.seq = s.seq"
+    " WHERE v.channel = ? AND v.seq >= ? ORDER BY v.seq"
+)
+
+
+def _raw_samples(conn: sqlite3.Connection, channel: str, start_ms: int, end_ms: int) -> Iterator[tuple[int, float]]:
+    """(t ms, E) of one channel's raw samples in seq order, from up to MAX_GAP_MS before ``start_ms`` (for Δt)."""
+    first = seq_at(conn, start_ms - MAX_GAP_MS)
+    if first is None:
+        return
+    for t, e in conn.execute(_RAW, (channel, first)):
+        if t >= end_ms:
+            if t >= end_ms + MAX_GAP_MS:  # stamps may be a little out of order between meters
+                break
+            continue
+        yield int(t), float(e)
+
+
+def series(
+    path: str | Path,
+    channel: str,
+    start: datetime | str | float,
+    end: datetime | str | float,
+    *,
+    tier: str | None = None,
+) -> dict[str, Any]:
+    """E of one channel over [start, end) from the finest tier holding ``start`` (or ``tier``).
+
+    Points: ``t`` (ISO, the sample's time or the bucket's start), ``n``, ``min``, ``mean``, ``max``
+    (µSv/h), ``dose_uSv``, ``covered_s`` and ``alarm`` (buckets only).
+    """
+    start_ms, end_ms = as_ms(start), as_ms(end)
+    with reader(path) as conn:
+        cid = _channel_id(conn, channel)
+        chosen = tier or finest_tier(conn, start_ms, cid)
+        points: list[dict[str, Any]] = []
+        if cid is None:
+            return {"channel": channel, "tier": chosen, "points": points}
+        if chosen == "raw":
+            prev = None
+            for t, e in _raw_samples(conn, channel, start_ms, end_ms):
+                dt = min(t - prev, MAX_GAP_MS) if prev is not None and t > prev else 0
+                if prev is None or t > prev:
+                    prev = t
+                if t >= start_ms:
+                    points.append(
+                        {
+                            "t": ms_to_iso(t),
+                            "n": 1,
+                            "min": e,
+                            "mean": e,
+                            "max": e,
+                            "dose_uSv": e * dt / HOUR_MS,
+                            "covered_s": dt / 1000,
+                        }
+                    )
+        else:
+            table = TIER_TABLES[chosen]
+            for r in conn.execute(
+                f"SELECT start_ms, n, e_min, e_sum, e_max, dose_uSv, covered_ms, alarm FROM {table}"
+                " WHERE channel = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms",
+                (cid, _floor(start_ms, chosen), end_ms),
+            ):
+                points.append(
+                    {
+                        "t": ms_to_iso(r[0]),
+                        "n": r[1],
+                        "min": r[2],
+                        "mean": r[3] / r[1],
+                        "max": r[4],
+                        "dose_uSv": r[5],
+                        "covered_s": r[6] / 1000,
+                        "alarm": r[7],
+                    }
+                )
+    return {"channel": channel, "tier": chosen, "points": points}
+
+
+def _floor(ms: int, tier: str) -> int:
+    size = MINUTE_MS if tier == "minute" else HOUR_MS
+    return ms - ms % size
+
+
+def dose(path: str | Path, channel: str, start: datetime | str | float, end: datetime | str | float) -> dict[str, Any]:
+    """Integrated dose (µSv), time covered and max E of one channel over [start, end).
+
+    From the raw samples where they are still stored, else from minute then hour aggregates
+    (whole buckets: the range is widened to the bucket edges, which is the answer's resolution).
+    """
+    start_ms, end_ms = as_ms(start), as_ms(end)
+    total = covered = 0.0
+    e_max: float | None = None
+    parts: list[str] = []
+    with reader(path) as conn:
+        cid = _channel_id(conn, channel)
+        if cid is None:
+            return {"channel": channel, "dose_uSv": 0.0, "covered_s": 0.0, "max_uSv_h": None, "tiers": []}
+        raw_from = raw_start_ms(conn)
+        minute_from = _tier_start_ms(conn, "minute", cid)
+        cursor = start_ms
+        for tier, until in (("hour", minute_from), ("minute", raw_from)):
+            if until is None or cursor >= min(until, end_ms):
+                continue
+            stop = min(until, end_ms)
+            stop -= stop % (HOUR_MS if tier == "hour" else MINUTE_MS)
+            row = conn.execute(
+                f"SELECT SUM(dose_uSv), SUM(covered_ms), MAX(e_max) FROM {TIER_TABLES[tier]}"
+                " WHERE channel = ? AND start_ms >= ? AND start_ms < ?",
+                (cid, _floor(cursor, tier), stop),
+            ).fetchone()
+            if row[0] is not None:
+                total += row[0]
+                covered += row[1] / 1000
+                e_max = row[2] if e_max is None else max(e_max, row[2])
+                parts.append(tier)
+            cursor = max(cursor, stop)
+        if cursor < end_ms:
+            prev = None
+            used = False
+            for t, e in _raw_samples(conn, channel, cursor, end_ms):
+                dt = min(t - prev, MAX_GAP_MS) if prev is not None and t > prev else 0
+                if prev is None or t > prev:
+                    prev = t
+                if t >= cursor:
+                    total += e * dt / HOUR_MS
+                    covered += dt / 1000
+                    e_max = e if e_max is None else max(e_max, e)
+                    used = True
+            if used:
+                parts.append("raw")
+    return {"channel": channel, "dose_uSv": total, "covered_s": covered, "max_uSv_h": e_max, "tiers": parts}
+
+
+def dose_record(path: str | Path) -> list[dict[str, Any]]:
+    """The yearly dose record of every channel: integral (µSv), hours measured, maximum E (µSv/h)."""
+    with reader(path) as conn:
+        return [
+            {
+                "channel": r[0],
+                "year": r[1],
+                "dose_uSv": r[2],
+                "hours_measured": r[3] / HOUR_MS,
+                "max_uSv_h": r[4],
+                "samples": r[5],
+                "worst_alarm": r[6],
+            }
+            for r in conn.execute(
+                "SELECT ch.name, y.year, y.dose_uSv, y.covered_ms, y.e_max, y.n, y.alarm FROM dose_year y"
+                " JOIN channels ch ON ch.id = y.channel ORDER BY ch.name, y.year"
+            )
+        ]
+
+
+EXPORT_COLUMNS = {
+    "raw": [
+        "ts",
+        "channel",
+        "meter",
+        "seq",
+        "value_uGy_h",
+        "mean_uGy_h",
+        "net_uGy_h",
+        "effective_uSv_h",
+        "limit_uSv_h",
+        "ratio",
+    ],
+    "minute": ["ts", "channel", "n", "min_uSv_h", "mean_uSv_h", "max_uSv_h", "dose_uSv", "covered_s", "alarm"],
+    "hour": ["ts", "channel", "n", "min_uSv_h", "mean_uSv_h", "max_uSv_h", "dose_uSv", "covered_s", "alarm"],
+}
+
+
+def export_rows(
+    path: str | Path, start: datetime | str | float, end: datetime | str | float, *, tier: str | None = None
+) -> tuple[str, list[str], Iterator[tuple[Any, ...]]]:
+    """(tier, column names, rows) of every channel over [start, end) from the finest tier that holds it."""
+    start_ms, end_ms = as_ms(start), as_ms(end)
+    conn = connect(Path(path), readonly=True)
+    chosen = tier or finest_tier(conn, start_ms)
+    cols = EXPORT_COLUMNS[chosen]
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        try:
+            if chosen == "raw":
+                first = seq_at(conn, start_ms)
+                if first is None:
+                    return
+                for r in conn.execute(
+                    "SELECT v.ts, v.channel, v.meter, v.seq, v.value_uGy_h, v.mean_uGy_h, v.net_uGy_h,"
+                    " v.effective_uSv_h, v.limit_uSv_h, v.ratio, COALESCE(x.t, r.t) FROM samples v"
+                    " JOIN sample_rows s ON s.seq = v.seq LEFT JOIN reading_rows r ON r.seq = s.seq - s.r"
+                    " LEFT JOIN sample_extra x ON x.seq = s.seq WHERE v.seq >= ? ORDER BY v.seq",
+                    (first,),
+                ):
+                    if r[10] >= end_ms:
+                        if r[10] >= end_ms + MAX_GAP_MS:
+                            break
+                        continue
+                    if r[10] >= start_ms:
+                        yield tuple(r[:10])
+            else:
+                table = TIER_TABLES[chosen]
+                for r in conn.execute(
+                    f"SELECT a.start_ms, ch.name, a.n, a.e_min, a.e_sum, a.e_max, a.dose_uSv, a.covered_ms, a.alarm"
+                    f" FROM {table} a JOIN channels ch ON ch.id = a.channel"
+                    " WHERE a.start_ms >= ? AND a.start_ms < ? ORDER BY a.start_ms, ch.name",
+                    (_floor(start_ms, chosen), end_ms),
+                ):
+                    yield (ms_to_iso(r[0]), r[1], r[2], r[3], r[4] / r[2], r[5], r[6], r[7] / 1000, r[8])
+        finally:
+            conn.close()
+
+    return chosen, cols, rows()

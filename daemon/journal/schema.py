@@ -1,0 +1,452 @@
+"""The journal's schema: connections, migrations (0.1's four and the compact rows of 0.2).
+
+Readings and samples are stored compactly (``reading_rows``, ``sample_rows``;
+see README.md in this folder) and read through the views ``readings`` and
+``samples``, which give back exactly the columns and values 0.1 stored.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from radsurvey.protocols.errors import JournalError
+
+log = structlog.get_logger("radsurvey.journal")
+
+# (version, description, SQL). Append only; never edit a released migration.
+MIGRATIONS: list[tuple[int, str, str | Callable[[sqlite3.Connection], None]]] = [
+    (
+        1,
+        "readings, samples, meter events, runs, sink cursors",
+        """
+        CREATE TABLE runs (
+            id INTEGER PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            stopped_at TEXT,
+            clean INTEGER NOT NULL DEFAULT 0,
+            pid INTEGER NOT NULL,
+            version TEXT NOT NULL,
+            config TEXT NOT NULL DEFAULT ''
+        );
+        CREATE TABLE readings (
+            seq INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            meter TEXT NOT NULL,
+            value REAL NOT NULL,
+            unit TEXT NOT NULL,
+            quantity TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT '[]',
+            raw BLOB NOT NULL DEFAULT x'',
+            conversions TEXT NOT NULL DEFAULT '[]',
+            meter_value REAL
+        );
+        CREATE INDEX readings_meter_seq ON readings(meter, seq);
+        CREATE TABLE samples (
+            seq INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            meter TEXT NOT NULL,
+            reading_seq INTEGER NOT NULL,
+            room_category INTEGER NOT NULL,
+            value_uGy_h REAL NOT NULL,
+            mean_uGy_h REAL NOT NULL,
+            window_n INTEGER NOT NULL,
+            background_uGy_h REAL NOT NULL,
+            net_uGy_h REAL NOT NULL,
+            below_background INTEGER NOT NULL,
+            normalised_uGy_h REAL,
+            effective_uSv_h REAL NOT NULL,
+            limit_uSv_h REAL NOT NULL,
+            ratio REAL NOT NULL,
+            formula TEXT NOT NULL,
+            corrections TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX samples_channel_seq ON samples(channel, seq);
+        CREATE TABLE meter_events (
+            seq INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            meter TEXT NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE TABLE sink_cursors (
+            sink TEXT PRIMARY KEY,
+            seq INTEGER NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        2,
+        "sink delivery errors beside each sink cursor",
+        """
+        ALTER TABLE sink_cursors ADD COLUMN errors INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE sink_cursors ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+        ALTER TABLE sink_cursors ADD COLUMN last_error_at TEXT
+        """,
+    ),
+    (
+        3,
+        "alarm events, acknowledgement requests, alarm rule state",
+        """
+        CREATE TABLE alarm_events (
+            seq INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            event TEXT NOT NULL,
+            state TEXT NOT NULL,
+            previous TEXT NOT NULL,
+            value REAL,
+            level REAL NOT NULL,
+            warning_level REAL,
+            unit TEXT NOT NULL,
+            since TEXT NOT NULL,
+            acknowledged INTEGER NOT NULL DEFAULT 0,
+            acknowledged_by TEXT,
+            acknowledged_at TEXT,
+            comment TEXT NOT NULL DEFAULT '',
+            latched INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX alarm_events_channel_rule_seq ON alarm_events(channel, rule, seq);
+        CREATE TABLE alarm_acks (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            requested_at TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            rule TEXT,
+            by TEXT NOT NULL,
+            comment TEXT NOT NULL DEFAULT '',
+            source TEXT NOT NULL DEFAULT 'cli',
+            handled_at TEXT,
+            result TEXT
+        );
+        CREATE TABLE alarm_rule_state (
+            channel TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            state TEXT NOT NULL,
+            PRIMARY KEY (channel, rule)
+        );
+        """,
+    ),
+    (
+        4,
+        "survey sessions: surveys, point definitions, readings as captured, evaluated points",
+        """
+        CREATE TABLE surveys (
+            id TEXT PRIMARY KEY,
+            metadata TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE survey_point_specs (
+            survey TEXT NOT NULL,
+            point TEXT NOT NULL,
+            ord INTEGER NOT NULL,
+            spec TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (survey, point)
+        );
+        CREATE TABLE survey_readings (
+            id INTEGER PRIMARY KEY,
+            survey TEXT NOT NULL,
+            point TEXT NOT NULL DEFAULT '',
+            height_cm INTEGER,
+            ts TEXT NOT NULL,
+            value_uGy_h REAL NOT NULL,
+            source TEXT NOT NULL,
+            unit TEXT NOT NULL DEFAULT 'uGy/h',
+            raw TEXT NOT NULL DEFAULT '',
+            discarded INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX survey_readings_by_point ON survey_readings(survey, point, height_cm, id);
+        CREATE TABLE survey_points (
+            seq INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            survey TEXT NOT NULL,
+            point TEXT NOT NULL,
+            room_category INTEGER NOT NULL,
+            formula TEXT NOT NULL,
+            effective_uSv_h REAL,
+            limit_uSv_h REAL NOT NULL,
+            ratio REAL,
+            verdict TEXT NOT NULL,
+            payload TEXT NOT NULL
+        );
+        CREATE INDEX survey_points_by_point ON survey_points(survey, point, seq);
+        """,
+    ),
+]
+
+
+# ISO-8601 text (what 0.1 stored, millisecond precision, "Z") <-> integer UTC milliseconds, in SQL.
+def iso_sql(col: str) -> str:
+    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {col} / 1000.0, 'unixepoch')"
+
+
+def ms_sql(col: str) -> str:
+    return f"(CAST(strftime('%s', {col}) AS INTEGER) * 1000 + CAST(substr(strftime('%f', {col}), 4) AS INTEGER))"
+
+
+COMPACT_TABLES = """
+CREATE TABLE reading_ctx (
+    id INTEGER PRIMARY KEY,
+    meter TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    quantity TEXT NOT NULL,
+    status TEXT NOT NULL,
+    conversions TEXT NOT NULL,
+    has_meter_value INTEGER NOT NULL,
+    UNIQUE (meter, unit, quantity, status, conversions, has_meter_value)
+);
+CREATE TABLE channels (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE sample_ctx (
+    id INTEGER PRIMARY KEY,
+    channel INTEGER NOT NULL REFERENCES channels(id),
+    meter TEXT NOT NULL,
+    room_category INTEGER NOT NULL,
+    background_uGy_h REAL NOT NULL,
+    limit_uSv_h REAL NOT NULL,
+    formula TEXT NOT NULL,
+    e_factor REAL,
+    corrections TEXT NOT NULL,
+    UNIQUE (channel, meter, room_category, background_uGy_h, limit_uSv_h, formula, e_factor, corrections)
+);
+CREATE TABLE reading_rows (
+    seq INTEGER PRIMARY KEY,
+    t INTEGER NOT NULL,
+    k INTEGER NOT NULL,
+    v REAL NOT NULL,
+    mv REAL,
+    raw BLOB
+);
+CREATE TABLE sample_rows (
+    seq INTEGER PRIMARY KEY,
+    r INTEGER NOT NULL,
+    k INTEGER NOT NULL,
+    v REAL,
+    m REAL,
+    n INTEGER NOT NULL,
+    nrm REAL,
+    e REAL
+);
+CREATE TABLE sample_extra (
+    seq INTEGER PRIMARY KEY,
+    t INTEGER,
+    net REAL,
+    below INTEGER,
+    ratio REAL
+);
+CREATE TABLE agg_minute (
+    channel INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    e_min REAL NOT NULL,
+    e_sum REAL NOT NULL,
+    e_max REAL NOT NULL,
+    dose_uSv REAL NOT NULL,
+    covered_ms INTEGER NOT NULL,
+    alarm INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    PRIMARY KEY (channel, start_ms)
+) WITHOUT ROWID;
+CREATE TABLE agg_hour (
+    channel INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    e_min REAL NOT NULL,
+    e_sum REAL NOT NULL,
+    e_max REAL NOT NULL,
+    dose_uSv REAL NOT NULL,
+    covered_ms INTEGER NOT NULL,
+    alarm INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    PRIMARY KEY (channel, start_ms)
+) WITHOUT ROWID;
+CREATE TABLE dose_year (
+    channel INTEGER NOT NULL,
+    year INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    e_min REAL NOT NULL,
+    e_sum REAL NOT NULL,
+    e_max REAL NOT NULL,
+    dose_uSv REAL NOT NULL,
+    covered_ms INTEGER NOT NULL,
+    alarm INTEGER NOT NULL,
+    last_ms INTEGER NOT NULL,
+    PRIMARY KEY (channel, year)
+) WITHOUT ROWID
+"""
+
+# The views give back 0.1's columns; every derived value is the same IEEE operation the pipeline did,
+# and the writer stores a value explicitly whenever the derivation would not give it bit for bit.
+_NET = "MAX(COALESCE(s.m, s.v, r.v) - c.background_uGy_h, 0.0)"
+COMPACT_VIEWS = f"""
+CREATE VIEW readings AS
+SELECT r.seq AS seq, {iso_sql("r.t")} AS ts, k.meter AS meter, r.v AS value, k.unit AS unit,
+       k.quantity AS quantity, k.status AS status, COALESCE(r.raw, x'') AS raw, k.conversions AS conversions,
+       CASE WHEN k.has_meter_value THEN COALESCE(r.mv, r.v) END AS meter_value
+FROM reading_rows r JOIN reading_ctx k ON k.id = r.k;
+CREATE VIEW samples AS
+SELECT s.seq AS seq, {iso_sql("COALESCE(x.t, r.t)")} AS ts, ch.name AS channel, c.meter AS meter,
+       s.seq - s.r AS reading_seq, c.room_category AS room_category,
+       COALESCE(s.v, r.v) AS value_uGy_h, COALESCE(s.m, s.v, r.v) AS mean_uGy_h, s.n AS window_n,
+       c.background_uGy_h AS background_uGy_h, COALESCE(x.net, {_NET}) AS net_uGy_h,
+       COALESCE(x.below, COALESCE(s.m, s.v, r.v) - c.background_uGy_h < 0) AS below_background,
+       s.nrm AS normalised_uGy_h, COALESCE(s.e, c.e_factor * COALESCE(s.nrm, {_NET})) AS effective_uSv_h,
+       c.limit_uSv_h AS limit_uSv_h,
+       COALESCE(x.ratio, COALESCE(s.e, c.e_factor * COALESCE(s.nrm, {_NET})) / c.limit_uSv_h) AS ratio,
+       c.formula AS formula, c.corrections AS corrections
+FROM sample_rows s
+LEFT JOIN reading_rows r ON r.seq = s.seq - s.r
+JOIN sample_ctx c ON c.id = s.k
+JOIN channels ch ON ch.id = c.channel
+LEFT JOIN sample_extra x ON x.seq = s.seq
+"""
+
+
+def _compact(conn: sqlite3.Connection) -> None:
+    """0.1's readings and samples -> compact rows (every value kept bit for bit), then the aggregates."""
+    for statement in _statements(COMPACT_TABLES):
+        conn.execute(statement)
+    conn.execute(
+        "INSERT OR IGNORE INTO reading_ctx(meter, unit, quantity, status, conversions, has_meter_value)"
+        " SELECT meter, unit, quantity, status, conversions, meter_value IS NOT NULL FROM readings ORDER BY seq"
+    )
+    conn.execute(
+        "INSERT INTO reading_rows(seq, t, k, v, mv, raw)"
+        f" SELECT o.seq, {ms_sql('o.ts')}, k.id, o.value,"
+        "  CASE WHEN o.meter_value IS NULL OR o.meter_value = o.value THEN NULL ELSE o.meter_value END,"
+        "  CASE WHEN length(o.raw) = 0 THEN NULL ELSE o.raw END"
+        " FROM readings o JOIN reading_ctx k ON k.meter = o.meter AND k.unit = o.unit AND k.quantity = o.quantity"
+        "  AND k.status = o.status AND k.conversions = o.conversions"
+        "  AND k.has_meter_value = (o.meter_value IS NOT NULL)"
+    )
+    from .codec import migrate_samples
+
+    migrate_samples(conn)
+    conn.execute("DROP TABLE readings")
+    conn.execute("DROP TABLE samples")
+    for statement in _statements(COMPACT_VIEWS):
+        conn.execute(statement)
+    from .aggregates import rebuild
+
+    rebuild(conn)
+
+
+MIGRATIONS.append(
+    (
+        5,
+        "compact readings and samples (integer times, context ids, derived columns), views with 0.1's columns,"
+        " minute/hour aggregates and the yearly dose record",
+        _compact,
+    )
+)
+
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+# Tables whose rows carry the journal-wide seq (what sinks replay).
+SEQ_TABLES: tuple[str, ...] = ("readings", "samples", "meter_events", "alarm_events", "survey_points")
+# Where those rows are stored (readings and samples are views of the compact tables).
+STORED: dict[str, str] = {"readings": "reading_rows", "samples": "sample_rows"}
+STORED_SEQ_TABLES: tuple[str, ...] = tuple(STORED.get(t, t) for t in SEQ_TABLES)
+
+
+def max_seq(conn: sqlite3.Connection) -> int:
+    """The highest seq this journal has given out; the next row gets one more.
+
+    Cursors count too: retention may have deleted the newest rows, and a seq
+    given out again below a sink's cursor would never reach that sink.
+    """
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = [t for t in (*STORED_SEQ_TABLES, *SEQ_TABLES, "sink_cursors") if t in names]
+    parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in tables)
+    row = conn.execute(f"SELECT MAX(m) FROM ({parts})").fetchone()
+    return int(row[0] or 0)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def connect(path: Path, *, readonly: bool = False, synchronous: str = "normal") -> sqlite3.Connection:
+    """A connection with the journal's pragmas; read-only ones never create or lock."""
+    try:
+        if readonly:
+            if not path.exists():
+                raise JournalError("journal not found", source=str(path))
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.row_factory = sqlite3.Row
+        return conn
+    except sqlite3.DatabaseError as err:
+        raise JournalError(f"cannot open journal: {err}", source=str(path)) from None
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    has = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'").fetchone()
+    if not has:
+        return 0
+    row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def migrate(conn: sqlite3.Connection, path: Path) -> int:
+    """Bring the schema to SCHEMA_VERSION, one transaction per migration."""
+    try:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version"
+            " (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, description TEXT NOT NULL)"
+        )
+        current = schema_version(conn)
+        if current > SCHEMA_VERSION:
+            raise JournalError(
+                f"journal schema version {current} is newer than this radsurvey knows ({SCHEMA_VERSION});"
+                " upgrade radsurvey",
+                source=str(path),
+            )
+        applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
+        for version, description, sql in MIGRATIONS:
+            if version in applied:  # by set, not by maximum: a journal may miss an earlier one
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if callable(sql):
+                    sql(conn)
+                else:
+                    for statement in _statements(sql):
+                        conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version(version, applied_at, description) VALUES (?, ?, ?)",
+                    (version, now_iso(), description),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            log.info("journal migrated", version=version, description=description)
+        return SCHEMA_VERSION
+    except sqlite3.DatabaseError as err:
+        raise JournalError(f"cannot migrate journal: {err}", source=str(path)) from None
+
+
+def _statements(sql: str) -> Iterator[str]:
+    for part in sql.split(";"):
+        if part.strip():
+            yield part

@@ -1,0 +1,297 @@
+"""The journal's writer: one thread commits appended rows in batches.
+
+Every reading, sample and meter event gets a journal-wide monotonic ``seq`` and
+is committed before anything is published; sinks replay from their cursor
+(DESIGN.md §3). Writes go through one writer thread so that a slow fsync never
+blocks acquisition: callers append rows (cheap, thread-safe) and the thread
+commits them in batches every ``commit_interval_s`` or ``batch_size`` rows.
+A failed commit is retried with the same rows; nothing is dropped.
+
+Callers append readings and samples with 0.1's columns; the writer stores them
+compactly (codec.py) and updates the minute/hour/year aggregates of each sample
+in the same transaction (aggregates.py), so they always agree with the rows.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from radsurvey.protocols.errors import JournalError
+
+from .aggregates import Aggregator
+from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, iso_to_ms
+from .schema import connect, max_seq, migrate, now_iso
+
+log = structlog.get_logger("radsurvey.journal")
+
+
+@dataclass
+class _Flush:
+    done: threading.Event
+
+
+_STOP = object()
+
+
+class Journal:
+    """The writable journal of one running daemon (one writer per file)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        commit_interval_s: float = 1.0,
+        batch_size: int = 1000,
+        synchronous: str = "normal",
+        run_config: str = "",
+    ):
+        self.path = Path(path)
+        self.commit_interval_s = commit_interval_s
+        self.batch_size = batch_size
+        self._conn = connect(self.path, synchronous=synchronous)
+        migrate(self._conn, self.path)
+        self._enc = Encoder(self._conn)
+        self._agg = Aggregator.load(self._conn)
+        self._before_commit: list[Callable[[sqlite3.Connection], None]] = []
+        self._seq_lock = threading.Lock()
+        self._next_seq = self._max_seq() + 1
+        self.committed_seq = self._next_seq - 1
+        self.last_error: str | None = None
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._listeners: list[Callable[[int], None]] = []
+        self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        self.run_id = self._start_run(run_config)
+        self._thread = threading.Thread(target=self._writer, name="radsurvey-journal", daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    # -- identity -----------------------------------------------------------------
+
+    def _max_seq(self) -> int:
+        return max_seq(self._conn)
+
+    def _start_run(self, config: str) -> int:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            ver = version("radsurvey")
+        except PackageNotFoundError:  # pragma: no cover - running from a source tree
+            ver = "unknown"
+        cur = self._conn.execute(
+            "INSERT INTO runs(started_at, pid, version, config) VALUES (?, ?, ?, ?)",
+            (now_iso(), os.getpid(), ver, config),
+        )
+        return int(cur.lastrowid or 0)
+
+    # -- appending ------------------------------------------------------------------
+
+    def append(self, table: str, row: dict[str, Any]) -> int:
+        """Queue ``row`` for ``table`` with a fresh seq; returns the seq. Thread-safe.
+
+        The seq is taken and the row queued under one lock, so the queue (and
+        the writer, which commits it in order) sees seqs in increasing order:
+        after every commit the committed seqs are gap-free up to the top one,
+        which is what lets a sink's cursor move to that top (sinks/base.py).
+        """
+        if self._closed:
+            raise JournalError("journal is closed", source=str(self.path))
+        with self._seq_lock:
+            seq = self._next_seq
+            self._next_seq += 1
+            self._queue.put((table, {"seq": seq, **row}))
+        return seq
+
+    def execute_now(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Queue a statement (e.g. a cursor update) to run in the writer's next transaction."""
+        self._queue.put(("__sql__", (sql, tuple(params))))
+
+    def add_commit_listener(self, callback: Callable[[int], None]) -> None:
+        """``callback(committed_seq)`` runs in the writer thread after each commit."""
+        self._listeners.append(callback)
+
+    def note_external_commit(self, seq: int) -> None:
+        """Another connection of this process committed a row with ``seq`` (a survey store).
+
+        The journal's own seqs continue above it, and the commit listeners (the
+        sinks) wake up as for a commit of our own. Thread-safe.
+        """
+        with self._seq_lock:
+            self._next_seq = max(self._next_seq, seq + 1)
+            if seq <= self.committed_seq:
+                return
+            self.committed_seq = seq
+        for callback in self._listeners:
+            try:
+                callback(seq)
+            except Exception:  # a listener must never stop the caller
+                log.exception("journal commit listener failed")
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        """Block until everything appended so far is committed."""
+        marker = _Flush(threading.Event())
+        self._queue.put(marker)
+        return marker.done.wait(timeout_s)
+
+    async def aflush(self, timeout_s: float = 30.0) -> bool:
+        import asyncio
+
+        return await asyncio.to_thread(self.flush, timeout_s)
+
+    # -- writer thread ----------------------------------------------------------------
+
+    def _writer(self) -> None:
+        # The queue is FIFO, so when a flush or stop marker arrives every row
+        # appended before it is already in ``pending``.
+        pending: list[Any] = []
+        flushes: list[_Flush] = []
+        stop = False
+        failures = 0
+        while not (stop and (not pending or failures >= 3)):
+            deadline = time.monotonic() + self.commit_interval_s
+            while len(pending) < self.batch_size and not flushes and not stop:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                elif isinstance(item, _Flush):
+                    flushes.append(item)
+                else:
+                    pending.append(item)
+            if pending:
+                if self._commit(pending):
+                    pending, failures = [], 0
+                else:
+                    failures += 1
+                    time.sleep(min(self.commit_interval_s, 1.0))
+            if not pending:
+                for f in flushes:
+                    f.done.set()
+                flushes.clear()
+        if pending:
+            log.error("journal rows not committed at close", rows=len(pending), error=self.last_error)
+        for f in flushes:
+            f.done.set()
+
+    def _commit(self, rows: list[Any]) -> bool:
+        """Commit rows in one transaction; False (rows kept by the caller) on failure."""
+        grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
+        statements: list[tuple[str, tuple[Any, ...]]] = []
+        readings: list[tuple[Any, ...]] = []
+        samples: list[tuple[Any, ...]] = []
+        extras: list[tuple[Any, ...]] = []
+        top = 0
+        agg = self._agg.snapshot()
+        enc = self._enc
+        try:
+            self._conn.execute("BEGIN")
+            for table, row in rows:
+                if table == "__sql__":
+                    statements.append(row)
+                    continue
+                top = max(top, row["seq"])
+                if table == "readings":
+                    readings.append(enc.reading(row))
+                elif table == "samples":
+                    stored, extra = enc.sample(row)
+                    samples.append(stored)
+                    if extra:
+                        extras.append(extra)
+                    channel = enc.channel_id(row["channel"])
+                    agg.sample(self._conn, channel, iso_to_ms(row["ts"]), row["effective_uSv_h"])
+                else:
+                    if table == "alarm_events":
+                        agg.alarm(enc.channel_id(row["channel"]), row["rule"], row["state"])
+                    cols = tuple(row)
+                    grouped.setdefault((table, cols), []).append(tuple(row[c] for c in cols))
+            if readings:
+                self._conn.executemany(INSERT_READING, readings)
+            if samples:
+                self._conn.executemany(INSERT_SAMPLE, samples)
+            if extras:
+                self._conn.executemany(INSERT_EXTRA, extras)
+            for key, values in grouped.items():
+                sql = self._sql.get(key)
+                if sql is None:
+                    table, cols = key
+                    sql = f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+                    self._sql[key] = sql
+                self._conn.executemany(sql, values)
+            agg.write(self._conn)
+            for sql, params in statements:
+                self._conn.execute(sql, params)
+            self.before_commit(self._conn)
+            self._conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            enc.reload()  # ids given out in the rolled-back transaction do not exist
+            self.last_error = str(err)
+            log.error("journal commit failed; will retry", error=str(err), rows=len(rows))
+            return False
+        self._agg = agg
+        self.last_error = None
+        if top:
+            self.committed_seq = max(self.committed_seq, top)
+            for callback in self._listeners:
+                try:
+                    callback(self.committed_seq)
+                except Exception:  # a listener must never stop the writer
+                    log.exception("journal commit listener failed")
+        return True
+
+    def before_commit(self, conn: sqlite3.Connection) -> None:
+        """Runs in the writer's transaction just before COMMIT (retention deletes go here)."""
+        pending, self._before_commit = self._before_commit, []
+        for fn in pending:
+            try:
+                fn(conn)
+            except sqlite3.Error:
+                raise
+            except Exception:  # a bug in a maintenance task must not stop the writer
+                log.exception("journal maintenance task failed")
+
+    def run_in_writer(self, fn: Callable[[sqlite3.Connection], None]) -> None:
+        """Run ``fn(conn)`` inside the writer's next transaction (thread-safe)."""
+        self._before_commit.append(fn)
+        self._queue.put(("__sql__", ("SELECT 1", ())))
+
+    # -- closing ------------------------------------------------------------------------
+
+    def close(self, *, clean: bool = True) -> None:
+        """Commit everything, record the end of this run, close the file."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        self._thread.join(timeout=60)
+        try:
+            self._conn.execute(
+                "UPDATE runs SET stopped_at = ?, clean = ? WHERE id = ?",
+                (now_iso(), 1 if clean and self.last_error is None else 0, self.run_id),
+            )
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            self._conn.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(clean=exc[0] is None)
