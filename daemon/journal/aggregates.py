@@ -95,6 +95,8 @@ class Aggregator:
             key = bucket_key(tier, t)
             b = self.open.get((tier, channel))
             if b is None or b[0] != key:
+                if b is not None and (tier, channel) in self.dirty:
+                    self._write(conn, tier, channel)  # its changes before another bucket opens
                 row = conn.execute(
                     f"SELECT {_COLS} FROM {tier} WHERE channel = ? AND {_key_col(tier)} = ?", (channel, key)
                 ).fetchone()
@@ -112,15 +114,16 @@ class Aggregator:
         if prev is None or t > prev:
             self.last_ms[channel] = t
 
+    def _write(self, conn: sqlite3.Connection, tier: str, channel: int) -> None:
+        conn.execute(
+            f"INSERT OR REPLACE INTO {tier}(channel, {_key_col(tier)}, {_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (channel, *self.open[(tier, channel)]),
+        )
+        self.dirty.discard((tier, channel))
+
     def write(self, conn: sqlite3.Connection) -> None:
         for tier, channel in sorted(self.dirty):
-            b = self.open[(tier, channel)]
-            conn.execute(
-                f"INSERT OR REPLACE INTO {tier}(channel, {_key_col(tier)}, {_COLS})"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (channel, *b),
-            )
-        self.dirty.clear()
+            self._write(conn, tier, channel)
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
