@@ -131,19 +131,31 @@ class _MeterWatch:
 
 
 def first_seq_at_or_after(conn: sqlite3.Connection, ts: str) -> int | None:
-    """Smallest samples.seq whose ts >= ``ts``, by bisection on seq (ts grows with seq)."""
-    row = conn.execute("SELECT MIN(seq), MAX(seq) FROM samples").fetchone()
-    if row[0] is None:
+    """A seq at or below the first sample whose ts >= ``ts`` (journal/queries.py)."""
+    from radsurvey.daemon.journal.queries import first_sample_seq_at
+
+    return first_sample_seq_at(conn, ts)
+
+
+def _budget_from_aggregates(
+    conn: sqlite3.Connection, channel: str, period_start_s: float, now_s: float
+) -> DoseBudgetState | None:
+    """A dose budget's state from the journal's aggregates where retention removed the raw samples.
+
+    The minute/hour buckets up to where the raw samples start (journal/queries.py, aggregate_dose);
+    the replay of the raw samples carries on after the last sample they hold. None when the raw samples
+    reach back to the period's start (or the journal has no aggregates).
+    """
+    from radsurvey.daemon.journal.queries import aggregate_dose, has_aggregates
+
+    if not has_aggregates(conn):
         return None
-    lo, hi = int(row[0]), int(row[1]) + 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        probe = conn.execute("SELECT seq, ts FROM samples WHERE seq >= ? ORDER BY seq LIMIT 1", (mid,)).fetchone()
-        if probe is None or probe["ts"] >= ts:
-            hi = mid
-        else:
-            lo = int(probe["seq"]) + 1
-    return lo
+    dose_uSv, covered_s, _, until, _ = aggregate_dose(
+        conn, channel, round(period_start_s * 1000), round(now_s * 1000) + 1
+    )
+    if until is None:
+        return None
+    return DoseBudgetState(period_start=period_start_s, dose_uSv=dose_uSv, covered_s=covered_s, last_t=until / 1000)
 
 
 class AlarmService:
@@ -465,6 +477,10 @@ class AlarmService:
                         begin = snap["last_t"] if snap["last_t"] is not None else snap["period_start"]
                     else:
                         begin = current_start - r.cfg.max_gap_s
+                        seeded = _budget_from_aggregates(conn, channel, current_start, t_now)
+                        if seeded is not None:  # raw samples of the period's start are gone (retention)
+                            r.budget.s = seeded
+                            begin = seeded.last_t if seeded.last_t is not None else begin
                 else:
                     continue
                 start = begin if start is None else min(start, begin)

@@ -1,4 +1,4 @@
-"""``radsurvey journal stats|tail``: read the journal without disturbing a running daemon."""
+"""``radsurvey journal stats|tail|export|doses``: read the journal without disturbing a running daemon."""
 
 from __future__ import annotations
 
@@ -59,6 +59,119 @@ def stats_command(
         )
     for sink, cur in data["sink_cursors"].items():
         console.print(f"sink {sink}: acknowledged up to seq {cur['seq']} at {cur['updated_at']}")
+    if data.get("tiers"):
+        tiers = Table(title="retention tiers")
+        for col in ("tier", "rows", "size", "oldest", "newest", "age of oldest"):
+            tiers.add_column(col)
+        for name, t in data["tiers"].items():
+            size = f"{t['bytes'] / 1e6:.2f} MB" if t["bytes"] is not None else "-"
+            if name == "year":
+                first, last, age = str(t["first_year"] or "-"), str(t["last_year"] or "-"), "kept for good"
+            else:
+                first, last = t["first_ts"] or "-", t["last_ts"] or "-"
+                age = f"{t['oldest_age_days']:.1f} d" if t["oldest_age_days"] is not None else "-"
+            tiers.add_row(name, str(t["rows"]), size, first, last, age)
+        console.print(tiers)
+
+
+def _when(text: str, option: str) -> str:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option}: not an ISO-8601 date or time: {text!r} (e.g. 2026-12-01 or 2026-12-01T08:00:00Z)")
+    return text
+
+
+@app.command("export")
+def export_command(
+    start: str = typer.Option(..., "--from", help="start (ISO-8601, UTC unless it names an offset)"),
+    end: str = typer.Option(..., "--to", help="end, exclusive (ISO-8601)"),
+    fmt: str = typer.Option("csv", "--format", help="csv (parquet: see docs/sinks.md, Retention)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="file to write (default: standard output)"),
+    tier: str | None = typer.Option(None, "--tier", help="raw, minute or hour (default: the finest that holds --from)"),
+    journal: Path | None = JournalOpt,
+    config: Path | None = ConfigOpt,
+) -> None:
+    """Samples (or minute/hour aggregates) of every channel in a time range, from the finest tier that holds it."""
+    import csv
+    import sys
+
+    from radsurvey.daemon import journal as jr
+
+    if fmt != "csv":
+        fail(f"--format {fmt}: only csv is supported (Parquet is left out: docs/sinks.md, Retention)")
+    if tier is not None and tier not in ("raw", "minute", "hour"):
+        fail(f"--tier {tier}: choose raw, minute or hour")
+    _when(start, "--from")
+    _when(end, "--to")
+    chosen, cols, rows = run_command(lambda: jr.export_rows(journal_path(journal, config), start, end, tier=tier))
+    handle = open(out, "w", newline="") if out else sys.stdout
+    try:
+        writer = csv.writer(handle)
+        writer.writerow(cols)
+        n = 0
+        for row in rows:
+            writer.writerow(row)
+            n += 1
+    finally:
+        if out:
+            handle.close()
+    typer.echo(f"{n} {chosen} rows", err=True)
+
+
+@app.command("migrate")
+def migrate_command(journal: Path | None = JournalOpt, config: Path | None = ConfigOpt) -> None:
+    """Upgrade the journal's schema now (the daemon does it when it starts); stop the daemon first."""
+    from radsurvey.daemon import journal as jr
+
+    path = journal_path(journal, config)
+
+    def run() -> tuple[int, int]:
+        if not path.exists():
+            raise jr.JournalError("journal not found", source=str(path))
+        conn = jr.connect(path)
+        try:
+            before = jr.schema_version(conn)
+            return before, jr.migrate(conn, path)
+        finally:
+            conn.close()
+
+    before, after = run_command(run)
+    typer.echo(f"{path}: schema version {before} -> {after}" if before != after else f"{path}: up to date (v{after})")
+
+
+@app.command("doses")
+def doses_command(
+    journal: Path | None = JournalOpt,
+    config: Path | None = ConfigOpt,
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """The yearly dose record of every channel (kept for good): dose, hours measured, maximum E."""
+    from radsurvey.daemon.journal.queries import dose_record
+
+    rows = run_command(lambda: dose_record(journal_path(journal, config)))
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="dose record per channel and calendar year (UTC)")
+    for col in ("channel", "year", "dose uSv", "hours measured", "max E uSv/h", "worst alarm"):
+        table.add_column(col)
+    names = {0: "normal", 1: "warning", 2: "alarm"}
+    for r in rows:
+        table.add_row(
+            r["channel"],
+            str(r["year"]),
+            f"{r['dose_uSv']:.6g}",
+            f"{r['hours_measured']:.2f}",
+            f"{r['max_uSv_h']:.4g}",
+            names.get(r["worst_alarm"], "?"),
+        )
+    Console().print(table)
 
 
 @app.command("tail")

@@ -44,6 +44,27 @@ def _compact(conn: sqlite3.Connection) -> bool:
     return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sample_rows'").fetchone() is not None
 
 
+def has_aggregates(conn: sqlite3.Connection) -> bool:
+    """Whether the journal (schema 5 on) has the compact rows and their aggregates."""
+    return _compact(conn)
+
+
+def _needs_compact(conn: sqlite3.Connection, path: str | Path) -> None:
+    if not _compact(conn):
+        raise JournalError(
+            f"journal schema version {schema_version(conn)} has no aggregates yet: it is upgraded when the daemon"
+            " next opens it, or now with `radsurvey journal migrate` (with the daemon stopped)",
+            source=str(path),
+        )
+
+
+@contextmanager
+def compact_reader(path: str | Path) -> Iterator[sqlite3.Connection]:
+    with reader(path) as conn:
+        _needs_compact(conn, path)
+        yield conn
+
+
 def as_ms(when: datetime | str | float | int) -> int:
     """UTC milliseconds of a datetime, an ISO-8601 text or epoch seconds."""
     if isinstance(when, str):
@@ -133,7 +154,7 @@ def _tiers(conn: sqlite3.Connection) -> dict[str, Any]:
 
 def tiers(path: str | Path) -> dict[str, Any]:
     """Each retention tier's rows, bytes on disk and the age of its oldest data."""
-    with reader(path) as conn:
+    with compact_reader(path) as conn:
         return _tiers(conn)
 
 
@@ -183,11 +204,18 @@ def _tier_start_ms(conn: sqlite3.Connection, tier: str, channel: int | None) -> 
 
 
 def finest_tier(conn: sqlite3.Connection, start_ms: int, channel: int | None = None) -> str:
-    """raw, minute or hour: the finest tier whose oldest data is not after ``start_ms``."""
-    for tier in ("raw", "minute"):
-        first = _tier_start_ms(conn, tier, channel)
-        if first is not None and first <= start_ms:
-            return tier
+    """raw, minute or hour: the finest tier that holds everything from ``start_ms`` on.
+
+    A tier holds the range when its oldest data is not after ``start_ms``, or when retention has not
+    shortened it yet (it reaches back to the first bucket of the next coarser tier).
+    """
+    raw = _tier_start_ms(conn, "raw", channel)
+    minute = _tier_start_ms(conn, "minute", channel)
+    hour = _tier_start_ms(conn, "hour", channel)
+    if raw is not None and (raw <= start_ms or (minute is not None and raw < minute + MINUTE_MS)):
+        return "raw"
+    if minute is not None and (minute <= start_ms or (hour is not None and minute < hour + HOUR_MS)):
+        return "minute"
     return "hour"
 
 
@@ -208,6 +236,29 @@ def seq_at(conn: sqlite3.Connection, ms: int) -> int | None:
         else:
             lo = seq + 1
     return int(conn.execute(first, (lo,)).fetchone()[0])
+
+
+def first_sample_seq_at(conn: sqlite3.Connection, ts: str) -> int | None:
+    """A seq from which ``samples WHERE seq >= it`` holds every sample with ts >= ``ts`` and few older ones.
+
+    The reading seq at that time: a sample is appended right after its reading, with the reading's time.
+    """
+    from .codec import iso_to_ms
+
+    if _compact(conn):
+        return seq_at(conn, iso_to_ms(ts))
+    row = conn.execute("SELECT MIN(seq), MAX(seq) FROM samples").fetchone()
+    if row[0] is None:
+        return None
+    lo, hi = int(row[0]), int(row[1]) + 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        probe = conn.execute("SELECT seq, ts FROM samples WHERE seq >= ? ORDER BY seq LIMIT 1", (mid,)).fetchone()
+        if probe is None or probe[1] >= ts:
+            hi = mid
+        else:
+            lo = int(probe[0]) + 1
+    return lo
 
 
 _RAW = (
@@ -244,7 +295,7 @@ def series(
     (µSv/h), ``dose_uSv``, ``covered_s`` and ``alarm`` (buckets only).
     """
     start_ms, end_ms = as_ms(start), as_ms(end)
-    with reader(path) as conn:
+    with compact_reader(path) as conn:
         cid = _channel_id(conn, channel)
         chosen = tier or finest_tier(conn, start_ms, cid)
         points: list[dict[str, Any]] = []
@@ -295,59 +346,79 @@ def _floor(ms: int, tier: str) -> int:
     return ms - ms % size
 
 
+def aggregate_dose(
+    conn: sqlite3.Connection, channel: str, start_ms: int, end_ms: int
+) -> tuple[float, float, float | None, int | None, list[str]]:
+    """The part of [start, end) whose raw samples are gone, from the aggregates.
+
+    Returns (dose µSv, covered s, max E, ``until``, tiers used): hour buckets before the first minute
+    bucket, then minute buckets up to and including the minute the raw samples start in; ``until``
+    is the last sample time those buckets hold (raw samples after it carry on), or None when the raw
+    samples reach back to ``start``. Buckets are whole: the answer's resolution is a bucket.
+    """
+    cid = _channel_id(conn, channel)
+    raw_from = raw_start_ms(conn)
+    if cid is None or (raw_from is not None and raw_from <= start_ms):
+        return 0.0, 0.0, None, None, []
+    agg_end = end_ms if raw_from is None else min(end_ms, raw_from - raw_from % MINUTE_MS + MINUTE_MS)
+    minute_from = _tier_start_ms(conn, "minute", cid)
+    total = covered = 0.0
+    e_max: float | None = None
+    until: int | None = None
+    parts: list[str] = []
+    ranges = []
+    if minute_from is None or minute_from > start_ms:
+        hour_end = agg_end if minute_from is None else min(agg_end, minute_from)
+        ranges.append(("hour", start_ms, hour_end))
+        start_ms = hour_end
+    ranges.append(("minute", start_ms, agg_end))
+    for tier, lo, hi in ranges:
+        if lo >= hi:
+            continue
+        row = conn.execute(
+            f"SELECT SUM(dose_uSv), SUM(covered_ms), MAX(e_max), MAX(last_ms) FROM {TIER_TABLES[tier]}"
+            " WHERE channel = ? AND start_ms >= ? AND start_ms < ?",
+            (cid, _floor(lo, tier), hi),
+        ).fetchone()
+        if row[0] is not None:
+            total += row[0]
+            covered += row[1] / 1000
+            e_max = row[2] if e_max is None else max(e_max, row[2])
+            until = row[3] if until is None else max(until, row[3])
+            parts.append(tier)
+    return total, covered, e_max, until, parts
+
+
 def dose(path: str | Path, channel: str, start: datetime | str | float, end: datetime | str | float) -> dict[str, Any]:
     """Integrated dose (µSv), time covered and max E of one channel over [start, end).
 
-    From the raw samples where they are still stored, else from minute then hour aggregates
+    From the raw samples where they are still stored, else from the minute, then hour aggregates
     (whole buckets: the range is widened to the bucket edges, which is the answer's resolution).
+    Each sample stands for the time since the channel's previous one, at most MAX_GAP_MS.
     """
     start_ms, end_ms = as_ms(start), as_ms(end)
-    total = covered = 0.0
-    e_max: float | None = None
-    parts: list[str] = []
-    with reader(path) as conn:
-        cid = _channel_id(conn, channel)
-        if cid is None:
-            return {"channel": channel, "dose_uSv": 0.0, "covered_s": 0.0, "max_uSv_h": None, "tiers": []}
-        raw_from = raw_start_ms(conn)
-        minute_from = _tier_start_ms(conn, "minute", cid)
-        cursor = start_ms
-        for tier, until in (("hour", minute_from), ("minute", raw_from)):
-            if until is None or cursor >= min(until, end_ms):
-                continue
-            stop = min(until, end_ms)
-            stop -= stop % (HOUR_MS if tier == "hour" else MINUTE_MS)
-            row = conn.execute(
-                f"SELECT SUM(dose_uSv), SUM(covered_ms), MAX(e_max) FROM {TIER_TABLES[tier]}"
-                " WHERE channel = ? AND start_ms >= ? AND start_ms < ?",
-                (cid, _floor(cursor, tier), stop),
-            ).fetchone()
-            if row[0] is not None:
-                total += row[0]
-                covered += row[1] / 1000
-                e_max = row[2] if e_max is None else max(e_max, row[2])
-                parts.append(tier)
-            cursor = max(cursor, stop)
-        if cursor < end_ms:
-            prev = None
-            used = False
-            for t, e in _raw_samples(conn, channel, cursor, end_ms):
-                dt = min(t - prev, MAX_GAP_MS) if prev is not None and t > prev else 0
-                if prev is None or t > prev:
-                    prev = t
-                if t >= cursor:
-                    total += e * dt / HOUR_MS
-                    covered += dt / 1000
-                    e_max = e if e_max is None else max(e_max, e)
-                    used = True
-            if used:
-                parts.append("raw")
+    with compact_reader(path) as conn:
+        total, covered, e_max, until, parts = aggregate_dose(conn, channel, start_ms, end_ms)
+        cursor = start_ms if until is None else until + 1
+        prev = until  # the last sample the aggregates hold is the previous one of the first raw sample
+        used = False
+        for t, e in _raw_samples(conn, channel, cursor, end_ms):
+            dt = min(t - prev, MAX_GAP_MS) if prev is not None and t > prev else 0
+            if prev is None or t > prev:
+                prev = t
+            if t >= cursor:
+                total += e * dt / HOUR_MS
+                covered += dt / 1000
+                e_max = e if e_max is None else max(e_max, e)
+                used = True
+        if used:
+            parts.append("raw")
     return {"channel": channel, "dose_uSv": total, "covered_s": covered, "max_uSv_h": e_max, "tiers": parts}
 
 
 def dose_record(path: str | Path) -> list[dict[str, Any]]:
     """The yearly dose record of every channel: integral (µSv), hours measured, maximum E (µSv/h)."""
-    with reader(path) as conn:
+    with compact_reader(path) as conn:
         return [
             {
                 "channel": r[0],
@@ -389,6 +460,11 @@ def export_rows(
     """(tier, column names, rows) of every channel over [start, end) from the finest tier that holds it."""
     start_ms, end_ms = as_ms(start), as_ms(end)
     conn = connect(Path(path), readonly=True)
+    try:
+        _needs_compact(conn, path)
+    except JournalError:
+        conn.close()
+        raise
     chosen = tier or finest_tier(conn, start_ms)
     cols = EXPORT_COLUMNS[chosen]
 

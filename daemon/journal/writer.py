@@ -258,7 +258,8 @@ class Journal:
 
     def before_commit(self, conn: sqlite3.Connection) -> None:
         """Runs in the writer's transaction just before COMMIT (retention deletes go here)."""
-        pending, self._before_commit = self._before_commit, []
+        with self._seq_lock:
+            pending, self._before_commit = self._before_commit, []
         for fn in pending:
             try:
                 fn(conn)
@@ -269,7 +270,8 @@ class Journal:
 
     def run_in_writer(self, fn: Callable[[sqlite3.Connection], None]) -> None:
         """Run ``fn(conn)`` inside the writer's next transaction (thread-safe)."""
-        self._before_commit.append(fn)
+        with self._seq_lock:
+            self._before_commit.append(fn)
         self._queue.put(("__sql__", ("SELECT 1", ())))
 
     # -- closing ------------------------------------------------------------------------

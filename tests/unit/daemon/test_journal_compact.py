@@ -136,7 +136,7 @@ def reference_aggregates(conn: sqlite3.Connection) -> dict[str, dict[tuple[str, 
         if kind == "a":
             levels.setdefault(channel, {})[a] = rank[b]
             lvl = max(levels[channel].values())
-            for tier, buckets in out.items():
+            for buckets in out.values():
                 current = [k for k in buckets if k[0] == channel]
                 if current:
                     key = max(current, key=lambda k: buckets[k][-1])
