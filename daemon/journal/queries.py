@@ -368,9 +368,20 @@ def aggregate_dose(
     parts: list[str] = []
     ranges = []
     if minute_from is None or minute_from > start_ms:
-        hour_end = agg_end if minute_from is None else min(agg_end, minute_from)
+        # Hours wholly before the minute tier; the hour the minute tier starts in as well when retention
+        # cut that tier inside it (its minutes no longer hold all of the hour's samples).
+        hour_end = agg_end
+        if minute_from is not None:
+            first_hour = minute_from - minute_from % HOUR_MS
+            in_hour = conn.execute("SELECT n FROM agg_hour WHERE channel = ? AND start_ms = ?", (cid, first_hour))
+            hour_n = (in_hour.fetchone() or (0,))[0]
+            minutes_n = conn.execute(
+                "SELECT COALESCE(SUM(n), 0) FROM agg_minute WHERE channel = ? AND start_ms >= ? AND start_ms < ?",
+                (cid, first_hour, first_hour + HOUR_MS),
+            ).fetchone()[0]
+            hour_end = min(agg_end, first_hour + HOUR_MS if hour_n > minutes_n else first_hour)
         ranges.append(("hour", start_ms, hour_end))
-        start_ms = hour_end
+        start_ms = max(start_ms, hour_end)
     ranges.append(("minute", start_ms, agg_end))
     for tier, lo, hi in ranges:
         if lo >= hi:
