@@ -56,7 +56,10 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
 
 
 def _has(conn: Any, table: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (table,)).fetchone() is not None
+    return (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name=?", (table,)).fetchone()
+        is not None
+    )
 
 
 def _journal_has_alarms(path: Path) -> bool:

@@ -23,7 +23,10 @@ async def run_into(tmp_path: Path, victoria: VictoriaMetrics, seconds: float = 1
     await wait_for(lambda: running.sink("influxdb").cursor >= horizon, 10, "influxdb to catch up")
     await running.stop()
     conn = sqlite3.connect(cfg.journal.path)
-    conn.execute("DELETE FROM readings WHERE seq > ?", (running.sink("influxdb").cursor,))  # keep what was delivered
+    # keep what was delivered (a sample is stored with its reading's time and value: it goes with it)
+    cursor = running.sink("influxdb").cursor
+    conn.execute("DELETE FROM sample_rows WHERE seq > ? OR seq - r > ?", (cursor, cursor))
+    conn.execute("DELETE FROM reading_rows WHERE seq > ?", (cursor,))
     conn.commit()
     conn.close()
     return cfg.journal.path
