@@ -10,6 +10,13 @@ state while the bucket was open (0 normal, 1 warning, 2 alarm or fault).
 The sums are taken in seq order, so recomputing them from the raw rows in the
 same order gives the same floating-point numbers. The yearly record is the dose
 register: retention never deletes it.
+
+The writer folds every sample into the open buckets as it commits it, but
+writes the buckets to disk only every ``PERSIST_S`` (and at close), with the
+highest seq they include (``agg_meta``): rewriting three aggregate pages at
+every commit would triple the SD-card writes. After a crash the daemon folds the
+raw rows above that seq in again at start-up, so the aggregates on disk always
+equal a recomputation from the raw rows they cover.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 MAX_GAP_MS = 60_000
+PERSIST_S = 60.0
 MINUTE_MS = 60_000
 HOUR_MS = 3_600_000
 TIERS = ("agg_minute", "agg_hour", "dose_year")
@@ -52,10 +60,16 @@ class Aggregator:
     levels: dict[int, dict[str, int]] = field(default_factory=dict)  # channel -> rule -> rank
     open: dict[tuple[str, int], list[Any]] = field(default_factory=dict)  # (tier, channel) -> [key, *cols]
     dirty: set[tuple[str, int]] = field(default_factory=set)
+    closed: dict[tuple[str, int, int], list[Any]] = field(default_factory=dict)  # not yet written
+    seq: int = 0  # every sample and alarm event up to this seq is folded in
+    persisted_seq: int = 0  # ... and written to disk up to this one
 
     @classmethod
     def load(cls, conn: sqlite3.Connection) -> Aggregator:
+        """The state on disk, then the raw rows above it folded in (after a crash)."""
         agg = cls()
+        row = conn.execute("SELECT seq FROM agg_meta WHERE id = 1").fetchone()
+        agg.seq = agg.persisted_seq = int(row[0]) if row else 0
         for tier in TIERS:
             key = _key_col(tier)
             for row in conn.execute(
@@ -66,9 +80,11 @@ class Aggregator:
                 agg.last_ms[row[0]] = max(agg.last_ms.get(row[0], row[9]), row[9])
         for channel, rule, state in conn.execute(
             "SELECT ch.id, a.rule, a.state FROM alarm_events a JOIN channels ch ON ch.name = a.channel"
-            " WHERE a.seq IN (SELECT MAX(seq) FROM alarm_events GROUP BY channel, rule)"
+            " WHERE a.seq IN (SELECT MAX(seq) FROM alarm_events WHERE seq <= ? GROUP BY channel, rule)",
+            (agg.seq,),
         ):
             agg.levels.setdefault(channel, {})[rule] = ALARM_RANK.get(state, 0)
+        catch_up(conn, agg)
         return agg
 
     def snapshot(self) -> Aggregator:
@@ -96,11 +112,14 @@ class Aggregator:
             b = self.open.get((tier, channel))
             if b is None or b[0] != key:
                 if b is not None and (tier, channel) in self.dirty:
-                    self._write(conn, tier, channel)  # its changes before another bucket opens
-                row = conn.execute(
-                    f"SELECT {_COLS} FROM {tier} WHERE channel = ? AND {_key_col(tier)} = ?", (channel, key)
-                ).fetchone()
-                b = [key, *row] if row else [key, 0, e, 0.0, e, 0.0, 0, lvl, t]
+                    self.closed[(tier, channel, b[0])] = b  # written with the next persist
+                    self.dirty.discard((tier, channel))
+                b = self.closed.pop((tier, channel, key), None)
+                if b is None:
+                    row = conn.execute(
+                        f"SELECT {_COLS} FROM {tier} WHERE channel = ? AND {_key_col(tier)} = ?", (channel, key)
+                    ).fetchone()
+                    b = [key, *row] if row else [key, 0, e, 0.0, e, 0.0, 0, lvl, t]
                 self.open[(tier, channel)] = b
             b[1] += 1
             b[2] = min(b[2], e)
@@ -114,16 +133,20 @@ class Aggregator:
         if prev is None or t > prev:
             self.last_ms[channel] = t
 
-    def _write(self, conn: sqlite3.Connection, tier: str, channel: int) -> None:
-        conn.execute(
-            f"INSERT OR REPLACE INTO {tier}(channel, {_key_col(tier)}, {_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (channel, *self.open[(tier, channel)]),
-        )
-        self.dirty.discard((tier, channel))
-
     def write(self, conn: sqlite3.Connection) -> None:
-        for tier, channel in sorted(self.dirty):
-            self._write(conn, tier, channel)
+        """Write every changed bucket and the seq they include (in the caller's transaction)."""
+        buckets = [(tier, channel, b) for (tier, channel, _), b in self.closed.items()]
+        buckets += [(tier, channel, self.open[(tier, channel)]) for tier, channel in sorted(self.dirty)]
+        for tier, channel, b in buckets:
+            conn.execute(
+                f"INSERT OR REPLACE INTO {tier}(channel, {_key_col(tier)}, {_COLS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (channel, *b),
+            )
+        conn.execute("INSERT OR REPLACE INTO agg_meta(id, seq) VALUES (1, ?)", (self.seq,))
+        self.closed.clear()
+        self.dirty.clear()
+        self.persisted_seq = self.seq
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
@@ -131,12 +154,21 @@ def rebuild(conn: sqlite3.Connection) -> None:
     for tier in TIERS:
         conn.execute(f"DELETE FROM {tier}")
     agg = Aggregator()
+    catch_up(conn, agg)
+    agg.write(conn)
+
+
+def catch_up(conn: sqlite3.Connection, agg: Aggregator) -> None:
+    """Fold the samples and alarm events above ``agg.seq`` into ``agg``, in seq order."""
+    after = agg.seq
     channels = {r[1]: r[0] for r in conn.execute("SELECT id, name FROM channels")}
     cur = conn.execute(
         "SELECT s.seq, c.channel, COALESCE(x.t, r.t), NULL, NULL FROM sample_rows s"
         " JOIN sample_ctx c ON c.id = s.k LEFT JOIN reading_rows r ON r.seq = s.seq - s.r"
-        " LEFT JOIN sample_extra x ON x.seq = s.seq"
-        " UNION ALL SELECT seq, NULL, NULL, channel, rule || char(0) || state FROM alarm_events ORDER BY 1"
+        " LEFT JOIN sample_extra x ON x.seq = s.seq WHERE s.seq > ?"
+        " UNION ALL SELECT seq, NULL, NULL, channel, rule || char(0) || state FROM alarm_events WHERE seq > ?"
+        " ORDER BY 1",
+        (after, after),
     )
     e_of = conn.cursor()
     while True:
@@ -158,4 +190,6 @@ def rebuild(conn: sqlite3.Connection) -> None:
             elif alarm_channel in channels:
                 rule, state = rule_state.split("\0", 1)
                 agg.alarm(channels[alarm_channel], rule, state)
-        agg.write(conn)
+        agg.seq = max(agg.seq, chunk[-1][0])
+    top = conn.execute("SELECT MAX(seq) FROM sample_rows").fetchone()[0]
+    agg.seq = max(agg.seq, int(top or 0))

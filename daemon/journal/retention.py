@@ -43,6 +43,8 @@ def raw_boundary(conn: sqlite3.Connection, upto: int, before_ms: int) -> int:
     still needs a reading at or below X."""
     first_new = seq_at(conn, before_ms)
     x = upto if first_new is None else min(upto, first_new - 1)
+    folded = conn.execute("SELECT seq FROM agg_meta WHERE id = 1").fetchone()
+    x = min(x, int(folded[0]) if folded else 0)  # never a raw row the aggregates on disk do not hold yet
     low = conn.execute("SELECT MIN(seq) FROM reading_rows").fetchone()[0]
     if low is None:
         return 0

@@ -274,6 +274,10 @@ CREATE TABLE agg_hour (
     last_ms INTEGER NOT NULL,
     PRIMARY KEY (channel, start_ms)
 ) WITHOUT ROWID;
+CREATE TABLE agg_meta (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    seq INTEGER NOT NULL
+);
 CREATE TABLE dose_year (
     channel INTEGER NOT NULL,
     year INTEGER NOT NULL,

@@ -28,7 +28,7 @@ import structlog
 
 from radsurvey.protocols.errors import JournalError
 
-from .aggregates import Aggregator
+from .aggregates import PERSIST_S, Aggregator
 from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, iso_to_ms
 from .schema import connect, max_seq, migrate, now_iso
 
@@ -61,7 +61,15 @@ class Journal:
         self._conn = connect(self.path, synchronous=synchronous)
         migrate(self._conn, self.path)
         self._enc = Encoder(self._conn)
-        self._agg = Aggregator.load(self._conn)
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._agg = Aggregator.load(self._conn)  # folds in what a crash left unwritten
+            self._agg.write(self._conn)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        self._agg_written = time.monotonic()
         self._before_commit: list[Callable[[sqlite3.Connection], None]] = []
         self._seq_lock = threading.Lock()
         self._next_seq = self._max_seq() + 1
@@ -231,7 +239,9 @@ class Journal:
                     sql = f"INSERT INTO {table}({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
                     self._sql[key] = sql
                 self._conn.executemany(sql, values)
-            agg.write(self._conn)
+            agg.seq = max(agg.seq, top)
+            if time.monotonic() - self._agg_written >= PERSIST_S:
+                agg.write(self._conn)
             for sql, params in statements:
                 self._conn.execute(sql, params)
             self.before_commit(self._conn)
@@ -245,6 +255,8 @@ class Journal:
             self.last_error = str(err)
             log.error("journal commit failed; will retry", error=str(err), rows=len(rows))
             return False
+        if agg.persisted_seq != self._agg.persisted_seq:
+            self._agg_written = time.monotonic()
         self._agg = agg
         self.last_error = None
         if top:
@@ -284,6 +296,14 @@ class Journal:
         self._queue.put(_STOP)
         self._thread.join(timeout=60)
         try:
+            if self._agg.persisted_seq != self._agg.seq or self._agg.dirty or self._agg.closed:
+                try:
+                    self._conn.execute("BEGIN")
+                    self._agg.write(self._conn)
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error as err:  # recomputed from the raw rows at the next start
+                    self._conn.execute("ROLLBACK")
+                    log.error("aggregates not written at close", error=str(err))
             self._conn.execute(
                 "UPDATE runs SET stopped_at = ?, clean = ? WHERE id = ?",
                 (now_iso(), 1 if clean and self.last_error is None else 0, self.run_id),
