@@ -102,11 +102,13 @@ async def bytes_per_row(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, hours: fl
     }
 
 
-def sd_wear(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float) -> dict:
-    """write_bytes of ``radsurvey run`` (8 simulated meters at 1 Hz, both sinks, default commit interval)."""
+def sd_wear(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float, commit_interval_s: float | None) -> dict:
+    """write_bytes of ``radsurvey run`` (8 simulated meters at 1 Hz, both sinks; None: the default commit interval)."""
     tmp.mkdir(parents=True, exist_ok=True)
     data = base_config(tmp, mqtt_port=mq.port, influx_url=vm.url, meters=8, poll_s=1.0)
     data["journal"] = {"path": data["journal"]["path"]}  # the defaults: commit interval, batch size
+    if commit_interval_s is not None:
+        data["journal"]["commit_interval_s"] = commit_interval_s
     cfg = write_toml(tmp / "wear.toml", data)
     proc = subprocess.Popen(
         [RADSURVEY, "run", "--config", str(cfg), "--duration", str(seconds + 10)],
@@ -129,10 +131,84 @@ def sd_wear(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float) -> di
     return {
         "meters": 8,
         "poll_interval_s": 1.0,
-        "commit_interval_s": "default",
+        "commit_interval_s": commit_interval_s or "default (1.0)",
         "measured_s": round(t1 - t0, 1),
         "write_bytes_per_hour": round(per_hour),
         "mb_per_day": round(per_hour * 24 / 1e6, 1),
+    }
+
+
+def make_v01_journal(path: Path, n: int) -> None:
+    """A journal as 0.1 wrote it (schema 1-4, text timestamps, JSON per row): 8 meters at 1 Hz, n readings."""
+    from radsurvey.daemon.journal.schema import MIGRATIONS
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL, description TEXT NOT NULL)"
+    )
+    for version, description, sql in MIGRATIONS[:4]:
+        assert isinstance(sql, str)
+        conn.execute("BEGIN")
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (?, '2026-01-01T00:00:00.000Z', ?)", (version, description))
+        conn.execute("COMMIT")
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    conversions = '[{"name":"simulated","detail":"seed=%d beam=off"}]'
+    corrections = '[{"name":"background","subtracted_uGy_h":0.1}]'
+    seq = 0
+    conn.execute("BEGIN")
+    for i in range(n):
+        m = i % 8
+        ts = (start + timedelta(seconds=i // 8, milliseconds=m * 7)).isoformat(timespec="milliseconds")
+        ts = ts.replace("+00:00", "Z")
+        value = round(0.2 + (i % 17) * 0.003, 6)
+        mean = value
+        net = max(mean - 0.1, 0.0)
+        e = 0.5 * net
+        conn.execute(
+            "INSERT INTO readings VALUES (?, ?, ?, ?, 'uGy/h', 'air_kerma_rate', '[]', ?, ?, ?)",
+            (seq + 1, ts, f"m{m}", value, f"{i}:{value:.6f}:off".encode(), conversions % m, value),
+        )
+        conn.execute(
+            "INSERT INTO samples VALUES (?, ?, ?, ?, ?, 1, ?, ?, 1, 0.1, ?, ?, NULL, ?, 13.0, ?, '4', ?)",
+            (seq + 2, ts, f"c{m}", f"m{m}", seq + 1, value, mean, net, int(mean - 0.1 < 0), e, e / 13.0, corrections),
+        )
+        seq += 2
+        if i % 50_000 == 49_999:
+            conn.execute("COMMIT")
+            conn.execute("BEGIN")
+    conn.execute("INSERT INTO sink_cursors VALUES ('mqtt', ?, '2026-01-01T00:00:00.000Z', 0, '', NULL)", (seq,))
+    conn.execute("COMMIT")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def migration_rate(tmp: Path, n: int) -> dict:
+    from radsurvey.daemon.journal import connect, migrate
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    path = tmp / "v01.sqlite"
+    make_v01_journal(path, n)
+    before = used_bytes(path)
+    conn = connect(path)
+    t0 = time.perf_counter()
+    migrate(conn, path)
+    elapsed = time.perf_counter() - t0
+    conn.execute("VACUUM")  # what the migration freed is reused by new rows anyway; VACUUM shows the size now
+    conn.close()
+    after = used_bytes(path)
+    return {
+        "readings": n,
+        "samples": n,
+        "migrate_s": round(elapsed, 2),
+        "readings_and_samples_per_s": round(n / elapsed),
+        "bytes_before": before,
+        "bytes_after_vacuum": after,
+        "bytes_per_reading_and_sample_before": round(before / n, 1),
+        "bytes_per_reading_and_sample_after": round(after / n, 1),
     }
 
 
@@ -154,9 +230,11 @@ def main() -> None:
                 hours = 0.25 if args.quick else 1.0
                 results["bytes_per_reading_and_sample"] = asyncio.run(bytes_per_row(tmp / "s", mq, vm, hours))
             if "wear" in only:
-                results["sd_wear"] = sd_wear(tmp / "w", mq, vm, 60 if args.quick else 300)
-            if "migration" in only and "migration_rate" in globals():
-                results["migration"] = migration_rate(tmp / "m", 100_000 if args.quick else 1_000_000)  # noqa: F821
+                seconds = 60 if args.quick else 240
+                results["sd_wear"] = sd_wear(tmp / "w", mq, vm, seconds, None)
+                results["sd_wear_commit_5s"] = sd_wear(tmp / "w5", mq, vm, seconds, 5.0)
+            if "migration" in only:
+                results["migration"] = migration_rate(tmp / "m", 100_000 if args.quick else 1_000_000)
         finally:
             mq.stop()
             vm.stop()

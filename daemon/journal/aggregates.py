@@ -2,7 +2,10 @@
 
 Each sample stands for the time since the channel's previous sample, at most
 ``MAX_GAP_MS`` (a longer gap is not covered: nothing is known about it), and
-belongs to the minute, hour and UTC year its timestamp falls in. A bucket
+belongs to the minute, hour and UTC year its timestamp falls in. E here is the
+effective dose rate from the measured (net) rate, formula 4 (codec.measured_e):
+for a channel that normalises to a standard workload it is not the sample's
+normalised E, because the dose record is the dose received. A bucket
 holds: ``n`` samples, ``e_min``/``e_max`` and ``e_sum`` of E (µSv/h; the mean is
 ``e_sum / n``), the integrated dose ``dose_uSv`` = Σ E·Δt (Δt in hours), the
 time covered ``covered_ms`` = Σ Δt, and ``alarm`` = the channel's worst alarm
@@ -26,6 +29,8 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from .codec import measured_e
 
 MAX_GAP_MS = 60_000
 PERSIST_S = 60.0
@@ -179,9 +184,12 @@ def catch_up(conn: sqlite3.Connection, agg: Aggregator) -> None:
         es: dict[int, float] = {}
         if seqs:
             es = {
-                r[0]: r[1]
+                r[0]: measured_e(r[1], r[2], r[3], r[4])
                 for r in e_of.execute(
-                    "SELECT seq, effective_uSv_h FROM samples WHERE seq BETWEEN ? AND ?", (seqs[0], seqs[-1])
+                    "SELECT v.seq, c.e_factor, v.net_uGy_h, v.normalised_uGy_h, v.effective_uSv_h FROM samples v"
+                    " JOIN sample_rows s ON s.seq = v.seq JOIN sample_ctx c ON c.id = s.k"
+                    " WHERE v.seq BETWEEN ? AND ?",
+                    (seqs[0], seqs[-1]),
                 )
             }
         for seq, channel, t, alarm_channel, rule_state in chunk:

@@ -26,6 +26,20 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 E_FACTORS = (0.5, 1.0)
 
 
+def measured_e(e_factor: float | None, net: float, nrm: float | None, e: float) -> float:
+    """E from the measured (net) dose rate: what the aggregates and the dose record hold.
+
+    A sample's E is normalised to the standard workload where the channel knows I
+    and W (formula 1), which is for comparison with a survey; the dose received is
+    the formula-4 factor times the net measured rate, as the alarms judge it.
+    """
+    if nrm is None:
+        return e
+    if e_factor is not None:
+        return e_factor * net
+    return e * net / nrm if nrm else e
+
+
 def iso_to_ms(text: str) -> int:
     dt = datetime.fromisoformat(text)
     if dt.tzinfo is None:
@@ -95,6 +109,13 @@ class Encoder:
             )
             self.reading_ctx[key] = k
         return k
+
+    def factor_of(self, ctx: int) -> float | None:
+        """The E factor of a sample context (the formula-4 factor the encoder verified)."""
+        for key, k in self.sample_ctx.items():
+            if k == ctx:
+                return key[6]
+        return None
 
     def _sample_ctx(self, key: tuple[Any, ...]) -> int:
         k = self.sample_ctx.get(key)

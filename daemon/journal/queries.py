@@ -19,7 +19,7 @@ from typing import Any
 from radsurvey.protocols.errors import JournalError
 
 from .aggregates import HOUR_MS, MAX_GAP_MS, MINUTE_MS
-from .codec import ms_to_iso
+from .codec import measured_e, ms_to_iso
 from .schema import SCHEMA_VERSION, SEQ_TABLES, STORED, connect, schema_version
 
 TIER_TABLES = {"raw": "sample_rows", "minute": "agg_minute", "hour": "agg_hour", "year": "dose_year"}
@@ -262,18 +262,23 @@ def first_sample_seq_at(conn: sqlite3.Connection, ts: str) -> int | None:
 
 
 _RAW = (
-    "SELECT COALESCE(x.t, r.t) AS t, v.effective_uSv_h FROM samples v JOIN sample_rows s ON s.seq = v.seq"
+    "SELECT COALESCE(x.t, r.t) AS t, c.e_factor, v.net_uGy_h, v.normalised_uGy_h, v.effective_uSv_h"
+    " FROM samples v JOIN sample_rows s ON s.seq = v.seq JOIN sample_ctx c ON c.id = s.k"
     " LEFT JOIN reading_rows r ON r.seq = s.seq - s.r LEFT JOIN sample_extra x ON x.seq = s.seq"
     " WHERE v.channel = ? AND v.seq >= ? ORDER BY v.seq"
 )
 
 
 def _raw_samples(conn: sqlite3.Connection, channel: str, start_ms: int, end_ms: int) -> Iterator[tuple[int, float]]:
-    """(t ms, E) of one channel's raw samples in seq order, from up to MAX_GAP_MS before ``start_ms`` (for Δt)."""
+    """(t ms, E) of one channel's raw samples in seq order, from up to MAX_GAP_MS before ``start_ms`` (for Δt).
+
+    E is the measured effective dose rate (codec.measured_e), as in the aggregates.
+    """
     first = seq_at(conn, start_ms - MAX_GAP_MS)
     if first is None:
         return
-    for t, e in conn.execute(_RAW, (channel, first)):
+    for t, factor, net, nrm, e_normalised in conn.execute(_RAW, (channel, first)):
+        e = measured_e(factor, net, nrm, e_normalised)
         if t >= end_ms:
             if t >= end_ms + MAX_GAP_MS:  # stamps may be a little out of order between meters
                 break

@@ -29,7 +29,7 @@ import structlog
 from radsurvey.protocols.errors import JournalError
 
 from .aggregates import PERSIST_S, Aggregator
-from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, iso_to_ms
+from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, iso_to_ms, measured_e
 from .schema import connect, max_seq, migrate, now_iso
 
 log = structlog.get_logger("radsurvey.journal")
@@ -220,7 +220,10 @@ class Journal:
                     if extra:
                         extras.append(extra)
                     channel = enc.channel_id(row["channel"])
-                    agg.sample(self._conn, channel, iso_to_ms(row["ts"]), row["effective_uSv_h"])
+                    e = measured_e(
+                        enc.factor_of(stored[2]), row["net_uGy_h"], row["normalised_uGy_h"], row["effective_uSv_h"]
+                    )
+                    agg.sample(self._conn, channel, iso_to_ms(row["ts"]), e)
                 else:
                     if table == "alarm_events":
                         agg.alarm(enc.channel_id(row["channel"]), row["rule"], row["state"])

@@ -121,8 +121,9 @@ def test_readings_and_samples_come_back_value_for_value(cases: list[dict[str, An
 
 def reference_aggregates(conn: sqlite3.Connection) -> dict[str, dict[tuple[str, int], tuple[Any, ...]]]:
     """Recompute every bucket from the raw rows alone (samples and alarm events in seq order)."""
+    # E of the dose: formula 4 on the measured net rate, also where the sample's E is normalised
     events = [
-        ("s", r[0], r[1], r[2], r[3]) for r in conn.execute("SELECT seq, channel, ts, effective_uSv_h FROM samples")
+        ("s", r[0], r[1], r[2], 0.5 * r[3]) for r in conn.execute("SELECT seq, channel, ts, net_uGy_h FROM samples")
     ]
     events += [
         ("a", r[0], r[1], r[2], r[3]) for r in conn.execute("SELECT seq, channel, rule, state FROM alarm_events")
@@ -208,7 +209,8 @@ def test_aggregates_equal_a_recomputation_from_the_raw_rows_across_restarts(tmp_
                 t[ch] += timedelta(milliseconds=step)
                 value = rnd.uniform(0, 30)
                 rseq = j.append("readings", reading_row(t[ch], "m" + ch, value))
-                j.append("samples", sample_row(t[ch], ch, rseq, value, value, 0.1, None, 13.0))
+                nrm = value * 3.7 if ch == "b" else None  # b normalises to a standard workload
+                j.append("samples", sample_row(t[ch], ch, rseq, value, value, 0.1, nrm, 13.0))
                 if i % 97 == 5:
                     j.append(
                         "alarm_events", alarm_row(t[ch], ch, rnd.choice(["instant", "twa"]), states[(i + run) % 6])
