@@ -171,7 +171,7 @@ def parse_version(data: bytes) -> tuple[str, str]:
     text = text_bytes.decode("ascii").strip()
     if _RADPRO.match(text):
         raise RadProFirmware(
-            f"GETVER answered {text!r}: this meter runs the Rad Pro firmware; use driver = \"radpro\"", raw=data
+            f'GETVER answered {text!r}: this meter runs the Rad Pro firmware; use driver = "radpro"', raw=data
         )
     m = _VERSION.match(text)
     if not m:

@@ -23,7 +23,6 @@ from ..units import DEAD_TIME_MAX_S
 from . import codec
 from .codec import ModelSpec
 
-
 # A baud rate found by auto-baud, per port path, so that reconnects start there.
 _FOUND_BAUD: dict[str, int] = {}
 
@@ -179,7 +178,9 @@ class GmcDriver(Driver):
                 break
             if found is None:
                 tried = ", ".join(str(b) for b in (first, *(b for b in codec.BAUDRATES if b != first)))
-                raise type(err)(f"{err.message} (no GETVER answer at any of {tried} baud)", meter=self.meter_id) from None
+                raise type(err)(
+                    f"{err.message} (no GETVER answer at any of {tried} baud)", meter=self.meter_id
+                ) from None
             model, firmware, raw = found
             _FOUND_BAUD[self.path] = self.baudrate
             said = f"configured {configured}" if configured else f"first tried {first}"

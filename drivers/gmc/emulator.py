@@ -23,7 +23,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-
 from ..emulator import DeviceModel
 
 

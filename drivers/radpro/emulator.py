@@ -84,7 +84,7 @@ class RadProDevice(DeviceModel):
         out = b""
         if self.gmc800 and self.data_mode:
             while b"<GETVER>>" in self._inbuf:
-                before, _, self._inbuf = self._inbuf.partition(b"<GETVER>>")
+                _, _, self._inbuf = self._inbuf.partition(b"<GETVER>>")
                 self.requests.append("<GETVER>>")
                 out += b"GMC-800Re RADP"  # raw, no line end, as Rad Pro answers GQ's query
         while b"\n" in self._inbuf:

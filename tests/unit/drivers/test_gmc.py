@@ -23,7 +23,10 @@ SERIAL = bytes.fromhex("F488C5A2B1D7E3")
 
 def gmc(port: str, **options):
     return registry.create(
-        "gmc", meter_id="g", poll_interval_s=1.0, options={"port": port, "read_clock": False, "read_battery": False, **options}
+        "gmc",
+        meter_id="g",
+        poll_interval_s=1.0,
+        options={"port": port, "read_clock": False, "read_battery": False, **options},
     )
 
 
@@ -231,7 +234,7 @@ async def test_a_model_outside_the_table_gets_its_cpm_size_from_the_reply() -> N
 async def test_a_model_outside_the_table_that_does_not_answer_getcpm_says_to_set_cpm_bytes() -> None:
     device = ScriptedDevice([(b"<HEARTBEAT0>>", b""), (b"<GETVER>>", b"GMC-999Re 1.00"), (b"<GETCPM>>", b"")])
     with PtyEmulator(device) as emu:
-        with pytest.raises(MeterTimeout, match="GMC-999 Re 1.00: CPM reply size not detected .*set cpm_bytes"):
+        with pytest.raises(MeterTimeout, match=r"GMC-999 Re 1\.00: CPM reply size not detected .*set cpm_bytes"):
             async with gmc(emu.port, timeout_s=0.3, auto_baud=False):
                 pass
     device.assert_done()

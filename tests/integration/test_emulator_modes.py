@@ -1,0 +1,70 @@
+"""Driver conformance: every driver reads every quirk mode of its emulator on a real pty,
+with only where to connect (and the ascii profile) as options."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from radsurvey.drivers import registry
+from radsurvey.drivers.emulator import PtyEmulator
+from radsurvey.protocols.errors import FrameError
+from tests.emulator_modes import MODES, Mode
+
+
+def connect_options(mode: Mode, port: str, device) -> dict:
+    if mode.driver == "scpi":
+        return {"resource": f"ASRL{port}::INSTR"}
+    return {"port": port, **device.driver_options()}
+
+
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.id)
+async def test_driver_reads_the_mode_with_no_extra_option(mode: Mode) -> None:
+    device = registry.emulator_factory(mode.driver)(**mode.settings)
+    with PtyEmulator(device) as emu:
+        driver = registry.create(
+            mode.driver, meter_id="m", poll_interval_s=0.2, options=connect_options(mode, emu.port, device)
+        )
+        async with asyncio.timeout(mode.read_timeout_s):
+            async with driver:
+                rows = []
+                for _ in range(mode.count):
+                    rows.append((await driver.read()).as_dict())
+                    if not driver.self_paced:
+                        await asyncio.sleep(0.2)
+    mode.check(rows, driver.identity.as_dict())
+
+
+def test_every_emulator_with_modes_is_covered() -> None:
+    assert {m.driver for m in MODES} == {"gmc", "radpro", "ascii", "scpi"}
+
+
+async def test_the_gmc_driver_on_rad_pro_says_to_use_the_radpro_driver() -> None:
+    device = registry.emulator_factory("radpro")(gmc800=True)
+    with PtyEmulator(device) as emu:
+        driver = registry.create("gmc", meter_id="m", poll_interval_s=1.0, options={"port": emu.port})
+        with pytest.raises(FrameError, match='runs the Rad Pro firmware; use driver = "radpro"'):
+            async with driver:
+                pass
+
+
+async def test_the_gmc_driver_at_a_wrong_configured_baud_rate_finds_the_meter_and_says_so() -> None:
+    device = registry.emulator_factory("gmc")(model="gmc-500+-2.28")
+    with PtyEmulator(device) as emu:
+        options = {"port": emu.port, "baudrate": 57600}
+        async with registry.create("gmc", meter_id="m", poll_interval_s=1.0, options=options) as driver:
+            await driver.read()
+    assert driver.identity.extra["baudrate"] == "115200"
+    assert driver.identity.extra["baudrate_source"] == "auto-baud (configured 57600 did not answer)"
+
+
+async def test_auto_baud_off_keeps_the_configured_rate_and_times_out() -> None:
+    from radsurvey.drivers.errors import MeterTimeout
+
+    device = registry.emulator_factory("gmc")(model="gmc-300e+-4.54")
+    with PtyEmulator(device) as emu:
+        options = {"port": emu.port, "baudrate": 115200, "auto_baud": False, "timeout_s": 0.3}
+        with pytest.raises(MeterTimeout):
+            async with registry.create("gmc", meter_id="m", poll_interval_s=1.0, options=options):
+                pass
