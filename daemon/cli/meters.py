@@ -284,6 +284,9 @@ def read_command(
     """Read N values from one meter and exit."""
     import asyncio
 
+    from ..logging import configure_logging
+
+    configure_logging(json=True if STATE.log_json else None, verbose=STATE.verbose)  # warnings to stderr, not stdout
     options = parse_options(option)
     for key, value in (("port", port), ("usb", usb), ("resource", resource)):
         if value is not None:
