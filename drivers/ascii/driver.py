@@ -35,9 +35,6 @@ DEFAULTS: dict[str, Any] = {
     "ignore_pattern": None,
     "pattern": None,
 }
-# How long a streaming meter may take to show its first data line at connect: a kit
-# switched on after the port opened prints its banner, then its first report a second later.
-FIRST_LINE_S = 8.0
 PROFILE_KEYS = frozenset({*DEFAULTS, "timeout_s", "description", "emulator"})
 
 
@@ -169,24 +166,19 @@ class AsciiDriver(Driver):
 
     async def identify(self) -> MeterIdentity:
         # Text meters rarely say who they are; the profile is the best identity we have.
-        # A streaming meter must show one data line before it counts as connected. It may
-        # be switched on only after the port opened (a kit on its own battery): then
-        # allow for its power-on (a stray byte, the banner, the first report after a
-        # second), and skip the line fragment we opened in the middle of.
-        if not self.self_paced:
-            reading = await self.read()
-        else:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + max(self.settings.timeout_s, FIRST_LINE_S)
-            skipped = 0
-            while True:
-                try:
-                    reading = await self.read(timeout_s=max(0.05, deadline - loop.time()))
-                    break
-                except FrameError:
-                    skipped += 1
-                    if skipped > 3 or loop.time() >= deadline:
-                        raise
+        # A streaming meter must show one data line before it counts as connected. One
+        # switched on just after the port opened (a kit on its own battery) sends a stray
+        # byte and its banner first; we may also open in the middle of a line: skip a few
+        # such fragments. Each line has its own timeout, so a banner extends the wait.
+        skipped = 0
+        while True:
+            try:
+                reading = await self.read()
+                break
+            except FrameError:
+                skipped += 1
+                if not self.self_paced or skipped > 3:
+                    raise
         self._first = reading
         return MeterIdentity(
             model=self.options.profile or "ascii", extra={"first_value": f"{reading.value:g} {reading.unit}"}

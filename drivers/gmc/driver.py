@@ -23,7 +23,9 @@ from ..units import DEAD_TIME_MAX_S
 from . import codec
 from .codec import ModelSpec
 
-# A baud rate found by auto-baud, per port path, so that reconnects start there.
+# The baud rate each port path last identified at (in this process): reconnects start
+# there, and a meter that answered before and is silent now is not searched for at
+# other rates (it is off or busy, not re-configured).
 _FOUND_BAUD: dict[str, int] = {}
 
 
@@ -86,7 +88,7 @@ class GmcDriver(Driver):
         self.baudrate = options.baudrate or 115200
         self.stale_bytes = 0  # drained after open and between GETVER tries
 
-    async def _open_at(self, baudrate: int) -> None:
+    async def _open_at(self, baudrate: int, quiet_s: float = _QUIET_S) -> None:
         if self.link is not None:
             await self.link.close()
         self.baudrate = baudrate
@@ -95,12 +97,12 @@ class GmcDriver(Driver):
         # A heartbeat left running (by us before a crash, or by another program) would
         # interleave CPS bytes with every reply: stop it, then drain until the line is quiet.
         await self.link.write(codec.command("HEARTBEAT0"))
-        self.stale_bytes += len(await self.link.drain_quiet(quiet_s=_QUIET_S, max_s=_DRAIN_MAX_S))
+        self.stale_bytes += len(await self.link.drain_quiet(quiet_s=quiet_s, max_s=_DRAIN_MAX_S))
 
     async def open(self) -> None:
         o = self.options
         self.path = resolve_port(port=o.port, usb=o.usb)
-        await self._open_at(o.baudrate or _FOUND_BAUD.get(self.path, 115200))
+        await self._open_at(_FOUND_BAUD.get(self.path) or o.baudrate or 115200)
 
     async def close(self) -> None:
         link, self.link = self.link, None
@@ -162,36 +164,45 @@ class GmcDriver(Driver):
         o = self.options
         configured = o.baudrate
         first = self.baudrate
+        usual = configured or 115200
         extra: dict[str, str] = {}
         try:
             model, firmware, raw = await self._getver(_GETVER_TRIES)
         except (MeterTimeout, FrameError) as err:
             if not o.auto_baud or "Rad Pro" in str(err):
                 raise
+            if self.path in _FOUND_BAUD:
+                # It answered here before: silent now means off or busy, not re-configured.
+                # Only the usual rate is worth one more try (the port may be another meter now).
+                rest = [usual] if usual != first else []
+            else:
+                rest = [b for b in (usual, *codec.BAUDRATES) if b != first]
+                rest = list(dict.fromkeys(rest))
             found = None
-            for baud in (b for b in codec.BAUDRATES if b != first):
-                await self._open_at(baud)
+            for baud in rest:
+                await self._open_at(baud, quiet_s=0.1)
                 try:
-                    found = await self._getver(2, min(o.timeout_s, 0.5))
+                    found = await self._getver(2, min(o.timeout_s, 0.4))
                 except (MeterTimeout, FrameError):
                     continue
                 break
             if found is None:
-                tried = ", ".join(str(b) for b in (first, *(b for b in codec.BAUDRATES if b != first)))
-                raise type(err)(
-                    f"{err.message} (no GETVER answer at any of {tried} baud)", meter=self.meter_id
-                ) from None
+                tried = ", ".join(str(b) for b in (first, *rest))
+                why = f"{err.message} (no GETVER answer at {tried} baud)"
+                if isinstance(err, FrameError):
+                    raise FrameError(why, raw=err.raw, meter=self.meter_id) from None
+                raise MeterTimeout(why, meter=self.meter_id) from None
             model, firmware, raw = found
-            _FOUND_BAUD[self.path] = self.baudrate
-            said = f"configured {configured}" if configured else f"first tried {first}"
+            said = f"configured {configured}" if configured and first == configured else f"{first}"
             extra["baudrate_source"] = f"auto-baud ({said} did not answer)"
         else:
-            if configured:
+            if configured and first == configured:
                 extra["baudrate_source"] = "config"
-            elif first != 115200:
+            elif first != usual:
                 extra["baudrate_source"] = "auto-baud (found at an earlier connect)"
             else:
                 extra["baudrate_source"] = "default"
+        _FOUND_BAUD[self.path] = self.baudrate
         extra["baudrate"] = str(self.baudrate)
         return model, firmware, raw, extra
 
