@@ -412,3 +412,18 @@ def test_parsers_raise_only_frame_errors(frame: bytes) -> None:
             parse()
         except FrameError as err:
             assert type(err) in (FrameError, codec.RadProFirmware)
+
+
+def test_the_docs_list_every_model_and_firmware_with_cpm_size_baud_and_source() -> None:
+    from pathlib import Path
+
+    root = Path(codec.__file__).resolve().parents[2]
+    for doc in (root / "drivers" / "gmc" / "README.md", root / "docs" / "drivers.md"):
+        text = doc.read_text()
+        for row in codec.MODELS:
+            if row.cpm_bytes:
+                cpm = str(row.cpm_bytes)
+            else:
+                cpm = "detected" if row.firmware != "Rad Pro" else "use the radpro driver"
+            line = f"| {row.model} | {row.firmware} | {cpm} | {row.volt} | {row.baudrate} | {row.source} |"
+            assert line in text, (doc.name, line)
