@@ -297,7 +297,7 @@ async def probe(port: str, baudrate: int, timeout_s: float = 0.5) -> MeterIdenti
     link = SerialLink(port=port, baudrate=baudrate, meter=port)
     await link.open(timeout_s * 4)
     try:
-        link.discard_input()
+        await link.drain_quiet(quiet_s=0.1, max_s=1.5)  # leftovers of an earlier session
         await link.write(codec.command("GETVER"))
         raw = await link.read_quiet(timeout_s=timeout_s, gap_s=0.1, max_bytes=codec.VERSION_MAX_BYTES + 1)
         model, firmware = codec.parse_version(raw)
