@@ -342,7 +342,9 @@ def test_retakes_and_point_edits_are_recorded_with_times_in_the_exported_metadat
     spec = {"id": "R1", "room": "r", "category": 1, "kind": "above", "heights_cm": [80], "anode_current_mA": 4}
     store.add_point(sid, spec)
     for v in (1.0, 9.0):
-        store.add_reading(sid, point="R1", height_cm=80, value_uGy_h=v, source="manual", ts="2026-12-01T10:00:0%dZ" % v)
+        store.add_reading(
+            sid, point="R1", height_cm=80, value_uGy_h=v, source="manual", ts=f"2026-12-01T10:00:0{v:.0f}Z"
+        )
     store.discard(sid, point="R1", height_cm=80)
     store.discard(sid, point="R1", height_cm=80)  # nothing left to discard: no entry
     store.update_point(sid, {**spec, "anode_current_mA": 2})
