@@ -514,6 +514,8 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
     env.filters["formula"] = fmt.formula
     env.filters["label"] = label
     human = Humaniser(_, fmt.number, fmt.date)
+    env.filters["cite"] = human.cite
+    env.filters["field_name"] = human.field_name
     number = str(ctx["meta"].get("protocol_number") or ctx["doc"].get("id", ""))
     sketch = plan_svg(
         ctx["points"],

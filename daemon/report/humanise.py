@@ -65,6 +65,13 @@ class Humaniser:
         except ValueError:
             return text
 
+    def cite(self, text: str) -> str:
+        """A source citation ("App. 14 p.32-33; main text p.15") in the report's language."""
+        _ = self._
+        text = text.replace("App. 14", _("App. 14")).replace("main text", _("main text"))
+        text = re.sub(r"\bp\.(\d+(?:-\d+)?(?:\(\d+\))?)", lambda m: _("p.%(n)s") % {"n": m[1].replace("-", "–")}, text)
+        return re.sub(r"\bTable (\d+)", lambda m: _("Table %(n)s") % {"n": m[1]}, text)
+
     def _units(self) -> dict[str, str]:
         _ = self._
         return {"uGy_h": _("µGy/h"), "keV": _("keV"), "cm": _("cm"), "W_unit": _("mA·min/week")}
@@ -85,6 +92,10 @@ class Humaniser:
     def _range(self, text: str) -> str:
         low, _, high = text.partition("-")
         return f"{self._num(low)}–{self._num(high)}" if high else self._num(text)
+
+    def field_name(self, field: str) -> str:
+        """A point field's name for people (``anode_current_mA`` -> "anode current")."""
+        return self._(_FIELD_NAMES[field]) if field in _FIELD_NAMES else field
 
     def subject(self, field: str) -> str:
         """``points[S1].readings_uGy_h.120`` -> "Point S1, 120 cm" (translated)."""
@@ -114,13 +125,14 @@ class Humaniser:
         )
         if m:
             params = {"outside": self.num(int(m[1])), "total": self.num(int(m[2])), "low": self._num(m[3])}
-            return _(WARNINGS["outside_range"]) % {**u, **params, "high": self._num(m[4]), "source": m[5]}
+            params["source"] = self.cite(m[5])
+            return _(WARNINGS["outside_range"]) % {**u, **params, "high": self._num(m[4])}
         m = re.match(rf"^mean ({_NUM}) uGy/h is below the background ({_NUM}) uGy/h; net dose rate set to 0$", text)
         if m:
             return _(WARNINGS["below_background"]) % {**u, "mean": self._num(m[1]), "background": self._num(m[2])}
         m = re.match(r"^'(.+)' points are measured at (.+) \((.+)\), got (.+)$", text)
         if m:
-            return _(WARNINGS["kind_heights"]) % {"expected": m[2], "source": m[3], "got": m[4]}
+            return _(WARNINGS["kind_heights"]) % {"expected": m[2], "source": self.cite(m[3]), "got": m[4]}
         if text == "ignored, the meter compensates background":
             return _(WARNINGS["background_ignored"])
         m = re.match(r"^unknown field kept as metadata; did you mean '(.+)'\?$", text)
@@ -145,8 +157,8 @@ class Humaniser:
         elif text.startswith(f"{field}: "):
             text = text[len(field) + 2 :]
         if field:
-            return Sentence(self.subject(field), self.body(text), paragraph)
-        return Sentence("", self.free(text), paragraph)
+            return Sentence(self.subject(field), self.body(text), self.cite(paragraph))
+        return Sentence("", self.free(text), self.cite(paragraph))
 
     def free(self, text: str) -> str:
         """A survey-wide sentence (workload, meter identity, corrections on resume)."""

@@ -136,3 +136,4 @@ DECISION_RULES = {
     ),
 }
 PAGE = N_("Page %(page)s of %(pages)s")
+CITATIONS = (N_("main text"), N_("p.%(n)s"), N_("Table %(n)s"))
