@@ -22,7 +22,9 @@ Gettext = Callable[[str], str]
 Number = Callable[[Any], str]
 
 _NUM = r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
-_FIELD = re.compile(r"^(?P<field>(?:points\[(?P<point>[^\]]+)\]\.?)?[A-Za-z_][A-Za-z0-9_]*(?:\.[0-9A-Za-z_]+)*): (?P<body>.*)$")
+_FIELD = re.compile(
+    r"^(?P<field>(?:points\[(?P<point>[^\]]+)\]\.?)?[A-Za-z_][A-Za-z0-9_]*(?:\.[0-9A-Za-z_]+)*): (?P<body>.*)$"
+)
 _FIELD_ONLY_POINT = re.compile(r"^points\[(?P<point>[^\]]+)\]: (?P<body>.*)$")
 _CORRECTED = re.compile(
     r"^point (?P<point>\S+): (?P<field>\w+) corrected from (?P<old>.+) to (?P<new>.+) when the survey was resumed$"
