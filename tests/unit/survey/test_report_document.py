@@ -11,6 +11,7 @@ import pytest
 
 import radsurvey.daemon.report as report
 from radsurvey.daemon.report import render_report
+from radsurvey.protocols.errors import SurveyError
 from tests.report_documents import six_point_survey
 
 
@@ -180,5 +181,5 @@ def test_conditions_show_the_voltages_and_currents_actually_used() -> None:
 def test_an_unknown_time_zone_is_refused_naming_the_field() -> None:
     doc = six_point_survey()
     doc["metadata"]["timezone"] = "Mars/Olympus"
-    with pytest.raises(Exception, match="metadata.timezone"):
+    with pytest.raises(SurveyError, match=r"metadata\.timezone"):
         render_report(doc, fmt="json")
