@@ -56,10 +56,17 @@ class Sentence:
 class Humaniser:
     """Re-writes warnings in one language (``gettext``) with its number format (``number``)."""
 
-    def __init__(self, gettext: Gettext, number: Number, day: Callable[[Any], str] = str):
+    def __init__(
+        self,
+        gettext: Gettext,
+        number: Number,
+        day: Callable[[Any], str] = str,
+        digits: Callable[[Any], str] = str,
+    ):
         self._ = gettext
         self.num = number
         self.day = day
+        self.digits = digits
 
     def _num(self, text: str) -> str:
         try:
@@ -71,8 +78,12 @@ class Humaniser:
         """A source citation ("App. 14 p.32-33; main text p.15") in the report's language."""
         _ = self._
         text = text.replace("App. 14", _("App. 14")).replace("main text", _("main text"))
-        text = re.sub(r"\bp\.(\d+(?:-\d+)?(?:\(\d+\))?)", lambda m: _("p.%(n)s") % {"n": m[1].replace("-", "–")}, text)
-        return re.sub(r"\bTable (\d+)", lambda m: _("Table %(n)s") % {"n": m[1]}, text)
+        text = re.sub(
+            r"\bp\.(\d+(?:-\d+)?(?:\(\d+\))?)",
+            lambda m: _("p.%(n)s") % {"n": self.digits(m[1].replace("-", "–"))},
+            text,
+        )
+        return re.sub(r"\bTable (\d+)", lambda m: _("Table %(n)s") % {"n": self.digits(m[1])}, text)
 
     def _units(self) -> dict[str, str]:
         _ = self._

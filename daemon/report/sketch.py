@@ -28,8 +28,11 @@ def plan_svg(points: list[dict[str, Any]], outline: list[Any], *, legend: dict[s
 
     ``legend`` gives the translated words for ``pass``, ``fail`` and ``metres``.
     """
-    placed = [(p, _number(p.get("plan_x_m")), _number(p.get("plan_y_m"))) for p in points]
-    placed = [(p, x, y) for p, x, y in placed if x is not None and y is not None]
+    placed: list[tuple[dict[str, Any], float, float]] = []
+    for p in points:
+        x, y = _number(p.get("plan_x_m")), _number(p.get("plan_y_m"))
+        if x is not None and y is not None:
+            placed.append((p, x, y))
     if not placed:
         return None
     corners = [(float(c[0]), float(c[1])) for c in outline if isinstance(c, list | tuple) and len(c) == 2]

@@ -125,7 +125,7 @@ SIGNATURES = {
     "ru": ("Подписи", "Руководитель лаборатории"),
     "kk": ("Қолдар", "Зертхана меңгерушісі"),
     "ro": ("Semnături", "Șeful laboratorului"),
-    "fa": ("امضاها", "رئیس آزمایشگاه"),
+    "fa": ("امضاءها", "رئیس آزمایشگاه"),
 }
 NOT_VALID = {"en": "not valid", "ru": "недействителен", "kk": "жарамсыз", "ro": "nevalabil", "fa": "فاقد اعتبار"}
 FIELD_PATH = re.compile(r"points\[|readings_uGy_h|background_uGy_h|anode_current_mA|uGy/h|uSv/h")
