@@ -221,11 +221,15 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
     else:
         conclusion = "complies"
     validity_texts = {v.text for v in validity} | set(check_instruments(checked, profile.instrument, on=survey_day))
-    warnings = list(evaluation.get("warnings") or [])
-    warnings += [w for w in meta.get("warnings") or [] if w not in warnings]
-    warnings = [w for w in warnings if not (isinstance(w, str) and w in validity_texts)]
-    for p in evaluation["points"]:  # structured point warnings (issue 9) that the survey list lacks
-        warnings += [w for w in p.get("warnings") or [] if isinstance(w, dict) and w not in warnings]
+    # The evaluation's warnings (strings, or objects with text/code/paragraph/field: issue 9) hold every
+    # point's too; the capture's come from the metadata; instrument problems are validity reasons instead.
+    warnings: list[Any] = []
+    seen: set[str] = set(validity_texts)
+    for w in [*(evaluation.get("warnings") or []), *(meta.get("warnings") or [])]:
+        text = str(w.get("text", "")) if isinstance(w, dict) else str(w)
+        if text not in seen:
+            seen.add(text)
+            warnings.append(w)
     return {
         "doc": doc,
         "meta": meta,

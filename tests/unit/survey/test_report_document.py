@@ -132,9 +132,11 @@ def test_structured_warnings_and_measured_heights_from_the_evaluation_are_render
         s1["design_attenuation_factor"] = {"value": 2.0, "source": "shielding design"}
         s1["effective_measured_uSv_h"] = s1["effective_dose_rate_uSv_h"]
         s1["effective_uSv_h"] = s1["effective_dose_rate_uSv_h"] / 2
-        s1["warnings"] = [
-            {"code": "p15_current_low", "paragraph": "p.15", "field": "anode_current_mA", "text": "current too low"}
-        ]
+        finding = {"code": "p15_current_low", "paragraph": "p.15", "field": "anode_current_mA"}
+        s1["warnings"] = [{**finding, "text": "anode_current_mA: current too low"}]
+        # The survey's list holds every point's warnings, their field placed inside the point.
+        field = "points[S1].anode_current_mA"
+        result["warnings"].append({**finding, "field": field, "text": f"{field}: current too low"})
         return result
 
     monkeypatch.setattr(report, "evaluate_document", with_issue_9_fields)
@@ -142,7 +144,8 @@ def test_structured_warnings_and_measured_heights_from_the_evaluation_are_render
     html = render_report(doc, fmt="html", lang="en")
     assert "measured at 118" in html
     assert "Design attenuation factor K" in html
-    assert "current too low (p.15)" in html
+    assert "Point S1, anode current: current too low (p.15)" in html
+    assert html.count("current too low") == 1
     data = json_report(doc)
     s1 = next(p for p in data["points"] if p["id"] == "S1")
     assert s1["effective_uSv_h"] == pytest.approx(0.411458333 / 2)
