@@ -36,6 +36,8 @@ _FIELD_NAMES = {
     "anode_voltage_kV": "anode voltage",
     "category": "room category",
     "heights_cm": "heights",
+    "design_attenuation_factor": "design attenuation factor K",
+    "apparatus_max_voltage_kV": "apparatus maximum voltage",
 }
 
 
@@ -145,9 +147,35 @@ class Humaniser:
             return _(WARNINGS["below_background"]) % {**u, "mean": self._num(m[1]), "background": self._num(m[2])}
         m = re.match(r"^'(.+)' points are measured at (.+) \((.+)\), got (.+)$", text)
         if m:
-            return _(WARNINGS["kind_heights"]) % {"expected": m[2], "source": self.cite(m[3]), "got": m[4]}
+            expected, got = (re.sub(r" cm$", f" {_('cm')}", t) for t in (m[2], m[4]))
+            return _(WARNINGS["kind_heights"]) % {"expected": expected, "source": self.cite(m[3]), "got": got}
         if text == "ignored, the meter compensates background":
             return _(WARNINGS["background_ignored"])
+        m = re.match(rf"^({_NUM}) mA is below the 2 mA App\. 14 p\.15 requires in fluoroscopy$", text)
+        if m:
+            return _(WARNINGS["fluoroscopy_current"]) % {"current": self._num(m[1]), "mA": _("mA")}
+        kv = {"kV": _("kV")}
+        m = re.match(
+            rf"^({_NUM}) kV; App\. 14 p\.15 and the Table 1 note ask for the apparatus maximum ({_NUM}) kV"
+            rf" \(below the standard ({_NUM}) kV of (.+)\)$",
+            text,
+        )
+        if m:
+            params = {"voltage": self._num(m[1]), "maximum": self._num(m[2]), "standard": self._num(m[3])}
+            return _(WARNINGS["voltage_maximum"]) % {**kv, **params, "source": self.cite(_(m[4]))}
+        m = re.match(
+            rf"^({_NUM}) kV differs from the standard ({_NUM}) kV App\. 14 p\.15 asks for \((.+?)\)(; .*)?$", text
+        )
+        if m:
+            params = {"voltage": self._num(m[1]), "standard": self._num(m[2]), "source": self.cite(_(m[3]))}
+            body = _(WARNINGS["voltage_differs"]) % {**kv, **params}
+            return f"{body}; {_(WARNINGS['voltage_hint'])}" if m[4] else body
+        m = re.match(
+            rf"^K = ({_NUM}) from the room's shielding design \((.+)\): E from the measured dose rates is divided by K",
+            text,
+        )
+        if m:
+            return _(WARNINGS["attenuation_factor"]) % {"factor": self._num(m[1]), "source": m[2]}
         m = re.match(r"^unknown field kept as metadata; did you mean '(.+)'\?$", text)
         if m:
             return _(WARNINGS["unknown_field"]) % {"suggestion": f"«{m[1]}»"}
@@ -169,6 +197,8 @@ class Humaniser:
                 field, text = m.groupdict().get("field") or f"points[{m['point']}]", m["body"]
         elif text.startswith(f"{field}: "):
             text = text[len(field) + 2 :]
+        if paragraph and paragraph in text:
+            paragraph = ""  # the sentence cites it already
         if field:
             return Sentence(self.subject(field), self.body(text), self.cite(paragraph))
         return Sentence("", self.free(text), self.cite(paragraph))

@@ -114,11 +114,34 @@ WARNINGS = {
         " check its verification certificate"
     ),
     "point_corrected": N_("%(field)s corrected from %(old)s to %(new)s when the survey was resumed"),
+    # The App. 14 p.15 and p.25 findings of the evaluation (issue 9).
+    "fluoroscopy_current": N_("%(current)s %(mA)s is below the 2 %(mA)s App. 14 p.15 requires in fluoroscopy"),
+    "voltage_maximum": N_(
+        "%(voltage)s %(kV)s; App. 14 p.15 and the Table 1 note ask for the apparatus maximum %(maximum)s %(kV)s"
+        " (below the standard %(standard)s %(kV)s of %(source)s)"
+    ),
+    "voltage_differs": N_(
+        "%(voltage)s %(kV)s differs from the standard %(standard)s %(kV)s App. 14 p.15 asks for (%(source)s)"
+    ),
+    "voltage_hint": N_("if that is the apparatus's maximum, record it as the apparatus maximum voltage (Table 1 note)"),
+    "attenuation_factor": N_(
+        "K = %(factor)s from the room's shielding design (%(source)s): E from the measured dose rates is divided by K"
+        " and judged against category 7 (App. 14 p.25; the division is radsurvey's reading, the paragraph gives no"
+        " formula)"
+    ),
 }
 
 # Words and units the template and the code pick at run time.
 UNITS = (N_("µGy/h"), N_("µSv/h"), N_("keV"), N_("cm"), N_("mA"), N_("kV"), N_("mA·min/week"), N_("m"))
-FIELDS = (N_("kind of point"), N_("anode current"), N_("anode voltage"), N_("room category"), N_("heights"))
+FIELDS = (
+    N_("kind of point"),
+    N_("anode current"),
+    N_("anode voltage"),
+    N_("room category"),
+    N_("heights"),
+    N_("design attenuation factor K"),
+    N_("apparatus maximum voltage"),
+)
 CONCLUSIONS = {
     "complies": N_("complies"),
     "does_not_comply": N_("does not comply"),
