@@ -503,12 +503,18 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
     _ = t.gettext
     fmt = formatter(lang, solar_hijri=solar_hijri, timezone=ctx["meta"].get("timezone") or "")
 
+    def unit(text: str) -> Markup:
+        """A unit symbol kept on one line ("мкГр/ч"); a unit written in words (Persian) may wrap."""
+        if " " in str(text).strip():
+            return Markup(escape(text))
+        return Markup(f'<span class="u">{escape(text)}</span>')
+
     def label(text: str) -> Markup:
         """A translated header "Name, unit": the unit kept on one line."""
-        head, sep, unit = str(text).rpartition(", ")
+        head, sep, tail = str(text).rpartition(", ")
         if not sep:
             return Markup(escape(text))
-        return Markup(f'{escape(head)}, <span class="u">{escape(unit)}</span>')
+        return Markup(f"{escape(head)}, {unit(tail)}")
 
     env.filters["num"] = fmt.number
     env.filters["day"] = fmt.date
@@ -517,6 +523,7 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
     env.filters["moment"] = fmt.moment
     env.filters["formula"] = fmt.formula
     env.filters["label"] = label
+    env.filters["unit"] = unit
     human = Humaniser(_, fmt.number, fmt.date, fmt.digits)
     env.filters["cite"] = human.cite
     env.filters["field_name"] = human.field_name

@@ -72,12 +72,12 @@ def plan_svg(points: list[dict[str, Any]], outline: list[Any], *, legend: dict[s
     bar = scale
     parts.append(
         f'<circle cx="{MARGIN_PX}" cy="{ly - 4}" r="6" fill="{PASS_COLOUR}" stroke="#000"/>'
-        f'<text x="{MARGIN_PX + 10}" y="{ly}" font-size="12">{escape(legend["pass"])}</text>'
+        f'<text x="{MARGIN_PX + 10}" y="{ly}" font-size="12" direction="ltr">{escape(legend["pass"])}</text>'
         f'<rect x="{MARGIN_PX + 150}" y="{ly - 10}" width="12" height="12" fill="{FAIL_COLOUR}" stroke="#000"/>'
-        f'<text x="{MARGIN_PX + 166}" y="{ly}" font-size="12">{escape(legend["fail"])}</text>'
+        f'<text x="{MARGIN_PX + 166}" y="{ly}" font-size="12" direction="ltr">{escape(legend["fail"])}</text>'
         f'<line x1="{WIDTH_PX - MARGIN_PX - bar:.1f}" y1="{ly - 4}" x2="{WIDTH_PX - MARGIN_PX}" y2="{ly - 4}"'
         f' stroke="#000" stroke-width="2"/>'
-        f'<text x="{WIDTH_PX - MARGIN_PX - bar:.1f}" y="{ly - 8}" font-size="12">{escape(legend["metre"])}</text>'
+        f'<text x="{WIDTH_PX - MARGIN_PX - bar:.1f}" y="{ly - 8}" font-size="12" direction="ltr">{escape(legend["metre"])}</text>'
     )
     parts.append("</svg>")
     return "".join(parts)
