@@ -77,7 +77,8 @@ def plan_svg(points: list[dict[str, Any]], outline: list[Any], *, legend: dict[s
         f'<text x="{MARGIN_PX + 166}" y="{ly}" font-size="12" direction="ltr">{escape(legend["fail"])}</text>'
         f'<line x1="{WIDTH_PX - MARGIN_PX - bar:.1f}" y1="{ly - 4}" x2="{WIDTH_PX - MARGIN_PX}" y2="{ly - 4}"'
         f' stroke="#000" stroke-width="2"/>'
-        f'<text x="{WIDTH_PX - MARGIN_PX - bar:.1f}" y="{ly - 8}" font-size="12" direction="ltr">{escape(legend["metre"])}</text>'
+        f'<text x="{WIDTH_PX - MARGIN_PX - bar:.1f}" y="{ly - 8}" font-size="12" direction="ltr">'
+        f"{escape(legend['metre'])}</text>"
     )
     parts.append("</svg>")
     return "".join(parts)
