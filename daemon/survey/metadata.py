@@ -198,6 +198,27 @@ def load_profile(path: Path | None = None) -> TechnicianProfile:
         raise SurveyError(first["msg"], source=str(path), field=".".join(str(p) for p in first["loc"])) from None
 
 
+def local_timezone() -> str:
+    """This machine's IANA time zone (``$TZ``, else the ``/etc/localtime`` link), or '' if unknown.
+
+    A survey records it when it starts, so the report prints the site's local times.
+    """
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = os.path.realpath("/etc/localtime")
+        candidates.append(target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else "")
+    except OSError:
+        pass
+    for name in candidates:
+        if name and not name.startswith("/"):
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            return name
+    return ""
+
+
 def apply_profile(meta: SurveyMetadata, profile: TechnicianProfile) -> SurveyMetadata:
     """Fill what the survey does not say from the technician profile."""
     update: dict[str, Any] = {}

@@ -357,3 +357,13 @@ def test_retakes_and_point_edits_are_recorded_with_times_in_the_exported_metadat
     assert discarded["at"].endswith("Z") or "+" in discarded["at"]
     assert (edited["field"], edited["old"], edited["new"]) == ("anode_current_mA", 4, 2)
     assert SurveyMetadata.model_validate(store.get(sid).metadata).audit[1].new == 2
+
+
+def test_a_new_session_records_the_sites_time_zone(store: SurveyStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Almaty")
+    doc = {"schema": "radsurvey.survey/1", "protocol": "kz-2008-303", "apparatus": "radiography"}
+    sid = new_session(store, doc, profile=TechnicianProfile())
+    assert store.get(sid).metadata["timezone"] == "Asia/Almaty"
+    given = {**doc, "metadata": {"timezone": "Europe/Bucharest"}}
+    sid = new_session(store, given, profile=TechnicianProfile())
+    assert store.get(sid).metadata["timezone"] == "Europe/Bucharest"  # what the plan says wins
