@@ -306,6 +306,45 @@ def check_unique_rule_names(channel_id: str, rules: list[AlarmRule]) -> list[str
     return problems
 
 
+def check_dose_budgets(channel_id: str, protocol: str, room_category: int, rules: list[AlarmRule]) -> list[str]:
+    """One line per dose budget rule whose level, period or occupancy factor cannot be worked out."""
+    from radsurvey.protocols import profiles
+    from radsurvey.protocols.errors import ProfileError
+
+    problems = []
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, DoseBudgetRule):
+            continue
+        where = f"channels[{channel_id}].alarms[{i}]"
+        period = rule.period
+        if rule.limit is not None:
+            profile_id, _, key = rule.limit.rpartition("/")
+            try:
+                limit = profiles.get_dose_limit(profile_id, key)
+            except ProfileError as err:
+                problems.append(f"{where}.limit: {err.message}")
+                continue
+            if period is not None and period != limit.period:
+                problems.append(f"{where}: limit {rule.limit} is per {limit.period}, but period is {period!r}")
+            period = limit.period
+        if (period or "year") != "year" and rule.level_mSv is None and rule.limit is None:
+            problems.append(
+                f"{where}: a {period} period needs level_mSv or limit (a profile's {period} limit): "
+                "the room category gives an annual limit only"
+            )
+        if rule.occupancy is not None and rule.occupancy.occupancy_factor == "category":
+            try:
+                category = profiles.get_profile(protocol).category(room_category)
+            except ProfileError:
+                continue  # the channel's protocol is reported where it is used
+            if category is not None and category.occupancy_factor is None:
+                problems.append(
+                    f"{where}.occupancy.occupancy_factor: profile {protocol} gives no occupancy factor T for "
+                    f"room category {room_category}; give a number"
+                )
+    return problems
+
+
 def with_journal_limit(rules: list[AlarmRule], max_bytes: int | None, warning_fraction: float) -> list[AlarmRule]:
     """A channel's rules with the journal size bound of ``[retention] max_size_mb`` applied.
 

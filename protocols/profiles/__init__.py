@@ -80,7 +80,7 @@ def search_path() -> tuple[tuple[str, Path], ...]:
 def _shipped() -> tuple[Entry, ...]:
     files = resources.files(__name__)
     entries = [
-        Entry(parse_profile(entry.read_text(encoding="utf-8"), entry.name), "package")
+        Entry(parse_profile(entry.read_text(encoding="utf-8"), entry.name), "package", str(entry))
         for entry in files.iterdir()
         if entry.name.endswith(".toml")
     ]
