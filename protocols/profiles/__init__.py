@@ -134,20 +134,20 @@ def _looks_like_path(ref: str) -> bool:
     return ref.endswith(".toml") or "/" in ref or ref.startswith(".")
 
 
-def find_profile(ref: str) -> AnyProfile:
+def find_profile(ref: str, *, survey_method: bool = False) -> AnyProfile:
     """The profile with this id, or in this file (a path ending in .toml); ProfileError otherwise."""
     if _looks_like_path(ref):
         return register_file(Path(ref))
     for entry in entries():
         if entry.profile.id == ref:
             return entry.profile
-    known = ", ".join(e.profile.id for e in entries())
+    known = ", ".join(e.profile.id for e in entries() if e.profile.has_survey_method or not survey_method)
     raise ProfileError(f"unknown protocol {ref!r}; known: {known}")
 
 
 def get_profile(ref: str) -> Profile:
     """The survey profile with this id (or file); ProfileError if there is none or it has no survey method."""
-    profile = find_profile(ref)
+    profile = find_profile(ref, survey_method=True)
     if not isinstance(profile, Profile):
         raise ProfileError(
             f"{ref!r} defines dose limits only, no survey method: name a survey profile "

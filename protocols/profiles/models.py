@@ -170,26 +170,27 @@ class _ProfileBase(_Data):
     def _check_limits(self) -> None:
         _unique("limits", (limit.key for limit in self.limits))
         by_key = {limit.key: limit for limit in self.limits}
-        for limit in self.limits:
+        for i, limit in enumerate(self.limits):
+            where = f"limits[{i}]"
             if limit.fraction_of is not None:
                 parent = by_key.get(limit.fraction_of)
                 if parent is None:
-                    raise ValueError(f"limits.{limit.key}.fraction_of: no limit {limit.fraction_of!r}")
+                    raise ValueError(f"{where}.fraction_of: no limit {limit.fraction_of!r}")
                 if parent.fraction_of is not None:
-                    raise ValueError(f"limits.{limit.key}.fraction_of: {parent.key} is itself derived")
+                    raise ValueError(f"{where}.fraction_of: {parent.key} is itself derived")
                 if parent.period != limit.period:
-                    raise ValueError(f"limits.{limit.key}: period {limit.period} differs from {parent.key}'s")
+                    raise ValueError(f"{where}.period: {limit.period} differs from {parent.key}'s {parent.period}")
             if limit.original_unit is not None:
                 if self.rem_to_mSv is None:
-                    raise ValueError(f"limits.{limit.key}: a value in {limit.original_unit} needs rem_to_mSv")
+                    raise ValueError(f"{where}.original_unit: a value in {limit.original_unit} needs rem_to_mSv")
                 assert limit.original_value is not None and limit.value_mSv is not None
                 expected = _exact(limit.original_value) * _exact(self.rem_to_mSv.value)
                 if limit.original_unit == "mrem":
                     expected /= 1000
                 if expected != _exact(limit.value_mSv):
                     raise ValueError(
-                        f"limits.{limit.key}.value_mSv: {limit.original_value:g} {limit.original_unit} is "
-                        f"{expected:g} mSv, not {limit.value_mSv:g}"
+                        f"{where}.value_mSv: {limit.original_value:g} {limit.original_unit} is "
+                        f"{float(expected):g} mSv, not {limit.value_mSv:g}"
                     )
 
     def limit(self, key: str) -> ResolvedLimit | None:
@@ -232,10 +233,11 @@ class LimitsProfile(_ProfileBase):
     """Dose limits and their periods only: no survey method (the maths stay the survey profile's)."""
 
     schema_id: Literal["radsurvey.limits/1"] = Field(alias="schema")
-    limits: tuple[DoseLimit, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _consistent(self) -> LimitsProfile:
+        if not self.limits:
+            raise ValueError("limits: a limits profile defines at least one [[limits]] entry")
         self._check_limits()
         return self
 
