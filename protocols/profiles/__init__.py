@@ -156,6 +156,13 @@ def get_profile(ref: str) -> Profile:
     return profile
 
 
+def names_profile(ref: str, profile: AnyProfile) -> bool:
+    """Whether ``ref`` (an id, or a profile file's path) names ``profile``."""
+    if ref == profile.id:
+        return True
+    return _looks_like_path(ref) and find_profile(ref).id == profile.id
+
+
 def get_dose_limit(profile_ref: str, key: str) -> ResolvedLimit:
     """The limit ``key`` of a profile, its value worked out; ProfileError naming the known keys."""
     profile = find_profile(profile_ref)
@@ -270,6 +277,7 @@ __all__ = [
     "json_schema",
     "list_profiles",
     "load_profile_file",
+    "names_profile",
     "parse_profile",
     "profile_problems",
     "register_file",
