@@ -163,6 +163,18 @@ def names_profile(ref: str, profile: AnyProfile) -> bool:
     return _looks_like_path(ref) and find_profile(ref).id == profile.id
 
 
+def limits_statement(limits_ref: str, survey_profile: Profile) -> str:
+    """The report's plain statement when a survey names a profile of dose limits besides its method."""
+    limits = find_profile(limits_ref)
+    if limits.has_survey_method:
+        return f"Dose limits: {limits.id} v{limits.version}. Survey method and maths: {survey_profile.id}."
+    return (
+        f"Dose limits: {limits.id} v{limits.version}, which defines dose limits only, no survey method; "
+        f"the survey maths (formulas, permissible dose rates, verdicts) are those of the survey profile "
+        f"{survey_profile.id} v{survey_profile.version}."
+    )
+
+
 def get_dose_limit(profile_ref: str, key: str) -> ResolvedLimit:
     """The limit ``key`` of a profile, its value worked out; ProfileError naming the known keys."""
     profile = find_profile(profile_ref)
@@ -275,6 +287,7 @@ __all__ = [
     "get_dose_limit",
     "get_profile",
     "json_schema",
+    "limits_statement",
     "list_profiles",
     "load_profile_file",
     "names_profile",

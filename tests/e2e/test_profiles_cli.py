@@ -147,3 +147,17 @@ def test_run_with_profile_files_named_in_the_config(run_cli, home, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     with sqlite3.connect(tmp_path / "j.sqlite") as conn:
         assert {r[0] for r in conn.execute("SELECT limit_uSv_h FROM samples")} == {2.0}
+
+
+def test_a_report_naming_a_limits_profile_says_whose_maths_the_survey_uses(run_cli, tmp_path: Path) -> None:
+    doc = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    doc["limits_profile"] = "ir-1973-limits"
+    survey = tmp_path / "survey.json"
+    survey.write_text(json.dumps(doc), encoding="utf-8")
+    result = run_cli("report", str(survey), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    statement = json.loads(result.stdout)["limits_statement"]
+    assert statement == (
+        "Dose limits: ir-1973-limits v1, which defines dose limits only, no survey method; the survey maths "
+        "(formulas, permissible dose rates, verdicts) are those of the survey profile kz-2008-303 v2."
+    )
