@@ -129,7 +129,8 @@ class OccupancyConfig(BaseModel):
     timezone: str = Field(description="IANA time zone of the hours, e.g. 'Asia/Almaty' (daylight saving applies)")
     hours: list[str] = Field(min_length=1, description="weekly hours, e.g. ['mon-fri 08:00-17:00', 'sat 09:00-13:00']")
     occupancy_factor: Literal["category"] | Annotated[float, Field(gt=0, le=1)] = Field(
-        "category", description="'category': T of the room category from the profile (kz-2008-303 App. 7); or 0 < T <= 1"
+        "category",
+        description="'category': T of the room category from the profile (kz-2008-303 App. 7); or 0 < T <= 1",
     )
 
     @field_validator("timezone")
@@ -168,7 +169,10 @@ class DoseBudgetRule(_Rule):
 
     kind: Literal["dose_budget"]
     period: DosePeriod | None = Field(
-        None, description="'year' (calendar), 'week' (rolling 7 days), '13_weeks' (rolling 91 days); default: the limit's, else year"
+        None,
+        description=(
+            "'year' (calendar), 'week' (rolling 7 days), '13_weeks' (rolling 91 days); default: the limit's, else year"
+        ),
     )
     start: Literal["year"] | date = Field(
         "year", description="year period: 'year' (1 January UTC, every year) or a date the period starts from"
@@ -177,7 +181,10 @@ class DoseBudgetRule(_Rule):
         None, description="a profile's dose limit as '<profile id>/<limit key>', e.g. 'ir-1973-limits/whole_body_week'"
     )
     level_mSv: float | None = Field(
-        None, gt=0, allow_inf_nan=False, description="default: the limit named by `limit`, else the category's annual limit"
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="default: the limit named by `limit`, else the category's annual limit",
     )
     occupancy: OccupancyConfig | None = Field(
         None, description="default: none (a person present whenever radiation is present, T = 1)"

@@ -246,7 +246,9 @@ class BucketedIntegral:
     def bucket_count(self) -> int:
         return len(self._buckets)
 
-    def add(self, start: float, end: float, value: float, weight: Callable[[float, float], float] | None = None) -> None:
+    def add(
+        self, start: float, end: float, value: float, weight: Callable[[float, float], float] | None = None
+    ) -> None:
         """Add ``value`` held over ``(start, end]``; ``weight(a, b)``: seconds of (a, b] that count (default all)."""
         a = start
         while a < end:

@@ -19,7 +19,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ import structlog
 
 from radsurvey.config.alarms import DoseBudgetRule, EquipmentRule
 from radsurvey.config.schema import DaemonConfig
-from radsurvey.drivers.base import Reading, Status, iso_utc
+from radsurvey.drivers.base import Reading, Status
 from radsurvey.protocols.errors import ConfigError, RadsurveyError
 
 from . import clock
@@ -44,6 +43,7 @@ from .engine import (
     period_start,
     plan_budget,
 )
+from .records import event_row, iso, parse_iso
 
 if TYPE_CHECKING:
     from radsurvey.drivers.runner import MeterState
@@ -52,38 +52,6 @@ if TYPE_CHECKING:
     from ..supervisor import Daemon
 
 log = structlog.get_logger("radsurvey.alarms")
-
-
-def iso(t: float | None) -> str | None:
-    """POSIX seconds as the journal writes times (UTC, milliseconds, ``Z``)."""
-    return None if t is None else iso_utc(datetime.fromtimestamp(t, UTC))
-
-
-def parse_iso(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def event_row(ev: Event) -> dict[str, Any]:
-    """The ``alarm_events`` columns of an event (the journal adds seq)."""
-    return {
-        "ts": iso(ev.t),
-        "channel": ev.channel,
-        "rule": ev.rule,
-        "kind": ev.kind,
-        "event": ev.event,
-        "state": ev.state.value,
-        "previous": ev.previous.value,
-        "value": ev.value,
-        "level": ev.level,
-        "warning_level": ev.warning_level,
-        "unit": ev.unit,
-        "since": iso(ev.since),
-        "acknowledged": int(ev.acknowledged),
-        "acknowledged_by": ev.acknowledged_by,
-        "acknowledged_at": iso(ev.acknowledged_at),
-        "comment": ev.comment,
-        "latched": int(ev.latched),
-    }
 
 
 def category_limits(protocol: str, room_category: int, where: str) -> CategoryLimits:

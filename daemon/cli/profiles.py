@@ -81,7 +81,9 @@ def list_command(
 @app.command("show")
 def show_command(
     profile_id: Annotated[str, typer.Argument(metavar="ID", help="Profile id, or a profile file (.toml).")],
-    output: Annotated[Format, typer.Option("--format", help="Text for a person, or the profile as JSON.")] = Format.table,
+    output: Annotated[
+        Format, typer.Option("--format", help="Text for a person, or the profile as JSON.")
+    ] = Format.table,
 ) -> None:
     """One profile: identity, provenance, room categories (with occupancy factors T) and dose limits."""
 
@@ -92,7 +94,7 @@ def show_command(
         if output is Format.json:
             document = profile.model_dump(mode="json", by_alias=True)
             document["resolved_limits"] = [
-                l.model_dump(mode="json") for l in (profile.limit(x.key) for x in profile.limits) if l is not None
+                r.model_dump(mode="json") for r in (profile.limit(x.key) for x in profile.limits) if r is not None
             ]
             typer.echo(json.dumps(document, indent=2, allow_nan=False))
             return
@@ -115,9 +117,7 @@ def show_command(
             for c in profile.categories:
                 t = c.occupancy_factor
                 t_text = f"{t.value:g} ({t.source})" if t is not None else "-"
-                typer.echo(
-                    f"  {c.number} | {c.dmd_uSv_h:g} | {c.dose_limit_mSv_per_year:g} | {t_text} | {c.source}"
-                )
+                typer.echo(f"  {c.number} | {c.dmd_uSv_h:g} | {c.dose_limit_mSv_per_year:g} | {t_text} | {c.source}")
             typer.echo(f"  (all tables: radsurvey tables --protocol {profile.id})")
         if profile.limits:
             typer.echo("dose limits (key | period | mSv | applies to | source | derivation):")

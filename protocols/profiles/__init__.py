@@ -252,7 +252,9 @@ def profile_problems(text: str) -> list[tuple[str, str]]:
 
 def check_profile_text(text: str, source: str) -> list[str]:
     """Every problem of a profile file, one line each: ``source: key.path: message``."""
-    return [f"{source}: {path}: {message}" if path else f"{source}: {message}" for path, message in profile_problems(text)]
+    return [
+        f"{source}: {path}: {message}" if path else f"{source}: {message}" for path, message in profile_problems(text)
+    ]
 
 
 def json_schema() -> dict[str, Any]:

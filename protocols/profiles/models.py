@@ -7,8 +7,8 @@ from, or the radsurvey decision that replaces a defective passage.
 from __future__ import annotations
 
 import math
-from decimal import Decimal
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator

@@ -31,14 +31,20 @@ def kz_copy(new_id: str, dmd_category_3: str = "10") -> str:
 def test_ir_1973_limits_carry_the_seed_values_converted_from_rem_with_the_conversion_recorded() -> None:
     ir = profiles.find_profile("ir-1973-limits")
     assert not ir.has_survey_method and ir.rem_to_mSv is not None and ir.rem_to_mSv.value == 10
-    got = {key: profiles.get_dose_limit("ir-1973-limits", key) for key in ("whole_body_week", "whole_body_13_weeks", "whole_body_year")}
+    got = {
+        key: profiles.get_dose_limit("ir-1973-limits", key)
+        for key in ("whole_body_week", "whole_body_13_weeks", "whole_body_year")
+    }
     assert [(g.period, g.mSv) for g in got.values()] == [("week", 3.0), ("13_weeks", 30.0), ("year", 50.0)]
     assert got["whole_body_week"].source == "001:Art 3(c), L49"
     assert got["whole_body_week"].derivation == "300 mrem x 10 mSv/rem / 1000"
 
 
 def test_the_outside_supervised_areas_limits_are_10_percent_of_art_3_exactly() -> None:
-    values = {k: profiles.get_dose_limit("ir-1973-limits", k).mSv for k in ("outside_week", "outside_13_weeks", "outside_year")}
+    values = {
+        k: profiles.get_dose_limit("ir-1973-limits", k).mSv
+        for k in ("outside_week", "outside_13_weeks", "outside_year")
+    }
     assert values == {"outside_week": 0.3, "outside_13_weeks": 3.0, "outside_year": 5.0}
     assert "001:Art 8" in profiles.get_dose_limit("ir-1973-limits", "outside_week").source
 
@@ -52,7 +58,9 @@ def test_kz_categories_carry_the_app7_occupancy_factors() -> None:
     kz = profiles.get_profile("kz-2008-303")
     t = [(c.number, c.occupancy_factor.value if c.occupancy_factor else None) for c in kz.categories]
     assert t == [(1, 1), (2, 1), (3, 0.25), (4, 0.06), (5, 0.25), (6, 0.12), (7, 1)]
-    assert all(c.occupancy_factor and c.occupancy_factor.source.startswith(f"App. 7 row {c.number}") for c in kz.categories)
+    assert all(
+        c.occupancy_factor and c.occupancy_factor.source.startswith(f"App. 7 row {c.number}") for c in kz.categories
+    )
 
 
 def test_a_user_profile_in_the_user_directory_is_listed_and_used(user_dir: Path) -> None:
@@ -83,7 +91,8 @@ def test_a_profile_named_by_its_file_is_loaded_and_registered(tmp_path: Path, mo
 def test_check_gives_one_line_per_problem_with_its_key_path() -> None:
     text = (
         'schema = "radsurvey.limits/1"\nid = "x"\ntitle = "t"\nsource = "s"\nstatus = "st"\n'
-        '[[limits]]\nkey = "a"\ndescription = "d"\nperiod = "fortnight"\napplies_to = "a"\nsource = "s"\nvalue_mSv = 1\n'
+        '[[limits]]\nkey = "a"\ndescription = "d"\nperiod = "fortnight"\napplies_to = "a"\nsource = "s"\n'
+        "value_mSv = 1\n"
         '[[limits]]\nkey = "b"\ndescription = "d"\nperiod = "week"\napplies_to = "a"\nsource = "s"\nvalue_mSv = -1\n'
     )
     lines = profiles.check_profile_text(text, "f.toml")
