@@ -24,6 +24,8 @@ from typing import Any
 
 from radsurvey.config.alarms import AlarmRule, DoseBudgetRule, EquipmentRule, InstantRule, TwaRule
 
+from .basis import BASIS
+
 
 class State(enum.StrEnum):
     NORMAL = "normal"
@@ -567,22 +569,6 @@ def plan_budget(cfg: DoseBudgetRule, limits: CategoryLimits, named: NamedLimit |
         else:
             factor, factor_source = float(occ.occupancy_factor), "occupancy_factor in the config"
     return BudgetPlan(period, level, source, factor, factor_source, schedule)
-
-
-# What each kind of rule compares, for docs, payloads and `alarms list`: a monitor's
-# threshold is never set by the regulation itself; the twa is our derived comparison.
-BASIS = {
-    "twa": (
-        "derived comparison (radsurvey): time-weighted mean of the measured E against the room category's "
-        "DMD_E; no regulation sets thresholds for a continuous monitor"
-    ),
-    "instant": "operational level set by the user; no regulation sets it",
-    "dose_budget": (
-        "projection (radsurvey): measured dose of the period extrapolated to the whole period, against a "
-        "dose limit of the profile"
-    ),
-    "equipment": "condition of the installation",
-}
 
 
 @dataclass
