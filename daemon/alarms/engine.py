@@ -255,9 +255,9 @@ class BucketedIntegral:
         a = start
         while a < end:
             index = math.floor(a / self.bucket_s)
+            if (index + 1) * self.bucket_s <= a:  # a / bucket_s rounded down across a bucket edge
+                index += 1
             b = min(end, (index + 1) * self.bucket_s)
-            if b <= a:  # float rounding at a bucket edge
-                b = end
             counted = (b - a) if weight is None else weight(a, b)
             integral = value * counted
             last = self._buckets[-1] if self._buckets else None
