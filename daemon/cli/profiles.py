@@ -34,9 +34,9 @@ def profile_dirs() -> list[tuple[str, Path]]:
 
 def use_profile_dirs() -> None:
     """Make the user's and system's profiles known to every command (called at start-up; reads nothing yet)."""
-    from radsurvey.protocols import profiles
+    from radsurvey.protocols import profile_dirs as search
 
-    profiles.set_search_path(profile_dirs())
+    search.SEARCH_PATH[:] = profile_dirs()
 
 
 class Format(enum.StrEnum):

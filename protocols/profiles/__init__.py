@@ -26,6 +26,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from .. import profile_dirs
 from ..errors import ProfileError
 from .models import (
     FORMULA3_VARIANTS,
@@ -61,19 +62,16 @@ class Entry:
     path: str | None = None
 
 
-_search_path: tuple[tuple[str, Path], ...] = ()
 _files: dict[str, Entry] = {}  # profiles loaded from a named file, by id
 
 
 def set_search_path(dirs: Iterable[tuple[str, Path]]) -> None:
     """Directories of user profiles, highest precedence first, each with its origin name ("user", "system")."""
-    global _search_path
-    _search_path = tuple((origin, Path(d)) for origin, d in dirs)
-    _directory_entries.cache_clear()
+    profile_dirs.SEARCH_PATH[:] = [(origin, Path(d)) for origin, d in dirs]
 
 
 def search_path() -> tuple[tuple[str, Path], ...]:
-    return _search_path
+    return tuple(profile_dirs.SEARCH_PATH)
 
 
 @functools.cache
@@ -87,13 +85,17 @@ def _shipped() -> tuple[Entry, ...]:
     return tuple(sorted(entries, key=lambda e: e.profile.id))
 
 
-@functools.cache
 def _directory_entries() -> tuple[tuple[Entry, ...], tuple[str, ...]]:
     """Profiles of the search path (first directory wins an id) and one line per file that is not usable."""
+    return _read_directories(search_path())
+
+
+@functools.cache
+def _read_directories(dirs: tuple[tuple[str, Path], ...]) -> tuple[tuple[Entry, ...], tuple[str, ...]]:
     shipped = {e.profile.id for e in _shipped()}
     found: dict[str, Entry] = {}
     problems: list[str] = []
-    for origin, directory in _search_path:
+    for origin, directory in dirs:
         if not directory.is_dir():
             continue
         for path in sorted(directory.glob("*.toml")):
