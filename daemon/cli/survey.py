@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +239,17 @@ FormatOpt = typer.Option("html", "--format", "-f", help="html, pdf, csv or json"
 LangOpt = typer.Option("en", "--lang", help="en, ru, kk, fa or ro")
 
 
+def _valid_or_confirmed(store: Any, sid: str, ui: Any, *, strict: bool) -> bool:
+    """Before measuring: an invalid survey (expired certificate, no p.6 conclusion) needs a yes; --strict refuses."""
+    from radsurvey.daemon.survey.metadata import confirm_measuring_anyway, header_validity_problems
+
+    problems = header_validity_problems(store.get(sid).header, today=datetime.now(UTC).date())
+    if confirm_measuring_anyway(ui, problems, strict=strict):
+        return True
+    ui.say(f"Survey {sid} left open with nothing measured{' (--strict)' if strict else ''}.")
+    return False
+
+
 @app.command("new")
 def new_command(
     plan: Path | None = PlanOpt,
@@ -327,6 +339,10 @@ def start_command(
         raise
     for w in store.get(sid).header["metadata"].get("warnings", []):
         ui.say(f"warning: {w}")
+    if not _valid_or_confirmed(store, sid, ui, strict=strict):
+        if source is not None:
+            source.close()
+        raise typer.Exit(1)
     try:
         publisher = _start_publisher(publish_cfg, store)
     except BaseException:
