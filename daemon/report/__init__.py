@@ -89,7 +89,8 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
                 "rows": rows,
             }
         )
-    warnings = list(evaluation.get("warnings") or [])
+    # evaluation warnings are objects (text, code, paragraph, field); the report shows their text
+    warnings = [w["text"] if isinstance(w, dict) else w for w in evaluation.get("warnings") or []]
     warnings += [w for w in meta.get("warnings") or [] if w not in warnings]
     # The instrument check again, on the survey date (a hand-written file never had it).
     on = checked.survey_date or datetime.now(UTC).date()

@@ -265,7 +265,7 @@ class SurveyFlow:
         self.store.set_status(self.survey_id, "finished")
         self.ui.say(f"Survey {self.survey_id}: {str(result['verdict']).upper()}")
         for w in result.get("warnings") or []:
-            self.ui.say(f"warning: {w}")
+            self.ui.say(f"warning: {w['text'] if isinstance(w, dict) else w}")
         return result
 
     # -- background -------------------------------------------------------------------

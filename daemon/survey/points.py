@@ -97,7 +97,8 @@ def check_field(
             return f"a height is given twice in {value!r}"
         variant: Formula3Variant = "conservative" if formula3 == "conservative" else "literal"
         try:
-            select_formula(value, variant, profile=profile)
+            kind = spec.get("kind") if isinstance(spec.get("kind"), str) else None
+            select_formula(value, variant, profile=profile, kind=kind)
         except SurveyError as err:
             return str(err.message)
         return ""
