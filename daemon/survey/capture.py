@@ -20,7 +20,16 @@ from typing import Any, Protocol
 from radsurvey.protocols.errors import MeterError, SurveyError
 
 from .evaluation import evaluate_document, evaluate_point
-from .points import SPEC_FIELDS, check_field, check_point_spec, lenient_number, parse_heights
+from .points import (
+    DWELLING_CATEGORY,
+    SPEC_FIELDS,
+    check_field,
+    check_point_spec,
+    default_kind,
+    lenient_number,
+    parse_attenuation_factor,
+    parse_heights,
+)
 from .store import BACKGROUND, SurveySession, SurveyStore
 
 HEIGHTS_BY_KIND_FALLBACK = {
@@ -87,6 +96,10 @@ class MeterSource:
             self._stop_loop()
             raise
         self.identity = self._driver.identity
+        problem = counts_without_sensitivity(self._driver)
+        if problem:
+            self.close()
+            raise MeterError(problem, meter=self.name)
 
     def _call(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(self.timeout_s)
@@ -124,6 +137,31 @@ class MeterSource:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
+
+
+COUNT_UNITS = ("cpm", "cps")
+
+
+def counts_without_sensitivity(driver: Any) -> str:
+    """Why a connected meter cannot give dose rates for a survey ("" if it can).
+
+    A counter (GMC, Rad Pro, a Modbus register in cpm) without the tube's sensitivity
+    reports counts only; refused at connect with the option that fixes it.
+    """
+    options = getattr(driver, "options", None)
+    if options is None or not hasattr(options, "sensitivity_cpm_per_uSv_h"):
+        return ""
+    unit = getattr(options, "unit", None)
+    if isinstance(unit, str) and unit not in COUNT_UNITS:
+        return ""  # the register already holds a dose rate
+    sensitivity = getattr(driver, "sensitivity", options.sensitivity_cpm_per_uSv_h)
+    if isinstance(sensitivity, int | float) and not isinstance(sensitivity, bool) and sensitivity > 0:
+        return ""
+    return (
+        f"the {getattr(driver, 'name', 'meter')} meter gives counts (cpm) and no sensitivity is set, so it"
+        " cannot give dose rates: add --meter-option sensitivity_cpm_per_uSv_h=N (the tube's cpm per uSv/h,"
+        " from its data sheet)"
+    )
 
 
 class UI(Protocol):
@@ -263,6 +301,12 @@ class SurveyFlow:
         for point in result["points"]:
             self.store.record_point(self.survey_id, point)
         self.store.set_status(self.survey_id, "finished")
+        show_summary = getattr(self.ui, "survey_summary", None)
+        if show_summary is not None:
+            show_summary(result)
+        else:
+            for point in result["points"]:
+                self.ui.say(point_line(point))
         self.ui.say(f"Survey {self.survey_id}: {str(result['verdict']).upper()}")
         for w in result.get("warnings") or []:
             self.ui.say(f"warning: {w['text'] if isinstance(w, dict) else w}")
@@ -340,6 +384,11 @@ class SurveyFlow:
 
     def _unplanned_value(self, key: str, s: SurveySession, spec: dict[str, Any], profile: Any) -> Any:
         """A field the plan does not give: asked on a terminal, else the protocol's default or an error."""
+        if key == "design_attenuation_factor":
+            if spec.get("category") != DWELLING_CATEGORY or not self.ui.interactive:
+                return _MISSING
+            answer = self._ask_field(key, s, spec, profile)
+            return _MISSING if answer is None else answer
         if key == "location":
             if not self.ui.interactive:
                 return _MISSING
@@ -400,7 +449,7 @@ class SurveyFlow:
                 (k.key, f"{k.text} - heights {', '.join(map(str, k.heights_cm)) or 'your choice'}")
                 for k in profile.point_kinds
             ]
-            return ui.ask_choice(FIELD_PROMPTS[key], choices, default=last.get("kind") or "workplace")
+            return ui.ask_choice(FIELD_PROMPTS[key], choices, default=default_kind(spec.get("category"), last))
         if key == "heights_cm":
             kind = profile.point_kind(spec.get("kind"))
             proposed = " ".join(map(str, kind.heights_cm)) if kind is not None else ""
@@ -410,6 +459,16 @@ class SurveyFlow:
                     return parse_heights(text)
                 except ValueError as err:
                     ui.say(f"{err}")
+        if key == "design_attenuation_factor":
+            while True:
+                try:
+                    value = parse_attenuation_factor(ui.ask_text(FIELD_PROMPTS[key], default="-"))
+                    break
+                except ValueError as err:
+                    ui.say(f"{err}")
+            if value is None:
+                return None
+            return {"value": value, "source": ui.ask_text("Source of K (shielding design: document, sheet)")}
         return ui.ask_float(FIELD_PROMPTS[key], default=self._fallback(key, s, profile))
 
     def _settle_field(
@@ -631,6 +690,10 @@ FIELD_PROMPTS = {
     "heights_cm": "Heights above the floor, cm",
     "anode_current_mA": "Anode current, mA",
     "anode_voltage_kV": "Anode voltage, kV",
+    "design_attenuation_factor": (
+        "Design attenuation factor K of the shielding towards the dwelling (App. 14 p.25; - if measured"
+        " in the dwelling itself)"
+    ),
 }
 
 _MISSING: Any = object()
@@ -653,6 +716,8 @@ def _given_value(key: str, given: dict[str, Any]) -> Any:
         return int(value)
     if key in ("anode_current_mA", "anode_voltage_kV"):
         return lenient_number(value)
+    if key == "design_attenuation_factor" and isinstance(value, dict):
+        return {k: lenient_number(v) if k == "value" else v for k, v in value.items()}
     return value
 
 
@@ -664,6 +729,14 @@ def _height(value: Any) -> Any:
 
 def point_line(p: dict[str, Any]) -> str:
     e = p.get("effective_dose_rate_uSv_h")
+    factor = p.get("design_attenuation_factor")
+    if e is not None and isinstance(factor, dict):
+        measured = p.get("effective_measured_uSv_h")
+        return (
+            f"Point {p['id']}: formula {p.get('formula')}, E = {measured:.4g} uSv/h measured / K {factor['value']:g}"
+            f" = {e:.4g} uSv/h, limit {p.get('limit_uSv_h'):g} uSv/h, ratio {p.get('ratio'):.3f}"
+            f" -> {str(p.get('verdict')).upper()}"
+        )
     return (
         f"Point {p['id']}: formula {p.get('formula')}, E = {e:.4g} uSv/h, limit {p.get('limit_uSv_h'):g} uSv/h, "
         f"ratio {p.get('ratio'):.3f} -> {str(p.get('verdict')).upper()}"
