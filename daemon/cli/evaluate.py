@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -44,8 +45,12 @@ def register(app: typer.Typer) -> None:
 def evaluate_command(
     file: Annotated[Path, typer.Argument(help="Survey document, .json or .toml (schema radsurvey.survey/1).")],
     output: Annotated[
-        EvaluationFormat, typer.Option("--format", help="JSON document or tables for a person.")
-    ] = EvaluationFormat.json,
+        EvaluationFormat | None,
+        typer.Option(
+            "--format",
+            help="JSON document or tables for a person; default: tables on a terminal, JSON when piped.",
+        ),
+    ] = None,
     formula3: Annotated[
         Formula3Choice | None,
         typer.Option(help="Reading of formula (3); overrides options.formula3 in the file."),
@@ -59,6 +64,7 @@ def evaluate_command(
     Exits 0 whenever the survey could be evaluated, whatever the verdict; exits 2
     with one line naming the file and field when the input is invalid.
     """
+    chosen = output or (EvaluationFormat.table if sys.stdout.isatty() else EvaluationFormat.json)
 
     def body() -> None:
         from radsurvey.protocols.evaluation import evaluate
@@ -68,7 +74,7 @@ def evaluate_command(
         text = _read_text(file)
         survey = parse_survey_text(text, survey_format(name), name)
         result = evaluate(survey, formula3=formula3.value if formula3 else None, strict=strict)
-        if output is EvaluationFormat.json:
+        if chosen is EvaluationFormat.json:
             typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         else:
             _print_evaluation(name, result)
