@@ -79,14 +79,14 @@ def simulated_survey_options(options: dict[str, Any], background_left: int) -> d
     """The simulated meter's options for a survey: survey mode unless a beam schedule is given.
 
     ``background_left`` readings with the apparatus off, then the beam on; a detector
-    sensitive enough (1e7 counts/uGy) that the counting noise stays within the spread check.
+    sensitive enough (1e8 counts/uGy) that the counting noise stays within the spread check.
     """
     if any(key in options for key in SIMULATED_SCHEDULE_OPTIONS):
         return options
     return {
         "mode": "survey",
         "survey_background_readings": background_left,
-        "counts_per_uGy": 1e7,
+        "counts_per_uGy": 1e8,
         **options,
     }
 

@@ -359,8 +359,11 @@ def test_without_a_plan_the_terminal_asks_for_the_protocol_header(tmp_path: Path
         "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
     }
     child = spawn(["survey", "start", "--id", "HDR"], env)
+    # one default, stated once (rich prints it in bold)
+    child.expect(r"Protocol number \(- for the survey id\)\s*(?:\x1b\[[0-9;]*m)*\(-\)(?:\x1b\[[0-9;]*m)*: ")
+    assert "to skip" not in child.after
+    child.sendline("17/2026")
     for prompt, value in (
-        (r"Protocol number", "17/2026"),
         (r"Facility", "Clinic 3"),
         (r"Address", "5 Main street"),
         (r"Department", "Radiology"),
@@ -393,7 +396,7 @@ def test_without_a_plan_the_terminal_asks_for_the_protocol_header(tmp_path: Path
         (r"not a date; type it as YYYY-MM-DD", None),
         (r"Certificate valid until", "2001-01-01"),
         (r"Energy range, keV", "15-3000"),
-        (r"Dose-rate range, uGy/h", "0.1-1000"),
+        (r"Dose-rate range, uGy/h", "0,1-1000"),  # decimal comma
         (r"Basic error, %", "15"),
         (r"Formula \(3\) for wall points \(App\. 14 p\.29; the report names it\)", "conservative"),
     ):
