@@ -359,22 +359,43 @@ FLUOROSCOPY_APPARATUS = ("fluoroscopy",)
 
 
 def beam_conditions(survey: Survey, point: SurveyPoint, profile: Profile) -> Iterable[Finding]:
-    """App. 14 p.15: I >= 2 mA in fluoroscopy; U at the Table 1 standard (or the apparatus maximum when lower)."""
-    minimum = exact(2)
-    fluoroscopy = survey.apparatus in FLUOROSCOPY_APPARATUS or point.metadata.get("mode") == "fluoroscopy"
-    if fluoroscopy and exact(point.anode_current_mA) < minimum:
+    """App. 14 p.15 for one point of a survey (see :func:`beam_condition_findings`)."""
+    yield from beam_condition_findings(
+        profile,
+        apparatus=survey.apparatus,
+        anode_current_mA=point.anode_current_mA,
+        anode_voltage_kV=point.anode_voltage_kV,
+        apparatus_max_voltage_kV=survey.apparatus_max_voltage_kV,
+        fluoroscopy=point.metadata.get("mode") == "fluoroscopy",
+    )
+
+
+def beam_condition_findings(
+    profile: Profile,
+    *,
+    apparatus: str,
+    anode_current_mA: float,
+    anode_voltage_kV: float | None,
+    apparatus_max_voltage_kV: float | None = None,
+    fluoroscopy: bool = False,
+) -> Iterable[Finding]:
+    """App. 14 p.15: I >= 2 mA in fluoroscopy; U at the Table 1 standard (or the apparatus maximum when lower).
+
+    Fluoroscopy is the ``fluoroscopy`` apparatus of Table 1, or a point marked so.
+    """
+    if (fluoroscopy or apparatus in FLUOROSCOPY_APPARATUS) and exact(anode_current_mA) < exact(2):
         yield Finding(
-            f"{point.anode_current_mA:g} mA is below the 2 mA App. 14 p.15 requires in fluoroscopy",
+            f"{anode_current_mA:g} mA is below the 2 mA App. 14 p.15 requires in fluoroscopy",
             "fluoroscopy_current",
             "p.15",
             "anode_current_mA",
         )
-    voltage = point.anode_voltage_kV
-    row = profile.workload(survey.apparatus)
+    voltage = anode_voltage_kV
+    row = profile.workload(apparatus)
     if voltage is None or row is None or isinstance(row.voltage_kV, str):
         return
     standard = row.voltage_kV
-    maximum = survey.apparatus_max_voltage_kV
+    maximum = apparatus_max_voltage_kV
     if maximum is not None and exact(maximum) < exact(standard):
         if exact(voltage) != exact(maximum):
             yield Finding(
@@ -450,6 +471,7 @@ __all__ = [
     "SurveyEvaluation",
     "Verdict",
     "WorkloadChoice",
+    "beam_condition_findings",
     "beam_conditions",
     "dmd_for",
     "effective_dose_rate",

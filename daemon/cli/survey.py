@@ -129,11 +129,14 @@ def _run_flow(
     lang: str,
     publisher: Any = None,
     drain_timeout_s: float = 10.0,
+    strict: bool = False,
 ) -> None:
     from radsurvey.daemon.survey.capture import SurveyFlow
 
     ui.say(f"Survey {survey_id} (journal {store.path})")
-    flow = SurveyFlow(store=store, survey_id=survey_id, ui=ui, source=source, settings=settings, plan=plan)
+    flow = SurveyFlow(
+        store=store, survey_id=survey_id, ui=ui, source=source, settings=settings, plan=plan, strict=strict
+    )
     try:
         result = run_command(flow.run)
     except KeyboardInterrupt:
@@ -331,7 +334,11 @@ def new_command(
 def start_command(
     plan: Path | None = PlanOpt,
     survey_id: str | None = typer.Option(None, "--id", help="session id (default YYYYMMDD-NN)"),
-    strict: bool = typer.Option(False, "--strict", help="refuse instruments that fail the check"),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="refuse instruments that fail the check, and beam conditions outside App. 14 p.15",
+    ),
     meter: str | None = MeterOpt,
     meter_option: list[str] = MeterOptionOpt,
     poll_interval: float = PollOpt,
@@ -401,7 +408,7 @@ def start_command(
         if source is not None:
             source.close()
         raise
-    _run_flow(store, sid, ui, source, settings, doc, report, fmt, lang, publisher, drain_timeout)
+    _run_flow(store, sid, ui, source, settings, doc, report, fmt, lang, publisher, drain_timeout, strict)
 
 
 @app.command("resume")

@@ -139,6 +139,27 @@ class MeterSource:
         self._loop.close()
 
 
+def beam_findings(header: dict[str, Any], spec: dict[str, Any], profile: Any) -> list[Any]:
+    """The App. 14 p.15 findings for a point spec of a session (current and voltage as the spec has them)."""
+    from radsurvey.protocols.evaluation import beam_condition_findings
+
+    current = spec.get("anode_current_mA")
+    if not isinstance(current, int | float) or isinstance(current, bool):
+        return []
+    voltage = spec.get("anode_voltage_kV")
+    maximum = header.get("apparatus_max_voltage_kV")
+    return list(
+        beam_condition_findings(
+            profile,
+            apparatus=str(header.get("apparatus") or ""),
+            anode_current_mA=float(current),
+            anode_voltage_kV=float(voltage) if isinstance(voltage, int | float) else None,
+            apparatus_max_voltage_kV=float(maximum) if isinstance(maximum, int | float) else None,
+            fluoroscopy=spec.get("mode") == "fluoroscopy",
+        )
+    )
+
+
 COUNT_UNITS = ("cpm", "cps")
 
 
@@ -238,6 +259,7 @@ class SurveyFlow:
     settings: CaptureSettings = field(default_factory=CaptureSettings)
     plan: dict[str, Any] = field(default_factory=dict)
     finish: bool = True  # mark finished when the plan is done (non-interactive) or the user says so
+    strict: bool = False  # beam conditions outside App. 14 p.15 are refused, not warned about
 
     def session(self) -> SurveySession:
         return self.store.get(self.survey_id)
@@ -380,7 +402,26 @@ class SurveyFlow:
         for key in ("note",):
             if given.get(key):
                 spec[key] = given[key]
+        self._check_beam_conditions(s, spec, profile, taken)
         return spec
+
+    def _check_beam_conditions(self, s: SurveySession, spec: dict[str, Any], profile: Any, taken: set[str]) -> None:
+        """App. 14 p.15 on a new point: a warning; with --strict re-asked on a terminal, else an error."""
+        for _ in range(10):
+            findings = list(beam_findings(s.header, spec, profile))
+            if not findings:
+                return
+            first = findings[0]
+            if not self.strict:
+                for finding in findings:
+                    self.ui.say(f"warning: point {spec['id']}: {finding}")
+                return
+            if not self.ui.interactive:
+                raise SurveyError(f"{first} (--strict)", field=f"points[{spec['id']}].{first.field}")
+            self.ui.say(f"Point {spec['id']}: {first} (--strict); enter the value used")
+            spec[first.field] = self._ask_field(str(first.field), s, spec, profile)
+            self._settle_field(str(first.field), s, spec, profile, taken)
+        raise SurveyError(f"point {spec['id']}: beam conditions still outside App. 14 p.15 (--strict)")
 
     def _unplanned_value(self, key: str, s: SurveySession, spec: dict[str, Any], profile: Any) -> Any:
         """A field the plan does not give: asked on a terminal, else the protocol's default or an error."""
