@@ -238,7 +238,8 @@ def choose_formula3(doc: dict[str, Any], formula3: str | None, ui: Any) -> None:
     """The survey's formula (3) variant: --formula3, else the plan's, else asked on a terminal (default literal)."""
     from radsurvey.protocols.profiles import get_profile
 
-    options = doc.get("options") if isinstance(doc.get("options"), dict) else {}
+    given = doc.get("options")
+    options: dict[str, Any] = given if isinstance(given, dict) else {}
     if formula3 is None and "formula3" in options:
         return
     if formula3 is None and ui.interactive:
@@ -379,7 +380,8 @@ def start_command(
             )
         )
     choose_formula3(doc, formula3, ui)
-    planned_background = doc.get("background_uGy_h") if isinstance(doc.get("background_uGy_h"), list) else []
+    planned = doc.get("background_uGy_h")
+    planned_background: list[Any] = planned if isinstance(planned, list) else []
     background_left = 0 if doc.get("background_compensated") else max(0, repeats - len(planned_background))
     settings, source = _capture_options(
         meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn, background_left
@@ -571,8 +573,9 @@ def show_renderables(
     from rich.table import Table
     from rich.text import Text
 
-    fac = meta.get("facility") if isinstance(meta.get("facility"), dict) else {}
-    options = doc.get("options") if isinstance(doc.get("options"), dict) else {}
+    given_fac, given_options = meta.get("facility"), doc.get("options")
+    fac: dict[str, Any] = given_fac if isinstance(given_fac, dict) else {}
+    options: dict[str, Any] = given_options if isinstance(given_options, dict) else {}
     out: list[Any] = [
         Text(f"Survey {survey_id} ({status})", style="bold"),
         Text(
@@ -606,7 +609,8 @@ def show_renderables(
                 f"{mean:.4g}" if isinstance(mean, int | float) else "",
             )
     out.append(readings)
-    for w in meta.get("warnings") if isinstance(meta.get("warnings"), list) else []:
+    stored_warnings = meta.get("warnings")
+    for w in stored_warnings if isinstance(stored_warnings, list) else []:
         out.append(Text(f"warning: {w}", style="yellow"))
     for p in problems:
         out.append(
