@@ -10,8 +10,9 @@ shortest round-trip text, so ``140.4`` is 1404/10, not the nearest binary
 fraction) and carried through formulas (1)-(4) and the comparison with DMD_E as a
 :class:`fractions.Fraction`. Only the printed values are rounded; the verdict is
 judged on the exact E, so E equal to DMD_E passes (App. 14 p.30, "must not
-exceed"). The ``exact_*`` functions return fractions; the float functions of the
-same name are the pipeline's interface and round only at the end.
+exceed"). The ``exact_*`` functions return fractions and are what the survey
+evaluation uses; ``normalise`` and ``effective_dose_rate`` are their float twins
+for the live pipeline, which computes a sample a second in floats anyway.
 """
 
 from __future__ import annotations
@@ -120,9 +121,11 @@ def normalise(
     *,
     profile: Profile | None = None,
 ) -> float:
-    """Formula (1): dose rate normalised to the standard workload, ``net / I * W / week``."""
-    normalised = exact_normalise(net_uGy_h, anode_current_mA, workload_mA_min_per_week, profile=profile)
-    return rounded(normalised, "normalised dose rate")
+    """Formula (1) in floats, for live pipelines: ``net / I * W / week`` (surveys use :func:`exact_normalise`)."""
+    _require_positive(anode_current_mA, "anode_current_mA", "mA")
+    _require_positive(workload_mA_min_per_week, "workload_mA_min_per_week", "mA·min/week")
+    week_min = resolve_profile(profile).standard_week_min.value
+    return _finite(net_uGy_h / anode_current_mA * workload_mA_min_per_week / week_min, "normalised dose rate")
 
 
 class HeightBand(NamedTuple):
@@ -260,9 +263,27 @@ def effective_dose_rate(
     *,
     profile: Profile | None = None,
 ) -> tuple[Formula, float]:
-    """Formulas (2)-(4): the effective dose rate E, uSv/h, from normalised rates by height (cm)."""
-    formula, effective = exact_effective(normalised_by_height, formula3, profile=profile)
-    return formula, rounded(effective, "effective dose rate")
+    """Formulas (2)-(4) in floats, for live pipelines (a sample a second must stay cheap).
+
+    Surveys are judged on :func:`exact_effective`; this is its float twin.
+    """
+    profile = resolve_profile(profile)
+    conversion = profile.effective_conversion.value
+    if len(normalised_by_height) == 1:  # a monitor's one height: formula (4), whatever the height
+        (only,) = normalised_by_height.values()
+        return "4", _finite(conversion * only, "effective dose rate")
+    formula = select_formula(normalised_by_height, formula3, profile=profile)
+    nominal = nominal_heights(normalised_by_height, profile=profile)
+    by_nominal = {nominal[h]: v for h, v in normalised_by_height.items()}
+    if formula == "2":
+        effective = conversion * _float_weighted(profile.height_weights.weights, by_nominal)
+    elif formula == "3":
+        variant = profile.formula3[formula3]
+        effective = variant.factor * _float_weighted(variant.weights, by_nominal)
+    else:
+        (only,) = by_nominal.values()
+        effective = conversion * only
+    return formula, _finite(effective, "effective dose rate")
 
 
 def dmd_for(profile: Profile, category: int) -> float:
@@ -317,6 +338,10 @@ def verdict_for(effective_uSv_h: Number, limit_uSv_h: Number) -> Verdict:
 
 def _weighted(weights: Mapping[int, float], values: Mapping[int, Fraction]) -> Fraction:
     return sum((exact(weight) * values[height] for height, weight in weights.items()), Fraction(0))
+
+
+def _float_weighted(weights: Mapping[int, float], values: Mapping[int, float]) -> float:
+    return math.fsum(weight * values[height] for height, weight in weights.items())
 
 
 def _require_positive(value: Number, field: str, unit: str) -> None:
