@@ -237,3 +237,15 @@ def test_the_simulated_meter_runs_a_survey_unless_a_schedule_is_given() -> None:
     assert options == {"mode": "survey", "survey_background_readings": 2, "counts_per_uGy": 1e8, "seed": 3}
     given = {"beam_uGy_h": 10, "beam_on_s": 5}
     assert simulated_survey_options(given, 3) == given
+
+
+@pytest.mark.parametrize("fmt", ["json", "html"])  # the CSV is the numbers only
+def test_the_report_carries_p15_warnings_and_k(fmt: str) -> None:
+    from radsurvey.daemon.report import render_report
+
+    fluoro = render_report(fluoroscopy_plan(), fmt=fmt, lang="en")
+    assert "1 mA is below the 2 mA App. 14 p.15 requires in fluoroscopy" in fluoro
+    dental = render_report(dental_plan(design_attenuation_factor={"value": 5, "source": "design, sheet 2"}), fmt=fmt)
+    assert "K = 5 from the room&#39;s shielding design (design, sheet 2)" in dental or (
+        "K = 5 from the room's shielding design (design, sheet 2)" in dental
+    )
