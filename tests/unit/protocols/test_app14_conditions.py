@@ -291,3 +291,43 @@ def test_a_bad_k_is_one_error_naming_the_point(k, message):
 def test_k_outside_category_7_is_refused():
     with pytest.raises(SurveyError, match=r"points\[D1\]\.design_attenuation_factor: .*category 7.*p\.25"):
         parse_survey(dental({"value": 4, "source": "design"}, category=2), "s.json")
+
+
+hundredths = st.integers(min_value=0, max_value=100_000).map(lambda n: Decimal(n) / 100)
+
+
+@settings(max_examples=300, deadline=None)
+@given(reading=hundredths, background=hundredths)
+def test_the_net_dose_rate_is_the_decimal_difference_without_noise(reading, background):
+    # 0.3 - 0.1 in floats is 0.19999999999999998; the evaluation prints 0.2
+    data = {
+        "schema": "radsurvey.survey/1",
+        "protocol": "kz-2008-303",
+        "apparatus": "radiography",
+        "background_uGy_h": [float(background)] * 3,
+        "points": [
+            {
+                "id": "P1",
+                "room": "r",
+                "category": 3,
+                "kind": "above",
+                "anode_current_mA": 2,
+                "readings_uGy_h": {"80": [float(reading)] * 3},
+            }
+        ],
+    }
+    height = evaluated(data).to_dict()["points"][0]["heights"]["80"]
+    assert Decimal(repr(height["net_uGy_h"])) == max(reading - background, Decimal(0))
+    assert Decimal(repr(height["mean_uGy_h"])) == reading
+
+
+@settings(max_examples=200, deadline=None)
+@given(offsets=st.lists(st.integers(min_value=-19, max_value=19), min_size=4, max_size=4), level=hundredths)
+def test_heights_anywhere_inside_their_band_give_the_nominal_result(minimal_survey, offsets, level):
+    nominal = (30, 80, 120, 160)
+    readings = {str(h + o): [float(level) + h / 10] * 3 for h, o in zip(nominal, offsets, strict=True)}
+    at_nominal = {str(h): [float(level) + h / 10] * 3 for h in nominal}
+    shifted = evaluated(minimal_survey(point=workplace(readings))).points[0]
+    exact = evaluated(minimal_survey(point=workplace(at_nominal))).points[0]
+    assert [h.nominal_height_cm for h in shifted.heights] == list(nominal)
+    assert shifted.exact_effective_uSv_h == exact.exact_effective_uSv_h
