@@ -69,26 +69,9 @@ class RichUI:
 
     def survey_summary(self, result: dict[str, Any]) -> None:
         """Every point of the evaluated survey in one table (the end of a survey)."""
-        table = Table(title="Survey summary")
-        for col in ("point", "room", "cat.", "formula", "E uSv/h", "limit uSv/h", "E/limit", "verdict"):
-            table.add_column(col, justify="right" if col.startswith(("E", "limit")) else "left")
-        for p in result.get("points") or []:
-            verdict = str(p.get("verdict"))
-            factor = p.get("design_attenuation_factor")
-            e = f"{p.get('effective_dose_rate_uSv_h'):.4g}"
-            if isinstance(factor, dict):
-                e = f"{p.get('effective_measured_uSv_h'):.4g} / K {factor['value']:g} = {e}"
-            table.add_row(
-                str(p["id"]),
-                str(p.get("room", "")),
-                str(p.get("category")),
-                f"({p.get('formula')})",
-                e,
-                f"{p.get('limit_uSv_h'):g}",
-                f"{p.get('ratio'):.3f}",
-                f"[{'bold green' if verdict == 'pass' else 'bold red'}]{verdict.upper()}[/]",
-            )
-        self.console.print(table)
+        from .views import evaluation_table
+
+        self.console.print(evaluation_table(result.get("points") or [], title="Survey summary", rooms=True))
 
     def point_result(self, p: dict[str, Any]) -> None:
         table = Table(title=f"Point {p['id']}  ·  formula {p.get('formula')}")

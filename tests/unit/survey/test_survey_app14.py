@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from radsurvey.daemon.cli.survey import simulated_survey_options
-from radsurvey.daemon.survey.capture import SilentUI, SurveyFlow, counts_without_sensitivity
+from radsurvey.daemon.survey.capture import SilentUI, SurveyFlow
 from radsurvey.daemon.survey.files import new_session
 from radsurvey.daemon.survey.metadata import TechnicianProfile
+from radsurvey.daemon.survey.meter import counts_without_sensitivity
 from radsurvey.daemon.survey.points import (
     default_kind,
     entered_at_wait,
@@ -249,3 +250,27 @@ def test_the_report_carries_p15_warnings_and_k(fmt: str) -> None:
     assert "K = 5 from the room&#39;s shielding design (design, sheet 2)" in dental or (
         "K = 5 from the room's shielding design (design, sheet 2)" in dental
     )
+
+
+def test_the_evaluation_table_shows_measured_e_over_k_and_the_verdict() -> None:
+    from rich.console import Console
+
+    from radsurvey.daemon.survey.views import evaluation_table
+
+    point = {
+        "id": "D1",
+        "room": "dental room",
+        "category": 7,
+        "formula": "3",
+        "effective_measured_uSv_h": 0.75,
+        "effective_dose_rate_uSv_h": 0.3,
+        "design_attenuation_factor": {"value": 2.5, "source": "design"},
+        "limit_uSv_h": 0.3,
+        "ratio": 1.0,
+        "verdict": "pass",
+    }
+    console = Console(record=True, width=120, color_system=None)
+    console.print(evaluation_table([point], title="Survey summary", rooms=True))
+    text = console.export_text()
+    assert "Survey summary" in text
+    assert all(cell in text for cell in ("D1", "dental room", "(3)", "0.75 / K 2.5 = 0.3", "1.000", "PASS"))
