@@ -115,6 +115,11 @@ class SurveySession:
             "protocol": h.get("protocol", "kz-2008-303"),
             "apparatus": h.get("apparatus"),
             "workload_mA_min_per_week": h.get("workload_mA_min_per_week"),
+            **(
+                {"apparatus_max_voltage_kV": h["apparatus_max_voltage_kV"]}
+                if h.get("apparatus_max_voltage_kV") is not None
+                else {}
+            ),
             "background_compensated": bool(h.get("background_compensated", False)),
             "background_uGy_h": self.background,
             "options": dict(h.get("options") or {"formula3": "literal"}),
@@ -495,6 +500,7 @@ def header_from_document(doc: dict[str, Any], *, source: str | None = None) -> d
         "protocol": doc.get("protocol", "kz-2008-303"),
         "apparatus": doc.get("apparatus"),
         "workload_mA_min_per_week": doc.get("workload_mA_min_per_week"),
+        "apparatus_max_voltage_kV": doc.get("apparatus_max_voltage_kV"),
         "background_compensated": bool(doc.get("background_compensated", False)),
         "options": dict(doc.get("options") or {"formula3": "literal"}),
         "metadata": document_metadata(doc, source=source).model_dump(mode="json"),
