@@ -196,7 +196,7 @@ class GmcDevice(DeviceModel):
         if self._stale_until is not None and now < self._stale_until and now >= self._next_stale:
             # what an earlier session's heartbeat left in the bridge: CPS frames with high bits set
             self._next_stale = now + 0.08
-            out += bytes([0x40 | self.rng.randrange(4), self.rng.randrange(256)])
+            out += bytes([0x40 | self.rng.randrange(4), self.rng.choice((1, 2, 3))])
         if not self.heartbeat or now < self._next_beat:
             return out
         self._next_beat = max(self._next_beat + 1.0, now)

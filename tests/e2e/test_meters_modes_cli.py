@@ -89,3 +89,30 @@ def test_options_take_the_toml_inline_table_the_readme_shows(run_cli, tmp_path: 
     )  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "status_bits[1] = 'nonsense'" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize("model", ["gmc-500-1.08", "gmc-600+-2.26", "gmc-300e+-4.54"])
+def test_the_daemon_stays_connected_to_2_byte_and_57600_baud_gmcs(model: str, tmp_path: Path, run_cli) -> None:
+    import sqlite3
+
+    import tomli_w
+
+    from radsurvey.drivers.emulator import PtyEmulator
+    from radsurvey.drivers.gmc.emulator import GmcDevice
+
+    device = GmcDevice(model=model, step=1)
+    journal = tmp_path / "j.sqlite"
+    with PtyEmulator(device, link=tmp_path / "usb-gmc") as emu:
+        meter = {"id": "g", "driver": "gmc", "port": emu.port, "poll_interval_s": 0.2, "read_clock": False}
+        config = tmp_path / "meters.toml"
+        config.write_text(tomli_w.dumps({"site": {"id": "test"}, "meters": [meter]}))
+        proc = run_cli("run", "--config", str(config), "--journal", str(journal), "--duration", "4", "--json")
+    assert proc.returncode == 0, proc.stderr
+    conn = sqlite3.connect(journal)
+    try:
+        states = [r[0] for r in conn.execute("SELECT state FROM meter_events ORDER BY seq")]
+        values = [r[0] for r in conn.execute("SELECT meter_value FROM readings ORDER BY seq")]
+    finally:
+        conn.close()
+    assert states == ["connecting", "connected"], states  # no timeouts, no reconnects
+    assert len(values) >= 5 and values == list(range(120, 120 + len(values))), values

@@ -78,3 +78,24 @@ async def test_auto_baud_off_keeps_the_configured_rate_and_times_out() -> None:
         with pytest.raises(MeterTimeout):
             async with registry.create("gmc", meter_id="m", poll_interval_s=1.0, options=options):
                 pass
+
+
+async def test_the_stale_bytes_mode_spoils_getver_after_a_short_drain_as_the_field_reports() -> None:
+    """The defect the mode reproduces: 0.1's connect (HEARTBEAT0, 0.2 s, flush, GETVER) fails on it."""
+    from radsurvey.drivers.gmc import codec
+    from radsurvey.drivers.transport import SerialLink
+
+    device = registry.emulator_factory("gmc")(model="gmc-500+-2.28", stale_bytes=True)
+    with PtyEmulator(device) as emu:
+        link = SerialLink(port=emu.port, baudrate=115200, meter="m")
+        await link.open()
+        try:
+            await link.write(codec.command("HEARTBEAT0"))
+            await asyncio.sleep(0.2)
+            link.discard_input()
+            await link.write(codec.command("GETVER"))
+            raw = await link.read_quiet(timeout_s=1.0, gap_s=0.1, max_bytes=codec.VERSION_MAX_BYTES + 1)
+        finally:
+            await link.close()
+    with pytest.raises(FrameError):
+        codec.parse_version(raw)
