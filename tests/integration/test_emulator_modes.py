@@ -99,3 +99,32 @@ async def test_the_stale_bytes_mode_spoils_getver_after_a_short_drain_as_the_fie
             await link.close()
     with pytest.raises(FrameError):
         codec.parse_version(raw)
+
+
+FOREIGN_OPTIONS = {
+    "gmc": {"timeout_s": 0.3, "auto_baud": False},
+    "radpro": {"timeout_s": 0.3},
+    "ascii": {"profile": "mightyohm", "timeout_s": 0.5},
+    "scpi": {"timeout_s": 0.3},
+}
+
+
+@pytest.mark.parametrize(
+    ("driver_name", "mode"),
+    [(d, m) for d in FOREIGN_OPTIONS for m in MODES if m.driver != d],
+    ids=lambda v: v if isinstance(v, str) else v.id,
+)
+async def test_a_driver_on_another_familys_meter_fails_cleanly(driver_name: str, mode: Mode) -> None:
+    """Every driver against every other family's modes: one MeterError, never a crash or a reading."""
+    from radsurvey.protocols.errors import MeterError
+
+    device = registry.emulator_factory(mode.driver)(**mode.settings)
+    with PtyEmulator(device) as emu:
+        where = {"resource": f"ASRL{emu.port}::INSTR"} if driver_name == "scpi" else {"port": emu.port}
+        driver = registry.create(
+            driver_name, meter_id="m", poll_interval_s=0.2, options={**where, **FOREIGN_OPTIONS[driver_name]}
+        )
+        with pytest.raises(MeterError):
+            async with asyncio.timeout(20):
+                async with driver:
+                    await driver.read()
