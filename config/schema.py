@@ -170,9 +170,14 @@ class DaemonConfig(BaseSettings):
                             "(or [retention] max_size_mb)"
                         )
         ack = self.alarms.mqtt_ack
-        if ack.enabled and not ack.username and not (self.mqtt is not None and self.mqtt.username):
+        if (
+            ack.enabled
+            and ack.keys_file is None
+            and not ack.username
+            and not (self.mqtt is not None and self.mqtt.username)
+        ):
             problems.append(
-                "alarms.mqtt_ack: acknowledgement over MQTT needs a broker account: "
+                "alarms.mqtt_ack: acknowledgement over MQTT needs signing keys (keys_file) or a broker account: "
                 "username (and a password) here or in [mqtt]"
             )
         if problems:

@@ -318,6 +318,7 @@ class Journal:
         self.last_error: str | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._listeners: list[Callable[[int], None]] = []
+        self._health: list[Callable[[str | None], None]] = []
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self.run_id = self._start_run(run_config)
         self._thread = threading.Thread(target=self._writer, name="radsurvey-journal", daemon=True)
@@ -367,6 +368,18 @@ class Journal:
     def add_commit_listener(self, callback: Callable[[int], None]) -> None:
         """``callback(committed_seq)`` runs in the writer thread after each commit."""
         self._listeners.append(callback)
+
+    def add_health_listener(self, callback: Callable[[str | None], None]) -> None:
+        """``callback(error)`` runs in the writer thread after each failed commit, and with None after the
+        first commit that succeeds again (the ``journal_write`` alarm)."""
+        self._health.append(callback)
+
+    def _tell_health(self, error: str | None) -> None:
+        for callback in self._health:
+            try:
+                callback(error)
+            except Exception:  # a listener must never stop the writer
+                log.exception("journal health listener failed")
 
     def note_external_commit(self, seq: int) -> None:
         """Another connection of this process committed a row with ``seq`` (a survey store).
@@ -467,8 +480,12 @@ class Journal:
                 pass
             self.last_error = str(err)
             log.error("journal commit failed; will retry", error=str(err), rows=len(rows))
+            self._tell_health(self.last_error)
             return False
-        self.last_error = None
+        if self.last_error is not None:
+            self.last_error = None
+            log.info("journal commits again", rows=len(rows))
+            self._tell_health(None)
         if top:
             self.committed_seq = max(self.committed_seq, top)
             for callback in self._listeners:

@@ -54,13 +54,14 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, meters, run
+    from . import configcmd, evaluate, journal, meters, run, status
 
     evaluate.register(app)
     run.register(app)
     app.add_typer(journal.app, name="journal")
     app.add_typer(configcmd.app, name="config")
-    __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)  # alarms group + status
+    __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)
+    status.register(app)
     app.add_typer(meters.app, name="meters")
     __import__(f"{__name__}.survey", fromlist=["register"]).register(app)  # survey group + report
 
