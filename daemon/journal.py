@@ -27,6 +27,8 @@ import structlog
 
 from radsurvey.protocols.errors import JournalError
 
+from . import journal_spill as spill
+
 log = structlog.get_logger("radsurvey.journal")
 
 # (version, description, SQL). Append only; never edit a released migration.
@@ -306,14 +308,18 @@ class Journal:
         batch_size: int = 1000,
         synchronous: str = "normal",
         run_config: str = "",
+        spill_dir: str | Path | None = None,
     ):
         self.path = Path(path)
+        self.spill_dir = Path(spill_dir) if spill_dir is not None else None
         self.commit_interval_s = commit_interval_s
         self.batch_size = batch_size
         self._conn = connect(self.path, synchronous=synchronous)
         migrate(self._conn, self.path)
         self._seq_lock = threading.Lock()
-        self._next_seq = self._max_seq() + 1
+        # Rows of an earlier run that were never committed (spilled or counted) keep their seqs: never reuse them.
+        self._next_seq = max(self._max_seq(), spill.uncommitted_top(self.path, self.spill_dir)) + 1
+        spill.reserve(self.path)
         self.committed_seq = self._next_seq - 1
         self.last_error: str | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -439,13 +445,15 @@ class Journal:
                     pending, failures = [], 0
                 else:
                     failures += 1
+                    if stop:
+                        break  # stopping: no more retries, whatever the disk (the rows are spilled below)
                     time.sleep(min(self.commit_interval_s, 1.0))
             if not pending:
                 for f in flushes:
                     f.done.set()
                 flushes.clear()
         if pending:
-            log.error("journal rows not committed at close", rows=len(pending), error=self.last_error)
+            spill.save(self.path, self.spill_dir, self.run_id, pending, self.last_error)
         for f in flushes:
             f.done.set()
 
@@ -503,6 +511,7 @@ class Journal:
             return
         self._closed = True
         self._queue.put(_STOP)
+        # The writer makes one last attempt and spills what it cannot commit: this never waits on the disk long.
         self._thread.join(timeout=60)
         try:
             self._conn.execute(
@@ -510,6 +519,8 @@ class Journal:
                 (now_iso(), 1 if clean and self.last_error is None else 0, self.run_id),
             )
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as err:
+            log.error("cannot record the end of the run in the journal", error=str(err), run=self.run_id)
         finally:
             self._conn.close()
 

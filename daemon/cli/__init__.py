@@ -69,8 +69,22 @@ def _build() -> None:
 _build()
 
 
+# Global flags a user may also give after the subcommand (`radsurvey run --log-json ...`).
+_GLOBAL_FLAGS = ("--log-json", "--verbose")
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """Move the global flags found after the subcommand to the front (up to a ``--``), where click expects them."""
+    end = args.index("--") if "--" in args else len(args)
+    found = [a for a in args[:end] if a in _GLOBAL_FLAGS]
+    rest = [a for a in args[:end] if a not in _GLOBAL_FLAGS]
+    return [*dict.fromkeys(found), *rest, *args[end:]]
+
+
 def main() -> None:
-    app(prog_name="radsurvey")
+    import sys
+
+    app(args=hoist_global_flags(sys.argv[1:]), prog_name="radsurvey")
 
 
 __all__ = ["app", "fail", "main", "run_command"]

@@ -53,18 +53,15 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
 
     import structlog
 
-    from radsurvey.config import load_config
-
     from .. import console
-    from ..configure import check_or_raise
+    from ..configure import load_checked
     from ..journal import Journal
     from ..notify import Notifier
     from ..supervisor import Daemon, resolve_journal_path
 
     log = structlog.get_logger("radsurvey.run")
     notifier = Notifier()
-    cfg = load_config(config)
-    check_or_raise(cfg, str(config))
+    cfg = load_checked(config)
     path = resolve_journal_path(cfg, journal_override)
     jr = Journal(
         path,
@@ -72,6 +69,7 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
         batch_size=cfg.journal.batch_size,
         synchronous=cfg.journal.synchronous,
         run_config=str(config),
+        spill_dir=cfg.journal.spill_dir,
     )
     clean = False
     try:

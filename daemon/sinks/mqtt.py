@@ -108,12 +108,14 @@ class MqttSink(CursorSink):
                     if not isinstance(unwrap(err), aiomqtt.MqttError):
                         log.error("mqtt sink failed", sink=self.name, error=message, exc_info=True)
                 finally:
+                    reached = self.connected
                     self.connected = False
                     self._client = self._window = None
                 self.record_error(message)
                 delay = backoff.take()
                 log.warning(
-                    "mqtt connection lost; reconnecting",
+                    # "lost" only for a connection we had: a broker never reached was never lost
+                    "mqtt connection lost; reconnecting" if reached else "mqtt connection failed; retrying",
                     sink=self.name,
                     host=self.mqtt.host,
                     port=self.mqtt.port,

@@ -117,3 +117,21 @@ def test_journal_tail_of_an_unknown_channel_is_an_error(cfg: Path, run_cli) -> N
     cfg.rename(cfg.parent / "moved.toml")
     gone = run_cli("journal", "tail", "--journal", str(cfg.parent / "j.sqlite"), "--channel", "hall")
     assert gone.returncode == 2 and "has no samples of channel 'hall'" in gone.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_log_json_before_and_after_the_subcommand(tmp_path: Path, run_cli, where: str) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "cfg.toml").write_text(CONFIG)
+    args = ["run", "--config", "cfg.toml", "--duration", "0.5", "--json"]
+    out = run_cli(*(["--log-json", *args] if where == "before" else [*args, "--log-json"]))
+    assert out.returncode == 0, out.stderr
+    lines = out.stderr.splitlines()
+    assert lines and all(json.loads(line)["event"] for line in lines)
+
+
+def test_an_empty_config_file_is_an_error(tmp_path: Path, run_cli) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "empty.toml").write_text("")
+    for args in (["config", "check", "empty.toml"], ["run", "--config", "empty.toml", "--duration", "0.1"]):
+        out = run_cli(*args)
+        assert out.returncode == 2
+        assert out.stderr.startswith("radsurvey: error: empty.toml: 1 problem\n  meters: no meters: ")
