@@ -135,7 +135,7 @@ def _partial_problems(data: dict[str, Any]) -> list[ConfigProblem]:
         mqtt=_valid(MqttConfig, data["mqtt"]) if "mqtt" in data else None,
         influxdb=_valid(InfluxConfig, data["influxdb"]) if "influxdb" in data else None,
     )
-    problems += sink_file_problems(sections)  # type: ignore[arg-type]
+    problems += sink_file_problems(sections)
     return problems
 
 
@@ -146,7 +146,7 @@ def _valid(model: Any, raw: Any) -> Any:
         return None
 
 
-def sink_file_problems(cfg: DaemonConfig) -> list[ConfigProblem]:
+def sink_file_problems(cfg: Any) -> list[ConfigProblem]:
     """Certificates and secret files of the enabled sinks must be readable files now, not at the first connect."""
     files: list[tuple[str, Path | None]] = []
     if cfg.mqtt is not None and cfg.mqtt.enabled:

@@ -210,9 +210,12 @@ class AlarmService:
             for sample in buffered:
                 self.on_sample(sample)
             loop = asyncio.get_running_loop()
-            daemon.journal.add_health_listener(
-                lambda error: loop.call_soon_threadsafe(self.on_journal_health, error) if not loop.is_closed() else None
-            )
+
+            def on_health(error: str | None) -> None:  # journal writer thread
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(self.on_journal_health, error)
+
+            daemon.journal.add_health_listener(on_health)
             self.on_journal_health(daemon.journal.last_error)
             self.ready.set()
             log.info("alarm service running", rules=[f"{c}/{r}" for c, r in self.by_key])

@@ -225,10 +225,10 @@ def _ack_over_mqtt(
             mqtt_ack.publish_signed(cfg, channel=channel, by=by, rule=rule, comment=comment, secret=keys[by])
         )
     )
-    if before is None or not store.daemon_running(path):  # type: ignore[arg-type]
+    if before is None or path is None or not store.daemon_running(path):
         typer.echo(f"published a signed acknowledgement by {by} to {topic}")
         return
-    event = store.wait_for_ack_event(path, before, channel, by, wait_s)  # type: ignore[arg-type]
+    event = store.wait_for_ack_event(path, before, channel, by, wait_s)
     if event is None:
         fail(
             f"published to {topic}, but the daemon recorded no acknowledgement by {by} within {wait_s:g} s "
