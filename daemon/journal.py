@@ -505,14 +505,30 @@ class Journal:
 
     # -- closing ------------------------------------------------------------------------
 
-    def close(self, *, clean: bool = True) -> None:
-        """Commit everything, record the end of this run, close the file."""
+    def close(self, *, clean: bool = True, timeout_s: float = 60.0) -> None:
+        """Commit everything, record the end of this run, close the file.
+
+        The writer makes one last attempt and spills what it cannot commit, so
+        a failing disk does not hold this up. A disk that does not answer at all
+        (a commit hanging in fsync) is waited for ``timeout_s`` only: the rows
+        still in flight are then counted, with their seq range, in the log.
+        """
         if self._closed:
             return
         self._closed = True
         self._queue.put(_STOP)
-        # The writer makes one last attempt and spills what it cannot commit: this never waits on the disk long.
-        self._thread.join(timeout=60)
+        self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():
+            with self._seq_lock:
+                top = self._next_seq - 1
+            log.error(
+                "journal writer did not finish: the disk does not answer; rows in flight may be lost",
+                waited_s=timeout_s,
+                committed_seq=self.committed_seq,
+                first_seq=self.committed_seq + 1,
+                last_seq=top,
+            )
+            return  # the writer still owns the connection
         try:
             self._conn.execute(
                 "UPDATE runs SET stopped_at = ?, clean = ? WHERE id = ?",

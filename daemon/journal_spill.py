@@ -148,6 +148,23 @@ def write_note(journal: Path, line: str) -> None:
         log.error("cannot write the note of uncommitted rows", file=str(path), error=str(err))
 
 
+def read_notes(journal: Path) -> list[dict[str, Any]]:
+    """The notes of earlier runs' uncommitted rows, oldest first (``status`` shows them)."""
+    try:
+        lines = notes_path(journal).read_text("utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
+    out = []
+    for line in lines:
+        try:
+            note = json.loads(line) if line.strip() else None
+        except ValueError:
+            continue
+        if isinstance(note, dict) and "last_seq" in note:
+            out.append(note)
+    return out
+
+
 def uncommitted_top(journal: Path, spill_dir: Path | None) -> int:
     """Log every earlier run's uncommitted rows (notes and spill files); the highest seq they used (0 if none)."""
     top = 0

@@ -84,6 +84,7 @@ class Daemon:
             self.by_meter.setdefault(ch.meter, []).append(pipeline)
         self.meter_states: dict[str, MeterState] = {}
         self.stop_event = asyncio.Event()
+        self.stop_requested_at: float | None = None  # loop time of SIGTERM/SIGINT/--duration
         self.readings_seen = 0
 
     # -- the data path (runs on the event loop; must never block) ---------------------

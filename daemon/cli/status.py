@@ -29,8 +29,12 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
     meters: dict[str, Any] = {m.id: {"driver": m.driver, "enabled": m.enabled, "state": None} for m in cfg.meters}
     rules = [f"{ch.id}/{rule.name}" for ch in cfg.channels for rule in cfg.alarm_rules(ch)]
     out.update(channels=channels, meters=meters, alarm_rules=rules, alarms=[], sinks={}, ack_requests=[])
+    out["uncommitted"] = []
     if not path.exists():
         return out
+    from radsurvey.daemon.journal_spill import read_notes
+
+    out["uncommitted"] = read_notes(path)
     out["running"] = store.daemon_running(path)
     with jr.reader(path) as conn:
         run = conn.execute("SELECT started_at, stopped_at, clean, pid FROM runs ORDER BY id DESC LIMIT 1").fetchone()
@@ -143,6 +147,14 @@ def status_command(
         console.print(alarm_table(active, "alarms not normal"))
     else:
         console.print("alarms: all normal")
+    for note in data["uncommitted"]:
+        where = f"spilled to {note['spill_file']}" if note.get("spill_file") else "not spilled: lost"
+        console.print(
+            f"journal: {note['rows']} rows of run {note['run']} (seq {note['first_seq']}-{note['last_seq']}) "
+            f"were not committed ({note.get('error')}); {where}",
+            markup=False,
+            soft_wrap=True,
+        )
     for req in data["ack_requests"]:
         answer = req["result"] if req["handled_at"] else "waiting for the daemon"
         console.print(

@@ -193,6 +193,11 @@ def test_disk_full_alarms_at_once_stops_within_5_s_and_loses_nothing_silently(
     notes = [x for x in (small_disk / "j.sqlite.uncommitted").read_text().splitlines() if x.strip()]
     note = json.loads(notes[-1])
     assert (note["first_seq"], note["last_seq"], note["rows"]) == (line["first_seq"], line["last_seq"], line["rows"])
+    status = subprocess.run(
+        [radsurvey_bin(), "status", "--config", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    expected = f"rows of run {note['run']} (seq {note['first_seq']}-{note['last_seq']}) were not committed"
+    assert expected in status.stdout and ("spilled to" if spill else "not spilled: lost") in status.stdout
     # The next run says so, and never gives those seqs again.
     again = subprocess.run(
         [radsurvey_bin(), "--log-json", "run", "--config", str(cfg), "--duration", "1", "--json"],
