@@ -29,7 +29,7 @@ from pydantic_core import ErrorDetails
 
 from .errors import ProfileError, SurveyError
 from .formulas import dmd_for, relocate, select_formula, workload_for
-from .profiles import Formula3Variant, Profile, get_profile
+from .profiles import Formula3Variant, Profile, get_profile, names_profile
 
 SURVEY_SCHEMA = "radsurvey.survey/1"
 SurveyFormat = Literal["json", "toml"]
@@ -174,7 +174,7 @@ def profile_of(survey: Survey) -> Profile:
 
 def check_survey(survey: Survey, profile: Profile) -> None:
     """Check what the profile decides: apparatus, background, categories, repeats, heights..."""
-    if survey.protocol != profile.id:
+    if not names_profile(survey.protocol, profile):
         raise SurveyError(
             f"survey is for {survey.protocol!r}, not {profile.id!r}",
             source=survey.source,

@@ -45,7 +45,7 @@ from . import signing
 
 if TYPE_CHECKING:
     from ..supervisor import Daemon
-    from .service import AlarmService
+    from .records import Acknowledger
 
 log = structlog.get_logger("radsurvey.alarms.mqtt")
 
@@ -65,7 +65,7 @@ class MqttAckService:
         cfg: MqttAckConfig,
         *,
         site: str,
-        alarms: AlarmService,
+        alarms: Acknowledger,
         mqtt: MqttConfig | None = None,
         now: Callable[[], float] = time.time,
     ):

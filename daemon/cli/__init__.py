@@ -44,6 +44,9 @@ def _root(
 
     common.STATE.verbose = verbose
     common.STATE.log_json = log_json
+    from .profiles import use_profile_dirs
+
+    use_profile_dirs()
     if not verbose:
         import logging
 
@@ -54,7 +57,7 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, meters, run, status
+    from . import configcmd, evaluate, journal, meters, profiles, run, status
 
     evaluate.register(app)
     run.register(app)
@@ -63,6 +66,7 @@ def _build() -> None:
     __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)
     status.register(app)
     app.add_typer(meters.app, name="meters")
+    app.add_typer(profiles.app, name="profiles")
     __import__(f"{__name__}.survey", fromlist=["register"]).register(app)  # survey group + report
 
 

@@ -46,6 +46,20 @@ def _formula_text(profile: Any, formula: str, variant: str) -> str:
     return f
 
 
+def _limits_statement(doc: dict[str, Any], profile: Any, source: str) -> str | None:
+    """The one line naming a survey's ``limits_profile`` and whose maths the survey uses (docs/profiles.md)."""
+    from radsurvey.protocols.errors import ProfileError
+    from radsurvey.protocols.profiles import limits_statement
+
+    ref = doc.get("limits_profile")
+    if not ref:
+        return None
+    try:
+        return limits_statement(str(ref), profile)
+    except ProfileError as err:
+        raise SurveyError(err.message, source=source, field="limits_profile") from None
+
+
 def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
     """Everything a report shows, language-independent: survey, evaluation, profile rows.
 
@@ -57,6 +71,7 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
     source = source or f"survey {doc.get('id', '')}".strip()
     evaluation = evaluate_document(doc, source=source)
     profile = get_profile(doc.get("protocol") or "kz-2008-303")
+    limits_note = _limits_statement(doc, profile, source)
     checked = document_metadata(doc, source=source)
     meta = checked.model_dump(mode="json")
     variant = str((doc.get("options") or {}).get("formula3", "literal"))
@@ -110,6 +125,7 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
         "reason": reason,
         "formula3_variant": variant,
         "formula3_text": profile.formula3[variant].text,
+        "limits_statement": limits_note,
         "generated_at": datetime.now(UTC),
         "version": _version(),
     }
@@ -177,6 +193,7 @@ def render_json(ctx: dict[str, Any]) -> str:
                     "status": ctx["profile"].status,
                 },
                 "formula3_variant": ctx["formula3_variant"],
+                "limits_statement": ctx["limits_statement"],
                 "metadata": ctx["meta"],
                 "survey": {k: v for k, v in doc.items() if k != "metadata"},
                 "evaluation": ctx["evaluation"],

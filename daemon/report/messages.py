@@ -52,7 +52,10 @@ def extract_profile(
 ) -> Iterator[tuple[int, str | None, str, list[str]]]:
     """Babel extraction method for protocol profile TOML files (see ``babel.cfg``)."""
     text = fileobj.read().decode("utf-8")
-    profile = Profile.model_validate(tomllib.loads(text))
+    data = tomllib.loads(text)
+    if data.get("schema") == "radsurvey.limits/1":
+        return  # a limits profile's texts are not printed in survey reports
+    profile = Profile.model_validate(data)
     lines = text.splitlines()
     for message, where in profile_messages(profile):
         lineno = next((i + 1 for i, line in enumerate(lines) if message in line), 0)
