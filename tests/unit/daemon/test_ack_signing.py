@@ -127,3 +127,25 @@ def test_config_check_reports_a_bad_keys_file_with_its_key_path(tmp_path: Path) 
     _, problems = check_file(cfg)
     assert [(p.path, "chmod 600" in p.message) for p in problems] == [("alarms.mqtt_ack.keys_file", True)]
     assert json.dumps([str(p) for p in problems]).count("0123456789abcdef") == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.one_of(
+        st.binary(max_size=300),
+        st.dictionaries(st.text(max_size=8), st.text(max_size=20)).map(lambda d: json.dumps(d).encode()),
+    )
+)
+def test_the_listener_never_raises_and_never_acknowledges_an_unsigned_or_garbage_message(payload: bytes) -> None:
+    from radsurvey.config.alarms import MqttAckConfig
+    from radsurvey.daemon.alarms.mqtt_ack import MqttAckService
+    from radsurvey.daemon.alarms.service import AlarmService
+    from tests.alarm_support import make_config
+
+    cfg = make_config(Path("/nonexistent"), [{"kind": "instant", "level_uSv_h": 50, "latching": True}])
+    alarms = AlarmService(cfg)
+    ack = MqttAckService(MqttAckConfig(enabled=True), site="t", alarms=alarms)
+    ack.keys = {"dr. Asel": SECRET}  # as if keys_file held this user (the file format is tested above)
+    ok, reason = ack.handle("radsurvey/t/channels/desk/alarm/ack", payload)
+    assert not ok and reason
+    assert alarms.current()[0]["acknowledged"] is False
