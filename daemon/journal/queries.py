@@ -176,6 +176,40 @@ def tail(path: str | Path, *, channel: str | None = None, n: int = 10) -> list[d
     return out
 
 
+def last_reading_times(conn: sqlite3.Connection, upto: int | None = None) -> dict[str, str]:
+    """meter -> the time (ISO) of its latest reading with seq <= ``upto`` (all when None).
+
+    Reads backwards from the newest row and stops once every meter the journal knows has been seen:
+    no index is needed (nor a scan of the whole table) for meters that are read regularly.
+    """
+    if not _compact(conn):
+        sql = (
+            "SELECT meter, MAX(ts) FROM readings" + (" WHERE seq <= ?" if upto is not None else "") + " GROUP BY meter"
+        )
+        return {r[0]: r[1] for r in conn.execute(sql, () if upto is None else (upto,))}
+    meter_of = {r[0]: r[1] for r in conn.execute("SELECT id, meter FROM reading_ctx")}
+    wanted = set(meter_of.values())
+    out: dict[str, int] = {}
+    top = upto if upto is not None else (conn.execute("SELECT MAX(seq) FROM reading_rows").fetchone()[0] or 0)
+    step = 4096
+    while wanted - set(out) and top > 0:
+        rows = conn.execute(
+            "SELECT k, t FROM reading_rows WHERE seq <= ? AND seq > ? ORDER BY seq DESC", (top, top - step)
+        ).fetchall()
+        for k, t in rows:
+            meter = meter_of.get(k)
+            if meter is not None and (meter not in out or t > out[meter]):
+                out[meter] = t
+        if (
+            not rows
+            and conn.execute("SELECT 1 FROM reading_rows WHERE seq <= ? LIMIT 1", (top - step,)).fetchone() is None
+        ):
+            break
+        top -= step
+        step = min(step * 2, 1 << 20)
+    return {m: ms_to_iso(t) for m, t in out.items()}
+
+
 # -- time ranges from the finest tier ---------------------------------------------------------
 
 
@@ -351,26 +385,22 @@ def _floor(ms: int, tier: str) -> int:
     return ms - ms % size
 
 
-def aggregate_dose(
+def aggregate_pieces(
     conn: sqlite3.Connection, channel: str, start_ms: int, end_ms: int
-) -> tuple[float, float, float | None, int | None, list[str]]:
-    """The part of [start, end) whose raw samples are gone, from the aggregates.
+) -> tuple[list[tuple[int, int, float, int, float]], int | None, list[str]]:
+    """The buckets that stand for [start, end) where the raw samples are gone.
 
-    Returns (dose µSv, covered s, max E, ``until``, tiers used): hour buckets before the first minute
-    bucket, then minute buckets up to and including the minute the raw samples start in; ``until``
-    is the last sample time those buckets hold (raw samples after it carry on), or None when the raw
-    samples reach back to ``start``. Buckets are whole: the answer's resolution is a bucket.
+    Hour buckets before the first minute bucket, then minute buckets up to and including the minute the
+    raw samples start in. Returns ((last sample ms, covered ms, dose µSv, n, max E) per bucket in time
+    order, ``until`` = the last sample time they hold or None when the raw samples reach back to
+    ``start``, tiers used). Buckets are whole: the answer's resolution is a bucket.
     """
     cid = _channel_id(conn, channel)
     raw_from = raw_start_ms(conn)
     if cid is None or (raw_from is not None and raw_from <= start_ms):
-        return 0.0, 0.0, None, None, []
+        return [], None, []
     agg_end = end_ms if raw_from is None else min(end_ms, raw_from - raw_from % MINUTE_MS + MINUTE_MS)
     minute_from = _tier_start_ms(conn, "minute", cid)
-    total = covered = 0.0
-    e_max: float | None = None
-    until: int | None = None
-    parts: list[str] = []
     ranges = []
     if minute_from is None or minute_from > start_ms:
         # Hours wholly before the minute tier; the hour the minute tier starts in as well when retention
@@ -388,20 +418,31 @@ def aggregate_dose(
         ranges.append(("hour", start_ms, hour_end))
         start_ms = max(start_ms, hour_end)
     ranges.append(("minute", start_ms, agg_end))
+    pieces: list[tuple[int, int, float, int, float]] = []
+    parts: list[str] = []
     for tier, lo, hi in ranges:
         if lo >= hi:
             continue
-        row = conn.execute(
-            f"SELECT SUM(dose_uSv), SUM(covered_ms), MAX(e_max), MAX(last_ms) FROM {TIER_TABLES[tier]}"
-            " WHERE channel = ? AND start_ms >= ? AND start_ms < ?",
+        rows = conn.execute(
+            f"SELECT last_ms, covered_ms, dose_uSv, n, e_max FROM {TIER_TABLES[tier]}"
+            " WHERE channel = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms",
             (cid, _floor(lo, tier), hi),
-        ).fetchone()
-        if row[0] is not None:
-            total += row[0]
-            covered += row[1] / 1000
-            e_max = row[2] if e_max is None else max(e_max, row[2])
-            until = row[3] if until is None else max(until, row[3])
+        ).fetchall()
+        if rows:
+            pieces.extend(tuple(r) for r in rows)  # type: ignore[misc]
             parts.append(tier)
+    until = max((p[0] for p in pieces), default=None)
+    return pieces, until, parts
+
+
+def aggregate_dose(
+    conn: sqlite3.Connection, channel: str, start_ms: int, end_ms: int
+) -> tuple[float, float, float | None, int | None, list[str]]:
+    """(dose µSv, covered s, max E, ``until``, tiers used) of the buckets of ``aggregate_pieces``."""
+    pieces, until, parts = aggregate_pieces(conn, channel, start_ms, end_ms)
+    total = sum(p[2] for p in pieces)
+    covered = sum(p[1] for p in pieces) / 1000
+    e_max = max((p[4] for p in pieces), default=None)
     return total, covered, e_max, until, parts
 
 

@@ -63,6 +63,26 @@ class SinkHub:
         }
 
 
+def rolling_budget_days(cfg: DaemonConfig) -> float:
+    """Days of raw samples a rolling dose budget (week, 13 weeks) replays after a restart, plus a day.
+
+    Retention keeps raw rows at least this long whatever ``raw_days`` says, so such a budget is
+    restored exactly (a year budget is restored from its snapshot or the aggregates instead).
+    A budget whose period comes from its named limit counts as 13 weeks (the longest).
+    """
+    days = 0.0
+    for ch in cfg.channels:
+        for rule in ch.alarms:
+            if getattr(rule, "kind", None) != "dose_budget":
+                continue
+            period = getattr(rule, "period", None)
+            if period == "week":
+                days = max(days, 8.0)
+            elif period == "13_weeks" or (period is None and getattr(rule, "limit", None)):
+                days = max(days, 92.0)
+    return days
+
+
 class RetentionService:
     """Deletes old rows every sink acknowledged; warns when the journal nears its size limit."""
 
@@ -94,6 +114,8 @@ class RetentionService:
             return now - timedelta(days=days) if days is not None else None
 
         raw_days = min((d for d in (r.raw_days, r.max_age_days) if d is not None), default=None)
+        if raw_days is not None:
+            raw_days = max(raw_days, rolling_budget_days(self.hub.cfg))
         plan = RetentionPlan(
             upto=upto,
             raw_before=cutoff(raw_days),

@@ -37,7 +37,7 @@ def test_demo_runs_writes_the_journal_and_shuts_down_cleanly_on_sigterm(tmp_path
     assert {"seq", "channel", "net_uGy_h", "effective_uSv_h", "limit_uSv_h", "ratio"} <= samples[0].keys()
 
     conn = sqlite3.connect(journal)
-    readings = [r[0] for r in conn.execute("SELECT seq FROM readings ORDER BY rowid")]
+    readings = [r[0] for r in conn.execute("SELECT seq FROM readings ORDER BY seq")]
     all_seqs = [
         r[0]
         for r in conn.execute(
