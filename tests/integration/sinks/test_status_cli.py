@@ -59,5 +59,5 @@ async def test_status_shows_backlog_lag_and_errors_per_sink(tmp_path: Path, mosq
     assert text.returncode == 0, text.stderr[-2000:]
     out = " ".join(text.stdout.split())  # rich wraps long lines
     assert f"sink mqtt: acknowledged seq {mqtt['seq']} (0 rows behind, lag 0 s)" in out
-    assert f"sink influxdb: acknowledged seq 0 ({tsdb['backlog_rows']} rows behind, lag " in out
+    assert f"sink influxdb: acknowledged seq {tsdb['seq']} ({tsdb['backlog_rows']} rows behind, lag " in out
     assert f"errors {tsdb['errors']}, last at {tsdb['last_error_at']}: cannot write to {DEAD_TSDB}" in out
