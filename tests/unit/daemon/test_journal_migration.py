@@ -127,3 +127,15 @@ def test_the_survey_is_readable_after_the_migration(migrated: Path) -> None:
         session = store.get("S-1")
         assert session.background
         assert store.latest_points("S-1")
+
+
+def test_the_last_reading_of_each_meter_is_found_without_a_scan(migrated: Path) -> None:
+    from radsurvey.daemon.journal.queries import last_reading_times
+
+    old = sqlite3.connect(f"file:{FIXTURE}?mode=ro", uri=True)
+    expected = dict(old.execute("SELECT meter, MAX(ts) FROM readings GROUP BY meter").fetchall())
+    conn = sqlite3.connect(migrated)
+    assert last_reading_times(conn) == expected
+    upto = 100
+    expected_upto = dict(old.execute("SELECT meter, MAX(ts) FROM readings WHERE seq <= ? GROUP BY meter", (upto,)))
+    assert last_reading_times(conn, upto) == expected_upto

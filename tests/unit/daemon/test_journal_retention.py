@@ -57,8 +57,10 @@ def copy_of(filled: tuple[Path, int], tmp_path: Path) -> tuple[Path, int]:
     return path, filled[1]
 
 
-async def retention(path: Path, cfg: dict[str, Any], cursors: dict[str, int]) -> None:
-    config = parse_config({"site": {"id": "s"}, "retention": cfg}, environ={})
+async def retention(
+    path: Path, cfg: dict[str, Any], cursors: dict[str, int], extra: dict[str, Any] | None = None
+) -> None:
+    config = parse_config({"site": {"id": "s"}, "retention": cfg, **(extra or {})}, environ={})
     hub = SinkHub(config)
     for name, seq in cursors.items():
         sink = hub.add(CursorSink(name=name, tables=("readings", "samples"), batch_size=10))  # type: ignore[misc]
@@ -248,3 +250,23 @@ def test_journal_cli_stats_shows_tiers_and_export_writes_csv(filled: tuple[Path,
         text=True,
     )
     assert bad.returncode != 0 and "--format xlsx" in bad.stderr
+
+
+async def test_raw_rows_stay_as_long_as_a_rolling_dose_budget_replays_them(
+    filled: tuple[Path, int], tmp_path: Path
+) -> None:
+    path, top = copy_of(filled, tmp_path)
+    before = raw_times(path)
+    channels = {
+        "meters": [{"id": "ma", "driver": "simulated"}],
+        "channels": [
+            {
+                "id": "a",
+                "meter": "ma",
+                "room_category": 1,
+                "alarms": [{"kind": "dose_budget", "period": "13_weeks", "level_mSv": 1.0}],
+            }
+        ],
+    }
+    await retention(path, {"raw_days": 30}, {"mqtt": top}, channels)
+    assert raw_times(path) == before, "a 13-week budget replays 91 days of raw samples after a restart"
