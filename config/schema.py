@@ -14,7 +14,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .alarms import AlarmRule, AlarmsConfig, EquipmentRule, check_unique_rule_names, with_journal_limit
+from .alarms import (
+    AlarmRule,
+    AlarmsConfig,
+    EquipmentRule,
+    check_unique_rule_names,
+    with_journal_limit,
+    with_sink_check,
+)
 from .connection import ConnectionConfig
 from .sinks import InfluxConfig, MqttConfig, RetentionConfig
 
@@ -143,10 +150,13 @@ class DaemonConfig(BaseSettings):
         return (init_settings,)
 
     def alarm_rules(self, channel: ChannelConfig) -> list[AlarmRule]:
-        """The rules the alarm service runs on a channel: its own, with the journal size bound applied."""
+        """The rules the alarm service runs on a channel: its own, with the journal size bound and sink check added."""
         r = self.retention
         max_bytes = int(r.max_size_mb * 1e6) if r.max_size_mb is not None else None
-        return with_journal_limit(channel.alarms, max_bytes, r.warn_fraction)
+        rules = with_journal_limit(channel.alarms, max_bytes, r.warn_fraction)
+        if self.influxdb is not None and self.influxdb.enabled:
+            rules = with_sink_check(rules)
+        return rules
 
     @model_validator(mode="after")
     def _references(self) -> DaemonConfig:
