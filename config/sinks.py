@@ -48,8 +48,11 @@ class MqttConfig(_Section):
     status_interval_s: float = Field(5.0, gt=0, le=3600, description="how often {root}/status/sinks is refreshed")
     homeassistant: bool = Field(False, description="publish Home Assistant discovery for every channel")
     discovery_prefix: str = "homeassistant"
-    expire_after_s: int = Field(
-        120, ge=1, le=86_400, description="Home Assistant marks a sensor unavailable after this"
+    expire_after_s: int | None = Field(
+        None,
+        ge=1,
+        le=86_400,
+        description="Home Assistant marks a sensor unavailable after this; default 120 s or 3 poll intervals",
     )
 
     @field_validator("prefix", "discovery_prefix")
