@@ -19,6 +19,7 @@ from .alarms import (
     AlarmRule,
     AlarmsConfig,
     EquipmentRule,
+    check_dose_budgets,
     check_unique_rule_names,
     with_journal_limit,
     with_sink_check,
@@ -101,7 +102,15 @@ class ChannelConfig(_Section):
     background_uGy_h: float = Field(0.0, ge=0, allow_inf_nan=False)
     background_compensated: bool = Field(False, description="the meter subtracts background itself")
     averaging_window_s: float = Field(10.0, gt=0, le=86_400)
-    anode_current_mA: float | None = Field(None, gt=0, allow_inf_nan=False)
+    anode_current_mA: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "only for a channel measuring beam-on at a known current: E is then normalised to the standard "
+            "workload (D / I x W / 1800, App. 14 formula 1); alarms always judge the measured E"
+        ),
+    )
     apparatus: str | None = None
     workload_mA_min_per_week: float | None = Field(None, gt=0, allow_inf_nan=False)
     sv_per_gy: float = Field(
@@ -141,6 +150,27 @@ class DaemonConfig(BaseSettings):
     influxdb: InfluxConfig | None = None
     retention: RetentionConfig = RetentionConfig()
     alarms: AlarmsConfig = AlarmsConfig()
+    profiles: list[Path] = Field(
+        default_factory=list,
+        description=(
+            "profile files (TOML, docs/profiles.md) to use besides the shipped, user and system ones; "
+            "a relative path is taken from the working directory"
+        ),
+    )
+
+    @field_validator("profiles")
+    @classmethod
+    def _load_profiles(cls, value: list[Path]) -> list[Path]:
+        # Loading registers each profile by its id, so channels and dose budget limits can name it.
+        from radsurvey.protocols import profiles
+        from radsurvey.protocols.errors import ProfileError
+
+        for i, path in enumerate(value):
+            try:
+                profiles.register_file(path)
+            except ProfileError as err:
+                raise ValueError(f"[{i}] {err}") from None
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -186,6 +216,7 @@ class DaemonConfig(BaseSettings):
             if ch.meter not in meter_ids:
                 problems.append(f"channels[{ch.id}].meter: no meter with id {ch.meter!r}")
             problems += check_unique_rule_names(ch.id, ch.alarms)
+            problems += check_dose_budgets(ch.id, ch.protocol, ch.room_category, ch.alarms)
             if self.retention.max_size_mb is None:
                 for i, rule in enumerate(ch.alarms):
                     if isinstance(rule, EquipmentRule) and rule.check == "journal_size" and rule.max_bytes is None:

@@ -182,6 +182,10 @@ class ChannelPipeline:
                     "anode_current_mA": cfg.anode_current_mA,
                     "workload_mA_min_per_week": self.workload,
                     "standard_week_min": 1800,
+                    "note": (
+                        "beam-on normalisation to the standard workload (App. 14 formula 1), for a check "
+                        "exposure at a known current; alarms judge the measured E, not this"
+                    ),
                 }
             )
         formula, effective = evaluation.effective_dose_rate({_height_key(cfg): dose_for_e}, profile=self.profile)

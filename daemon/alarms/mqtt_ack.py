@@ -30,7 +30,7 @@ from radsurvey.config.sinks import MqttConfig
 
 if TYPE_CHECKING:
     from ..supervisor import Daemon
-    from .service import AlarmService
+    from .records import Acknowledger
 
 log = structlog.get_logger("radsurvey.alarms.mqtt")
 
@@ -42,7 +42,7 @@ class MqttAckService:
 
     name = "alarms-mqtt-ack"
 
-    def __init__(self, cfg: MqttAckConfig, *, site: str, alarms: AlarmService, mqtt: MqttConfig | None = None):
+    def __init__(self, cfg: MqttAckConfig, *, site: str, alarms: Acknowledger, mqtt: MqttConfig | None = None):
         """``mqtt``: the ``[mqtt]`` section, whose connection settings fill what ``cfg`` leaves unset."""
         self.cfg = cfg
         self.mqtt = mqtt

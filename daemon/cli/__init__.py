@@ -44,6 +44,9 @@ def _root(
 
     common.STATE.verbose = verbose
     common.STATE.log_json = log_json
+    from .profiles import use_profile_dirs
+
+    use_profile_dirs()
     if not verbose:
         import logging
 
@@ -54,7 +57,7 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, meters, run
+    from . import configcmd, evaluate, journal, meters, profiles, run
 
     evaluate.register(app)
     run.register(app)
@@ -62,6 +65,7 @@ def _build() -> None:
     app.add_typer(configcmd.app, name="config")
     __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)  # alarms group + status
     app.add_typer(meters.app, name="meters")
+    app.add_typer(profiles.app, name="profiles")
     __import__(f"{__name__}.survey", fromlist=["register"]).register(app)  # survey group + report
 
 
