@@ -412,12 +412,13 @@ def server_version(influx: InfluxConfig, safe: Callable[[str], str]) -> str | No
         context.verify_mode = ssl.CERT_NONE
     try:
         with urllib.request.urlopen(f"{influx.url}/ping", timeout=influx.timeout_s, context=context) as response:
-            return response.headers.get("X-Influxdb-Version")
+            version = response.headers.get("X-Influxdb-Version")
     except urllib.error.HTTPError as err:
-        return err.headers.get("X-Influxdb-Version") if err.headers else None
+        version = err.headers.get("X-Influxdb-Version") if err.headers else None
     except (OSError, ValueError) as err:
         log.debug("cannot read the server version from /ping", error=safe(str(err)))
         return None
+    return str(version) if version else None
 
 
 _VERSION = re.compile(r"v?(\d+)\.(\d+)")

@@ -17,7 +17,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from radsurvey.config import parse_config
-from tests.servers import InfluxDB1
+from tests.servers import InfluxDB1, InfluxPeer
 
 from .helpers import config_dict, start_daemon, wait_for
 
@@ -224,3 +224,18 @@ async def test_v2_against_influxdb_1x_names_the_version_stops_and_raises_sink_fa
     assert 'api = "v1"' in message and "database" in message
     stopped = [e for e in logs if e["event"].startswith("influxdb sink stopped")]
     assert len(stopped) == 1, "one clear error, not one per retry"
+
+
+async def test_v2_404_from_a_server_that_names_no_influxdb_version_says_to_check_the_url(
+    tmp_path: Path, influx_peer: InfluxPeer
+) -> None:
+    influx_peer.answer = lambda request: (404, "404 page not found")
+    data = config_dict(tmp_path, influx_url=influx_peer.url)
+    running = await start_daemon(parse_config(data, environ={}))
+    sink = running.sink("influxdb")
+    await wait_for(lambda: sink.status()["failing"] is not None, 15, "the sink to give up")
+    await asyncio.sleep(1.0)
+    await running.stop()
+    assert "names no InfluxDB version" in sink.status()["failing"] and "[influxdb] url" in sink.status()["failing"]
+    writes = [r for r in influx_peer.requests if r.path.startswith("/api/v2/write")]
+    assert len(writes) == 1, "not retried"
