@@ -53,6 +53,7 @@ def sink_file_problems(cfg: DaemonConfig) -> list[ConfigProblem]:
         ]
     if cfg.influxdb is not None and cfg.influxdb.enabled:
         files.append(("influxdb.token_file", cfg.influxdb.token_file))
+        files.append(("influxdb.password_file", cfg.influxdb.password_file))
     problems = []
     for key, path in files:
         if path is None:

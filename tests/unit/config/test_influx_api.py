@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,3 +82,13 @@ def test_a_v1_user_without_a_password_is_refused_when_the_sink_is_built() -> Non
 )
 def test_which_servers_have_no_v2_write_api(version: str | None, lacks: bool) -> None:
     assert lacks_v2_api(version) is lacks
+
+
+def test_a_missing_v1_password_file_is_a_config_check_problem_naming_the_key(tmp_path: Path) -> None:
+    from radsurvey.daemon.configure import check
+
+    absent = tmp_path / "absent"
+    cfg = parse_config(
+        config({"api": "v1", "database": "d", "username": "u", "password_file": str(absent)}), environ={}
+    )
+    assert [(p.path, p.message) for p in check(cfg)] == [("influxdb.password_file", f"file not found: {absent}")]
