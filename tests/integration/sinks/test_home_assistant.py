@@ -4,16 +4,25 @@ Home Assistant is not installed here (it needs its own Python and hundreds of
 packages), so the keys it reads are pinned below from its source, by version:
 
 * ``HA_SENSOR_KEYS_BEFORE_2025_10``: home-assistant/core, commit 00cb367f
-  (homeassistant/components/mqtt/entity.py, MQTT_ENTITY_COMMON_SCHEMA and
-  ``init_entity_id_from_config``, which takes the entity id from ``object_id``),
-  commit 05efb6ea (mqtt/abbreviations.py, the full key names) and the MQTT
-  sensor platform schema (mqtt/sensor.py: expire_after, state_class,
-  suggested_display_precision, ...).
-* ``HA_SENSOR_KEYS_2025_10``: home-assistant/core PR #151775 (released in
-  2025.10) added ``default_entity_id`` (``<domain>.<object id>``) to the common
-  entity schema and deprecated ``object_id``; Home Assistant's own warning
-  (mqtt/entity.py) says to replace ``"object_id": "x"`` with
-  ``"default_entity_id": "sensor.x"`` and that ``object_id`` stops working in 2026.4.
+  (homeassistant/components/mqtt/entity.py: ``init_entity_id_from_config``
+  takes the entity id from ``object_id``), MQTT_ENTITY_COMMON_SCHEMA of the
+  2024 mqtt/schemas.py (device, origin, enabled_by_default, entity_category,
+  icon, json_attributes_topic/_template, object_id, unique_id), commit
+  05efb6ea (mqtt/abbreviations.py, full key names) and the 2024 MQTT sensor
+  platform (mqtt/sensor.py ``_PLATFORM_SCHEMA_BASE``: device_class,
+  expire_after, force_update, last_reset_value_template, name, options,
+  suggested_display_precision, state_class, unit_of_measurement, over
+  MQTT_RO_SCHEMA's state_topic/value_template/qos/encoding). Its
+  DISCOVERY_SCHEMA drops unknown keys (``extra=vol.REMOVE_EXTRA``), so a key
+  one version does not know is ignored, not an error.
+* ``HA_SENSOR_KEYS_2025_10``: home-assistant/core PR #151775 (in 2025.10)
+  added ``default_entity_id`` (``<domain>.<object id>``) to the common entity
+  schema and deprecated ``object_id``; Home Assistant's own warning
+  (mqtt/entity.py, quoted in the issue threads of projects that publish
+  discovery, e.g. getwud/wud#774, SmartEVSE-3.5#289) says to replace
+  ``"object_id": "x"`` with ``"default_entity_id": "sensor.x"`` and that
+  ``object_id`` stops working in 2026.4. The 2025.10 source itself was not in
+  the reference store this was checked against; the key list follows that PR.
 * ``HA_ATTRIBUTES_BLOCKED``: MQTT_ATTRIBUTES_BLOCKED of mqtt/entity.py (commit
   00cb367f): attribute keys Home Assistant drops from a JSON attributes payload.
 
