@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from .alarms import AlarmRule, AlarmsConfig, EquipmentRule, check_unique_rule_names, with_journal_limit
 from .connection import ConnectionConfig
 from .sinks import InfluxConfig, MqttConfig, RetentionConfig
+from .web import WebConfig
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -128,6 +129,7 @@ class DaemonConfig(BaseSettings):
     influxdb: InfluxConfig | None = None
     retention: RetentionConfig = RetentionConfig()
     alarms: AlarmsConfig = AlarmsConfig()
+    web: WebConfig | None = None
 
     @classmethod
     def settings_customise_sources(

@@ -54,7 +54,7 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, meters, run
+    from . import configcmd, evaluate, journal, meters, run, web
 
     evaluate.register(app)
     run.register(app)
@@ -63,6 +63,7 @@ def _build() -> None:
     __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)  # alarms group + status
     app.add_typer(meters.app, name="meters")
     __import__(f"{__name__}.survey", fromlist=["register"]).register(app)  # survey group + report
+    app.add_typer(web.app, name="web")
 
 
 _build()

@@ -1,0 +1,115 @@
+"""The web console as a supervisor service: aiohttp on the daemon's own event loop.
+
+It runs inside the supervisor's TaskGroup like the sinks and the alarm service.
+A console that cannot listen (port taken, unreadable certificate) logs one error
+and retries every ``RETRY_S``; it never stops acquisition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from ..journal import connect
+from .app import Console, build_app
+from .auth import UsersFile
+from .live import LiveState
+
+if TYPE_CHECKING:
+    from radsurvey.config.schema import DaemonConfig
+
+    from ..supervisor import Daemon
+
+log = structlog.get_logger("radsurvey.web")
+RETRY_S = 30.0
+
+
+def users_file(cfg: DaemonConfig) -> Path:
+    from radsurvey.config.web import WebConfig
+
+    web_cfg = cfg.web or WebConfig()
+    return web_cfg.resolved_users_file(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or None)
+
+
+class WebService:
+    """Serves the console while the daemon runs; ``port`` is the bound port once listening."""
+
+    name = "web"
+
+    def __init__(self, cfg: DaemonConfig):
+        assert cfg.web is not None
+        self.cfg = cfg
+        self.web_cfg = cfg.web
+        self.live = LiveState(cfg, stale_after_s=cfg.web.stale_after_s)
+        self.port: int | None = None
+        self.listening = asyncio.Event()
+        self.console: Console | None = None
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if not self.web_cfg.tls:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(str(self.web_cfg.tls_cert_file), str(self.web_cfg.tls_key_file))
+        return ctx
+
+    async def run(self, daemon: Daemon) -> None:
+        from aiohttp import web
+
+        from ..alarms.service import AlarmService
+
+        alarms = next((s for s in daemon.services if isinstance(s, AlarmService)), None)
+        self.live.attach(daemon, alarms)
+        self.console = Console(
+            self.cfg,
+            self.web_cfg,
+            live=self.live,
+            journal_path=Path(daemon.journal.path),
+            users=UsersFile(users_file(self.cfg)),
+            alarms=alarms,
+        )
+        read = None
+        runner = web.AppRunner(build_app(self.console), access_log=None)
+        try:
+            await daemon.journal.aflush()
+            read = connect(Path(daemon.journal.path), readonly=True)
+            await asyncio.to_thread(self.live.preload, read)
+            await runner.setup()
+            while True:
+                try:
+                    site = web.TCPSite(
+                        runner,
+                        self.web_cfg.host,
+                        self.web_cfg.port,
+                        ssl_context=self._ssl(),
+                        shutdown_timeout=1.0,
+                    )
+                    await site.start()
+                    break
+                except (OSError, ssl.SSLError) as err:
+                    log.error(
+                        "web console cannot listen; retrying",
+                        listen=self.web_cfg.listen,
+                        error=str(err),
+                        retry_in_s=RETRY_S,
+                    )
+                    await asyncio.sleep(RETRY_S)
+            server = site._server  # the bound socket tells the real port when listen asks for port 0
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1] if sockets else self.web_cfg.port
+            scheme = "https" if self.web_cfg.tls else "http"
+            log.info(
+                "web console listening", url=f"{scheme}://{self.web_cfg.host}:{self.port}/", view=self.web_cfg.view
+            )
+            self.listening.set()
+            await self.live.tick_loop(read)
+        finally:
+            self.live.detach()
+            await runner.cleanup()
+            if read is not None:
+                read.close()
