@@ -44,8 +44,8 @@ class WebConfig(BaseModel):
     @classmethod
     def _check_listen(cls, value: str) -> str:
         host, sep, port = value.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("must be host:port, e.g. 127.0.0.1:8080 (port 1-65535)")
+        if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+            raise ValueError("must be host:port, e.g. 127.0.0.1:8080 (port 0-65535; 0 picks a free port)")
         host = host.strip("[]")
         if host and host != "localhost":
             try:

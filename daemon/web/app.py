@@ -149,6 +149,9 @@ class Console:
         return channel
 
 
+CONSOLE = web.AppKey("console", Console)
+
+
 def _json_error(status: int, message: str, **extra: Any) -> web.HTTPException:
     body = json.dumps({"error": message, **extra})
     classes = {
@@ -175,7 +178,7 @@ def _public(path: str) -> bool:
 
 @web.middleware
 async def _security(request: web.Request, handler: Handler) -> web.StreamResponse:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     if console.web_cfg.view == "login" and not _public(request.path) and console.session(request) is None:
         if request.path.startswith("/api/"):
             raise _json_error(401, "login required")
@@ -202,22 +205,22 @@ async def _security(request: web.Request, handler: Handler) -> web.StreamRespons
 
 
 async def overview_page(request: web.Request) -> web.Response:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     return console.page(request, "overview.html.j2", overview=console.live.overview())
 
 
 async def kiosk_page(request: web.Request) -> web.Response:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     return console.page(request, "kiosk.html.j2", overview=console.live.overview())
 
 
 async def overview_api(request: web.Request) -> web.Response:
-    return _ok(request.app["console"].live.overview())
+    return _ok(request.app[CONSOLE].live.overview())
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     """Server-Sent Events: ``overview`` at once, then ``channel`` and ``sinks`` on every change."""
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     resp = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
@@ -287,7 +290,7 @@ def _levels(console: Console, channel: str) -> list[dict[str, Any]]:
 
 
 async def trend_api(request: web.Request) -> web.Response:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     channel = console.channel_or_404(request)
     start, end, name = _range(request)
 
@@ -305,7 +308,7 @@ async def trend_api(request: web.Request) -> web.Response:
 
 
 async def trend_csv(request: web.Request) -> web.Response:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     channel = console.channel_or_404(request)
     start, end, _ = _range(request)
 
@@ -328,7 +331,7 @@ async def trend_csv(request: web.Request) -> web.Response:
 
 
 async def channel_page(request: web.Request) -> web.Response:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     channel = request.match_info["channel"]
     if channel not in console.live.channels:
         raise web.HTTPNotFound(text=f"no channel {channel}")
@@ -358,11 +361,11 @@ async def _alarms_data(console: Console, request: web.Request) -> dict[str, Any]
 
 
 async def alarms_api(request: web.Request) -> web.Response:
-    return _ok(await _alarms_data(request.app["console"], request))
+    return _ok(await _alarms_data(request.app[CONSOLE], request))
 
 
 async def alarms_page(request: web.Request) -> web.Response:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     data = await _alarms_data(console, request)
     channels = [console.live.rows.get(c) or console.live.row(c) for c in console.live.channels]
     return console.page(
@@ -372,7 +375,7 @@ async def alarms_page(request: web.Request) -> web.Response:
 
 async def ack(request: web.Request) -> web.Response:
     """Acknowledge a channel's alarms (or one rule) as the logged-in user, with a comment."""
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     session = console.session(request)
     assert session is not None  # the middleware refused the request otherwise
     channel = console.channel_or_404(request)
@@ -407,7 +410,7 @@ async def ack(request: web.Request) -> web.Response:
 
 
 async def login_page(request: web.Request) -> web.Response:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     resp = console.page(
         request, "login.html.j2", login_csrf=token, next=_safe_next(request.query.get("next")), error=""
@@ -425,7 +428,7 @@ def _safe_next(target: str | None) -> str:
 
 async def login(request: web.Request) -> web.Response:
     """Form login (``name``, ``password``, ``csrf``, ``next``) or JSON login (``{"name", "password"}``)."""
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     is_json = request.content_type == "application/json"
     if is_json:
         try:
@@ -486,7 +489,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def logout(request: web.Request) -> web.Response:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     console.sessions.end(request.cookies.get(SESSION_COOKIE))
     resp = web.HTTPSeeOther("/")
     resp.del_cookie(SESSION_COOKIE, path="/")
@@ -494,7 +497,7 @@ async def logout(request: web.Request) -> web.Response:
 
 
 async def session_api(request: web.Request) -> web.Response:
-    session = request.app["console"].session(request)
+    session = request.app[CONSOLE].session(request)
     return _ok({"user": session.user, "csrf": session.csrf} if session else {"user": None})
 
 
@@ -502,26 +505,33 @@ async def session_api(request: web.Request) -> web.Response:
 
 
 def _surveys(path: Path) -> list[dict[str, Any]]:
+    """Every survey session with its verdict, evaluated exactly as its report would be."""
+    from radsurvey.protocols.errors import RadsurveyError
+
+    from ..survey.evaluation import evaluate_document
     from ..survey.store import SurveyStore
 
     out = []
     with SurveyStore(path) as store:  # only its reading methods are used here
         for s in store.list_surveys():
-            points = store.latest_points(s["id"]) if not s["problem"] else []
-            verdicts = [p.get("verdict") for p in points]
-            s["evaluated_points"] = len(points)
-            s["verdict"] = "fail" if "fail" in verdicts else ("pass" if verdicts else None)
+            s["verdict"], s["evaluated_points"] = None, 0
+            if not s["problem"]:
+                try:
+                    result = evaluate_document(store.get(s["id"]).document(), source=f"survey {s['id']}")
+                    s["verdict"], s["evaluated_points"] = result["verdict"], len(result["points"])
+                except RadsurveyError as err:
+                    s["not_evaluated"] = str(err)  # unfinished: too few readings, no background, ...
             out.append(s)
     return out
 
 
 async def surveys_api(request: web.Request) -> web.Response:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     return _ok({"surveys": await asyncio.to_thread(_surveys, console.journal_path)})
 
 
 async def surveys_page(request: web.Request) -> web.Response:
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     from ..report import FORMATS
     from ..report.i18n import LANGUAGES
 
@@ -540,7 +550,7 @@ async def survey_report(request: web.Request) -> web.StreamResponse:
     from ..report import FORMATS, render_report, write_report
     from ..report.i18n import LANGUAGES
 
-    console: Console = request.app["console"]
+    console: Console = request.app[CONSOLE]
     survey_id = request.match_info["survey"]
     fmt = request.query.get("format", "html")
     lang = request.query.get("lang", console.lang(request))
@@ -604,7 +614,7 @@ async def static(request: web.Request) -> web.Response:
 
 def build_app(console: Console) -> web.Application:
     app = web.Application(middlewares=[_security], client_max_size=64 * 1024)
-    app["console"] = console
+    app[CONSOLE] = console
     r = app.router
     r.add_get("/", overview_page)
     r.add_get("/kiosk", kiosk_page)

@@ -74,7 +74,7 @@ class WebService:
             alarms=alarms,
         )
         read = None
-        runner = web.AppRunner(build_app(self.console), access_log=None)
+        runner = web.AppRunner(build_app(self.console), access_log=None, shutdown_timeout=1.0)
         try:
             await daemon.journal.aflush()
             read = connect(Path(daemon.journal.path), readonly=True)
@@ -87,7 +87,6 @@ class WebService:
                         self.web_cfg.host,
                         self.web_cfg.port,
                         ssl_context=self._ssl(),
-                        shutdown_timeout=1.0,
                     )
                     await site.start()
                     break
