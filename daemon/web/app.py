@@ -25,7 +25,7 @@ from .. import journal_query
 from ..journal import connect
 from .auth import LoginLimiter, Session, Sessions, UsersFile
 from .live import LiveState
-from .text import script_words
+from .text import WRONG_LOGIN, script_words
 
 if TYPE_CHECKING:
     from radsurvey.config.schema import DaemonConfig
@@ -463,7 +463,7 @@ async def login(request: web.Request) -> web.Response:
             "login.html.j2",
             login_csrf=request.cookies.get(LOGIN_CSRF_COOKIE, ""),
             next=_safe_next(str(body.get("next", ""))),
-            error=translations(console.lang(request)).gettext("Wrong name or password."),
+            error=translations(console.lang(request)).gettext(WRONG_LOGIN),
         )
         resp.set_status(401)
         return resp

@@ -44,5 +44,9 @@ SCRIPT_WORDS: dict[str, str] = {
 }
 
 
+# Said by the server outside templates.
+WRONG_LOGIN = N_("Wrong name or password.")
+
+
 def script_words(gettext: Any) -> dict[str, str]:
     return {key: gettext(text) for key, text in SCRIPT_WORDS.items()}
