@@ -44,7 +44,10 @@ def bucket_for(span_s: float, max_points: int = MAX_POINTS) -> tuple[int, int]:
 
 
 def seq_at(conn: sqlite3.Connection, table: str, ts: str) -> int:
-    """The smallest seq of ``table`` whose ts >= ``ts`` (one past the last row when none), by bisection."""
+    """A seq that splits ``table`` at ``ts``: rows at or above it have ts >= ``ts``, rows below it earlier.
+
+    Found by bisection over seq (ts grows with seq); one past the last row when every row is earlier.
+    """
     # Two sub-selects: SQLite answers each from the rowid at once, but scans the table for MIN and MAX together.
     lo_hi = conn.execute(f"SELECT (SELECT MIN(seq) FROM {table}), (SELECT MAX(seq) FROM {table})").fetchone()
     if lo_hi[0] is None:

@@ -140,7 +140,8 @@ async def test_session_cookie_is_httponly_and_samesite_strict(tmp_path: Path) ->
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
 
 
-async def test_under_tls_the_session_cookie_is_secure(tmp_path: Path) -> None:
+@pytest.fixture
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
@@ -148,6 +149,11 @@ async def test_under_tls_the_session_cookie_is_secure(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )  # fmt: skip
+    return cert, key
+
+
+async def test_under_tls_the_session_cookie_is_secure(tmp_path: Path, self_signed: tuple[Path, Path]) -> None:
+    cert, key = self_signed
     cfg = web_config(tmp_path, web={"tls_cert_file": str(cert), "tls_key_file": str(key)})
     async with running(cfg, ssl=True) as run, client(connector=aiohttp.TCPConnector(ssl=False)) as http:
         async with http.post(run.url("/login"), json={"name": "alice", "password": PASSWORD}) as r:

@@ -228,9 +228,7 @@ def test_the_kiosk_fits_1920x1080_with_numbers_readable_from_3_m(console: str, b
     _fits(page, 1920, 1080)
     # 1 inch of letter height per 10 ft of distance is the usual signage rule: 2.5 cm at 3 m. A
     # 1080p 40" panel is 50 cm high, so 2.5 cm is 54 px of cap height, about 75 px of font size.
-    size = page.evaluate(
-        "parseFloat(getComputedStyle(document.querySelector('.tile .value')).fontSize)"
-    )
+    size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.tile .value')).fontSize)")
     assert size >= 75, size
     page.screenshot(path=str(ARTIFACTS / "kiosk-1920x1080.png"))
     page.context.close()
