@@ -92,11 +92,31 @@ def _bucket_start(prefix: str) -> str:
     return prefix + template[len(prefix) :]
 
 
+def floor_to(t: datetime, width_s: int) -> datetime:
+    """The start of the bucket of ``width_s`` holding ``t`` (buckets are aligned to UTC midnight)."""
+    return datetime.fromtimestamp(t.timestamp() // width_s * width_s, UTC)
+
+
 def trend(
-    conn: sqlite3.Connection, channel: str, start: datetime, end: datetime, *, max_points: int = MAX_POINTS
+    conn: sqlite3.Connection,
+    channel: str,
+    start: datetime,
+    end: datetime,
+    *,
+    max_points: int = MAX_POINTS,
+    bucket_s: int | None = None,
 ) -> Trend:
-    """E of ``channel`` over [start, end) in time buckets: count, min, mean, max per bucket."""
-    width, prefix = bucket_for((end - start).total_seconds(), max_points)
+    """E of ``channel`` in time buckets: count, min, mean, max per bucket that holds samples.
+
+    The range is [start, end) with ``start`` moved back to the start of its bucket, so
+    that every bucket is whole; the bucket is the narrowest of :data:`BUCKETS` that keeps
+    the range within ``max_points``, or ``bucket_s`` when given.
+    """
+    if bucket_s is None:
+        width, prefix = bucket_for((end - start).total_seconds(), max_points)
+    else:
+        width, prefix = next(b for b in BUCKETS if b[0] == bucket_s)
+    start = floor_to(start, width)
     start_s, end_s = iso_z(start), iso_z(end)
     first, past = seq_at(conn, "samples", start_s), seq_at(conn, "samples", end_s)
     rows = conn.execute(

@@ -26,6 +26,7 @@ from ..journal import connect
 from .auth import LoginLimiter, Session, Sessions, UsersFile
 from .live import LiveState
 from .text import WRONG_LOGIN, script_words
+from .trends import TrendCache
 
 if TYPE_CHECKING:
     from radsurvey.config.schema import DaemonConfig
@@ -72,6 +73,7 @@ class Console:
         self.sessions = Sessions(idle_s=web_cfg.session_idle_s)
         self.limiter = LoginLimiter(web_cfg.login_attempts, web_cfg.login_window_s)
         self._env: dict[str, Any] = {}
+        self.trends = TrendCache()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -90,7 +92,8 @@ class Console:
             )
             env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
             number = formatter(lang).number
-            env.filters["num"] = lambda v: number(v, ".3g")
+            env.filters["num"] = lambda v: number(v, _dose_spec(v))
+            env.filters["exact"] = lambda v: "—" if v is None else number(v, ".6g")
             self._env[lang] = env
         return self._env[lang]
 
@@ -150,6 +153,15 @@ class Console:
 
 
 CONSOLE = web.AppKey("console", Console)
+
+
+def _dose_spec(value: object) -> str:
+    """Decimals as a meter shows a dose rate: 3 below 1, then 2, 1, 0 (0.052, 1.80, 13.2, 140)."""
+    try:
+        a = abs(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ".6g"
+    return ".3f" if a < 1 else ".2f" if a < 10 else ".1f" if a < 100 else ".0f"
 
 
 def _json_error(status: int, message: str, **extra: Any) -> web.HTTPException:
@@ -295,7 +307,7 @@ async def trend_api(request: web.Request) -> web.Response:
     start, end, name = _range(request)
 
     def _q(conn: sqlite3.Connection) -> dict[str, Any]:
-        tr = journal_query.trend(conn, channel, start, end)
+        tr = console.trends.trend(conn, channel, start, end)
         evs = journal_query.alarm_events(conn, channel=channel, start=start, end=end, limit=500)
         return {**tr.as_dict(), "events": evs}
 

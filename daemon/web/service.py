@@ -58,6 +58,18 @@ class WebService:
         ctx.load_cert_chain(str(self.web_cfg.tls_cert_file), str(self.web_cfg.tls_key_file))
         return ctx
 
+    async def _warm_trends(self) -> None:
+        """Compute every channel's 7-day and 24-hour trends once, in a worker thread, so the first view is fast."""
+        from datetime import UTC, datetime, timedelta
+
+        assert self.console is not None
+        console = self.console
+        end = datetime.now(UTC)
+        for span in (timedelta(days=7), timedelta(days=1)):
+            for channel in self.live.channels:
+                await console.query(lambda c, ch=channel, s=span: console.trends.trend(c, ch, end - s, end))
+        log.info("web console trends ready", channels=len(self.live.channels))
+
     async def run(self, daemon: Daemon) -> None:
         from aiohttp import web
 
@@ -106,7 +118,9 @@ class WebService:
                 "web console listening", url=f"{scheme}://{self.web_cfg.host}:{self.port}/", view=self.web_cfg.view
             )
             self.listening.set()
-            await self.live.tick_loop(read)
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.live.tick_loop(read), name="web:tick")
+                tg.create_task(self._warm_trends(), name="web:warm-trends")
         finally:
             self.live.detach()
             await runner.cleanup()

@@ -7,11 +7,15 @@
   const lang = body.dataset.lang;
   const W = JSON.parse(document.getElementById("words").textContent);
 
+  // Dose rates as a meter shows them: 3 decimals below 1, then 2, 1, 0 (0.052, 1.80, 13.2, 140).
+  function digits(v) { const a = Math.abs(v); return a < 1 ? 3 : a < 10 ? 2 : a < 100 ? 1 : 0; }
+  function local(t) { return lang === "ru" ? t.replace(".", ",") : t; }
   function num(v) {
     if (v === null || v === undefined) return "—";
-    let t = String(Number(Number(v).toPrecision(3)));
-    return lang === "ru" ? t.replace(".", ",") : t;
+    return local(Number(v).toFixed(digits(Number(v))));
   }
+  // Limits and levels are the regulation's or the user's numbers: shown as written.
+  function exact(v) { return v === null || v === undefined ? "—" : local(String(v)); }
   function el(tag, attrs, text) {
     const e = document.createElement(tag);
     for (const k in attrs || {}) e.setAttribute(k, attrs[k]);
@@ -44,7 +48,7 @@
       const e = box.querySelector(".c-e");
       if (e) valueCell(e, row);
       const lim = box.querySelector(".c-limit");
-      if (lim) lim.textContent = num(row.limit_uSv_h);
+      if (lim) lim.textContent = exact(row.limit_uSv_h);
       const meter = box.querySelector("meter");
       if (meter) meter.value = row.ratio === null ? 0 : row.ratio;
       const pct = box.querySelector(".pct");
@@ -145,11 +149,11 @@
     });
     if (data.limit_uSv_h) {
       box.append(svg("line", { x1: X0, x2: X1, y1: y(data.limit_uSv_h), y2: y(data.limit_uSv_h), class: "limit" }));
-      box.append(svg("text", { x: X1 - 4, y: y(data.limit_uSv_h) - 4, class: "label", "text-anchor": "end" }, "DMD_E " + num(data.limit_uSv_h)));
+      box.append(svg("text", { x: X1 - 4, y: y(data.limit_uSv_h) - 4, class: "label", "text-anchor": "end" }, "DMD_E " + exact(data.limit_uSv_h)));
     }
     data.levels.forEach(function (l) {
       box.append(svg("line", { x1: X0, x2: X1, y1: y(l.level_uSv_h), y2: y(l.level_uSv_h), class: "level level-" + l.state }));
-      box.append(svg("text", { x: X0 + 4, y: y(l.level_uSv_h) - 4, class: "label" }, l.rule + " " + (W[l.state] || l.state) + " " + num(l.level_uSv_h)));
+      box.append(svg("text", { x: X0 + 4, y: y(l.level_uSv_h) - 4, class: "label" }, l.rule + " " + (W[l.state] || l.state) + " " + exact(Number(l.level_uSv_h.toPrecision(6)))));
     });
     data.events.forEach(function (e) {
       const t = Date.parse(e.ts);

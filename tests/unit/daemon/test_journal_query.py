@@ -66,11 +66,11 @@ def test_trend_buckets_give_exact_count_min_mean_max_of_one_channel_only(tmp_pat
     assert tr.limit_uSv_h == 1.3
 
 
-def test_trend_leaves_out_buckets_without_samples_and_respects_the_range(tmp_path: Path) -> None:
+def test_trend_buckets_are_whole_and_empty_ones_are_left_out(tmp_path: Path) -> None:
     conn = journal_with(tmp_path, [("a", 1.0, at(0)), ("a", 2.0, at(5)), ("a", 3.0, at(125)), ("a", 4.0, at(400))])
     tr = jq.trend(conn, "a", T0 + timedelta(seconds=1), T0 + timedelta(seconds=300), max_points=30)
     assert tr.bucket_s == 10
-    assert tr.buckets == [(at(0), 1, 2.0, 2.0, 2.0), (at(120), 1, 3.0, 3.0, 3.0)]
+    assert tr.buckets == [(at(0), 2, 1.0, 1.5, 2.0), (at(120), 1, 3.0, 3.0, 3.0)]
 
 
 def test_named_ranges_end_now_and_unknown_ones_are_refused() -> None:
