@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from radsurvey.config.web import WebConfig
 
     from ..alarms.service import AlarmService
+    from ..journal import Journal
 
 log = structlog.get_logger("radsurvey.web")
 
@@ -63,6 +64,7 @@ class Console:
         journal_path: Path,
         users: UsersFile,
         alarms: AlarmService | None,
+        journal: Journal | None = None,
     ):
         self.cfg = cfg
         self.web_cfg = web_cfg
@@ -70,6 +72,7 @@ class Console:
         self.journal_path = journal_path
         self.users = users
         self.alarms = alarms
+        self.journal = journal
         self.sessions = Sessions(idle_s=web_cfg.session_idle_s)
         self.limiter = LoginLimiter(web_cfg.login_attempts, web_cfg.login_window_s)
         self._env: dict[str, Any] = {}
@@ -408,6 +411,8 @@ async def ack(request: web.Request) -> web.Response:
     else:
         ok, message = console.alarms.acknowledge(channel, rule, session.user, comment.strip(), source="web")
     log.info("web acknowledgement", channel=channel, rule=rule, by=session.user, accepted=ok)
+    if ok and console.journal is not None:
+        await console.journal.aflush()  # "acknowledged" is said once the event is committed
     console.live.refresh(channel)
     if form:
         from urllib.parse import quote

@@ -84,6 +84,7 @@ class WebService:
             journal_path=Path(daemon.journal.path),
             users=UsersFile(users_file(self.cfg)),
             alarms=alarms,
+            journal=daemon.journal,
         )
         read = None
         runner = web.AppRunner(build_app(self.console), access_log=None, shutdown_timeout=1.0)

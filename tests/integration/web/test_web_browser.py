@@ -184,6 +184,8 @@ def test_an_alarm_appears_and_is_acknowledged_after_login_with_the_keyboard(cons
     page.wait_for_selector('tr[data-channel="corridor-door"][data-alarm="alarm"]', timeout=30_000)
     assert "not acknowledged" in page.locator('tr[data-channel="corridor-door"] .c-alarm').inner_text()
     page.screenshot(path=str(ARTIFACTS / "overview-alarm.png"), full_page=True)
+    # The README's picture (docs/img/console.png is a copy of this file).
+    page.screenshot(path=str(ARTIFACTS / "console.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 500})
     page.goto(console + "/alarms")
     assert page.locator("text=Log in to acknowledge").count() >= 1
     page.goto(console + "/login?next=/alarms")
