@@ -487,22 +487,17 @@ async def login(request: web.Request) -> web.Response:
     console.limiter.succeeded(f"name:{name}")
     token, session = console.sessions.create(name)
     log.info("web login", user=name, address=peer)
-    resp = (
-        _ok({"user": name, "csrf": session.csrf})
-        if is_json
-        else web.HTTPSeeOther(_safe_next(str(body.get("next", ""))))
-    )
-    resp.set_cookie(
-        SESSION_COOKIE,
-        token,
-        httponly=True,
-        samesite="Strict",
-        secure=console.web_cfg.tls,
-        path="/",
-    )
     if is_json:
-        return resp  # type: ignore[return-value]
-    raise resp  # type: ignore[misc]
+        resp = _ok({"user": name, "csrf": session.csrf})
+        _set_session_cookie(resp, token, secure=console.web_cfg.tls)
+        return resp
+    redirect = web.HTTPSeeOther(_safe_next(str(body.get("next", ""))))
+    _set_session_cookie(redirect, token, secure=console.web_cfg.tls)
+    raise redirect
+
+
+def _set_session_cookie(resp: web.StreamResponse, token: str, *, secure: bool) -> None:
+    resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure, path="/")
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -8,8 +8,11 @@ and retries every ``RETRY_S``; it never stops acquisition.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
+import sqlite3
 import ssl
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,6 +22,7 @@ from ..journal import connect
 from .app import Console, build_app
 from .auth import UsersFile
 from .live import LiveState
+from .trends import TrendCache
 
 if TYPE_CHECKING:
     from radsurvey.config.schema import DaemonConfig
@@ -33,7 +37,12 @@ def users_file(cfg: DaemonConfig) -> Path:
     from radsurvey.config.web import WebConfig
 
     web_cfg = cfg.web or WebConfig()
-    return web_cfg.resolved_users_file(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or None)
+    path: Path = web_cfg.resolved_users_file(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or None)
+    return path
+
+
+def _warm_one(trends: TrendCache, channel: str, start: datetime, end: datetime, conn: sqlite3.Connection) -> None:
+    trends.trend(conn, channel, start, end)
 
 
 class WebService:
@@ -60,14 +69,14 @@ class WebService:
 
     async def _warm_trends(self) -> None:
         """Compute every channel's 7-day and 24-hour trends once, in a worker thread, so the first view is fast."""
-        from datetime import UTC, datetime, timedelta
+        from datetime import UTC, timedelta
 
         assert self.console is not None
         console = self.console
         end = datetime.now(UTC)
         for span in (timedelta(days=7), timedelta(days=1)):
             for channel in self.live.channels:
-                await console.query(lambda c, ch=channel, s=span: console.trends.trend(c, ch, end - s, end))
+                await console.query(functools.partial(_warm_one, console.trends, channel, end - span, end))
         log.info("web console trends ready", channels=len(self.live.channels))
 
     async def run(self, daemon: Daemon) -> None:
