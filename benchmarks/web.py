@@ -13,8 +13,10 @@ all 8 channels' 7-day trends one after another. Baseline in the same run: a
 ``COUNT(*)`` of the channel's 7-day rows from the index (visiting without reading them).
 
 RSS: ``radsurvey run`` on a config with 8 simulated meters, 60 s, once without
-``[web]`` and once with it (and an SSE client connected for the whole run); the
-difference of the peak RSS (VmHWM) is what the console adds.
+``[web]`` and once with it, an SSE client connected for the whole run that also
+fetches every page (in en and ru) once and then the overview's JSON again and
+again; the differences of the peak (VmHWM) and final (VmRSS) resident sets are
+what the console adds. No login happens (each scrypt hash briefly takes 16 MiB).
 """
 
 from __future__ import annotations
@@ -142,14 +144,19 @@ path = "{journal}"
 """
 
 
-def _peak_rss_kb(pid: int) -> int:
+def _rss_kb(pid: int) -> tuple[int, int]:
+    """(peak, current) resident set of ``pid`` in kB."""
+    fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
+        if line.startswith(("VmHWM:", "VmRSS:")):
+            fields[line.split(":")[0]] = int(line.split()[1])
+    return fields.get("VmHWM", 0), fields.get("VmRSS", 0)
 
 
-def run_daemon(tmp: Path, web: bool, seconds: float) -> int:
+PAGES = ("/", "/?lang=ru", "/kiosk", "/alarms", "/surveys", "/channels/c1", "/api/channels/c1/trend?range=7d")
+
+
+def run_daemon(tmp: Path, web: bool, seconds: float) -> tuple[int, int]:
     meters = ""
     for i in range(8):
         meters += (
@@ -172,14 +179,17 @@ def run_daemon(tmp: Path, web: bool, seconds: float) -> int:
                 stream = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/events", timeout=5)
             except OSError:
                 time.sleep(0.5)
+        n = 0
         while time.monotonic() < deadline:
             if stream is not None:
                 stream.read1(65536)  # type: ignore[attr-defined]
+                # every page in both languages, then the overview's JSON, as a few open browsers would
+                path = PAGES[n] if n < len(PAGES) else "/api/overview"
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).read()
+                n += 1
             else:
                 time.sleep(0.5)
-            if web:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/api/overview", timeout=5).read()
-        return _peak_rss_kb(proc.pid)
+        return _rss_kb(proc.pid)
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -191,9 +201,12 @@ def bench_rss(seconds: float) -> dict[str, object]:
         with_web = run_daemon(Path(tmp), True, seconds)
     return {
         "seconds": seconds,
-        "rss_peak_without_web_mb": round(without / 1024, 1),
-        "rss_peak_with_web_mb": round(with_web / 1024, 1),
-        "rss_added_by_web_mb": round((with_web - without) / 1024, 1),
+        "rss_peak_without_web_mb": round(without[0] / 1024, 1),
+        "rss_peak_with_web_mb": round(with_web[0] / 1024, 1),
+        "rss_peak_added_by_web_mb": round((with_web[0] - without[0]) / 1024, 1),
+        "rss_at_end_without_web_mb": round(without[1] / 1024, 1),
+        "rss_at_end_with_web_mb": round(with_web[1] / 1024, 1),
+        "rss_at_end_added_by_web_mb": round((with_web[1] - without[1]) / 1024, 1),
     }
 
 

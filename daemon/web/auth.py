@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -65,8 +66,13 @@ def verify_password(password: str, encoded: str) -> bool:
     return hmac.compare_digest(got, _unb64(digest))
 
 
-# Checked when the name is unknown, so that a wrong name costs the same time as a wrong password.
-_DUMMY = hash_password("no such user", salt=b"radsurvey-dummy!")
+@functools.cache
+def _dummy() -> str:
+    """Checked when the name is unknown, so that a wrong name costs the same time as a wrong password.
+
+    Made at the first such login, not at import: each scrypt run briefly takes 16 MiB.
+    """
+    return hash_password("no such user", salt=b"radsurvey-dummy!")
 
 
 def check_username(name: str) -> str:
@@ -134,7 +140,7 @@ class UsersFile:
 
     def authenticate(self, name: str, password: str) -> bool:
         encoded = self.load().get(name)
-        ok = verify_password(password, encoded or _DUMMY)
+        ok = verify_password(password, encoded or _dummy())
         return ok and encoded is not None
 
 

@@ -151,7 +151,12 @@ def browser() -> Iterator[object]:
 
 def _page(browser, width: int = 1280, height: int = 800):  # type: ignore[no-untyped-def]
     context = browser.new_context(viewport={"width": width, "height": height}, locale="en-GB")
-    return context.new_page()
+    page = context.new_page()
+    # A script error or a Content-Security-Policy violation would show here.
+    page.errors = []
+    page.on("console", lambda msg: page.errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda err: page.errors.append(str(err)))
+    return page
 
 
 def _fits(page, width: int, height: int | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -175,6 +180,7 @@ def test_overview_shows_live_values_that_change(console: str, browser) -> None: 
     store = page.locator('tr[data-channel="store-room"]')
     assert "no data yet" in store.inner_text() and store.locator(".value").count() == 0
     page.screenshot(path=str(ARTIFACTS / "overview.png"), full_page=True)
+    assert page.errors == []
     page.context.close()
 
 
@@ -220,6 +226,7 @@ def test_the_trend_renders_with_limit_and_alarm_levels(console: str, browser) ->
     assert "DMD_E 1.3" in (page.locator("#trend").text_content() or "")
     assert "trend.csv?range=1h" in (page.get_attribute("#csv", "href") or "")
     page.screenshot(path=str(ARTIFACTS / "trend.png"), full_page=True)
+    assert page.errors == []
     page.context.close()
 
 
@@ -233,6 +240,7 @@ def test_the_kiosk_fits_1920x1080_with_numbers_readable_from_3_m(console: str, b
     size = page.evaluate("parseFloat(getComputedStyle(document.querySelector('.tile .value')).fontSize)")
     assert size >= 75, size
     page.screenshot(path=str(ARTIFACTS / "kiosk-1920x1080.png"))
+    assert page.errors == []
     page.context.close()
 
 
