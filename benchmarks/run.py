@@ -221,11 +221,14 @@ async def drain_rate(tmp: Path, vm: VictoriaMetrics, n: int) -> dict:
 # -- 4. footprint of radsurvey run -------------------------------------------------------------------
 
 
+WEEK_TWA = {"kind": "twa", "id": "twa-week", "window_s": 7 * 86400}
+
+
 def footprint(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float) -> dict:
-    cfg = write_toml(
-        tmp / "fp.toml",
-        base_config(tmp, mqtt_port=mq.port, influx_url=vm.url, meters=8, poll_s=1.0, commit_interval_s=1.0),
-    )
+    data = base_config(tmp, mqtt_port=mq.port, influx_url=vm.url, meters=8, poll_s=1.0, commit_interval_s=1.0)
+    for channel in data["channels"]:
+        channel["alarms"] = [WEEK_TWA]  # the longest window allowed, on every channel (issue 14)
+    cfg = write_toml(tmp / "fp.toml", data)
     proc = subprocess.Popen(
         [RADSURVEY, "run", "--config", str(cfg), "--json", "--duration", str(seconds + 5)],
         stdout=subprocess.DEVNULL,
@@ -249,9 +252,51 @@ def footprint(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float) -> 
     return {
         "meters": 8,
         "poll_interval_s": 1.0,
+        "alarm_rules_per_channel": [WEEK_TWA],
         "measured_s": round(t1 - t0, 1),
         "rss_max_mb": round(rss_max / 1024, 1),
         "cpu_percent_of_one_core": round(100 * (c1 - c0) / (t1 - t0), 2),
+    }
+
+
+def alarm_window_memory(days: float) -> dict:
+    """Heap held by a 1-week twa window fed at 1 Hz for ``days`` simulated days, against per-sample segments.
+
+    The baseline in the same run keeps every sample as a (start, end, value)
+    segment, as 0.1 did; the bucketed window must stay flat once the week is full.
+    """
+    import tracemalloc
+    from collections import deque
+
+    from radsurvey.daemon.alarms.engine import TimeWeightedWindow
+
+    seconds = int(days * 86400)
+    week = 7 * 86400
+
+    def held(make, feed) -> tuple[int, object]:
+        tracemalloc.start()
+        obj = make()
+        for t in range(1, seconds + 1):
+            feed(obj, float(t))
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        return size, obj
+
+    def feed_segments(segments: deque, t: float) -> None:
+        segments.append((t - 1.0, t, 1.0))
+        while segments and segments[0][1] <= t - week:
+            segments.popleft()
+
+    bucketed, window = held(lambda: TimeWeightedWindow(week, max_gap_s=300), lambda w, t: w.add(t, 1.0))
+    per_sample, segments = held(deque, feed_segments)
+    return {
+        "simulated_days": days,
+        "rate_hz": 1,
+        "bucketed_bytes": bucketed,
+        "buckets": window.bucket_count,  # type: ignore[attr-defined]
+        "per_sample_bytes": per_sample,
+        "segments": len(segments),  # type: ignore[arg-type]
+        "ratio_bucketed_to_per_sample": round(bucketed / per_sample, 5),
     }
 
 
@@ -380,6 +425,7 @@ async def main() -> None:
             if "footprint" in only:
                 (tmp / "f").mkdir()
                 results["footprint_8_meters"] = footprint(tmp / "f", mq, vm, fp_s)
+                results["alarm_window_memory"] = alarm_window_memory(2.0 if args.quick else 8.0)
             if "latency" in only:
                 lat_s = 20 if args.quick else 30
                 (tmp / "l").mkdir()

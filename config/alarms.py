@@ -84,16 +84,134 @@ class InstantRule(_Rule):
     default_warning: ClassVar[float] = 0.8
 
 
+_DAY_SPEC = re.compile(r"^(?P<days>[a-z,-]+)\s+(?P<start>\d{1,2}:\d{2})-(?P<end>\d{1,2}:\d{2})$")
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _minute(text: str) -> int:
+    hours, minutes = (int(part) for part in text.split(":"))
+    if minutes > 59 or hours > 24 or (hours == 24 and minutes):
+        raise ValueError(f"{text!r} is not a time of day (00:00-24:00)")
+    return hours * 60 + minutes
+
+
+def _days(text: str) -> list[int]:
+    if text == "daily":
+        return list(range(7))
+    out: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.partition("-")
+        if first not in _WEEKDAYS or (last and last not in _WEEKDAYS):
+            raise ValueError(f"{part!r}: days are mon..sun, 'mon-fri', 'sat,sun' or 'daily'")
+        a, b = _WEEKDAYS.index(first), _WEEKDAYS.index(last or first)
+        if b < a:
+            raise ValueError(f"{part!r}: a day range runs forward (mon-fri)")
+        out += range(a, b + 1)
+    return out
+
+
+def parse_weekly_hours(spec: str) -> list[tuple[int, int, int]]:
+    """``"mon-fri 08:00-17:00"`` -> [(weekday, start minute, end minute), ...] (Monday = 0)."""
+    m = _DAY_SPEC.match(spec.strip().lower())
+    if m is None:
+        raise ValueError(f"{spec!r}: write '<days> HH:MM-HH:MM', e.g. 'mon-fri 08:00-17:00'")
+    start, end = _minute(m["start"]), _minute(m["end"])
+    if end <= start:
+        raise ValueError(f"{spec!r}: the end must be after the start (split a night shift in two entries)")
+    return [(day, start, end) for day in _days(m["days"])]
+
+
+class OccupancyConfig(BaseModel):
+    """When a person is at the place: weekly hours in a local time zone, and the occupancy factor T."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    timezone: str = Field(description="IANA time zone of the hours, e.g. 'Asia/Almaty' (daylight saving applies)")
+    hours: list[str] = Field(min_length=1, description="weekly hours, e.g. ['mon-fri 08:00-17:00', 'sat 09:00-13:00']")
+    occupancy_factor: Literal["category"] | Annotated[float, Field(gt=0, le=1)] = Field(
+        "category",
+        description="'category': T of the room category from the profile (kz-2008-303 App. 7); or 0 < T <= 1",
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as 'Asia/Almaty')") from None
+        return value
+
+    @field_validator("hours")
+    @classmethod
+    def _valid_hours(cls, value: list[str]) -> list[str]:
+        seen: list[tuple[int, int, int]] = []
+        for spec in value:
+            for day, start, end in parse_weekly_hours(spec):
+                for d2, s2, e2 in seen:
+                    if d2 == day and start < e2 and s2 < end:
+                        raise ValueError(f"{spec!r} overlaps another entry on {_WEEKDAYS[day]}")
+                seen.append((day, start, end))
+        return value
+
+    def intervals(self) -> list[tuple[int, int, int]]:
+        return [item for spec in self.hours for item in parse_weekly_hours(spec)]
+
+
+DosePeriod = Literal["year", "week", "13_weeks"]
+_LIMIT_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[a-z][a-z0-9_]*$")
+
+
 class DoseBudgetRule(_Rule):
-    """Dose since ``start`` projected to a year of the category's occupancy, against its dose limit."""
+    """The period's dose at this place, projected to the whole period, against a dose limit (docs/alarms.md)."""
 
     kind: Literal["dose_budget"]
-    start: Literal["year"] | date = Field("year", description="'year' (1 January UTC of the current year) or a date")
-    level_mSv: float | None = Field(None, gt=0, allow_inf_nan=False, description="default: the category's dose limit")
-    hours_per_year: float | None = Field(None, gt=0, le=8784, description="default: the category's hours of stay")
+    period: DosePeriod | None = Field(
+        None,
+        description=(
+            "'year' (calendar), 'week' (rolling 7 days), '13_weeks' (rolling 91 days); default: the limit's, else year"
+        ),
+    )
+    start: Literal["year"] | date = Field(
+        "year", description="year period: 'year' (1 January UTC, every year) or a date the period starts from"
+    )
+    limit: str | None = Field(
+        None, description="a profile's dose limit as '<profile id>/<limit key>', e.g. 'ir-1973-limits/whole_body_week'"
+    )
+    level_mSv: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description="default: the limit named by `limit`, else the category's annual limit",
+    )
+    occupancy: OccupancyConfig | None = Field(
+        None, description="default: none (a person present whenever radiation is present, T = 1)"
+    )
+    hours_per_year: float | None = Field(None, description="removed in 0.2: see `occupancy`")
     min_elapsed_s: float = Field(3600.0, ge=0, description="judge only after this much measured time")
     max_gap_s: float = Field(300.0, gt=0, le=86_400)
     default_warning: ClassVar[float] = 0.3
+
+    @field_validator("limit")
+    @classmethod
+    def _limit_ref(cls, value: str | None) -> str | None:
+        if value is not None and not _LIMIT_REF.match(value):
+            raise ValueError("write '<profile id>/<limit key>', e.g. 'ir-1973-limits/whole_body_week'")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DoseBudgetRule:
+        if self.hours_per_year is not None:
+            raise ValueError(
+                "hours_per_year is no longer used: the budget projects the measured dose to the whole period "
+                "(a person present whenever radiation is), or, with [occupancy], for a person present in its "
+                "weekly hours times the occupancy factor T (docs/alarms.md)"
+            )
+        if self.start != "year" and self.period not in (None, "year"):
+            raise ValueError("start applies to the year period only")
+        return self
 
 
 Check = Literal["disconnected", "stale", "over_range", "journal_size", "sink_backlog", "clock"]
@@ -159,6 +277,22 @@ class MqttAckConfig(BaseModel):
     client_id: str | None = None
     allowed_users: list[str] = Field(default_factory=list, description="if not empty, only these names may acknowledge")
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
+    keys_file: Path | None = Field(
+        None,
+        description=(
+            "signing keys, one 'user:secret' line each, mode 0600 (docs/alarms.md); when set, "
+            "only acknowledgements signed with the key of their 'by' are accepted"
+        ),
+    )
+    max_skew_s: float = Field(
+        300.0, ge=5, le=3600, description="a signed acknowledgement's ts may differ from our clock by at most this"
+    )
+    nonce_file: Path | None = Field(
+        None, description="where the nonces seen are kept across restarts; default: the journal path + '.ack-nonces'"
+    )
+    probe_timeout_s: float = Field(
+        2.0, gt=0, le=30, description="how long the start-up probe waits for an anonymous publication to arrive"
+    )
 
     @model_validator(mode="after")
     def _password_with_its_account(self) -> MqttAckConfig:
@@ -185,13 +319,53 @@ def check_unique_rule_names(channel_id: str, rules: list[AlarmRule]) -> list[str
     seen: set[str] = set()
     problems = []
     for rule in rules:
-        if rule.name == "action":
+        if rule.name in ("action", "journal_write"):
             problems.append(
-                f"channels[{channel_id}].alarms: rule name 'action' is reserved for the local command's health"
+                f"channels[{channel_id}].alarms: rule name {rule.name!r} is reserved"
+                " (the local command's health, the journal's commits)"
             )
         if rule.name in seen:
             problems.append(f"channels[{channel_id}].alarms: duplicate rule {rule.name!r} (give each an id)")
         seen.add(rule.name)
+    return problems
+
+
+def check_dose_budgets(channel_id: str, protocol: str, room_category: int, rules: list[AlarmRule]) -> list[str]:
+    """One line per dose budget rule whose level, period or occupancy factor cannot be worked out."""
+    from radsurvey.protocols import profiles
+    from radsurvey.protocols.errors import ProfileError
+
+    problems = []
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, DoseBudgetRule):
+            continue
+        where = f"channels[{channel_id}].alarms[{i}]"
+        period = rule.period
+        if rule.limit is not None:
+            profile_id, _, key = rule.limit.rpartition("/")
+            try:
+                limit = profiles.get_dose_limit(profile_id, key)
+            except ProfileError as err:
+                problems.append(f"{where}.limit: {err.message}")
+                continue
+            if period is not None and period != limit.period:
+                problems.append(f"{where}: limit {rule.limit} is per {limit.period}, but period is {period!r}")
+            period = limit.period
+        if (period or "year") != "year" and rule.level_mSv is None and rule.limit is None:
+            problems.append(
+                f"{where}: a {period} period needs level_mSv or limit (a profile's {period} limit): "
+                "the room category gives an annual limit only"
+            )
+        if rule.occupancy is not None and rule.occupancy.occupancy_factor == "category":
+            try:
+                category = profiles.get_profile(protocol).category(room_category)
+            except ProfileError:
+                continue  # the channel's protocol is reported where it is used
+            if category is not None and category.occupancy_factor is None:
+                problems.append(
+                    f"{where}.occupancy.occupancy_factor: profile {protocol} gives no occupancy factor T for "
+                    f"room category {room_category}; give a number"
+                )
     return problems
 
 

@@ -14,7 +14,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from .alarms import AlarmRule, AlarmsConfig, EquipmentRule, check_unique_rule_names, with_journal_limit
+from .alarms import (
+    AlarmRule,
+    AlarmsConfig,
+    EquipmentRule,
+    check_dose_budgets,
+    check_unique_rule_names,
+    with_journal_limit,
+)
 from .connection import ConnectionConfig
 from .sinks import InfluxConfig, MqttConfig, RetentionConfig
 from .web import WebConfig
@@ -51,11 +58,26 @@ class JournalConfig(_Section):
     synchronous: Literal["normal", "full"] = Field(
         "normal", description="SQLite synchronous mode: 'full' fsyncs every commit (safer on power loss, more SD wear)"
     )
+    spill_dir: Path | None = Field(
+        None,
+        description=(
+            "directory on another filesystem where rows the journal cannot commit at stop (disk full) are written"
+        ),
+    )
 
     def resolved_path(self, state_directory: str | None = None) -> Path:
         if self.path.is_absolute() or not state_directory:
             return self.path
         return Path(state_directory) / self.path
+
+
+class ShutdownConfig(_Section):
+    drain_s: float = Field(
+        3.0,
+        ge=0,
+        le=30,
+        description="on SIGTERM/SIGINT, how long the connected sinks may take to publish what is committed",
+    )
 
 
 class MeterConfig(BaseModel):
@@ -89,7 +111,15 @@ class ChannelConfig(_Section):
     background_uGy_h: float = Field(0.0, ge=0, allow_inf_nan=False)
     background_compensated: bool = Field(False, description="the meter subtracts background itself")
     averaging_window_s: float = Field(10.0, gt=0, le=86_400)
-    anode_current_mA: float | None = Field(None, gt=0, allow_inf_nan=False)
+    anode_current_mA: float | None = Field(
+        None,
+        gt=0,
+        allow_inf_nan=False,
+        description=(
+            "only for a channel measuring beam-on at a known current: E is then normalised to the standard "
+            "workload (D / I x W / 1800, App. 14 formula 1); alarms always judge the measured E"
+        ),
+    )
     apparatus: str | None = None
     workload_mA_min_per_week: float | None = Field(None, gt=0, allow_inf_nan=False)
     sv_per_gy: float = Field(
@@ -129,7 +159,29 @@ class DaemonConfig(BaseSettings):
     influxdb: InfluxConfig | None = None
     retention: RetentionConfig = RetentionConfig()
     alarms: AlarmsConfig = AlarmsConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
     web: WebConfig | None = None
+    profiles: list[Path] = Field(
+        default_factory=list,
+        description=(
+            "profile files (TOML, docs/profiles.md) to use besides the shipped, user and system ones; "
+            "a relative path is taken from the working directory"
+        ),
+    )
+
+    @field_validator("profiles")
+    @classmethod
+    def _load_profiles(cls, value: list[Path]) -> list[Path]:
+        # Loading registers each profile by its id, so channels and dose budget limits can name it.
+        from radsurvey.protocols import profiles
+        from radsurvey.protocols.errors import ProfileError
+
+        for i, path in enumerate(value):
+            try:
+                profiles.register_file(path)
+            except ProfileError as err:
+                raise ValueError(f"[{i}] {err}") from None
+        return value
 
     @classmethod
     def settings_customise_sources(
@@ -164,6 +216,7 @@ class DaemonConfig(BaseSettings):
             if ch.meter not in meter_ids:
                 problems.append(f"channels[{ch.id}].meter: no meter with id {ch.meter!r}")
             problems += check_unique_rule_names(ch.id, ch.alarms)
+            problems += check_dose_budgets(ch.id, ch.protocol, ch.room_category, ch.alarms)
             if self.retention.max_size_mb is None:
                 for i, rule in enumerate(ch.alarms):
                     if isinstance(rule, EquipmentRule) and rule.check == "journal_size" and rule.max_bytes is None:
@@ -172,9 +225,14 @@ class DaemonConfig(BaseSettings):
                             "(or [retention] max_size_mb)"
                         )
         ack = self.alarms.mqtt_ack
-        if ack.enabled and not ack.username and not (self.mqtt is not None and self.mqtt.username):
+        if (
+            ack.enabled
+            and ack.keys_file is None
+            and not ack.username
+            and not (self.mqtt is not None and self.mqtt.username)
+        ):
             problems.append(
-                "alarms.mqtt_ack: acknowledgement over MQTT needs a broker account: "
+                "alarms.mqtt_ack: acknowledgement over MQTT needs signing keys (keys_file) or a broker account: "
                 "username (and a password) here or in [mqtt]"
             )
         if problems:

@@ -110,9 +110,12 @@ class ChannelPipeline:
         self.cfg = cfg
         try:
             self.profile = profiles.get_profile(cfg.protocol)
+        except RadsurveyError as err:
+            raise ConfigError(err.message, field=f"channels[{cfg.id}].protocol") from None
+        try:
             self.limit_uSv_h = evaluation.dmd_for(self.profile, cfg.room_category)
         except RadsurveyError as err:
-            raise ConfigError(err.message, field=f"channels[{cfg.id}]") from None
+            raise ConfigError(err.message, field=f"channels[{cfg.id}].room_category") from None
         self.workload: float | None = None
         self.warnings: list[str] = []
         if cfg.anode_current_mA is not None:
@@ -182,6 +185,10 @@ class ChannelPipeline:
                     "anode_current_mA": cfg.anode_current_mA,
                     "workload_mA_min_per_week": self.workload,
                     "standard_week_min": 1800,
+                    "note": (
+                        "beam-on normalisation to the standard workload (App. 14 formula 1), for a check "
+                        "exposure at a known current; alarms judge the measured E, not this"
+                    ),
                 }
             )
         formula, effective = evaluation.effective_dose_rate({_height_key(cfg): dose_for_e}, profile=self.profile)

@@ -7,13 +7,22 @@ room category's DMD_E. The survey fails when any point fails.
 
 The steps are small functions in :mod:`.formulas`, re-exported here for live
 pipelines; :func:`evaluate` strings them together for a whole survey document.
+
+Measured heights are mapped to their nominal heights (App. 14 p.21, ±20 cm) and
+the formulas use the nominal ones. The arithmetic is exact (fractions of the
+decimals written in the file); the result carries floats rounded from the exact
+values, and the verdict is judged on the exact E. A point with a design
+attenuation factor K (p.25, dental rooms next to dwellings) is judged on E / K.
+The beam conditions of p.15 (I >= 2 mA in fluoroscopy, the Table 1 anode voltage)
+are warnings naming the paragraph, errors with ``strict``.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from .errors import SurveyError
@@ -23,11 +32,18 @@ from .formulas import (
     WorkloadChoice,
     dmd_for,
     effective_dose_rate,
+    exact,
+    exact_effective,
+    exact_mean,
+    exact_net,
+    exact_normalise,
     heights_text,
     mean_uGy_h,
     net_uGy_h,
+    nominal_heights,
     normalise,
     relocate,
+    rounded,
     select_formula,
     verdict_for,
     workload_for,
@@ -45,9 +61,38 @@ from .survey import (
 EVALUATION_SCHEMA = "radsurvey.evaluation/1"
 
 
+class Finding(str):
+    """A warning: its human text (the string itself), a machine ``code``, the ``paragraph`` and ``field``.
+
+    ``field`` is the path the text starts with (``points[S1].readings_uGy_h.120``);
+    ``paragraph`` is the regulation's paragraph (``p.15``) or None for radsurvey's own checks.
+    """
+
+    code: str
+    paragraph: str | None
+    field: str | None
+
+    def __new__(cls, text: str, code: str, paragraph: str | None = None, field: str | None = None) -> Finding:
+        self = super().__new__(cls, f"{field}: {text}" if field else text)
+        self.code, self.paragraph, self.field = code, paragraph, field
+        return self
+
+    def within(self, prefix: str) -> Finding:
+        """The same finding, its field placed inside ``prefix`` (``points[S1]``)."""
+        text = self[len(self.field) + 2 :] if self.field else str(self)
+        return Finding(text, self.code, self.paragraph, f"{prefix}.{self.field}" if self.field else prefix)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": str(self), "code": self.code, "paragraph": self.paragraph, "field": self.field}
+
+
 @dataclass(frozen=True, slots=True)
 class HeightResult:
-    """One height of one point, from the readings to the normalised dose rate."""
+    """One height of one point, from the readings to the normalised dose rate.
+
+    ``height_cm`` is the height measured, ``nominal_height_cm`` the one the formulas use.
+    The float fields are rounded from the exact values kept in ``exact``.
+    """
 
     height_cm: int
     readings_uGy_h: tuple[float, ...]
@@ -55,9 +100,13 @@ class HeightResult:
     net_uGy_h: float
     normalised_uGy_h: float
     below_background: bool
+    nominal_height_cm: int = 0
+    exact: Mapping[str, Fraction] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "height_cm": self.height_cm,
+            "nominal_height_cm": self.nominal_height_cm,
             "readings_uGy_h": list(self.readings_uGy_h),
             "mean_uGy_h": self.mean_uGy_h,
             "net_uGy_h": self.net_uGy_h,
@@ -76,11 +125,18 @@ class PointEvaluation:
     kind: str
     formula: Formula
     heights: tuple[HeightResult, ...]  # ascending height
-    effective_dose_rate_uSv_h: float
+    effective_dose_rate_uSv_h: float  # the judged E (= effective_uSv_h)
     limit_uSv_h: float
-    ratio: float  # E / limit
+    ratio: float  # judged E / limit
     verdict: Verdict
-    warnings: tuple[str, ...]  # each "field: message", field relative to the point
+    warnings: tuple[Finding, ...]  # each "field: message", field relative to the point
+    effective_measured_uSv_h: float = 0.0  # E from the measured dose rates
+    design_attenuation_factor: Mapping[str, Any] | None = None  # {"value": K, "source": text} (p.25)
+    exact_effective_uSv_h: Fraction = Fraction(0)  # the judged E, exact
+
+    @property
+    def effective_uSv_h(self) -> float:
+        return self.effective_dose_rate_uSv_h
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,11 +146,16 @@ class PointEvaluation:
             "kind": self.kind,
             "formula": self.formula,
             "heights": {str(h.height_cm): h.to_dict() for h in self.heights},
+            "design_attenuation_factor": dict(self.design_attenuation_factor)
+            if self.design_attenuation_factor
+            else None,
+            "effective_measured_uSv_h": self.effective_measured_uSv_h,
+            "effective_uSv_h": self.effective_dose_rate_uSv_h,
             "effective_dose_rate_uSv_h": self.effective_dose_rate_uSv_h,
             "limit_uSv_h": self.limit_uSv_h,
             "ratio": self.ratio,
             "verdict": self.verdict,
-            "warnings": list(self.warnings),
+            "warnings": [w.to_dict() for w in self.warnings],
         }
 
 
@@ -110,8 +171,9 @@ class SurveyEvaluation:
     background_compensated: bool
     formula3: Formula3Variant
     verdict: Verdict
-    warnings: tuple[str, ...]  # survey-wide, then every point's prefixed with points[id]
+    warnings: tuple[Finding, ...]  # survey-wide, then every point's prefixed with points[id]
     points: tuple[PointEvaluation, ...]
+    formula3_text: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -123,8 +185,9 @@ class SurveyEvaluation:
             "background_uGy_h": self.background_uGy_h,
             "background_compensated": self.background_compensated,
             "formula3": self.formula3,
+            "formula3_text": self.formula3_text,
             "verdict": self.verdict,
-            "warnings": list(self.warnings),
+            "warnings": [w.to_dict() for w in self.warnings],
             "points": [p.to_dict() for p in self.points],
         }
 
@@ -134,8 +197,12 @@ def evaluate(
     profile: Profile | None = None,
     *,
     formula3: Formula3Variant | None = None,
+    strict: bool = False,
 ) -> SurveyEvaluation:
-    """Evaluate every point of ``survey``; ``formula3`` overrides the survey's option."""
+    """Evaluate every point of ``survey``; ``formula3`` overrides the survey's option.
+
+    ``strict`` turns the p.15 beam-condition warnings into a SurveyError.
+    """
     profile = profile if profile is not None else profile_of(survey)
     if formula3 is not None and formula3 != survey.options.formula3:
         options = survey.options.model_copy(update={"formula3": formula3})
@@ -150,25 +217,33 @@ def evaluate(
     except SurveyError as err:
         raise relocate(err, source=survey.source) from None
     points = tuple(_evaluate_point(survey, point, profile, workload, background, variant) for point in survey.points)
+    warnings = (*_survey_warnings(survey, profile, workload), *_point_warnings(points))
+    if strict:
+        conditions = [w for w in warnings if w.paragraph == "p.15"]
+        if conditions:
+            first = conditions[0]
+            text = first[len(first.field) + 2 :] if first.field else str(first)
+            raise SurveyError(f"{text} (--strict)", source=survey.source, field=first.field)
     return SurveyEvaluation(
         protocol=profile.id,
         apparatus=survey.apparatus,
         workload_mA_min_per_week=workload.workload_mA_min_per_week,
         workload_source=workload.source,
-        background_uGy_h=background,
+        background_uGy_h=None if background is None else rounded(background, "background"),
         background_compensated=survey.background_compensated,
         formula3=variant,
         verdict="fail" if any(p.verdict == "fail" for p in points) else "pass",
-        warnings=(*_survey_warnings(survey, profile, workload), *_point_warnings(points)),
+        warnings=warnings,
         points=points,
+        formula3_text=profile.formula3[variant].text,
     )
 
 
-def _background_mean(survey: Survey) -> float | None:
+def _background_mean(survey: Survey) -> Fraction | None:
     if survey.background_compensated:
         return None
     try:
-        return mean_uGy_h(survey.background_uGy_h)
+        return exact_mean(survey.background_uGy_h)
     except SurveyError as err:
         raise relocate(err, prefix="background_uGy_h") from None
 
@@ -178,16 +253,23 @@ def _evaluate_point(
     point: SurveyPoint,
     profile: Profile,
     workload: WorkloadChoice,
-    background_uGy_h: float | None,
+    background_uGy_h: Fraction | None,
     formula3: Formula3Variant,
 ) -> PointEvaluation:
     try:
+        nominal = nominal_heights(point.heights_cm, profile=profile, kind=point.kind)
         heights = tuple(
-            _evaluate_height(height, point, profile, workload, background_uGy_h) for height in point.heights_cm
+            _evaluate_height(height, nominal[height], point, profile, workload, background_uGy_h)
+            for height in point.heights_cm
         )
-        normalised = {h.height_cm: h.normalised_uGy_h for h in heights}
-        formula, effective = effective_dose_rate(normalised, formula3, profile=profile)
+        normalised = {h.height_cm: h.exact["normalised"] for h in heights}
+        formula, measured = exact_effective(normalised, formula3, profile=profile, kind=point.kind)
         limit = dmd_for(profile, point.category)
+        factor = point.design_attenuation_factor
+        judged = measured / exact(factor.value) if factor is not None else measured
+        shown_measured = rounded(measured, "effective dose rate")
+        shown = rounded(judged, "effective dose rate")
+        ratio = rounded(judged / exact(limit), "E/limit")
     except SurveyError as err:
         raise relocate(err, prefix=f"points[{point.id}]", source=survey.source) from None
     return PointEvaluation(
@@ -197,103 +279,206 @@ def _evaluate_point(
         kind=point.kind,
         formula=formula,
         heights=heights,
-        effective_dose_rate_uSv_h=effective,
+        effective_dose_rate_uSv_h=shown,
         limit_uSv_h=limit,
-        ratio=effective / limit,
-        verdict=verdict_for(effective, limit),
-        warnings=tuple(_warnings_for_point(point, heights, profile, background_uGy_h)),
+        ratio=ratio,
+        verdict=verdict_for(judged, limit),
+        warnings=tuple(_warnings_for_point(survey, point, heights, profile, background_uGy_h)),
+        effective_measured_uSv_h=shown_measured,
+        design_attenuation_factor=factor.model_dump() if factor is not None else None,
+        exact_effective_uSv_h=judged,
     )
 
 
 def _evaluate_height(
     height_cm: int,
+    nominal_cm: int,
     point: SurveyPoint,
     profile: Profile,
     workload: WorkloadChoice,
-    background_uGy_h: float | None,
+    background_uGy_h: Fraction | None,
 ) -> HeightResult:
     readings = point.readings_uGy_h[height_cm]
     try:
-        mean = mean_uGy_h(readings)
-        net, below = net_uGy_h(mean, background_uGy_h)
-        normalised = normalise(net, point.anode_current_mA, workload.workload_mA_min_per_week, profile=profile)
+        mean = exact_mean(readings)
+        net, below = exact_net(mean, background_uGy_h)
+        normalised = exact_normalise(net, point.anode_current_mA, workload.workload_mA_min_per_week, profile=profile)
+        shown = (rounded(mean, "mean dose rate"), rounded(net, "net dose rate"), rounded(normalised, "normalised"))
     except SurveyError as err:
         field = err.field or f"readings_uGy_h.{height_cm}"
         raise SurveyError(err.message, field=field) from None
-    return HeightResult(height_cm, tuple(readings), mean, net, normalised, below)
+    exact_values = {"mean": mean, "net": net, "normalised": normalised}
+    return HeightResult(height_cm, tuple(readings), *shown, below, nominal_cm, exact_values)
 
 
-def _survey_warnings(survey: Survey, profile: Profile, workload: WorkloadChoice) -> Iterable[str]:
-    yield from workload.warnings
+def _survey_warnings(survey: Survey, profile: Profile, workload: WorkloadChoice) -> Iterable[Finding]:
+    for text in workload.warnings:
+        yield Finding(text, "workload", "App. 14 Table 1")
     if survey.background_compensated and survey.background_uGy_h:
-        yield "background_uGy_h: ignored, the meter compensates background"
+        yield Finding("ignored, the meter compensates background", "background_ignored", "p.14", "background_uGy_h")
     else:
         yield from _out_of_range("background_uGy_h", survey.background_uGy_h, profile)
     yield from _near_misses(survey.metadata, KNOWN_SURVEY_FIELDS)
 
 
 def _warnings_for_point(
+    survey: Survey,
     point: SurveyPoint,
     heights: Sequence[HeightResult],
     profile: Profile,
-    background_uGy_h: float | None,
-) -> Iterable[str]:
+    background_uGy_h: Fraction | None,
+) -> Iterable[Finding]:
     kind = profile.point_kind(point.kind)
-    if kind is not None and kind.heights_cm and set(kind.heights_cm) != set(point.heights_cm):
+    nominal = tuple(sorted(h.nominal_height_cm for h in heights))
+    if kind is not None and kind.heights_cm and set(kind.heights_cm) != set(nominal):
         expected = heights_text(kind.heights_cm)
-        yield (
-            f"kind: {point.kind!r} points are measured at {expected} ({kind.source}),"
-            f" got {heights_text(point.heights_cm)}"
+        yield Finding(
+            f"{point.kind!r} points are measured at {expected} ({kind.source}), got {heights_text(nominal)}",
+            "kind_heights",
+            kind.source.removeprefix("App. 14 ").split(" ")[0] or None,
+            "kind",
         )
+    yield from beam_conditions(survey, point, profile)
+    yield from _attenuation_findings(point)
     for height in heights:
-        field = f"readings_uGy_h.{height.height_cm}"
-        yield from _out_of_range(field, height.readings_uGy_h, profile)
+        field_name = f"readings_uGy_h.{height.height_cm}"
+        yield from _out_of_range(field_name, height.readings_uGy_h, profile)
         if height.below_background:
-            yield (
-                f"{field}: mean {height.mean_uGy_h:g} uGy/h is below the background"
-                f" {background_uGy_h:g} uGy/h; net dose rate set to 0"
+            shown_background = rounded(background_uGy_h, "background") if background_uGy_h is not None else 0.0
+            yield Finding(
+                f"mean {height.mean_uGy_h:g} uGy/h is below the background"
+                f" {shown_background:g} uGy/h; net dose rate set to 0",
+                "below_background",
+                "p.14",
+                field_name,
             )
     yield from _near_misses(point.metadata, KNOWN_POINT_FIELDS)
 
 
-def _point_warnings(points: Iterable[PointEvaluation]) -> Iterable[str]:
+FLUOROSCOPY_APPARATUS = ("fluoroscopy",)
+
+
+def beam_conditions(survey: Survey, point: SurveyPoint, profile: Profile) -> Iterable[Finding]:
+    """App. 14 p.15 for one point of a survey (see :func:`beam_condition_findings`)."""
+    yield from beam_condition_findings(
+        profile,
+        apparatus=survey.apparatus,
+        anode_current_mA=point.anode_current_mA,
+        anode_voltage_kV=point.anode_voltage_kV,
+        apparatus_max_voltage_kV=survey.apparatus_max_voltage_kV,
+        fluoroscopy=point.metadata.get("mode") == "fluoroscopy",
+    )
+
+
+def beam_condition_findings(
+    profile: Profile,
+    *,
+    apparatus: str,
+    anode_current_mA: float,
+    anode_voltage_kV: float | None,
+    apparatus_max_voltage_kV: float | None = None,
+    fluoroscopy: bool = False,
+) -> Iterable[Finding]:
+    """App. 14 p.15: I >= 2 mA in fluoroscopy; U at the Table 1 standard (or the apparatus maximum when lower).
+
+    Fluoroscopy is the ``fluoroscopy`` apparatus of Table 1, or a point marked so.
+    """
+    if (fluoroscopy or apparatus in FLUOROSCOPY_APPARATUS) and exact(anode_current_mA) < exact(2):
+        yield Finding(
+            f"{anode_current_mA:g} mA is below the 2 mA App. 14 p.15 requires in fluoroscopy",
+            "fluoroscopy_current",
+            "p.15",
+            "anode_current_mA",
+        )
+    voltage = anode_voltage_kV
+    row = profile.workload(apparatus)
+    if voltage is None or row is None or isinstance(row.voltage_kV, str):
+        return
+    standard = row.voltage_kV
+    maximum = apparatus_max_voltage_kV
+    if maximum is not None and exact(maximum) < exact(standard):
+        if exact(voltage) != exact(maximum):
+            yield Finding(
+                f"{voltage:g} kV; App. 14 p.15 and the Table 1 note ask for the apparatus maximum"
+                f" {maximum:g} kV (below the standard {standard:g} kV of {row.source})",
+                "anode_voltage",
+                "p.15",
+                "anode_voltage_kV",
+            )
+        return
+    if exact(voltage) == exact(standard):
+        return
+    hint = (
+        "; if that is the apparatus's maximum, record it as apparatus_max_voltage_kV (Table 1 note)"
+        if exact(voltage) < exact(standard)
+        else ""
+    )
+    yield Finding(
+        f"{voltage:g} kV differs from the standard {standard:g} kV App. 14 p.15 asks for ({row.source}){hint}",
+        "anode_voltage",
+        "p.15",
+        "anode_voltage_kV",
+    )
+
+
+def _attenuation_findings(point: SurveyPoint) -> Iterable[Finding]:
+    factor = point.design_attenuation_factor
+    if factor is not None:
+        yield Finding(
+            f"K = {factor.value:g} from the room's shielding design ({factor.source}): E from the measured dose"
+            " rates is divided by K and judged against category 7 (App. 14 p.25; the division is radsurvey's"
+            " reading, the paragraph gives no formula)",
+            "design_attenuation_factor",
+            "p.25",
+            "design_attenuation_factor",
+        )
+
+
+def _point_warnings(points: Iterable[PointEvaluation]) -> Iterable[Finding]:
     for point in points:
         for warning in point.warnings:
-            yield f"points[{point.id}].{warning}"
+            yield warning.within(f"points[{point.id}]")
 
 
-def _out_of_range(field: str, readings: Sequence[float], profile: Profile) -> Iterable[str]:
+def _out_of_range(field_name: str, readings: Sequence[float], profile: Profile) -> Iterable[Finding]:
     low = profile.instrument.dose_rate_min_uGy_h
     high = profile.instrument.dose_rate_max_uGy_h
     outside = sum(1 for r in readings if not low <= r <= high)
     if outside:
-        yield (
-            f"{field}: {outside} of {len(readings)} readings outside {low:g}-{high:g} uGy/h,"
-            f" the range the instrument must cover ({profile.instrument.source})"
+        yield Finding(
+            f"{outside} of {len(readings)} readings outside {low:g}-{high:g} uGy/h,"
+            f" the range the instrument must cover ({profile.instrument.source})",
+            "outside_instrument_range",
+            "p.32",
+            field_name,
         )
 
 
-def _near_misses(metadata: Mapping[str, Any], known: Sequence[str]) -> Iterable[str]:
+def _near_misses(metadata: Mapping[str, Any], known: Sequence[str]) -> Iterable[Finding]:
     """Unknown fields that look like a misspelt known one (they would be ignored silently)."""
     for name in metadata:
         close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
         if close:
-            yield f"{name}: unknown field kept as metadata; did you mean {close[0]!r}?"
+            yield Finding(f"unknown field kept as metadata; did you mean {close[0]!r}?", "near_miss", None, name)
 
 
 __all__ = [
     "EVALUATION_SCHEMA",
+    "Finding",
     "Formula",
     "HeightResult",
     "PointEvaluation",
     "SurveyEvaluation",
     "Verdict",
     "WorkloadChoice",
+    "beam_condition_findings",
+    "beam_conditions",
     "dmd_for",
     "effective_dose_rate",
     "evaluate",
     "mean_uGy_h",
     "net_uGy_h",
+    "nominal_heights",
     "normalise",
     "select_formula",
     "verdict_for",

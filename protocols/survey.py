@@ -29,7 +29,7 @@ from pydantic_core import ErrorDetails
 
 from .errors import ProfileError, SurveyError
 from .formulas import dmd_for, relocate, select_formula, workload_for
-from .profiles import Formula3Variant, Profile, get_profile
+from .profiles import Formula3Variant, Profile, get_profile, names_profile
 
 SURVEY_SCHEMA = "radsurvey.survey/1"
 SurveyFormat = Literal["json", "toml"]
@@ -83,6 +83,18 @@ class SurveyOptions(BaseModel):
     formula3: Formula3Variant = "literal"
 
 
+class DesignAttenuationFactor(BaseModel):
+    """K from the room's shielding design (App. 14 p.25), with where it comes from."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    value: PositiveNumber
+    source: Name
+
+
+DWELLING_CATEGORY = 7  # App. 14 Table 2 row 7: dwellings next to a dental X-ray room (p.25)
+
+
 class SurveyPoint(BaseModel):
     """One measurement point: where it is, the beam settings, and the readings by height."""
 
@@ -94,6 +106,7 @@ class SurveyPoint(BaseModel):
     kind: str
     anode_current_mA: PositiveNumber
     anode_voltage_kV: PositiveNumber | None = None
+    design_attenuation_factor: DesignAttenuationFactor | None = None
     readings_uGy_h: dict[HeightCm, list[DoseRate]]
 
     @property
@@ -115,6 +128,7 @@ class Survey(BaseModel):
     protocol: Name
     apparatus: Name
     workload_mA_min_per_week: PositiveNumber | None = None
+    apparatus_max_voltage_kV: PositiveNumber | None = None
     background_compensated: bool = False
     background_uGy_h: list[DoseRate] = Field(default_factory=list)
     options: SurveyOptions = SurveyOptions()
@@ -174,7 +188,7 @@ def profile_of(survey: Survey) -> Profile:
 
 def check_survey(survey: Survey, profile: Profile) -> None:
     """Check what the profile decides: apparatus, background, categories, repeats, heights..."""
-    if survey.protocol != profile.id:
+    if not names_profile(survey.protocol, profile):
         raise SurveyError(
             f"survey is for {survey.protocol!r}, not {profile.id!r}",
             source=survey.source,
@@ -224,7 +238,13 @@ def _check_point(point: SurveyPoint, profile: Profile, formula3: Formula3Variant
                 f"at least {required} readings required, got {len(readings)}",
                 field=f"readings_uGy_h.{height}",
             )
-    select_formula(point.readings_uGy_h, formula3, profile=profile)
+    if point.design_attenuation_factor is not None and point.category != DWELLING_CATEGORY:
+        raise SurveyError(
+            f"a design attenuation factor applies to dwellings next to a dental room (category"
+            f" {DWELLING_CATEGORY}, App. 14 p.25), not to category {point.category}",
+            field="design_attenuation_factor",
+        )
+    select_formula(point.readings_uGy_h, formula3, profile=profile, kind=point.kind)
 
 
 def _check_schema(data: Mapping[str, Any], source: str) -> None:

@@ -5,6 +5,7 @@ schema = "radsurvey.survey/1"
 protocol = "kz-2008-303"
 apparatus = "radiography"
 background_compensated = false
+options = { formula3 = "literal" }
 
 [metadata]
 protocol_number = "E2E-1"

@@ -21,6 +21,7 @@ import structlog
 from radsurvey.config.alarms import CommandAction
 
 from .engine import Event
+from .records import iso
 
 log = structlog.get_logger("radsurvey.alarms.actions")
 
@@ -30,8 +31,6 @@ _PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "HOME")
 
 
 def alarm_environment(ev: Event) -> dict[str, str]:
-    from .service import iso
-
     env = {k: os.environ[k] for k in _PASSED if k in os.environ}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     fields = {

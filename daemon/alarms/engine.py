@@ -17,11 +17,14 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 
 from radsurvey.config.alarms import AlarmRule, DoseBudgetRule, EquipmentRule, InstantRule, TwaRule
+
+from .basis import BASIS
 
 
 class State(enum.StrEnum):
@@ -215,8 +218,85 @@ class StateMachine:
 # -- measures --------------------------------------------------------------------------------
 
 
+# The window of a twa/instant rule and of a rolling dose budget is held in this many
+# time buckets at most (plus the two partial ones at the edges): memory is bounded
+# by the bucket count, not by the samples per window (issue 14).
+BUCKETS_PER_WINDOW = 1000
+
+
+class BucketedIntegral:
+    """The integral of a piecewise-constant value, and the time it covers, over a rolling window.
+
+    Time is cut into buckets of ``bucket_s`` (aligned on multiples of it); each
+    bucket keeps the exact sums of the pieces of segments that fall in it and the
+    span those pieces cover. A window's total is the sum of the buckets inside
+    it, plus the part of the oldest bucket after the window's start, taken pro
+    rata over that bucket's covered span: exact when the bucket holds one
+    constant piece, otherwise off by at most that one bucket's sums (the bucket
+    resolution). Memory: at most ``window_s / bucket_s + 2`` buckets.
+    """
+
+    def __init__(self, window_s: float, *, bucket_s: float | None = None):
+        self.window_s = window_s
+        self.bucket_s = bucket_s if bucket_s is not None else window_s / BUCKETS_PER_WINDOW
+        # [index, integral, covered, lo, hi]: sums of the bucket and the span its pieces cover
+        self._buckets: deque[list[float]] = deque()
+        self._integral = 0.0
+        self._covered = 0.0
+
+    @property
+    def bucket_count(self) -> int:
+        return len(self._buckets)
+
+    def add(
+        self, start: float, end: float, value: float, weight: Callable[[float, float], float] | None = None
+    ) -> None:
+        """Add ``value`` held over ``(start, end]``; ``weight(a, b)``: seconds of (a, b] that count (default all)."""
+        a = start
+        while a < end:
+            index = math.floor(a / self.bucket_s)
+            if (index + 1) * self.bucket_s <= a:  # a / bucket_s rounded down across a bucket edge
+                index += 1
+            b = min(end, (index + 1) * self.bucket_s)
+            counted = (b - a) if weight is None else weight(a, b)
+            integral = value * counted
+            last = self._buckets[-1] if self._buckets else None
+            if last is not None and last[0] == index:
+                last[1] += integral
+                last[2] += b - a
+                last[3] = min(last[3], a)
+                last[4] = max(last[4], b)
+            else:
+                self._buckets.append([float(index), integral, b - a, a, b])
+            self._integral += integral
+            self._covered += b - a
+            a = b
+
+    def evict(self, lo: float) -> None:
+        """Forget the buckets wholly before ``lo``."""
+        evicted = False
+        while self._buckets and self._buckets[0][4] <= lo:
+            self._buckets.popleft()
+            evicted = True
+        if evicted:
+            # re-add from the buckets: running sums do not drift over months of adds and removals
+            self._integral = math.fsum(bk[1] for bk in self._buckets)
+            self._covered = math.fsum(bk[2] for bk in self._buckets)
+
+    def totals(self, lo: float) -> tuple[float, float]:
+        """(integral, covered seconds) after ``lo``."""
+        self.evict(lo)
+        integral, covered = self._integral, self._covered
+        if self._buckets and self._buckets[0][3] < lo:
+            _index, b_integral, b_covered, b_lo, b_hi = self._buckets[0]
+            outside = (lo - b_lo) / (b_hi - b_lo)
+            integral -= b_integral * outside
+            covered -= b_covered * outside
+        return integral, max(covered, 0.0)
+
+
 class TimeWeightedWindow:
-    """Time-weighted mean over a rolling window.
+    """Time-weighted mean over a rolling window, held in time buckets.
 
     A sample is the meter's mean over the interval that ends at its timestamp, so
     it stands for ``(t_prev, t]`` but at most ``max_gap_s`` (a longer gap is no
@@ -228,52 +308,82 @@ class TimeWeightedWindow:
         self.window_s = window_s
         self.max_gap_s = max_gap_s
         self.min_coverage = min_coverage
-        self._segments: deque[tuple[float, float, float]] = deque()  # (start, end, value)
-        self._integral = 0.0
-        self._covered = 0.0
+        self._sums = BucketedIntegral(window_s)
         self.last_t: float | None = None
+
+    @property
+    def bucket_count(self) -> int:
+        return self._sums.bucket_count
 
     def add(self, t: float, value: float) -> None:
         if self.last_t is not None and t > self.last_t:
-            start = max(self.last_t, t - self.max_gap_s)
-            self._segments.append((start, t, value))
-            self._integral += value * (t - start)
-            self._covered += t - start
+            self._sums.add(max(self.last_t, t - self.max_gap_s), t, value)
         if self.last_t is None or t > self.last_t:
             self.last_t = t
-        self._evict(t - self.window_s)
-
-    def _evict(self, lo: float) -> None:
-        while self._segments and self._segments[0][1] <= lo:
-            start, end, value = self._segments.popleft()
-            self._integral -= value * (end - start)
-            self._covered -= end - start
-        if not self._segments:
-            self._integral = self._covered = 0.0
+        self._sums.evict(t - self.window_s)
 
     def coverage(self, t: float) -> float:
-        lo = t - self.window_s
-        self._evict(lo)
-        covered = self._covered
-        if self._segments and self._segments[0][0] < lo:
-            covered -= lo - self._segments[0][0]
-        return covered
+        return self._sums.totals(t - self.window_s)[1]
 
     def mean(self, t: float) -> float | None:
-        lo = t - self.window_s
-        self._evict(lo)
-        integral, covered = self._integral, self._covered
-        if self._segments and self._segments[0][0] < lo:
-            start, _end, value = self._segments[0]
-            integral -= value * (lo - start)
-            covered -= lo - start
+        integral, covered = self._sums.totals(t - self.window_s)
         if covered <= 0 or covered < self.min_coverage * self.window_s - 1e-9:
             return None
         return integral / covered
 
 
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class WeeklySchedule:
+    """Hours of presence each week, in a local time zone (daylight saving time included)."""
+
+    def __init__(self, intervals: Iterable[tuple[int, int, int]], tz: tzinfo):
+        """``intervals``: (weekday 0 = Monday, start minute, end minute) of local time, end <= 1440."""
+        self.intervals = tuple(sorted(intervals))
+        self.tz = tz
+        self._days: dict[date, tuple[tuple[float, float], ...]] = {}
+
+    @property
+    def hours_per_week(self) -> float:
+        return sum(end - start for _d, start, end in self.intervals) / 60.0
+
+    def _day(self, day: date) -> tuple[tuple[float, float], ...]:
+        spans = self._days.get(day)
+        if spans is None:
+            midnight = datetime(day.year, day.month, day.day)
+            spans = tuple(
+                (
+                    (midnight + timedelta(minutes=start)).replace(tzinfo=self.tz).timestamp(),
+                    (midnight + timedelta(minutes=end)).replace(tzinfo=self.tz).timestamp(),
+                )
+                for weekday, start, end in self.intervals
+                if weekday == day.weekday()
+            )
+            if len(self._days) > 64:
+                self._days.clear()
+            self._days[day] = spans
+        return spans
+
+    def occupied_s(self, a: float, b: float) -> float:
+        """Seconds of (a, b] inside the schedule."""
+        if b <= a:
+            return 0.0
+        day = datetime.fromtimestamp(a, self.tz).date() - timedelta(days=1)
+        last = datetime.fromtimestamp(b, self.tz).date()
+        total = 0.0
+        while day <= last:
+            for lo, hi in self._day(day):
+                total += max(0.0, min(b, hi) - max(a, lo))
+            day += timedelta(days=1)
+        return total
+
+
+PERIOD_S = {"week": 7 * 86400.0, "13_weeks": 91 * 86400.0}
+
+
 def period_start(start: str | date, t: float) -> float:
-    """POSIX time the dose budget period containing ``t`` began (UTC)."""
+    """POSIX time the dose budget's year period containing ``t`` began (UTC)."""
     if start == "year":
         year = datetime.fromtimestamp(t, UTC).year
         return datetime(year, 1, 1, tzinfo=UTC).timestamp()
@@ -281,30 +391,76 @@ def period_start(start: str | date, t: float) -> float:
     return datetime(start.year, start.month, start.day, tzinfo=UTC).timestamp()
 
 
+def year_length_s(period_begin: float) -> float:
+    """Seconds from ``period_begin`` to the same date a year later (365 or 366 days)."""
+    begin = datetime.fromtimestamp(period_begin, UTC)
+    try:
+        after = begin.replace(year=begin.year + 1)
+    except ValueError:  # 29 February
+        after = begin.replace(year=begin.year + 1, day=28) + timedelta(days=1)
+    return after.timestamp() - period_begin
+
+
 @dataclass
 class DoseBudgetState:
     period_start: float
-    dose_uSv: float = 0.0
-    covered_s: float = 0.0
+    dose_uSv: float = 0.0  # counted dose (inside the schedule when there is one)
+    covered_s: float = 0.0  # measured time, schedule or not
     last_t: float | None = None
 
 
 class DoseBudget:
-    """Dose integrated since the period start, projected to a year of occupancy.
+    """The dose of the period, projected to the whole period, of a person at this place.
 
-    ``projected_mSv = mean E over measured time x hours_per_year / 1000``: the
-    dose a person present for the category's hours of stay would receive in a
-    year at the rate seen so far.
+    ``period`` is ``year`` (a calendar year from 1 January UTC, or from the date
+    ``start``), ``week`` (rolling 7 days) or ``13_weeks`` (rolling 91 days). The
+    dose integrated over the measured time of the period is extrapolated to the
+    period's length: ``projected_mSv = T x D_counted / t_measured x t_period``.
+    Without a schedule every measured second counts and T = 1: a person present
+    whenever radiation is present (conservative). With a schedule only the
+    dose inside its hours counts, times the occupancy factor T.
     """
 
-    def __init__(self, start: str | date, *, hours_per_year: float, max_gap_s: float, min_elapsed_s: float):
+    def __init__(
+        self,
+        start: str | date,
+        *,
+        max_gap_s: float,
+        min_elapsed_s: float,
+        period: str = "year",
+        schedule: WeeklySchedule | None = None,
+        occupancy_factor: float = 1.0,
+    ):
         self.start = start
-        self.hours_per_year = hours_per_year
+        self.period = period
         self.max_gap_s = max_gap_s
         self.min_elapsed_s = min_elapsed_s
-        self.s: DoseBudgetState | None = None
+        self.schedule = schedule
+        self.occupancy_factor = occupancy_factor
+        self.s: DoseBudgetState | None = None  # the year period
+        self.window: BucketedIntegral | None = None  # a rolling period
+        self.last_t: float | None = None
+        if period != "year":
+            self.window = BucketedIntegral(PERIOD_S[period])
+
+    @property
+    def period_s(self) -> float:
+        if self.window is not None:
+            return self.window.window_s
+        assert self.s is not None
+        return year_length_s(self.s.period_start)
+
+    def _weight(self) -> Callable[[float, float], float] | None:
+        return self.schedule.occupied_s if self.schedule is not None else None
 
     def add(self, t: float, value_uSv_h: float) -> None:
+        if self.window is not None:
+            if self.last_t is not None and t > self.last_t:
+                self.window.add(max(self.last_t, t - self.max_gap_s), t, value_uSv_h / 3600.0, self._weight())
+            if self.last_t is None or t > self.last_t:
+                self.last_t = t
+            self.window.evict(t - self.window.window_s)
+            return
         begin = period_start(self.start, t)
         # A new year starts a new period; so does a configured start that differs from the state's.
         if self.s is None or begin > self.s.period_start or (self.start != "year" and begin != self.s.period_start):
@@ -314,18 +470,34 @@ class DoseBudget:
             s.last_t = t
             return
         if s.last_t is not None and t > s.last_t:
-            dt = t - max(s.last_t, t - self.max_gap_s, s.period_start)
-            if dt > 0:
-                s.dose_uSv += value_uSv_h * dt / 3600.0
-                s.covered_s += dt
+            a = max(s.last_t, t - self.max_gap_s, s.period_start)
+            if t > a:
+                counted = t - a if self.schedule is None else self.schedule.occupied_s(a, t)
+                s.dose_uSv += value_uSv_h * counted / 3600.0
+                s.covered_s += t - a
         if s.last_t is None or t > s.last_t:
             s.last_t = t
+        self.last_t = s.last_t
 
-    def projected_mSv(self) -> float | None:
-        s = self.s
-        if s is None or s.covered_s <= 0 or s.covered_s < self.min_elapsed_s:
+    def totals(self, t: float | None = None) -> tuple[float, float] | None:
+        """(counted dose in uSv, measured seconds) of the current period."""
+        if self.window is not None:
+            at = self.last_t if t is None else max(t, self.last_t or t)
+            if at is None:
+                return None
+            return self.window.totals(at - self.window.window_s)
+        if self.s is None:
             return None
-        return s.dose_uSv / (s.covered_s / 3600.0) * self.hours_per_year / 1000.0
+        return self.s.dose_uSv, self.s.covered_s
+
+    def projected_mSv(self, t: float | None = None) -> float | None:
+        totals = self.totals(t)
+        if totals is None:
+            return None
+        dose_uSv, covered_s = totals
+        if covered_s <= 0 or covered_s < self.min_elapsed_s:
+            return None
+        return self.occupancy_factor * dose_uSv / covered_s * self.period_s / 1000.0
 
 
 # -- one rule -----------------------------------------------------------------------------------
@@ -337,7 +509,66 @@ class CategoryLimits:
 
     dmd_uSv_h: float
     dose_limit_mSv: float
-    hours_per_year: float
+    occupancy_factor: float | None = None  # T of the category (kz-2008-303 App. 7), if the profile has it
+    occupancy_source: str = ""
+    dose_limit_source: str = ""
+
+
+@dataclass(frozen=True)
+class NamedLimit:
+    """A dose limit of a profile's ``limits`` table, as a dose budget uses it."""
+
+    ref: str  # "<profile id>/<key>"
+    value_mSv: float
+    period: str
+    source: str
+
+
+@dataclass(frozen=True)
+class BudgetPlan:
+    """What a dose budget judges: the period, the level and whose presence it projects."""
+
+    period: str
+    level_mSv: float
+    level_source: str
+    occupancy_factor: float
+    occupancy_source: str
+    schedule: WeeklySchedule | None
+
+
+def plan_budget(cfg: DoseBudgetRule, limits: CategoryLimits, named: NamedLimit | None = None) -> BudgetPlan:
+    """The budget a rule describes; ValueError saying what is missing or inconsistent."""
+    period = cfg.period or (named.period if named is not None else "year")
+    if named is not None and named.period != period:
+        raise ValueError(f"limit {named.ref} is per {named.period}, but period is {period!r}")
+    if cfg.level_mSv is not None:
+        level, source = cfg.level_mSv, "level_mSv in the config"
+    elif named is not None:
+        level, source = named.value_mSv, f"{named.ref}: {named.source}"
+    elif period == "year":
+        level, source = limits.dose_limit_mSv, limits.dose_limit_source or "the room category's annual dose limit"
+    else:
+        raise ValueError(
+            f"a {period} period needs level_mSv or limit (a profile's {period} limit): "
+            "the room category gives an annual limit only"
+        )
+    schedule: WeeklySchedule | None = None
+    factor, factor_source = 1.0, "no occupancy schedule: a person present whenever radiation is present (T = 1)"
+    occ = cfg.occupancy
+    if occ is not None:
+        from zoneinfo import ZoneInfo
+
+        schedule = WeeklySchedule(occ.intervals(), ZoneInfo(occ.timezone))
+        if occ.occupancy_factor == "category":
+            if limits.occupancy_factor is None:
+                raise ValueError(
+                    "occupancy_factor = 'category' but the profile gives no occupancy factor T for this "
+                    "room category; give a number"
+                )
+            factor, factor_source = limits.occupancy_factor, limits.occupancy_source
+        else:
+            factor, factor_source = float(occ.occupancy_factor), "occupancy_factor in the config"
+    return BudgetPlan(period, level, source, factor, factor_source, schedule)
 
 
 @dataclass
@@ -359,6 +590,7 @@ class Rule:
     channel: str
     cfg: AlarmRule
     limits: CategoryLimits
+    plan: BudgetPlan | None = None  # dose budgets: resolved by the service (plan_budget) or from cfg and limits
     machine: StateMachine = field(init=False)
     unit: str = field(init=False)
     twa: TimeWeightedWindow | None = field(init=False, default=None)
@@ -376,13 +608,17 @@ class Rule:
             self.unit = "uSv/h"
             self.twa = TimeWeightedWindow(cfg.window_s, max_gap_s=cfg.max_gap_s)
         elif isinstance(cfg, DoseBudgetRule):
-            level = cfg.level_mSv or self.limits.dose_limit_mSv
+            plan = self.plan if self.plan is not None else plan_budget(cfg, self.limits)
+            self.plan = plan
+            level = plan.level_mSv
             self.unit = "mSv"
             self.budget = DoseBudget(
                 cfg.start,
-                hours_per_year=cfg.hours_per_year or self.limits.hours_per_year,
+                period=plan.period,
                 max_gap_s=cfg.max_gap_s,
                 min_elapsed_s=cfg.min_elapsed_s,
+                schedule=plan.schedule,
+                occupancy_factor=plan.occupancy_factor,
             )
         else:
             top = State.FAULT
@@ -406,21 +642,29 @@ class Rule:
         return str(self.cfg.kind)
 
     @property
+    def basis(self) -> str:
+        return BASIS.get(self.kind, "")
+
+    @property
     def uses_samples(self) -> bool:
         return not isinstance(self.cfg, EquipmentRule)
 
-    def add_sample(self, t: float, effective_uSv_h: float) -> None:
-        """Feed one sample to the measure only (no state change): also used to replay the journal."""
+    def add_sample(self, t: float, measured_effective_uSv_h: float) -> None:
+        """Feed one measured E to the measure only (no state change): also used to replay the journal.
+
+        The measured E is the real dose rate (calibrated, background-subtracted,
+        E = 0.5 x D), never the value normalised to a standard workload.
+        """
         if self.twa is not None:
-            self.twa.add(t, effective_uSv_h)
+            self.twa.add(t, measured_effective_uSv_h)
         elif self.budget is not None:
-            self.budget.add(t, effective_uSv_h)
+            self.budget.add(t, measured_effective_uSv_h)
 
     def measure(self, t: float, obs: Observations | None = None) -> float | None:
         if self.twa is not None:
             return self.twa.mean(t)
         if self.budget is not None:
-            return self.budget.projected_mSv()
+            return self.budget.projected_mSv(t)
         assert isinstance(self.cfg, EquipmentRule)
         return _equipment_value(self.cfg, obs or Observations())
 

@@ -17,9 +17,8 @@ import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +26,7 @@ import structlog
 
 from radsurvey.config.alarms import DoseBudgetRule, EquipmentRule
 from radsurvey.config.schema import DaemonConfig
-from radsurvey.drivers.base import Reading, Status, iso_utc
+from radsurvey.drivers.base import Reading, Status
 from radsurvey.protocols.errors import ConfigError, RadsurveyError
 
 from . import clock
@@ -37,11 +36,14 @@ from .engine import (
     DoseBudgetState,
     Event,
     MachineState,
+    NamedLimit,
     Observations,
     Rule,
     State,
     period_start,
+    plan_budget,
 )
+from .records import event_row, iso, parse_iso
 
 if TYPE_CHECKING:
     from radsurvey.drivers.runner import MeterState
@@ -50,38 +52,6 @@ if TYPE_CHECKING:
     from ..supervisor import Daemon
 
 log = structlog.get_logger("radsurvey.alarms")
-
-
-def iso(t: float | None) -> str | None:
-    """POSIX seconds as the journal writes times (UTC, milliseconds, ``Z``)."""
-    return None if t is None else iso_utc(datetime.fromtimestamp(t, UTC))
-
-
-def parse_iso(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-
-
-def event_row(ev: Event) -> dict[str, Any]:
-    """The ``alarm_events`` columns of an event (the journal adds seq)."""
-    return {
-        "ts": iso(ev.t),
-        "channel": ev.channel,
-        "rule": ev.rule,
-        "kind": ev.kind,
-        "event": ev.event,
-        "state": ev.state.value,
-        "previous": ev.previous.value,
-        "value": ev.value,
-        "level": ev.level,
-        "warning_level": ev.warning_level,
-        "unit": ev.unit,
-        "since": iso(ev.since),
-        "acknowledged": int(ev.acknowledged),
-        "acknowledged_by": ev.acknowledged_by,
-        "acknowledged_at": iso(ev.acknowledged_at),
-        "comment": ev.comment,
-        "latched": int(ev.latched),
-    }
 
 
 def category_limits(protocol: str, room_category: int, where: str) -> CategoryLimits:
@@ -93,15 +63,40 @@ def category_limits(protocol: str, room_category: int, where: str) -> CategoryLi
         raise ConfigError(err.message, field=where) from None
     if category is None:
         raise ConfigError(f"protocol {protocol} has no room category {room_category}", field=where)
+    occupancy = category.occupancy_factor
     return CategoryLimits(
         dmd_uSv_h=category.dmd_uSv_h,
         dose_limit_mSv=category.dose_limit_mSv_per_year,
-        hours_per_year=category.hours_per_year,
+        occupancy_factor=occupancy.value if occupancy is not None else None,
+        occupancy_source=occupancy.source if occupancy is not None else "",
+        dose_limit_source=f"{protocol}: {category.source} (annual dose limit)",
     )
 
 
+def named_limit(ref: str, where: str) -> NamedLimit:
+    """The profile dose limit ``<profile id>/<key>`` names; ConfigError naming ``where`` if there is none."""
+    from radsurvey.protocols import profiles
+
+    profile_id, _, key = ref.rpartition("/")
+    try:
+        limit = profiles.get_dose_limit(profile_id, key)
+    except RadsurveyError as err:
+        raise ConfigError(err.message, field=where) from None
+    return NamedLimit(ref=ref, value_mSv=limit.mSv, period=limit.period, source=limit.source)
+
+
+def measured_effective_uSv_h(conversion: float, net_uGy_h: float) -> float:
+    """E from the measured dose rate (formula 4, E = 0.5 x D): what every dose-rate rule judges.
+
+    ``net_uGy_h`` is the sample's calibrated, background-subtracted air kerma rate;
+    the value normalised to a standard workload (formula 1) is for comparison with
+    a survey and is never integrated or averaged by an alarm.
+    """
+    return conversion * net_uGy_h
+
+
 # Limits for rules that need none (equipment checks only): never used in a judgement.
-_NO_LIMITS = CategoryLimits(dmd_uSv_h=1.0, dose_limit_mSv=1.0, hours_per_year=1.0)
+_NO_LIMITS = CategoryLimits(dmd_uSv_h=1.0, dose_limit_mSv=1.0)
 
 
 def build_rules(cfg: DaemonConfig) -> dict[str, list[Rule]]:
@@ -117,7 +112,31 @@ def build_rules(cfg: DaemonConfig) -> dict[str, list[Rule]]:
             if ch.alarms
             else _NO_LIMITS
         )
-        out[ch.id] = [Rule(ch.id, rule_cfg, limits) for rule_cfg in rules]
+        built = []
+        for i, rule_cfg in enumerate(rules):
+            plan = None
+            if isinstance(rule_cfg, DoseBudgetRule):
+                where = f"channels[{ch.id}].alarms[{i}]"
+                named = named_limit(rule_cfg.limit, f"{where}.limit") if rule_cfg.limit else None
+                try:
+                    plan = plan_budget(rule_cfg, limits, named)
+                except ValueError as err:
+                    raise ConfigError(str(err), field=where) from None
+            built.append(Rule(ch.id, rule_cfg, limits, plan=plan))
+        out[ch.id] = built
+    return out
+
+
+def effective_conversions(cfg: DaemonConfig) -> dict[str, float]:
+    """channel id -> the factor of formula 4 (E = factor x D) of its protocol profile."""
+    from radsurvey.protocols import profiles
+
+    out = {}
+    for ch in cfg.channels:
+        try:
+            out[ch.id] = profiles.get_profile(ch.protocol).effective_conversion.value
+        except RadsurveyError as err:
+            raise ConfigError(err.message, field=f"channels[{ch.id}].protocol") from None
     return out
 
 
@@ -146,6 +165,22 @@ def first_seq_at_or_after(conn: sqlite3.Connection, ts: str) -> int | None:
     return lo
 
 
+def measured_history(conn: sqlite3.Connection, channel: str, since: float) -> Iterator[tuple[float, float]]:
+    """(t, net_uGy_h) of the channel's journaled samples from ``since`` on, oldest first.
+
+    The one place the alarm windows and dose budgets are rebuilt from at start: the
+    journal's minute/hour aggregates can stand in here where raw samples are gone
+    (within the aggregate's resolution).
+    """
+    first = first_seq_at_or_after(conn, iso(since) or "")
+    if first is None:
+        return
+    for row in conn.execute(
+        "SELECT ts, net_uGy_h FROM samples WHERE channel = ? AND seq >= ? ORDER BY seq", (channel, first)
+    ):
+        yield parse_iso(row["ts"]), row["net_uGy_h"]
+
+
 class AlarmService:
     """Runs the alarm rules of every channel inside the daemon."""
 
@@ -162,6 +197,7 @@ class AlarmService:
         self.now = now
         self.clock_synchronised = clock_synchronised
         self.rules = build_rules(cfg)
+        self.conversion = effective_conversions(cfg)
         self.by_key = {(r.channel, r.name): r for rules in self.rules.values() for r in rules}
         self.channel_meter = {ch.id: ch.meter for ch in cfg.channels}
         self.meters: dict[str, _MeterWatch] = {}
@@ -179,6 +215,13 @@ class AlarmService:
                 action = EquipmentRule(kind="equipment", check="over_range", id="action")
                 self._action_rules[channel] = Rule(channel, action, _NO_LIMITS)
                 self.by_key[(channel, "action")] = self._action_rules[channel]
+        # The journal's own health, per channel with rules: a failed commit is a fault at once
+        # (value 1 = the last commit failed), cleared by the next commit that succeeds.
+        self._journal_rules: dict[str, Rule] = {}
+        for channel in self.rules:
+            journal_write = EquipmentRule(kind="equipment", check="over_range", id="journal_write")
+            self._journal_rules[channel] = Rule(channel, journal_write, _NO_LIMITS)
+            self.by_key[(channel, "journal_write")] = self._journal_rules[channel]
         self.daemon: Daemon | None = None
         self._read: sqlite3.Connection | None = None
 
@@ -202,6 +245,14 @@ class AlarmService:
             buffered, self._buffer = self._buffer or [], None
             for sample in buffered:
                 self.on_sample(sample)
+            loop = asyncio.get_running_loop()
+
+            def on_health(error: str | None) -> None:  # journal writer thread
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(self.on_journal_health, error)
+
+            daemon.journal.add_health_listener(on_health)
+            self.on_journal_health(daemon.journal.last_error)
             self.ready.set()
             log.info("alarm service running", rules=[f"{c}/{r}" for c, r in self.by_key])
             async with asyncio.TaskGroup() as tg:
@@ -247,9 +298,10 @@ class AlarmService:
         # The journal keeps milliseconds: judge the very times it stores, so that a
         # replay after a restart (and an auditor) computes the same numbers.
         t = sample.ts.replace(microsecond=sample.ts.microsecond // 1000 * 1000).timestamp()
+        measured = measured_effective_uSv_h(self.conversion[sample.channel], sample.net_uGy_h)
         for rule in self.rules.get(sample.channel, ()):
             if rule.uses_samples:
-                rule.add_sample(t, sample.effective_uSv_h)
+                rule.add_sample(t, measured)
                 self._record(rule.evaluate(t))
 
     def on_reading(self, reading: Reading, _seq: int) -> None:
@@ -337,6 +389,13 @@ class AlarmService:
         if ev.state != ev.previous and ev.rule != "action":
             self.commands.submit(ev)
 
+    def on_journal_health(self, error: str | None) -> None:
+        """The journal writer's last commit failed (``error``) or succeeded (None): judge ``journal_write``."""
+        if error is not None:
+            log.error("journal commit failing: equipment alarm journal_write", error=error)
+        for rule in self._journal_rules.values():
+            self._record(rule.evaluate(self.now(), Observations(over_range=error is not None)))
+
     def _on_command_result(self, ev: Event, ok: bool, detail: str) -> None:
         rule = self._action_rules.get(ev.channel)
         if rule is None:
@@ -354,7 +413,8 @@ class AlarmService:
             return False, "acknowledgement names nobody (give who acknowledges)"
         if channel not in self.rules:
             return False, f"no alarm rules on channel {channel!r}"
-        targets = [r for r in self.rules[channel] if rule is None or r.name == rule]
+        internal = [rules[channel] for rules in (self._journal_rules, self._action_rules) if channel in rules]
+        targets = [r for r in (*self.rules[channel], *internal) if rule is None or r.name == rule]
         if rule is not None and not targets:
             return False, f"channel {channel!r} has no rule {rule!r}"
         if rule is None:
@@ -445,12 +505,15 @@ class AlarmService:
             for r in rules:
                 if r.twa is not None:
                     begin = t_now - r.twa.window_s - r.twa.max_gap_s
+                elif r.budget is not None and r.budget.window is not None:
+                    assert isinstance(r.cfg, DoseBudgetRule)
+                    begin = t_now - r.budget.window.window_s - r.cfg.max_gap_s
                 elif r.budget is not None:
                     assert isinstance(r.cfg, DoseBudgetRule)
                     snap = snapshots.get((channel, r.name))
                     current_start = period_start(r.cfg.start, t_now)
                     if snap is not None and snap["period_start"] != current_start:
-                        # A new year, or `start` changed in the config: the saved dose
+                        # A new year, or `start` was changed in the config: the saved dose
                         # belongs to another period and must not count in this one.
                         log.info(
                             "dose budget snapshot is of another period; recomputed from the journal",
@@ -462,6 +525,7 @@ class AlarmService:
                         snap = None
                     if snap is not None:
                         r.budget.s = DoseBudgetState(**snap)
+                        r.budget.last_t = r.budget.s.last_t
                         begin = snap["last_t"] if snap["last_t"] is not None else snap["period_start"]
                     else:
                         begin = current_start - r.cfg.max_gap_s
@@ -472,21 +536,15 @@ class AlarmService:
                 self._replay(conn, channel, rules, start)
 
     def _replay(self, conn: sqlite3.Connection, channel: str, rules: list[Rule], start: float) -> None:
-        first = first_seq_at_or_after(conn, iso(start) or "")
-        if first is None:
-            return
         n = 0
-        for row in conn.execute(
-            "SELECT ts, effective_uSv_h FROM samples WHERE channel = ? AND seq >= ? ORDER BY seq", (channel, first)
-        ):
-            t = parse_iso(row["ts"])
+        conversion = self.conversion[channel]
+        for t, net_uGy_h in measured_history(conn, channel, start):
+            measured = measured_effective_uSv_h(conversion, net_uGy_h)
             for r in rules:
                 if r.twa is not None:
-                    r.twa.add(t, row["effective_uSv_h"])
-                elif r.budget is not None and (
-                    r.budget.s is None or r.budget.s.last_t is None or t > r.budget.s.last_t
-                ):
-                    r.budget.add(t, row["effective_uSv_h"])
+                    r.twa.add(t, measured)
+                elif r.budget is not None and (r.budget.last_t is None or t > r.budget.last_t):
+                    r.budget.add(t, measured)
             n += 1
         if n:
             log.info("alarm windows restored from the journal", channel=channel, samples=n)
@@ -495,8 +553,11 @@ class AlarmService:
 
     def current(self) -> list[dict[str, Any]]:
         out = []
+        internal = set(map(id, self._journal_rules.values()))
         for r in self.by_key.values():
             s = r.machine.s
+            if id(r) in internal and s.state == State.NORMAL:
+                continue  # journal_write shows only when the journal failed
             out.append(
                 {
                     "channel": r.channel,
@@ -507,6 +568,7 @@ class AlarmService:
                     "value": r.machine.value,
                     "level": r.machine.level,
                     "unit": r.unit,
+                    "basis": r.basis,
                     "acknowledged": s.acknowledged,
                     "latched": s.latched,
                 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -44,18 +45,26 @@ def register(app: typer.Typer) -> None:
 def evaluate_command(
     file: Annotated[Path, typer.Argument(help="Survey document, .json or .toml (schema radsurvey.survey/1).")],
     output: Annotated[
-        EvaluationFormat, typer.Option("--format", help="JSON document or tables for a person.")
-    ] = EvaluationFormat.json,
+        EvaluationFormat | None,
+        typer.Option(
+            "--format",
+            help="JSON document or tables for a person; default: tables on a terminal, JSON when piped.",
+        ),
+    ] = None,
     formula3: Annotated[
         Formula3Choice | None,
         typer.Option(help="Reading of formula (3); overrides options.formula3 in the file."),
     ] = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Beam conditions outside App. 14 p.15 are errors, not warnings.")
+    ] = False,
 ) -> None:
     """Evaluate a survey: normalised dose rates, effective dose rate E and verdict per point.
 
     Exits 0 whenever the survey could be evaluated, whatever the verdict; exits 2
     with one line naming the file and field when the input is invalid.
     """
+    chosen = output or (EvaluationFormat.table if sys.stdout.isatty() else EvaluationFormat.json)
 
     def body() -> None:
         from radsurvey.protocols.evaluation import evaluate
@@ -64,8 +73,8 @@ def evaluate_command(
         name = str(file)
         text = _read_text(file)
         survey = parse_survey_text(text, survey_format(name), name)
-        result = evaluate(survey, formula3=formula3.value if formula3 else None)
-        if output is EvaluationFormat.json:
+        result = evaluate(survey, formula3=formula3.value if formula3 else None, strict=strict)
+        if chosen is EvaluationFormat.json:
             typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         else:
             _print_evaluation(name, result)
@@ -145,7 +154,7 @@ def _print_evaluation(name: str, result: SurveyEvaluation) -> None:
     console.print(
         Text(
             f"W = {result.workload_mA_min_per_week:g} mA·min/week ({result.workload_source});"
-            f" background {background}; formula (3) {result.formula3}"
+            f" background {background}; formula (3) {result.formula3}: {result.formula3_text}"
         )
     )
 
@@ -158,13 +167,17 @@ def _print_evaluation(name: str, result: SurveyEvaluation) -> None:
         points.add_column(column, justify="right", no_wrap=True)
     points.add_column("verdict", no_wrap=True)
     for p in result.points:
+        factor = p.design_attenuation_factor
+        shown = f"{p.effective_dose_rate_uSv_h:.4g}"
+        if factor is not None:
+            shown = f"{p.effective_measured_uSv_h:.4g} / K {factor['value']:g} = {shown}"
         points.add_row(
             Text(p.id),
             Text(p.room),
             str(p.category),
             Text(p.kind),
             f"({p.formula})",
-            f"{p.effective_dose_rate_uSv_h:.4g}",
+            shown,
             f"{p.limit_uSv_h:g}",
             f"{p.ratio:.3g}",
             _verdict(p.verdict),
@@ -174,6 +187,7 @@ def _print_evaluation(name: str, result: SurveyEvaluation) -> None:
     heights = _table("Readings by height, uGy/h")
     heights.add_column("point")
     heights.add_column("cm", justify="right")
+    heights.add_column("nominal", justify="right")
     heights.add_column("readings")
     for column in ("mean", "net", "normalised"):
         heights.add_column(column, justify="right")
@@ -183,6 +197,7 @@ def _print_evaluation(name: str, result: SurveyEvaluation) -> None:
             heights.add_row(
                 Text(p.id),
                 str(h.height_cm),
+                str(h.nominal_height_cm),
                 ", ".join(f"{r:g}" for r in h.readings_uGy_h),
                 f"{h.mean_uGy_h:.4g}",
                 f"{h.net_uGy_h:.4g}",
@@ -195,6 +210,10 @@ def _print_evaluation(name: str, result: SurveyEvaluation) -> None:
         console.print("Warnings:", style="bold yellow")
         for warning in result.warnings:
             console.print(Text(f"  - {warning}"))
+    for p in result.points:
+        factor = p.design_attenuation_factor
+        if factor is not None:
+            console.print(Text(f"K at {p.id}: {factor['value']:g} ({factor['source']}), App. 14 p.25"))
     console.print(Text("Survey verdict: ").append(_verdict(result.verdict)))
 
 

@@ -90,6 +90,14 @@ def list_command(
                 }
         else:
             readings = {}
+        if path.exists() and last:
+            from radsurvey.daemon.alarms import store
+
+            if not store.daemon_running(path):
+                # The journal's last states are history once the daemon is gone: nothing is connected now.
+                for event in last.values():
+                    event["reason"] = f"daemon not running (last {event['state']} at {event['ts']})"
+                    event["state"] = "stopped"
         rows = []
         for m in cfg.meters:
             event = last.get(m.id, {})

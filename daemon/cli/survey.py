@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +48,16 @@ def _quiet_logs() -> None:
         structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
-def _store(journal: Path | None) -> Any:
+def _store(journal: Path | None, *, read_only: bool = False) -> Any:
+    """The survey journal; ``read_only`` commands refuse a missing file instead of creating it."""
     from radsurvey.daemon.survey.store import SurveyStore, default_journal_path
+    from radsurvey.protocols.errors import SurveyError
 
     _quiet_logs()
-    return SurveyStore(default_journal_path(journal))
+    path = default_journal_path(journal)
+    if read_only and not path.exists():
+        raise SurveyError("no survey journal here yet (radsurvey survey start creates it)", source=str(path))
+    return SurveyStore(path)
 
 
 def _meter_options(pairs: list[str]) -> dict[str, Any]:
@@ -67,6 +73,25 @@ def _meter_options(pairs: list[str]) -> dict[str, Any]:
     return out
 
 
+SIMULATED_SCHEDULE_OPTIONS = ("mode", "beam_uGy_h", "beam_period_s", "beam_on_s", "beam_start_s")
+
+
+def simulated_survey_options(options: dict[str, Any], background_left: int) -> dict[str, Any]:
+    """The simulated meter's options for a survey: survey mode unless a beam schedule is given.
+
+    ``background_left`` readings with the apparatus off, then the beam on; a detector
+    sensitive enough (1e8 counts/uGy) that the counting noise stays within the spread check.
+    """
+    if any(key in options for key in SIMULATED_SCHEDULE_OPTIONS):
+        return options
+    return {
+        "mode": "survey",
+        "survey_background_readings": background_left,
+        "counts_per_uGy": 1e8,
+        **options,
+    }
+
+
 def _capture_options(
     meter: str | None,
     meter_option: list[str],
@@ -75,8 +100,10 @@ def _capture_options(
     settle: float,
     until_stable: bool,
     spread_warn: float,
+    background_left: int | None = None,
 ) -> tuple[Any, Any]:
-    from radsurvey.daemon.survey.capture import CaptureSettings, MeterSource
+    from radsurvey.daemon.survey.capture import CaptureSettings
+    from radsurvey.daemon.survey.meter import MeterSource
 
     if repeats < 3:
         fail("--repeats must be at least 3 (App. 14 p.21)")
@@ -85,9 +112,10 @@ def _capture_options(
     )
     source = None
     if meter:
-        source = run_command(
-            lambda: MeterSource(meter, poll_interval_s=poll_interval, options=_meter_options(meter_option))
-        )
+        options = _meter_options(meter_option)
+        if meter == "simulated":
+            options = simulated_survey_options(options, repeats if background_left is None else background_left)
+        source = run_command(lambda: MeterSource(meter, poll_interval_s=poll_interval, options=options))
     return settings, source
 
 
@@ -103,11 +131,14 @@ def _run_flow(
     lang: str,
     publisher: Any = None,
     drain_timeout_s: float = 10.0,
+    strict: bool = False,
 ) -> None:
     from radsurvey.daemon.survey.capture import SurveyFlow
 
     ui.say(f"Survey {survey_id} (journal {store.path})")
-    flow = SurveyFlow(store=store, survey_id=survey_id, ui=ui, source=source, settings=settings, plan=plan)
+    flow = SurveyFlow(
+        store=store, survey_id=survey_id, ui=ui, source=source, settings=settings, plan=plan, strict=strict
+    )
     try:
         result = run_command(flow.run)
     except KeyboardInterrupt:
@@ -198,6 +229,31 @@ def _check_report_options(fmt: str, lang: str) -> None:
         fail(f"--lang {lang!r}: use one of {', '.join(LANGUAGES)}")
 
 
+def _check_formula3(formula3: str | None) -> None:
+    from radsurvey.protocols.profiles import FORMULA3_VARIANTS
+
+    if formula3 is not None and formula3 not in FORMULA3_VARIANTS:
+        fail(f"--formula3 {formula3!r}: use one of {', '.join(FORMULA3_VARIANTS)}")
+
+
+def choose_formula3(doc: dict[str, Any], formula3: str | None, ui: Any) -> None:
+    """The survey's formula (3) variant: --formula3, else the plan's, else asked on a terminal (default literal)."""
+    from radsurvey.protocols.profiles import get_profile
+
+    given = doc.get("options")
+    options: dict[str, Any] = given if isinstance(given, dict) else {}
+    if formula3 is None and "formula3" in options:
+        return
+    if formula3 is None and ui.interactive:
+        variants = get_profile(doc.get("protocol") or "kz-2008-303").formula3
+        formula3 = ui.ask_choice(
+            "Formula (3) for wall points (App. 14 p.29; the report names it)",
+            [(key, f"{v.text} - {v.source}") for key, v in variants.items()],
+            default="literal",
+        )
+    doc["options"] = {**options, "formula3": formula3 or "literal"}
+
+
 def _ui(non_interactive: bool) -> Any:
     from radsurvey.daemon.survey.capture import SilentUI
 
@@ -235,7 +291,24 @@ PublishOpt = typer.Option(
 )
 DrainOpt = typer.Option(10.0, "--drain-timeout", help="seconds to wait for the sinks at the end before leaving")
 FormatOpt = typer.Option("html", "--format", "-f", help="html, pdf, csv or json")
+Formula3Opt = typer.Option(
+    None,
+    "--formula3",
+    help="reading of formula (3) for wall points: literal (as printed, the default) or conservative;"
+    " asked on a terminal when neither this nor the plan says",
+)
 LangOpt = typer.Option("en", "--lang", help="en, ru, kk, fa or ro")
+
+
+def _valid_or_confirmed(store: Any, sid: str, ui: Any, *, strict: bool) -> bool:
+    """Before measuring: an invalid survey (expired certificate, no p.6 conclusion) needs a yes; --strict refuses."""
+    from radsurvey.daemon.survey.metadata import confirm_measuring_anyway, header_validity_problems
+
+    problems = header_validity_problems(store.get(sid).header, today=datetime.now(UTC).date())
+    if confirm_measuring_anyway(ui, problems, strict=strict):
+        return True
+    ui.say(f"Survey {sid} left open with nothing measured{' (--strict)' if strict else ''}.")
+    return False
 
 
 @app.command("new")
@@ -275,7 +348,11 @@ def new_command(
 def start_command(
     plan: Path | None = PlanOpt,
     survey_id: str | None = typer.Option(None, "--id", help="session id (default YYYYMMDD-NN)"),
-    strict: bool = typer.Option(False, "--strict", help="refuse instruments that fail the check"),
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="refuse instruments that fail the check, and beam conditions outside App. 14 p.15",
+    ),
     meter: str | None = MeterOpt,
     meter_option: list[str] = MeterOptionOpt,
     poll_interval: float = PollOpt,
@@ -291,6 +368,7 @@ def start_command(
     profile: Path | None = ProfileOpt,
     publish: Path | None = PublishOpt,
     drain_timeout: float = DrainOpt,
+    formula3: str | None = Formula3Opt,
 ) -> None:
     """Start a guided survey: background, points and heights, evaluation, report."""
     from radsurvey.daemon.survey.files import new_session, read_survey_file
@@ -298,8 +376,14 @@ def start_command(
     from radsurvey.daemon.survey.metadata import load_profile, profile_path
 
     _check_report_options(fmt, lang)
+    _check_formula3(formula3)
     publish_cfg = _publish_config(publish)
     ui = _ui(non_interactive)
+    if plan is None and not ui.interactive:
+        fail(
+            "survey start needs a plan or a terminal: give --plan FILE (a survey file whose metadata, points"
+            " and readings answer the questions), or run it in a terminal to be asked"
+        )
     doc = run_command(lambda: read_survey_file(plan)) if plan else {"schema": "radsurvey.survey/1"}
     technician = run_command(lambda: load_profile(profile))
     if ui.interactive:
@@ -308,7 +392,13 @@ def start_command(
                 doc, ui, technician, profile_file=profile_path(profile), source=str(plan) if plan else None
             )
         )
-    settings, source = _capture_options(meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn)
+    choose_formula3(doc, formula3, ui)
+    planned = doc.get("background_uGy_h")
+    planned_background: list[Any] = planned if isinstance(planned, list) else []
+    background_left = 0 if doc.get("background_compensated") else max(0, repeats - len(planned_background))
+    settings, source = _capture_options(
+        meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn, background_left
+    )
     store = run_command(lambda: _store(journal))
     try:
         sid = run_command(
@@ -327,13 +417,17 @@ def start_command(
         raise
     for w in store.get(sid).header["metadata"].get("warnings", []):
         ui.say(f"warning: {w}")
+    if not _valid_or_confirmed(store, sid, ui, strict=strict):
+        if source is not None:
+            source.close()
+        raise typer.Exit(1)
     try:
         publisher = _start_publisher(publish_cfg, store)
     except BaseException:
         if source is not None:
             source.close()
         raise
-    _run_flow(store, sid, ui, source, settings, doc, report, fmt, lang, publisher, drain_timeout)
+    _run_flow(store, sid, ui, source, settings, doc, report, fmt, lang, publisher, drain_timeout, strict)
 
 
 @app.command("resume")
@@ -370,8 +464,9 @@ def resume_command(
     )
     publisher = _start_publisher(publish_cfg, store)
     try:
+        background_left = 0 if session.header.get("background_compensated") else repeats - len(session.background)
         settings, source = _capture_options(
-            meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn
+            meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn, max(0, background_left)
         )
     except BaseException:
         if publisher is not None:
@@ -385,7 +480,16 @@ def list_command(
     journal: Path | None = JournalOpt,
     as_json: bool = typer.Option(False, "--json", help="print JSON"),
 ) -> None:
-    """Every survey session in the journal."""
+    """Every survey session in the journal (read-only: a missing journal is not created)."""
+    from radsurvey.daemon.survey.store import default_journal_path
+
+    path = default_journal_path(journal)
+    if not path.exists():
+        if as_json:
+            typer.echo("[]")
+        else:
+            typer.echo(f"no surveys yet: {path} does not exist (radsurvey survey start creates it)")
+        return
 
     def body() -> list[dict[str, Any]]:
         with _store(journal) as store:
@@ -399,23 +503,10 @@ def list_command(
         if r["problem"]:
             typer.echo(f"warning: {r['problem']}", err=True)
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title="surveys")
-    for col in ("id", "status", "facility", "room", "apparatus", "points", "readings", "updated"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["id"],
-            r["status"],
-            r["facility"],
-            r["room"],
-            str(r["apparatus"]),
-            str(r["points"]),
-            str(r["readings"]),
-            r["updated_at"],
-        )
-    Console().print(table)
+    from radsurvey.daemon.survey.views import surveys_table
+
+    Console(highlight=False).print(surveys_table(rows))
 
 
 @app.command("show")
@@ -428,7 +519,7 @@ def show_command(
     from radsurvey.daemon.survey.evaluation import evaluate_document
     from radsurvey.protocols.errors import SurveyError
 
-    with run_command(lambda: _store(journal)) as store:
+    with run_command(lambda: _store(journal, read_only=True)) as store:
         session = run_command(lambda: store.get(survey_id))
     doc = session.document()
     problems = session.problems()
@@ -454,36 +545,11 @@ def show_command(
         return
     from rich.console import Console
 
-    console = Console(highlight=False)
-    meta = session.metadata
-    fac = meta.get("facility") if isinstance(meta.get("facility"), dict) else {}
-    console.print(
-        f"[bold]Survey {survey_id}[/] ({session.status}) · {fac.get('name', '')} · {fac.get('room', '')}"
-        f" · apparatus {doc['apparatus']}"
-    )
-    console.print(f"background: {doc['background_uGy_h']}")
-    for p in doc["points"]:
-        console.print(
-            f"point {p['id']} ({p.get('room', '')}, category {p.get('category')}, {p.get('kind', '')}):"
-            f" {p['readings_uGy_h']}"
-        )
-    for w in meta.get("warnings") if isinstance(meta.get("warnings"), list) else []:
-        console.print(f"warning: {w}", style="yellow", markup=False)
-    for p in problems:
-        console.print(
-            f"warning: {p}; to repair it: radsurvey survey export {survey_id} --out {survey_id}.json,"
-            " correct that field, and import the file (or start from it with --plan)",
-            style="yellow",
-            markup=False,
-        )
-    if evaluation:
-        from radsurvey.daemon.survey.capture import point_line
+    from radsurvey.daemon.survey.views import show_renderables
 
-        for p in evaluation["points"]:
-            console.print(point_line(p))
-        console.print(f"verdict: {str(evaluation['verdict']).upper()}")
-    else:
-        console.print(f"not evaluable yet: {problem}")
+    console = Console(highlight=False)
+    for renderable in show_renderables(survey_id, session.status, doc, session.metadata, problems, evaluation, problem):
+        console.print(renderable)
 
 
 @app.command("export")
@@ -496,7 +562,7 @@ def export_command(
     """Write a session as a survey file (radsurvey.survey/1), e.g. for `radsurvey evaluate`."""
     from radsurvey.daemon.survey.files import dump_survey
 
-    with run_command(lambda: _store(journal)) as store:
+    with run_command(lambda: _store(journal, read_only=True)) as store:
         text = run_command(lambda: dump_survey(store.get(survey_id).document(), fmt))
     if out is None:
         typer.echo(text, nl=False)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 from radsurvey.protocols.errors import SurveyError
 
 from ..survey.evaluation import evaluate_document
-from ..survey.metadata import check_instruments, document_metadata
+from ..survey.metadata import check_instruments, document_metadata, validity_problems
 from .i18n import LANGUAGES, formatter, translations
 from .pdf import ReportError, prepare_target
 
@@ -46,17 +47,121 @@ def _formula_text(profile: Any, formula: str, variant: str) -> str:
     return f
 
 
+def _point_effective(p: dict[str, Any]) -> float:
+    """The judged E of an evaluated point (``effective_uSv_h`` once K applies, issue 9)."""
+    value = p.get("effective_uSv_h", p.get("effective_dose_rate_uSv_h"))
+    return float(value or 0.0)
+
+
+def _attenuation(p: dict[str, Any]) -> float:
+    k = p.get("design_attenuation_factor")
+    if isinstance(k, dict) and isinstance(k.get("value"), int | float) and k["value"] > 0:
+        return float(k["value"])
+    return 1.0
+
+
+def _nominal(height_key: str, values: dict[str, Any]) -> int:
+    return int(values.get("nominal_height_cm") or values.get("height_cm") or height_key)
+
+
+def _formula_weights(profile: Any, formula: str, variant: str, heights: list[int]) -> dict[int, float]:
+    """dE/dD_h for each nominal height: the formula's coefficients (formulas 2-4, App. 14 p.28-29)."""
+    conversion = profile.effective_conversion.value
+    f = str(formula)
+    if "2" in f:
+        return {h: conversion * profile.height_weights.weights[h] for h in heights}
+    if "3" in f:
+        v = profile.formula3[variant]
+        return {h: v.factor * v.weights[h] for h in heights}
+    return dict.fromkeys(heights, conversion)
+
+
+def _uncertainty(
+    p: dict[str, Any],
+    given: dict[str, Any],
+    *,
+    profile: Any,
+    variant: str,
+    workload: float,
+    background: list[float] | None,
+    error_percent: float,
+) -> dict[str, Any]:
+    """The GUM budget of one point's E (protocols/uncertainty.py) as report data."""
+    from radsurvey.protocols.uncertainty import point_uncertainty, repeat_statistics
+
+    heights = p.get("heights") or {}
+    nominal = {k: _nominal(k, v) for k, v in heights.items()}
+    weights = _formula_weights(profile, str(p.get("formula", "")), variant, sorted(nominal.values()))
+    current = float(given.get("anode_current_mA") or 0.0)
+    scale = workload / (profile.standard_week_min.value * current) / _attenuation(p) if current else 0.0
+    readings = {nominal[k]: [float(x) for x in v.get("readings_uGy_h") or []] for k, v in heights.items()}
+    budget = point_uncertainty(
+        effective_uSv_h=_point_effective(p),
+        readings_by_height=readings,
+        sensitivity_by_height={h: weights[h] * scale for h in readings},
+        background_uGy_h=background,
+        instrument_error_percent=error_percent,
+    )
+    per_height = {}
+    for k, v in heights.items():
+        stats = repeat_statistics([float(x) for x in v.get("readings_uGy_h") or []])
+        per_height[k] = {"mean_uGy_h": stats.mean, "std_dev_uGy_h": stats.std_dev, "n": stats.n}
+    return {
+        "per_height": per_height,
+        "components": [
+            {
+                "quantity": c.quantity,
+                "std_uncertainty": c.std_uncertainty,
+                "sensitivity": c.sensitivity,
+                "contribution_uSv_h": c.contribution_uSv_h,
+                "type": c.method,
+            }
+            for c in budget.components
+        ],
+        "instrument_error_percent": error_percent,
+        "combined_uSv_h": budget.combined_uSv_h,
+        "coverage_factor": budget.coverage_factor,
+        "expanded_uSv_h": budget.expanded_uSv_h,
+    }
+
+
+def _add_months(day: date, months: int) -> date:
+    import calendar
+
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def _limits_statement(doc: dict[str, Any], profile: Any, source: str) -> str | None:
+    """The one line naming a survey's ``limits_profile`` and whose maths the survey uses (docs/profiles.md)."""
+    from radsurvey.protocols.errors import ProfileError
+    from radsurvey.protocols.profiles import limits_statement
+
+    ref = doc.get("limits_profile")
+    if not ref:
+        return None
+    try:
+        return limits_statement(str(ref), profile)
+    except ProfileError as err:
+        raise SurveyError(err.message, source=source, field="limits_profile") from None
+
+
 def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
     """Everything a report shows, language-independent: survey, evaluation, profile rows.
 
     The metadata is validated first; a bad field is a SurveyError naming it, never
-    a report printed from unchecked values.
+    a report printed from unchecked values. Validity comes before the verdict: an
+    instrument or survey that breaks App. 14 p.6 or p.32-33 makes the conclusion
+    "not_valid" whatever the readings.
     """
     from radsurvey.protocols.profiles import get_profile
+    from radsurvey.protocols.uncertainty import decide
 
     source = source or f"survey {doc.get('id', '')}".strip()
     evaluation = evaluate_document(doc, source=source)
     profile = get_profile(doc.get("protocol") or "kz-2008-303")
+    limits_note = _limits_statement(doc, profile, source)
     checked = document_metadata(doc, source=source)
     meta = checked.model_dump(mode="json")
     variant = str((doc.get("options") or {}).get("formula3", "literal"))
@@ -66,15 +171,42 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
         None,
     )
     reason = next((r for r in profile.survey_reasons if r.key == meta.get("reason")), None)
+    survey_day = checked.survey_date or datetime.now(UTC).date()
+    validity = validity_problems(checked, profile.instrument, on=survey_day)
+    rule = checked.decision_rule
+    errors = [i.error_percent for i in checked.instruments if i.error_percent is not None]
+    error_percent = max(errors) if errors else float(profile.instrument.basic_error_percent)
+    background = [float(v) for v in doc.get("background_uGy_h") or []]
+    compensated = bool(doc.get("background_compensated"))
+    w = float(evaluation.get("workload_mA_min_per_week") or 0.0)
 
     points = []
     readings_by_id = {p["id"]: p for p in doc.get("points") or []}
     for p in evaluation["points"]:
         given = readings_by_id.get(p["id"], {})
         cat = profile.category(int(given.get("category") or p.get("category") or 0))
+        u = _uncertainty(
+            p,
+            given,
+            profile=profile,
+            variant=variant,
+            workload=w,
+            background=None if compensated else background,
+            error_percent=error_percent,
+        )
         rows = []
         for h, values in (p.get("heights") or {}).items():
-            rows.append({"height_cm": h, "readings": values.get("readings_uGy_h", []), **values})
+            rows.append(
+                {
+                    **values,
+                    "height_cm": values.get("height_cm", h),
+                    "nominal_height_cm": values.get("nominal_height_cm"),
+                    "readings": values.get("readings_uGy_h", []),
+                    "std_dev_uGy_h": u["per_height"][h]["std_dev_uGy_h"],
+                }
+            )
+        effective = _point_effective(p)
+        decision = decide(effective, u["expanded_uSv_h"], float(p.get("limit_uSv_h") or 0.0), rule)
         points.append(
             {
                 **p,
@@ -85,22 +217,50 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
                 "category_description": cat.description if cat else "",
                 "anode_current_mA": given.get("anode_current_mA"),
                 "anode_voltage_kV": given.get("anode_voltage_kV"),
+                "plan_x_m": given.get("plan_x_m"),
+                "plan_y_m": given.get("plan_y_m"),
                 "formula_text": _formula_text(profile, p.get("formula", ""), variant),
+                "effective": effective,
+                "uncertainty": u,
+                "decision": decision.verdict,
+                "acceptance_limit_uSv_h": decision.acceptance_limit_uSv_h,
+                "straddles_limit": decision.straddles_limit,
                 "rows": rows,
             }
         )
-    warnings = list(evaluation.get("warnings") or [])
-    warnings += [w for w in meta.get("warnings") or [] if w not in warnings]
-    # The instrument check again, on the survey date (a hand-written file never had it).
-    on = checked.survey_date or datetime.now(UTC).date()
-    warnings += [w for w in check_instruments(checked, profile.instrument, on=on) if w not in warnings]
-    background = [float(v) for v in doc.get("background_uGy_h") or []]
+    failing = [p["id"] for p in points if p["decision"] == "fail"]
+    if validity:
+        conclusion = "not_valid"
+    elif failing:
+        conclusion = "does_not_comply"
+    else:
+        conclusion = "complies"
+    validity_texts = {v.text for v in validity} | set(check_instruments(checked, profile.instrument, on=survey_day))
+    # The evaluation's warnings (strings, or objects with text/code/paragraph/field: issue 9) hold every
+    # point's too; the capture's come from the metadata; instrument problems are validity reasons instead.
+    warnings: list[Any] = []
+    seen: set[str] = set(validity_texts)
+    for w in [*(evaluation.get("warnings") or []), *(meta.get("warnings") or [])]:
+        text = str(w.get("text", "")) if isinstance(w, dict) else str(w)
+        if text not in seen:
+            seen.add(text)
+            warnings.append(w)
     return {
         "doc": doc,
         "meta": meta,
         "evaluation": evaluation,
         "points": points,
         "warnings": warnings,
+        "validity": validity,
+        "conclusion": conclusion,
+        "failing_points": failing,
+        "straddling_points": [p["id"] for p in points if p["straddles_limit"]],
+        "decision_rule": rule,
+        "instrument_error_percent": error_percent,
+        "instrument_error_from_profile": not errors,
+        "next_survey_due": _add_months(survey_day, 3) if conclusion == "complies" else None,
+        "conditions_used": _conditions_used(points),
+        "audit": meta.get("audit") or [],
         "background": background,
         "any_below_background": any(r.get("below_background") for p in points for r in p["rows"]),
         "profile": profile,
@@ -110,9 +270,18 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
         "reason": reason,
         "formula3_variant": variant,
         "formula3_text": profile.formula3[variant].text,
+        "limits_statement": limits_note,
         "generated_at": datetime.now(UTC),
         "version": _version(),
     }
+
+
+def _conditions_used(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The (U, I) pairs the points were measured with, each with its points, in first-use order."""
+    used: dict[tuple[Any, Any], list[str]] = {}
+    for p in points:
+        used.setdefault((p.get("anode_voltage_kV"), p.get("anode_current_mA")), []).append(p["id"])
+    return [{"anode_voltage_kV": u, "anode_current_mA": i, "points": ids} for (u, i), ids in used.items()]
 
 
 def render_report(
@@ -177,11 +346,33 @@ def render_json(ctx: dict[str, Any]) -> str:
                     "status": ctx["profile"].status,
                 },
                 "formula3_variant": ctx["formula3_variant"],
+                "limits_statement": ctx["limits_statement"],
                 "metadata": ctx["meta"],
                 "survey": {k: v for k, v in doc.items() if k != "metadata"},
                 "evaluation": ctx["evaluation"],
                 "warnings": ctx["warnings"],
                 "verdict": ctx["evaluation"]["verdict"],
+                "conclusion": ctx["conclusion"],
+                "validity": [{"code": v.code, "paragraph": v.paragraph, "text": v.text} for v in ctx["validity"]],
+                "decision_rule": ctx["decision_rule"],
+                "failing_points": ctx["failing_points"],
+                "straddling_points": ctx["straddling_points"],
+                "next_survey_due": ctx["next_survey_due"].isoformat() if ctx["next_survey_due"] else None,
+                "points": [
+                    {
+                        "id": p["id"],
+                        "effective_uSv_h": p["effective"],
+                        "limit_uSv_h": p.get("limit_uSv_h"),
+                        "uncertainty": p["uncertainty"],
+                        "decision": p["decision"],
+                        "acceptance_limit_uSv_h": p["acceptance_limit_uSv_h"],
+                        "straddles_limit": p["straddles_limit"],
+                        "plan_x_m": p.get("plan_x_m"),
+                        "plan_y_m": p.get("plan_y_m"),
+                    }
+                    for p in ctx["points"]
+                ],
+                "audit": ctx["audit"],
             },
             indent=2,
             ensure_ascii=False,
@@ -209,65 +400,114 @@ CSV_COLUMNS = (
     "limit_uSv_h",
     "ratio",
     "verdict",
+    "std_dev_uGy_h",
+    "expanded_uncertainty_uSv_h",
+    "decision",
+    "straddles_limit",
+    "conclusion",
+    "at",
+    "detail",
 )
 
 
 def render_csv(ctx: dict[str, Any]) -> str:
-    """One row per point and height (spreadsheet-friendly; full precision; background first)."""
+    """One row per point and height (spreadsheet-friendly; full precision; background first).
+
+    After the points: one ``conclusion`` row (with each validity problem in ``detail``)
+    and one ``audit`` row per retake or edit, with its time in ``at``.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
     sid = ctx["doc"].get("id", "")
+    conclusion = ctx["conclusion"]
+
+    def row(**values: Any) -> None:
+        w.writerow([values.get(c, "") for c in CSV_COLUMNS])
+
     bg = ctx["evaluation"].get("background_uGy_h")
-    w.writerow(
-        [
-            sid,
-            "background",
-            "",
-            "",
-            "",
-            "",
-            ";".join(repr(v) for v in ctx["background"]),
-            "" if bg is None else repr(bg),
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-            "",
-        ]
+    row(
+        survey=sid,
+        point="background",
+        readings_uGy_h=";".join(repr(v) for v in ctx["background"]),
+        mean_uGy_h="" if bg is None else repr(bg),
+        conclusion=conclusion,
     )
     for p in ctx["points"]:
-        for row in p["rows"]:
-            w.writerow(
-                [
-                    sid,
-                    p["id"],
-                    p["room"],
-                    p["category"],
-                    p["kind"],
-                    row["height_cm"],
-                    ";".join(repr(float(v)) for v in row["readings"]),
-                    repr(row.get("mean_uGy_h")),
-                    repr(row.get("net_uGy_h")),
-                    repr(row.get("normalised_uGy_h")),
-                    "yes" if row.get("below_background") else "no",
-                    p.get("formula"),
-                    p["formula_text"],
-                    repr(p.get("effective_dose_rate_uSv_h")),
-                    repr(p.get("limit_uSv_h")),
-                    repr(p.get("ratio")),
-                    p.get("verdict"),
-                ]
+        for r in p["rows"]:
+            row(
+                survey=sid,
+                point=p["id"],
+                room=p["room"],
+                category=p["category"],
+                kind=p["kind"],
+                height_cm=r["height_cm"],
+                readings_uGy_h=";".join(repr(float(v)) for v in r["readings"]),
+                mean_uGy_h=repr(r.get("mean_uGy_h")),
+                net_uGy_h=repr(r.get("net_uGy_h")),
+                normalised_uGy_h=repr(r.get("normalised_uGy_h")),
+                below_background="yes" if r.get("below_background") else "no",
+                formula=p.get("formula"),
+                formula_text=p["formula_text"],
+                effective_uSv_h=repr(p["effective"]),
+                limit_uSv_h=repr(p.get("limit_uSv_h")),
+                ratio=repr(p.get("ratio")),
+                verdict=p.get("verdict"),
+                std_dev_uGy_h=repr(r["std_dev_uGy_h"]),
+                expanded_uncertainty_uSv_h=repr(p["uncertainty"]["expanded_uSv_h"]),
+                decision=p["decision"],
+                straddles_limit="yes" if p["straddles_limit"] else "no",
+                conclusion=conclusion,
             )
+    detail = "; ".join(v.text for v in ctx["validity"]) or f"decision rule: {ctx['decision_rule']}"
+    row(survey=sid, point="conclusion", verdict=ctx["evaluation"].get("verdict"), conclusion=conclusion, detail=detail)
+    for e in ctx["audit"]:
+        if e.get("action") == "discarded":
+            text = "discarded " + ";".join(repr(float(v)) for v in e.get("readings_uGy_h") or [])
+            text += " read at " + ";".join(e.get("read_at") or [])
+        else:
+            text = f"{e.get('field')}: {e.get('old')!r} -> {e.get('new')!r}"
+        row(
+            survey=sid,
+            point="audit",
+            room=e.get("point") or "background",
+            kind=e.get("action"),
+            height_cm="" if e.get("height_cm") is None else e.get("height_cm"),
+            readings_uGy_h=";".join(repr(float(v)) for v in e.get("readings_uGy_h") or []),
+            at=e.get("at"),
+            detail=text,
+            conclusion=conclusion,
+        )
     return buf.getvalue()
+
+
+def _css_string(text: str) -> str:
+    """``text`` as a CSS string literal that is also safe inside <style>."""
+    out = text.replace("\\", "\\\\").replace('"', '\\"').replace("<", "\\3C ").replace("\n", " ")
+    return f'"{out}"'
+
+
+def _page_counter_css(template: str, lang: str) -> str:
+    """The translated "Page %(page)s of %(pages)s" as CSS ``content`` with page counters."""
+    style = ", persian" if lang == "fa" else ""
+    parts = []
+    for piece in re.split(r"(%\(pages?\)s)", template):
+        if piece == "%(page)s":
+            parts.append(f"counter(page{style})")
+        elif piece == "%(pages)s":
+            parts.append(f"counter(pages{style})")
+        elif piece:
+            parts.append(_css_string(piece))
+    return " ".join(parts)
 
 
 def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) -> str:
     import jinja2
+    from markupsafe import Markup, escape
+
+    from .humanise import Humaniser
+    from .messages import AUDIT_ACTIONS, CONCLUSIONS, DECISION_RULES, PAGE
+    from .sketch import plan_svg
 
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("radsurvey.daemon.report", "templates"),
@@ -275,12 +515,41 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
     )
-    env.install_gettext_translations(translations(lang), newstyle=False)  # type: ignore[attr-defined]
-    fmt = formatter(lang, solar_hijri=solar_hijri)
+    t = translations(lang)
+    env.install_gettext_translations(t, newstyle=False)  # type: ignore[attr-defined]
+    _ = t.gettext
+    fmt = formatter(lang, solar_hijri=solar_hijri, timezone=ctx["meta"].get("timezone") or "")
+
+    def unit(text: str) -> Markup:
+        """A unit symbol kept on one line ("мкГр/ч"); a unit written in words (Persian) may wrap."""
+        if " " in str(text).strip():
+            return Markup(escape(text))
+        return Markup(f'<span class="u">{escape(text)}</span>')
+
+    def label(text: str) -> Markup:
+        """A translated header "Name, unit": the unit kept on one line."""
+        head, sep, tail = str(text).rpartition(", ")
+        if not sep:
+            return Markup(escape(text))
+        return Markup(f"{escape(head)}, {unit(tail)}")
+
     env.filters["num"] = fmt.number
     env.filters["day"] = fmt.date
     env.filters["digits"] = fmt.digits
     env.filters["time_span"] = fmt.time_span
+    env.filters["moment"] = fmt.moment
+    env.filters["formula"] = fmt.formula
+    env.filters["label"] = label
+    env.filters["unit"] = unit
+    human = Humaniser(_, fmt.number, fmt.date, fmt.digits)
+    env.filters["cite"] = human.cite
+    env.filters["field_name"] = human.field_name
+    number = str(ctx["meta"].get("protocol_number") or ctx["doc"].get("id", ""))
+    sketch = plan_svg(
+        ctx["points"],
+        ctx["meta"].get("plan_outline_m") or [],
+        legend={"pass": _("complies"), "fail": _("does not comply"), "metre": f"1 {_('m')}", "title": _("Room plan")},
+    )
     return env.get_template("report.html.j2").render(
         **ctx,
         lang=lang,
@@ -288,4 +557,13 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
         review_note=lang not in ("en", "ru"),
         solar_hijri=solar_hijri,
         today=date.today(),
+        protocol_number=number,
+        page_header_css=_css_string(f"{_('Protocol number')} {number}"),
+        page_footer_css=_page_counter_css(_(PAGE), lang),
+        validity_texts=[human.validity(v.code, v.params) for v in ctx["validity"]],
+        warning_texts=[str(human.sentence(w)) for w in ctx["warnings"]],
+        conclusion_word=_(CONCLUSIONS[ctx["conclusion"]]),
+        decision_rule_text=_(DECISION_RULES[ctx["decision_rule"]]),
+        audit_actions={k: _(v) for k, v in AUDIT_ACTIONS.items()},
+        sketch=Markup(sketch) if sketch else None,
     )

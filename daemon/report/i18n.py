@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from importlib import resources
@@ -76,6 +77,26 @@ def gregorian_to_solar_hijri(day: date) -> tuple[int, int, int]:
 class Formatter:
     lang: str
     solar_hijri: bool = False
+    timezone: str = ""  # the site's IANA zone; times print in it with their offset (UTC when unset)
+
+    def _zone(self) -> Any:
+        if self.timezone:
+            from zoneinfo import ZoneInfo
+
+            return ZoneInfo(self.timezone)
+        return UTC
+
+    def formula(self, text: Any) -> str:
+        """A formula with the language's decimal separator and digits (heights in names, D160, stay)."""
+        return re.sub(r"(?<![\w.])\d+(?:\.\d+)?", lambda m: self.number(float(m[0]), "g"), str(text))
+
+    def moment(self, value: Any) -> str:
+        """A timestamp in the site's zone: ``date hh:mm:ss UTC+hh:mm``."""
+        at = _utc(value)
+        if at is None:
+            return self.digits(str(value or "—"))
+        local = at.astimezone(self._zone())
+        return self.digits(f"{self.date(local)} {local:%H:%M:%S} {_offset(local)}")
 
     def digits(self, value: Any) -> str:
         text = str(value)
@@ -115,18 +136,30 @@ class Formatter:
         return self.digits(value.isoformat())
 
     def time_span(self, start: Any, end: Any = None) -> str:
-        """Two UTC timestamps (ISO 8601, e.g. from the journal) as ``date hh:mm:ss – hh:mm:ss UTC``.
+        """Two UTC timestamps (ISO 8601, e.g. from the journal) as ``date hh:mm:ss – hh:mm:ss UTC+hh:mm``.
 
-        The date is printed once when both fall on the same day; milliseconds are dropped.
+        Printed in the site's time zone with its offset; the date once when both fall
+        on the same day; milliseconds are dropped.
         """
         first, last = _utc(start), _utc(end)
         if first is None:
             return self.digits(str(start or "—"))
+        zone = self._zone()
+        first = first.astimezone(zone)
         text = f"{self.date(first)} {first:%H:%M:%S}"
         if last is not None and last != first:
+            last = last.astimezone(zone)
             same_day = last.date() == first.date()
             text += f" – {'' if same_day else self.date(last) + ' '}{last:%H:%M:%S}"
-        return self.digits(text) + " UTC"
+        return self.digits(f"{text} {_offset(first)}")
+
+
+def _offset(moment: datetime) -> str:
+    """``UTC+05:00`` (ISO 8601 offset after "UTC", so a reader sees which clock it is)."""
+    delta = moment.utcoffset()
+    minutes = int(delta.total_seconds() // 60) if delta is not None else 0
+    sign = "+" if minutes >= 0 else "-"
+    return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
 
 
 def _utc(value: Any) -> datetime | None:
@@ -144,5 +177,5 @@ def _utc(value: Any) -> datetime | None:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
-def formatter(lang: str, *, solar_hijri: bool = False) -> Formatter:
-    return Formatter(lang, solar_hijri)
+def formatter(lang: str, *, solar_hijri: bool = False, timezone: str = "") -> Formatter:
+    return Formatter(lang, solar_hijri, timezone)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..alarms.basis import basis
+
 # -- MQTT ---------------------------------------------------------------------------------
 
 
@@ -124,8 +126,14 @@ def channel_alarm_payload(channel: str, rules: dict[str, dict[str, Any]], row: d
             acknowledged=all(bool(r["acknowledged"]) for r in active),
             latched=any(bool(r["latched"]) for r in active),
         )
+    out["basis"] = basis(out["kind"])
     out["states"] = states
     return out
+
+
+def alarm_payload(row: dict[str, Any]) -> dict[str, Any]:
+    """One rule's ``alarm_events`` row, with what the rule compares (its ``basis``)."""
+    return {**generic_payload(row), "basis": basis(row.get("kind"))}
 
 
 # meter_events are turned into meters/{meter}/state by the MQTT sink itself (it keeps
@@ -136,7 +144,7 @@ MQTT_ROUTES: dict[str, MqttRoute] = {
     "readings": MqttRoute("meters/{meter}/reading", retain=False, qos=1, payload=reading_payload),
     "samples": MqttRoute("channels/{channel}/sample", retain=False, qos=1, payload=sample_payload),
     "meter_events": MqttRoute("meters/{meter}/state", retain=True, qos=1, payload=generic_payload),
-    "alarm_events": MqttRoute("channels/{channel}/alarms/{rule}", retain=True, qos=1, payload=generic_payload),
+    "alarm_events": MqttRoute("channels/{channel}/alarms/{rule}", retain=True, qos=1, payload=alarm_payload),
     "survey_points": MqttRoute("surveys/{survey}/points/{point}", retain=True, qos=1, payload=generic_payload),
 }
 

@@ -9,9 +9,7 @@ naming what is missing.
 
 from __future__ import annotations
 
-import asyncio
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +18,17 @@ from typing import Any, Protocol
 from radsurvey.protocols.errors import MeterError, SurveyError
 
 from .evaluation import evaluate_document, evaluate_point
-from .points import SPEC_FIELDS, check_field, check_point_spec, lenient_number, parse_heights
+from .meter import MeterSample, ReadingSource
+from .points import (
+    DWELLING_CATEGORY,
+    SPEC_FIELDS,
+    check_field,
+    check_point_spec,
+    default_kind,
+    lenient_number,
+    parse_attenuation_factor,
+    parse_heights,
+)
 from .store import BACKGROUND, SurveySession, SurveyStore
 
 HEIGHTS_BY_KIND_FALLBACK = {
@@ -41,89 +49,25 @@ class CaptureSettings:
     max_retakes: int = 2  # in non-interactive runs: retakes before accepting with a warning
 
 
-@dataclass
-class MeterSample:
-    value_uGy_h: float
-    unit: str
-    raw: str
-    source: str
-    problem: str = ""  # non-empty: not usable (over range, fault)
+def beam_findings(header: dict[str, Any], spec: dict[str, Any], profile: Any) -> list[Any]:
+    """The App. 14 p.15 findings for a point spec of a session (current and voltage as the spec has them)."""
+    from radsurvey.protocols.evaluation import beam_condition_findings
 
-
-class ReadingSource(Protocol):
-    name: str
-
-    def read(self) -> MeterSample: ...
-
-    def close(self) -> None: ...
-
-
-class MeterSource:
-    """A registered driver, opened once, read synchronously from its own event-loop thread."""
-
-    def __init__(
-        self,
-        driver_name: str,
-        *,
-        meter_id: str = "survey",
-        poll_interval_s: float = 1.0,
-        options: dict[str, Any] | None = None,
-        timeout_s: float = 30.0,
-    ):
-        from radsurvey.drivers import registry
-
-        self.name = f"meter:{driver_name}"
-        self.timeout_s = timeout_s
-        self._driver = registry.create(
-            driver_name, meter_id=meter_id, poll_interval_s=poll_interval_s, options=options or {}
+    current = spec.get("anode_current_mA")
+    if not isinstance(current, int | float) or isinstance(current, bool):
+        return []
+    voltage = spec.get("anode_voltage_kV")
+    maximum = header.get("apparatus_max_voltage_kV")
+    return list(
+        beam_condition_findings(
+            profile,
+            apparatus=str(header.get("apparatus") or ""),
+            anode_current_mA=float(current),
+            anode_voltage_kV=float(voltage) if isinstance(voltage, int | float) else None,
+            apparatus_max_voltage_kV=float(maximum) if isinstance(maximum, int | float) else None,
+            fluoroscopy=spec.get("mode") == "fluoroscopy",
         )
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="radsurvey-survey-meter", daemon=True)
-        self._thread.start()
-        self._last_at: float | None = None
-        try:
-            self._call(self._driver.__aenter__())
-        except BaseException:
-            self._stop_loop()
-            raise
-        self.identity = self._driver.identity
-
-    def _call(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(self.timeout_s)
-
-    def read(self) -> MeterSample:
-        from radsurvey.drivers.base import Quantity, Status
-
-        if self._last_at is not None:  # keep the meter's poll interval between reads
-            wait = self._driver.poll_interval_s - (time.monotonic() - self._last_at)
-            if wait > 0:
-                time.sleep(wait)
-        self._last_at = time.monotonic()
-        r = self._call(self._driver.read())
-        problem = ""
-        bad = r.status & {Status.OVER_RANGE, Status.FAULT, Status.STALE, Status.UNDER_RANGE}
-        if bad:
-            problem = "meter reports " + ", ".join(sorted(s.value for s in bad))
-        elif r.quantity not in (Quantity.AIR_KERMA_RATE, Quantity.AMBIENT_DOSE_EQUIVALENT_RATE):
-            problem = f"meter gives {r.quantity.value} in {r.unit}, not a dose rate"
-        return MeterSample(
-            value_uGy_h=float(r.value),
-            unit=r.unit,
-            raw=r.raw.hex(),
-            source=self.name,
-            problem=problem,
-        )
-
-    def close(self) -> None:
-        try:
-            self._call(self._driver.__aexit__(None, None, None))
-        finally:
-            self._stop_loop()
-
-    def _stop_loop(self) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=5)
-        self._loop.close()
+    )
 
 
 class UI(Protocol):
@@ -200,6 +144,7 @@ class SurveyFlow:
     settings: CaptureSettings = field(default_factory=CaptureSettings)
     plan: dict[str, Any] = field(default_factory=dict)
     finish: bool = True  # mark finished when the plan is done (non-interactive) or the user says so
+    strict: bool = False  # beam conditions outside App. 14 p.15 are refused, not warned about
 
     def session(self) -> SurveySession:
         return self.store.get(self.survey_id)
@@ -263,9 +208,15 @@ class SurveyFlow:
         for point in result["points"]:
             self.store.record_point(self.survey_id, point)
         self.store.set_status(self.survey_id, "finished")
+        show_summary = getattr(self.ui, "survey_summary", None)
+        if show_summary is not None:
+            show_summary(result)
+        else:
+            for point in result["points"]:
+                self.ui.say(point_line(point))
         self.ui.say(f"Survey {self.survey_id}: {str(result['verdict']).upper()}")
         for w in result.get("warnings") or []:
-            self.ui.say(f"warning: {w}")
+            self.ui.say(f"warning: {w['text'] if isinstance(w, dict) else w}")
         return result
 
     # -- background -------------------------------------------------------------------
@@ -336,10 +287,34 @@ class SurveyFlow:
         for key in ("note",):
             if given.get(key):
                 spec[key] = given[key]
+        self._check_beam_conditions(s, spec, profile, taken)
         return spec
+
+    def _check_beam_conditions(self, s: SurveySession, spec: dict[str, Any], profile: Any, taken: set[str]) -> None:
+        """App. 14 p.15 on a new point: a warning; with --strict re-asked on a terminal, else an error."""
+        for _ in range(10):
+            findings = list(beam_findings(s.header, spec, profile))
+            if not findings:
+                return
+            first = findings[0]
+            if not self.strict:
+                for finding in findings:
+                    self.ui.say(f"warning: point {spec['id']}: {finding}")
+                return
+            if not self.ui.interactive:
+                raise SurveyError(f"{first} (--strict)", field=f"points[{spec['id']}].{first.field}")
+            self.ui.say(f"Point {spec['id']}: {first} (--strict); enter the value used")
+            spec[first.field] = self._ask_field(str(first.field), s, spec, profile)
+            self._settle_field(str(first.field), s, spec, profile, taken)
+        raise SurveyError(f"point {spec['id']}: beam conditions still outside App. 14 p.15 (--strict)")
 
     def _unplanned_value(self, key: str, s: SurveySession, spec: dict[str, Any], profile: Any) -> Any:
         """A field the plan does not give: asked on a terminal, else the protocol's default or an error."""
+        if key == "design_attenuation_factor":
+            if spec.get("category") != DWELLING_CATEGORY or not self.ui.interactive:
+                return _MISSING
+            answer = self._ask_field(key, s, spec, profile)
+            return _MISSING if answer is None else answer
         if key == "location":
             if not self.ui.interactive:
                 return _MISSING
@@ -400,7 +375,7 @@ class SurveyFlow:
                 (k.key, f"{k.text} - heights {', '.join(map(str, k.heights_cm)) or 'your choice'}")
                 for k in profile.point_kinds
             ]
-            return ui.ask_choice(FIELD_PROMPTS[key], choices, default=last.get("kind") or "workplace")
+            return ui.ask_choice(FIELD_PROMPTS[key], choices, default=default_kind(spec.get("category"), last))
         if key == "heights_cm":
             kind = profile.point_kind(spec.get("kind"))
             proposed = " ".join(map(str, kind.heights_cm)) if kind is not None else ""
@@ -410,6 +385,16 @@ class SurveyFlow:
                     return parse_heights(text)
                 except ValueError as err:
                     ui.say(f"{err}")
+        if key == "design_attenuation_factor":
+            while True:
+                try:
+                    value = parse_attenuation_factor(ui.ask_text(FIELD_PROMPTS[key], default="-"))
+                    break
+                except ValueError as err:
+                    ui.say(f"{err}")
+            if value is None:
+                return None
+            return {"value": value, "source": ui.ask_text("Source of K (shielding design: document, sheet)")}
         return ui.ask_float(FIELD_PROMPTS[key], default=self._fallback(key, s, profile))
 
     def _settle_field(
@@ -631,6 +616,10 @@ FIELD_PROMPTS = {
     "heights_cm": "Heights above the floor, cm",
     "anode_current_mA": "Anode current, mA",
     "anode_voltage_kV": "Anode voltage, kV",
+    "design_attenuation_factor": (
+        "Design attenuation factor K of the shielding towards the dwelling (App. 14 p.25; - if measured"
+        " in the dwelling itself)"
+    ),
 }
 
 _MISSING: Any = object()
@@ -653,6 +642,8 @@ def _given_value(key: str, given: dict[str, Any]) -> Any:
         return int(value)
     if key in ("anode_current_mA", "anode_voltage_kV"):
         return lenient_number(value)
+    if key == "design_attenuation_factor" and isinstance(value, dict):
+        return {k: lenient_number(v) if k == "value" else v for k, v in value.items()}
     return value
 
 
@@ -664,6 +655,14 @@ def _height(value: Any) -> Any:
 
 def point_line(p: dict[str, Any]) -> str:
     e = p.get("effective_dose_rate_uSv_h")
+    factor = p.get("design_attenuation_factor")
+    if e is not None and isinstance(factor, dict):
+        measured = p.get("effective_measured_uSv_h")
+        return (
+            f"Point {p['id']}: formula {p.get('formula')}, E = {measured:.4g} uSv/h measured / K {factor['value']:g}"
+            f" = {e:.4g} uSv/h, limit {p.get('limit_uSv_h'):g} uSv/h, ratio {p.get('ratio'):.3f}"
+            f" -> {str(p.get('verdict')).upper()}"
+        )
     return (
         f"Point {p['id']}: formula {p.get('formula')}, E = {e:.4g} uSv/h, limit {p.get('limit_uSv_h'):g} uSv/h, "
         f"ratio {p.get('ratio'):.3f} -> {str(p.get('verdict')).upper()}"

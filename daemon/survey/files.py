@@ -10,7 +10,7 @@ from typing import Any
 
 from radsurvey.protocols.errors import SurveyError
 
-from .metadata import TechnicianProfile, apply_profile, check_instruments, parse_metadata
+from .metadata import TechnicianProfile, apply_profile, check_instruments, local_timezone, parse_metadata
 from .store import SURVEY_SCHEMA, SurveyStore, header_from_document
 
 
@@ -88,6 +88,8 @@ def new_session(
     today = today or datetime.now(UTC).date()
     if meta.survey_date is None:
         meta = meta.model_copy(update={"survey_date": today})
+    if not meta.timezone:
+        meta = meta.model_copy(update={"timezone": local_timezone()})
     problems = check_instruments(meta, protocol.instrument, on=meta.survey_date or today)
     if problems and strict:
         raise SurveyError(

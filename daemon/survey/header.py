@@ -9,15 +9,14 @@ profile says.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from .metadata import TechnicianProfile, document_metadata, metadata_from_document
+from .points import parse_decimal, parse_range
 
 SKIP = "-"
-_RANGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:-|–|\.\.|to|\s)\s*(\d+(?:\.\d+)?)\s*$")
 
 
 def ask_header(
@@ -40,7 +39,7 @@ def ask_header(
     doc["metadata"] = metadata_from_document(doc, source=source)
     profile = get_profile(doc.get("protocol") or "kz-2008-303")
     meta = doc["metadata"]
-    _optional(ui, meta, "protocol_number", "Protocol number (- to use the survey id)")
+    _optional(ui, meta, "protocol_number", "Protocol number (- for the survey id)", hint=False)
     fac = meta.setdefault("facility", {})
     for key, prompt in (
         ("name", "Facility"),
@@ -145,11 +144,14 @@ def _ask_people_and_instrument(
         meta["instruments"] = [instrument]
 
 
-def _optional(ui: Any, section: dict[str, Any], key: str, prompt: str) -> None:
-    """Ask ``key`` unless the plan gives it (even empty); ``-`` leaves it empty."""
+def _optional(ui: Any, section: dict[str, Any], key: str, prompt: str, *, hint: bool = True) -> None:
+    """Ask ``key`` unless the plan gives it (even empty); ``-`` leaves it empty.
+
+    ``hint=False`` when the prompt already says what ``-`` means (one default, stated once).
+    """
     if key in section:
         return
-    answer = ui.ask_text(f"{prompt} (- to skip)", default=SKIP)
+    answer = ui.ask_text(f"{prompt} (- to skip)" if hint else prompt, default=SKIP)
     section[key] = "" if answer.strip() == SKIP else answer.strip()
 
 
@@ -169,10 +171,10 @@ def _ask_range(ui: Any, prompt: str) -> tuple[float, float] | None:
         answer = ui.ask_text(f"{prompt} (- to skip)", default=SKIP).strip()
         if answer == SKIP:
             return None
-        match = _RANGE.match(answer)
-        if match and 0 < float(match[1]) < float(match[2]):
-            return float(match[1]), float(match[2])
-        ui.say(f"{answer!r} is not a range; type the lower and upper limit, e.g. 15-3000")
+        try:
+            return parse_range(answer)
+        except ValueError as err:
+            ui.say(str(err))
 
 
 def _ask_number(ui: Any, prompt: str) -> float | None:
@@ -181,7 +183,7 @@ def _ask_number(ui: Any, prompt: str) -> float | None:
         if answer == SKIP:
             return None
         try:
-            value = float(answer.rstrip("%").strip())
+            value = parse_decimal(answer.rstrip("%"))
         except ValueError:
             value = -1.0
         if value > 0:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from radsurvey.protocols.errors import SurveyError
 
@@ -74,6 +76,20 @@ class Conditions(_Meta):
     table_position: str = ""
 
 
+class AuditEntry(_Meta):
+    """A change to captured data: readings discarded by a retake, or a point definition edited."""
+
+    at: str = Field(description="UTC time of the change (ISO 8601)")
+    action: Literal["discarded", "edited"]
+    point: str = Field("", description="point id; empty for the background")
+    height_cm: int | None = None
+    readings_uGy_h: list[float] = Field(default_factory=list, description="the readings discarded")
+    read_at: list[str] = Field(default_factory=list, description="UTC times those readings were taken")
+    field: str = Field("", description="the point field edited")
+    old: Any = None
+    new: Any = None
+
+
 class SurveyMetadata(_Meta):
     """Everything the report prints about who, where, with what and why."""
 
@@ -91,6 +107,24 @@ class SurveyMetadata(_Meta):
     layout: str = Field("", description="room layout and measurement grid (App. 14 p.22-23)")
     notes: str = ""
     warnings: list[str] = Field(default_factory=list, description="instrument and capture warnings")
+    timezone: str = Field("", description="the site's IANA time zone (e.g. Asia/Almaty); times print in it")
+    decision_rule: Literal["simple", "guarded"] = Field(
+        "simple", description="simple acceptance (App. 14 p.30 as written) or guarded acceptance (ILAC-G8 4.2.2)"
+    )
+    plan_outline_m: list[tuple[float, float]] = Field(
+        default_factory=list, description="room outline for the sketch: [x, y] corners in metres"
+    )
+    audit: list[AuditEntry] = Field(default_factory=list, description="retakes and edits, in order")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Almaty)") from None
+        return value
 
 
 class TechnicianProfile(_Meta):
@@ -164,6 +198,27 @@ def load_profile(path: Path | None = None) -> TechnicianProfile:
         raise SurveyError(first["msg"], source=str(path), field=".".join(str(p) for p in first["loc"])) from None
 
 
+def local_timezone() -> str:
+    """This machine's IANA time zone (``$TZ``, else the ``/etc/localtime`` link), or '' if unknown.
+
+    A survey records it when it starts, so the report prints the site's local times.
+    """
+    candidates = [os.environ.get("TZ", "").lstrip(":")]
+    try:
+        target = os.path.realpath("/etc/localtime")
+        candidates.append(target.split("/zoneinfo/", 1)[1] if "/zoneinfo/" in target else "")
+    except OSError:
+        pass
+    for name in candidates:
+        if name and not name.startswith("/"):
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            return name
+    return ""
+
+
 def apply_profile(meta: SurveyMetadata, profile: TechnicianProfile) -> SurveyMetadata:
     """Fill what the survey does not say from the technician profile."""
     update: dict[str, Any] = {}
@@ -174,53 +229,133 @@ def apply_profile(meta: SurveyMetadata, profile: TechnicianProfile) -> SurveyMet
     return meta.model_copy(update=update) if update else meta
 
 
-def check_instruments(meta: SurveyMetadata, requirements: Any, *, on: date) -> list[str]:
+@dataclass(frozen=True)
+class ValidityProblem:
+    """Why a survey cannot conclude "complies": a code, the paragraph it breaks, the values.
+
+    ``text`` is the English sentence; reports translate ``code`` with ``params``
+    (the templates are :data:`VALIDITY_TEXTS`).
+    """
+
+    code: str
+    paragraph: str
+    params: dict[str, str]
+
+    @property
+    def text(self) -> str:
+        return VALIDITY_TEXTS[self.code] % self.params
+
+
+# English sentences of the validity problems; daemon/report/messages.py marks the same
+# strings for translation (a test keeps the two in step).
+VALIDITY_TEXTS: dict[str, str] = {
+    "no_instrument": "no measuring instrument recorded (App. 14 p.32-33 requires a verified dosimeter)",
+    "certificate_number_missing": "%(instrument)s: no verification certificate number recorded",
+    "certificate_expiry_missing": "%(instrument)s: verification certificate expiry date not recorded",
+    "certificate_expired": "%(instrument)s: verification certificate %(certificate)s expired on %(expired)s",
+    "energy_range_missing": "%(instrument)s: energy range not recorded (required %(required)s keV)",
+    "energy_range_narrow": "%(instrument)s: energy range %(range)s keV does not cover the required %(required)s keV",
+    "dose_rate_range_missing": "%(instrument)s: dose-rate range not recorded (required %(required)s uGy/h)",
+    "dose_rate_range_narrow": (
+        "%(instrument)s: dose-rate range %(range)s uGy/h does not cover the required %(required)s uGy/h"
+    ),
+    "error_too_large": "%(instrument)s: basic error %(error)s %% exceeds the permitted %(permitted)s %%",
+    "no_sanitary_conclusion": (
+        "no sanitary-epidemiological conclusion for the X-ray apparatus recorded (App. 14 p.6 allows a survey"
+        " only when one exists)"
+    ),
+}
+
+
+def instrument_problems(meta: SurveyMetadata, requirements: Any, *, on: date) -> list[ValidityProblem]:
     """Problems with the instruments against the protocol's requirements (App. 14 p.32-33).
 
-    ``requirements`` is the profile's ``instrument`` section. Returns one
-    sentence per problem; an empty list means every instrument qualifies.
+    ``requirements`` is the profile's ``instrument`` section; ``on`` the survey date.
     """
     if not meta.instruments:
-        return ["no measuring instrument recorded (App. 14 p.32-33 requires a verified dosimeter)"]
-    problems: list[str] = []
+        return [ValidityProblem("no_instrument", "p.32-33", {})]
+    problems: list[ValidityProblem] = []
     r = requirements
     for inst in meta.instruments:
-        name = " ".join(x for x in (inst.model, inst.serial) if x) or "instrument"
+        name = {"instrument": " ".join(x for x in (inst.model, inst.serial) if x) or "instrument"}
         if getattr(r, "verification_certificate_required", True):
             if not inst.certificate_number:
-                problems.append(f"{name}: no verification certificate number recorded")
+                problems.append(ValidityProblem("certificate_number_missing", "p.33", name))
             if inst.certificate_expires is None:
-                problems.append(f"{name}: verification certificate expiry date not recorded")
+                problems.append(ValidityProblem("certificate_expiry_missing", "p.33", name))
             elif inst.certificate_expires < on:
                 problems.append(
-                    f"{name}: verification certificate {inst.certificate_number or ''} expired on "
-                    f"{inst.certificate_expires.isoformat()}".replace("  ", " ")
+                    ValidityProblem(
+                        "certificate_expired",
+                        "p.33",
+                        {
+                            **name,
+                            "certificate": inst.certificate_number or "",
+                            "expired": inst.certificate_expires.isoformat(),
+                        },
+                    )
                 )
+        energy = {"required": f"{r.energy_min_keV:g}-{r.energy_max_keV:g}"}
         if inst.energy_min_keV is None or inst.energy_max_keV is None:
-            problems.append(
-                f"{name}: energy range not recorded (required {r.energy_min_keV:g}-{r.energy_max_keV:g} keV)"
-            )
+            problems.append(ValidityProblem("energy_range_missing", "p.32", {**name, **energy}))
         elif inst.energy_min_keV > r.energy_min_keV or inst.energy_max_keV < r.energy_max_keV:
-            problems.append(
-                f"{name}: energy range {inst.energy_min_keV:g}-{inst.energy_max_keV:g} keV does not cover "
-                f"the required {r.energy_min_keV:g}-{r.energy_max_keV:g} keV"
-            )
+            energy["range"] = f"{inst.energy_min_keV:g}-{inst.energy_max_keV:g}"
+            problems.append(ValidityProblem("energy_range_narrow", "p.32", {**name, **energy}))
+        rates = {"required": f"{r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g}"}
         if inst.dose_rate_min_uGy_h is None or inst.dose_rate_max_uGy_h is None:
-            problems.append(
-                f"{name}: dose-rate range not recorded"
-                f" (required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h)"
-            )
+            problems.append(ValidityProblem("dose_rate_range_missing", "p.32", {**name, **rates}))
         elif inst.dose_rate_min_uGy_h > r.dose_rate_min_uGy_h or inst.dose_rate_max_uGy_h < r.dose_rate_max_uGy_h:
-            problems.append(
-                f"{name}: dose-rate range {inst.dose_rate_min_uGy_h:g}-{inst.dose_rate_max_uGy_h:g} uGy/h"
-                " does not cover "
-                f"the required {r.dose_rate_min_uGy_h:g}-{r.dose_rate_max_uGy_h:g} uGy/h"
-            )
+            rates["range"] = f"{inst.dose_rate_min_uGy_h:g}-{inst.dose_rate_max_uGy_h:g}"
+            problems.append(ValidityProblem("dose_rate_range_narrow", "p.32", {**name, **rates}))
         if inst.error_percent is not None and inst.error_percent > r.basic_error_percent:
-            problems.append(
-                f"{name}: basic error {inst.error_percent:g} % exceeds the permitted {r.basic_error_percent:g} %"
-            )
+            params = {**name, "error": f"{inst.error_percent:g}", "permitted": f"{r.basic_error_percent:g}"}
+            problems.append(ValidityProblem("error_too_large", "p.32", params))
     return problems
+
+
+def check_instruments(meta: SurveyMetadata, requirements: Any, *, on: date) -> list[str]:
+    """The instrument problems (App. 14 p.32-33) as sentences; empty when every instrument qualifies."""
+    return [p.text.replace("  ", " ") for p in instrument_problems(meta, requirements, on=on)]
+
+
+def validity_problems(meta: SurveyMetadata, requirements: Any, *, on: date) -> list[ValidityProblem]:
+    """Everything that stops the survey from concluding "complies": instruments (p.32-33), conclusion (p.6)."""
+    problems = instrument_problems(meta, requirements, on=on)
+    if not meta.apparatus.sanitary_conclusion.strip():
+        problems.append(ValidityProblem("no_sanitary_conclusion", "p.6", {}))
+    return problems
+
+
+def header_validity_problems(header: dict[str, Any], *, today: date) -> list[str]:
+    """The validity problems of a stored session header, as sentences (survey date, else ``today``)."""
+    from radsurvey.protocols.profiles import get_profile
+
+    meta = parse_metadata(header.get("metadata"))
+    requirements = get_profile(str(header.get("protocol") or "kz-2008-303")).instrument
+    return [p.text for p in validity_problems(meta, requirements, on=meta.survey_date or today)]
+
+
+def confirm_measuring_anyway(ui: Any, problems: list[str], *, strict: bool) -> bool:
+    """Before measuring: show what makes the survey not valid and ask whether to go on.
+
+    With ``strict`` nothing is asked and the answer is no. ``ui`` is the survey's
+    terminal (``say`` and ``confirm``); without a terminal the answer is yes (the
+    problems are recorded as warnings and the report concludes "not valid").
+    """
+    if not problems:
+        return True
+    for problem in problems:
+        ui.say(f"not valid: {problem}")
+    if strict:
+        return False
+    if not getattr(ui, "interactive", False):
+        return True
+    return bool(
+        ui.confirm(
+            "With these problems the protocol will conclude NOT VALID, whatever the readings. Measure anyway?",
+            default=False,
+        )
+    )
 
 
 def _obj(value: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ corrected instead of failing at the evaluation.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Collection
 from typing import Any
 
@@ -17,9 +18,85 @@ from radsurvey.protocols.errors import SurveyError
 from radsurvey.protocols.formulas import select_formula
 from radsurvey.protocols.profiles import Formula3Variant, Profile
 
-# The order the capture asks them in; ``location`` and ``anode_voltage_kV`` may stay empty.
-SPEC_FIELDS = ("id", "room", "location", "category", "kind", "heights_cm", "anode_current_mA", "anode_voltage_kV")
-OPTIONAL_FIELDS = ("location", "anode_voltage_kV")
+# The order the capture asks them in; ``location``, ``anode_voltage_kV`` and K may stay empty.
+SPEC_FIELDS = (
+    "id",
+    "room",
+    "location",
+    "category",
+    "kind",
+    "heights_cm",
+    "anode_current_mA",
+    "anode_voltage_kV",
+    "design_attenuation_factor",
+)
+OPTIONAL_FIELDS = ("location", "anode_voltage_kV", "design_attenuation_factor")
+DWELLING_CATEGORY = 7  # App. 14 Table 2 row 7; p.25 asks for the design attenuation factor K there
+
+# The kind of point a room category usually calls for (the default offered at the prompt; the
+# regulation ties kinds to places, not to categories, so this is radsurvey's suggestion only):
+# category 1 is the procedure room's workplace (p.19), 2-5 rooms next to it (p.22, the wall
+# pair is the common case), 6 the territory (p.8), 7 a dental room's wall to a dwelling (p.25).
+KIND_BY_CATEGORY = {1: "workplace", 2: "wall", 3: "wall", 4: "wall", 5: "wall", 6: "territory", 7: "wall"}
+
+
+def default_kind(category: Any, previous: dict[str, Any] | None = None) -> str:
+    """The kind offered for a point of ``category``: the previous point's if it had the same category."""
+    if previous and previous.get("category") == category and isinstance(previous.get("kind"), str):
+        return str(previous["kind"])
+    return KIND_BY_CATEGORY.get(category, "workplace") if isinstance(category, int) else "workplace"
+
+
+def parse_decimal(text: str) -> float:
+    """A number typed at a prompt, with a decimal point or a decimal comma: ``1.5``, ``1,5``, `` 0,10 ``.
+
+    ValueError with a sentence saying what was wrong.
+    """
+    cleaned = text.strip().replace(" ", "")
+    if cleaned.count(",") == 1 and "." not in cleaned:
+        cleaned = cleaned.replace(",", ".")
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not a number; type e.g. 1.5 or 1,5") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{text.strip()!r} is not a finite number")
+    return value
+
+
+_NUMBER = r"\d+(?:[.,]\d+)?"
+_RANGE = re.compile(rf"^\s*({_NUMBER})\s*(?:-|–|\.\.|to|\s)\s*({_NUMBER})\s*$")
+
+
+def parse_range(text: str) -> tuple[float, float]:
+    """A range typed at a prompt: ``15-3000``, ``0,1-1000``, ``0.1 .. 1000``, ``15 to 3000``.
+
+    ValueError with a sentence when it is not a range with 0 < low < high.
+    """
+    match = _RANGE.match(text)
+    if match:
+        low, high = parse_decimal(match[1]), parse_decimal(match[2])
+        if 0 < low < high:
+            return low, high
+    raise ValueError(f"{text.strip()!r} is not a range; type the lower and upper limit, e.g. 15-3000 or 0,1-1000")
+
+
+def parse_attenuation_factor(text: str) -> float | None:
+    """K typed at the prompt (``-`` when there is none); ValueError unless a number > 0."""
+    if text.strip() in ("", "-"):
+        return None
+    value = parse_decimal(text)
+    if value <= 0:
+        raise ValueError("K is an attenuation factor > 0 (the dose rate is divided by it)")
+    return value
+
+
+def entered_at_wait(text: str) -> str:
+    """What to tell the technician who typed ``text`` where only Enter was expected ("" for Enter alone)."""
+    typed = text.strip()
+    if not typed:
+        return ""
+    return f"{typed!r} was not used: this step waits for Enter alone; readings are asked for next"
 
 
 def parse_heights(text: str) -> list[int]:
@@ -97,7 +174,8 @@ def check_field(
             return f"a height is given twice in {value!r}"
         variant: Formula3Variant = "conservative" if formula3 == "conservative" else "literal"
         try:
-            select_formula(value, variant, profile=profile)
+            kind = spec.get("kind") if isinstance(spec.get("kind"), str) else None
+            select_formula(value, variant, profile=profile, kind=kind)
         except SurveyError as err:
             return str(err.message)
         return ""
@@ -109,6 +187,25 @@ def check_field(
         if value is not None and not _positive_number(value):
             return f"the anode voltage must be a number > 0 kV, got {value!r}"
         return ""
+    if key == "design_attenuation_factor":
+        return _attenuation_problem(value, spec.get("category"))
+    return ""
+
+
+def _attenuation_problem(value: Any, category: Any) -> str:
+    if value is None:
+        return ""
+    if category != DWELLING_CATEGORY:
+        return (
+            f"a design attenuation factor applies to dwellings next to a dental room (category"
+            f" {DWELLING_CATEGORY}, App. 14 p.25), not to category {category}"
+        )
+    if not isinstance(value, dict) or set(value) != {"value", "source"}:
+        return f'give K as {{value = K, source = "the shielding design"}}, got {value!r}'
+    if not _positive_number(value["value"]):
+        return f"K must be a number > 0, got {value['value']!r}"
+    if not isinstance(value["source"], str) or not value["source"].strip():
+        return "K needs its source (the room's shielding design: document, sheet)"
     return ""
 
 

@@ -115,6 +115,11 @@ class SurveySession:
             "protocol": h.get("protocol", "kz-2008-303"),
             "apparatus": h.get("apparatus"),
             "workload_mA_min_per_week": h.get("workload_mA_min_per_week"),
+            **(
+                {"apparatus_max_voltage_kV": h["apparatus_max_voltage_kV"]}
+                if h.get("apparatus_max_voltage_kV") is not None
+                else {}
+            ),
             "background_compensated": bool(h.get("background_compensated", False)),
             "background_uGy_h": self.background,
             "options": dict(h.get("options") or {"formula3": "literal"}),
@@ -313,11 +318,20 @@ class SurveyStore:
     def update_point(self, survey_id: str, spec: dict[str, Any]) -> None:
         """Replace a point's definition (a correction on resume); its readings are untouched."""
         with self._tx() as c:
+            row = c.execute(
+                "SELECT spec FROM survey_point_specs WHERE survey = ? AND point = ?", (survey_id, spec["id"])
+            ).fetchone()
+            old = json.loads(row[0]) if row else {}
             c.execute(
                 "UPDATE survey_point_specs SET spec = ? WHERE survey = ? AND point = ?",
                 (json.dumps(spec), survey_id, spec["id"]),
             )
             c.execute("UPDATE surveys SET updated_at = ? WHERE id = ?", (now_iso(), survey_id))
+            at = now_iso()
+            for key in sorted(set(old) | set(spec)):
+                if old.get(key) != spec.get(key):
+                    entry = {"at": at, "action": "edited", "point": spec["id"], "field": key}
+                    self._audit(c, survey_id, {**entry, "old": old.get(key), "new": spec.get(key)})
 
     def add_reading(
         self,
@@ -350,20 +364,46 @@ class SurveyStore:
             return int(cur.lastrowid or 0)
 
     def discard(self, survey_id: str, *, point: str, height_cm: int | None) -> int:
-        """Mark the readings at a point/height as discarded (a retake); returns how many."""
+        """Mark the readings at a point/height as discarded (a retake); returns how many.
+
+        The retake is recorded in the metadata's ``audit`` (when, which readings), in
+        the same transaction, so the report's annex shows it.
+        """
+        where = "survey = ? AND point = '' AND discarded = 0"
+        args: tuple[Any, ...] = (survey_id,)
+        if point != BACKGROUND:
+            where = "survey = ? AND point = ? AND height_cm = ? AND discarded = 0"
+            args = (survey_id, point, height_cm)
         with self._tx() as c:
-            if point == BACKGROUND:
-                cur = c.execute(
-                    "UPDATE survey_readings SET discarded = 1 WHERE survey = ? AND point = '' AND discarded = 0",
-                    (survey_id,),
-                )
-            else:
-                cur = c.execute(
-                    "UPDATE survey_readings SET discarded = 1"
-                    " WHERE survey = ? AND point = ? AND height_cm = ? AND discarded = 0",
-                    (survey_id, point, height_cm),
+            rows = c.execute(f"SELECT ts, value_uGy_h FROM survey_readings WHERE {where} ORDER BY id", args).fetchall()
+            cur = c.execute(f"UPDATE survey_readings SET discarded = 1 WHERE {where}", args)
+            if rows:
+                self._audit(
+                    c,
+                    survey_id,
+                    {
+                        "at": now_iso(),
+                        "action": "discarded",
+                        "point": point,
+                        "height_cm": None if point == BACKGROUND else height_cm,
+                        "readings_uGy_h": [r[1] for r in rows],
+                        "read_at": [r[0] for r in rows],
+                    },
                 )
             return cur.rowcount
+
+    def _audit(self, c: sqlite3.Connection, survey_id: str, entry: dict[str, Any]) -> None:
+        """Append ``entry`` to the header's ``metadata.audit`` inside the caller's transaction."""
+        row = c.execute("SELECT metadata FROM surveys WHERE id = ?", (survey_id,)).fetchone()
+        header, problem = _load_header(survey_id, row[0] if row else "{}")
+        if problem or not isinstance(header.get("metadata"), dict):
+            return  # an unreadable header is left as it is; the readings keep their flag
+        meta = header["metadata"]
+        meta["audit"] = [*(meta.get("audit") if isinstance(meta.get("audit"), list) else []), entry]
+        c.execute(
+            "UPDATE surveys SET metadata = ?, updated_at = ? WHERE id = ?",
+            (json.dumps(header, default=str), now_iso(), survey_id),
+        )
 
     def record_point(self, survey_id: str, evaluated: dict[str, Any]) -> int | None:
         """Append an evaluated point to ``survey_points`` (journal-wide seq) unless unchanged."""
@@ -460,6 +500,7 @@ def header_from_document(doc: dict[str, Any], *, source: str | None = None) -> d
         "protocol": doc.get("protocol", "kz-2008-303"),
         "apparatus": doc.get("apparatus"),
         "workload_mA_min_per_week": doc.get("workload_mA_min_per_week"),
+        "apparatus_max_voltage_kV": doc.get("apparatus_max_voltage_kV"),
         "background_compensated": bool(doc.get("background_compensated", False)),
         "options": dict(doc.get("options") or {"formula3": "literal"}),
         "metadata": document_metadata(doc, source=source).model_dump(mode="json"),

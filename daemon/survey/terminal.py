@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.prompt import Confirm, FloatPrompt, Prompt
+from rich.prompt import Confirm, Prompt
 from rich.table import Table
+
+from .points import entered_at_wait, parse_decimal
 
 
 class RichUI:
@@ -30,13 +32,19 @@ class RichUI:
                 return answer.strip()
 
     def ask_float(self, prompt: str, default: float | None = None) -> float:
+        """A number >= 0; a decimal comma is accepted (``1,5``)."""
         while True:
             if default is not None:
-                value = FloatPrompt.ask(prompt, default=float(default), console=self.console)
+                answer = Prompt.ask(prompt, default=f"{default:g}", console=self.console)
             else:
-                value = FloatPrompt.ask(prompt, console=self.console)
-            if value is not None and value >= 0:
-                return float(value)
+                answer = Prompt.ask(prompt, console=self.console)
+            try:
+                value = parse_decimal(answer or "")
+            except ValueError as err:
+                self.console.print(str(err), style="red", markup=False)
+                continue
+            if value >= 0:
+                return value
             self.console.print("a value >= 0, please", style="red")
 
     def ask_choice(self, prompt: str, choices: list[tuple[str, str]], default: str | None = None) -> str:
@@ -55,16 +63,25 @@ class RichUI:
         return Confirm.ask(prompt, default=default, console=self.console)
 
     def wait(self, prompt: str) -> None:
-        self.console.input(f"[bold]{prompt}[/bold] ")
+        """Wait for Enter; text typed here is named and not used, and Enter is asked for again."""
+        while problem := entered_at_wait(self.console.input(f"[bold]{prompt}[/bold] ")):
+            self.console.print(problem, style="yellow", markup=False)
+
+    def survey_summary(self, result: dict[str, Any]) -> None:
+        """Every point of the evaluated survey in one table (the end of a survey)."""
+        from .views import evaluation_table
+
+        self.console.print(evaluation_table(result.get("points") or [], title="Survey summary", rooms=True))
 
     def point_result(self, p: dict[str, Any]) -> None:
         table = Table(title=f"Point {p['id']}  ·  formula {p.get('formula')}")
-        for col in ("height cm", "mean uGy/h", "net uGy/h", "normalised uGy/h"):
+        for col in ("height cm", "nominal cm", "mean uGy/h", "net uGy/h", "normalised uGy/h"):
             table.add_column(col, justify="right")
         for h, v in (p.get("heights") or {}).items():
             flag = " (below bg)" if v.get("below_background") else ""
             table.add_row(
                 str(h),
+                str(v.get("nominal_height_cm", h)),
                 f"{v['mean_uGy_h']:.4g}",
                 f"{v['net_uGy_h']:.4g}{flag}",
                 f"{v['normalised_uGy_h']:.4g}",
@@ -73,6 +90,13 @@ class RichUI:
         verdict = str(p.get("verdict"))
         colour = "bold green" if verdict == "pass" else "bold red"
         e = p.get("effective_dose_rate_uSv_h")
+        factor = p.get("design_attenuation_factor")
+        if isinstance(factor, dict):
+            self.console.print(
+                f"E measured = {p.get('effective_measured_uSv_h'):.4g} uSv/h, K = {factor['value']:g}"
+                f" ({factor['source']}), App. 14 p.25",
+                markup=False,
+            )
         self.console.print(
             f"E = {e:.4g} uSv/h   limit {p.get('limit_uSv_h'):g} uSv/h   ratio {p.get('ratio'):.3f}   "
             f"[{colour}]{verdict.upper()}[/]"

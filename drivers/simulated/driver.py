@@ -5,6 +5,10 @@ seed produce the same series whatever the wall clock does: demos and tests can
 rely on it. The exposure schedule runs on the meter's own virtual clock
 (index * poll_interval_s): the beam is on for ``beam_on_s`` out of every
 ``beam_period_s``, starting at ``beam_start_s``.
+
+``mode = "survey"`` is for a guided survey demo: the first
+``survey_background_readings`` readings are the background (apparatus off), every
+later one is taken with the beam on at ``survey_beam_uGy_h``.
 """
 
 from __future__ import annotations
@@ -39,6 +43,13 @@ class SimulatedOptions(BaseModel):
     )
     unit: Literal["uGy/h", "uSv/h"] = "uGy/h"
     serial: str = "SIM-0001"
+    mode: Literal["monitor", "survey"] = Field(
+        "monitor", description="monitor: the beam schedule above; survey: background first, then beam on"
+    )
+    survey_background_readings: int = Field(3, ge=0, description="survey mode: readings with the apparatus off")
+    survey_beam_uGy_h: float = Field(
+        40.0, ge=0, allow_inf_nan=False, description="survey mode: dose rate added once the background is taken"
+    )
 
     @model_validator(mode="after")
     def _on_within_period(self) -> SimulatedOptions:
@@ -90,9 +101,13 @@ class SimulatedDriver(Driver):
     def value_at(self, index: int) -> tuple[float, bool]:
         """The noisy dose rate of reading ``index`` and whether the beam was on."""
         o = self.options
-        t_s = index * self.poll_interval_s
-        on = self.beam_on(t_s)
-        true_rate = o.background_uGy_h + (o.beam_uGy_h if on else 0.0)
+        if o.mode == "survey":
+            on = index >= o.survey_background_readings
+            beam = o.survey_beam_uGy_h
+        else:
+            on = self.beam_on(index * self.poll_interval_s)
+            beam = o.beam_uGy_h
+        true_rate = o.background_uGy_h + (beam if on else 0.0)
         # Counts collected over one poll interval at this rate (rate is per hour).
         expected = true_rate * o.counts_per_uGy * self.poll_interval_s / 3600.0
         rng = random.Random(f"{o.seed}:{index}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from decimal import Decimal
 from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -97,6 +98,148 @@ class RoomCategory(_Data):
     exposed_group: ExposedGroup
     source: Text
     note: str = ""
+    # T: the share of the time people can be at the place (kz-2008-303 App. 7); dose budgets with an
+    # occupancy schedule multiply by it
+    occupancy_factor: Sourced[float] | None = None
+
+    @model_validator(mode="after")
+    def _factor_in_range(self) -> RoomCategory:
+        if self.occupancy_factor is not None and not 0 < self.occupancy_factor.value <= 1:
+            raise ValueError("occupancy_factor.value must be > 0 and <= 1")
+        return self
+
+
+DosePeriod = Literal["week", "13_weeks", "year"]
+
+
+class DoseLimit(_Data):
+    """One dose limit of a regulation: a value per period, or a fraction of another limit.
+
+    A value converted from an old unit keeps the printed one (``original_value``
+    and ``original_unit``, rem or mrem) and the profile's ``rem_to_mSv`` records
+    the conversion; the loader checks that the numbers agree.
+    """
+
+    key: Key
+    description: Text
+    period: DosePeriod
+    applies_to: Text
+    source: Text
+    value_mSv: Positive | None = None
+    original_value: Positive | None = None
+    original_unit: Literal["rem", "mrem"] | None = None
+    fraction_of: Key | None = None
+    fraction: Annotated[float, Field(gt=0, le=1)] | None = None
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> DoseLimit:
+        derived = self.fraction_of is not None or self.fraction is not None
+        if derived and (self.fraction_of is None or self.fraction is None):
+            raise ValueError("a derived limit needs both fraction_of and fraction")
+        if derived == (self.value_mSv is not None):
+            raise ValueError("give either value_mSv or fraction_of with fraction")
+        if (self.original_value is None) != (self.original_unit is None):
+            raise ValueError("original_value and original_unit go together")
+        return self
+
+
+class ResolvedLimit(_Data):
+    """A dose limit with its value worked out (derived limits multiplied through)."""
+
+    key: Key
+    period: DosePeriod
+    mSv: float
+    source: Text
+    applies_to: Text
+    derivation: str
+
+
+class _ProfileBase(_Data):
+    """What every profile has: identity, provenance, version and its dose limits."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{0,63}$")]
+    version: Text = Field("1", description="the profile's own version; bump it when a value changes")
+    title: Text
+    source: Text
+    status: Text
+    note: str = ""
+    rem_to_mSv: Sourced[float] | None = None
+    limits: tuple[DoseLimit, ...] = ()
+
+    def _check_limits(self) -> None:
+        _unique("limits", (limit.key for limit in self.limits))
+        by_key = {limit.key: limit for limit in self.limits}
+        for i, limit in enumerate(self.limits):
+            where = f"limits[{i}]"
+            if limit.fraction_of is not None:
+                parent = by_key.get(limit.fraction_of)
+                if parent is None:
+                    raise ValueError(f"{where}.fraction_of: no limit {limit.fraction_of!r}")
+                if parent.fraction_of is not None:
+                    raise ValueError(f"{where}.fraction_of: {parent.key} is itself derived")
+                if parent.period != limit.period:
+                    raise ValueError(f"{where}.period: {limit.period} differs from {parent.key}'s {parent.period}")
+            if limit.original_unit is not None:
+                if self.rem_to_mSv is None:
+                    raise ValueError(f"{where}.original_unit: a value in {limit.original_unit} needs rem_to_mSv")
+                assert limit.original_value is not None and limit.value_mSv is not None
+                expected = _exact(limit.original_value) * _exact(self.rem_to_mSv.value)
+                if limit.original_unit == "mrem":
+                    expected /= 1000
+                if expected != _exact(limit.value_mSv):
+                    raise ValueError(
+                        f"{where}.value_mSv: {limit.original_value:g} {limit.original_unit} is "
+                        f"{float(expected):g} mSv, not {limit.value_mSv:g}"
+                    )
+
+    def limit(self, key: str) -> ResolvedLimit | None:
+        by_key = {limit.key: limit for limit in self.limits}
+        limit = by_key.get(key)
+        if limit is None:
+            return None
+        if limit.fraction_of is not None:
+            parent = by_key[limit.fraction_of]
+            assert limit.fraction is not None and parent.value_mSv is not None
+            return ResolvedLimit(
+                key=limit.key,
+                period=limit.period,
+                mSv=float(_exact(parent.value_mSv) * _exact(limit.fraction)),
+                source=limit.source,
+                applies_to=limit.applies_to,
+                derivation=f"{limit.fraction:g} x {parent.key} ({parent.value_mSv:g} mSv, {parent.source})",
+            )
+        assert limit.value_mSv is not None
+        derivation = ""
+        if limit.original_unit is not None and self.rem_to_mSv is not None:
+            derivation = f"{limit.original_value:g} {limit.original_unit} x {self.rem_to_mSv.value:g} mSv/rem" + (
+                " / 1000" if limit.original_unit == "mrem" else ""
+            )
+        return ResolvedLimit(
+            key=limit.key,
+            period=limit.period,
+            mSv=limit.value_mSv,
+            source=limit.source,
+            applies_to=limit.applies_to,
+            derivation=derivation,
+        )
+
+    @property
+    def has_survey_method(self) -> bool:
+        return False
+
+
+class LimitsProfile(_ProfileBase):
+    """Dose limits and their periods only: no survey method (the maths stay the survey profile's)."""
+
+    schema_id: Literal["radsurvey.limits/1"] = Field(alias="schema")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LimitsProfile:
+        if not self.limits:
+            raise ValueError("limits: a limits profile defines at least one [[limits]] entry")
+        self._check_limits()
+        return self
 
 
 class Choice(_Data):
@@ -114,15 +257,10 @@ class PointKind(Choice):
     heights_cm: tuple[HeightCm, ...] = ()
 
 
-class Profile(_Data):
-    """A survey protocol (regulation) as data."""
+class Profile(_ProfileBase):
+    """A survey protocol (regulation) as data: the survey method, its tables, and any dose limits."""
 
     schema_id: Literal["radsurvey.profile/1"] = Field(alias="schema")
-    id: Text
-    title: Text
-    source: Text
-    status: Text
-    note: str = ""
     standard_week_min: Sourced[float]
     effective_conversion: Sourced[float]
     height_tolerance_cm: Sourced[float]
@@ -152,11 +290,30 @@ class Profile(_Data):
         _unique("survey_reasons", (r.key for r in self.survey_reasons))
         _unique("apparatus_types", (a.key for a in self.apparatus_types))
         _unique("point_kinds", (k.key for k in self.point_kinds))
+        self._check_limits()
         return self
+
+    @property
+    def has_survey_method(self) -> bool:
+        return True
 
     @property
     def nominal_heights_cm(self) -> tuple[int, ...]:
         return tuple(sorted(self.height_weights.weights))
+
+    def category_limit(self, number: int) -> ResolvedLimit | None:
+        """The annual dose limit of a room category, as a limit."""
+        category = self.category(number)
+        if category is None:
+            return None
+        return ResolvedLimit(
+            key=f"category_{number}_year",
+            period="year",
+            mSv=category.dose_limit_mSv_per_year,
+            source=category.source,
+            applies_to=category.description,
+            derivation="",
+        )
 
     def workload(self, key: str) -> Workload | None:
         return next((w for w in self.workloads if w.key == key), None)
@@ -166,6 +323,11 @@ class Profile(_Data):
 
     def point_kind(self, key: str) -> PointKind | None:
         return next((k for k in self.point_kinds if k.key == key), None)
+
+
+def _exact(value: float) -> Decimal:
+    """The decimal a TOML number was written as (repr gives the shortest round-tripping digits)."""
+    return Decimal(repr(value))
 
 
 def _unique(what: str, keys: Iterable[str]) -> None:

@@ -54,9 +54,25 @@ METER = [
 ]
 
 
+def default_sigint() -> None:
+    """In the spawned child: SIGINT back to its default.
+
+    ``make test`` under nohup or as a background job inherits SIGINT ignored, and an
+    ignored disposition survives exec: Ctrl-C (sendintr) would then do nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def spawn(args: list[str], env: dict[str, str]) -> pexpect.spawn:
-    child = pexpect.spawn(RADSURVEY, args, env=env, encoding="utf-8", timeout=30, dimensions=(60, 220))
-    return child
+    return pexpect.spawn(
+        RADSURVEY,
+        args,
+        env=env,
+        encoding="utf-8",
+        timeout=30,
+        dimensions=(60, 220),
+        preexec_fn=default_sigint,
+    )
 
 
 def answer(child: pexpect.spawn, prompt: str, text: str) -> None:
@@ -343,8 +359,11 @@ def test_without_a_plan_the_terminal_asks_for_the_protocol_header(tmp_path: Path
         "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
     }
     child = spawn(["survey", "start", "--id", "HDR"], env)
+    # one default, stated once (rich prints it in bold)
+    child.expect(r"Protocol number \(- for the survey id\)\s*(?:\x1b\[[0-9;]*m)*\(-\)(?:\x1b\[[0-9;]*m)*: ")
+    assert "to skip" not in child.after
+    child.sendline("17/2026")
     for prompt, value in (
-        (r"Protocol number", "17/2026"),
         (r"Facility", "Clinic 3"),
         (r"Address", "5 Main street"),
         (r"Department", "Radiology"),
@@ -377,14 +396,16 @@ def test_without_a_plan_the_terminal_asks_for_the_protocol_header(tmp_path: Path
         (r"not a date; type it as YYYY-MM-DD", None),
         (r"Certificate valid until", "2001-01-01"),
         (r"Energy range, keV", "15-3000"),
-        (r"Dose-rate range, uGy/h", "0.1-1000"),
+        (r"Dose-rate range, uGy/h", "0,1-1000"),  # decimal comma
         (r"Basic error, %", "15"),
+        (r"Formula \(3\) for wall points \(App\. 14 p\.29; the report names it\)", "conservative"),
     ):
         if value is None:
             child.expect(prompt)
         else:
             answer(child, prompt, value)
     child.expect(r"expired on 2001-01-01")  # the instrument check ran on what was typed
+    answer(child, r"conclude NOT VALID, whatever the readings\. Measure anyway\?", "y")
     answer(child, r"background: reading 1, uGy/h", "0.1")
     answer(child, r"background: reading 2, uGy/h", "0.1")
     answer(child, r"background: reading 3, uGy/h", "0.1")
@@ -420,6 +441,7 @@ def test_without_a_plan_the_terminal_asks_for_the_protocol_header(tmp_path: Path
     assert meta["conditions"]["phantom"] == "water, 250 x 250 x 150 mm"
     assert meta["conditions"]["filter"] == "0.5 mm Mo"
     assert meta["representative"]["name"] == "D. Head"
+    assert survey["options"] == {"formula3": "conservative"}
 
 
 @pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
@@ -465,3 +487,31 @@ def test_heights_with_cm_and_a_zero_current_are_handled_at_the_prompt(tmp_path: 
     assert point["anode_current_mA"] == 4 and point["anode_voltage_kV"] == 100
     assert point["location"] == "by the desk"
     assert list(point["readings_uGy_h"]) == ["80"]
+
+
+@pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
+@pytest.mark.parametrize("strict", [False, True])
+def test_an_expired_certificate_needs_a_yes_before_measuring_and_strict_refuses(tmp_path: Path, strict: bool) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN.replace('certificate_expires = "2099-01-01"', 'certificate_expires = "2001-01-01"'), "utf-8")
+    journal = tmp_path / "surveys.sqlite"
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(journal),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
+    child = spawn(["survey", "start", "--plan", str(plan), "--id", "EXP", *(["--strict"] if strict else [])], env)
+    if strict:
+        child.expect(r"instrument check failed \(--strict\).*expired on 2001-01-01")
+    else:
+        child.expect(r"expired on 2001-01-01")
+        answer(child, r"Measure anyway\?", "n")
+        child.expect(r"nothing measured")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == (2 if strict else 1)  # 2: refused as bad input, 1: the user said no
+    if not strict:  # --strict refuses before the session is created
+        with sqlite3.connect(journal) as db:
+            assert db.execute("SELECT COUNT(*) FROM survey_readings WHERE survey = 'EXP'").fetchone()[0] == 0

@@ -74,9 +74,10 @@ def test_persian_pdf_is_laid_out_right_to_left(doc: dict, chromium: str, tmp_pat
     # Right-to-left: a label row ends (right margin) with its Persian label, with the
     # value to its left; in the English PDF the label starts the line.
     bidi_marks = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u200e\u200f"))
-    line = next(ln for ln in text.translate(bidi_marks).splitlines() if "شماره گزارش" in ln)
-    assert line.rstrip().endswith("شماره گزارش")
-    assert line.index("WE-2008-014") < line.index("شماره گزارش")
+    # The page header repeats the number on every page; the table row is the line the label ends.
+    rows = [ln for ln in text.translate(bidi_marks).splitlines() if ln.rstrip().endswith("شماره گزارش")]
+    assert rows, "no right-to-left label row"
+    assert all(ln.index("WE-2008-014") < ln.index("شماره گزارش") for ln in rows)
 
 
 def test_persian_pdf_keeps_latin_values_numbers_and_formulas_in_their_own_order(
@@ -88,7 +89,7 @@ def test_persian_pdf_keeps_latin_values_numbers_and_formulas_in_their_own_order(
     text = pdf_text(out, layout=True).translate(bidi_marks)
     assert "12 Example Street, Almaty" in text  # not "Example Street, Almaty 12"
     assert "2.5 mm Al" in text and "180 x 180 mm" in text
-    assert "E = 0.5 * (0.15*D160 + 0.3*D120 + 0.5*D80 + 0.05*D30)" in text
+    assert "E = ۰٫۵ * (۰٫۱۵*D160 + ۰٫۳*D120 + ۰٫۵*D80 + ۰٫۰۵*D30)" in text
 
 
 def test_missing_chromium_is_one_clear_error(doc: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -105,3 +106,125 @@ def test_pdf_to_a_path_that_cannot_be_written_is_one_clear_error(doc: dict, chro
     (tmp_path / "plain-file").write_text("x", encoding="utf-8")
     with pytest.raises(ReportError, match="plain-file is not a directory"):
         write_report(doc, tmp_path / "plain-file" / "r.pdf", fmt="pdf")
+
+
+# -- the protocol as a signed document: pages, numbers, signatures, validity --------------------------
+
+BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u200e\u200f\u2066\u2067\u2068\u2069"))
+PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+# What each language prints on every page, and the words that must sit on the signature page.
+PAGE_LABEL = {
+    "en": lambda n, m: f"Page {n} of {m}",
+    "ru": lambda n, m: f"Страница {n} из {m}",
+    "kk": lambda n, m: f"{m} беттің {n}-беті",
+    "ro": lambda n, m: f"Pagina {n} din {m}",
+    "fa": lambda n, m: ("صفحه", str(n).translate(PERSIAN), "از", str(m).translate(PERSIAN)),
+}
+SIGNATURES = {
+    "en": ("Signatures", "Head of the laboratory"),
+    "ru": ("Подписи", "Руководитель лаборатории"),
+    "kk": ("Қолдар", "Зертхана меңгерушісі"),
+    "ro": ("Semnături", "Șeful laboratorului"),
+    "fa": ("امضاءها", "رئیس آزمایشگاه"),
+}
+NOT_VALID = {"en": "not valid", "ru": "недействителен", "kk": "жарамсыз", "ro": "nevalabil", "fa": "فاقد اعتبار"}
+FIELD_PATH = re.compile(r"points\[|readings_uGy_h|background_uGy_h|anode_current_mA|uGy/h|uSv/h")
+
+
+def page_texts(path: Path) -> list[str]:
+    pages, _ = pdf_pages(path)
+    return [
+        subprocess.run(
+            ["pdftotext", "-layout", "-f", str(n), "-l", str(n), str(path), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout.translate(BIDI)
+        for n in range(1, pages + 1)
+    ]
+
+
+def has_page_label(text: str, lang: str, n: int, m: int) -> bool:
+    label = PAGE_LABEL[lang](n, m)
+    if isinstance(label, str):
+        return label in " ".join(text.split())
+    # Persian: the footer line holds the word and both numbers (extraction order of RTL runs varies).
+    footer = next((ln for ln in reversed(text.splitlines()) if ln.strip()), "")
+    return all(part in footer for part in label)
+
+
+@pytest.fixture(scope="module")
+def six_point_pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from tests.report_documents import six_point_survey
+
+    try:
+        find_chromium()
+    except ReportError as err:
+        pytest.fail(f"{err} (the PDF tests need the Debian package 'chromium')")
+    out = tmp_path_factory.mktemp("six")
+    return {
+        lang: write_report(six_point_survey(expired=True), out / f"{lang}.pdf", fmt="pdf", lang=lang)
+        for lang in ("en", "ru", "kk", "fa", "ro")
+    }
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
+def test_every_page_carries_its_number_and_the_protocol_number(six_point_pdfs: dict[str, Path], lang: str) -> None:
+    pages = page_texts(six_point_pdfs[lang])
+    assert len(pages) >= 2
+    for n, text in enumerate(pages, start=1):
+        assert "РК-17/2026" in text, f"{lang} page {n}: no protocol number"
+        assert has_page_label(text, lang, n, len(pages)), f"{lang} page {n}: no 'page {n} of {len(pages)}'"
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
+def test_no_internal_field_path_or_latin_unit_code_is_printed(six_point_pdfs: dict[str, Path], lang: str) -> None:
+    text = "\n".join(page_texts(six_point_pdfs[lang]))
+    assert FIELD_PATH.findall(text) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
+def test_the_signature_block_is_on_one_page(six_point_pdfs: dict[str, Path], lang: str) -> None:
+    heading, last_row = SIGNATURES[lang]
+    pages = page_texts(six_point_pdfs[lang])
+    holding = [n for n, text in enumerate(pages) if heading in text or last_row in text]
+    assert len(holding) == 1, f"{lang}: signature block on pages {holding}"
+    assert heading in pages[holding[0]] and last_row in pages[holding[0]]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
+def test_an_expired_certificate_concludes_not_valid_on_the_first_page(
+    six_point_pdfs: dict[str, Path], lang: str
+) -> None:
+    first = page_texts(six_point_pdfs[lang])[0]
+    assert NOT_VALID[lang] in first
+    assert "СП-08-5531/2025-ПОВ" in first  # the reason names the certificate
+
+
+def test_acceptance_multi_page_russian_protocol_of_six_points_with_an_expired_certificate(
+    six_point_pdfs: dict[str, Path],
+) -> None:
+    pages = page_texts(six_point_pdfs["ru"])
+    first, text = pages[0], "\n".join(pages)
+    flat = " ".join(text.split())
+    # Validity before verdict, with the reason, before the first section.
+    assert first.index("Заключение: недействителен") < first.index("1. Учреждение")
+    assert "истёк 01.06.2026, до даты контроля" in " ".join(first.split())
+    # Every point, its E with U (decimal comma), the failing one named, the straddle flagged.
+    for point in ("R1", "R2", "S1", "S2", "A1", "B1"):
+        assert f"Точка {point}" in flat
+    assert "2,77083 ± 0,48" in flat
+    assert "интервал E ± U включает ДМД Е" in flat
+    # Formulas with the decimal comma; units translated and never broken across lines.
+    assert "E = 0,25 * (D80 + 0,5*D120)" in flat
+    assert not any(re.search(r"мкГр/\s*$|мкЗв/\s*$", line) for line in text.splitlines())
+    assert "мкГр/ч" in text and "мкЗв/ч" in text
+    # Conditions actually used, times in the site's zone with the offset.
+    assert "U = 100 кВ, I = 4 мА" in flat and "U = 100 кВ, I = 2 мА" in flat
+    assert "09:10:00 – 10:40:00 UTC+05:00" in flat
+    # Warnings for people; the audit annex; the decision rule.
+    assert "Точка B1, 120 см: 3 из 3 показаний вне диапазона 0,1–1000 мкГр/ч" in flat
+    assert "Приложение А. Журнал изменений" in flat and "показания отброшены" in flat
+    assert "простое принятие (ILAC-G8:09/2019, п. 4.2.1)" in flat
+    assert "Руководитель лаборатории" in flat

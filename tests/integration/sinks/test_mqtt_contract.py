@@ -76,6 +76,7 @@ CHANNEL_ALARM = {
     "since": (str, type(None)),
     "acknowledged": bool,
     "latched": bool,
+    "basis": (str, type(None)),
     "states": dict,
 }
 STATE = {
@@ -315,6 +316,7 @@ async def test_the_channel_alarm_topic_holds_the_worst_rule_not_the_latest_event
     twa = json.loads(kept[f"{ROOT}/channels/ch1/alarms/twa"].payload)  # type: ignore[arg-type]
     instant = json.loads(kept[f"{ROOT}/channels/ch1/alarms/instant"].payload)  # type: ignore[arg-type]
     assert (twa["state"], instant["state"]) == ("normal", "alarm")
+    assert "derived comparison" in twa["basis"] and channel["basis"] == instant["basis"]
     assert channel["seq"] == twa["seq"] > instant["seq"]
 
 

@@ -19,8 +19,8 @@ from radsurvey.daemon.alarms.engine import (
     TimeWeightedWindow,
 )
 
-CAT1 = CategoryLimits(dmd_uSv_h=13.0, dose_limit_mSv=20.0, hours_per_year=1500.0)
-CAT5 = CategoryLimits(dmd_uSv_h=1.3, dose_limit_mSv=1.0, hours_per_year=3000.0)
+CAT1 = CategoryLimits(dmd_uSv_h=13.0, dose_limit_mSv=20.0, occupancy_factor=1.0)
+CAT5 = CategoryLimits(dmd_uSv_h=1.3, dose_limit_mSv=1.0, occupancy_factor=0.25)
 
 
 def rule(limits: CategoryLimits = CAT1, **cfg: object) -> Rule:
@@ -205,23 +205,24 @@ def test_min_coverage_withholds_the_mean_until_enough_of_the_window_is_measured(
     assert w.mean(50) == pytest.approx(1.0)
 
 
-def test_dose_budget_projects_the_mean_rate_to_the_categorys_hours() -> None:
+def test_dose_budget_projects_the_periods_dose_to_the_whole_year() -> None:
+    # 2026 has 365 days: 1 uSv/h measured for an hour projects to 8760 uSv.
     t0 = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
-    b = DoseBudget("year", hours_per_year=2000, max_gap_s=120, min_elapsed_s=0)
+    b = DoseBudget("year", max_gap_s=120, min_elapsed_s=0)
     for i in range(0, 3601, 60):
         b.add(t0 + i, 1.0)  # 1 uSv/h for an hour
-    assert b.projected_mSv() == pytest.approx(2.0)  # 1 uSv/h x 2000 h
+    assert b.projected_mSv() == pytest.approx(8.76)
     assert b.s is not None and b.s.dose_uSv == pytest.approx(1.0)
 
 
 def test_dose_budget_starts_again_on_the_first_of_january() -> None:
-    b = DoseBudget("year", hours_per_year=1000, max_gap_s=120, min_elapsed_s=0)
+    b = DoseBudget("year", max_gap_s=120, min_elapsed_s=0)
     end = datetime(2027, 1, 1, tzinfo=UTC).timestamp()
     for t in (end - 120, end - 60, end + 60, end + 120):
         b.add(t, 5.0 if t < end else 1.0)
     assert b.s is not None and b.s.period_start == end
     assert b.s.covered_s == pytest.approx(120)
-    assert b.projected_mSv() == pytest.approx(1.0)
+    assert b.projected_mSv() == pytest.approx(8.76)  # 1 uSv/h over 2027's 8760 h
 
 
 def test_dose_budget_state_of_another_start_date_is_started_afresh() -> None:
@@ -229,7 +230,7 @@ def test_dose_budget_state_of_another_start_date_is_started_afresh() -> None:
 
     start = date(2026, 3, 2)
     t0 = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
-    b = DoseBudget(start, hours_per_year=2000, max_gap_s=120, min_elapsed_s=0)
+    b = DoseBudget(start, max_gap_s=120, min_elapsed_s=0)
     b.s = DoseBudgetState(period_start=t0 - 86400, dose_uSv=50.0, covered_s=3600.0, last_t=t0 + 10)
     b.add(t0 + 70, 1.0)
     assert b.s.period_start == t0 and b.s.dose_uSv == pytest.approx(60 / 3600)
@@ -237,11 +238,11 @@ def test_dose_budget_state_of_another_start_date_is_started_afresh() -> None:
 
 def test_dose_budget_ignores_samples_before_a_configured_start() -> None:
     start = datetime(2026, 6, 1, tzinfo=UTC).timestamp()
-    b = DoseBudget(date(2026, 6, 1), hours_per_year=1000, max_gap_s=1000, min_elapsed_s=0)
+    b = DoseBudget(date(2026, 6, 1), max_gap_s=1000, min_elapsed_s=0)
     b.add(start - 600, 100.0)
     b.add(start + 300, 2.0)  # counts only (start, start+300]
     assert b.s is not None and b.s.covered_s == pytest.approx(300)
-    assert b.projected_mSv() == pytest.approx(2.0)
+    assert b.projected_mSv() == pytest.approx(2.0 * 8760 / 1000)
 
 
 # -- rules ---------------------------------------------------------------------------------------
@@ -278,14 +279,14 @@ def test_instant_rule_requires_a_level() -> None:
 
 
 def test_dose_budget_rule_warns_at_30_percent_of_the_category_limit() -> None:
-    # category 5: 1 mSv/year, 3000 h -> projected = mean E x 3 (mSv per uSv/h)
+    # category 5: 1 mSv/year; 2026 has 8760 h -> projected = mean E x 8.76 (mSv per uSv/h)
     t0 = datetime(2026, 1, 10, tzinfo=UTC).timestamp()
     r = rule(CAT5, kind="dose_budget", min_elapsed_s=0, hysteresis_fraction=0)
-    got = run(r, [(t0 + i * 60, e) for i, e in enumerate([0.0, 0.1, 0.1, 0.4, 0.4, 0.4])])
-    # means after each sample: 0.1, 0.1, 0.2, 0.25, 0.28 -> x3: 0.3 (warn), ..., 0.75, 0.84
+    got = run(r, [(t0 + i * 60, e) for i, e in enumerate([0.0, 0.035, 0.035, 0.1, 0.1, 0.1])])
+    # means after each sample: 0.035, 0.035, 0.0567, 0.0675, 0.074 -> x8.76: 0.307 (warn), ..., 0.648
     assert [s for _, s in got] == ["warning"]
     assert got[0][0] == t0 + 60
-    assert r.measure(t0) == pytest.approx(0.84)
+    assert r.measure(t0) == pytest.approx(0.074 * 8.76)
 
 
 def test_latching_twa_alarm_stays_after_the_exposure() -> None:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -210,3 +211,47 @@ def test_importing_the_cli_loads_neither_pydantic_nor_rich():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
     assert done.stdout.strip() == ""
+
+
+FLUOROSCOPY_AT_1_MA = {
+    "schema": "radsurvey.survey/1",
+    "protocol": "kz-2008-303",
+    "apparatus": "fluoroscopy",
+    "background_compensated": True,
+    "points": [
+        {
+            "id": "F1",
+            "room": "procedure room",
+            "category": 1,
+            "kind": "above",
+            "anode_current_mA": 1,
+            "readings_uGy_h": {"80": [10.0, 10.0, 10.0]},
+        }
+    ],
+}
+
+
+def test_a_p15_condition_is_a_warning_and_with_strict_an_error(write):
+    path = write(FLUOROSCOPY_AT_1_MA)
+    result = run("evaluate", path, "--format", "json")
+    assert result.exit_code == 0
+    (warning,) = [w for w in json.loads(result.stdout)["warnings"] if w["paragraph"] == "p.15"]
+    assert warning["text"].startswith("points[F1].anode_current_mA: 1 mA is below the 2 mA")
+    strict = run("evaluate", path, "--strict")
+    assert strict.exit_code == 2
+    assert "points[F1].anode_current_mA: 1 mA is below the 2 mA App. 14 p.15 requires in fluoroscopy" in strict.stderr
+    assert "(--strict)" in strict.stderr
+
+
+def test_the_table_shows_measured_and_nominal_heights_and_k(write):
+    survey = json.loads(json.dumps(FLUOROSCOPY_AT_1_MA))
+    survey["apparatus"] = "dental_film"
+    point = survey["points"][0]
+    point.update(category=7, kind="wall", anode_current_mA=2, anode_voltage_kV=70)
+    point["readings_uGy_h"] = {"90": [36.0] * 3, "130": [36.0] * 3}
+    point["design_attenuation_factor"] = {"value": 5, "source": "design sheet 2"}
+    result = run("evaluate", write(survey), "--format", "table")
+    assert result.exit_code == 0, result.output
+    assert "0.75 / K 5 = 0.15" in result.stdout
+    assert re.search(r"F1\s+90\s+80\s", result.stdout) and re.search(r"F1\s+130\s+120\s", result.stdout)
+    assert "K at F1: 5 (design sheet 2), App. 14 p.25" in result.stdout

@@ -107,12 +107,27 @@ def test_an_unknown_point_kind_is_rejected(minimal_survey):
 
 @pytest.mark.parametrize(
     "heights",
-    [("30", "80"), ("80", "120", "160"), ("30", "80", "120", "160", "200"), ("80", "100")],
+    [("30", "80"), ("80", "120", "160"), ("40", "90", "130")],
 )
 def test_an_unsupported_height_combination_is_rejected(minimal_survey, heights):
     readings = {height: [1.0, 1.0, 1.0] for height in heights}
     data = minimal_survey(point={"readings_uGy_h": readings})
     rejects(data, "points[P1].readings_uGy_h", "unsupported height combination")
+
+
+@pytest.mark.parametrize(
+    ("heights", "field", "message"),
+    [
+        (("30", "80", "120", "160", "200"), "readings_uGy_h.200", "height 200 cm is in no band"),
+        (("80", "100"), "readings_uGy_h.100", "height 100 cm lies in two bands, 80 cm (60-100 cm) and 120 cm"),
+        (("30", "80", "140", "160"), "readings_uGy_h.140", "lies in two bands, 120 cm (100-140 cm) and 160 cm"),
+        (("30", "70", "90", "120"), "readings_uGy_h.90", "heights 70 cm and 90 cm are both in the band of 80 cm"),
+    ],
+)
+def test_a_height_outside_one_band_is_one_error_naming_point_height_and_bands(minimal_survey, heights, field, message):
+    readings = {height: [1.0, 1.0, 1.0] for height in heights}
+    data = minimal_survey(point={"kind": "workplace", "readings_uGy_h": readings})
+    rejects(data, f"points[P1].{field}", message)
 
 
 @pytest.mark.parametrize("height", ["eighty", "80.5", "-80", "", "8O"])

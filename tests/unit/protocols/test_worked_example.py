@@ -83,15 +83,19 @@ def test_evaluation_document_has_the_contract_keys(evaluation):
     document = evaluation.to_dict()
     assert list(document) == [
         "schema", "protocol", "apparatus", "workload_mA_min_per_week", "workload_source",
-        "background_uGy_h", "background_compensated", "formula3", "verdict", "warnings", "points",
+        "background_uGy_h", "background_compensated", "formula3", "formula3_text", "verdict", "warnings",
+        "points",
     ]  # fmt: skip
     assert document["schema"] == "radsurvey.evaluation/1"
     assert list(document["points"][0]) == [
-        "id", "room", "category", "kind", "formula", "heights", "effective_dose_rate_uSv_h",
+        "id", "room", "category", "kind", "formula", "heights", "design_attenuation_factor",
+        "effective_measured_uSv_h", "effective_uSv_h", "effective_dose_rate_uSv_h",
         "limit_uSv_h", "ratio", "verdict", "warnings",
     ]  # fmt: skip
+    assert list(document["warnings"][0]) == ["text", "code", "paragraph", "field"]
     assert list(document["points"][0]["heights"]["80"]) == [
-        "readings_uGy_h", "mean_uGy_h", "net_uGy_h", "normalised_uGy_h", "below_background",
+        "height_cm", "nominal_height_cm", "readings_uGy_h", "mean_uGy_h", "net_uGy_h", "normalised_uGy_h",
+        "below_background",
     ]  # fmt: skip
 
 

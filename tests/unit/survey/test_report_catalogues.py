@@ -92,3 +92,16 @@ def test_the_extraction_covers_what_the_template_translates(apparatus: str, monk
     render_report(doc, fmt="html", lang="ru", solar_hijri=True)
     assert recording.asked - extracted() == set()
     assert len(recording.asked) > 50
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_translations_keep_every_placeholder_of_their_message(lang: str) -> None:
+    import re
+
+    placeholder = re.compile(r"%\(\w+\)s|%%")
+    wrong = {
+        message: text
+        for message, text in catalogue(lang).items()
+        if text and sorted(placeholder.findall(message)) != sorted(placeholder.findall(text))
+    }
+    assert wrong == {}

@@ -136,7 +136,8 @@ def test_non_interactive_start_with_a_meter_records_instrument_warnings(env: Pat
     assert code == 0, out + err
     assert "expired on 2001-01-01" in out
     report = json.loads((env / "r.json").read_text(encoding="utf-8"))
-    assert any("expired on 2001-01-01" in w for w in report["warnings"])
+    assert report["conclusion"] == "not_valid"  # the problem moved from the warnings to the validity reasons
+    assert any("expired on 2001-01-01" in v["text"] for v in report["validity"])
     assert report["evaluation"]["points"][0]["formula"] == "4"
     # The readings the meter gave are the ones evaluated.
     _, exported, _ = run("survey", "export", "CT1")

@@ -42,7 +42,8 @@ def test_csv_has_one_row_per_point_and_height_with_full_precision(doc: dict) -> 
     rows = list(csv.DictReader(io.StringIO(render_report(doc, fmt="csv"))))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert rows[0]["point"] == "background"
-    points = [r for r in rows if r["point"] != "background"]
+    points = [r for r in rows if r["point"] not in ("background", "conclusion", "audit")]
+    assert rows[-1]["point"] == "conclusion" and rows[-1]["conclusion"] == "does_not_comply"
     assert [(r["point"], r["height_cm"]) for r in points] == [
         ("R1", "30"),
         ("R1", "80"),
@@ -89,8 +90,8 @@ def test_html_report_shows_every_protocol_field(doc: dict) -> None:
         "2.77083",
         "1.108",
         "Signatures",
-        "@page { size: A4",
-        "outside 0.1-1000 uGy/h",
+        "size: A4",
+        "Background: 1 of 3 readings outside 0.1–1000 µGy/h",  # a warning for people, no field path
         "Position of the point",
         "radiographer's position beside the table, 1 m from the beam axis",
     ):
@@ -108,7 +109,7 @@ def test_formula3_conservative_variant_is_named_and_used(doc: dict) -> None:
 def test_russian_report_translates_the_labels(doc: dict) -> None:
     html = render_report(doc, fmt="html", lang="ru")
     assert "Протокол радиационного контроля" in html
-    assert "Мощность эффективной дозы E, мкЗв/ч" in html
+    assert 'Мощность эффективной дозы E ± U (k = 2), <span class="u">мкЗв/ч</span>' in html
     assert "2,875" in html  # decimal comma
     assert "не соответствует" in html
 
@@ -213,7 +214,8 @@ def test_persian_report_isolates_latin_and_digits_from_the_right_to_left_layout(
     doc["facility"] = {**doc["facility"], "address": "12 Example Street, Almaty"}
     html = render_report(doc, fmt="html", lang="fa")
     assert "<bdi>12 Example Street, Almaty</bdi>" in html  # direction from its first letter: left-to-right
-    assert '<bdi dir="ltr" class="formula">E = 0.5 * (0.15*D160 + 0.3*D120 + 0.5*D80 + 0.05*D30)</bdi>' in html
+    # Persian decimal separator and digits in the formula too (heights in the names stay as written).
+    assert '<bdi dir="ltr" class="formula">E = ۰٫۵ * (۰٫۱۵*D160 + ۰٫۳*D120 + ۰٫۵*D80 + ۰٫۰۵*D30)</bdi>' in html
     assert '<bdi dir="ltr">R500-06-1187</bdi>' in html
     parser = _CellText()
     parser.feed(html)
@@ -231,9 +233,9 @@ def test_solar_hijri_dates_work_in_any_language_and_say_so(doc: dict) -> None:
 @pytest.mark.parametrize(
     ("lang", "solar_hijri", "shown"),
     [
-        ("en", False, "2026-11-22 10:15:03 – 10:42:10 UTC"),
-        ("ru", False, "22.11.2026 10:15:03 – 10:42:10 UTC"),
-        ("fa", True, "۱۴۰۵/۰۹/۰۱ ۱۰:۱۵:۰۳ – ۱۰:۴۲:۱۰ UTC"),
+        ("en", False, "2026-11-22 10:15:03 – 10:42:10 UTC+00:00"),
+        ("ru", False, "22.11.2026 10:15:03 – 10:42:10 UTC+00:00"),
+        ("fa", True, "۱۴۰۵/۰۹/۰۱ ۱۰:۱۵:۰۳ – ۱۰:۴۲:۱۰ UTC+۰۰:۰۰"),
     ],
 )
 def test_reading_times_are_printed_readably(doc: dict, lang: str, solar_hijri: bool, shown: str) -> None:
@@ -248,7 +250,7 @@ def test_reading_times_are_printed_readably(doc: dict, lang: str, solar_hijri: b
 
 def test_a_span_over_midnight_prints_both_dates() -> None:
     span = formatter("en").time_span("2026-11-22T23:50:00Z", "2026-11-23T00:10:00.5Z")
-    assert span == "2026-11-22 23:50:00 – 2026-11-23 00:10:00 UTC"
+    assert span == "2026-11-22 23:50:00 – 2026-11-23 00:10:00 UTC+00:00"
 
 
 @pytest.mark.parametrize(

@@ -335,3 +335,35 @@ def test_a_retake_that_cures_the_spread_leaves_no_warning(store: SurveyStore) ->
     sid = new_session(store, plan, profile=TechnicianProfile())
     SurveyFlow(store=store, survey_id=sid, ui=SilentUI(lambda _: None), source=Noisy(), plan=plan).run()
     assert not any("spread" in w for w in store.get(sid).header["metadata"]["warnings"])
+
+
+def test_retakes_and_point_edits_are_recorded_with_times_in_the_exported_metadata(store: SurveyStore) -> None:
+    sid = store.create({"protocol": "kz-2008-303", "apparatus": "radiography", "metadata": {}})
+    spec = {"id": "R1", "room": "r", "category": 1, "kind": "above", "heights_cm": [80], "anode_current_mA": 4}
+    store.add_point(sid, spec)
+    for v in (1.0, 9.0):
+        store.add_reading(
+            sid, point="R1", height_cm=80, value_uGy_h=v, source="manual", ts=f"2026-12-01T10:00:0{v:.0f}Z"
+        )
+    store.discard(sid, point="R1", height_cm=80)
+    store.discard(sid, point="R1", height_cm=80)  # nothing left to discard: no entry
+    store.update_point(sid, {**spec, "anode_current_mA": 2})
+    audit = store.get(sid).document()["metadata"]["audit"]
+    assert [e["action"] for e in audit] == ["discarded", "edited"]
+    discarded, edited = audit
+    assert discarded["point"] == "R1" and discarded["height_cm"] == 80
+    assert discarded["readings_uGy_h"] == [1.0, 9.0]
+    assert discarded["read_at"] == ["2026-12-01T10:00:01Z", "2026-12-01T10:00:09Z"]
+    assert discarded["at"].endswith("Z") or "+" in discarded["at"]
+    assert (edited["field"], edited["old"], edited["new"]) == ("anode_current_mA", 4, 2)
+    assert SurveyMetadata.model_validate(store.get(sid).metadata).audit[1].new == 2
+
+
+def test_a_new_session_records_the_sites_time_zone(store: SurveyStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Almaty")
+    doc = {"schema": "radsurvey.survey/1", "protocol": "kz-2008-303", "apparatus": "radiography"}
+    sid = new_session(store, doc, profile=TechnicianProfile())
+    assert store.get(sid).metadata["timezone"] == "Asia/Almaty"
+    given = {**doc, "metadata": {"timezone": "Europe/Bucharest"}}
+    sid = new_session(store, given, profile=TechnicianProfile())
+    assert store.get(sid).metadata["timezone"] == "Europe/Bucharest"  # what the plan says wins
