@@ -624,6 +624,11 @@ async def static(request: web.Request) -> web.Response:
     )
 
 
+async def no_icon(request: web.Request) -> web.Response:
+    # Browsers ask for it on every page; an empty answer keeps their consoles free of 404s.
+    return web.Response(status=204, headers={"Cache-Control": "public, max-age=86400"})
+
+
 def build_app(console: Console) -> web.Application:
     app = web.Application(middlewares=[_security], client_max_size=64 * 1024)
     app[CONSOLE] = console
@@ -646,4 +651,5 @@ def build_app(console: Console) -> web.Application:
     r.add_get("/api/surveys", surveys_api)
     r.add_get("/surveys/{survey}/report", survey_report)
     r.add_get("/static/{name}", static)
+    r.add_get("/favicon.ico", no_icon)
     return app
