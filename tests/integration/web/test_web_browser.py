@@ -160,6 +160,10 @@ def _page(browser, width: int = 1280, height: int = 800):  # type: ignore[no-unt
 
 
 def _fits(page, width: int, height: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    clipped = page.evaluate(
+        "[...document.querySelectorAll('.tile .big')].filter(e => e.scrollWidth > e.clientWidth).length"
+    )
+    assert clipped == 0, f"{clipped} kiosk numbers wider than their tile"
     size = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
     assert size[0] <= width, f"page is {size[0]} px wide in a {width} px viewport"
     if height is not None:
@@ -248,7 +252,7 @@ def test_the_kiosk_fits_1920x1080_with_numbers_readable_from_3_m(console: str, b
 def test_every_view_fits_a_phone_without_sideways_scrolling(console: str, browser, path: str) -> None:  # type: ignore[no-untyped-def]
     page = _page(browser, 390, 844)
     page.goto(console + path)
-    page.wait_for_timeout(1000)
+    page.wait_for_timeout(1500)
     _fits(page, 390)
     name = path.strip("/").replace("/", "-") or "overview"
     page.screenshot(path=str(ARTIFACTS / f"phone-{name}.png"), full_page=True)
