@@ -255,6 +255,9 @@ async def test_surveys_are_listed_with_verdicts_and_reports_download_in_every_fo
         async with http.get(run.url("/api/surveys")) as r:
             surveys = (await r.json())["surveys"]
         assert [(s["id"], s["verdict"], s["evaluated_points"]) for s in surveys] == [(sid, "fail", 3)]
+        async with http.get(run.url("/surveys?lang=ru")) as r:
+            page = await r.text()
+        assert sid in page and f'action="/surveys/{sid}/report"' in page and "verdict-fail" in page
         async with http.get(run.url(f"/surveys/{sid}/report?format=json&lang=ru")) as r:
             report = await r.json(content_type=None)
         assert report["survey_id"] == sid
