@@ -206,7 +206,8 @@ class LiveState:
                 self.refresh(channel)
             if read is not None and n % 2 == 0:
                 try:
-                    self.set_sinks(sink_status(read))
+                    # Counting a long backlog after an outage takes a while: off the event loop.
+                    self.set_sinks(await asyncio.to_thread(sink_status, read))
                 except sqlite3.Error as err:
                     log.warning("cannot read sink status", error=str(err))
             n += 1
