@@ -21,7 +21,9 @@ from radsurvey.daemon.web.service import WebService
 PASSWORD = "correct horse battery"
 
 
-def web_config(tmp_path: Path, *, web: dict[str, Any] | None = None, beam: bool = True) -> DaemonConfig:
+def web_config(
+    tmp_path: Path, *, web: dict[str, Any] | None = None, beam: bool = True, **sections: Any
+) -> DaemonConfig:
     """Channel ``door`` (category 5, DMD_E 1.3) on a 5 Hz simulated meter; ``spare`` on a meter never started."""
     return parse_config(
         {
@@ -54,6 +56,7 @@ def web_config(tmp_path: Path, *, web: dict[str, Any] | None = None, beam: bool 
             ],
             "alarms": {"tick_interval_s": 0.2, "ack_poll_interval_s": 0.1},
             "web": {"listen": "127.0.0.1:0", "users_file": str(tmp_path / "users"), **(web or {})},
+            **sections,
         },
         environ={},
     )
@@ -69,11 +72,13 @@ class Running:
 
 @asynccontextmanager
 async def running(cfg: DaemonConfig, *, ssl: bool = False) -> AsyncIterator[Running]:
+    from radsurvey.daemon.sinks import build_services
+
     UsersFile(cfg.web.users_file).set_password("alice", PASSWORD)  # type: ignore[union-attr]
     journal = Journal(cfg.journal.path, commit_interval_s=0.05)
     alarms = AlarmService(cfg, clock_synchronised=lambda: True)
     web = WebService(cfg)
-    daemon = Daemon(cfg, journal, services=[alarms, web])
+    daemon = Daemon(cfg, journal, services=[alarms, *build_services(cfg), web])
     task = asyncio.create_task(daemon.run())
     try:
         await asyncio.wait_for(web.listening.wait(), 20)

@@ -52,6 +52,22 @@ async def test_overview_lists_every_channel_with_its_value_limit_alarm_and_meter
         assert spare["status"] == "no_data" and spare["effective_uSv_h"] is None and spare["ratio"] is None
 
 
+async def test_the_overview_shows_the_backlog_of_a_sink_whose_broker_is_down(tmp_path: Path) -> None:
+    from tests.servers import free_port
+
+    cfg = web_config(tmp_path, mqtt={"host": "127.0.0.1", "port": free_port(), "reconnect_initial_s": 0.2})
+    async with running(cfg) as run, client() as http:
+
+        async def backlog():  # type: ignore[no-untyped-def]
+            sinks = (await _overview(http, run.base))["sinks"]
+            return sinks if sinks.get("mqtt", {}).get("backlog_rows", 0) > 10 else None
+
+        sinks = await wait_for(backlog, timeout_s=20)
+        assert sinks["mqtt"]["errors"] >= 1 and sinks["mqtt"]["last_error"]
+        async with http.get(run.url("/")) as r:
+            assert "mqtt: backlog" in await r.text()
+
+
 async def test_a_sample_reaches_an_sse_subscriber_within_one_second(tmp_path: Path) -> None:
     async with running(web_config(tmp_path)) as run, client() as http:
         async with http.get(run.url("/api/events"), timeout=aiohttp.ClientTimeout(sock_read=20)) as r:
