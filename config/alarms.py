@@ -277,6 +277,22 @@ class MqttAckConfig(BaseModel):
     client_id: str | None = None
     allowed_users: list[str] = Field(default_factory=list, description="if not empty, only these names may acknowledge")
     reconnect_max_s: float = Field(60.0, gt=0, le=3600)
+    keys_file: Path | None = Field(
+        None,
+        description=(
+            "signing keys, one 'user:secret' line each, mode 0600 (docs/alarms.md); when set, "
+            "only acknowledgements signed with the key of their 'by' are accepted"
+        ),
+    )
+    max_skew_s: float = Field(
+        300.0, ge=5, le=3600, description="a signed acknowledgement's ts may differ from our clock by at most this"
+    )
+    nonce_file: Path | None = Field(
+        None, description="where the nonces seen are kept across restarts; default: the journal path + '.ack-nonces'"
+    )
+    probe_timeout_s: float = Field(
+        2.0, gt=0, le=30, description="how long the start-up probe waits for an anonymous publication to arrive"
+    )
 
     @model_validator(mode="after")
     def _password_with_its_account(self) -> MqttAckConfig:
@@ -303,9 +319,10 @@ def check_unique_rule_names(channel_id: str, rules: list[AlarmRule]) -> list[str
     seen: set[str] = set()
     problems = []
     for rule in rules:
-        if rule.name == "action":
+        if rule.name in ("action", "journal_write"):
             problems.append(
-                f"channels[{channel_id}].alarms: rule name 'action' is reserved for the local command's health"
+                f"channels[{channel_id}].alarms: rule name {rule.name!r} is reserved"
+                " (the local command's health, the journal's commits)"
             )
         if rule.name in seen:
             problems.append(f"channels[{channel_id}].alarms: duplicate rule {rule.name!r} (give each an id)")

@@ -26,6 +26,7 @@ from .alarms import (
 )
 from .connection import ConnectionConfig
 from .sinks import InfluxConfig, MqttConfig, RetentionConfig
+from .web import WebConfig
 
 # Home Assistant's expire_after must outlast a missed reading or two: our decision,
 # not a rule of Home Assistant's (it accepts any positive number of seconds).
@@ -64,11 +65,26 @@ class JournalConfig(_Section):
     synchronous: Literal["normal", "full"] = Field(
         "normal", description="SQLite synchronous mode: 'full' fsyncs every commit (safer on power loss, more SD wear)"
     )
+    spill_dir: Path | None = Field(
+        None,
+        description=(
+            "directory on another filesystem where rows the journal cannot commit at stop (disk full) are written"
+        ),
+    )
 
     def resolved_path(self, state_directory: str | None = None) -> Path:
         if self.path.is_absolute() or not state_directory:
             return self.path
         return Path(state_directory) / self.path
+
+
+class ShutdownConfig(_Section):
+    drain_s: float = Field(
+        3.0,
+        ge=0,
+        le=30,
+        description="on SIGTERM/SIGINT, how long the connected sinks may take to publish what is committed",
+    )
 
 
 class MeterConfig(BaseModel):
@@ -150,6 +166,8 @@ class DaemonConfig(BaseSettings):
     influxdb: InfluxConfig | None = None
     retention: RetentionConfig = RetentionConfig()
     alarms: AlarmsConfig = AlarmsConfig()
+    shutdown: ShutdownConfig = ShutdownConfig()
+    web: WebConfig | None = None
     profiles: list[Path] = Field(
         default_factory=list,
         description=(
@@ -236,9 +254,14 @@ class DaemonConfig(BaseSettings):
                         f" {math.ceil(HA_EXPIRE_POLLS * poll)}, or leave it out"
                     )
         ack = self.alarms.mqtt_ack
-        if ack.enabled and not ack.username and not (self.mqtt is not None and self.mqtt.username):
+        if (
+            ack.enabled
+            and ack.keys_file is None
+            and not ack.username
+            and not (self.mqtt is not None and self.mqtt.username)
+        ):
             problems.append(
-                "alarms.mqtt_ack: acknowledgement over MQTT needs a broker account: "
+                "alarms.mqtt_ack: acknowledgement over MQTT needs signing keys (keys_file) or a broker account: "
                 "username (and a password) here or in [mqtt]"
             )
         if problems:

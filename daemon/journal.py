@@ -27,6 +27,8 @@ import structlog
 
 from radsurvey.protocols.errors import JournalError
 
+from . import journal_spill as spill
+
 log = structlog.get_logger("radsurvey.journal")
 
 # (version, description, SQL). Append only; never edit a released migration.
@@ -306,18 +308,23 @@ class Journal:
         batch_size: int = 1000,
         synchronous: str = "normal",
         run_config: str = "",
+        spill_dir: str | Path | None = None,
     ):
         self.path = Path(path)
+        self.spill_dir = Path(spill_dir) if spill_dir is not None else None
         self.commit_interval_s = commit_interval_s
         self.batch_size = batch_size
         self._conn = connect(self.path, synchronous=synchronous)
         migrate(self._conn, self.path)
         self._seq_lock = threading.Lock()
-        self._next_seq = self._max_seq() + 1
+        # Rows of an earlier run that were never committed (spilled or counted) keep their seqs: never reuse them.
+        self._next_seq = max(self._max_seq(), spill.uncommitted_top(self.path, self.spill_dir)) + 1
+        spill.reserve(self.path)
         self.committed_seq = self._next_seq - 1
         self.last_error: str | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._listeners: list[Callable[[int], None]] = []
+        self._health: list[Callable[[str | None], None]] = []
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
         self.run_id = self._start_run(run_config)
         self._thread = threading.Thread(target=self._writer, name="radsurvey-journal", daemon=True)
@@ -367,6 +374,18 @@ class Journal:
     def add_commit_listener(self, callback: Callable[[int], None]) -> None:
         """``callback(committed_seq)`` runs in the writer thread after each commit."""
         self._listeners.append(callback)
+
+    def add_health_listener(self, callback: Callable[[str | None], None]) -> None:
+        """``callback(error)`` runs in the writer thread after each failed commit, and with None after the
+        first commit that succeeds again (the ``journal_write`` alarm)."""
+        self._health.append(callback)
+
+    def _tell_health(self, error: str | None) -> None:
+        for callback in self._health:
+            try:
+                callback(error)
+            except Exception:  # a listener must never stop the writer
+                log.exception("journal health listener failed")
 
     def note_external_commit(self, seq: int) -> None:
         """Another connection of this process committed a row with ``seq`` (a survey store).
@@ -426,13 +445,15 @@ class Journal:
                     pending, failures = [], 0
                 else:
                     failures += 1
+                    if stop:
+                        break  # stopping: no more retries, whatever the disk (the rows are spilled below)
                     time.sleep(min(self.commit_interval_s, 1.0))
             if not pending:
                 for f in flushes:
                     f.done.set()
                 flushes.clear()
         if pending:
-            log.error("journal rows not committed at close", rows=len(pending), error=self.last_error)
+            spill.save(self.path, self.spill_dir, self.run_id, pending, self.last_error)
         for f in flushes:
             f.done.set()
 
@@ -467,8 +488,12 @@ class Journal:
                 pass
             self.last_error = str(err)
             log.error("journal commit failed; will retry", error=str(err), rows=len(rows))
+            self._tell_health(self.last_error)
             return False
-        self.last_error = None
+        if self.last_error is not None:
+            self.last_error = None
+            log.info("journal commits again", rows=len(rows))
+            self._tell_health(None)
         if top:
             self.committed_seq = max(self.committed_seq, top)
             for callback in self._listeners:
@@ -480,19 +505,38 @@ class Journal:
 
     # -- closing ------------------------------------------------------------------------
 
-    def close(self, *, clean: bool = True) -> None:
-        """Commit everything, record the end of this run, close the file."""
+    def close(self, *, clean: bool = True, timeout_s: float = 60.0) -> None:
+        """Commit everything, record the end of this run, close the file.
+
+        The writer makes one last attempt and spills what it cannot commit, so
+        a failing disk does not hold this up. A disk that does not answer at all
+        (a commit hanging in fsync) is waited for ``timeout_s`` only: the rows
+        still in flight are then counted, with their seq range, in the log.
+        """
         if self._closed:
             return
         self._closed = True
         self._queue.put(_STOP)
-        self._thread.join(timeout=60)
+        self._thread.join(timeout=timeout_s)
+        if self._thread.is_alive():
+            with self._seq_lock:
+                top = self._next_seq - 1
+            log.error(
+                "journal writer did not finish: the disk does not answer; rows in flight may be lost",
+                waited_s=timeout_s,
+                committed_seq=self.committed_seq,
+                first_seq=self.committed_seq + 1,
+                last_seq=top,
+            )
+            return  # the writer still owns the connection
         try:
             self._conn.execute(
                 "UPDATE runs SET stopped_at = ?, clean = ? WHERE id = ?",
                 (now_iso(), 1 if clean and self.last_error is None else 0, self.run_id),
             )
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error as err:
+            log.error("cannot record the end of the run in the journal", error=str(err), run=self.run_id)
         finally:
             self._conn.close()
 

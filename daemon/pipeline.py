@@ -110,9 +110,12 @@ class ChannelPipeline:
         self.cfg = cfg
         try:
             self.profile = profiles.get_profile(cfg.protocol)
+        except RadsurveyError as err:
+            raise ConfigError(err.message, field=f"channels[{cfg.id}].protocol") from None
+        try:
             self.limit_uSv_h = evaluation.dmd_for(self.profile, cfg.room_category)
         except RadsurveyError as err:
-            raise ConfigError(err.message, field=f"channels[{cfg.id}]") from None
+            raise ConfigError(err.message, field=f"channels[{cfg.id}].room_category") from None
         self.workload: float | None = None
         self.warnings: list[str] = []
         if cfg.anode_current_mA is not None:

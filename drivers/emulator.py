@@ -32,8 +32,32 @@ from typing import Any, Literal
 Fault = Literal["silence", "garbage", "alternate"] | None
 
 
+def line_speed(fd: int) -> int | None:
+    """The baud rate the host set on the pty (Linux TCGETS2), or None where unknown."""
+    import fcntl
+    import struct
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return None
+    buf = bytearray(44)  # struct termios2; c_ispeed at offset 36
+    try:
+        fcntl.ioctl(fd, 0x802C542A, buf)
+    except OSError:
+        return None
+    speed: int = struct.unpack_from("I", buf, 36)[0]
+    return speed or None
+
+
 class DeviceModel:
-    """The device side of a meter protocol. Subclasses override :meth:`receive`."""
+    """The device side of a meter protocol. Subclasses override :meth:`receive`.
+
+    ``host_baudrate`` is the line speed the host set on the port (None: unknown), kept
+    current by :class:`PtyEmulator`; a model with a fixed speed of its own can answer
+    only when the two match, as a real UART does.
+    """
+
+    host_baudrate: int | None = None
 
     def receive(self, data: bytes, now: float) -> bytes:
         """Bytes the host sent -> bytes the meter answers (may be empty)."""
@@ -162,6 +186,8 @@ class PtyEmulator:
                 if self._master != master:
                     continue
                 out = b""
+                if self._slave is not None:
+                    self.model.host_baudrate = line_speed(self._slave)
                 if ready:
                     try:
                         data = os.read(master, 4096)

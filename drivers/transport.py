@@ -23,6 +23,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .errors import MeterError, MeterGone, MeterTimeout
 
+# Rates a serial meter may use; 28800 is one of the GQ GMC's selectable rates (GeigerLog's
+# table of GMC config values, pygmc's BAUDRATES).
+STANDARD_BAUDRATES = (1200, 2400, 4800, 9600, 14400, 19200, 28800, 38400, 57600, 115200, 230400, 460800, 921600)
+# USB-serial bridge chips (not meters): CH340/CH341, CH9102, CP210x, FTDI FT232R, Prolific PL2303.
+# Meters behind them cannot be told apart by USB id, so discovery probes them.
+USB_SERIAL_BRIDGES = ("1a86:7523", "1a86:55d4", "10c4:ea60", "0403:6001", "067b:2303")
+
 _USB = re.compile(r"^([0-9A-Fa-f]{4}):([0-9A-Fa-f]{4})(?::(.+))?$")
 
 
@@ -64,7 +71,7 @@ class SerialOptions(BaseModel):
     @field_validator("baudrate")
     @classmethod
     def _standard_baud(cls, value: int) -> int:
-        if value not in (1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200, 230400, 460800, 921600):
+        if value not in STANDARD_BAUDRATES:
             raise ValueError(f"{value} is not a standard baud rate")
         return value
 
@@ -275,6 +282,19 @@ class SerialLink:
         out = bytes(rx.buffer[:max_bytes])
         del rx.buffer[: len(out)]
         return out
+
+    async def drain_quiet(self, *, quiet_s: float, max_s: float) -> bytes:
+        """Throw away what arrives until the line has been quiet for ``quiet_s`` (at most ``max_s``)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_s
+        drained = bytearray(self.discard_input())
+        while loop.time() < deadline:
+            rx = self._rx_checked()
+            if not await self._wait(rx, min(deadline, loop.time() + quiet_s)):
+                break
+            drained += self.discard_input()
+        drained += self.discard_input()
+        return bytes(drained)
 
     async def extra_bytes(self, gap_s: float) -> bytes:
         """Bytes that trail a complete reply within ``gap_s``: a wrong-length reply."""

@@ -215,6 +215,13 @@ class AlarmService:
                 action = EquipmentRule(kind="equipment", check="over_range", id="action")
                 self._action_rules[channel] = Rule(channel, action, _NO_LIMITS)
                 self.by_key[(channel, "action")] = self._action_rules[channel]
+        # The journal's own health, per channel with rules: a failed commit is a fault at once
+        # (value 1 = the last commit failed), cleared by the next commit that succeeds.
+        self._journal_rules: dict[str, Rule] = {}
+        for channel in self.rules:
+            journal_write = EquipmentRule(kind="equipment", check="over_range", id="journal_write")
+            self._journal_rules[channel] = Rule(channel, journal_write, _NO_LIMITS)
+            self.by_key[(channel, "journal_write")] = self._journal_rules[channel]
         self.daemon: Daemon | None = None
         self._read: sqlite3.Connection | None = None
 
@@ -238,6 +245,14 @@ class AlarmService:
             buffered, self._buffer = self._buffer or [], None
             for sample in buffered:
                 self.on_sample(sample)
+            loop = asyncio.get_running_loop()
+
+            def on_health(error: str | None) -> None:  # journal writer thread
+                if not loop.is_closed():
+                    loop.call_soon_threadsafe(self.on_journal_health, error)
+
+            daemon.journal.add_health_listener(on_health)
+            self.on_journal_health(daemon.journal.last_error)
             self.ready.set()
             log.info("alarm service running", rules=[f"{c}/{r}" for c, r in self.by_key])
             async with asyncio.TaskGroup() as tg:
@@ -377,6 +392,13 @@ class AlarmService:
         if ev.state != ev.previous and ev.rule != "action":
             self.commands.submit(ev)
 
+    def on_journal_health(self, error: str | None) -> None:
+        """The journal writer's last commit failed (``error``) or succeeded (None): judge ``journal_write``."""
+        if error is not None:
+            log.error("journal commit failing: equipment alarm journal_write", error=error)
+        for rule in self._journal_rules.values():
+            self._record(rule.evaluate(self.now(), Observations(over_range=error is not None)))
+
     def _on_command_result(self, ev: Event, ok: bool, detail: str) -> None:
         rule = self._action_rules.get(ev.channel)
         if rule is None:
@@ -394,7 +416,8 @@ class AlarmService:
             return False, "acknowledgement names nobody (give who acknowledges)"
         if channel not in self.rules:
             return False, f"no alarm rules on channel {channel!r}"
-        targets = [r for r in self.rules[channel] if rule is None or r.name == rule]
+        internal = [rules[channel] for rules in (self._journal_rules, self._action_rules) if channel in rules]
+        targets = [r for r in (*self.rules[channel], *internal) if rule is None or r.name == rule]
         if rule is not None and not targets:
             return False, f"channel {channel!r} has no rule {rule!r}"
         if rule is None:
@@ -533,8 +556,11 @@ class AlarmService:
 
     def current(self) -> list[dict[str, Any]]:
         out = []
+        internal = set(map(id, self._journal_rules.values()))
         for r in self.by_key.values():
             s = r.machine.s
+            if id(r) in internal and s.state == State.NORMAL:
+                continue  # journal_write shows only when the journal failed
             out.append(
                 {
                     "channel": r.channel,

@@ -119,3 +119,70 @@ def daemon_running(path: str | Path) -> bool:
     except PermissionError:  # alive, owned by the service user
         return True
     return True
+
+
+def ack_targets(cfg: Any) -> dict[str, set[str]]:
+    """channel -> the rule names the daemon runs on it (what an acknowledgement may name, what the sinks publish)."""
+    out: dict[str, set[str]] = {}
+    for ch in cfg.channels:
+        names = {r.name for r in cfg.alarm_rules(ch)}
+        if names:
+            # The daemon adds these to every channel with rules (alarms/service.py).
+            out[ch.id] = names | {"journal_write"} | ({"action"} if cfg.alarms.command is not None else set())
+    return out
+
+
+def last_run_config(path: str | Path) -> Path | None:
+    """The config file the journal's last run was started with, if it is still there."""
+    with reader(path) as conn:
+        run = conn.execute("SELECT config FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    if run is None or not run["config"]:
+        return None
+    config = Path(run["config"])
+    return config if config.is_file() else None
+
+
+def ever_ran(path: str | Path) -> bool:
+    """Whether a daemon has ever started on this journal (a ``runs`` row exists)."""
+    path = Path(path)
+    if not path.exists():
+        return False
+    with reader(path) as conn:
+        has = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='runs'").fetchone()
+        return bool(has) and conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone() is not None
+
+
+def ack_requests(path: str | Path, *, limit: int = 20) -> list[dict[str, Any]]:
+    """Acknowledgement requests still waiting for the daemon, and the newest ones it rejected."""
+    path = Path(path)
+    with reader(path) as conn:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='alarm_acks'").fetchone():
+            return []
+        rows = conn.execute(
+            "SELECT * FROM alarm_acks WHERE handled_at IS NULL OR result LIKE 'rejected: %' ORDER BY id DESC LIMIT ?",
+            (limit,),
+        ).fetchall()
+    return [dict(r) for r in reversed(rows)]
+
+
+def last_ack_seq(path: Path) -> int:
+    """The seq of the newest alarm event (0 if none)."""
+    with reader(path) as conn:
+        return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM alarm_events").fetchone()[0])
+
+
+def wait_for_ack_event(path: Path, after: int, channel: str, by: str, wait_s: float) -> dict[str, Any] | None:
+    """The first ack event after seq ``after`` of ``channel`` by ``by``, waiting up to ``wait_s``."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        with reader(path) as conn:
+            row = conn.execute(
+                "SELECT * FROM alarm_events WHERE seq > ? AND event = 'ack' AND channel = ? AND acknowledged_by = ? "
+                "ORDER BY seq LIMIT 1",
+                (after, channel, by),
+            ).fetchone()
+        if row is not None:
+            return dict(row)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)

@@ -57,23 +57,39 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, meters, profiles, run
+    from . import configcmd, evaluate, journal, meters, profiles, run, status, web
 
     evaluate.register(app)
     run.register(app)
     app.add_typer(journal.app, name="journal")
     app.add_typer(configcmd.app, name="config")
-    __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)  # alarms group + status
+    __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)
+    status.register(app)
     app.add_typer(meters.app, name="meters")
     app.add_typer(profiles.app, name="profiles")
     __import__(f"{__name__}.survey", fromlist=["register"]).register(app)  # survey group + report
+    app.add_typer(web.app, name="web")
 
 
 _build()
 
 
+# Global flags a user may also give after the subcommand (`radsurvey run --log-json ...`).
+_GLOBAL_FLAGS = ("--log-json", "--verbose")
+
+
+def hoist_global_flags(args: list[str]) -> list[str]:
+    """Move the global flags found after the subcommand to the front (up to a ``--``), where click expects them."""
+    end = args.index("--") if "--" in args else len(args)
+    found = [a for a in args[:end] if a in _GLOBAL_FLAGS]
+    rest = [a for a in args[:end] if a not in _GLOBAL_FLAGS]
+    return [*dict.fromkeys(found), *rest, *args[end:]]
+
+
 def main() -> None:
-    app(prog_name="radsurvey")
+    import sys
+
+    app(args=hoist_global_flags(sys.argv[1:]), prog_name="radsurvey")
 
 
 __all__ = ["app", "fail", "main", "run_command"]

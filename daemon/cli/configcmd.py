@@ -12,12 +12,9 @@ app = typer.Typer(help="Validate and inspect daemon configuration files.", no_ar
 
 
 def _load(file: Path):  # type: ignore[no-untyped-def]
-    from radsurvey.config import load_config
-    from radsurvey.daemon.configure import check_or_raise
+    from radsurvey.daemon.configure import load_checked
 
-    cfg = load_config(file)
-    check_or_raise(cfg, str(file))
-    return cfg
+    return load_checked(file)
 
 
 @app.command("check")

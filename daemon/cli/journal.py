@@ -72,7 +72,10 @@ def tail_command(
     """The last N samples, oldest first."""
     from radsurvey.daemon import journal as jr
 
-    rows = run_command(lambda: jr.tail(journal_path(journal, config), channel=channel, n=n))
+    path = journal_path(journal, config)
+    rows = run_command(lambda: jr.tail(path, channel=channel, n=n))
+    if channel is not None:
+        _check_channel(channel, config, path, found=bool(rows))
     if as_json:
         for row in rows:
             typer.echo(json.dumps(row))
@@ -95,3 +98,18 @@ def tail_command(
             f"{r['ratio']:.3f}",
         )
     Console().print(table)
+
+
+def _check_channel(channel: str, config: Path | None, path: Path, *, found: bool) -> None:
+    """An unknown ``--channel`` is an error, not an empty table: checked against the config (--config, or the one
+    of the journal's last run), else against the journal's samples."""
+    from radsurvey.config import load_config
+    from radsurvey.daemon.alarms import store
+
+    cfg_path = config if config is not None else run_command(lambda: store.last_run_config(path))
+    if cfg_path is not None:
+        known = [ch.id for ch in run_command(lambda: load_config(cfg_path)).channels]
+        if channel not in known:
+            fail(f"--channel: no channel {channel!r} in {cfg_path} (channels: {', '.join(known) or 'none'})")
+    elif not found:
+        fail(f"--channel: the journal {path} has no samples of channel {channel!r}")

@@ -18,11 +18,20 @@ app = typer.Typer(help="Find meters, read them once, run device emulators.", no_
 
 
 def option_value(text: str) -> Any:
-    """An option's value: JSON when it parses as JSON, else the text itself."""
+    """An option's value: JSON when it parses as JSON, else a TOML value (an inline table
+    as the READMEs write it, ``{ 0 = "over_range" }``), else the text itself."""
     try:
         return json.loads(text)
     except ValueError:
-        return text
+        pass
+    if text.lstrip().startswith(("{", "[")):
+        import tomllib
+
+        try:
+            return tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            pass
+    return text
 
 
 def parse_options(pairs: list[str]) -> dict[str, Any]:
@@ -90,6 +99,14 @@ def list_command(
                 }
         else:
             readings = {}
+        if path.exists() and last:
+            from radsurvey.daemon.alarms import store
+
+            if not store.daemon_running(path):
+                # The journal's last states are history once the daemon is gone: nothing is connected now.
+                for event in last.values():
+                    event["reason"] = f"daemon not running (last {event['state']} at {event['ts']})"
+                    event["state"] = "stopped"
         rows = []
         for m in cfg.meters:
             event = last.get(m.id, {})
@@ -275,6 +292,9 @@ def read_command(
     """Read N values from one meter and exit."""
     import asyncio
 
+    from ..logging import configure_logging
+
+    configure_logging(json=True if STATE.log_json else None, verbose=STATE.verbose)  # warnings to stderr, not stdout
     options = parse_options(option)
     for key, value in (("port", port), ("usb", usb), ("resource", resource)):
         if value is not None:
@@ -301,9 +321,12 @@ def read_command(
                 format_problems("options", problems_from_validation(err, options, valid_keys=valid))
             ) from None
         async with meter:
-            if not as_json:
-                ident = meter.identity
-                typer.echo(f"# {ident.model} {ident.firmware} serial={ident.serial or '-'}", err=True)
+            ident = meter.identity
+            if as_json:
+                typer.echo(json.dumps({"identity": ident.as_dict()}), err=True)
+            else:
+                extra = " ".join(f"{k}={v}" for k, v in ident.extra.items())
+                typer.echo(f"# {ident.model} {ident.firmware} serial={ident.serial or '-'} {extra}".rstrip(), err=True)
             loop = asyncio.get_running_loop()
             next_at = loop.time()
             for i in range(count):
@@ -329,8 +352,39 @@ def emulate_command(
     pty: bool = typer.Option(False, "--pty", help="serve on a pty even where TCP is the default (modbus RTU)"),
     link: Path | None = typer.Option(None, "--link", help="also present the pty under this symlink (like by-id)"),
     option: list[str] = typer.Option([], "--option", "-o", help="emulator setting key=value; repeatable"),
+    model: str | None = typer.Option(None, "--model", help="gmc: model and firmware, e.g. gmc-500-1.08"),
+    stale_bytes: bool = typer.Option(False, "--stale-bytes", help="gmc: leftovers arrive for 1 s after connect"),
+    nul_volt: bool = typer.Option(False, "--nul-volt", help="gmc: GETVOLT answers 4.0v and a NUL"),
+    baud: int | None = typer.Option(None, "--baud", help="gmc: the meter's own line speed"),
+    stock_banner: bool = typer.Option(False, "--stock-banner", help="ascii: stock firmware banner (no '#')"),
+    brown_out: int = typer.Option(0, "--brown-out", min=0, help="ascii: reset after every N reports"),
+    power_on_after: float = typer.Option(0.0, "--power-on-after", min=0, help="ascii: switched on N s after start"),
+    counter_reset: bool = typer.Option(False, "--counter-reset", help="radpro: pulse counter set back to 0"),
+    compensation: float = typer.Option(0.0, "--compensation", min=0, help="radpro: dead-time compensation, s"),
+    gmc800: bool = typer.Option(False, "--gmc800", help="radpro: Rad Pro on a GMC-800 (answers GETVER)"),
+    keithley: bool = typer.Option(False, "--keithley", help="scpi: Keithley replies (NADC,...secs,...RDNG#)"),
 ) -> None:
-    """Run a device emulator and print where to connect; runs until Ctrl-C."""
+    """Run a device emulator and print where to connect; runs until Ctrl-C.
+
+    Quirk modes reproduce field problems without hardware (see docs/drivers.md).
+    """
+    modes: dict[str, Any] = {
+        key: value
+        for key, value, default in (
+            ("model", model, None),
+            ("stale_bytes", stale_bytes, False),
+            ("nul_volt", nul_volt, False),
+            ("baudrate", baud, None),
+            ("stock_banner", stock_banner, False),
+            ("brown_out_every", brown_out, 0),
+            ("power_on_after_s", power_on_after, 0.0),
+            ("counter_reset", counter_reset, False),
+            ("dead_time_compensation_s", compensation, 0.0),
+            ("gmc800", gmc800, False),
+            ("keithley", keithley, False),
+        )
+        if value != default
+    }
     import signal
     import threading
 
@@ -341,6 +395,16 @@ def emulate_command(
 
         factory = registry.emulator_factory(name)
         settings = parse_options(option)
+        for key, value in modes.items():
+            if not _accepts(factory, key):
+                flag = "--" + {
+                    "baudrate": "baud",
+                    "brown_out_every": "brown-out",
+                    "power_on_after_s": "power-on-after",
+                    "dead_time_compensation_s": "compensation",
+                }.get(key, key).replace("_", "-")
+                raise ConfigError(f"the {name} emulator has no mode {flag}")
+            settings[key] = value
         try:
             if _accepts(factory, "pty"):
                 settings["pty"] = pty

@@ -28,9 +28,13 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
     channels = {ch.id: {"meter": ch.meter, "room_category": ch.room_category, "last": None} for ch in cfg.channels}
     meters: dict[str, Any] = {m.id: {"driver": m.driver, "enabled": m.enabled, "state": None} for m in cfg.meters}
     rules = [f"{ch.id}/{rule.name}" for ch in cfg.channels for rule in cfg.alarm_rules(ch)]
-    out.update(channels=channels, meters=meters, alarm_rules=rules, alarms=[], sinks={})
+    out.update(channels=channels, meters=meters, alarm_rules=rules, alarms=[], sinks={}, ack_requests=[])
+    out["uncommitted"] = []
     if not path.exists():
         return out
+    from radsurvey.daemon.journal_spill import read_notes
+
+    out["uncommitted"] = read_notes(path)
     out["running"] = store.daemon_running(path)
     with jr.reader(path) as conn:
         run = conn.execute("SELECT started_at, stopped_at, clean, pid FROM runs ORDER BY id DESC LIMIT 1").fetchone()
@@ -47,11 +51,23 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
                 "SELECT ts, state, reason FROM meter_events WHERE meter = ? ORDER BY seq DESC LIMIT 1", (mid,)
             ).fetchone()
             m["state"] = dict(row) if row else None
+        if not out["running"]:
+            # What the journal last recorded is history once the daemon is gone: no meter is connected now.
+            stopped = out["last_run"]["stopped_at"] if out["last_run"] else None
+            for m in meters.values():
+                if m["state"] is not None:
+                    last = m["state"]
+                    m["state"] = {
+                        "state": "stopped",
+                        "ts": stopped or last["ts"],
+                        "reason": f"daemon not running (last {last['state']} at {last['ts']})",
+                    }
         from radsurvey.daemon.sinks.status import sink_status
 
         out["sinks"] = sink_status(conn)
     if _journal_has_alarms(path):
         out["alarms"] = store.current(path)
+        out["ack_requests"] = store.ack_requests(path)
     return out
 
 
@@ -126,11 +142,27 @@ def status_command(
     if not data["alarm_rules"]:
         console.print("alarms: none configured")
     elif active:
-        from .alarms import _table
+        from .alarm_table import alarm_table
 
-        console.print(_table(active, "alarms not normal"))
+        console.print(alarm_table(active, "alarms not normal"))
     else:
         console.print("alarms: all normal")
+    for note in data["uncommitted"]:
+        where = f"spilled to {note['spill_file']}" if note.get("spill_file") else "not spilled: lost"
+        console.print(
+            f"journal: {note['rows']} rows of run {note['run']} (seq {note['first_seq']}-{note['last_seq']}) "
+            f"were not committed ({note.get('error')}); {where}",
+            markup=False,
+            soft_wrap=True,
+        )
+    for req in data["ack_requests"]:
+        answer = req["result"] if req["handled_at"] else "waiting for the daemon"
+        console.print(
+            f"acknowledgement request {req['id']} ({req['channel']}/{req['rule'] or 'every rule not normal'} "
+            f"by {req['by']}): {answer}",
+            markup=False,
+            soft_wrap=True,
+        )
     for sink, cur in data["sinks"].items():
         console.print(
             f"sink {sink}: acknowledged seq {cur['seq']} ({cur['backlog_rows']} rows behind, lag {cur['lag_s']:g} s) "

@@ -42,6 +42,7 @@ from paho.mqtt.client import MQTT_ERR_SUCCESS
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import MqttConfig
 
+from ..alarms.store import ack_targets as alarm_rule_names
 from .base import Backoff, CursorSink, JournalRow, checkpoint
 from .payloads import (
     HA_ATTRIBUTE_KEYS,
@@ -81,11 +82,8 @@ class MqttSink(CursorSink):
         self._meters: dict[str, dict[str, Any]] = {}
         # channel -> rule -> its latest alarm_events row (as published), for the configured rules
         self._alarm_rows: dict[str, dict[str, dict[str, Any]]] = {}
-        self._rule_names = {ch.id: {r.name for r in cfg.alarm_rules(ch)} for ch in cfg.channels}
-        if cfg.alarms.command is not None:
-            for names in self._rule_names.values():
-                if names:
-                    names.add("action")  # the local command's health, per channel with rules (alarms/service.py)
+        # with the rules the service adds itself: the local command's and the journal's health
+        self._rule_names = alarm_rule_names(cfg)
         self._client: aiomqtt.Client | None = None
         self._window: AckWindow | None = None
         # channel -> its latest sample as the pipeline made it (live, never from the journal), and the
@@ -133,12 +131,14 @@ class MqttSink(CursorSink):
                     if not isinstance(unwrap(err), aiomqtt.MqttError):
                         log.error("mqtt sink failed", sink=self.name, error=message, exc_info=True)
                 finally:
+                    reached = self.connected
                     self.connected = False
                     self._client = self._window = None
                 self.record_error(message)
                 delay = backoff.take()
                 log.warning(
-                    "mqtt connection lost; reconnecting",
+                    # "lost" only for a connection we had: a broker never reached was never lost
+                    "mqtt connection lost; reconnecting" if reached else "mqtt connection failed; retrying",
                     sink=self.name,
                     host=self.mqtt.host,
                     port=self.mqtt.port,

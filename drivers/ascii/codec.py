@@ -4,7 +4,8 @@ A profile is data (TOML under ``profiles/`` or inline options): a regular
 expression with a named group ``value`` and optional groups ``unit`` and
 ``status``; a fixed ``unit`` when the line carries none; maps from the meter's
 unit and status words to radsurvey's; an optional prefix of lines to ignore
-(banners, comments). See docs/drivers.md.
+(comments) and an optional pattern of non-data lines (banners, found anywhere in the
+line, so a banner printed after a reset in the middle of a line is still one). See docs/drivers.md.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class LineFormat:
     unit_map: dict[str, str] = field(default_factory=dict)
     status_map: dict[str, str] = field(default_factory=dict)
     ignore_prefix: str | None = None
+    ignore_pattern: re.Pattern[str] | None = None  # searched anywhere in the line (banners after a reset)
 
     @classmethod
     def build(
@@ -59,8 +61,15 @@ class LineFormat:
         unit_map: dict[str, str] | None = None,
         status_map: dict[str, str] | None = None,
         ignore_prefix: str | None = None,
+        ignore_pattern: str | None = None,
     ) -> LineFormat:
         """ValueError when the pattern or the maps cannot work."""
+        ignore = None
+        if ignore_pattern:
+            try:
+                ignore = re.compile(ignore_pattern)
+            except re.error as err:
+                raise ValueError(f"ignore_pattern does not compile: {err}") from None
         try:
             compiled = re.compile(pattern)
         except re.error as err:
@@ -80,7 +89,7 @@ class LineFormat:
         for word, flag in (status_map or {}).items():
             if flag not in known:
                 raise ValueError(f"status_map[{word!r}] = {flag!r}: must be one of {', '.join(sorted(known))}")
-        return cls(compiled, unit, dict(unit_map or {}), dict(status_map or {}), ignore_prefix)
+        return cls(compiled, unit, dict(unit_map or {}), dict(status_map or {}), ignore_prefix, ignore)
 
 
 @dataclass(frozen=True)
@@ -95,6 +104,10 @@ def parse_line(line: bytes, fmt: LineFormat) -> ParsedLine | None:
     """One line (terminator included or not) -> ParsedLine, or None for an ignorable line."""
     if len(line) > MAX_LINE_BYTES:
         raise FrameError(f"line of {len(line)} bytes is too long", raw=line[:64])
+    # A banner is not data, also when a reset cut the line before it or left a stray
+    # byte in front of it (a brown-out): look for it before judging the bytes.
+    if fmt.ignore_pattern is not None and fmt.ignore_pattern.search(line.decode("latin-1")):
+        return None
     try:
         text = line.decode("ascii").strip("\r\n")
     except UnicodeDecodeError:

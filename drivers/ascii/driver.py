@@ -6,6 +6,7 @@ Read-only: it sends nothing unless the profile (or config) sets a
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -31,6 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "unit_map": {},
     "status_map": {},
     "ignore_prefix": None,
+    "ignore_pattern": None,
     "pattern": None,
 }
 PROFILE_KEYS = frozenset({*DEFAULTS, "timeout_s", "description", "emulator"})
@@ -50,7 +52,10 @@ class AsciiOptions(SerialOptions):
     status_map: dict[str, str] | None = Field(
         None, description="meter's status word -> over_range|fault|low_battery|..."
     )
-    ignore_prefix: str | None = Field(None, description="lines starting with this are not data (banners)")
+    ignore_prefix: str | None = Field(None, description="lines starting with this are not data (comments)")
+    ignore_pattern: str | None = Field(
+        None, description="regex found anywhere in a line that makes it not data (banners, also after a reset)"
+    )
     sensitivity_cpm_per_uSv_h: float | None = Field(None, gt=0, allow_inf_nan=False)
     dead_time_s: float | None = Field(None, ge=0, le=DEAD_TIME_MAX_S, allow_inf_nan=False)
     scale: float = Field(1.0, gt=0, allow_inf_nan=False, description="calibration factor applied to the value")
@@ -105,6 +110,7 @@ class AsciiOptions(SerialOptions):
             unit_map=s["unit_map"],
             status_map=s["status_map"],
             ignore_prefix=s["ignore_prefix"],
+            ignore_pattern=s["ignore_pattern"],
         )
         return self
 
@@ -137,6 +143,7 @@ class AsciiDriver(Driver):
                 unit_map=s["unit_map"],
                 status_map=s["status_map"],
                 ignore_prefix=s["ignore_prefix"],
+                ignore_pattern=s["ignore_pattern"],
             ),
         )
         self.self_paced = self.settings.poll_command is None  # type: ignore[misc]
@@ -149,8 +156,6 @@ class AsciiDriver(Driver):
         self.link = SerialLink(port=path, baudrate=self.settings.baudrate, meter=self.meter_id)
         await self.link.open(5.0)
         if self.self_paced:  # lines that waited in the OS buffer are old news
-            import asyncio
-
             await asyncio.sleep(0.05)
             self.link.discard_input()
 
@@ -161,33 +166,41 @@ class AsciiDriver(Driver):
 
     async def identify(self) -> MeterIdentity:
         # Text meters rarely say who they are; the profile is the best identity we have.
-        # A streaming meter must show one data line before it counts as connected.
-        try:
-            reading = await self.read()
-        except FrameError:
-            if not self.self_paced:
-                raise
-            reading = await self.read()  # we opened mid-line: the first one is a fragment
+        # A streaming meter must show one data line before it counts as connected. One
+        # switched on just after the port opened (a kit on its own battery) sends a stray
+        # byte and its banner first; we may also open in the middle of a line: skip a few
+        # such fragments. Each line has its own timeout, so a banner extends the wait.
+        skipped = 0
+        while True:
+            try:
+                reading = await self.read()
+                break
+            except FrameError:
+                skipped += 1
+                if not self.self_paced or skipped > 3:
+                    raise
         self._first = reading
         return MeterIdentity(
             model=self.options.profile or "ascii", extra={"first_value": f"{reading.value:g} {reading.unit}"}
         )
 
-    async def _line(self) -> bytes:
+    async def _line(self, timeout_s: float | None = None) -> bytes:
         link = self.link
         if link is None:
             raise MeterGone("not open", meter=self.meter_id)
         if self.settings.poll_command is not None:
             link.discard_input()
             await link.write(self.settings.poll_command)
-        return await link.read_until(self.settings.terminator, self.settings.timeout_s, max_bytes=codec.MAX_LINE_BYTES)
+        return await link.read_until(
+            self.settings.terminator, timeout_s or self.settings.timeout_s, max_bytes=codec.MAX_LINE_BYTES
+        )
 
-    async def read(self) -> Reading:
+    async def read(self, timeout_s: float | None = None) -> Reading:
         if self._first is not None:
             first, self._first = self._first, None
             return first
         for _ in range(20):  # a banner is a few lines; more non-data lines than this is not a meter
-            raw = await self._line()
+            raw = await self._line(timeout_s)
             try:
                 parsed = codec.parse_line(raw, self.settings.fmt)
             except FrameError as err:

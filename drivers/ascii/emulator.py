@@ -1,9 +1,15 @@
 """A text-line meter, device side: prints a profile's lines on a pty.
 
 The line format comes from the profile's ``[emulator]`` table (``banner``,
-``line`` with ``{cps}``, ``{cpm}``, ``{usv}``), so every shipped profile can be
-tried without hardware. Streams every ``period_s``, or answers
+``stock_banner``, ``line`` with ``{cps}``, ``{cpm}``, ``{usv}``), so every shipped
+profile can be tried without hardware. Streams every ``period_s``, or answers
 ``poll_command`` when one is given.
+
+Modes: ``stock_banner`` prints the profile's stock-firmware banner (MightyOhm 1.00:
+no ``#``); ``brown_out_every = N`` resets the meter after every N reports, cutting
+the report in progress short and printing the banner again, as a weak battery
+does; ``power_on_after_s`` keeps the meter off (silent) that long after start,
+then it powers on with a stray byte and its banner.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ class AsciiDevice(DeviceModel):
         seed: int = 0,
         period_s: float = 1.0,
         poll_command: str | None = None,
+        stock_banner: bool = False,
+        brown_out_every: int = 0,
+        power_on_after_s: float = 0.0,
     ):
         self.profile = profile
         emu = load_profile(profile).get("emulator")
@@ -39,6 +48,13 @@ class AsciiDevice(DeviceModel):
             raise ValueError(f"profile {profile!r} has no [emulator] line format")
         self.line_format: str = emu["line"]
         self.banner: str = emu.get("banner", "")
+        if stock_banner:
+            if "stock_banner" not in emu:
+                raise ValueError(f"profile {profile!r} has no stock-firmware banner")
+            self.banner = emu["stock_banner"]
+        self.brown_out_every = brown_out_every
+        self.power_on_after_s = power_on_after_s
+        self._start: float | None = None
         self.usv_per_cpm: float = float(emu.get("usv_per_cpm", 0.0))
         self.cpm, self.step, self.period_s = cpm, step, period_s
         self.poll_command = poll_command.encode("ascii") if poll_command else None
@@ -78,14 +94,26 @@ class AsciiDevice(DeviceModel):
         return out
 
     def tick(self, now: float) -> bytes:
+        if self._start is None:
+            self._start = now
+        if now - self._start < self.power_on_after_s:
+            return b""  # switched off
         out = b""
         if self._banner_due:
             self._banner_due = False
+            if self.power_on_after_s:
+                out += b"\x00"  # the UART's line settling at power-on
             out += self.banner.encode("ascii")
             self._next = now + self.period_s
         if self.poll_command is None and now >= self._next:
             self._next = max(self._next + self.period_s, now)
-            out += self._line()
+            line = self._line()
+            if self.brown_out_every and len(self.cpm_sent) % self.brown_out_every == 0:
+                # the supply dips mid-report: half a line, then the reset's banner
+                out += line[: len(line) // 2] + self.banner.encode("ascii")
+                self._next = now + self.period_s
+            else:
+                out += line
         return out
 
     def garble(self, reply: bytes) -> bytes:

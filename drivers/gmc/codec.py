@@ -1,15 +1,23 @@
 """GQ GMC serial protocol (GQ-RFC1201, GQ-RFC1801), sans I/O.
 
 Commands are ASCII ``<NAME>>`` with any binary parameters before ``>>``; the
-host starts every exchange. Reply sizes depend on the model: RFC1201 meters
-(GMC-280/300/320) answer CPM in 2 bytes and battery voltage in 1 byte (x0.1 V);
-RFC1801 meters (GMC-500/500+/600/600+) answer CPM in 4 bytes and voltage as 5
-ASCII bytes (``3.97v``). The GMC-800 answers CPM in 4 bytes (PyGMC's "spec404");
-that its voltage is 5 ASCII bytes like RFC1801 is an ASSUMPTION: neither PyGMC
-nor our protocol notes document it (GeigerLog only has a 1|5 override knob), so
-the ``volt_bytes`` option can correct it. GETVER's length varies by firmware
-(``GMC-300Re 2.10`` is 14 bytes; ``GMC-320+V5\\x00RRe 5.73`` is 19 with a NUL);
-models outside the table (``GMC-SE Re 1.05``) are accepted and need ``cpm_bytes``.
+host starts every exchange. Reply sizes depend on the model *and* its firmware
+(the table :data:`MODELS`, from GeigerLog's per-model settings in ``gdev_gmc.py``
+and pygmc's device classes): CPM comes in 2 bytes on the GMC-280/300/320/SE, the
+GMC-500 without plus (firmware 1.x) and the GMC-600/600+ before firmware 2.4; in
+4 bytes on the GMC-500+, 510+, the GMC-600+ from 2.4 and the GMC-800. Where the
+sources do not pin the size (a model or firmware outside the table) the driver
+detects it from the reply (see :func:`cpm_bytes_from_reply`).
+
+Battery voltage is 1 byte x 0.1 V (RFC1201, and the 510+ per GeigerLog) or ASCII
+like ``3.97v``; real GMC-500+/600+ answer ``4.0v`` followed by one or more NUL
+bytes (pygmc's recorded device data), so :func:`parse_volt` takes the text up to
+the first NUL. That the GMC-800's voltage is ASCII is an ASSUMPTION (GeigerLog
+leaves it unset, PyGMC does not document it): ``volt_bytes = 1`` corrects it.
+
+GETVER's length varies by firmware (``GMC-300Re 2.10`` is 14 bytes,
+``GMC-320+V5\\x00RRe 5.73`` is 19 with a NUL). A GMC-800 running Rad Pro answers
+GETVER with ``GMC-800Re RADP`` (Rad Pro's ``comm.c``): :class:`RadProFirmware`.
 Heartbeat CPS on RFC1201 carries garbage in the top two bits: mask ``0x3FFF``.
 """
 
@@ -24,22 +32,33 @@ from radsurvey.protocols.errors import FrameError
 SERIAL_BYTES = 7
 DATETIME_BYTES = 7
 VERSION_MAX_BYTES = 32
+VOLT_MAX_BYTES = 16
 RFC1201_CPS_MASK = 0x3FFF
-BAUDRATES = (115200, 57600)  # current firmware, then GMC-300 firmware <= 3.xx
+# Rates to try when the configured one (or none) does not answer GETVER: the two
+# factory defaults first, then the other rates a GMC can be set to (pygmc's
+# BAUDRATES; GeigerLog's table of the config's baud-rate codes, which has 28800).
+BAUDRATES = (115200, 57600, 38400, 28800, 19200, 14400, 9600, 4800, 2400, 1200)
 
 _NAME = re.compile(rb"^[A-Z][A-Z0-9]{1,15}$")
 # Model: "GMC-" and a name, numeric ("GMC-320+V5") or not ("GMC-SE"); then "Re"/"RRe" and the version.
-_VERSION = re.compile(r"^(GMC-[A-Za-z0-9]\S*?)\s*(R?Re\s?\d+\.\d+\S*)\s*$")
+_VERSION = re.compile(r"^(GMC-[A-Za-z0-9]\S*?)\s*(R?Re\s?(\d+)\.(\d+)\S*)\s*$")
+_RADPRO = re.compile(r"^(GMC-[A-Za-z0-9]\S*?)\s*Re\s*RADP\s*$")
+
+
+class RadProFirmware(FrameError):
+    """The meter answered GETVER as Rad Pro does on a GMC-800: it speaks the Rad Pro protocol."""
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """Reply sizes of one GMC family."""
+    """Reply sizes of one GMC model and firmware, and where they come from."""
 
     family: str  # rfc1201 | rfc1801 | spec404
-    cpm_bytes: int
-    volt_bytes: int
+    cpm_bytes: int | None  # None: not known, detect from the reply
+    volt_bytes: int  # 1 (binary x 0.1 V) or 5 (ASCII, possibly NUL-padded)
     dual_tube: bool = False  # GETCPML/GETCPMH (GMC-500+)
+    baudrate: int = 115200  # factory default
+    source: str = ""
 
 
 RFC1201 = ModelSpec("rfc1201", cpm_bytes=2, volt_bytes=1)
@@ -47,22 +66,86 @@ RFC1801 = ModelSpec("rfc1801", cpm_bytes=4, volt_bytes=5)
 RFC1801_DUAL = ModelSpec("rfc1801", cpm_bytes=4, volt_bytes=5, dual_tube=True)
 SPEC404 = ModelSpec("spec404", cpm_bytes=4, volt_bytes=5)  # volt_bytes=5 is assumed (see above)
 
+_GL = "GeigerLog gdev_gmc.py model table"
 
-def model_spec(model: str) -> ModelSpec | None:
-    """The family of ``model`` (as GETVER reports it), or None when unknown."""
+
+@dataclass(frozen=True)
+class ModelRow:
+    """One row of the documented model table (README and docs/drivers.md list the same)."""
+
+    model: str  # as GETVER reports it (prefix match on the number, see model_spec)
+    firmware: str  # range, for people
+    cpm_bytes: int | None
+    volt: str
+    baudrate: int
+    source: str
+
+
+MODELS: tuple[ModelRow, ...] = (
+    ModelRow("GMC-280", "all", 2, "1 byte", 115200, "GQ-RFC1201 (as kept by pygmc)"),
+    ModelRow("GMC-300", "< 4.0", 2, "1 byte", 57600, f"GQ-RFC1201; {_GL}; pygmc GMC300 default 57600"),
+    ModelRow("GMC-300E+ (GETVER GMC-300Re 4.xx)", "4.xx", 2, "1 byte", 57600, f"{_GL}; pygmc GMC300EPlus 57600"),
+    ModelRow("GMC-300S", "1.xx", 2, "1 byte", 57600, f"{_GL}; pygmc GMC300S 57600"),
+    ModelRow("GMC-320 / 320+ / 320S", "all", 2, "1 byte", 115200, f"GQ-RFC1201; {_GL}"),
+    ModelRow("GMC-320+V5", "5.xx", 2, "1 byte", 115200, f"{_GL} (GETVER with a NUL)"),
+    ModelRow("GMC-SE", "all", 2, "1 byte", 115200, "behaves as GQ-RFC1201 (protocol notes §8)"),
+    ModelRow("GMC-500", "1.x", 2, "ASCII", 115200, _GL),
+    ModelRow("GMC-500", "2.x and later", None, "ASCII", 115200, "not documented: detected from the reply"),
+    ModelRow("GMC-500+", "all", 4, "ASCII", 115200, f"GQ-RFC1801; {_GL}; pygmc"),
+    ModelRow("GMC-510+ (GETVER GMC-510Re)", "1.xx", 4, "1 byte", 115200, _GL),
+    ModelRow("GMC-600 / 600+", "< 2.4", 2, "ASCII", 115200, _GL),
+    ModelRow("GMC-600 / 600+", ">= 2.4", 4, "ASCII", 115200, f"GQ-RFC1801; {_GL}"),
+    ModelRow("GMC-800", "1.xx", 4, "ASCII (assumed)", 115200, "pygmc spec404; GeigerLog"),
+    ModelRow("GMC-800 with Rad Pro (GETVER GMC-800Re RADP)", "Rad Pro", None, "-", 115200, "Rad Pro comm.c"),
+)
+
+
+def _firmware_number(firmware: str) -> float | None:
+    m = re.search(r"(\d+)\.(\d+)", firmware)
+    return float(f"{m.group(1)}.{m.group(2)}") if m else None
+
+
+def model_spec(model: str, firmware: str = "") -> ModelSpec | None:
+    """Reply sizes of ``model`` running ``firmware`` (as GETVER reports them); None when unknown.
+
+    A returned spec with ``cpm_bytes`` None means: a known family, but the sources do not
+    say how many bytes this firmware sends for CPM (detect it).
+    """
+    fw = _firmware_number(firmware)
+    if re.match(r"^GMC-SE\b", model):
+        return ModelSpec("rfc1201", 2, 1, source="GMC-SE: as GQ-RFC1201")
     m = re.match(r"^GMC-(\d{3})(\+?)", model)
     if not m:
         return None
     number, plus = m.group(1), m.group(2)
-    if number in ("280", "300", "320"):
-        return RFC1201
+    if number == "300":
+        return ModelSpec("rfc1201", 2, 1, baudrate=57600, source=f"{_GL}; pygmc (57600 baud)")
+    if number in ("280", "320"):
+        return ModelSpec("rfc1201", 2, 1, source=f"GQ-RFC1201; {_GL}")
+    if number == "500" and plus:
+        return ModelSpec("rfc1801", 4, 5, dual_tube=True, source=f"GQ-RFC1801; {_GL}")
     if number == "500":
-        return RFC1801_DUAL if plus else RFC1801
+        if fw is not None and fw < 2:
+            return ModelSpec("rfc1801", 2, 5, source=f"{_GL} (GMC-500 firmware 1.x: 2-byte CPM)")
+        return ModelSpec("rfc1801", None, 5, source="GMC-500 firmware outside the sources: CPM size detected")
+    if number == "510":
+        return ModelSpec("rfc1801", 4, 1, source=f"{_GL} (GMC-510+)")
     if number == "600":
-        return RFC1801
+        if fw is None:
+            return ModelSpec("rfc1801", None, 5, source="GMC-600 firmware not readable: CPM size detected")
+        if fw < 2.4:
+            return ModelSpec("rfc1801", 2, 5, source=f"{_GL} (GMC-600+ before firmware 2.4: 2-byte CPM)")
+        return ModelSpec("rfc1801", 4, 5, source=f"GQ-RFC1801; {_GL}")
     if number == "800":
-        return SPEC404
+        return ModelSpec("spec404", 4, 5, source="pygmc spec404; GeigerLog")
     return None
+
+
+def cpm_bytes_from_reply(data: bytes) -> int:
+    """The CPM size a meter uses, from one whole GETCPM reply (read until the line went quiet)."""
+    if len(data) in (2, 4):
+        return len(data)
+    raise FrameError(f"GETCPM: a reply of {len(data)} bytes is neither 2 nor 4 bytes", raw=data)
 
 
 def command(name: str, params: bytes = b"") -> bytes:
@@ -85,7 +168,12 @@ def parse_version(data: bytes) -> tuple[str, str]:
     text_bytes = data.replace(b"\x00", b" ")
     if any(b < 0x20 or b > 0x7E for b in text_bytes):
         raise FrameError("GETVER: reply is not printable ASCII", raw=data)
-    m = _VERSION.match(text_bytes.decode("ascii").strip())
+    text = text_bytes.decode("ascii").strip()
+    if _RADPRO.match(text):
+        raise RadProFirmware(
+            f'GETVER answered {text!r}: this meter runs the Rad Pro firmware; use driver = "radpro"', raw=data
+        )
+    m = _VERSION.match(text)
     if not m:
         raise FrameError(f"GETVER: {text_bytes.decode('ascii')!r} is not a GMC version", raw=data)
     return m.group(1), m.group(2)
@@ -103,10 +191,10 @@ def parse_cpm(data: bytes, cpm_bytes: int) -> int:
     return parse_uint(data, cpm_bytes, "CPM")
 
 
-def parse_heartbeat_cps(data: bytes, spec: ModelSpec) -> int:
-    """One heartbeat frame -> counts in the last second."""
-    value = parse_uint(data, spec.cpm_bytes, "heartbeat CPS")
-    return value & RFC1201_CPS_MASK if spec.family == "rfc1201" else value
+def parse_heartbeat_cps(data: bytes, cpm_bytes: int, family: str) -> int:
+    """One heartbeat frame (as many bytes as a CPM reply) -> counts in the last second."""
+    value = parse_uint(data, cpm_bytes, "heartbeat CPS")
+    return value & RFC1201_CPS_MASK if family == "rfc1201" else value
 
 
 def parse_serial(data: bytes) -> str:
@@ -115,12 +203,20 @@ def parse_serial(data: bytes) -> str:
 
 
 def parse_volt(data: bytes, volt_bytes: int) -> float:
-    """Battery voltage in volts."""
+    """Battery voltage in volts.
+
+    ``volt_bytes`` 1: one byte x 0.1 V. Otherwise ASCII such as ``3.97v``; real meters
+    pad it with NUL bytes (``4.0v\\x00``), which end the text.
+    """
     if volt_bytes == 1:
         _check_len(data, 1, "GETVOLT")
         return data[0] / 10.0
-    _check_len(data, volt_bytes, "GETVOLT")
-    m = re.fullmatch(rb"\s*(\d{1,2}(?:\.\d{1,3})?)\s*[vV]?\s*", data)
+    if not data or len(data) > VOLT_MAX_BYTES:
+        raise FrameError(f"GETVOLT: {len(data)} bytes is not a voltage", raw=data)
+    text, _, padding = data.partition(b"\x00")
+    if padding.strip(b"\x00"):
+        raise FrameError(f"GETVOLT: {data!r} has bytes after its NUL padding", raw=data)
+    m = re.fullmatch(rb"\s*(\d{1,2}(?:\.\d{1,3})?)\s*[vV]?\s*", text)
     if not m:
         raise FrameError(f"GETVOLT: {data!r} is not a voltage", raw=data)
     return float(m.group(1))

@@ -78,6 +78,21 @@ def parse_pulse_count(payload: str) -> int:
     return int(payload)
 
 
-def pulses_between(previous: int, current: int) -> int:
-    """Pulses counted from ``previous`` to ``current``: the counter wraps to 0 after 2**32-1."""
-    return (current - previous) % PULSE_COUNT_MODULO
+# No Geiger-Mueller tube counts this fast (a dead time of 10 us caps it near 1e5/s);
+# a "wrap" that would need more pulses per second than this is a counter set back.
+MAX_PLAUSIBLE_CPS = 1_000_000
+
+
+def pulses_between(previous: int, current: int, elapsed_s: float) -> int | None:
+    """Pulses counted from ``previous`` to ``current`` over ``elapsed_s`` seconds.
+
+    The counter wraps to 0 after 2**32-1 (docs/comm.md). A counter that went backwards
+    by more than a wrap can explain (reset on the meter, or set by another tool) is a
+    restart of counting: None, since the pulses of this interval are unknown.
+    """
+    if current >= previous:
+        return current - previous
+    wrapped = current + PULSE_COUNT_MODULO - previous
+    if elapsed_s > 0 and wrapped <= MAX_PLAUSIBLE_CPS * elapsed_s:
+        return wrapped
+    return None

@@ -22,7 +22,7 @@ from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_n
 from ..counting import count_rate_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
-from ..transport import SerialLink, SerialOptions, resolve_port
+from ..transport import USB_SERIAL_BRIDGES, SerialLink, SerialOptions, resolve_port
 from ..units import DEAD_TIME_MAX_S
 from . import codec
 from .codec import CommandRefused
@@ -53,7 +53,8 @@ class RadProOptions(SerialOptions):
         description="cpm per uSv/h; 'device' reads tubeSensitivity from the meter; 'none': readings in cpm",
     )
     dead_time_s: float | Literal["device"] | None = Field(
-        None, description="dead-time correction: seconds, 'device' (the meter's measured tubeDeadTime), or none"
+        None,
+        description="dead-time correction: seconds, 'device' (the meter's tubeDeadTimeCompensation setting), or none",
     )
     rate_source: Literal["pulse_count", "tube_rate"] = Field(
         "pulse_count", description="tubePulseCount deltas (precise) or the meter's tubeRate"
@@ -139,8 +140,7 @@ class RadProDriver(Driver):
         except MeterTimeout:
             raise MeterTimeout(
                 f"no answer to 'GET deviceId' within {self.options.timeout_s:g} s: is the meter's data mode on? "
-                "(Settings > Data mode; "
-                "it is off again after power-off)",
+                "(on the meter: Settings > Power > Data mode; the setting is saved)",
                 meter=self.meter_id,
             ) from None
         hardware, software, device_id = codec.parse_device_id(payload)
@@ -163,33 +163,7 @@ class RadProDriver(Driver):
                 log.warning("meter reported an unusable sensitivity", meter=self.meter_id, note=note)
         elif o.sensitivity_cpm_per_uSv_h not in (None, "none"):
             self.sensitivity = float(o.sensitivity_cpm_per_uSv_h)
-        if o.dead_time_s == "device":
-            got = await self._optional("tubeDeadTime")
-            if got is not None:
-                value = codec.parse_decimal(got[1], "tubeDeadTime")
-                extra["dead_time_s"] = got[1]
-                if 0 < value <= DEAD_TIME_MAX_S:
-                    self.dead_time_s = value
-                    self.dead_time_source = "meter's tubeDeadTime"
-                else:
-                    note = (
-                        f"the meter reported tubeDeadTime {got[1]}, not a dead time "
-                        f"(above 0, at most {DEAD_TIME_MAX_S:g} s): no dead-time correction"
-                    )
-                    extra["dead_time_note"] = note
-                    log.warning("meter reported an unusable dead time", meter=self.meter_id, note=note)
-        elif o.dead_time_s is not None:
-            self.dead_time_s = float(o.dead_time_s)
-        if self.dead_time_s:
-            # If the meter compensates dead time itself, its tubeRate already includes it:
-            # correcting again would over-read. Raw pulse counts are never compensated.
-            got = await self._optional("tubeDeadTimeCompensation")
-            if got is not None:
-                try:
-                    self.meter_compensation_s = codec.parse_decimal(got[1], "tubeDeadTimeCompensation")
-                except FrameError:
-                    self.meter_compensation_s = 0.0
-                extra["tubeDeadTimeCompensation"] = got[1]
+        await self._dead_time_basis(extra)
         for name in ("tubeType", "deviceBatteryVoltage"):
             got = await self._optional(name)
             if got is not None:
@@ -203,6 +177,75 @@ class RadProDriver(Driver):
                 pass
         return MeterIdentity(model=hardware, firmware=software, serial=device_id, extra=extra)
 
+    async def _dead_time_basis(self, extra: dict[str, str]) -> None:
+        """Decide the one dead-time basis of every reading of this connection, and record it.
+
+        Raw pulse counts are never compensated; ``tubeRate`` is, when the meter's
+        compensation is on (docs/comm.md: ``tubeDeadTimeCompensation`` > 0). Every
+        reading is brought to the same basis: corrected with ``self.dead_time_s``
+        (None: uncorrected counts).
+        """
+        o = self.options
+        got = await self._optional("tubeDeadTimeCompensation")
+        self.meter_compensation_s = 0.0
+        if got is None:
+            extra["tubeDeadTimeCompensation"] = "not reported (firmware without it): taken as off"
+        else:
+            extra["tubeDeadTimeCompensation"] = got[1]
+            try:
+                value = codec.parse_decimal(got[1], "tubeDeadTimeCompensation")
+            except FrameError:
+                value = 0.0
+                extra["dead_time_note"] = f"tubeDeadTimeCompensation {got[1]!r} is not a number: taken as off"
+            if 0 < value <= DEAD_TIME_MAX_S:
+                self.meter_compensation_s = value
+            elif value != 0:
+                extra["dead_time_note"] = (
+                    f"the meter reported tubeDeadTimeCompensation {got[1]}, not a dead time "
+                    f"(above 0, at most {DEAD_TIME_MAX_S:g} s): taken as off, no correction"
+                )
+        if o.dead_time_s == "device":
+            # tubeDeadTime is only an upper bound (the shortest gap the meter saw), by the
+            # firmware's own docs; the compensation the user configured is the value to use.
+            bound = await self._optional("tubeDeadTime")
+            if bound is not None:
+                extra["tubeDeadTime_upper_bound_s"] = bound[1]
+            if self.meter_compensation_s > 0:
+                self.dead_time_s = self.meter_compensation_s
+                self.dead_time_source = "meter's tubeDeadTimeCompensation"
+            else:
+                note = "the meter's dead-time compensation is off (tubeDeadTimeCompensation 0): no correction"
+                extra.setdefault("dead_time_note", note)
+                log.warning("dead_time_s = 'device' but the meter does not compensate", meter=self.meter_id)
+        elif o.dead_time_s:
+            self.dead_time_s = float(o.dead_time_s)
+        if self.dead_time_s:
+            extra["dead_time_basis"] = f"corrected, tau = {self.dead_time_s:g} s ({self.dead_time_source})"
+        else:
+            extra["dead_time_basis"] = "uncorrected counts"
+
+    def _tube_rate_reading(self, cpm: float, raw: bytes, steps: list[Conversion]) -> Reading:
+        """A tubeRate reading on this connection's basis (see _dead_time_basis)."""
+        comp = self.meter_compensation_s
+        if comp > 0 and self.dead_time_s == comp:
+            steps.append(
+                Conversion("dead_time", factor=1.0, detail=f"compensated by the meter (tau = {comp:g} s), same basis")
+            )
+            return self._reading(cpm, raw, tuple(steps), use_dead_time=False)
+        if comp > 0:
+            # Back to raw counts: the meter compensates non-paralysably, n = m/(1 - m*tau),
+            # so m = n/(1 + n*tau) (rates per second).
+            raw_cpm = cpm / (1.0 + cpm / 60.0 * comp)
+            steps.append(
+                Conversion(
+                    "dead_time_undone",
+                    factor=raw_cpm / cpm if cpm else 1.0,
+                    detail=f"the meter's own compensation (tau = {comp:g} s) removed, m = n/(1 + n*tau)",
+                )
+            )
+            cpm = raw_cpm
+        return self._reading(cpm, raw, tuple(steps))
+
     async def read(self) -> Reading:
         loop = asyncio.get_running_loop()
         if self.options.rate_source == "pulse_count" and not self._pulse_count_refused:
@@ -215,29 +258,31 @@ class RadProDriver(Driver):
                 count = codec.parse_pulse_count(payload)
                 last, self._last = self._last, (count, now)
                 if last is not None and now > last[1]:
-                    pulses = codec.pulses_between(last[0], count)
                     dt = now - last[1]
-                    step = Conversion(
-                        "pulse_count_delta",
-                        factor=60.0 / dt,
-                        detail=f"{pulses} pulses in {dt:.3f} s (count {last[0]} -> {count}, wraps at 2^32)",
+                    pulses = codec.pulses_between(last[0], count, dt)
+                    if pulses is not None:
+                        step = Conversion(
+                            "pulse_count_delta",
+                            factor=60.0 / dt,
+                            detail=f"{pulses} pulses in {dt:.3f} s (count {last[0]} -> {count}, wraps at 2^32)",
+                        )
+                        return self._reading(pulses * 60.0 / dt, raw, (step,))
+                    restart = Conversion(
+                        "counter_restart",
+                        detail=f"tubePulseCount went back from {last[0]} to {count} (reset or set on the meter): "
+                        "counting restarts; this reading is the meter's tubeRate",
                     )
-                    return self._reading(pulses * 60.0 / dt, raw, (step,))
+                    log.warning("pulse counter went backwards", meter=self.meter_id, before=last[0], now=count)
+                    return await self._rate_reading([restart])
+        return await self._rate_reading([])
+
+    async def _rate_reading(self, steps: list[Conversion]) -> Reading:
         payload, raw = await self.get("tubeRate")
         cpm = codec.parse_decimal(payload, "tubeRate")
         if cpm < 0:
             raise FrameError(f"tubeRate {payload!r} is negative", raw=raw, meter=self.meter_id)
-        steps = [Conversion("tube_rate", detail="the meter's instantaneous tubeRate")]
-        if self.dead_time_s and self.meter_compensation_s > 0:
-            steps.append(
-                Conversion(
-                    "dead_time",
-                    factor=1.0,
-                    detail=f"compensated by the meter (tubeDeadTimeCompensation {self.meter_compensation_s:g} s)",
-                )
-            )
-            return self._reading(cpm, raw, tuple(steps), use_dead_time=False)
-        return self._reading(cpm, raw, tuple(steps))
+        steps.append(Conversion("tube_rate", detail="the meter's instantaneous tubeRate"))
+        return self._tube_rate_reading(cpm, raw, steps)
 
     def _reading(self, cpm: float, raw: bytes, steps: tuple[Conversion, ...], use_dead_time: bool = True) -> Reading:
         return count_rate_reading(
@@ -281,7 +326,9 @@ SPEC = DriverSpec(
     options_model=RadProOptions,
     factory=RadProDriver,
     emulator="radsurvey.drivers.radpro.emulator:RadProDevice",
-    usb_ids=("0483:5740",),  # STM32 virtual COM port, product "Rad Pro"
+    # STM32 virtual COM port (GC-01/GC-03 only); FS2011, FS-600/1000, FS-5000 and the GMC-800
+    # talk through USB-serial bridges, so every bridge port is a candidate.
+    usb_ids=("0483:5740", *USB_SERIAL_BRIDGES),
     baudrates=(codec.BAUDRATE,),
     probe=probe,
     line_probe=True,

@@ -3,8 +3,13 @@
 Quirks it reproduces: firmware-dependent property names (``tubeConversionFactor``
 before 2.1.1, ``tubeSensitivity`` after; ``tubeType`` only in 3.x) answered
 with ``ERROR`` where unknown; a pulse counter that wraps at 2**32; "data mode"
-off (the meter stays silent until it is switched on in its settings); a counter
-that freezes (``frozen = True``).
+off (the meter stays silent until Settings > Power > Data mode is switched on; the
+setting is saved); a counter that freezes (``frozen = True``); ``counter_reset``:
+the pulse counter is set back to 0 after the third ``tubePulseCount`` (as a reset
+on the meter or another tool does); ``dead_time_compensation_s``: the meter's
+compensation on, so ``tubeRate`` is compensated (non-paralysable) while pulse counts
+stay raw; ``gmc800``: Rad Pro on a GMC-800 also answers GQ's ``<GETVER>>`` with
+``GMC-800Re RADP`` (Rad Pro ``comm.c``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ class RadProDevice(DeviceModel):
         sensitivity_cpm_per_uSv_h: float = 153.8,
         dead_time_s: float = 0.0000325,
         data_mode: bool = True,
+        counter_reset: bool = False,
+        dead_time_compensation_s: float = 0.0,
+        gmc800: bool = False,
     ):
         firmware = f"{firmware:.1f}" if isinstance(firmware, float) else firmware  # "-o firmware=2.0" is JSON
         if firmware not in ("3.1", "2.0"):
@@ -45,6 +53,12 @@ class RadProDevice(DeviceModel):
         self.sensitivity = sensitivity_cpm_per_uSv_h
         self.dead_time_s = dead_time_s
         self.data_mode = data_mode
+        self.counter_reset = counter_reset
+        self.compensation_s = dead_time_compensation_s
+        self.gmc800 = gmc800
+        if gmc800 and hardware == "FS2011 (STM32F051C8)":
+            self.hardware = "GQ GMC-800 (GD32F103RC)"
+        self._count_requests = 0
         self.frozen = False
         self._t0: float | None = None
         self._frozen_count: int | None = None
@@ -68,6 +82,11 @@ class RadProDevice(DeviceModel):
     def receive(self, data: bytes, now: float) -> bytes:
         self._inbuf += data
         out = b""
+        if self.gmc800 and self.data_mode:
+            while b"<GETVER>>" in self._inbuf:
+                _, _, self._inbuf = self._inbuf.partition(b"<GETVER>>")
+                self.requests.append("<GETVER>>")
+                out += b"GMC-800Re RADP"  # raw, no line end, as Rad Pro answers GQ's query
         while b"\n" in self._inbuf:
             line, _, self._inbuf = self._inbuf.partition(b"\n")
             text = line.rstrip(b"\r").decode("ascii", "replace").strip()
@@ -85,14 +104,23 @@ class RadProDevice(DeviceModel):
             return b"ERROR"  # this emulator is read-only, like the driver
         name = parts[1]
         old = self.firmware == "2.0"
+        if name == "tubePulseCount":
+            self._count_requests += 1
+            if self.counter_reset and self._count_requests == 4:
+                # set back to 0 by a reset on the meter (or another tool) just before this request
+                self.start_count = 0
+                self._t0 = now
+        rate_cpm = self.cps * 60
+        if self.compensation_s > 0:
+            rate_cpm = self.cps / (1 - self.cps * self.compensation_s) * 60
         values: dict[str, str] = {
             "deviceId": f"{self.hardware};Rad Pro {self.firmware}/en;{self.device_id}",
             "deviceBatteryVoltage": "1.421",
             "deviceTime": "1763800000",
             "tubePulseCount": str(self.pulse_count(now)),
-            "tubeRate": f"{self.cps * 60:.3f}",
+            "tubeRate": f"{rate_cpm:.3f}",
             "tubeDeadTime": f"{self.dead_time_s:.7f}",
-            "tubeDeadTimeCompensation": "0.0000000",
+            "tubeDeadTimeCompensation": f"{self.compensation_s:.7f}",
             "tubeTime": "123456",
         }
         if old:

@@ -47,6 +47,10 @@ class ScpiOptions(BaseModel):
         description="multiplies the number (after SI prefixes), e.g. a chamber calibration factor",
     )
     scaled_unit: str | None = Field(None, description="unit after scale, e.g. 'uGy/h' for a factor in uGy/h per A")
+    status_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="the pattern's 'status' group -> over_range|under_range|fault|... (e.g. Keithley's status letter)",
+    )
     baudrate: int | None = Field(None, description="ASRL resources: line speed")
     read_termination: str = "\n"
     write_termination: str = "\n"
@@ -62,6 +66,15 @@ class ScpiOptions(BaseModel):
     def _nonzero_scale(cls, value: float) -> float:
         if value == 0:
             raise ValueError("must not be 0 (every reading would be 0)")
+        return value
+
+    @field_validator("status_map")
+    @classmethod
+    def _known_flags(cls, value: dict[str, str]) -> dict[str, str]:
+        known = {s.value for s in Status}
+        for word, flag in value.items():
+            if flag not in known:
+                raise ValueError(f"[{word!r}] = {flag!r}: must be one of {', '.join(sorted(known))}")
         return value
 
     @model_validator(mode="after")
@@ -192,12 +205,15 @@ class ScpiDriver(Driver):
         reply = await self._query(o.measure_query)
         raw = reply.encode("utf-8", "replace")
         try:
-            number, sentinel = codec.parse_measurement(reply, self.pattern)
+            number, sentinel, fields = codec.parse_measurement_fields(reply, self.pattern)
         except FrameError as err:
             raise FrameError(err.message, raw=raw, meter=self.meter_id) from None
         status: frozenset[Status] = frozenset({Status.OVER_RANGE}) if sentinel == "overload" else frozenset()
         if sentinel == "not a number":
             status = frozenset({Status.FAULT})
+        word = fields.get("status")
+        if word is not None and word in o.status_map:
+            status = status | {Status(o.status_map[word])}
         steps: list[Conversion] = []
         value = number
         unit = o.unit

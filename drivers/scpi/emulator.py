@@ -3,7 +3,9 @@
 Answers ``*IDN?`` and a measurement query (default ``READ?``) with the current
 in amperes, ``current_A + n*step_A`` for the n-th read; what it does not know
 it ignores (a real instrument queues an error and stays silent, so the host
-times out). ``overload = True`` answers SCPI's overload value 9.9E37.
+times out). ``overload = True`` answers SCPI's overload value 9.9E37;
+``keithley = True`` answers as a Keithley electrometer with its UNITs element on,
+``+1.000000E-12NADC,+0000000.50secs,+00001RDNG#``.
 Connect with the VISA resource ``ASRL<port>::INSTR``.
 """
 
@@ -23,12 +25,14 @@ class ScpiDevice(DeviceModel):
         current_A: float = 2.5e-12,
         step_A: float = 0.0,
         overload: bool = False,
+        keithley: bool = False,
     ):
         self.idn = idn
         self.measure_query = measure_query
         self.current_A = current_A
         self.step_A = step_A
         self.overload = overload
+        self.keithley = keithley
         self.served: list[float] = []
         self._inbuf = b""
 
@@ -52,7 +56,11 @@ class ScpiDevice(DeviceModel):
                     continue
                 value = self.current_A + len(self.served) * self.step_A
                 self.served.append(value)
-                out += f"{value:+.6E}".encode("ascii") + b"\n"
+                if self.keithley:  # Keithley 6514/6517B with READing,TSTamp,RNUMber and UNITs on
+                    n = len(self.served)
+                    out += f"{value:+.6E}NADC,{n * 0.5:+011.2f}secs,{n:+06d}RDNG#\n".encode("ascii")
+                else:
+                    out += f"{value:+.6E}".encode("ascii") + b"\n"
         self._inbuf = self._inbuf[-512:]
         return out
 

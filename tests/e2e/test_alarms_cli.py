@@ -83,7 +83,10 @@ def test_status_shows_channels_meters_alarms_and_sinks(journal_with_an_alarm: Pa
     data = json.loads(out.stdout)
     assert data["running"] is False and data["last_run"]["clean"] == 1
     assert data["channels"]["desk"]["last"]["limit_uSv_h"] == 0.3
-    assert data["meters"]["sim"]["state"]["state"] == "connected" and data["meters"]["spare"]["state"] is None
+    # The daemon has stopped: its meter is not "connected" any more, whatever the journal last said.
+    sim = data["meters"]["sim"]["state"]
+    assert sim["state"] == "stopped" and sim["reason"].startswith("daemon not running (last connected at ")
+    assert sim["ts"] == data["last_run"]["stopped_at"] and data["meters"]["spare"]["state"] is None
     assert [a["state"] for a in data["alarms"]] == ["alarm"] and data["sinks"] == {}
     text = run_cli("status", "--config", str(journal_with_an_alarm))
     assert text.returncode == 0 and "alarms not normal" in text.stdout and "desk" in text.stdout

@@ -333,4 +333,5 @@ def test_read_help_lists_the_drivers_and_an_unknown_option_lists_the_valid_ones(
     assert "driver name: ascii, gmc, modbus, radpro, scpi, simulated" in " ".join(helped.stdout.split())
     proc = run_cli("meters", "read", "--driver", "gmc", "--port", str(tmp_path / "x"), "-o", "sensitivity=153.8")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "sensitivity: unknown key (did you mean 'sensitivity_cpm_per_uSv_h'?); valid keys: baudrate, " in proc.stderr
+    hint = "sensitivity: unknown key (did you mean 'sensitivity_cpm_per_uSv_h'?); valid keys: auto_baud, baudrate, "
+    assert hint in proc.stderr

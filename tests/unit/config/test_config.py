@@ -204,7 +204,10 @@ def test_the_retention_size_limit_adds_a_journal_size_check_to_every_channel() -
 
 def test_mqtt_acknowledgement_needs_a_broker_account_here_or_in_mqtt() -> None:
     enabled = {"alarms": {"mqtt_ack": {"enabled": True}}}
-    assert "alarms.mqtt_ack: acknowledgement over MQTT needs a broker account" in problems_of({**MINIMAL, **enabled})
+    assert (
+        "alarms.mqtt_ack: acknowledgement over MQTT needs signing keys (keys_file) or a broker account"
+        in problems_of({**MINIMAL, **enabled})
+    )
     parse_config({**MINIMAL, **enabled, "mqtt": {"username": "radsurvey"}}, environ={})
     own = {"alarms": {"mqtt_ack": {"enabled": True, "password_env": "ACK_PW"}}}
     assert "password_env/password_file go with username here" in problems_of({**MINIMAL, **own})

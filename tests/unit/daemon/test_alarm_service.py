@@ -289,7 +289,9 @@ async def test_a_journal_size_rule_without_max_bytes_takes_the_retention_limit(t
     rules = [{"kind": "equipment", "check": "journal_size", "id": "disk", "warning_fraction": 0.5}]
     cfg = make_config(tmp_path, rules, retention={"max_size_mb": 2000})
     async with running(cfg, Clock(T0)) as (_, service):
-        (rule,) = service.by_key.values()
+        # beside the daemon's own journal_write rule
+        assert list(service.by_key) == [("desk", "disk"), ("desk", "journal_write")]
+        rule = service.by_key["desk", "disk"]
         assert (rule.name, rule.machine.level, rule.machine.warning_level) == ("disk", 2e9, 1e9)
 
 

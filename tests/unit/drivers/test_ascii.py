@@ -25,7 +25,11 @@ def ascii_driver(port: str, **options):
 def fmt(name: str) -> codec.LineFormat:
     p = codec.load_profile(name)
     return codec.LineFormat.build(
-        p["pattern"], unit=p.get("unit"), unit_map=p.get("unit_map"), ignore_prefix=p.get("ignore_prefix")
+        p["pattern"],
+        unit=p.get("unit"),
+        unit_map=p.get("unit_map"),
+        ignore_prefix=p.get("ignore_prefix"),
+        ignore_pattern=p.get("ignore_pattern"),
     )
 
 
@@ -45,6 +49,28 @@ def test_mightyohm_line_gives_the_cpm_field() -> None:
 
 def test_mightyohm_banner_lines_are_not_data() -> None:
     assert codec.parse_line(b"# mightyohm.com Geiger Counter 1.00\r\n", fmt("mightyohm")) is None
+
+
+@pytest.mark.parametrize("profile", ["mightyohm", "mightyohm-usv"])
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"mightyohm.com Geiger Counter 1.00\r\n",  # stock firmware 1.00: no '#'
+        b"http://mightyohm.com/geiger\r\n",
+        b"# mightyohm.com Geiger Counter 2.00-DEV\r\n",  # the fork
+        b"CPS, 1, CPM, 5mightyohm.com Geiger Counter 1.00\r\n",  # a brown-out cut the report short
+        b"\x00mightyohm.com Geiger Counter 1.00\r\n",  # a stray byte at power-on
+    ],
+)
+def test_stock_and_fork_banners_are_not_data_also_after_a_reset(line: bytes, profile: str) -> None:
+    assert codec.parse_line(line, fmt(profile)) is None
+
+
+def test_a_bad_ignore_pattern_is_a_config_error() -> None:
+    with pytest.raises(ValidationError, match="ignore_pattern does not compile"):
+        registry.get("ascii").options_model.model_validate(
+            {"port": "/dev/null", "profile": "mightyohm", "ignore_pattern": "("}
+        )
 
 
 def test_a_line_that_does_not_match_is_a_frame_error() -> None:
@@ -112,7 +138,7 @@ async def test_streaming_meter_is_read_without_sending_anything() -> None:
 
 LINES = st.one_of(
     st.binary(max_size=80),
-    st.sampled_from([MIGHTYOHM_LINE, b"60\n", b"# x\r\n"]).flatmap(
+    st.sampled_from([MIGHTYOHM_LINE, b"60\n", b"# x\r\n", b"mightyohm.com Geiger Counter 1.00\r\n"]).flatmap(
         lambda good: st.tuples(st.integers(0, len(good)), st.binary(max_size=6)).map(
             lambda cut: good[: cut[0]] + cut[1] + good[cut[0] :]
         )

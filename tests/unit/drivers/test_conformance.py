@@ -72,7 +72,10 @@ def test_serial_emulators_are_device_models(name: str) -> None:
 def test_scan_guesses_families_from_usb_ids() -> None:
     from radsurvey.daemon.cli.meters import family_guess
 
-    assert family_guess(0x1A86, 0x7523) == ["gmc"]
-    assert family_guess(0x0483, 0x5740) == ["radpro"]
-    assert family_guess(0x0403, 0x6001) == []
+    # a CH340 bridge: a GMC, or a Rad Pro meter behind the same bridge (FS2011, FS-600/1000, GMC-800)
+    assert family_guess(0x1A86, 0x7523) == ["gmc", "radpro"]
+    assert family_guess(0x0483, 0x5740) == ["radpro"]  # GC-01/GC-03 native USB
+    assert family_guess(0x10C4, 0xEA60) == ["radpro"]  # CP210x
+    assert family_guess(0x0403, 0x6001) == ["radpro"]  # FTDI
+    assert family_guess(0x046D, 0xC52B) == []  # not a serial bridge
     assert family_guess(None, None) == []

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from radsurvey.drivers import registry
 from radsurvey.drivers.base import Quantity
 from radsurvey.drivers.emulator import PtyEmulator
+from radsurvey.drivers.errors import MeterTimeout
 from radsurvey.drivers.gmc import codec
 from radsurvey.drivers.gmc.emulator import GmcDevice
 from radsurvey.protocols.errors import FrameError
@@ -20,9 +21,22 @@ V5 = b"GMC-320+V5\x00RRe 5.73"
 SERIAL = bytes.fromhex("F488C5A2B1D7E3")
 
 
+@pytest.fixture(autouse=True)
+def _forget_found_baud_rates():
+    """Ptys reuse /dev/pts/N: what one test's meter answered at must not steer the next."""
+    from radsurvey.drivers.gmc import driver as gmc_driver
+
+    gmc_driver._FOUND_BAUD.clear()
+    yield
+    gmc_driver._FOUND_BAUD.clear()
+
+
 def gmc(port: str, **options):
     return registry.create(
-        "gmc", meter_id="g", poll_interval_s=1.0, options={"port": port, "read_clock": False, **options}
+        "gmc",
+        meter_id="g",
+        poll_interval_s=1.0,
+        options={"port": port, "read_clock": False, "read_battery": False, **options},
     )
 
 
@@ -212,36 +226,54 @@ async def test_rfc1801_heartbeat_frames_from_the_emulator() -> None:
     assert [(len(r.raw), r.value) for r in readings] == [(4, 180.0), (4, 180.0)]
 
 
-async def test_unknown_model_needs_cpm_bytes() -> None:
-    device = ScriptedDevice([(b"<HEARTBEAT0>>", b""), (b"<GETVER>>", b"GMC-999Re 1.00")])
+async def test_a_model_outside_the_table_gets_its_cpm_size_from_the_reply() -> None:
+    identity, [reading] = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-999Re 1.00"),
+            (b"<GETCPM>>", b"\x00\x00\x00\x07"),  # detection: 4 bytes, then a quiet line
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETCPM>>", b"\x00\x00\x01\x2c"),
+        ]
+    )
+    assert identity.extra["cpm_bytes"] == "4"
+    assert identity.extra["cpm_bytes_source"].startswith("detected from a 4-byte GETCPM reply")
+    assert reading.value == 300.0
+
+
+async def test_a_model_outside_the_table_that_does_not_answer_getcpm_says_to_set_cpm_bytes() -> None:
+    device = ScriptedDevice([(b"<HEARTBEAT0>>", b""), (b"<GETVER>>", b"GMC-999Re 1.00"), (b"<GETCPM>>", b"")])
     with PtyEmulator(device) as emu:
-        with pytest.raises(FrameError, match="cpm_bytes"):
-            async with gmc(emu.port):
+        with pytest.raises(MeterTimeout, match=r"GMC-999 Re 1\.00: CPM reply size not detected .*set cpm_bytes"):
+            async with gmc(emu.port, timeout_s=0.3, auto_baud=False):
                 pass
     device.assert_done()
 
 
-async def test_a_model_outside_the_table_with_a_non_numeric_name_reads_with_cpm_bytes() -> None:
+async def test_gmc_se_reads_2_byte_cpm_without_options() -> None:
     identity, [reading] = await converse(
         [
             (b"<HEARTBEAT0>>", b""),
             (b"<GETVER>>", b"GMC-SE Re 1.05"),
             (b"<GETSERIAL>>", SERIAL),
             (b"<GETCPM>>", b"\x00\x2a"),
-        ],
-        cpm_bytes=2,
+        ]
     )
     assert (identity.model, identity.firmware, identity.extra["cpm_bytes"]) == ("GMC-SE", "Re 1.05", "2")
     assert reading.value == 42.0
 
 
-async def test_a_model_outside_the_table_without_cpm_bytes_says_to_set_it() -> None:
-    device = ScriptedDevice([(b"<HEARTBEAT0>>", b""), (b"<GETVER>>", b"GMC-SE Re 1.05")])
-    with PtyEmulator(device) as emu:
-        with pytest.raises(FrameError, match="unknown GMC model 'GMC-SE': set cpm_bytes"):
-            async with gmc(emu.port):
-                pass
-    device.assert_done()
+async def test_cpm_bytes_option_overrides_the_table() -> None:
+    identity, [reading] = await converse(
+        [
+            (b"<HEARTBEAT0>>", b""),
+            (b"<GETVER>>", b"GMC-SE Re 1.05"),
+            (b"<GETSERIAL>>", SERIAL),
+            (b"<GETCPM>>", b"\x00\x00\x00\x2a"),
+        ],
+        cpm_bytes=4,
+    )
+    assert identity.extra["cpm_bytes_source"] == "config" and reading.value == 42.0
 
 
 async def test_volt_bytes_overrides_the_assumed_gmc_800_voltage_format() -> None:
@@ -285,12 +317,53 @@ def test_version_strings_of_every_length(raw: bytes, model: str, firmware: str) 
     assert codec.parse_version(raw) == (model, firmware)
 
 
-def test_model_table() -> None:
-    assert codec.model_spec("GMC-320+V5").cpm_bytes == 2
-    assert codec.model_spec("GMC-500+").dual_tube
-    assert not codec.model_spec("GMC-500").dual_tube
-    assert codec.model_spec("GMC-600+").cpm_bytes == 4
+@pytest.mark.parametrize(
+    ("model", "firmware", "cpm_bytes", "volt_bytes", "baudrate"),
+    [
+        # GeigerLog gdev_gmc.py model table; pygmc's device defaults for the baud rates
+        ("GMC-300", "Re 2.10", 2, 1, 57600),
+        ("GMC-300", "Re 4.54", 2, 1, 57600),  # GMC-300E+
+        ("GMC-300S", "Re 1.03", 2, 1, 57600),
+        ("GMC-320+V5", "RRe 5.73", 2, 1, 115200),
+        ("GMC-SE", "Re 1.05", 2, 1, 115200),
+        ("GMC-500", "Re 1.08", 2, 5, 115200),
+        ("GMC-500", "Re 2.10", None, 5, 115200),  # not documented: detected
+        ("GMC-500+", "Re 1.22", 4, 5, 115200),
+        ("GMC-500+", "Re 2.28", 4, 5, 115200),
+        ("GMC-510", "Re 1.04", 4, 1, 115200),
+        ("GMC-600+", "Re 2.26", 2, 5, 115200),
+        ("GMC-600", "Re 2.39", 2, 5, 115200),
+        ("GMC-600+", "Re 2.41", 4, 5, 115200),
+        ("GMC-600+", "Re 2.52", 4, 5, 115200),
+        ("GMC-800", "Re1.10", 4, 5, 115200),
+    ],
+)
+def test_model_table(model: str, firmware: str, cpm_bytes, volt_bytes: int, baudrate: int) -> None:
+    spec = codec.model_spec(model, firmware)
+    assert spec is not None
+    assert (spec.cpm_bytes, spec.volt_bytes, spec.baudrate) == (cpm_bytes, volt_bytes, baudrate)
+    assert spec.source
+    assert codec.model_spec("GMC-500+", "Re 2.28").dual_tube
+    assert not codec.model_spec("GMC-500", "Re 1.08").dual_tube
     assert codec.model_spec("GMC-999") is None
+
+
+def test_rad_pro_on_a_gmc_800_is_recognised_and_sent_to_the_radpro_driver() -> None:
+    with pytest.raises(codec.RadProFirmware, match='use driver = "radpro"'):
+        codec.parse_version(b"GMC-800Re RADP")
+
+
+@pytest.mark.parametrize(
+    ("raw", "volts"),
+    [(b"4.0v\x00", 4.0), (b"3.95v\x00\x00\x00\x00", 3.95), (b"3.97v", 3.97), (b"4.8v\x00", 4.8)],
+)
+def test_ascii_volt_with_nul_padding(raw: bytes, volts: float) -> None:
+    assert codec.parse_volt(raw, 5) == pytest.approx(volts)
+
+
+def test_volt_with_bytes_after_the_padding_is_garbage() -> None:
+    with pytest.raises(FrameError):
+        codec.parse_volt(b"4.0v\x00\x13", 5)
 
 
 def test_volt_formats() -> None:
@@ -310,7 +383,9 @@ def test_datetime_needs_its_terminator() -> None:
 
 FRAMES = st.one_of(
     st.binary(max_size=40),
-    st.sampled_from([V5, b"GMC-300Re 2.10", b"3.97v", bytes([26, 11, 22, 8, 30, 0, 0xAA])]).flatmap(
+    st.sampled_from(
+        [V5, b"GMC-300Re 2.10", b"GMC-800Re RADP", b"3.97v", b"4.0v\x00", bytes([26, 11, 22, 8, 30, 0, 0xAA])]
+    ).flatmap(
         lambda good: st.binary(max_size=4).map(lambda noise: good[: len(good) // 2] + noise + good[len(good) // 2 :])
     ),
 )
@@ -320,8 +395,9 @@ def _parsers(frame: bytes):
     yield lambda: codec.parse_version(frame)
     yield lambda: codec.parse_cpm(frame, 2)
     yield lambda: codec.parse_cpm(frame, 4)
-    yield lambda: codec.parse_heartbeat_cps(frame, codec.RFC1201)
-    yield lambda: codec.parse_heartbeat_cps(frame, codec.RFC1801)
+    yield lambda: codec.parse_heartbeat_cps(frame, 2, "rfc1201")
+    yield lambda: codec.parse_heartbeat_cps(frame, 4, "rfc1801")
+    yield lambda: codec.cpm_bytes_from_reply(frame)
     yield lambda: codec.parse_serial(frame)
     yield lambda: codec.parse_volt(frame, 1)
     yield lambda: codec.parse_volt(frame, 5)
@@ -335,4 +411,19 @@ def test_parsers_raise_only_frame_errors(frame: bytes) -> None:
         try:
             parse()
         except FrameError as err:
-            assert type(err) is FrameError
+            assert type(err) in (FrameError, codec.RadProFirmware)
+
+
+def test_the_docs_list_every_model_and_firmware_with_cpm_size_baud_and_source() -> None:
+    from pathlib import Path
+
+    root = Path(codec.__file__).resolve().parents[2]
+    for doc in (root / "drivers" / "gmc" / "README.md", root / "docs" / "drivers.md"):
+        text = doc.read_text()
+        for row in codec.MODELS:
+            if row.cpm_bytes:
+                cpm = str(row.cpm_bytes)
+            else:
+                cpm = "detected" if row.firmware != "Rad Pro" else "use the radpro driver"
+            line = f"| {row.model} | {row.firmware} | {cpm} | {row.volt} | {row.baudrate} | {row.source} |"
+            assert line in text, (doc.name, line)

@@ -27,6 +27,7 @@ def identify_script(sensitivity: list[tuple[bytes, bytes]]) -> list[tuple[bytes,
     return [
         (b"GET deviceId\r\n", ID),
         *sensitivity,
+        (b"GET tubeDeadTimeCompensation\r\n", b"OK 0.0000000\r\n"),
         (b"GET tubeType\r\n", b"OK M4011\r\n"),
         (b"GET deviceBatteryVoltage\r\n", b"OK 1.421\r\n"),
         (b"GET deviceTime\r\n", b"OK 1763800000\r\n"),
@@ -69,6 +70,7 @@ async def test_old_firmware_sensitivity_name_is_used_after_error() -> None:
             (b"GET deviceId\r\n", ID),
             (b"GET tubeSensitivity\r\n", b"ERROR\r\n"),
             (b"GET tubeConversionFactor\r\n", b"OK 100.000\r\n"),
+            (b"GET tubeDeadTimeCompensation\r\n", b"ERROR\r\n"),
             (b"GET tubeType\r\n", b"ERROR\r\n"),
             (b"GET deviceBatteryVoltage\r\n", b"OK 1.421\r\n"),
             (b"GET deviceTime\r\n", b"ERROR\r\n"),
@@ -96,12 +98,61 @@ async def test_firmware_without_pulse_count_falls_back_to_tube_rate() -> None:
     assert [(r.value, r.unit) for r in readings] == [(60.0, "cpm"), (61.0, "cpm")]
 
 
-async def test_device_dead_time_is_applied_and_recorded() -> None:
-    _, [reading] = await converse(
+async def test_device_dead_time_is_the_meters_compensation_setting_not_the_upper_bound() -> None:
+    identity, [first, second] = await converse(
         [
             (b"GET deviceId\r\n", ID),
-            (b"GET tubeDeadTime\r\n", b"OK 0.0001000\r\n"),
+            (b"GET tubeDeadTimeCompensation\r\n", b"OK 0.0001000\r\n"),
+            (b"GET tubeDeadTime\r\n", b"OK 0.0002420\r\n"),  # an upper bound (docs/comm.md): not used
+            (b"GET tubeType\r\n", b"OK M4011\r\n"),
+            (b"GET deviceBatteryVoltage\r\n", b"OK 1.421\r\n"),
+            (b"GET deviceTime\r\n", b"OK 1763800000\r\n"),
+            (b"GET tubePulseCount\r\n", b"OK 5\r\n"),
+            (b"GET tubeRate\r\n", b"OK 60000.000\r\n"),
+            (b"GET tubePulseCount\r\n", b"OK 6\r\n"),
+        ],
+        reads=2,
+        sensitivity_cpm_per_uSv_h=None,
+        dead_time_s="device",
+    )
+    assert identity.extra["dead_time_basis"] == "corrected, tau = 0.0001 s (meter's tubeDeadTimeCompensation)"
+    assert identity.extra["tubeDeadTime_upper_bound_s"] == "0.0002420"
+    # tubeRate is already compensated by the meter: taken as is, on the same basis
+    assert first.value == 60000.0 and "same basis" in first.conversions[-1].detail
+    # raw pulse counts are corrected with the same tau: n = m / (1 - m*tau)
+    from radsurvey.drivers.units import dead_time_correct
+
+    assert second.conversions[-1].name == "dead_time"
+    assert "tau=0.0001 s (meter's tubeDeadTimeCompensation)" in second.conversions[-1].detail
+    assert second.value == pytest.approx(dead_time_correct(second.meter_value, 0.0001)[0])
+
+
+async def test_device_dead_time_with_compensation_off_corrects_nothing_and_says_so() -> None:
+    identity, [reading] = await converse(
+        [
+            (b"GET deviceId\r\n", ID),
             (b"GET tubeDeadTimeCompensation\r\n", b"OK 0.0000000\r\n"),
+            (b"GET tubeDeadTime\r\n", b"OK 0.0002420\r\n"),
+            (b"GET tubeType\r\n", b"OK M4011\r\n"),
+            (b"GET deviceBatteryVoltage\r\n", b"OK 1.421\r\n"),
+            (b"GET deviceTime\r\n", b"OK 1763800000\r\n"),
+            (b"GET tubePulseCount\r\n", b"OK 5\r\n"),
+            (b"GET tubeRate\r\n", b"OK 600.000\r\n"),
+        ],
+        reads=1,
+        sensitivity_cpm_per_uSv_h=None,
+        dead_time_s="device",
+    )
+    assert identity.extra["dead_time_basis"] == "uncorrected counts"
+    assert "compensation is off" in identity.extra["dead_time_note"]
+    assert reading.value == 600.0
+
+
+async def test_no_dead_time_option_puts_a_compensating_meters_tube_rate_back_on_raw_counts() -> None:
+    identity, [reading] = await converse(
+        [
+            (b"GET deviceId\r\n", ID),
+            (b"GET tubeDeadTimeCompensation\r\n", b"OK 0.0001000\r\n"),
             (b"GET tubeType\r\n", b"OK M4011\r\n"),
             (b"GET deviceBatteryVoltage\r\n", b"OK 1.421\r\n"),
             (b"GET deviceTime\r\n", b"OK 1763800000\r\n"),
@@ -110,11 +161,31 @@ async def test_device_dead_time_is_applied_and_recorded() -> None:
         ],
         reads=1,
         sensitivity_cpm_per_uSv_h=None,
-        dead_time_s="device",
     )
-    assert reading.value == pytest.approx(60000 / 0.9)
-    assert reading.meter_value == 60000
-    assert reading.conversions[-1].name == "dead_time"
+    assert identity.extra["dead_time_basis"] == "uncorrected counts"
+    # n = 1000 /s, tau = 1e-4 s: m = n / (1 + n*tau) = 1000 / 1.1 per second
+    assert reading.value == pytest.approx(60000 / 1.1)
+    assert reading.conversions[-1].name == "dead_time_undone"
+
+
+async def test_a_pulse_counter_set_back_is_a_restart_not_four_billion_pulses() -> None:
+    _, readings = await converse(
+        [
+            *identify_script([]),
+            (b"GET tubePulseCount\r\n", b"OK 123456\r\n"),
+            (b"GET tubeRate\r\n", b"OK 120.000\r\n"),
+            (b"GET tubePulseCount\r\n", b"OK 123458\r\n"),
+            (b"GET tubePulseCount\r\n", b"OK 100\r\n"),  # reset on the meter
+            (b"GET tubeRate\r\n", b"OK 121.000\r\n"),
+            (b"GET tubePulseCount\r\n", b"OK 102\r\n"),
+        ],
+        reads=4,
+        sensitivity_cpm_per_uSv_h=None,
+    )
+    assert readings[2].value == 121.0
+    assert readings[2].conversions[0].name == "counter_restart"
+    assert "went back from 123458 to 100" in readings[2].conversions[0].detail
+    assert readings[3].conversions[0].name == "pulse_count_delta" and "2 pulses" in readings[3].conversions[0].detail
 
 
 async def test_silent_meter_names_data_mode() -> None:
@@ -146,8 +217,28 @@ async def test_meter_compensated_tube_rate_is_not_corrected_twice() -> None:
 
 
 def test_pulse_counter_wraps_at_2_to_the_32() -> None:
-    assert codec.pulses_between(2**32 - 3, 4) == 7
-    assert codec.pulses_between(10, 10) == 0
+    assert codec.pulses_between(2**32 - 3, 4, 1.0) == 7
+    assert codec.pulses_between(10, 10, 1.0) == 0
+
+
+def test_a_counter_that_goes_back_further_than_a_wrap_explains_is_a_restart() -> None:
+    assert codec.pulses_between(123456, 100, 1.0) is None
+    assert codec.pulses_between(2**32 - 10, 5, 0.0) is None  # no time passed: no pulses either
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    st.floats(0, 1e6, allow_nan=False),
+)
+def test_pulses_between_is_a_plausible_count_or_a_restart(previous: int, current: int, elapsed_s: float) -> None:
+    pulses = codec.pulses_between(previous, current, elapsed_s)
+    if current >= previous:
+        assert pulses == current - previous
+    elif pulses is not None:
+        assert (previous + pulses) % 2**32 == current
+        assert pulses <= codec.MAX_PLAUSIBLE_CPS * elapsed_s
 
 
 @pytest.mark.parametrize(("line", "payload"), [(b"OK 1.421\r\n", "1.421"), (b"OK\r\n", ""), (b"OK a;b;c\n", "a;b;c")])
@@ -235,7 +326,8 @@ async def test_device_dead_time_below_zero_is_not_applied_and_says_so() -> None:
     identity, [reading] = await converse(
         [
             (b"GET deviceId\r\n", ID),
-            (b"GET tubeDeadTime\r\n", b"OK -0.0001000\r\n"),
+            (b"GET tubeDeadTimeCompensation\r\n", b"OK -0.0001000\r\n"),
+            (b"GET tubeDeadTime\r\n", b"OK 0.0002420\r\n"),
             (b"GET tubeType\r\n", b"OK M4011\r\n"),
             (b"GET deviceBatteryVoltage\r\n", b"OK 1.421\r\n"),
             (b"GET deviceTime\r\n", b"OK 1763800000\r\n"),
@@ -247,7 +339,7 @@ async def test_device_dead_time_below_zero_is_not_applied_and_says_so() -> None:
         dead_time_s="device",
     )
     assert reading.value == 60000.0 and "dead_time" not in [c.name for c in reading.conversions]
-    assert "tubeDeadTime -0.0001000" in identity.extra["dead_time_note"]
+    assert "tubeDeadTimeCompensation -0.0001000, not a dead time" in identity.extra["dead_time_note"]
 
 
 async def test_probe_answers_after_another_familys_probe_left_bytes_without_a_line_end() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,47 @@ def test_parsers_raise_only_frame_errors(reply: str) -> None:
             parse()
         except FrameError:
             pass
+
+
+def _readme_meter(meter_id: str) -> dict:
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from radsurvey.drivers import scpi
+
+    text = (Path(scpi.__file__).parent / "README.md").read_text()
+    block = re.search(r"## Sample config\s+```toml\n(.*?)```", text, re.S).group(1)
+    [meter] = [m for m in tomllib.loads(block)["meters"] if m["id"] == meter_id]
+    return {k: v for k, v in meter.items() if k not in ("id", "driver", "poll_interval_s")}
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["+1.234567E-12NADC,+0000123.45secs,+00012RDNG#", "+1.234567E-12NADC", "-1.234567E-12NADC#"],
+)
+def test_keithley_replies_parse_with_the_shipped_default_pattern(reply: str) -> None:
+    value, sentinel = codec.parse_measurement(reply, codec.compile_pattern(codec.DEFAULT_PATTERN))
+    assert abs(value) == 1.234567e-12 and sentinel is None
+
+
+def test_the_documented_keithley_profile_reads_the_status_letter() -> None:
+    from radsurvey.drivers.scpi.driver import ScpiOptions
+
+    options = ScpiOptions.model_validate(_readme_meter("keithley"))
+    pattern = codec.compile_pattern(options.response_pattern)
+    value, _, fields = codec.parse_measurement_fields("+2.000000E-12OADC,+0000001.00secs,+00002RDNG#", pattern)
+    assert value == 2.0e-12 and options.status_map[fields["status"]] == "over_range" and fields["unit"] == "ADC"
+    _, _, fields = codec.parse_measurement_fields("+2.000000E-12NADC,+0000001.00secs,+00002RDNG#", pattern)
+    assert fields["status"] not in options.status_map
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80))
+def test_measurement_fields_raise_only_frame_errors(reply: str) -> None:
+    for pattern in (codec.DEFAULT_PATTERN, codec.KEITHLEY_PATTERN):
+        try:
+            value, _, fields = codec.parse_measurement_fields(reply, codec.compile_pattern(pattern))
+        except FrameError:
+            continue
+        assert math.isfinite(value) and "value" in fields
