@@ -97,6 +97,15 @@ async def test_after_an_outage_the_state_is_current_within_2_s_while_the_sample_
         )
         horizon = running.max_reading_seq()
         await wait_for(lambda: sink.cursor >= horizon, 60, "the replay to finish")
+        upto = sink.cursor  # what the broker acknowledged; the subscriber gets it a moment later
+        conn = sqlite3.connect(f"file:{cfg.journal.path}?mode=ro", uri=True)
+        journal = [r[0] for r in conn.execute("SELECT seq FROM samples WHERE seq <= ? ORDER BY seq", (upto,))]
+        conn.close()
+
+        def sample_seqs() -> list[int]:
+            return [int(p["seq"]) for _, topic, p, _ in watcher.got if topic.endswith("/sample")]  # type: ignore[call-overload]
+
+        await wait_for(lambda: journal[-1] in sample_seqs(), 10, "the subscriber to receive the replay")
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -107,10 +116,7 @@ async def test_after_an_outage_the_state_is_current_within_2_s_while_the_sample_
         seqs = [seq for _, seq in watcher.states(ch)]
         assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     # the sample stream stays ordered and complete: every sample after the subscriber came, first arrivals in order
-    conn = sqlite3.connect(f"file:{cfg.journal.path}?mode=ro", uri=True)
-    journal = [r[0] for r in conn.execute("SELECT seq FROM samples WHERE seq <= ? ORDER BY seq", (sink.cursor,))]
-    conn.close()
-    received = [int(p["seq"]) for _, topic, p, _ in watcher.got if topic.endswith("/sample")]  # type: ignore[call-overload]
+    received = sample_seqs()
     first_arrivals = list(dict.fromkeys(received))
     assert first_arrivals == sorted(first_arrivals), "samples replayed in seq order"
     start = first_arrivals[0]
