@@ -37,6 +37,8 @@ from typing import Any
 
 import jinja2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from radsurvey.config import parse_config
 from radsurvey.daemon.sinks.mqtt import MqttSink
@@ -227,3 +229,17 @@ def test_attributes_are_a_small_stable_set_that_home_assistant_keeps(tmp_path: P
     assert seen[0] == seen[1], "attributes do not change from sample to sample"
     assert set(seen[0]) == set(HA_ATTRIBUTE_KEYS)
     assert not set(seen[0]) & (HA_ATTRIBUTES_BLOCKED | {"seq", "ts"})
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    site=st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}", fullmatch=True),
+    channels=st.sets(st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,6}", fullmatch=True), min_size=1, max_size=8),
+)
+def test_any_set_of_valid_channel_ids_gets_distinct_home_assistant_ids(site: str, channels: set[str]) -> None:
+    ids = ha_object_ids(site, sorted(channels))
+    assert set(ids) == channels
+    lowered = [v.lower() for v in ids.values()]
+    assert len(set(lowered)) == len(lowered), ids  # distinct even as entity ids (lower case)
+    for value in ids.values():
+        assert value and set(value) <= set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
