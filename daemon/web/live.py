@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -197,17 +198,17 @@ class LiveState:
                     q.get_nowait()
                 q.put_nowait(("overview", self.overview()))
 
-    async def tick_loop(self, read: sqlite3.Connection | None) -> None:
+    async def tick_loop(self, query: Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]] | None) -> None:
         from ..sinks.status import sink_status
 
         n = 0
         while True:
             for channel in self.channels:
                 self.refresh(channel)
-            if read is not None and n % 2 == 0:
+            if query is not None and n % 2 == 0:
                 try:
                     # Counting a long backlog after an outage takes a while: off the event loop.
-                    self.set_sinks(await asyncio.to_thread(sink_status, read))
+                    self.set_sinks(await query(sink_status))
                 except sqlite3.Error as err:
                     log.warning("cannot read sink status", error=str(err))
             n += 1

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from ..journal import connect
 from .app import Console, build_app
 from .auth import UsersFile
 from .live import LiveState
@@ -95,12 +94,12 @@ class WebService:
             alarms=alarms,
             journal=daemon.journal,
         )
-        read = None
         runner = web.AppRunner(build_app(self.console), access_log=None, shutdown_timeout=1.0)
         try:
             await daemon.journal.aflush()
-            read = connect(Path(daemon.journal.path), readonly=True)
-            await asyncio.to_thread(self.live.preload, read)
+            # Each worker-thread read opens and closes its own connection: a thread that outlives a cancelled
+            # task (to_thread cannot stop it) never finds its connection closed under it at shutdown.
+            await self.console.query(self.live.preload)
             await runner.setup()
             while True:
                 try:
@@ -129,10 +128,8 @@ class WebService:
             )
             self.listening.set()
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(self.live.tick_loop(read), name="web:tick")
+                tg.create_task(self.live.tick_loop(self.console.query), name="web:tick")
                 tg.create_task(self._warm_trends(), name="web:warm-trends")
         finally:
             self.live.detach()
             await runner.cleanup()
-            if read is not None:
-                read.close()
