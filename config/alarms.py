@@ -214,7 +214,7 @@ class DoseBudgetRule(_Rule):
         return self
 
 
-Check = Literal["disconnected", "stale", "over_range", "journal_size", "sink_backlog", "clock"]
+Check = Literal["disconnected", "stale", "over_range", "journal_size", "sink_backlog", "sink_failing", "clock"]
 
 
 class EquipmentRule(_Rule):
@@ -395,3 +395,12 @@ def with_journal_limit(rules: list[AlarmRule], max_bytes: int | None, warning_fr
             )
         )
     return out
+
+
+def with_sink_check(rules: list[AlarmRule]) -> list[AlarmRule]:
+    """A channel's rules plus ``sink_failing`` (a sink stopped by a fault retrying cannot mend), unless it has one."""
+    if any(isinstance(r, EquipmentRule) and r.check == "sink_failing" for r in rules) or any(
+        r.name == "sink_failing" for r in rules
+    ):
+        return list(rules)
+    return [*rules, EquipmentRule(kind="equipment", check="sink_failing")]

@@ -7,6 +7,7 @@ options, validated against that driver's own model by the daemon.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -21,9 +22,16 @@ from .alarms import (
     check_dose_budgets,
     check_unique_rule_names,
     with_journal_limit,
+    with_sink_check,
 )
 from .connection import ConnectionConfig
 from .sinks import InfluxConfig, MqttConfig, RetentionConfig
+from .web import WebConfig
+
+# Home Assistant's expire_after must outlast a missed reading or two: our decision,
+# not a rule of Home Assistant's (it accepts any positive number of seconds).
+HA_EXPIRE_POLLS = 3
+HA_EXPIRE_DEFAULT_S = 120
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -159,6 +167,7 @@ class DaemonConfig(BaseSettings):
     retention: RetentionConfig = RetentionConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    web: WebConfig | None = None
     profiles: list[Path] = Field(
         default_factory=list,
         description=(
@@ -194,11 +203,22 @@ class DaemonConfig(BaseSettings):
         # model validates exactly the dictionary it is given.
         return (init_settings,)
 
+    def ha_expire_after_s(self, channel: ChannelConfig) -> int:
+        """Home Assistant ``expire_after`` of a channel's sensor: ``[mqtt] expire_after_s``, or by default
+        120 s or three poll intervals of its meter, whichever is longer."""
+        if self.mqtt is not None and self.mqtt.expire_after_s is not None:
+            return self.mqtt.expire_after_s
+        poll = next((m.poll_interval_s for m in self.meters if m.id == channel.meter), 1.0)
+        return max(HA_EXPIRE_DEFAULT_S, math.ceil(HA_EXPIRE_POLLS * poll))
+
     def alarm_rules(self, channel: ChannelConfig) -> list[AlarmRule]:
-        """The rules the alarm service runs on a channel: its own, with the journal size bound applied."""
+        """The rules the alarm service runs on a channel: its own, with the journal size bound and sink check added."""
         r = self.retention
         max_bytes = int(r.max_size_mb * 1e6) if r.max_size_mb is not None else None
-        return with_journal_limit(channel.alarms, max_bytes, r.warn_fraction)
+        rules = with_journal_limit(channel.alarms, max_bytes, r.warn_fraction)
+        if self.influxdb is not None and self.influxdb.enabled:
+            rules = with_sink_check(rules)
+        return rules
 
     @model_validator(mode="after")
     def _references(self) -> DaemonConfig:
@@ -222,6 +242,17 @@ class DaemonConfig(BaseSettings):
                             f"channels[{ch.id}].alarms[{i}]: check 'journal_size' needs max_bytes "
                             "(or [retention] max_size_mb)"
                         )
+        if self.mqtt is not None and self.mqtt.homeassistant and self.mqtt.expire_after_s is not None:
+            polls = {m.id: m.poll_interval_s for m in self.meters}
+            for ch in self.channels:
+                poll = polls.get(ch.meter)
+                if poll is not None and self.mqtt.expire_after_s < HA_EXPIRE_POLLS * poll:
+                    problems.append(
+                        f"mqtt.expire_after_s: {self.mqtt.expire_after_s} s is less than {HA_EXPIRE_POLLS} poll"
+                        f" intervals of meter {ch.meter!r} (channels[{ch.id}], poll_interval_s = {poll:g}):"
+                        " Home Assistant would show the sensor unavailable between readings; use at least"
+                        f" {math.ceil(HA_EXPIRE_POLLS * poll)}, or leave it out"
+                    )
         ack = self.alarms.mqtt_ack
         if (
             ack.enabled

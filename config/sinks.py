@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -47,8 +48,11 @@ class MqttConfig(_Section):
     status_interval_s: float = Field(5.0, gt=0, le=3600, description="how often {root}/status/sinks is refreshed")
     homeassistant: bool = Field(False, description="publish Home Assistant discovery for every channel")
     discovery_prefix: str = "homeassistant"
-    expire_after_s: int = Field(
-        120, ge=1, le=86_400, description="Home Assistant marks a sensor unavailable after this"
+    expire_after_s: int | None = Field(
+        None,
+        ge=1,
+        le=86_400,
+        description="Home Assistant marks a sensor unavailable after this; default 120 s or 3 poll intervals",
     )
 
     @field_validator("prefix", "discovery_prefix")
@@ -71,14 +75,27 @@ class MqttConfig(_Section):
 
 
 class InfluxConfig(_Section):
-    """The InfluxDB sink (DESIGN.md §4.4): v2 write API, also 1.8 compat and VictoriaMetrics."""
+    """The InfluxDB sink (DESIGN.md §4.4).
+
+    ``api = "v2"`` (default): the v2 write API (InfluxDB 2.x/3.x, 1.8+ in
+    compatibility mode, VictoriaMetrics), with org, bucket and a token.
+    ``api = "v1"``: the 1.x ``/write`` API (InfluxDB 1.0-1.7 as Debian and
+    Raspberry Pi OS ship it), with database, retention policy and an optional
+    username whose password comes from the environment or a file.
+    """
 
     enabled: bool = True
+    api: Literal["v1", "v2"] = Field("v2", description="write API: v2 (default) or v1 (InfluxDB 1.x /write)")
     url: str = "http://127.0.0.1:8086"
     org: str = Field("", description="InfluxDB 2.x organisation (empty for 1.8 compat / VictoriaMetrics)")
     bucket: str = Field("radsurvey", description="bucket; 'database/retention_policy' for InfluxDB 1.8")
     token_env: str = Field("RADSURVEY_INFLUXDB_TOKEN", description="environment variable holding the token")
     token_file: Path | None = Field(None, description="file whose first line is the token ('user:password' for 1.8)")
+    database: str | None = Field(None, min_length=1, description="api v1: the database written to (must exist)")
+    retention_policy: str | None = Field(None, min_length=1, description="api v1: default: the database's default")
+    username: str | None = Field(None, min_length=1, description="api v1: user (HTTP basic auth); none: no auth")
+    password_env: str = Field("RADSURVEY_INFLUXDB_PASSWORD", description="api v1: environment variable, password")
+    password_file: Path | None = Field(None, description="api v1: file whose first line is the password")
     batch_size: int = Field(5000, ge=1, le=100_000, description="points per write request")
     flush_interval_s: float = Field(1.0, gt=0, le=600, description="longest a point waits for a fuller batch")
     gzip: bool = True
@@ -100,8 +117,37 @@ class InfluxConfig(_Section):
             )
         return value.rstrip("/")
 
+    @model_validator(mode="after")
+    def _settings_of_the_api(self) -> InfluxConfig:
+        given = self.model_fields_set
+        if self.api == "v1":
+            if self.database is None:
+                raise ValueError('api = "v1" needs database (the InfluxDB 1.x database to write to)')
+            wrong = sorted(given & {"org", "bucket", "token_env", "token_file"})
+            if wrong:
+                raise ValueError(
+                    f'{", ".join(wrong)}: v2 settings; with api = "v1" use database, retention_policy,'
+                    " username and password_env/password_file"
+                )
+            if "password_file" in given and self.username is None:
+                raise ValueError("password_file goes with username (InfluxDB 1.x basic auth)")
+        else:
+            wrong = sorted(given & {"database", "retention_policy", "username", "password_env", "password_file"})
+            if wrong:
+                raise ValueError(
+                    f'{", ".join(wrong)}: settings of api = "v1" (InfluxDB 1.x /write); set api = "v1",'
+                    " or use bucket ('database/retention_policy' for 1.8) and a token"
+                )
+        return self
+
     def token(self) -> SecretStr | None:
         return resolve_secret(env=self.token_env, file=self.token_file, what="InfluxDB token")
+
+    def password(self) -> SecretStr | None:
+        """The v1 password (None without username: InfluxDB 1.x without authentication)."""
+        if self.username is None:
+            return None
+        return resolve_secret(env=self.password_env, file=self.password_file, what="InfluxDB password")
 
 
 class RetentionConfig(_Section):

@@ -21,6 +21,35 @@ def check(cfg: DaemonConfig) -> list[ConfigProblem]:
     problems += _channel_problems(cfg.channels)
     problems += sink_file_problems(cfg)
     problems += ack_key_problems(cfg)
+    problems += web_problems(cfg)
+    return problems
+
+
+def web_problems(cfg: DaemonConfig) -> list[ConfigProblem]:
+    """[web]: the TLS pair loads, and an existing accounts file reads (it may not exist yet)."""
+    web = cfg.web
+    if web is None or not web.enabled:
+        return []
+    problems: list[ConfigProblem] = []
+    if web.tls_cert_file is not None and web.tls_key_file is not None:
+        import ssl
+
+        try:
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                str(web.tls_cert_file), str(web.tls_key_file)
+            )
+        except FileNotFoundError as err:
+            problems.append(ConfigProblem("web.tls_cert_file", f"cannot read {err.filename or web.tls_cert_file}"))
+        except (OSError, ssl.SSLError) as err:
+            problems.append(ConfigProblem("web.tls_cert_file", f"the certificate and key do not load together: {err}"))
+    from .web.service import users_file
+
+    try:
+        from .web.auth import UsersFile
+
+        UsersFile(users_file(cfg)).load()
+    except ConfigError as err:
+        problems.append(ConfigProblem("web.users_file", str(err)))
     return problems
 
 
@@ -159,6 +188,7 @@ def sink_file_problems(cfg: Any) -> list[ConfigProblem]:
         ]
     if cfg.influxdb is not None and cfg.influxdb.enabled:
         files.append(("influxdb.token_file", cfg.influxdb.token_file))
+        files.append(("influxdb.password_file", cfg.influxdb.password_file))
     problems = []
     for key, path in files:
         if path is None:

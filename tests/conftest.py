@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import InfluxPeer, Mosquitto, VictoriaMetrics
+from tests.servers import InfluxDB1, InfluxPeer, Mosquitto, VictoriaMetrics
 
 
 @pytest.fixture
@@ -27,6 +27,18 @@ def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     server = VictoriaMetrics(tmp_path / "vm")
     server.start()
     try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def influxdb1(tmp_path: Path) -> Iterator[InfluxDB1]:
+    """A real InfluxDB 1.x (influxd) with a database ``radsurvey``."""
+    server = InfluxDB1(tmp_path / "influxd")
+    server.start()
+    try:
+        server.create_database("radsurvey")
         yield server
     finally:
         server.stop()

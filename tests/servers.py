@@ -1,4 +1,4 @@
-"""Real servers for tests: mosquitto and VictoriaMetrics on free loopback ports, and a scriptable InfluxDB peer.
+"""Real servers for tests on free loopback ports: mosquitto, VictoriaMetrics, InfluxDB 1.x; a scriptable InfluxDB peer.
 
 Each server runs in its own temporary directory, can be stopped, restarted on
 the same port (fault injection), paused with SIGSTOP and resumed, and is always
@@ -288,6 +288,115 @@ class VictoriaMetrics(_Server):
         q = urllib.parse.urlencode({"match[]": match, "start": "0"})
         with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=30) as r:
             return [json.loads(line) for line in r.read().decode().splitlines() if line.strip()]
+
+
+class InfluxDB1(_Server):
+    """InfluxDB 1.x (``influxd`` of Debian's ``influxdb`` package): the v1 ``/write`` and ``/query`` API.
+
+    Only the HTTP API and the RPC service (backup/restore, which influxd always
+    opens) listen, both on 127.0.0.1; usage reporting, the internal monitor
+    database and every other input are off. With ``auth`` an admin user
+    ``admin``/``admin-pw`` is created on first start and authentication is on.
+    """
+
+    name = "influxd"
+
+    def __init__(self, workdir: Path, *, auth: bool = False):
+        super().__init__(workdir)
+        self.binary = find_binary("influxd")
+        if self.binary is None:
+            raise RuntimeError("influxd is not installed (Debian package 'influxdb')")
+        self.rpc_port = free_port()
+        self.auth = auth
+        self.admin = ("admin", "admin-pw")
+
+    def command(self) -> list[str]:
+        conf = self.workdir / "influxdb.conf"
+        d = self.workdir
+        conf.write_text(
+            "\n".join(
+                [
+                    "reporting-disabled = true",
+                    f'bind-address = "127.0.0.1:{self.rpc_port}"',
+                    "[meta]",
+                    f'  dir = "{d / "meta"}"',
+                    "[data]",
+                    f'  dir = "{d / "data"}"',
+                    f'  wal-dir = "{d / "wal"}"',
+                    "  query-log-enabled = false",
+                    "[http]",
+                    "  enabled = true",
+                    f'  bind-address = "127.0.0.1:{self.port}"',
+                    "  log-enabled = false",
+                    f"  auth-enabled = {'true' if self.auth else 'false'}",
+                    "[monitor]",
+                    "  store-enabled = false",
+                    "[subscriber]",
+                    "  enabled = false",
+                    "[continuous_queries]",
+                    "  enabled = false",
+                    "",
+                ]
+            )
+        )
+        return [str(self.binary), "run", "-config", str(conf)]
+
+    def ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as r:
+                    if r.status == 204:
+                        break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise TimeoutError("influxd does not answer /ping")
+        if self.auth and not (self.workdir / ".admin").exists():
+            # With auth on and no user yet, InfluxDB 1.x accepts exactly this statement unauthenticated.
+            self.query(f"CREATE USER {self.admin[0]} WITH PASSWORD '{self.admin[1]}' WITH ALL PRIVILEGES", auth=False)
+            (self.workdir / ".admin").write_text("created\n")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def version(self) -> str:
+        with urllib.request.urlopen(f"{self.url}/ping", timeout=5) as r:
+            return str(r.headers["X-Influxdb-Version"])
+
+    def query(self, q: str, *, db: str | None = None, auth: bool = True) -> list[dict[str, object]]:
+        """Run InfluxQL through ``/query`` (POST); the statements' results, an error raised as RuntimeError."""
+        import base64
+        import urllib.parse
+
+        params = {"q": q, "epoch": "ns"}
+        if db:
+            params["db"] = db
+        request = urllib.request.Request(
+            f"{self.url}/query", data=urllib.parse.urlencode(params).encode(), method="POST"
+        )
+        if self.auth and auth:
+            token = base64.b64encode(f"{self.admin[0]}:{self.admin[1]}".encode()).decode()
+            request.add_header("Authorization", f"Basic {token}")
+        with urllib.request.urlopen(request, timeout=60) as r:
+            answer = json.loads(r.read())
+        results: list[dict[str, object]] = answer.get("results", [])
+        for result in results:
+            if "error" in result:
+                raise RuntimeError(f"InfluxQL {q!r}: {result['error']}")
+        return results
+
+    def create_database(self, name: str) -> None:
+        self.query(f'CREATE DATABASE "{name}"')
+
+    def values(self, q: str, *, db: str) -> list[list[object]]:
+        """Every row of every series a SELECT answers."""
+        out: list[list[object]] = []
+        for result in self.query(q, db=db):
+            for series in result.get("series", []) or []:  # type: ignore[attr-defined]
+                out.extend(series["values"])
+        return out
 
 
 class InfluxPeer:

@@ -580,6 +580,7 @@ class Observations:
     over_range: bool = False
     journal_bytes: int | None = None
     sink_backlog_rows: int | None = None
+    sinks_failing: int | None = None  # sinks stopped by a fault retrying cannot mend (a wrong API)
     unsynchronised_s: float = 0.0
 
 
@@ -715,6 +716,8 @@ def _equipment_level(cfg: EquipmentRule) -> tuple[float, str]:
     if cfg.check == "journal_size":
         assert cfg.max_bytes is not None
         return float(cfg.max_bytes), "bytes"
+    if cfg.check == "sink_failing":
+        return 1.0, "sinks"
     assert cfg.max_rows is not None
     return float(cfg.max_rows), "rows"
 
@@ -731,6 +734,8 @@ def _equipment_value(cfg: EquipmentRule, obs: Observations) -> float | None:
             return None if obs.journal_bytes is None else float(obs.journal_bytes)
         case "sink_backlog":
             return None if obs.sink_backlog_rows is None else float(obs.sink_backlog_rows)
+        case "sink_failing":
+            return None if obs.sinks_failing is None else float(obs.sinks_failing)
         case "clock":
             return obs.unsynchronised_s
     return None

@@ -363,6 +363,8 @@ class AlarmService:
         if "sink_backlog" in needs and daemon is not None and self._read is not None:
             row = self._read.execute("SELECT MIN(seq) FROM sink_cursors").fetchone()
             obs.sink_backlog_rows = None if row[0] is None else max(0, daemon.journal.committed_seq - int(row[0]))
+        if "sink_failing" in needs and daemon is not None:
+            obs.sinks_failing = sum(1 for s in daemon.services if getattr(s, "failing", None))
         if "clock" in needs:
             synced = self.clock_synchronised()
             if synced is None:
@@ -387,6 +389,7 @@ class AlarmService:
             obs = self.observations(channel, t)
             obs.journal_bytes = system.journal_bytes
             obs.sink_backlog_rows = system.sink_backlog_rows
+            obs.sinks_failing = system.sinks_failing
             obs.unsynchronised_s = system.unsynchronised_s
             for rule in rules:
                 self._record(rule.evaluate(t, obs))

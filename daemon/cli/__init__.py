@@ -57,7 +57,7 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, meters, profiles, run, status
+    from . import configcmd, evaluate, journal, meters, profiles, run, status, web
 
     evaluate.register(app)
     run.register(app)
@@ -68,6 +68,7 @@ def _build() -> None:
     app.add_typer(meters.app, name="meters")
     app.add_typer(profiles.app, name="profiles")
     __import__(f"{__name__}.survey", fromlist=["register"]).register(app)  # survey group + report
+    app.add_typer(web.app, name="web")
 
 
 _build()

@@ -77,8 +77,9 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     try:
         from ..alarms.service import services_for
         from ..sinks import build_services
+        from ..web import services_for as web_services
 
-        daemon = Daemon(cfg, jr, services=[*services_for(cfg), *build_services(cfg)])
+        daemon = Daemon(cfg, jr, services=[*services_for(cfg), *build_services(cfg), *web_services(cfg)])
         systemd = _systemd_task(daemon, notifier)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _request_stop, daemon, sig.name, notifier)

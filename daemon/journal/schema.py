@@ -296,6 +296,13 @@ CREATE TABLE dose_year (
 # The views give back 0.1's columns; every derived value is the same IEEE operation the pipeline did,
 # and the writer stores a value explicitly whenever the derivation would not give it bit for bit.
 _NET = "MAX(COALESCE(s.m, s.v, r.v) - c.background_uGy_h, 0.0)"
+# E as stored (normalised where the channel normalises) and E from the measured net rate (codec.measured_e),
+# over sample_rows s, reading_rows r, sample_ctx c.
+E_SQL = f"COALESCE(s.e, c.e_factor * COALESCE(s.nrm, {_NET}))"
+MEASURED_E_SQL = (
+    f"CASE WHEN s.nrm IS NULL THEN {E_SQL} WHEN c.e_factor IS NOT NULL THEN c.e_factor * {_NET}"
+    f" WHEN s.nrm != 0 THEN {E_SQL} * {_NET} / s.nrm ELSE {E_SQL} END"
+)
 COMPACT_VIEWS = f"""
 CREATE VIEW readings AS
 SELECT r.seq AS seq, {iso_sql("r.t")} AS ts, k.meter AS meter, r.v AS value, k.unit AS unit,

@@ -21,6 +21,7 @@ once seq N is committed, no row with a lower seq can appear later.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -108,14 +109,20 @@ class JournalFeed:
         conn.execute("BEGIN")  # one snapshot for every table and the horizon
         try:
             self._refresh(conn)
+            bound = self._bound(conn, after_seq, limit)
             for table in self._present:
-                rows = conn.execute(
-                    f"SELECT * FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
-                ).fetchall()
+                if bound is None:
+                    query, args = f"SELECT * FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+                else:
+                    query = f"SELECT * FROM {table} WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+                    args = (after_seq, bound, limit)
+                rows = conn.execute(query, args).fetchall()
                 merged.extend(JournalRow(table, r["seq"], dict(r)) for r in rows)
                 if len(rows) == limit:
                     last = rows[-1]["seq"]
                     page_end = last if page_end is None else min(page_end, last)
+            if bound is not None:  # there are more rows after the bound
+                page_end = bound if page_end is None else min(page_end, bound)
             horizon = conn.execute(self._horizon_sql).fetchone()[0] if self._horizon_sql else None
         finally:
             conn.execute("COMMIT")
@@ -128,6 +135,25 @@ class JournalFeed:
         if page_end is not None:
             return FeedPage(merged, page_end)
         return FeedPage(merged, max(after_seq, int(horizon or 0)))
+
+    def _bound(self, conn: sqlite3.Connection, after_seq: int, limit: int) -> int | None:
+        """The ``limit``-th smallest seq after ``after_seq`` across the tables, when there are that many.
+
+        Reading only seqs first (the primary key, no columns decoded) keeps a
+        page of interleaved tables (readings and samples) from building rows
+        that the page would then drop, to be read again for the next one.
+        """
+        if len(self._present) < 2:
+            return None
+        seqs: list[int] = []
+        for table in self._present:
+            seqs.extend(
+                r[0]
+                for r in conn.execute(f"SELECT seq FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit))
+            )
+        if len(seqs) < limit:
+            return None
+        return heapq.nsmallest(limit, seqs)[-1]
 
     def load_cursor(self, sink: str) -> int:
         row = self._connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()

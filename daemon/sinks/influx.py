@@ -1,4 +1,10 @@
-"""The InfluxDB sink: DESIGN.md §4.4 line protocol, written through influxdb-client's v2 write API.
+"""The InfluxDB sink: DESIGN.md §4.4 line protocol, through the v2 or the v1 write API.
+
+``api = "v2"`` (default) writes through influxdb-client's v2 write API;
+``api = "v1"`` posts the same line protocol to InfluxDB 1.x's ``/write``
+(``db``, ``rp``, ``precision=ns``, HTTP basic auth, gzip) over one kept-alive
+``http.client`` connection: the 1.x API is one POST, and influxdb-client has no
+1.x writer.
 
 We use the client's *synchronous* write API in a worker thread, one request per
 batch, rather than its batching mode: the batching mode acknowledges writes
@@ -20,8 +26,15 @@ What the server answers decides what happens to a batch:
   episode) and the cursor moves on. The rows stay in the journal.
 * 413: the body is too large for the server; the batch is split in halves,
   each sent on its own (a single point still too large counts as refused).
-* anything else (5xx, 401/403/404, 429, timeouts, connection errors): the
-  batch is retried from the cursor with backoff.
+* 404 from ``/api/v2/write`` of a server whose ``/ping`` names InfluxDB 1.0-1.7
+  (or names no InfluxDB at all): that server has no v2 write API, and retrying
+  cannot help. One error names the version and the setting to use
+  (``api = "v1"``), the sink stops writing (its cursor stays, so nothing is
+  lost and retention keeps the rows) and the ``sink_failing`` equipment alarm
+  is raised on every channel until the daemon is restarted with a config that works.
+* anything else (5xx, 401/403, other 404s such as a missing database or bucket,
+  429, timeouts, connection errors): the batch is retried from the cursor with
+  backoff, the error says what the server answered.
 
 Line protocol is built in the worker thread with the write: for a batch of
 thousands of rows it takes a noticeable time that must not block the loop.
@@ -30,6 +43,15 @@ thousands of rows it takes a noticeable time that must not block the loop.
 from __future__ import annotations
 
 import asyncio
+import base64
+import gzip
+import http.client
+import json
+import re
+import ssl
+import urllib.error
+import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +59,7 @@ import structlog
 
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import InfluxConfig
+from radsurvey.protocols.errors import ConfigError
 
 from .base import Backoff, CursorSink, DeliveryError, JournalRow, checkpoint
 from .payloads import INFLUX_ROUTES, InfluxContext
@@ -62,6 +85,10 @@ class TooLarge(Exception):
     """413: the request body is larger than the server takes."""
 
 
+class WrongApi(Exception):
+    """The server has no write API of the configured kind: a config fault, not a transient one. Safe to log."""
+
+
 @dataclass
 class WriteOutcome:
     """What the server made of one batch: points it accepted, requests it refused for good."""
@@ -83,9 +110,18 @@ class InfluxSink(CursorSink):
         self.ctx = InfluxContext(
             site=cfg.site.id, channel_heights_cm={c.id: c.height_cm for c in cfg.channels if c.height_cm is not None}
         )
-        self._token = influx.token()
+        self._token = influx.token() if influx.api == "v2" else None
+        self._password = influx.password() if influx.api == "v1" else None
+        if influx.username is not None and self._password is None:
+            raise ConfigError(
+                f"InfluxDB user {influx.username!r} has no password: set ${influx.password_env}"
+                " or [influxdb] password_file",
+                field="influxdb.username",
+            )
         self._client: Any = None
         self._write_api: Any = None
+        self._writer: V1Writer | None = None
+        self.failing: str | None = None  # a fault retrying cannot mend (WrongApi): the sink_failing alarm
         self.refused_writes = 0
         self._refusing = False  # inside an episode of refused batches (logged once)
 
@@ -101,6 +137,9 @@ class InfluxSink(CursorSink):
         return out
 
     def _open(self) -> None:
+        if self.influx.api == "v1":
+            self._writer = V1Writer(self.influx, self._password, self._safe)
+            return
         from influxdb_client.client.influxdb_client import InfluxDBClient
         from influxdb_client.client.write_api import SYNCHRONOUS
 
@@ -117,20 +156,26 @@ class InfluxSink(CursorSink):
         self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
 
     def _safe(self, text: str) -> str:
-        """``text`` without the token (a proxy or server may echo what it was sent)."""
-        if self._token is not None:
-            secret = self._token.get_secret_value()
-            if secret:
-                text = text.replace(secret, "***")
+        """``text`` without the token or password (a proxy or server may echo what it was sent)."""
+        for secret in (self._token, self._password):
+            value = secret.get_secret_value() if secret is not None else ""
+            if value:
+                text = text.replace(value, "***")
         return text
 
     def _post(self, body: str) -> None:
-        """One write request (worker thread); raises Refused, TooLarge or DeliveryError."""
+        """One write request (worker thread); raises Refused, TooLarge, WrongApi or DeliveryError."""
+        if self._writer is None and self._write_api is None:
+            self._open()
+        if self._writer is not None:
+            self._writer.write(body)
+            return
+        self._post_v2(body)
+
+    def _post_v2(self, body: str) -> None:
         from influxdb_client.domain.write_precision import WritePrecision
         from influxdb_client.rest import ApiException
 
-        if self._write_api is None:
-            self._open()
         try:
             self._write_api.write(
                 bucket=self.influx.bucket, org=self.influx.org or "", record=body, write_precision=WritePrecision.NS
@@ -146,6 +191,10 @@ class InfluxSink(CursorSink):
                 raise Refused(status, message) from None
             if status == TOO_LARGE:
                 raise TooLarge(message) from None
+            if status == 404:
+                version = server_version(self.influx, self._safe)
+                if lacks_v2_api(version):
+                    raise WrongApi(wrong_api_message(self.influx, version)) from None
             raise DeliveryError(message) from None
         except Exception as err:  # urllib3 connection errors, timeouts
             raise DeliveryError(
@@ -208,6 +257,8 @@ class InfluxSink(CursorSink):
     def status(self) -> dict[str, Any]:
         out = super().status()
         out["refused_writes"] = self.refused_writes
+        out["api"] = self.influx.api
+        out["failing"] = self.failing
         return out
 
     async def run(self, daemon: Daemon) -> None:
@@ -223,6 +274,8 @@ class InfluxSink(CursorSink):
                 checkpoint()
                 try:
                     await self.pump(deliver)
+                except WrongApi as err:
+                    await self._stop_failing(str(err))
                 except Exception as err:
                     message = str(err) or type(err).__name__
                     if not isinstance(err, DeliveryError):
@@ -236,8 +289,159 @@ class InfluxSink(CursorSink):
             self.detach()
             if self._client is not None:
                 self._client.close()
+            if self._writer is not None:
+                self._writer.close()
+
+    async def _stop_failing(self, message: str) -> None:
+        """Stop writing for good (until a restart): a wrong API is not mended by retrying."""
+        self.failing = message
+        self.connected = False
+        self.record_error(message)
+        log.error("influxdb sink stopped; the journal keeps every row for it", sink=self.name, error=message)
+        await asyncio.Event().wait()  # keep the service (and its status) until the daemon stops
 
 
 def _first_line(err: BaseException) -> str:
     text = str(err).splitlines()[0] if str(err) else ""
     return text[:300]
+
+
+# -- the v1 write API and the server's version ----------------------------------------------------
+
+
+class V1Writer:
+    """POSTs line protocol to InfluxDB 1.x ``/write`` over one kept-alive connection (one thread at a time)."""
+
+    def __init__(self, influx: InfluxConfig, password: Any, safe: Callable[[str], str]):
+        self.influx = influx
+        self.safe = safe
+        parts = urllib.parse.urlsplit(influx.url)
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname or "127.0.0.1"
+        self._port = parts.port
+        query = {"db": influx.database or "", "precision": "ns"}
+        if influx.retention_policy:
+            query["rp"] = influx.retention_policy
+        self.path = f"{parts.path.rstrip('/')}/write?{urllib.parse.urlencode(query)}"
+        self.headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if influx.gzip:
+            self.headers["Content-Encoding"] = "gzip"
+        if influx.username is not None:
+            # Basic auth, not the u/p query parameters, which servers and proxies write to their access logs.
+            secret = password.get_secret_value() if password is not None else ""
+            token = base64.b64encode(f"{influx.username}:{secret}".encode()).decode()
+            self.headers["Authorization"] = f"Basic {token}"
+        self._conn: http.client.HTTPConnection | None = None
+
+    def _connection(self) -> http.client.HTTPConnection:
+        if self._conn is None:
+            if self._https:
+                context = ssl.create_default_context()
+                if not self.influx.verify_ssl:
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+                self._conn = http.client.HTTPSConnection(
+                    self._host, self._port, timeout=self.influx.timeout_s, context=context
+                )
+            else:
+                self._conn = http.client.HTTPConnection(self._host, self._port, timeout=self.influx.timeout_s)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def write(self, body: str) -> None:
+        """One request; raises Refused (400), TooLarge (413) or DeliveryError (anything else but 204)."""
+        data = body.encode()
+        if self.influx.gzip:
+            data = gzip.compress(data, compresslevel=1)
+        url = self.influx.url
+        try:
+            conn = self._connection()
+            conn.request("POST", self.path, body=data, headers=self.headers)
+            response = conn.getresponse()
+            status = response.status
+            text = response.read().decode("utf-8", "replace")
+            version = response.getheader("X-Influxdb-Version")
+        except (OSError, http.client.HTTPException) as err:
+            self.close()  # a half-read response must not be read as the next one's
+            raise DeliveryError(self.safe(f"cannot write to {url}: {type(err).__name__}: {_first_line(err)}")) from None
+        if status in (200, 204):
+            return
+        if response.getheader("Connection", "").lower() == "close":
+            self.close()
+        reason = self.safe(_v1_error(text))
+        message = f"HTTP {status} from {url}/write: {reason}"
+        if status == 400:
+            raise Refused(status, message)
+        if status == TOO_LARGE:
+            raise TooLarge(message)
+        if status == 404 and "database not found" in reason:
+            raise DeliveryError(
+                f"{message}; create it on the server (influx -execute 'CREATE DATABASE \"{self.influx.database}\"')"
+                " or set [influxdb] database"
+            )
+        if status == 404 and version is None:
+            raise WrongApi(
+                f"{url} has no InfluxDB 1.x /write endpoint (HTTP 404, no X-Influxdb-Version header);"
+                ' check [influxdb] url, or use api = "v2" for InfluxDB 2.x/3.x or VictoriaMetrics'
+            )
+        if status == 401:
+            raise DeliveryError(f"{message}; check [influxdb] username and its password (password_env/password_file)")
+        raise DeliveryError(message)
+
+
+def _v1_error(text: str) -> str:
+    try:
+        detail = json.loads(text).get("error", text)
+    except (ValueError, AttributeError):
+        detail = text
+    return str(detail).strip().replace("\n", " ")[:300]
+
+
+def server_version(influx: InfluxConfig, safe: Callable[[str], str]) -> str | None:
+    """The ``X-Influxdb-Version`` header of ``/ping`` (None when there is none or no answer)."""
+    import urllib.request
+
+    context = None
+    if influx.url.startswith("https://") and not influx.verify_ssl:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    try:
+        with urllib.request.urlopen(f"{influx.url}/ping", timeout=influx.timeout_s, context=context) as response:
+            version = response.headers.get("X-Influxdb-Version")
+    except urllib.error.HTTPError as err:
+        version = err.headers.get("X-Influxdb-Version") if err.headers else None
+    except (OSError, ValueError) as err:
+        log.debug("cannot read the server version from /ping", error=safe(str(err)))
+        return None
+    return str(version) if version else None
+
+
+_VERSION = re.compile(r"v?(\d+)\.(\d+)")
+
+
+def lacks_v2_api(version: str | None) -> bool:
+    """True for InfluxDB 1.0-1.7 (no ``/api/v2/write``; 1.8 has it) and for a server that names no version."""
+    if version is None:
+        return True
+    m = _VERSION.match(version.strip())
+    if m is None:
+        return False  # a version we cannot read: the 404 is probably the bucket's
+    return int(m.group(1)) == 1 and int(m.group(2)) < 8
+
+
+def wrong_api_message(influx: InfluxConfig, version: str | None) -> str:
+    if version is None:
+        return (
+            f"{influx.url} has no InfluxDB v2 write API (HTTP 404 from /api/v2/write) and its /ping names no"
+            " InfluxDB version: check [influxdb] url"
+        )
+    return (
+        f"{influx.url} is InfluxDB {version}, which has no v2 write API (HTTP 404 from /api/v2/write):"
+        ' set [influxdb] api = "v1" with database = "<its database>" (and username/password_env if it'
+        " uses authentication)"
+    )

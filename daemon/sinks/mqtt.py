@@ -12,6 +12,13 @@ A batch's cursor is acknowledged only after the broker confirmed every QoS 1
 publish of it, so a lost connection replays the batch (at-least-once; ``seq``
 in every payload lets subscribers drop duplicates).
 
+``channels/{channel}/state`` (retained) is not part of that replay: the sink
+watches the pipeline's samples as they happen, and publishes each channel's
+latest one once the journal has committed it, beside the replay. After an
+outage the state is current as soon as the broker is back, while the ordered
+``sample`` stream is still catching up; a sample of the backlog never
+overwrites it.
+
 An ``alarm_events`` row goes to its rule's topic ``channels/{channel}/alarms/{rule}``
 and updates ``channels/{channel}/alarm``, the channel's worst state across its
 rules. That needs every rule's latest row: each session starts by reading them
@@ -37,9 +44,18 @@ from radsurvey.config.sinks import MqttConfig
 
 from ..alarms.store import ack_targets as alarm_rule_names
 from .base import Backoff, CursorSink, JournalRow, checkpoint
-from .payloads import MQTT_ROUTES, MqttRoute, channel_alarm_payload, dumps
+from .payloads import (
+    HA_ATTRIBUTE_KEYS,
+    MQTT_ROUTES,
+    MqttRoute,
+    channel_alarm_payload,
+    dumps,
+    ha_object_ids,
+    sample_payload,
+)
 
 if TYPE_CHECKING:
+    from ..pipeline import Sample
     from ..supervisor import Daemon
     from .hub import SinkHub
 
@@ -70,6 +86,11 @@ class MqttSink(CursorSink):
         self._rule_names = alarm_rule_names(cfg)
         self._client: aiomqtt.Client | None = None
         self._window: AckWindow | None = None
+        # channel -> its latest sample as the pipeline made it (live, never from the journal), and the
+        # seq of the one last published on channels/{channel}/state in this session
+        self._live: dict[str, dict[str, Any]] = {}
+        self._state_sent: dict[str, int] = {}
+        self._state_wake: asyncio.Event | None = None
 
     # -- connection -------------------------------------------------------------------------
 
@@ -95,6 +116,8 @@ class MqttSink(CursorSink):
 
     async def run(self, daemon: Daemon) -> None:
         await self.attach(daemon)
+        if self.mqtt.publish_samples:
+            self._watch_live_samples(daemon)
         backoff = Backoff(self.mqtt.reconnect_initial_s, self.mqtt.reconnect_max_s)
         try:
             await asyncio.to_thread(self._seed_meters)
@@ -124,6 +147,9 @@ class MqttSink(CursorSink):
                 )
                 await asyncio.sleep(delay)
         finally:
+            if self.on_live_sample in daemon.observers.samples:
+                daemon.observers.samples.remove(self.on_live_sample)
+            self._state_wake = None
             self.detach()
 
     async def _session(self, backoff: Backoff) -> None:
@@ -142,6 +168,9 @@ class MqttSink(CursorSink):
                     await client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
                     await self.publish_discovery(client)
                 jobs = [self._status_loop(client), self.pump(self._deliver)]
+                if self._state_wake is not None:
+                    self._state_sent = {}  # a new session: the broker may have lost what was retained
+                    jobs.append(self._state_loop(client))
                 if self.mqtt.homeassistant:
                     jobs.append(self._ha_status(client))
                 await first_failure(jobs)
@@ -246,6 +275,52 @@ class MqttSink(CursorSink):
         for meter, ts in last_reading_times(conn, self.cursor).items():
             self._meters.setdefault(meter, {})["last_seen"] = ts
 
+    # -- live state --------------------------------------------------------------------------------
+
+    def _watch_live_samples(self, daemon: Daemon) -> None:
+        loop = asyncio.get_running_loop()
+        wake = self._state_wake = asyncio.Event()
+
+        def on_commit(_seq: int) -> None:  # journal writer thread
+            if self._state_wake is wake and not loop.is_closed():
+                try:
+                    loop.call_soon_threadsafe(wake.set)
+                except RuntimeError:  # loop closing
+                    pass
+
+        daemon.journal.add_commit_listener(on_commit)
+        daemon.observers.samples.append(self.on_live_sample)
+
+    def on_live_sample(self, sample: Sample) -> None:
+        """The pipeline made a sample (event loop, data path: only remember it)."""
+        row = sample.row()
+        row["seq"] = sample.seq
+        self._live[sample.channel] = row
+        if self._state_wake is not None:
+            self._state_wake.set()
+
+    def due_states(self, committed_seq: int) -> list[tuple[str, bytes]]:
+        """(topic, payload) of each channel whose latest live sample is committed and not yet published."""
+        out = []
+        for channel, row in self._live.items():
+            seq = int(row["seq"])
+            if 0 < seq <= committed_seq and seq > self._state_sent.get(channel, 0):
+                out.append((f"{self.root}/channels/{channel}/state", dumps(sample_payload(row))))
+                self._state_sent[channel] = seq
+        return out
+
+    async def _state_loop(self, client: aiomqtt.Client) -> None:
+        # Not through the journal feed: a state is published once the journal holds its
+        # sample (the commit wakes us), so nothing is published that a crash could lose.
+        wake = self._state_wake
+        assert wake is not None
+        while True:
+            checkpoint()
+            wake.clear()
+            for topic, payload in self.due_states(self.committed_seq):
+                await client.publish(topic, payload, qos=1, retain=True)
+            await wake.wait()
+
     # -- site and sink status, Home Assistant -----------------------------------------------------
 
     async def _status_loop(self, client: aiomqtt.Client) -> None:
@@ -257,7 +332,15 @@ class MqttSink(CursorSink):
             await asyncio.sleep(self.mqtt.status_interval_s)
 
     def discovery_messages(self) -> list[tuple[str, bytes]]:
-        """Home Assistant discovery: one sensor per channel (effective dose rate E)."""
+        """Home Assistant discovery: one sensor per channel that publishes samples (effective dose rate E).
+
+        The keys are those of Home Assistant's MQTT sensor schema (docs/mqtt.md
+        names the versions): ``default_entity_id`` is what 2025.10 and later
+        read for the entity id, ``object_id`` what earlier versions read. A
+        channel that publishes nothing (its meter disabled, or
+        ``publish_samples = false``) gets an empty retained config, which
+        removes a sensor discovered before.
+        """
         site = self.cfg.site
         device = {
             "identifiers": [f"radsurvey-{site.id}"],
@@ -265,26 +348,37 @@ class MqttSink(CursorSink):
             "manufacturer": "radsurvey",
             "model": "radiation monitor",
         }
+        enabled = {m.id for m in self.cfg.meters if m.enabled}
+        ids = ha_object_ids(site.id, [ch.id for ch in self.cfg.channels])
+        node = f"radsurvey_{site.id.replace('.', '_')}"
+        attributes = "{{ {" + ", ".join(f"'{k}': value_json.{k}" for k in HA_ATTRIBUTE_KEYS) + "} | tojson }}"
         out = []
         for ch in self.cfg.channels:
-            object_id = f"{site.id}_{ch.id}".replace(".", "_").replace("-", "_")
+            object_id = ids[ch.id]
+            topic = f"{self.mqtt.discovery_prefix}/sensor/{node}/{object_id}/config"
+            if not (self.mqtt.publish_samples and ch.meter in enabled):
+                out.append((topic, b""))
+                continue
+            entity = f"radsurvey_{object_id}_effective"
+            state_topic = f"{self.root}/channels/{ch.id}/state"
             config = {
                 "name": f"{ch.location or ch.id} dose rate",
-                "unique_id": f"radsurvey_{object_id}_effective",
-                "object_id": f"radsurvey_{object_id}_effective",
-                "state_topic": f"{self.root}/channels/{ch.id}/sample",
+                "unique_id": entity,
+                "default_entity_id": f"sensor.{entity.lower()}",
+                "object_id": entity,
+                "state_topic": state_topic,
                 "value_template": "{{ value_json.effective_uSv_h }}",
-                "json_attributes_topic": f"{self.root}/channels/{ch.id}/sample",
+                "json_attributes_topic": state_topic,
+                "json_attributes_template": attributes,
                 "unit_of_measurement": "µSv/h",
                 "state_class": "measurement",
                 "suggested_display_precision": 3,
-                "expire_after": self.mqtt.expire_after_s,
+                "expire_after": self.cfg.ha_expire_after_s(ch),
                 "availability_topic": self.status_topic,
                 "payload_available": "online",
                 "payload_not_available": "offline",
                 "device": device,
             }
-            topic = f"{self.mqtt.discovery_prefix}/sensor/radsurvey_{site.id.replace('.', '_')}/{object_id}/config"
             out.append((topic, dumps(config)))
         return out
 

@@ -149,6 +149,42 @@ MQTT_ROUTES: dict[str, MqttRoute] = {
 }
 
 
+# -- Home Assistant discovery ----------------------------------------------------------------------
+
+# What the sensor's attributes show: facts of the channel that change only with its
+# config. Home Assistant's recorder stores a new attributes row whenever one changes,
+# so nothing that changes with every sample (seq, ts, values) belongs here.
+HA_ATTRIBUTE_KEYS = ("channel", "meter", "room_category", "limit_uSv_h", "formula")
+
+
+def _ha_plain(text: str) -> str:
+    return text.replace(".", "_").replace("-", "_")
+
+
+def ha_object_ids(site: str, channels: list[str]) -> dict[str, str]:
+    """channel id -> the id its Home Assistant sensor is built from (``{site}_{channel}``, one per channel).
+
+    Home Assistant ids allow letters, digits and ``_`` only, so ``.`` and ``-``
+    become ``_`` as before (existing sensors keep their ids). Channels that
+    would then share an id (``door-1``, ``door_1``, ``Door.1``) stay apart:
+    the one already in that form keeps it, each other one gets the first 8 hex
+    digits of the SHA-256 of its own id appended, a function of that id alone.
+    """
+    import hashlib
+
+    groups: dict[str, list[str]] = {}
+    for channel in channels:
+        groups.setdefault(_ha_plain(f"{site}_{channel}").lower(), []).append(channel)
+    out: dict[str, str] = {}
+    for members in groups.values():
+        for channel in members:
+            base = _ha_plain(f"{site}_{channel}")
+            if len(members) > 1 and channel != _ha_plain(channel).lower():
+                base = f"{base}_{hashlib.sha256(channel.encode()).hexdigest()[:8]}"
+            out[channel] = base
+    return out
+
+
 def dumps(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 

@@ -86,6 +86,10 @@ def test_the_wheel_holds_the_data_files_and_no_generic_top_level_names(wheel: Pa
         "radsurvey/docs/raspberry-pi.md",
         "radsurvey/docs/alarms.md",
         "radsurvey/docs/mqtt.md",
+        "radsurvey/docs/web.md",
+        "radsurvey/daemon/web/templates/overview.html.j2",
+        "radsurvey/daemon/web/static/console.js",
+        "radsurvey/daemon/web/static/console.css",
         *(f"radsurvey/systemd/{name}" for name in units.FILES),
     ):
         assert needed in names, f"{needed} is not in the wheel"

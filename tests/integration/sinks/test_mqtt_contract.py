@@ -198,7 +198,9 @@ async def test_home_assistant_discovery_is_retained_per_channel(tmp_path: Path, 
     for ch in ("ch1", "ch2"):
         topic = f"homeassistant/sensor/radsurvey_{SITE}/{SITE}_{ch}/config"
         config = json.loads(kept[topic].payload)  # type: ignore[arg-type]
-        assert config["state_topic"] == f"{ROOT}/channels/{ch}/sample"
+        assert config["state_topic"] == f"{ROOT}/channels/{ch}/state"
+        assert config["default_entity_id"] == f"sensor.radsurvey_{SITE}_{ch}_effective"
+        assert config["object_id"] == f"radsurvey_{SITE}_{ch}_effective"
         assert config["value_template"] == "{{ value_json.effective_uSv_h }}"
         assert config["unit_of_measurement"] == "µSv/h"
         assert config["state_class"] == "measurement"

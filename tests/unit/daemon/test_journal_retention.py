@@ -270,3 +270,38 @@ async def test_raw_rows_stay_as_long_as_a_rolling_dose_budget_replays_them(
     }
     await retention(path, {"raw_days": 30}, {"mqtt": top}, channels)
     assert raw_times(path) == before, "a 13-week budget replays 91 days of raw samples after a restart"
+
+
+async def test_web_trends_read_the_aggregates_and_agree_with_the_raw_samples(
+    filled: tuple[Path, int], tmp_path: Path
+) -> None:
+    from radsurvey.daemon import journal_query as jq
+    from radsurvey.daemon.journal import connect
+
+    path, top = copy_of(filled, tmp_path)
+    # a range ending on a whole minute: the aggregates' resolution (a minute) does not show
+    start, end = NOW - timedelta(days=31), (NOW - timedelta(days=29)).replace(second=0)
+    conn = sqlite3.connect(path)
+    raw: dict[str, list[float]] = {}
+    for ts, e in conn.execute("SELECT ts, effective_uSv_h FROM samples WHERE channel = 'a' ORDER BY seq"):
+        t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        if jq.floor_to(start, 600) <= t < end:
+            raw.setdefault(jq.iso_z(jq.floor_to(t, 600)), []).append(e)
+    conn.close()
+
+    def trend() -> list[tuple[str, int, float, float, float]]:
+        c = connect(path, readonly=True)
+        try:
+            return jq.trend(c, "a", start, end, bucket_s=600).buckets
+        finally:
+            c.close()
+
+    before = trend()
+    await retention(path, {"raw_days": 30}, {"mqtt": top})
+    after = trend()
+    assert [b[:3] + b[4:] for b in after] == [b[:3] + b[4:] for b in before]
+    assert [b[0] for b in before] == sorted(raw)
+    for t, n, lo, mean, hi in after:
+        values = raw[t]
+        assert (n, lo, hi) == (len(values), min(values), max(values))
+        assert mean == pytest.approx(sum(values) / len(values), rel=1e-12)

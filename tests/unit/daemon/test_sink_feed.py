@@ -97,3 +97,35 @@ def test_seqs_stay_above_every_cursor_after_retention_emptied_the_journal(tmp_pa
         journal.execute_now("DELETE FROM reading_rows")  # what retention does once every sink acknowledged
     with Journal(path, commit_interval_s=0.01) as journal:
         assert journal.append("readings", reading_row(9)) > top, "a new row below the cursor would never be sent"
+
+
+def test_pages_of_interleaved_tables_are_full_and_every_row_comes_once_in_order(tmp_path: Path) -> None:
+    import random
+
+    journal = Journal(tmp_path / "j.sqlite", commit_interval_s=0.01)
+    rng = random.Random(7)
+    seqs = []
+    for i in range(300):
+        if rng.random() < 0.6:
+            row = {"ts": f"2026-01-01T00:00:00.{i % 1000:03d}Z", "meter": "m", "value": 1.0, "unit": "uGy/h",
+                   "quantity": "air_kerma_rate"}  # fmt: skip
+            seqs.append(journal.append("readings", row))
+        else:
+            event = {"ts": "2026-01-01T00:00:00.000Z", "meter": "m", "state": "connected"}
+            seqs.append(journal.append("meter_events", event))
+    journal.flush()
+    feed = JournalFeed(journal.path, ["readings", "meter_events"])
+    for limit in (1, 7, 50, 299, 300, 1000):
+        got: list[int] = []
+        cursor = 0
+        while True:
+            page = feed.read_page(cursor, limit)
+            if not page.rows:
+                break
+            assert len(page.rows) == min(limit, len(seqs) - len(got)), "a page is as full as the rows allow"
+            assert page.upto == page.rows[-1].seq or page.upto >= seqs[-1]
+            got.extend(r.seq for r in page.rows)
+            cursor = page.upto
+        assert got == sorted(seqs), f"limit {limit}"
+    feed.close()
+    journal.close()

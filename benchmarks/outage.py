@@ -1,0 +1,290 @@
+"""After-outage benchmarks against real servers (DESIGN.md §6); prints one JSON document.
+
+    .venv/bin/python benchmarks/outage.py [--quick] [--only drain,state] [--out benchmarks/outage-results.json]
+
+* drain: a 24-hour backlog of 8 meters at 1 Hz (691 200 readings + 691 200
+  samples) in the journal, nothing delivered; the InfluxDB sink is started and
+  timed until its cursor reaches the last seq, to InfluxDB 1.x through
+  ``api = "v1"`` and, in the same run, to VictoriaMetrics through the v2 API.
+  Every point is counted back (InfluxQL ``COUNT`` / VictoriaMetrics export).
+* state: a one-hour backlog of 50 meters (180 000 readings + 180 000 samples)
+  not yet published, the broker down, 50 simulated meters at 1 Hz running;
+  the broker comes back and the time until every channel's retained
+  ``state`` carries a sample at least as new as the newest one committed at the
+  broker's return is measured, with the replay rate of the ordered stream.
+
+Not part of the test run. See benchmarks/README.md for the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import InfluxDB1, Mosquitto, VictoriaMetrics  # noqa: E402 - benchmark helper, like the tests
+
+SAMPLE_ROW = {
+    "room_category": 1,
+    "value_uGy_h": 0.21,
+    "mean_uGy_h": 0.2,
+    "window_n": 10,
+    "background_uGy_h": 0.12,
+    "net_uGy_h": 0.08,
+    "below_background": 0,
+    "normalised_uGy_h": None,
+    "effective_uSv_h": 0.04,
+    "limit_uSv_h": 2.5,
+    "ratio": 0.016,
+    "formula": "E = 0.5 * D(100 cm)",
+    "corrections": "[]",
+}
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def config(tmp: Path, *, meters: int, enabled: bool, **sections: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "site": {"id": "bench"},
+        "journal": {"path": str(tmp / "journal.sqlite"), "commit_interval_s": 0.2, "batch_size": 5000},
+        "meters": [
+            {"id": f"m{i}", "driver": "simulated", "poll_interval_s": 1.0, "seed": i, "enabled": enabled}
+            for i in range(meters)
+        ],
+        "channels": [{"id": f"c{i}", "meter": f"m{i}", "room_category": 1} for i in range(meters)],
+    }
+    data.update(sections)
+    return data
+
+
+def prefill(path: Path, *, meters: int, seconds: int, end: float) -> int:
+    """The outage's backlog: ``seconds`` of 1 Hz readings and samples per meter, ending at ``end``; its last seq."""
+    from radsurvey.daemon.journal import Journal
+
+    journal = Journal(path, commit_interval_s=0.5, batch_size=20000)
+    start = end - seconds
+    for s in range(seconds):
+        for m in range(meters):
+            ts = iso(start + s + m / (meters * 10))
+            rseq = journal.append(
+                "readings",
+                {
+                    "ts": ts,
+                    "meter": f"m{m}",
+                    "value": 0.21,
+                    "unit": "uGy/h",
+                    "quantity": "air_kerma_rate",
+                    "status": "[]",
+                    "conversions": "[]",
+                    "meter_value": 0.21,
+                },
+            )
+            journal.append(
+                "samples", {"ts": ts, "channel": f"c{m}", "meter": f"m{m}", "reading_seq": rseq, **SAMPLE_ROW}
+            )
+    journal.flush(600)
+    top = journal.committed_seq
+    journal.close()
+    return top
+
+
+async def drain(cfg_data: dict[str, Any], top: int) -> dict[str, Any]:
+    from radsurvey.config import parse_config
+    from radsurvey.daemon.journal import Journal
+    from radsurvey.daemon.sinks import build_services
+    from radsurvey.daemon.supervisor import Daemon
+
+    cfg = parse_config(cfg_data, environ={})
+    journal = Journal(cfg.journal.path, commit_interval_s=0.2)
+    services = [s for s in build_services(cfg) if s.name == "influxdb"]
+    daemon = Daemon(cfg, journal, services=services)
+    t0 = time.perf_counter()
+    task = asyncio.create_task(daemon.run())
+    sink = services[0]
+    deadline = time.monotonic() + 600
+    while sink.cursor < top and time.monotonic() < deadline and not task.done():  # type: ignore[attr-defined]  # noqa: ASYNC110
+        await asyncio.sleep(0.02)
+    elapsed = time.perf_counter() - t0
+    status = sink.status()  # type: ignore[attr-defined]
+    daemon.stop_event.set()
+    await task
+    await asyncio.to_thread(journal.close)
+    return {
+        "elapsed_s": round(elapsed, 2),
+        "rows_per_s": round(top / elapsed),
+        "complete": status["cursor_seq"] >= top,
+        "errors": status["errors"],
+        "last_error": status["last_error"],
+    }
+
+
+async def drain_benchmark(tmp: Path, hours: float) -> dict[str, Any]:
+    meters, seconds = 8, int(hours * 3600)
+    t0 = time.perf_counter()
+    (tmp / "v1").mkdir()
+    top = prefill(tmp / "v1" / "journal.sqlite", meters=meters, seconds=seconds, end=time.time() - 60)
+    fill_s = time.perf_counter() - t0
+    import shutil
+
+    (tmp / "v2").mkdir()
+    shutil.copy(tmp / "v1" / "journal.sqlite", tmp / "v2" / "journal.sqlite")
+    out: dict[str, Any] = {
+        "backlog": {"meters": meters, "hours": hours, "rows": top, "points": top, "fill_s": round(fill_s, 1)}
+    }
+    influx = InfluxDB1(tmp / "influxd")
+    influx.start()
+    try:
+        influx.create_database("radsurvey")
+        data = config(
+            tmp / "v1", meters=meters, enabled=False, influxdb={"api": "v1", "url": influx.url, "database": "radsurvey"}
+        )
+        result = await drain(data, top)
+        counts = {}
+        for measurement in ("reading", "sample"):
+            rows = influx.values(f'SELECT COUNT("seq") FROM "{measurement}"', db="radsurvey")
+            counts[measurement] = int(rows[0][1]) if rows else 0  # type: ignore[call-overload]
+        result["stored"] = counts
+        result["server"] = f"InfluxDB {influx.version()}"
+        out["v1_influxdb_1x"] = result
+    finally:
+        influx.stop()
+    vm = VictoriaMetrics(tmp / "vm")
+    vm.start()
+    try:
+        data = config(tmp / "v2", meters=meters, enabled=False, influxdb={"url": vm.url})
+        result = await drain(data, top)
+        series = vm.export('{__name__=~"reading_seq|sample_seq"}')
+        result["stored"] = {
+            name: sum(len(s["values"]) for s in series if s["metric"]["__name__"] == f"{name}_seq")  # type: ignore[index,arg-type]
+            for name in ("reading", "sample")
+        }
+        result["server"] = "VictoriaMetrics"
+        out["v2_victoriametrics"] = result
+    finally:
+        vm.stop()
+    out["ratio_v1_to_v2_rate"] = round(out["v1_influxdb_1x"]["rows_per_s"] / out["v2_victoriametrics"]["rows_per_s"], 3)
+    return out
+
+
+async def state_benchmark(tmp: Path, hours: float, meters: int = 50) -> dict[str, Any]:
+    import aiomqtt
+
+    from radsurvey.config import parse_config
+    from radsurvey.daemon.journal import Journal
+    from radsurvey.daemon.sinks import build_services
+    from radsurvey.daemon.supervisor import Daemon
+
+    seconds = int(hours * 3600)
+    path = tmp / "journal.sqlite"
+    backlog_top = prefill(path, meters=meters, seconds=seconds, end=time.time() - 5)
+    mq = Mosquitto(tmp / "mq")  # not started: the broker is down
+    data = config(
+        tmp,
+        meters=meters,
+        enabled=True,
+        mqtt={"port": mq.port, "reconnect_initial_s": 0.2, "reconnect_max_s": 0.5, "status_interval_s": 5},
+    )
+    cfg = parse_config(data, environ={})
+    journal = Journal(cfg.journal.path, commit_interval_s=cfg.journal.commit_interval_s)
+    daemon = Daemon(cfg, journal, services=build_services(cfg))
+    sink = next(s for s in daemon.services if s.name == "mqtt")
+    task = asyncio.create_task(daemon.run())
+    await asyncio.sleep(5.0)  # live samples accumulate on top of the backlog
+    await journal.aflush()
+    conn = __import__("sqlite3").connect(f"file:{path}?mode=ro", uri=True)
+    newest = {ch: seq for ch, seq in conn.execute("SELECT channel, MAX(seq) FROM samples GROUP BY channel")}
+    conn.close()
+    top_at_return = journal.committed_seq
+    mq.start()
+    returned = time.perf_counter()
+    current: dict[str, float] = {}
+    connected_at: list[float] = []
+
+    async def watch() -> None:
+        async with aiomqtt.Client("127.0.0.1", mq.port, timeout=5) as client:
+            await client.subscribe("radsurvey/bench/channels/+/state", qos=1)
+            async for m in client.messages:
+                payload = json.loads(bytes(m.payload))  # type: ignore[arg-type]
+                ch = str(m.topic).split("/")[-2]
+                if ch not in current and payload["seq"] >= newest[ch]:
+                    current[ch] = time.perf_counter() - returned
+                    if len(current) == meters:
+                        return
+
+    async def sink_connected() -> None:
+        while not sink.connected:  # type: ignore[attr-defined]  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        connected_at.append(time.perf_counter() - returned)
+
+    await asyncio.wait_for(asyncio.gather(watch(), sink_connected()), 60)
+    replay_t0 = returned
+    deadline = time.monotonic() + 900
+    while sink.cursor < top_at_return and time.monotonic() < deadline:  # type: ignore[attr-defined]  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    replay_s = time.perf_counter() - replay_t0
+    replay_done = sink.cursor >= top_at_return  # type: ignore[attr-defined]
+    daemon.stop_event.set()
+    await task
+    await asyncio.to_thread(journal.close)
+    mq.stop()
+    state_s = max(current.values())
+    return {
+        "backlog": {"meters": meters, "hours": hours, "rows": backlog_top, "rows_at_return": top_at_return},
+        "reconnect_max_s": 0.5,
+        "sink_reconnected_after_s": round(connected_at[0], 3),
+        "all_states_current_after_s": round(state_s, 3),
+        "states_current_after_reconnect_s": round(state_s - connected_at[0], 3),
+        "median_channel_state_s": round(sorted(current.values())[len(current) // 2], 3),
+        "sample_replay_s": round(replay_s, 1),
+        "sample_replay_rows_per_s": round(top_at_return / replay_s),
+        "replay_complete": replay_done,
+        "state_before_replay_end": state_s < replay_s,
+    }
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="a tenth of the backlogs")
+    ap.add_argument("--only", help="drain,state")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    only = set(args.only.split(",")) if args.only else {"drain", "state"}
+    scale = 0.1 if args.quick else 1.0
+    results: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "quick": args.quick,
+    }
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if "drain" in only:
+            (tmp / "d").mkdir()
+            results["drain_24h_8_meters"] = await drain_benchmark(tmp / "d", 24 * scale)
+        if "state" in only:
+            (tmp / "s").mkdir()
+            results["state_after_outage_1h_50_meters"] = await state_benchmark(tmp / "s", 1 * scale)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    asyncio.run(main())

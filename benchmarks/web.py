@@ -1,0 +1,231 @@
+"""Web console benchmarks: the trend query over 7 days x 8 channels at 1 Hz, and the RSS the console adds.
+
+    .venv/bin/python benchmarks/web.py --out benchmarks/web-results.json
+    .venv/bin/python benchmarks/web.py --quick          # 1 day instead of 7, for a smoke run
+
+Trend: a journal with 7 days of samples for 8 channels at 1 Hz (4 838 400 sample
+rows; every sample's seq leaves a gap for its reading, as in a real journal) is
+written once; then ``journal_query.trend`` (straight from the samples table, "cold") is timed
+for one channel over 1 h, 24 h and 7 d (median of 5, SQLite's page cache warm
+as on a running daemon), and the console's ``TrendCache`` ("warm": closed
+buckets kept after the start-up warm-up, 10 minutes of new buckets read) for
+all 8 channels' 7-day trends one after another. Baseline in the same run: a
+``COUNT(*)`` of the channel's 7-day rows from the index (visiting without reading them).
+
+RSS: ``radsurvey run`` on a config with 8 simulated meters, 60 s, once without
+``[web]`` and once with it, an SSE client connected for the whole run that also
+fetches every page (in en and ru) once and then the overview's JSON again and
+again; the differences of the peak (VmHWM) and final (VmRSS) resident sets are
+what the console adds. No login happens (each scrypt hash briefly takes 16 MiB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from radsurvey.daemon import journal_query
+from radsurvey.daemon.journal import connect, migrate
+from radsurvey.daemon.web.trends import TrendCache
+
+CHANNELS = [f"ch{i}" for i in range(8)]
+
+
+def build_journal(path: Path, days: float) -> tuple[datetime, int]:
+    conn = connect(path)
+    migrate(conn, path)
+    end = datetime(2026, 12, 1, tzinfo=UTC)
+    start = end - timedelta(days=days)
+    seconds = int(days * 86400)
+    rng = random.Random(1)
+    seq = 0
+
+    def rows():  # type: ignore[no-untyped-def]
+        nonlocal seq
+        for s in range(seconds):
+            ts = journal_query.iso_z(start + timedelta(seconds=s))
+            for ch in CHANNELS:
+                seq += 2  # the reading of this sample takes the seq before it
+                e = 0.05 + rng.random() * 0.1 + (3.0 if s % 600 < 20 else 0.0)
+                yield (seq, ts, ch, "m-" + ch, seq - 1, 5, e * 2, e * 2, 10, 0.1, e * 2, 0, None, e, 2.5, e / 2.5, "4")
+
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO samples(seq, ts, channel, meter, reading_seq, room_category, value_uGy_h, mean_uGy_h, window_n,"
+        " background_uGy_h, net_uGy_h, below_background, normalised_uGy_h, effective_uSv_h, limit_uSv_h, ratio,"
+        " formula) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        rows(),
+    )
+    conn.execute("COMMIT")
+    conn.close()
+    return end, seconds * len(CHANNELS)
+
+
+def timed(fn, repeat: int = 5) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench_trend(days: float) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "journal.sqlite"
+        t0 = time.perf_counter()
+        end, n = build_journal(path, days)
+        built_s = time.perf_counter() - t0
+        conn = connect(path, readonly=True)
+        out: dict[str, object] = {"rows": n, "days": days, "build_s": round(built_s, 1)}
+        spans = [("1h", timedelta(hours=1)), ("24h", timedelta(days=1)), ("7d", timedelta(days=7))]
+        spans = [(name, span) for name, span in spans if span.total_seconds() <= days * 86400]
+        # Cold: straight from the samples table (what the console does for ranges up to ~5.5 h,
+        # and for wider ones the first time after a start, in its warm-up).
+        for name, span in spans:
+            tr = journal_query.trend(conn, "ch3", end - span, end)
+            out[f"cold_{name}_one_channel_ms"] = round(
+                1000 * timed(lambda s=span: journal_query.trend(conn, "ch3", end - s, end)), 1
+            )
+            out[f"{name}_buckets"] = len(tr.buckets)
+        # Warm: the console's TrendCache after its start-up warm-up, 10 minutes later (the
+        # closed buckets of those 10 minutes and the open bucket are read from the journal).
+        wide = spans[-1][1]
+        cache = TrendCache()
+        t0 = time.perf_counter()
+        for ch in CHANNELS:
+            cache.trend(
+                conn,
+                ch,
+                end - wide - timedelta(minutes=10),
+                end - timedelta(minutes=10),
+                now=end - timedelta(minutes=10),
+            )
+        out["warm_up_all_8_channels_s"] = round(time.perf_counter() - t0, 2)
+
+        def all_channels() -> None:
+            for ch in CHANNELS:
+                cache.trend(conn, ch, end - wide, end, now=end)
+
+        out[f"warm_{spans[-1][0]}_all_8_channels_first_view_ms"] = round(1000 * timed(all_channels, repeat=1), 1)
+        out[f"warm_{spans[-1][0]}_all_8_channels_ms"] = round(1000 * timed(all_channels), 1)
+        first = journal_query.seq_at(conn, "samples", journal_query.iso_z(end - wide))
+        out["baseline_count_one_channel_ms"] = round(
+            1000
+            * timed(
+                lambda: conn.execute(
+                    "SELECT COUNT(*) FROM samples WHERE channel = 'ch3' AND seq >= ?", (first,)
+                ).fetchone()
+            ),
+            1,
+        )
+        conn.close()
+    return out
+
+
+CONFIG = """
+[site]
+id = "bench"
+[journal]
+path = "{journal}"
+{meters}
+{web}
+"""
+
+
+def _rss_kb(pid: int) -> tuple[int, int]:
+    """(peak, current) resident set of ``pid`` in kB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmHWM:", "VmRSS:")):
+            fields[line.split(":")[0]] = int(line.split()[1])
+    return fields.get("VmHWM", 0), fields.get("VmRSS", 0)
+
+
+PAGES = ("/", "/?lang=ru", "/kiosk", "/alarms", "/surveys", "/channels/c1", "/api/channels/c1/trend?range=7d")
+
+
+def run_daemon(tmp: Path, web: bool, seconds: float) -> tuple[int, int]:
+    meters = ""
+    for i in range(8):
+        meters += (
+            f'[[meters]]\nid = "m{i}"\ndriver = "simulated"\nseed = {i}\n'
+            f'[[channels]]\nid = "c{i}"\nmeter = "m{i}"\nroom_category = 5\n'
+        )
+    port = 18000 + os.getpid() % 1000
+    web_cfg = f'[web]\nlisten = "127.0.0.1:{port}"\n' if web else ""
+    cfg = tmp / f"bench-{web}.toml"
+    cfg.write_text(CONFIG.format(journal=tmp / f"j-{web}.sqlite", meters=meters, web=web_cfg))
+    exe = Path(sys.executable).with_name("radsurvey")
+    proc = subprocess.Popen(
+        [str(exe), "run", "--config", str(cfg), "--json"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + seconds
+        stream = None
+        while web and stream is None and time.monotonic() < deadline:
+            try:
+                stream = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/events", timeout=5)
+            except OSError:
+                time.sleep(0.5)
+        n = 0
+        while time.monotonic() < deadline:
+            if stream is not None:
+                stream.read1(65536)  # type: ignore[attr-defined]
+                # every page in both languages, then the overview's JSON, as a few open browsers would
+                path = PAGES[n] if n < len(PAGES) else "/api/overview"
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).read()
+                n += 1
+            else:
+                time.sleep(0.5)
+        return _rss_kb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def bench_rss(seconds: float) -> dict[str, object]:
+    with tempfile.TemporaryDirectory() as tmp:
+        without = run_daemon(Path(tmp), False, seconds)
+        with_web = run_daemon(Path(tmp), True, seconds)
+    return {
+        "seconds": seconds,
+        "rss_peak_without_web_mb": round(without[0] / 1024, 1),
+        "rss_peak_with_web_mb": round(with_web[0] / 1024, 1),
+        "rss_peak_added_by_web_mb": round((with_web[0] - without[0]) / 1024, 1),
+        "rss_at_end_without_web_mb": round(without[1] / 1024, 1),
+        "rss_at_end_with_web_mb": round(with_web[1] / 1024, 1),
+        "rss_at_end_added_by_web_mb": round((with_web[1] - without[1]) / 1024, 1),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--only", default="trend,rss")
+    args = ap.parse_args()
+    results: dict[str, object] = {"python": sys.version.split()[0], "sqlite": sqlite3.sqlite_version}
+    if "trend" in args.only:
+        results["trend"] = bench_trend(1 if args.quick else 7)
+    if "rss" in args.only:
+        results["rss"] = bench_rss(15 if args.quick else 60)
+    text = json.dumps(results, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The web console as a supervisor service: aiohttp on the daemon's own event loop.
+
+It runs inside the supervisor's TaskGroup like the sinks and the alarm service.
+A console that cannot listen (port taken, unreadable certificate) logs one error
+and retries every ``RETRY_S``; it never stops acquisition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sqlite3
+import ssl
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import structlog
+
+from .app import Console, build_app
+from .auth import UsersFile
+from .live import LiveState
+from .trends import TrendCache
+
+if TYPE_CHECKING:
+    from radsurvey.config.schema import DaemonConfig
+
+    from ..supervisor import Daemon
+
+log = structlog.get_logger("radsurvey.web")
+RETRY_S = 30.0
+
+
+def users_file(cfg: DaemonConfig) -> Path:
+    from radsurvey.config.web import WebConfig
+
+    web_cfg = cfg.web or WebConfig()
+    path: Path = web_cfg.resolved_users_file(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or None)
+    return path
+
+
+def _warm_one(trends: TrendCache, channel: str, start: datetime, end: datetime, conn: sqlite3.Connection) -> None:
+    trends.trend(conn, channel, start, end)
+
+
+class WebService:
+    """Serves the console while the daemon runs; ``port`` is the bound port once listening."""
+
+    name = "web"
+
+    def __init__(self, cfg: DaemonConfig):
+        assert cfg.web is not None
+        self.cfg = cfg
+        self.web_cfg = cfg.web
+        self.live = LiveState(cfg, stale_after_s=cfg.web.stale_after_s)
+        self.port: int | None = None
+        self.listening = asyncio.Event()
+        self.console: Console | None = None
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        if not self.web_cfg.tls:
+            return None
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(str(self.web_cfg.tls_cert_file), str(self.web_cfg.tls_key_file))
+        return ctx
+
+    async def _warm_trends(self) -> None:
+        """Compute every channel's 7-day and 24-hour trends once, in a worker thread, so the first view is fast."""
+        from datetime import UTC, timedelta
+
+        assert self.console is not None
+        console = self.console
+        end = datetime.now(UTC)
+        for span in (timedelta(days=7), timedelta(days=1)):
+            for channel in self.live.channels:
+                await console.query(functools.partial(_warm_one, console.trends, channel, end - span, end))
+        log.info("web console trends ready", channels=len(self.live.channels))
+
+    async def run(self, daemon: Daemon) -> None:
+        from aiohttp import web
+
+        from ..alarms.service import AlarmService
+
+        alarms = next((s for s in daemon.services if isinstance(s, AlarmService)), None)
+        self.live.attach(daemon, alarms)
+        self.console = Console(
+            self.cfg,
+            self.web_cfg,
+            live=self.live,
+            journal_path=Path(daemon.journal.path),
+            users=UsersFile(users_file(self.cfg)),
+            alarms=alarms,
+            journal=daemon.journal,
+        )
+        runner = web.AppRunner(build_app(self.console), access_log=None, shutdown_timeout=1.0)
+        try:
+            await daemon.journal.aflush()
+            # Each worker-thread read opens and closes its own connection: a thread that outlives a cancelled
+            # task (to_thread cannot stop it) never finds its connection closed under it at shutdown.
+            await self.console.query(self.live.preload)
+            await runner.setup()
+            while True:
+                try:
+                    site = web.TCPSite(
+                        runner,
+                        self.web_cfg.host,
+                        self.web_cfg.port,
+                        ssl_context=self._ssl(),
+                    )
+                    await site.start()
+                    break
+                except (OSError, ssl.SSLError) as err:
+                    log.error(
+                        "web console cannot listen; retrying",
+                        listen=self.web_cfg.listen,
+                        error=str(err),
+                        retry_in_s=RETRY_S,
+                    )
+                    await asyncio.sleep(RETRY_S)
+            server = site._server  # the bound socket tells the real port when listen asks for port 0
+            sockets = getattr(server, "sockets", None) or []
+            self.port = sockets[0].getsockname()[1] if sockets else self.web_cfg.port
+            scheme = "https" if self.web_cfg.tls else "http"
+            log.info(
+                "web console listening", url=f"{scheme}://{self.web_cfg.host}:{self.port}/", view=self.web_cfg.view
+            )
+            self.listening.set()
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.live.tick_loop(self.console.query), name="web:tick")
+                tg.create_task(self._warm_trends(), name="web:warm-trends")
+        finally:
+            self.live.detach()
+            await runner.cleanup()
