@@ -60,13 +60,56 @@ def build_journal(path: Path, days: float) -> tuple[datetime, int]:
                 e = 0.05 + rng.random() * 0.1 + (3.0 if s % 600 < 20 else 0.0)
                 yield (seq, ts, ch, "m-" + ch, seq - 1, 5, e * 2, e * 2, 10, 0.1, e * 2, 0, None, e, 2.5, e / 2.5, "4")
 
+    # Stored as the journal writer stores them (compact rows, a reading before each sample), then the
+    # minute/hour aggregates computed from them.
+    from radsurvey.daemon.journal.aggregates import rebuild
+    from radsurvey.daemon.journal.codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder
+
     conn.execute("BEGIN")
-    conn.executemany(
-        "INSERT INTO samples(seq, ts, channel, meter, reading_seq, room_category, value_uGy_h, mean_uGy_h, window_n,"
-        " background_uGy_h, net_uGy_h, below_background, normalised_uGy_h, effective_uSv_h, limit_uSv_h, ratio,"
-        " formula) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        rows(),
+    enc = Encoder(conn)
+    names = (
+        "ts",
+        "channel",
+        "meter",
+        "reading_seq",
+        "room_category",
+        "value_uGy_h",
+        "mean_uGy_h",
+        "window_n",
+        "background_uGy_h",
+        "net_uGy_h",
+        "below_background",
+        "normalised_uGy_h",
+        "effective_uSv_h",
+        "limit_uSv_h",
+        "ratio",
+        "formula",
     )
+    readings, samples, extras = [], [], []
+    for values in rows():
+        row = dict(zip(names, values[1:], strict=True), seq=values[0], corrections="[]")
+        reading = {
+            "seq": values[0] - 1,
+            "ts": row["ts"],
+            "meter": row["meter"],
+            "value": row["value_uGy_h"],
+            "unit": "uGy/h",
+            "quantity": "air_kerma_rate",
+        }
+        readings.append(enc.reading(reading))
+        stored, extra = enc.sample(row)
+        samples.append(stored)
+        if extra:
+            extras.append(extra)
+        if len(samples) >= 50_000:
+            conn.executemany(INSERT_READING, readings)
+            conn.executemany(INSERT_SAMPLE, samples)
+            conn.executemany(INSERT_EXTRA, extras)
+            readings, samples, extras = [], [], []
+    conn.executemany(INSERT_READING, readings)
+    conn.executemany(INSERT_SAMPLE, samples)
+    conn.executemany(INSERT_EXTRA, extras)
+    rebuild(conn)
     conn.execute("COMMIT")
     conn.close()
     return end, seconds * len(CHANNELS)
