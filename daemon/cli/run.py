@@ -63,14 +63,23 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     notifier = Notifier()
     cfg = load_checked(config)
     path = resolve_journal_path(cfg, journal_override)
-    jr = Journal(
-        path,
-        commit_interval_s=cfg.journal.commit_interval_s,
-        batch_size=cfg.journal.batch_size,
-        synchronous=cfg.journal.synchronous,
-        run_config=str(config),
-        spill_dir=cfg.journal.spill_dir,
+    opening = asyncio.ensure_future(
+        asyncio.to_thread(
+            Journal,
+            path,
+            commit_interval_s=cfg.journal.commit_interval_s,
+            batch_size=cfg.journal.batch_size,
+            synchronous=cfg.journal.synchronous,
+            run_config=str(config),
+            spill_dir=cfg.journal.spill_dir,
+        )
     )
+    # Upgrading a large 0.1 journal takes minutes (docs/sinks.md): tell systemd we are alive and starting.
+    while not opening.done():
+        await asyncio.wait({opening}, timeout=20)
+        if not opening.done():
+            notifier.send(EXTEND_TIMEOUT_USEC=str(60_000_000), WATCHDOG="1", STATUS="upgrading the journal")
+    jr = opening.result()
     clean = False
     loop = asyncio.get_running_loop()
     daemon: Daemon | None = None
