@@ -114,7 +114,7 @@ class Encoder:
         """The E factor of a sample context (the formula-4 factor the encoder verified)."""
         for key, k in self.sample_ctx.items():
             if k == ctx:
-                return key[6]
+                return None if key[6] is None else float(key[6])
         return None
 
     def _sample_ctx(self, key: tuple[Any, ...]) -> int:

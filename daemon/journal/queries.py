@@ -429,7 +429,7 @@ def aggregate_pieces(
             (cid, _floor(lo, tier), hi),
         ).fetchall()
         if rows:
-            pieces.extend(tuple(r) for r in rows)  # type: ignore[misc]
+            pieces.extend((int(r[0]), int(r[1]), float(r[2]), int(r[3]), float(r[4])) for r in rows)
             parts.append(tier)
     until = max((p[0] for p in pieces), default=None)
     return pieces, until, parts

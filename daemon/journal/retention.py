@@ -54,7 +54,7 @@ def raw_boundary(conn: sqlite3.Connection, upto: int, before_ms: int) -> int:
     ).fetchone()[0]
     if needed is not None and needed <= x:
         x = needed - 1
-    return x
+    return int(x)
 
 
 def apply_retention(conn: sqlite3.Connection, plan: RetentionPlan) -> dict[str, int]:
