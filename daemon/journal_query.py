@@ -183,14 +183,17 @@ def _compact_buckets(
     split = start_ms
     raw_first = first
     if width >= 60:
-        # Aggregates hold every sample up to agg_meta.seq; the trend bucket that holds that sample's time, and
+        # Aggregates hold every sample up to agg_meta.seq; the minute that holds that sample's time, and
         # everything after it, comes from the raw samples.
         meta = conn.execute("SELECT seq FROM agg_meta WHERE id = 1").fetchone()
         hz = _sample_time(conn, int(meta[0])) if meta else None
         if hz is not None:
-            split = max(start_ms, min(end_ms, hz - hz % w_ms))
-            if width >= 3600:
-                ranges = [("agg_hour", start_ms, split)]
+            # Whole minutes only, up to the horizon's minute and to the last minute that ends by ``end`` (an
+            # aggregate that holds ``end`` also holds samples after it); the raw samples give the rest.
+            split = max(start_ms, min(end_ms - end_ms % 60_000, hz - hz % 60_000))
+            if width >= 3600:  # whole hours from the hour tier, the minutes of the last hour from the minute tier
+                hour_split = max(start_ms, split - split % 3_600_000)
+                ranges = [("agg_hour", start_ms, hour_split), ("agg_minute", hour_split, split)]
             else:  # minutes where kept; whole hours before the first minute retention kept
                 first_minute = _first_start(conn, "agg_minute", cid, split)
                 ranges = [

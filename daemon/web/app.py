@@ -25,8 +25,8 @@ from .. import journal_query
 from ..journal import connect
 from .auth import LoginLimiter, Session, Sessions, UsersFile
 from .live import LiveState
+from .memory import release_freed_memory
 from .text import WRONG_LOGIN, script_words
-from .trends import TrendCache
 
 if TYPE_CHECKING:
     from radsurvey.config.schema import DaemonConfig
@@ -76,7 +76,6 @@ class Console:
         self.sessions = Sessions(idle_s=web_cfg.session_idle_s)
         self.limiter = LoginLimiter(web_cfg.login_attempts, web_cfg.login_window_s)
         self._env: dict[str, Any] = {}
-        self.trends = TrendCache()
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -113,21 +112,21 @@ class Console:
         lang = self.lang(request)
         session = self.session(request)
         gettext = translations(lang).gettext
-        body = (
-            self.env(lang)
-            .get_template(template)
-            .render(
-                lang=lang,
-                langs=LANGS,
-                site=self.cfg.site,
-                user=session.user if session else None,
-                csrf=session.csrf if session else "",
-                words=script_words(gettext),
-                path=request.path,
-                view_login=self.web_cfg.view == "login",
-                **ctx,
-            )
+        env = self.env(lang)
+        compiled = len(env.cache) if env.cache is not None else 0
+        body = env.get_template(template).render(
+            lang=lang,
+            langs=LANGS,
+            site=self.cfg.site,
+            user=session.user if session else None,
+            csrf=session.csrf if session else "",
+            words=script_words(gettext),
+            path=request.path,
+            view_login=self.web_cfg.view == "login",
+            **ctx,
         )
+        if env.cache is not None and len(env.cache) != compiled:  # a template compiled for the first time
+            release_freed_memory()
         resp = web.Response(text=body, content_type="text/html", charset="utf-8")
         if request.query.get("lang") in LANGS:
             resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Strict", httponly=True, path="/")
@@ -310,7 +309,7 @@ async def trend_api(request: web.Request) -> web.Response:
     start, end, name = _range(request)
 
     def _q(conn: sqlite3.Connection) -> dict[str, Any]:
-        tr = console.trends.trend(conn, channel, start, end)
+        tr = journal_query.trend(conn, channel, start, end)
         evs = journal_query.alarm_events(conn, channel=channel, start=start, end=end, limit=500)
         return {**tr.as_dict(), "events": evs}
 

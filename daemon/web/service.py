@@ -8,11 +8,8 @@ and retries every ``RETRY_S``; it never stops acquisition.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
-import sqlite3
 import ssl
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,7 +18,7 @@ import structlog
 from .app import Console, build_app
 from .auth import UsersFile
 from .live import LiveState
-from .trends import TrendCache
+from .memory import release_freed_memory
 
 if TYPE_CHECKING:
     from radsurvey.config.schema import DaemonConfig
@@ -38,10 +35,6 @@ def users_file(cfg: DaemonConfig) -> Path:
     web_cfg = cfg.web or WebConfig()
     path: Path = web_cfg.resolved_users_file(os.environ.get("STATE_DIRECTORY", "").split(":")[0] or None)
     return path
-
-
-def _warm_one(trends: TrendCache, channel: str, start: datetime, end: datetime, conn: sqlite3.Connection) -> None:
-    trends.trend(conn, channel, start, end)
 
 
 class WebService:
@@ -65,18 +58,6 @@ class WebService:
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(str(self.web_cfg.tls_cert_file), str(self.web_cfg.tls_key_file))
         return ctx
-
-    async def _warm_trends(self) -> None:
-        """Compute every channel's 7-day and 24-hour trends once, in a worker thread, so the first view is fast."""
-        from datetime import UTC, timedelta
-
-        assert self.console is not None
-        console = self.console
-        end = datetime.now(UTC)
-        for span in (timedelta(days=7), timedelta(days=1)):
-            for channel in self.live.channels:
-                await console.query(functools.partial(_warm_one, console.trends, channel, end - span, end))
-        log.info("web console trends ready", channels=len(self.live.channels))
 
     async def run(self, daemon: Daemon) -> None:
         from aiohttp import web
@@ -127,9 +108,9 @@ class WebService:
                 "web console listening", url=f"{scheme}://{self.web_cfg.host}:{self.port}/", view=self.web_cfg.view
             )
             self.listening.set()
+            release_freed_memory()  # what importing aiohttp and the console left freed on the heap
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.live.tick_loop(self.console.query), name="web:tick")
-                tg.create_task(self._warm_trends(), name="web:warm-trends")
         finally:
             self.live.detach()
             await runner.cleanup()

@@ -1,40 +1,77 @@
-"""Wide trends from cached closed buckets equal the journal's own answer (daemon/web/trends.py)."""
+"""The console's trends come straight from the journal (no cache): every range, as the journal answers it
+from its minute/hour aggregates plus the raw samples after them, equals a recomputation from the raw samples."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import sqlite3
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from radsurvey.daemon import journal_query as jq
-from radsurvey.daemon.web.trends import TrendCache
+from radsurvey.daemon.journal import connect
 
 from .test_journal_query import T0, at, journal_with
 
 
-def test_cached_trends_equal_the_journal_as_time_moves_on_and_ranges_change(tmp_path: Path) -> None:
-    # 2 days at one sample per 30 s, two channels interleaved; the clock walks over the second day.
-    rows = [(ch, (s % 997) / 10.0, at(s)) for s in range(0, 2 * 86400, 30) for ch in ("a", "b")]
-    conn = journal_with(tmp_path, rows)
-    cache = TrendCache()
-    for now_s in (86400 + 7, 86400 + 601, 86400 + 3 * 3600 + 11, 2 * 86400 - 1):
-        now = T0 + timedelta(seconds=now_s)
-        for span in (timedelta(hours=6), timedelta(hours=20), timedelta(days=1), timedelta(days=2)):
-            for start in (now - span, now - span - timedelta(hours=5)):  # also a range earlier than any before
-                cached = cache.trend(conn, "a", start, now, now=now)
-                direct = jq.trend(conn, "a", start, now)
-                assert (cached.bucket_s, cached.start, cached.buckets) == (
-                    direct.bucket_s,
-                    direct.start,
-                    direct.buckets,
-                ), (now_s, span, start)
+def recomputed(path: Path, channel: str, start: datetime, end: datetime, width: int) -> list[tuple]:  # type: ignore[type-arg]
+    """(bucket start, n, min, mean, max) of E from the raw sample rows, bucketed here in Python."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT ts, effective_uSv_h FROM samples WHERE channel = ? ORDER BY seq", (channel,))
+        by: dict[str, list[float]] = {}
+        lo = jq.floor_to(start, width)
+        for ts, e in rows:
+            t = jq.parse_time(ts)
+            if lo <= t < end:
+                by.setdefault(jq.iso_z(jq.floor_to(t, width)), []).append(e)
+    finally:
+        conn.close()
+    return [(k, len(v), min(v), sum(v) / len(v), max(v)) for k, v in sorted(by.items())]
 
 
-def test_a_range_in_the_past_is_answered_from_the_cache_without_losing_it(tmp_path: Path) -> None:
-    rows = [("a", float(s % 50), at(s)) for s in range(0, 86400, 60)]
-    conn = journal_with(tmp_path, rows)
-    cache = TrendCache()
-    now = T0 + timedelta(seconds=86400)
-    cache.trend(conn, "a", now - timedelta(hours=20), now, now=now)
-    past = cache.trend(conn, "a", now - timedelta(hours=19), now - timedelta(hours=8), now=now)
-    assert past.buckets == jq.trend(conn, "a", now - timedelta(hours=19), now - timedelta(hours=8)).buckets
-    assert cache._entries[("a", 60)].until == jq.floor_to(now, 60)
+@pytest.fixture(scope="module")
+def two_days(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # 2 days at one sample per 20 s, two channels interleaved, values that differ in every bucket
+    tmp = tmp_path_factory.mktemp("trends")
+    rows = [(ch, ((s * 7 + k) % 997) / 10.0, at(s)) for s in range(0, 2 * 86400, 20) for k, ch in enumerate("ab")]
+    journal_with(tmp, rows).close()
+    return tmp / "j.sqlite"
+
+
+def test_the_journal_holds_aggregates_so_wide_trends_do_not_read_the_raw_rows(two_days: Path) -> None:
+    conn = sqlite3.connect(two_days)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM agg_minute").fetchone()[0] >= 2 * 1440
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("end_s", "span"),
+    [
+        (2 * 86400, timedelta(hours=1)),  # 10 s buckets: raw rows
+        (86400 + 3 * 3600 + 11, timedelta(hours=6)),  # 60 s buckets: minute aggregates, an open bucket at the end
+        (2 * 86400 - 1, timedelta(days=1)),
+        (2 * 86400, timedelta(days=2)),  # 600 s buckets
+        (86400 + 601, timedelta(days=1, hours=5)),
+        (2 * 86400 - 1234, timedelta(days=2)),  # ... ending inside a minute: no sample after the end counts
+        (2 * 86400 + 3600, timedelta(days=7)),  # more than the journal holds, an hour past its end
+        (2 * 86400 - 1801, timedelta(days=30)),  # hour buckets, ending inside an hour and a minute
+        (86400 + 7199, timedelta(days=20)),
+    ],
+)
+def test_trends_equal_the_raw_samples_recomputed(two_days: Path, end_s: int, span: timedelta) -> None:
+    end = T0 + timedelta(seconds=end_s)
+    conn = connect(two_days, readonly=True)
+    try:
+        for channel in ("a", "b"):
+            tr = jq.trend(conn, channel, end - span, end)
+            want = recomputed(two_days, channel, end - span, end, tr.bucket_s)
+            assert [b[0] for b in tr.buckets] == [w[0] for w in want], (channel, span)
+            for got, exp in zip(tr.buckets, want, strict=True):
+                assert got[1:3] == exp[1:3] and got[4] == exp[4], (channel, got, exp)
+                assert got[3] == pytest.approx(exp[3], rel=1e-12), (channel, got, exp)
+    finally:
+        conn.close()
