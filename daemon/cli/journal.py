@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -260,7 +261,7 @@ def import_spill_command(
 
         spill_dir = load_config(config).journal.spill_dir
 
-    def run() -> tuple[list[dict], dict[str, int]]:
+    def run() -> tuple[list[dict[str, Any]], dict[str, int]]:
         if not path.exists():
             raise jr.JournalError("journal not found", source=str(path))
         if daemon_running(path):
