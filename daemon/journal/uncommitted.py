@@ -148,8 +148,16 @@ def fold(conn: sqlite3.Connection, journal: Path, spill_dir: Path | None) -> int
     One transaction on ``conn`` (outside any other). Returns how many notes
     were new. If the commit fails the side file stays for the next start.
     """
-    notes = journal_spill.read_notes(journal)
-    noted = {(int(n["first_seq"]), int(n["last_seq"])) for n in notes}
+    notes, bad = [], 0
+    for n in journal_spill.read_notes(journal):
+        try:
+            n.update(rows=int(n["rows"]), first_seq=int(n["first_seq"]), last_seq=int(n["last_seq"]))
+        except (KeyError, TypeError, ValueError):
+            bad += 1  # not a note this radsurvey wrote: the side file is kept for a person to read
+            log.error("a note of uncommitted rows cannot be read", file=str(journal_spill.notes_path(journal)), note=n)
+            continue
+        notes.append(n)
+    noted = {(n["first_seq"], n["last_seq"]) for n in notes}
     for file in spill_files(journal, spill_dir):
         m = SPILL_NAME.search(file.name)
         assert m is not None
@@ -163,9 +171,9 @@ def fold(conn: sqlite3.Connection, journal: Path, spill_dir: Path | None) -> int
         notes.append(
             {"run": int(m.group(1)), "rows": rows, "first_seq": key[0], "last_seq": key[1], "spill_file": str(file)}
         )
+    new = 0
     if not notes:
         return 0
-    new = 0
     conn.execute("BEGIN IMMEDIATE")
     try:
         for note in notes:
@@ -195,6 +203,8 @@ def fold(conn: sqlite3.Connection, journal: Path, spill_dir: Path | None) -> int
             error=str(err),
         )
         return 0
+    if bad:
+        return new
     try:  # only now: the journal's commit holds every note
         journal_spill.notes_path(journal).unlink(missing_ok=True)
     except OSError as err:

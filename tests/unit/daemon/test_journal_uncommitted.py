@@ -208,3 +208,18 @@ def test_parse_spill_rejects_what_is_not_a_spilled_row(tmp_path: Path, line: str
     with pytest.raises(jr.JournalError) as err:
         parse_spill(f)
     assert f"{f}:1" in str(err.value)
+
+
+def test_a_note_that_cannot_be_read_keeps_the_side_file(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    _c, failed, _run = run_until_full(path, None, good=5, lost=5)
+    with open(notes_path(path), "r+") as f:  # a second note, damaged (say, edited by hand)
+        body = f.read().rstrip(" \n")
+        f.seek(0)
+        f.write(body + '\n{"last_seq": 999, "rows": "many"}\n')
+    with Journal(path) as j:
+        top = j.append("meter_events", {"ts": "2026-03-01T13:00:00Z", "meter": "mdesk", "state": "connected"})
+    (gap,) = jr.stats(path)["uncommitted"]  # the good note is recorded
+    assert gap["last_seq"] == max(s for _, s, _ in failed)
+    assert '"rows": "many"' in notes_path(path).read_text()  # the side file stays for a person to read
+    assert top == 1000  # and its seqs are still never given again
