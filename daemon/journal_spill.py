@@ -11,8 +11,11 @@ Nothing is lost silently. When the writer stops with rows it could not commit:
 
 Either way a note (one JSON line: run, rows, first/last seq, the error, the
 spill file or null) is appended to ``{journal}.uncommitted`` if the disk allows
-it. At every start the journal reads these notes and the spill files, logs each
-one, and continues its seqs above the highest, so a seq is never given twice.
+it. At the next start the journal records these notes and the spill files in
+its table ``uncommitted``, removes the side file after that commit, imports the
+spill files back (``daemon/journal/uncommitted.py``) and continues its seqs
+above the highest, so a seq is never given twice (the notes still in the side
+file count too, should that record fail).
 Statements that are not rows (sink cursor moves, acknowledgement answers) are
 counted only: a sink then re-publishes from its last durable cursor.
 """

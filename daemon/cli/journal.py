@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -59,6 +60,15 @@ def stats_command(
         )
     for sink, cur in data["sink_cursors"].items():
         console.print(f"sink {sink}: acknowledged up to seq {cur['seq']} at {cur['updated_at']}")
+    from .status import uncommitted_fate
+
+    for note in data.get("uncommitted", []):
+        console.print(
+            f"uncommitted: {note['rows']} rows of run {note['run']} (seq {note['first_seq']}-{note['last_seq']}) "
+            f"were not committed ({note.get('error')}); {uncommitted_fate(note)}",
+            markup=False,
+            soft_wrap=True,
+        )
     if data.get("tiers"):
         tiers = Table(title="retention tiers")
         for col in ("tier", "rows", "size", "oldest", "newest", "age of oldest"):
@@ -226,3 +236,74 @@ def _check_channel(channel: str, config: Path | None, path: Path, *, found: bool
             fail(f"--channel: no channel {channel!r} in {cfg_path} (channels: {', '.join(known) or 'none'})")
     elif not found:
         fail(f"--channel: the journal {path} has no samples of channel {channel!r}")
+
+
+@app.command("import-spill")
+def import_spill_command(
+    files: list[Path] = typer.Argument(None, help="spill files (default: this journal's in [journal] spill_dir)"),
+    journal: Path | None = JournalOpt,
+    config: Path | None = ConfigOpt,
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+) -> None:
+    """Put spilled rows (disk full at stop) back into the journal under their own seqs; stop the daemon first.
+
+    The daemon does this itself when it starts with [journal] spill_dir; this is for files moved or copied by
+    hand. Rows already in the journal are skipped, so running it twice changes nothing.
+    """
+    from radsurvey.daemon import journal as jr
+    from radsurvey.daemon.alarms.store import daemon_running
+    from radsurvey.daemon.journal.uncommitted import spill_files
+
+    path = journal_path(journal, config)
+    spill_dir: Path | None = None
+    if config is not None:
+        from radsurvey.config import load_config
+
+        spill_dir = load_config(config).journal.spill_dir
+
+    def run() -> tuple[list[dict[str, Any]], dict[str, int]]:
+        if not path.exists():
+            raise jr.JournalError("journal not found", source=str(path))
+        if daemon_running(path):
+            raise jr.JournalError(
+                "the daemon is running: it imports the spill files itself at its next start; "
+                "stop it first to import now",
+                source=str(path),
+            )
+        chosen = list(files) if files else spill_files(path, spill_dir)
+        for f in chosen:
+            if not f.is_file():
+                raise jr.JournalError("no such spill file", source=str(f))
+        j = jr.Journal(path, spill_dir=spill_dir, import_files=chosen, record_run=False)
+        try:
+            done = j.imported
+        finally:
+            j.close()
+        with jr.reader(path) as conn:
+            cursors = {r["sink"]: int(r["seq"]) for r in conn.execute("SELECT sink, seq FROM sink_cursors")}
+        return done, cursors
+
+    if not files and spill_dir is None:
+        fail("give spill files, or --config with [journal] spill_dir")
+    done, cursors = run_command(run)
+    if as_json:
+        typer.echo(json.dumps({"files": done, "sink_cursors": cursors}, indent=2))
+    else:
+        if not done:
+            typer.echo("no spill files to import")
+        for d in done:
+            if d["error"]:
+                typer.echo(f"{d['file']}: not imported: {d['error']}")
+                continue
+            typer.echo(
+                f"{d['file']}: {d['imported']} rows imported (seq {d['first_seq']}-{d['last_seq']}), "
+                f"{d['present']} already in the journal" + (f"; renamed {d['renamed']}" if d.get("renamed") else "")
+            )
+            for sink, seq in cursors.items():
+                if d["imported"] and seq >= d["first_seq"]:
+                    typer.echo(
+                        f"  sink {sink} had already acknowledged up to seq {seq}: it does not publish imported rows"
+                        " below that (journal export gives them)"
+                    )
+    if any(d["error"] for d in done):
+        raise typer.Exit(1)

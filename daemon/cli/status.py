@@ -32,11 +32,16 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
     out["uncommitted"] = []
     if not path.exists():
         return out
+    from radsurvey.daemon.journal.queries import uncommitted_rows
     from radsurvey.daemon.journal_spill import read_notes
 
-    out["uncommitted"] = read_notes(path)
     out["running"] = store.daemon_running(path)
     with jr.reader(path) as conn:
+        # Recorded in the journal at the next start; the side file's notes until then.
+        recorded = uncommitted_rows(conn)
+        seen = {(r["first_seq"], r["last_seq"]) for r in recorded}
+        waiting = [n for n in read_notes(path) if (n.get("first_seq"), n.get("last_seq")) not in seen]
+        out["uncommitted"] = recorded + [{**n, "recorded": False} for n in waiting]
         run = conn.execute("SELECT started_at, stopped_at, clean, pid FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         out["last_run"] = dict(run) if run else None
         for cid, ch in channels.items():
@@ -151,7 +156,7 @@ def status_command(
     else:
         console.print("alarms: all normal")
     for note in data["uncommitted"]:
-        where = f"spilled to {note['spill_file']}" if note.get("spill_file") else "not spilled: lost"
+        where = uncommitted_fate(note)
         console.print(
             f"journal: {note['rows']} rows of run {note['run']} (seq {note['first_seq']}-{note['last_seq']}) "
             f"were not committed ({note.get('error')}); {where}",
@@ -174,3 +179,15 @@ def status_command(
         )
     if not data["sinks"]:
         console.print("sinks: none have written yet")
+
+
+def uncommitted_fate(note: dict[str, Any]) -> str:
+    """What became of rows an earlier run could not commit, in words (``status``, ``journal stats``)."""
+    if note.get("imported_at"):  # an import committed: every row of the file is in the journal
+        where = f"spilled to {note['spill_file']}, imported back at {note['imported_at']}"
+    elif not note.get("spill_file"):
+        where = "not spilled: lost"
+    else:
+        where = f"spilled to {note['spill_file']}, not imported yet (radsurvey journal import-spill)"
+    recorded = "recorded in the journal" if note.get("recorded", True) else "noted in the side file"
+    return f"{where}; {recorded}"

@@ -300,14 +300,21 @@ Formula3Opt = typer.Option(
 LangOpt = typer.Option("en", "--lang", help="en, ru, kk, fa or ro")
 
 
-def _valid_or_confirmed(store: Any, sid: str, ui: Any, *, strict: bool) -> bool:
-    """Before measuring: an invalid survey (expired certificate, no p.6 conclusion) needs a yes; --strict refuses."""
+def _valid_or_confirmed(store: Any, sid: str, ui: Any, *, strict: bool, resumed: bool = False) -> bool:
+    """Before measuring: an invalid survey (expired certificate, no p.6 conclusion) needs a yes; --strict refuses.
+
+    Asked again on every ``survey resume``: a yes covers one sitting, not the session.
+    """
     from radsurvey.daemon.survey.metadata import confirm_measuring_anyway, header_validity_problems
 
     problems = header_validity_problems(store.get(sid).header, today=datetime.now(UTC).date())
     if confirm_measuring_anyway(ui, problems, strict=strict):
         return True
-    ui.say(f"Survey {sid} left open with nothing measured{' (--strict)' if strict else ''}.")
+    why = " (--strict)" if strict else ""
+    if resumed:
+        ui.say(f"Survey {sid} left open{why}; nothing more measured. Readings so far are kept.")
+    else:
+        ui.say(f"Survey {sid} left open with nothing measured{why}.")
     return False
 
 
@@ -434,6 +441,11 @@ def start_command(
 def resume_command(
     survey_id: str = typer.Argument(..., help="session id"),
     plan: Path | None = PlanOpt,
+    strict: bool = typer.Option(
+        False,
+        "--strict",
+        help="refuse instruments that fail the check, and beam conditions outside App. 14 p.15 (as survey start)",
+    ),
     meter: str | None = MeterOpt,
     meter_option: list[str] = MeterOptionOpt,
     poll_interval: float = PollOpt,
@@ -462,6 +474,8 @@ def resume_command(
         f"Resuming: {len(session.background)} background readings, {len(session.points)} points, "
         f"{sum(1 for r in session.readings if not r.discarded)} readings kept"
     )
+    if session.status != "finished" and not _valid_or_confirmed(store, survey_id, ui, strict=strict, resumed=True):
+        raise typer.Exit(1)
     publisher = _start_publisher(publish_cfg, store)
     try:
         background_left = 0 if session.header.get("background_compensated") else repeats - len(session.background)
@@ -472,7 +486,7 @@ def resume_command(
         if publisher is not None:
             publisher.close(drain_timeout_s=0)
         raise
-    _run_flow(store, survey_id, ui, source, settings, doc, report, fmt, lang, publisher, drain_timeout)
+    _run_flow(store, survey_id, ui, source, settings, doc, report, fmt, lang, publisher, drain_timeout, strict)
 
 
 @app.command("list")

@@ -77,7 +77,8 @@ def as_ms(when: datetime | str | float | int) -> int:
 
 
 def stats(path: str | Path) -> dict[str, Any]:
-    """Row counts, first/last timestamps, size, schema version, the last run and the retention tiers."""
+    """Row counts, first/last timestamps, size, schema version, the last run, the retention tiers and the rows
+    earlier runs could not commit."""
     path = Path(path)
     with reader(path) as conn:
         tables: dict[str, Any] = {}
@@ -104,6 +105,7 @@ def stats(path: str | Path) -> dict[str, Any]:
         }
         version = schema_version(conn)
         tier_info = _tiers(conn) if compact else {}
+        gaps = uncommitted_rows(conn)
     size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
     return {
         "path": str(path),
@@ -114,7 +116,16 @@ def stats(path: str | Path) -> dict[str, Any]:
         "runs": {"count": runs[0], "clean": int(runs[1] or 0)},
         "last_run": dict(last_run) if last_run else None,
         "sink_cursors": cursors,
+        "uncommitted": gaps,
     }
+
+
+def uncommitted_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Rows earlier runs could not commit (disk full), as the journal recorded them: count, seq range, spill
+    file, how many were imported back (``not_in_journal`` = the rest)."""
+    from .uncommitted import rows
+
+    return rows(conn)
 
 
 def _table_bytes(conn: sqlite3.Connection, table: str) -> int | None:

@@ -365,6 +365,29 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        6,
+        "rows an earlier run could not commit (disk full): count, seq range, spill file, import",
+        """
+        CREATE TABLE uncommitted (
+            id INTEGER PRIMARY KEY,
+            run INTEGER,
+            noted_at TEXT,
+            recorded_at TEXT NOT NULL,
+            rows INTEGER NOT NULL,
+            first_seq INTEGER NOT NULL,
+            last_seq INTEGER NOT NULL,
+            error TEXT,
+            spill_file TEXT,
+            imported_rows INTEGER NOT NULL DEFAULT 0,
+            imported_at TEXT,
+            UNIQUE (first_seq, last_seq)
+        )
+        """,
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Tables whose rows carry the journal-wide seq (what sinks replay).
@@ -378,11 +401,15 @@ def max_seq(conn: sqlite3.Connection) -> int:
     """The highest seq this journal has given out; the next row gets one more.
 
     Cursors count too: retention may have deleted the newest rows, and a seq
-    given out again below a sink's cursor would never reach that sink.
+    given out again below a sink's cursor would never reach that sink. So do
+    the seqs of rows an earlier run could not commit (``uncommitted``): they
+    may still be imported from a spill file under their own seqs.
     """
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     tables = [t for t in (*STORED_SEQ_TABLES, *SEQ_TABLES, "sink_cursors") if t in names]
     parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in tables)
+    if "uncommitted" in names:
+        parts += " UNION ALL SELECT MAX(last_seq) AS m FROM uncommitted"
     row = conn.execute(f"SELECT MAX(m) FROM ({parts})").fetchone()
     return int(row[0] or 0)
 

@@ -29,6 +29,7 @@ import structlog
 from radsurvey.protocols.errors import JournalError
 
 from .. import journal_spill as spill
+from . import uncommitted
 from .aggregates import PERSIST_S, Aggregator
 from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, iso_to_ms, measured_e
 from .schema import connect, max_seq, migrate, now_iso
@@ -56,7 +57,17 @@ class Journal:
         synchronous: str = "normal",
         run_config: str = "",
         spill_dir: str | Path | None = None,
+        import_files: Sequence[str | Path] | None = None,
+        record_run: bool = True,
     ):
+        """Open (and migrate) the journal and start its writer thread.
+
+        First the notes of rows an earlier run could not commit are recorded in
+        the journal (``uncommitted.py``), then the spill files are imported:
+        ``import_files`` if given, else those of this journal in ``spill_dir``
+        (``self.imported`` says what came back). ``record_run=False`` (the
+        ``journal import-spill`` command) adds no row to ``runs``.
+        """
         self.path = Path(path)
         self.spill_dir = Path(spill_dir) if spill_dir is not None else None
         self.commit_interval_s = commit_interval_s
@@ -76,6 +87,9 @@ class Journal:
         self._before_commit: list[Callable[[sqlite3.Connection], None]] = []
         self._seq_lock = threading.Lock()
         # Rows of an earlier run that were never committed (spilled or counted) keep their seqs: never reuse them.
+        # They are recorded in the journal (table uncommitted, counted by max_seq); the side file is read too
+        # in case that record could not be committed.
+        uncommitted.fold(self._conn, self.path, self.spill_dir)
         self._next_seq = max(self._max_seq(), spill.uncommitted_top(self.path, self.spill_dir)) + 1
         spill.reserve(self.path)
         self.committed_seq = self._next_seq - 1
@@ -84,7 +98,13 @@ class Journal:
         self._listeners: list[Callable[[int], None]] = []
         self._health: list[Callable[[str | None], None]] = []
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
-        self.run_id = self._start_run(run_config)
+        files = (
+            [Path(f) for f in import_files]
+            if import_files is not None
+            else uncommitted.spill_files(self.path, self.spill_dir)
+        )
+        self.imported: list[dict[str, Any]] = [self._import(f) for f in files]
+        self.run_id = self._start_run(run_config) if record_run else 0
         self._thread = threading.Thread(target=self._writer, name="radsurvey-journal", daemon=True)
         self._closed = False
         self._thread.start()
@@ -106,6 +126,49 @@ class Journal:
             (now_iso(), os.getpid(), ver, config),
         )
         return int(cur.lastrowid or 0)
+
+    def _import(self, file: Path) -> dict[str, Any]:
+        """Commit a spill file's rows under their own seqs (before the writer thread starts).
+
+        Rows whose seq the journal already holds are skipped, so importing a
+        file again changes nothing. The ``uncommitted`` record of the file is
+        updated in the same transaction; after the commit the file is renamed
+        ``*.imported``. Returns what happened (``error`` set if nothing did).
+        """
+        out: dict[str, Any] = {"file": str(file), "rows": 0, "imported": 0, "present": 0, "error": None}
+        try:
+            got = uncommitted.parse_spill(file)
+        except JournalError as err:
+            out["error"] = str(err)
+            log.error("spill file not imported", file=str(file), error=str(err))
+            return out
+        present = uncommitted.present_seqs(self._conn, got.first_seq, got.last_seq)
+        todo = [(table, row) for table, row in got.rows if row["seq"] not in present]
+        out.update(
+            rows=len(got.rows), present=len(got.rows) - len(todo), first_seq=got.first_seq, last_seq=got.last_seq
+        )
+        self._before_commit.append(lambda conn: uncommitted.mark_imported(conn, got, len(todo)))
+        if not self._commit(todo):
+            self._before_commit.clear()
+            out["error"] = self.last_error
+            self.last_error = None  # the import failed; this run's own commits are judged on their own
+            log.error("spill file not imported; it stays for the next start", file=str(file), error=out["error"])
+            return out
+        out["imported"] = len(todo)
+        with self._seq_lock:
+            self._next_seq = max(self._next_seq, got.last_seq + 1)
+        renamed = uncommitted.set_aside(file)
+        out["renamed"] = str(renamed) if renamed else None
+        log.warning(
+            "spilled journal rows imported under their own seqs",
+            file=str(file),
+            imported=len(todo),
+            already_in_journal=out["present"],
+            first_seq=got.first_seq,
+            last_seq=got.last_seq,
+            renamed=out["renamed"],
+        )
+        return out
 
     # -- appending ------------------------------------------------------------------
 
@@ -203,6 +266,19 @@ class Journal:
                     pending, failures = [], 0
                 else:
                     failures += 1
+                    # Take in what waits (a full batch or a flush would otherwise keep the stop marker unread
+                    # while the disk is full, and close would wait its whole timeout).
+                    while not stop:
+                        try:
+                            item = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if item is _STOP:
+                            stop = True
+                        elif isinstance(item, _Flush):
+                            flushes.append(item)
+                        else:
+                            pending.append(item)
                     if stop:
                         break  # stopping: no more retries, whatever the disk (the rows are spilled below)
                     time.sleep(min(self.commit_interval_s, 1.0))
@@ -349,10 +425,11 @@ class Journal:
                 except sqlite3.Error as err:  # recomputed from the raw rows at the next start
                     self._conn.execute("ROLLBACK")
                     log.error("aggregates not written at close", error=str(err))
-            self._conn.execute(
-                "UPDATE runs SET stopped_at = ?, clean = ? WHERE id = ?",
-                (now_iso(), 1 if clean and self.last_error is None else 0, self.run_id),
-            )
+            if self.run_id:
+                self._conn.execute(
+                    "UPDATE runs SET stopped_at = ?, clean = ? WHERE id = ?",
+                    (now_iso(), 1 if clean and self.last_error is None else 0, self.run_id),
+                )
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as err:
             log.error("cannot record the end of the run in the journal", error=str(err), run=self.run_id)

@@ -133,18 +133,29 @@ def _add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def _limits_statement(doc: dict[str, Any], profile: Any, source: str) -> str | None:
-    """The one line naming a survey's ``limits_profile`` and whose maths the survey uses (docs/profiles.md)."""
+def _limits_statement(doc: dict[str, Any], profile: Any, source: str) -> tuple[str, dict[str, Any]] | None:
+    """The line naming a survey's ``limits_profile`` and whose maths the survey uses (docs/profiles.md).
+
+    (English text for JSON, {"code", "params"} for the translated HTML/PDF sentence in messages.LIMITS).
+    """
     from radsurvey.protocols.errors import ProfileError
-    from radsurvey.protocols.profiles import limits_statement
+    from radsurvey.protocols.profiles import find_profile, limits_statement
 
     ref = doc.get("limits_profile")
     if not ref:
         return None
     try:
-        return limits_statement(str(ref), profile)
+        text = limits_statement(str(ref), profile)
+        limits = find_profile(str(ref))
     except ProfileError as err:
         raise SurveyError(err.message, source=source, field="limits_profile") from None
+    params = {
+        "limits": limits.id,
+        "limits_version": str(limits.version),
+        "survey": profile.id,
+        "survey_version": str(profile.version),
+    }
+    return text, {"code": "with_method" if limits.has_survey_method else "limits_only", "params": params}
 
 
 def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
@@ -270,7 +281,8 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
         "reason": reason,
         "formula3_variant": variant,
         "formula3_text": profile.formula3[variant].text,
-        "limits_statement": limits_note,
+        "limits_statement": limits_note[0] if limits_note else None,
+        "limits_sentence": limits_note[1] if limits_note else None,
         "generated_at": datetime.now(UTC),
         "version": _version(),
     }
@@ -301,7 +313,7 @@ def render_report(
     if fmt == "json":
         return render_json(ctx)
     if fmt == "csv":
-        return render_csv(ctx)
+        return render_csv(ctx, lang=lang)
     if fmt == "html":
         return render_html(ctx, lang=lang, solar_hijri=solar_hijri)
     raise SurveyError("pdf is a file format: use write_report", field="format")
@@ -407,15 +419,23 @@ CSV_COLUMNS = (
     "conclusion",
     "at",
     "detail",
+    # added after 0.1's columns (readers by position keep working): warning rows
+    "code",
+    "paragraph",
+    "field",
 )
 
 
-def render_csv(ctx: dict[str, Any]) -> str:
+def render_csv(ctx: dict[str, Any], *, lang: str = "en") -> str:
     """One row per point and height (spreadsheet-friendly; full precision; background first).
 
-    After the points: one ``conclusion`` row (with each validity problem in ``detail``)
-    and one ``audit`` row per retake or edit, with its time in ``at``.
+    After the points: one ``warning`` row per warning (the sentence the HTML report
+    prints, in ``lang``, in ``detail``; its machine ``code``, ``paragraph`` and ``field``
+    when the warning has them), one ``conclusion`` row (with each validity problem in
+    ``detail``) and one ``audit`` row per retake or edit, with its time in ``at``.
     """
+    from .humanise import Humaniser
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_COLUMNS)
@@ -459,6 +479,20 @@ def render_csv(ctx: dict[str, Any]) -> str:
                 straddles_limit="yes" if p["straddles_limit"] else "no",
                 conclusion=conclusion,
             )
+    t = translations(lang)
+    fmt = formatter(lang, timezone=ctx["meta"].get("timezone") or "")
+    human = Humaniser(t.gettext, fmt.number, fmt.date, fmt.digits)
+    for warning in ctx["warnings"]:
+        given = warning if isinstance(warning, dict) else {}
+        row(
+            survey=sid,
+            point="warning",
+            conclusion=conclusion,
+            detail=str(human.sentence(warning)),
+            code=given.get("code") or "",
+            paragraph=given.get("paragraph") or "",
+            field=given.get("field") or "",
+        )
     detail = "; ".join(v.text for v in ctx["validity"]) or f"decision rule: {ctx['decision_rule']}"
     row(survey=sid, point="conclusion", verdict=ctx["evaluation"].get("verdict"), conclusion=conclusion, detail=detail)
     for e in ctx["audit"]:
@@ -566,4 +600,20 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
         decision_rule_text=_(DECISION_RULES[ctx["decision_rule"]]),
         audit_actions={k: _(v) for k, v in AUDIT_ACTIONS.items()},
         sketch=Markup(sketch) if sketch else None,
+        limits_text=_limits_text(ctx["limits_sentence"], _, fmt.digits),
     )
+
+
+def _limits_text(sentence: dict[str, Any] | None, gettext: Any, digits: Any) -> Any:
+    """The translated limits statement, profile ids and versions isolated left-to-right (Persian)."""
+    from markupsafe import Markup, escape
+
+    from .messages import LIMITS
+
+    if not sentence:
+        return None
+    params = {
+        k: Markup('<bdi dir="ltr">{}</bdi>').format(digits(v) if k.endswith("version") else v)
+        for k, v in sentence["params"].items()
+    }
+    return Markup(escape(gettext(LIMITS[sentence["code"]]))) % params

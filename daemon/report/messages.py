@@ -163,3 +163,12 @@ DECISION_RULES = {
 }
 PAGE = N_("Page %(page)s of %(pages)s")
 CITATIONS = (N_("main text"), N_("p.%(n)s"), N_("Table %(n)s"))
+# A survey naming a ``limits_profile`` (docs/profiles.md): whose limits, whose survey maths.
+LIMITS = {
+    "with_method": N_("Dose limits: %(limits)s v%(limits_version)s. Survey method and maths: %(survey)s."),
+    "limits_only": N_(
+        "Dose limits: %(limits)s v%(limits_version)s, which defines dose limits only, no survey method; the survey"
+        " maths (formulas, permissible dose rates, verdicts) are those of the survey profile %(survey)s"
+        " v%(survey_version)s."
+    ),
+}

@@ -4,7 +4,9 @@ The journal lives on a 2 MB tmpfs that the test fills up while the daemon runs:
 the failing commit raises ``journal_write`` at once (the local command sees it),
 SIGTERM stops the daemon within 5 s, and every seq the daemon gave out is either
 in the journal or in the spill file (or, without a spill directory, counted in
-the log and in the note the next run reads): nothing is lost silently.
+the log and in the note the next run reads): nothing is lost silently. The next
+run records that note in its journal (table ``uncommitted``) and imports the
+spill file back under the rows' own seqs.
 """
 
 from __future__ import annotations
@@ -208,4 +210,39 @@ def test_disk_full_alarms_at_once_stops_within_5_s_and_loses_nothing_silently(
     assert again.returncode == 0, again.stderr[-3000:]
     told = [json.loads(x) for x in again.stderr.splitlines() if "earlier run are not in the journal" in x]
     assert told and told[0]["last_seq"] == line["last_seq"]
-    assert min(journal_seqs(journal) - committed) > line["last_seq"]
+    now = journal_seqs(journal)
+    lost = set(range(line["first_seq"], line["last_seq"] + 1))
+    assert min(now - committed - lost) > line["last_seq"]
+    # The note is in the next run's journal itself (table uncommitted), and only then left the side file.
+    (gap,) = jr.stats(journal)["uncommitted"]
+    assert (gap["run"], gap["rows"], gap["first_seq"], gap["last_seq"]) == (
+        note["run"],
+        line["rows"],
+        line["first_seq"],
+        line["last_seq"],
+    )
+    assert not (small_disk / "j.sqlite.uncommitted").read_text().strip()
+    if spill:
+        # The spilled rows came back under their own seqs: not one seq missing, the file set aside.
+        assert spilled_seqs <= now and now == set(range(1, max(now) + 1))
+        assert gap["imported_rows"] == line["rows"] and gap["imported_at"] and gap["not_in_journal"] == 0
+        assert not spill_file.exists() and spill_file.with_name(spill_file.name + ".imported").exists()
+        with jr.reader(journal) as conn:
+            for x in spilled:
+                table, row = x["table"], x["row"]
+                got = dict(conn.execute(f"SELECT * FROM {table} WHERE seq = ?", (row["seq"],)).fetchone())
+                assert got["ts"] == row["ts"]
+        # The imported journal_write fault was cleared by the run that could write again (not shown as current).
+        from radsurvey.daemon.alarms import store
+
+        (jw,) = [a for a in store.current(journal) if a["channel"] == "desk" and a["rule"] == "journal_write"]
+        assert jw["state"] == "normal"
+    else:
+        assert gap["spill_file"] is None and gap["imported_at"] is None and gap["not_in_journal"] == line["rows"]
+        assert lost.isdisjoint(now)
+    status = subprocess.run(
+        [radsurvey_bin(), "status", "--config", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    assert expected in status.stdout, status.stdout
+    fate = "imported back at" if spill else "not spilled: lost"
+    assert f"{fate}" in status.stdout and "recorded in the journal" in status.stdout, status.stdout

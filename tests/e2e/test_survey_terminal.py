@@ -515,3 +515,98 @@ def test_an_expired_certificate_needs_a_yes_before_measuring_and_strict_refuses(
     if not strict:  # --strict refuses before the session is created
         with sqlite3.connect(journal) as db:
             assert db.execute("SELECT COUNT(*) FROM survey_readings WHERE survey = 'EXP'").fetchone()[0] == 0
+
+
+def _open_session(env: dict[str, str], plan: Path, survey_id: str, *, expired: bool) -> None:
+    """A session left open after its background (3 readings typed), as after a break."""
+    child = spawn(["survey", "start", "--plan", str(plan), "--id", survey_id], env)
+    if expired:
+        child.expect(r"expired on 2001-01-01")
+        answer(child, r"Measure anyway\?", "y")
+    for value in ("0.10", "0.12", "0.11"):
+        answer(child, r"background: reading \d, uGy/h", value)
+    answer(child, r"Add the first measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+
+
+@pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
+@pytest.mark.parametrize("reply", ["n", "y", "--strict"])
+def test_resuming_with_an_expired_certificate_asks_again_and_strict_refuses(tmp_path: Path, reply: str) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN.replace('certificate_expires = "2099-01-01"', 'certificate_expires = "2001-01-01"'), "utf-8")
+    journal = tmp_path / "surveys.sqlite"
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(journal),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
+    _open_session(env, plan, "RES", expired=True)
+
+    child = spawn(["survey", "resume", "RES", *(["--strict"] if reply == "--strict" else [])], env)
+    child.expect(r"Resuming: 3 background readings")
+    child.expect(r"not valid: .*expired on 2001-01-01")
+    if reply == "--strict":
+        index = child.expect([r"left open \(--strict\); nothing more measured", r"Measure anyway\?"])
+        assert index == 0, "--strict must refuse without asking"
+    else:
+        answer(child, r"conclude NOT VALID, whatever the readings\. Measure anyway\?", reply)
+    if reply == "y":
+        answer(child, r"Add the first measurement point\?", "n")
+        answer(child, r"Finish the survey and evaluate it\?", "n")
+    elif reply == "n":
+        child.expect(r"left open; nothing more measured\. Readings so far are kept")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == (0 if reply == "y" else 1)
+    with sqlite3.connect(journal) as db:
+        assert db.execute("SELECT COUNT(*) FROM survey_readings WHERE survey = 'RES'").fetchone()[0] == 3
+
+
+@pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
+@pytest.mark.parametrize("strict", [False, True])
+def test_resume_strict_refuses_beam_conditions_outside_p15_like_start(tmp_path: Path, strict: bool) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(tmp_path / "surveys.sqlite"),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
+    _open_session(env, plan, "P15", expired=False)
+
+    child = spawn(["survey", "resume", "P15", *(["--strict"] if strict else [])], env)
+    answer(child, r"Add the first measurement point\?", "y")
+    answer(child, r"Point id", "W1")
+    answer(child, r"Room / location", "corridor")
+    answer(child, r"Position of the probe in the room", "")
+    answer(child, r"Room category \(App\. 14 Table 2\)", "3")
+    answer(child, r"Kind of point", "wall")
+    answer(child, r"Heights above the floor, cm", "80")
+    answer(child, r"Anode current, mA", "4")
+    answer(child, r"Anode voltage, kV", "90")
+    finding = r"W1: anode_voltage_kV: 90 kV differs from the standard 100 kV App\. 14 p\.15 asks for"
+    if strict:  # re-asked, as survey start --strict does
+        child.expect(rf"Point {finding} .*\(--strict\)")
+        answer(child, r"Anode voltage, kV", "100")
+    else:
+        child.expect(rf"warning: point {finding}")
+    answer(child, "Place the probe at 80 cm", "")
+    for value in ("10", "10.1", "9.9"):
+        answer(child, r"W1 80 cm: reading \d, uGy/h", value)
+    answer(child, r"Add a measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    shown = subprocess.run(
+        [RADSURVEY, "survey", "show", "P15", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    (point,) = json.loads(shown.stdout)["survey"]["points"]
+    assert point["anode_voltage_kV"] == (100 if strict else 90)

@@ -228,3 +228,52 @@ def test_acceptance_multi_page_russian_protocol_of_six_points_with_an_expired_ce
     assert "Приложение А. Журнал изменений" in flat and "показания отброшены" in flat
     assert "простое принятие (ILAC-G8:09/2019, п. 4.2.1)" in flat
     assert "Руководитель лаборатории" in flat
+
+
+# -- a survey naming a limits-only profile says so on the first page (docs/profiles.md) --------------
+
+LIMITS_WORDS = {  # the statement as pdftotext gives it (whitespace joined), or its fragments for Persian
+    "en": "Dose limits: ir-1973-limits v1, which defines dose limits only, no survey method; the survey maths "
+    "(formulas, permissible dose rates, verdicts) are those of the survey profile kz-2008-303 v2.",
+    "ru": "Пределы доз: ir-1973-limits, версия 1; этот профиль задаёт только пределы доз, без методики контроля; "
+    "расчёты контроля (формулы, ДМД Е, заключения о соответствии) выполнены по профилю методики kz-2008-303, версия 2.",
+    "kk": "Доза шектері: ir-1973-limits, 1 нұсқасы; бұл профиль тек доза шектерін белгілейді, бақылау әдістемесі жоқ; "
+    "бақылау есептеулері (формулалар, ДМД Е, сәйкестік туралы қорытындылар) kz-2008-303 әдістеме профилі бойынша, "
+    "2 нұсқасы.",
+    "ro": "Limite de doză: ir-1973-limits, versiunea 1, care stabilește numai limite de doză, fără metodă de măsurare; "
+    "calculele măsurătorii (formule, debite de doză admise, verdicte) sunt cele ale profilului de măsurare "
+    "kz-2008-303, versiunea 2.",
+    # Right-to-left runs come out of pdftotext with their punctuation moved: check the words.
+    "fa": (
+        "حدود دز",
+        "ir-1973-limits",
+        "که فقط حدود دز را تعیین می\u200cکند و روش اندازه\u200cگیری ندارد؛",
+        "مطابق پروفایل روش اندازه\u200cگیری",
+        "kz-2008-303",
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def limits_pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from tests.report_documents import six_point_survey
+
+    try:
+        find_chromium()
+    except ReportError as err:
+        pytest.fail(f"{err} (the PDF tests need the Debian package 'chromium')")
+    out = tmp_path_factory.mktemp("limits")
+    doc = {**six_point_survey(expired=False), "limits_profile": "ir-1973-limits"}
+    return {lang: write_report(doc, out / f"{lang}.pdf", fmt="pdf", lang=lang) for lang in LIMITS_WORDS}
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
+def test_a_limits_profile_is_stated_on_the_first_page_in_the_reports_language(
+    limits_pdfs: dict[str, Path], lang: str
+) -> None:
+    args = ["pdftotext", "-f", "1", "-l", "1", str(limits_pdfs[lang]), "-"]
+    text = subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout.translate(BIDI)
+    first = " ".join(text.split())
+    words = LIMITS_WORDS[lang]
+    for part in (words,) if isinstance(words, str) else words:
+        assert part in first, f"{lang}: {part!r} not on the first page"

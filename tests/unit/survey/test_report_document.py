@@ -186,3 +186,101 @@ def test_an_unknown_time_zone_is_refused_naming_the_field() -> None:
     doc["metadata"]["timezone"] = "Mars/Olympus"
     with pytest.raises(SurveyError, match=r"metadata\.timezone"):
         render_report(doc, fmt="json")
+
+
+# -- the CSV carries the warnings; a limits profile is stated in every language -----------------------
+
+
+def _html_warnings(html: str) -> list[str]:
+    import re
+    from html import unescape
+
+    block = re.search(r'<ul class="warnings">(.*?)</ul>', html, re.S)
+    assert block is not None, "no warnings list in the HTML"
+    return [unescape(re.sub(r"<[^>]+>", "", item)) for item in re.findall(r"<li>(.*?)</li>", block[1], re.S)]
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
+def test_csv_warning_rows_say_what_the_html_says_with_code_paragraph_and_field(lang: str) -> None:
+    doc = six_point_survey(expired=True)
+    rows = list(csv.DictReader(io.StringIO(render_report(doc, fmt="csv", lang=lang))))
+    warnings = [r for r in rows if r["point"] == "warning"]
+    assert [r["detail"] for r in warnings] == _html_warnings(render_report(doc, fmt="html", lang=lang))
+    assert [(r["code"], r["paragraph"], r["field"]) for r in warnings] == [
+        ("outside_instrument_range", "p.32", "background_uGy_h"),
+        ("outside_instrument_range", "p.32", "points[B1].readings_uGy_h.120"),
+        ("below_background", "p.14", "points[B1].readings_uGy_h.120"),
+    ]
+    assert all("points[" not in r["detail"] and "uGy/h" not in r["detail"] for r in warnings)
+    if lang == "en":
+        assert warnings[2]["detail"] == (
+            "Point B1, 120 cm: mean 0.0633333 µGy/h is below the background 0.1 µGy/h; net dose rate set to 0 (p.14)"
+        )
+    if lang == "ru":
+        assert warnings[1]["detail"].startswith("Точка B1, 120 см: 3 из 3 показаний вне диапазона 0,1–1000 мкГр/ч")
+    # The warning rows sit between the point rows and the conclusion; their conclusion column is the survey's.
+    kinds = [r["point"] for r in rows]
+    assert kinds.index("warning") > max(i for i, k in enumerate(kinds) if k == "B1")
+    assert kinds.index("conclusion") > max(i for i, k in enumerate(kinds) if k == "warning")
+    assert {r["conclusion"] for r in warnings} == {"not_valid"}
+
+
+def test_csv_columns_of_0_1_keep_their_positions_and_the_new_ones_follow() -> None:
+    head = next(csv.reader(io.StringIO(render_report(six_point_survey(expired=True), fmt="csv"))))
+    assert head[:24] == [
+        "survey", "point", "room", "category", "kind", "height_cm", "readings_uGy_h", "mean_uGy_h", "net_uGy_h",
+        "normalised_uGy_h", "below_background", "formula", "formula_text", "effective_uSv_h", "limit_uSv_h", "ratio",
+        "verdict", "std_dev_uGy_h", "expanded_uncertainty_uSv_h", "decision", "straddles_limit", "conclusion", "at",
+        "detail",
+    ]  # fmt: skip
+    assert head[24:] == ["code", "paragraph", "field"]
+
+
+def test_a_survey_without_warnings_has_no_warning_rows() -> None:
+    doc = six_point_survey(expired=False)
+    doc["background_uGy_h"] = [0.1, 0.11, 0.12]
+    doc["points"] = [p for p in doc["points"] if p["id"] != "B1"]
+    assert json_report(doc)["warnings"] == []
+    assert [r for r in csv_rows(doc) if r["point"] == "warning"] == []
+
+
+LIMITS_ONLY = {
+    "en": "Dose limits: ir-1973-limits v1, which defines dose limits only, no survey method; the survey maths "
+    "(formulas, permissible dose rates, verdicts) are those of the survey profile kz-2008-303 v2.",
+    "ru": "Пределы доз: ir-1973-limits, версия 1; этот профиль задаёт только пределы доз, без методики контроля; "
+    "расчёты контроля (формулы, ДМД Е, заключения о соответствии) выполнены по профилю методики kz-2008-303, версия 2.",
+    "kk": "Доза шектері: ir-1973-limits, 1 нұсқасы; бұл профиль тек доза шектерін белгілейді, бақылау әдістемесі жоқ; "
+    "бақылау есептеулері (формулалар, ДМД Е, сәйкестік туралы қорытындылар) kz-2008-303 әдістеме профилі бойынша, "
+    "2 нұсқасы.",
+    "fa": "حدود دز: ir-1973-limits، نسخهٔ ۱، که فقط حدود دز را تعیین می‌کند و روش اندازه‌گیری ندارد؛ محاسبات "
+    "اندازه‌گیری (فرمول‌ها، آهنگ‌های دز مجاز، نتیجه‌ها) مطابق پروفایل روش اندازه‌گیری kz-2008-303، نسخهٔ ۲ است.",
+    "ro": "Limite de doză: ir-1973-limits, versiunea 1, care stabilește numai limite de doză, fără metodă de măsurare; "
+    "calculele măsurătorii (formule, debite de doză admise, verdicte) sunt cele ale profilului de măsurare "
+    "kz-2008-303, versiunea 2.",
+}
+
+
+def _limits_line(html: str) -> str | None:
+    import re
+    from html import unescape
+
+    m = re.search(r'<div class="limits">(.*?)</div>', html, re.S)
+    return unescape(re.sub(r"<[^>]+>", "", m[1])) if m else None
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
+def test_a_limits_profile_is_stated_in_the_html_report_in_its_language(lang: str) -> None:
+    doc = six_point_survey(expired=False)
+    assert _limits_line(render_report(doc, fmt="html", lang=lang)) is None  # no limits profile, no line
+    doc["limits_profile"] = "ir-1973-limits"
+    assert _limits_line(render_report(doc, fmt="html", lang=lang)) == LIMITS_ONLY[lang]
+    if lang == "en":  # the JSON report's statement is the English one
+        assert json_report(doc)["limits_statement"] == LIMITS_ONLY["en"]
+
+
+def test_a_limits_profile_that_is_also_a_survey_method_is_stated_too() -> None:
+    doc = six_point_survey(expired=False)
+    doc["limits_profile"] = "kz-2008-303"
+    assert _limits_line(render_report(doc, fmt="html", lang="ro")) == (
+        "Limite de doză: kz-2008-303, versiunea 2. Metoda de măsurare și calculele: kz-2008-303."
+    )

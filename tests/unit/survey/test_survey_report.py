@@ -42,7 +42,7 @@ def test_csv_has_one_row_per_point_and_height_with_full_precision(doc: dict) -> 
     rows = list(csv.DictReader(io.StringIO(render_report(doc, fmt="csv"))))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert rows[0]["point"] == "background"
-    points = [r for r in rows if r["point"] not in ("background", "conclusion", "audit")]
+    points = [r for r in rows if r["point"] not in ("background", "warning", "conclusion", "audit")]
     assert rows[-1]["point"] == "conclusion" and rows[-1]["conclusion"] == "does_not_comply"
     assert [(r["point"], r["height_cm"]) for r in points] == [
         ("R1", "30"),
