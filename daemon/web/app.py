@@ -7,6 +7,7 @@ one small script (``static/console.js``) that keeps them live over SSE.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import csv
 import io
 import json
@@ -43,6 +44,7 @@ LANG_COOKIE = "radsurvey_lang"
 LANGS = ("en", "ru")
 MAX_COMMENT = 500
 SSE_KEEPALIVE_S = 15.0
+_PAGE_LANG: contextvars.ContextVar[str] = contextvars.ContextVar("radsurvey_web_page_lang", default="en")
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -75,15 +77,30 @@ class Console:
         self.journal = journal
         self.sessions = Sessions(idle_s=web_cfg.session_idle_s)
         self.limiter = LoginLimiter(web_cfg.login_attempts, web_cfg.login_window_s)
-        self._env: dict[str, Any] = {}
+        self._env: Any = None  # the Jinja environment, made at the first page
 
     # -- helpers ------------------------------------------------------------------------------
 
     def env(self, lang: str) -> Any:
-        if lang not in self._env:
+        """The one Jinja environment: pages in every language share its compiled templates.
+
+        Its gettext and number filters follow :data:`_PAGE_LANG`, which :meth:`page` sets around each
+        (synchronous) render, so a template (and an imported macro module) is compiled once, not per language.
+        """
+        _PAGE_LANG.set(lang)
+        if self._env is None:
             import jinja2
 
             from ..report.i18n import formatter, translations
+
+            numbers: dict[str, Any] = {}
+
+            def number(v: Any, spec: str) -> str:
+                current = _PAGE_LANG.get()
+                if current not in numbers:
+                    numbers[current] = formatter(current).number
+                text: str = numbers[current](v, spec)
+                return text
 
             env = jinja2.Environment(
                 loader=jinja2.PackageLoader(__name__.rsplit(".", 1)[0], "templates"),
@@ -92,12 +109,15 @@ class Console:
                 trim_blocks=True,
                 lstrip_blocks=True,
             )
-            env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
-            number = formatter(lang).number
+            env.install_gettext_callables(  # type: ignore[attr-defined]
+                lambda message: translations(_PAGE_LANG.get()).gettext(message),
+                lambda singular, plural, n: translations(_PAGE_LANG.get()).ngettext(singular, plural, n),
+                newstyle=True,
+            )
             env.filters["num"] = lambda v: number(v, _dose_spec(v))
             env.filters["exact"] = lambda v: "—" if v is None else number(v, ".6g")
-            self._env[lang] = env
-        return self._env[lang]
+            self._env = env
+        return self._env
 
     def lang(self, request: web.Request) -> str:
         asked = request.query.get("lang") or request.cookies.get(LANG_COOKIE)

@@ -199,6 +199,7 @@ def test_an_alarm_appears_and_is_acknowledged_after_login_with_the_keyboard(cons
     page.goto(console + "/alarms")
     assert page.locator("text=Log in to acknowledge").count() >= 1
     page.goto(console + "/login?next=/alarms")
+    page.wait_for_selector("#name:focus")  # autofocus; typing before it lands would lose keys on a loaded machine
     page.keyboard.type("alice")  # the name field has the focus
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
