@@ -287,3 +287,27 @@ async def test_surveys_are_listed_with_verdicts_and_reports_download_in_every_fo
             assert r.status == 400
         async with http.get(run.url("/surveys/none-such/report")) as r:
             assert r.status == 404
+
+
+async def test_pages_alternating_languages_keep_their_own_words_and_number_formats(tmp_path: Path) -> None:
+    # One Jinja environment serves every language: a page never takes the words or decimal mark of the last one.
+    import re
+
+    cfg = web_config(tmp_path, beam=False)
+    async with running(cfg) as run, client() as http:
+
+        async def live() -> bool:
+            return (await _overview(http, run.base))["channels"][0]["status"] == "live"
+
+        await wait_for(live)
+        for lang in ("ru", "en", "ru", "en"):
+            async with http.get(run.url(f"/?lang={lang}")) as r:
+                page = await r.text()
+            values = re.findall(r'class="value">([^<]+)<', page)
+            assert values, page
+            if lang == "ru":
+                assert "Мощность дозы сейчас" in page and all("." not in v for v in values), values
+                assert any("," in v for v in values), values
+            else:
+                assert "Dose rate now" in page and all("," not in v for v in values), values
+                assert any("." in v for v in values), values
