@@ -460,6 +460,7 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
                 source=str(path),
             )
         applied = {int(row[0]) for row in conn.execute("SELECT version FROM schema_version")}
+        fresh = not applied  # a new journal is created through every step: one line says so, not one per step
         for version, description, sql in MIGRATIONS:
             if version in applied:  # by set, not by maximum: a journal may miss an earlier one
                 continue
@@ -478,7 +479,10 @@ def migrate(conn: sqlite3.Connection, path: Path) -> int:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            log.info("journal migrated", version=version, description=description)
+            if not fresh:
+                log.info("journal migrated", version=version, description=description)
+        if fresh:
+            log.info("journal created", version=SCHEMA_VERSION, path=str(path))
         return SCHEMA_VERSION
     except sqlite3.DatabaseError as err:
         raise JournalError(f"cannot migrate journal: {err}", source=str(path)) from None

@@ -139,3 +139,23 @@ def test_the_last_reading_of_each_meter_is_found_without_a_scan(migrated: Path) 
     upto = 100
     expected_upto = dict(old.execute("SELECT meter, MAX(ts) FROM readings WHERE seq <= ? GROUP BY meter", (upto,)))
     assert last_reading_times(conn, upto) == expected_upto
+
+
+def test_a_new_journal_logs_one_creation_line_and_an_old_one_each_step_it_takes(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    fresh = tmp_path / "new.sqlite"
+    old = tmp_path / "old.sqlite"
+    shutil.copy(FIXTURE, old)
+    with capture_logs() as logs:
+        for path in (fresh, old):
+            conn = jr.connect(path)
+            try:
+                jr.migrate(conn, path)
+            finally:
+                conn.close()
+    events = [(e["event"], e.get("version")) for e in logs]
+    assert events[0] == ("journal created", jr.SCHEMA_VERSION)
+    steps = [v for event, v in events[1:] if event == "journal migrated"]
+    assert steps == list(range(5, jr.SCHEMA_VERSION + 1)), "the 0.1 journal (schema 4) takes every later step"
+    assert [e for e, _ in events].count("journal created") == 1
