@@ -245,6 +245,17 @@ class Journal:
         flushes: list[_Flush] = []
         stop = False
         failures = 0
+
+        def take(item: object) -> bool:
+            """File a queue item; True for the stop marker."""
+            if item is _STOP:
+                return True
+            if isinstance(item, _Flush):
+                flushes.append(item)
+            else:
+                pending.append(item)
+            return False
+
         while not (stop and (not pending or failures >= 3)):
             deadline = time.monotonic() + self.commit_interval_s
             while len(pending) < self.batch_size and not flushes and not stop:
@@ -255,12 +266,7 @@ class Journal:
                     item = self._queue.get(timeout=remaining)
                 except queue.Empty:
                     break
-                if item is _STOP:
-                    stop = True
-                elif isinstance(item, _Flush):
-                    flushes.append(item)
-                else:
-                    pending.append(item)
+                stop = take(item)
             if pending:
                 if self._commit(pending):
                     pending, failures = [], 0
@@ -273,12 +279,7 @@ class Journal:
                             item = self._queue.get_nowait()
                         except queue.Empty:
                             break
-                        if item is _STOP:
-                            stop = True
-                        elif isinstance(item, _Flush):
-                            flushes.append(item)
-                        else:
-                            pending.append(item)
+                        stop = take(item)
                     if stop:
                         break  # stopping: no more retries, whatever the disk (the rows are spilled below)
                     time.sleep(min(self.commit_interval_s, 1.0))
