@@ -108,8 +108,9 @@ needs_node = pytest.mark.skipif(NODE is None, reason="Node.js is not installed (
 def test_the_e_node_shows_e_and_dmd_e_of_the_state_topic() -> None:
     state = documented("{root}/channels/{channel}/sample")
     got = run_function("E and DMD_E", [{"topic": "radsurvey/clinic-1/channels/corridor-door/state", "payload": state}])
-    assert got["out"] == ["clinic-1 corridor-door: E 0.0035 µSv/h, DMD_E 2.5 µSv/h"]
-    assert got["statuses"][0]["fill"] == "green"
+    e, limit = state["effective_uSv_h"], state["limit_uSv_h"]
+    assert got["out"] == [f"clinic-1 corridor-door: E {e:g} µSv/h, DMD_E {limit:g} µSv/h"]
+    assert got["statuses"][0]["fill"] == ("red" if state["ratio"] > 1 else "green")
 
 
 @needs_node
@@ -117,8 +118,8 @@ def test_the_alarm_lamp_shows_the_channels_worst_state() -> None:
     alarm = documented("{root}/channels/{channel}/alarm")
     topic = "radsurvey/clinic-1/channels/corridor-door/alarm"
     got = run_function("alarm lamp", [{"topic": topic, "payload": alarm}])
-    assert got["out"] == ["clinic-1 corridor-door: alarm instant"]
-    assert got["statuses"][0]["fill"] == "red"
+    assert got["out"] == [f"clinic-1 corridor-door: {alarm['state']} {alarm['rule']}"]
+    assert got["statuses"][0]["fill"] == {"alarm": "red", "warning": "yellow", "fault": "grey"}[alarm["state"]]
 
 
 @needs_node
@@ -134,8 +135,9 @@ def test_samples_seen_again_are_dropped_by_seq_per_site() -> None:
         {"topic": a, "payload": {**sample, "seq": 6}},
     ]
     got = run_function("drop duplicates (seq per site)", messages)
+    e = sample["effective_uSv_h"]
     assert [None if o is None else (o["site"], o["effective_uSv_h"]) for o in got["out"]] == [
-        ("a", 0.0035), ("a", 0.0035), ("b", 0.0035), None, None, ("a", 0.0035),
+        ("a", e), ("a", e), ("b", e), None, None, ("a", e),
     ]  # fmt: skip
 
 
