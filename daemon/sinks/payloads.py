@@ -191,7 +191,6 @@ def dumps(payload: Any) -> bytes:
 
 # -- InfluxDB line protocol -------------------------------------------------------------------
 
-TAG_COLUMNS: tuple[str, ...] = ("site", "meter", "channel", "room_category", "survey", "point", "height")
 
 _MEAS_ESC = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
 _KEY_ESC = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
@@ -415,25 +414,37 @@ def alarm_line(row: dict[str, Any], ctx: InfluxContext) -> str:
     return line("alarm", tags, fields, ts_ns(row["ts"], row["seq"]))
 
 
-def generic_line(measurement: str) -> Callable[[dict[str, Any], InfluxContext], str]:
-    """Tags from the known tag columns present in the row, numeric columns as fields."""
+def survey_point_line(row: dict[str, Any], ctx: InfluxContext) -> str:
+    """An evaluated survey point: its room and category as tags, E, the limit, the ratio and ``failed`` (0/1).
 
-    def build(row: dict[str, Any], ctx: InfluxContext) -> str:
-        tags: dict[str, Any] = {"site": ctx.site}
-        fields: dict[str, Any] = {}
-        for key, value in row.items():
-            if key in TAG_COLUMNS:
-                tags[key] = value
-            elif key != "ts" and isinstance(value, int | float) and not isinstance(value, bool):
-                fields[key] = value
-        return line(measurement, tags, fields, ts_ns(row["ts"], row["seq"]))
-
-    return build
+    ``failed`` is the journal's verdict as a number (the time-series databases
+    keep numbers; VictoriaMetrics drops text fields), so a dashboard counts
+    failing points without re-deriving the verdict from a rounded ratio.
+    """
+    try:
+        room = json.loads(row.get("payload") or "{}").get("room")
+    except (ValueError, AttributeError):
+        room = None
+    tags = {
+        "site": ctx.site,
+        "survey": row["survey"],
+        "point": row["point"],
+        "room": room if isinstance(room, str) else None,
+        "room_category": row["room_category"],
+    }
+    fields = {
+        "effective_uSv_h": row["effective_uSv_h"],
+        "limit_uSv_h": row["limit_uSv_h"],
+        "ratio": row["ratio"],
+        "failed": int(row["verdict"] == "fail"),
+        "seq": row["seq"],
+    }
+    return line("survey_point", tags, fields, ts_ns(row["ts"], row["seq"]))
 
 
 INFLUX_ROUTES: dict[str, Callable[[dict[str, Any], InfluxContext], str]] = {
     "readings": reading_line,
     "samples": sample_line,
     "alarm_events": alarm_line,
-    "survey_points": generic_line("survey_point"),
+    "survey_points": survey_point_line,
 }
