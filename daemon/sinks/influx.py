@@ -57,11 +57,12 @@ import structlog
 
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import InfluxConfig
+from radsurvey.protocols.backoff import Backoff
 from radsurvey.protocols.errors import ConfigError
 
 from ..journal import connect, points
 from ..journal.codec import ms_to_iso
-from .base import Backoff, CursorSink, DeliveryError, JournalRow, checkpoint
+from .base import CursorSink, DeliveryError, JournalRow, checkpoint
 from .payloads import INFLUX_ROUTES, CompactLines, InfluxContext
 
 if TYPE_CHECKING:
