@@ -158,8 +158,8 @@ class InfluxSink(CursorSink):
         assert self.journal is not None
         conn = connect(self.journal.path, readonly=True)
         try:
-            self._reading_ctx = points.reading_contexts(conn)
-            self._sample_ctx = points.sample_contexts(conn)
+            self._reading_ctx.update(points.reading_contexts(conn))  # in place: lines() holds these dicts
+            self._sample_ctx.update(points.sample_contexts(conn))
         finally:
             conn.close()
         found = (self._sample_ctx if table == "samples" else self._reading_ctx).get(k)

@@ -432,12 +432,14 @@ class InflightPublisher:
             nonlocal left
             self._tasks.discard(task)
             self._slots.release()
-            error = task.exception() if not task.cancelled() else asyncio.CancelledError()
-            if error is not None and self.error is None:
-                self.error = error
             if acknowledged.done():
                 return
+            if task.cancelled():  # close(): the session is over
+                acknowledged.cancel()
+                return
+            error = task.exception()
             if error is not None:
+                self.error = self.error or error
                 acknowledged.set_exception(error)
                 return
             left -= 1
