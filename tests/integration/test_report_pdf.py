@@ -56,12 +56,12 @@ def test_pdf_report_on_a4_carries_the_evaluation_numbers(doc: dict, chromium: st
     text = pdf_text(out)
     evaluation = evaluate_document(doc)
     number = formatter("en").number
-    for point in evaluation["points"]:
-        assert f"Point {point['id']}" in text
-        assert number(point["effective_dose_rate_uSv_h"]) in text
-        assert number(point["limit_uSv_h"]) in text
-        for height in point["heights"].values():
-            assert number(height["normalised_uGy_h"]) in text
+    for point in evaluation.points:
+        assert f"Point {point.id}" in text
+        assert number(point.effective_uSv_h) in text
+        assert number(point.limit_uSv_h) in text
+        for height in point.heights:
+            assert number(height.normalised_uGy_h) in text
     assert "The measured dose rates exceed the permissible level" in text
     assert "City Polyclinic No. 7 (example)" in text
     assert "VC-08-5531" in text
