@@ -111,9 +111,11 @@ def test_guarded_acceptance_from_the_survey_metadata_fails_a_point_close_below_t
 
 
 def test_warnings_read_as_sentences_for_people_in_the_reports_language() -> None:
-    html = render_report(six_point_survey(), fmt="html", lang="ru")
+    doc = six_point_survey()
+    doc["metadata"]["instruments"][0].update(dose_rate_min_uGy_h=0.1, dose_rate_max_uGy_h=1000)
+    html = render_report(doc, fmt="html", lang="ru")
     assert "points[" not in html and "readings_uGy_h" not in html and "background_uGy_h" not in html
-    assert "Точка B1, 120 см: 3 из 3 показаний вне диапазона 0,1–1000 мкГр/ч" in html
+    assert "Точка B1, 120 см: 3 из 3 показаний вне диапазона 0,1–1000 мкГр/ч, заявленного для прибора" in html
     assert "Фон: 1 из 3 показаний вне диапазона" in html
     assert "(Прил. 14 п. 32–33; осн. текст п. 15)" in html
 
@@ -203,6 +205,7 @@ def _html_warnings(html: str) -> list[str]:
 @pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
 def test_csv_warning_rows_say_what_the_html_says_with_code_paragraph_and_field(lang: str) -> None:
     doc = six_point_survey(expired=True)
+    doc["metadata"]["instruments"][0].update(dose_rate_min_uGy_h=0.1, dose_rate_max_uGy_h=1000)
     rows = list(csv.DictReader(io.StringIO(render_report(doc, fmt="csv", lang=lang))))
     warnings = [r for r in rows if r["point"] == "warning"]
     assert [r["detail"] for r in warnings] == _html_warnings(render_report(doc, fmt="html", lang=lang))
