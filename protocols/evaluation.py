@@ -463,8 +463,8 @@ def declared_dose_rate_ranges(metadata: Mapping[str, Any]) -> list[tuple[float, 
             low = inst.get("dose_rate_min_uGy_h", low)
             high = inst.get("dose_rate_max_uGy_h", high)
             numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
-            if numbers and low < high:  # type: ignore[operator]
-                found.append((float(low), float(high)))  # type: ignore[arg-type]
+            if numbers and low < high:
+                found.append((float(low), float(high)))
     return found
 
 
