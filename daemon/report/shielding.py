@@ -20,25 +20,28 @@ from .pdf import ReportError, prepare_target
 
 FORMATS = ("html", "pdf", "json")
 
+
 # The choices radsurvey takes where the source is silent or defective, one sentence each, as the
 # document prints them (docs/shielding.md "Choices the source leaves open").
-def N_(text: str) -> str:  # noqa: N802 - the gettext marker Babel extracts
+def N_(text: str) -> str:
     return text
 
 
+# fmt: off
 CHOICES = {
-    "next_row_up": N_("K between two rows of App. 8 Table 2: the next row up (the source gives no rule; it never under-shields)."),
-    "kv_interpolated": N_("Anode voltage between two columns of Table 2: lead interpolated linearly in kV (the rule the source gives for Table 3)."),
+    "next_row_up": N_("K between two rows of App. 8 Table 2: the next row up (the source gives no rule; it never under-shields)."),  # noqa: E501
+    "kv_interpolated": N_("Anode voltage between two columns of Table 2: lead interpolated linearly in kV (the rule the source gives for Table 3)."),  # noqa: E501
     "below_first_column": N_("Anode voltage below the first column of the table: the first column is used."),
-    "unreadable_cell": N_("A cell of Table 2 that the source leaves empty or garbles is not used: the next row up is taken."),
+    "unreadable_cell": N_("A cell of Table 2 that the source leaves empty or garbles is not used: the next row up is taken."),  # noqa: E501
     "no_lead_needed": N_("D0 does not exceed DMD: Table 2 asks for no lead."),
     "p62_minimum": N_("Raised to the minimum of 0.25 mm Pb for stationary protective means (p.62)."),
     "kr_higher_neighbour": N_("K_R at a voltage between two columns of App. 8 Table 1: the higher of the two values."),
     "p66_no_shielding": N_("Floor on the ground or ceiling under the roof: no shielding in this direction (p.66)."),
-    "density_inverse": N_("Density other than the table's: the thickness is credited in proportion to the density (mass per area); the source's sentence says the reverse."),
+    "density_inverse": N_("Density other than the table's: the thickness is credited in proportion to the density (mass per area); the source's sentence says the reverse."),  # noqa: E501
     "layers_added": N_("The lead equivalents of the layers are added."),
-    "table3_row_below": N_("A material thickness between rows of App. 8 Table 3: the lead row below (no interpolation between rows)."),
+    "table3_row_below": N_("A material thickness between rows of App. 8 Table 3: the lead row below (no interpolation between rows)."),  # noqa: E501
 }
+# fmt: on
 BEAMS = {"primary": N_("primary beam"), "moving": N_("moving source"), "scatter": N_("scattered radiation")}
 VERDICTS = {True: N_("sufficient"), False: N_("not sufficient"), None: N_("no installed barrier given")}
 
@@ -65,7 +68,7 @@ def render_room_html(result: RoomResult, *, lang: str = "en") -> str:
     env.filters["num"] = fmt.number
     env.filters["day"] = fmt.date
     env.filters["digits"] = fmt.digits
-    first = {}
+    first: dict[str, Any] = {}
     for barrier in result.barriers:
         for apparatus_id, barrier_result in barrier.results:
             first.setdefault(apparatus_id, barrier_result)
@@ -111,5 +114,3 @@ def document_text(result: RoomResult, *, fmt: str, lang: str) -> str:
 
 
 __all__ = ["CHOICES", "FORMATS", "document_text", "render_room_html", "render_room_json", "write_room_document"]
-
-

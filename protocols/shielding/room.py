@@ -80,7 +80,8 @@ class RoomDesign(_Model):
         for b in self.barriers:
             for e in b.exposure:
                 if e.apparatus not in known:
-                    raise ValueError(f"barriers[{b.id}]: no apparatus {e.apparatus!r} (known: {', '.join(sorted(known))})")
+                    names = ", ".join(sorted(known))
+                    raise ValueError(f"barriers[{b.id}]: no apparatus {e.apparatus!r} (known: {names})")
         return self
 
     def barrier(self, barrier_id: str) -> RoomBarrier | None:
@@ -115,11 +116,7 @@ def parse_room_text(text: str, source: str) -> RoomDesign:
     except ValidationError as err:
         first = err.errors()[0]
         message = str(first["msg"]).removeprefix("Value error, ")
-        return _raise(message, source, _key_path(first["loc"]))
-
-
-def _raise(message: str, source: str, field: str) -> Any:
-    raise ShieldingError(message, source=source, field=field or None)
+        raise ShieldingError(message, source=source, field=_key_path(first["loc"]) or None) from None
 
 
 @dataclass(frozen=True)
@@ -241,7 +238,8 @@ def calculate_room(design: RoomDesign, *, source: str = "room") -> RoomResult:
                 )
             except ShieldingError as err:
                 where = f"barriers[{barrier.id}].exposure[{index}]"
-                raise ShieldingError(err.message, source=source, field=f"{where}.{err.field}" if err.field else where) from None
+                field = f"{where}.{err.field}" if err.field else where
+                raise ShieldingError(err.message, source=source, field=field) from None
             results.append((a.id, result))
         barriers.append(BarrierDesign(barrier, tuple(results)))
     return RoomResult(design, tuple(barriers))
