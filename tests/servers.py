@@ -179,14 +179,19 @@ class Mosquitto(_Server):
         users: dict[str, str] | None = None,
         acl: str | None = None,
         pki: Pki | None = None,
+        allow_anonymous: bool | None = None,
+        extra_config: str = "",
     ):
+        """``allow_anonymous``: default true without ``users``, false with them."""
         super().__init__(workdir)
+        self.allow_anonymous = users is None if allow_anonymous is None else allow_anonymous
         self.binary = find_binary("mosquitto")
         if self.binary is None:
             raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto')")
         self.users = users
         self.acl = acl
         self.pki = pki
+        self.extra_config = extra_config  # appended to mosquitto.conf: global options, then e.g. a bridge
         self.tls_port = free_port() if pki is not None else None
         self.internal_log = self.workdir / "mosquitto-internal.log"
 
@@ -226,7 +231,7 @@ class Mosquitto(_Server):
             if passwd_bin is None:
                 raise RuntimeError("mosquitto_passwd is not installed")
             subprocess.run([passwd_bin, "-U", str(pwfile)], check=True, capture_output=True)
-            lines += ["allow_anonymous false", f"password_file {pwfile}"]
+            lines += [f"allow_anonymous {str(self.allow_anonymous).lower()}", f"password_file {pwfile}"]
             if self.acl is not None:
                 aclfile = self.workdir / "acl"
                 aclfile.write_text(self.acl)
@@ -234,7 +239,7 @@ class Mosquitto(_Server):
                 lines.append(f"acl_file {aclfile}")
         else:
             lines.append("allow_anonymous true")
-        conf.write_text("\n".join(lines) + "\n")
+        conf.write_text("\n".join(lines) + "\n" + self.extra_config)
         return [str(self.binary), "-c", str(conf)]
 
 
