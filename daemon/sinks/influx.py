@@ -1,4 +1,4 @@
-"""The InfluxDB sink: DESIGN.md §4.4 line protocol, through the v2 or the v1 write API.
+"""The InfluxDB sink: docs/architecture.md#influxdb line protocol, through the v2 or the v1 write API.
 
 ``api = "v2"`` (default) writes through influxdb-client's v2 write API;
 ``api = "v1"`` posts the same line protocol to InfluxDB 1.x's ``/write``
