@@ -290,8 +290,15 @@ class MqttAckConfig(BaseModel):
     nonce_file: Path | None = Field(
         None, description="where the nonces seen are kept across restarts; default: the journal path + '.ack-nonces'"
     )
+    accept_unsigned: bool = Field(
+        False,
+        description=(
+            "accept unsigned acknowledgements (who published is then the broker's word); only honoured while the "
+            "broker refuses clients without an account at connect, checked at every (re)connection (docs/alarms.md)"
+        ),
+    )
     probe_timeout_s: float = Field(
-        2.0, gt=0, le=30, description="how long the start-up probe waits for an anonymous publication to arrive"
+        2.0, gt=0, le=30, description="how long the start-up check waits for the broker to answer an anonymous client"
     )
 
     @model_validator(mode="after")
@@ -299,6 +306,11 @@ class MqttAckConfig(BaseModel):
         if (self.password_env or self.password_file) and not self.username:
             raise ValueError(
                 "password_env/password_file go with username here (leave all three out to use [mqtt]'s account)"
+            )
+        if self.enabled and self.keys_file is None and not self.accept_unsigned:
+            raise ValueError(
+                "enabled = true needs keys_file (signed acknowledgements), or accept_unsigned = true on a broker "
+                "that refuses clients without an account (docs/alarms.md, 'Who acknowledged?')"
             )
         return self
 

@@ -256,13 +256,14 @@ class DaemonConfig(BaseSettings):
         ack = self.alarms.mqtt_ack
         if (
             ack.enabled
+            and ack.accept_unsigned
             and ack.keys_file is None
             and not ack.username
             and not (self.mqtt is not None and self.mqtt.username)
         ):
             problems.append(
-                "alarms.mqtt_ack: acknowledgement over MQTT needs signing keys (keys_file) or a broker account: "
-                "username (and a password) here or in [mqtt]"
+                "alarms.mqtt_ack: unsigned acknowledgements (accept_unsigned) need a broker account: "
+                "username (and a password) here or in [mqtt]; or set keys_file for signed ones"
             )
         if problems:
             raise ValueError("; ".join(problems))

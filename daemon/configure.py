@@ -213,12 +213,6 @@ def unreadable(path: Path) -> str | None:
     return None
 
 
-def check_or_raise(cfg: DaemonConfig, source: str) -> None:
-    problems = check(cfg)
-    if problems:
-        raise ConfigError(format_problems(source, problems))
-
-
 def load_checked(path: Path) -> DaemonConfig:
     """The config of ``path`` if it has no problem at all; else ConfigError listing every problem."""
     cfg, problems = check_file(path)

@@ -81,12 +81,6 @@ def check_unit(unit: str, *, currents: bool = False) -> str:
     raise ValueError(f"unknown unit {unit!r}; accepted units: {', '.join(accepted)}")
 
 
-def check_finite(value: float, what: str = "value") -> float:
-    if not math.isfinite(value):
-        raise FrameError(f"{what} is not a finite number: {value!r}")
-    return value
-
-
 # -- count rates ------------------------------------------------------------------------
 
 # A non-paralysable correction factor above this means the detector is saturated:

@@ -179,8 +179,11 @@ class Mosquitto(_Server):
         users: dict[str, str] | None = None,
         acl: str | None = None,
         pki: Pki | None = None,
+        allow_anonymous: bool | None = None,
     ):
+        """``allow_anonymous``: default true without ``users``, false with them."""
         super().__init__(workdir)
+        self.allow_anonymous = users is None if allow_anonymous is None else allow_anonymous
         self.binary = find_binary("mosquitto")
         if self.binary is None:
             raise RuntimeError("mosquitto is not installed (Debian package 'mosquitto')")
@@ -226,7 +229,7 @@ class Mosquitto(_Server):
             if passwd_bin is None:
                 raise RuntimeError("mosquitto_passwd is not installed")
             subprocess.run([passwd_bin, "-U", str(pwfile)], check=True, capture_output=True)
-            lines += ["allow_anonymous false", f"password_file {pwfile}"]
+            lines += [f"allow_anonymous {str(self.allow_anonymous).lower()}", f"password_file {pwfile}"]
             if self.acl is not None:
                 aclfile = self.workdir / "acl"
                 aclfile.write_text(self.acl)

@@ -332,9 +332,6 @@ class TimeWeightedWindow:
         return integral / covered
 
 
-WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
 class WeeklySchedule:
     """Hours of presence each week, in a local time zone (daylight saving time included)."""
 

@@ -6,13 +6,15 @@ trusted for what it proves itself:
 * with ``keys_file`` set, only acknowledgements signed with the HMAC key of the
   person named in ``by`` are accepted, with a timestamp inside ``max_skew_s``
   and a nonce never seen before (signing.py has the format);
-* without keys, the broker must be the one that authenticates: at start the
-  listener probes whether an anonymous client can publish on the ack topic (it
-  publishes a harmless probe with QoS 1 and watches whether its own
-  subscription receives it). If it can, the listener does not start and says
-  why in one line. Otherwise it accepts a JSON object naming who acknowledges
-  (``{"by": "dr. Asel"}``, optionally ``"rule"`` and ``"comment"``), trusting
-  the broker's accounts and ACL for who may publish there.
+* unsigned acknowledgements (a JSON object naming who acknowledges,
+  ``{"by": "dr. Asel"}``, optionally ``"rule"`` and ``"comment"``, trusting the
+  broker's accounts and ACL for who may publish there) only with
+  ``accept_unsigned = true``, and only while the broker refuses a client
+  without an account at connect: checked at every (re)connection. A probe
+  publication cannot prove an ACL safe (an ACL may open one real channel's ack
+  topic to everyone and not the probe's), so no probe decides it. Without
+  keys and with a broker that lets anonymous clients in, the listener does
+  not start and says why in one line; with keys it starts, signed only.
 
 In both cases ``allowed_users``, if set, limits the names. Retained messages
 are refused (an old retained ack would otherwise be replayed on every
@@ -50,9 +52,16 @@ if TYPE_CHECKING:
 log = structlog.get_logger("radsurvey.alarms.mqtt")
 
 _MAX_PAYLOAD = 4096
-# Not a valid channel id (ids start with a letter or digit), so no channel's topic.
-PROBE_CHANNEL = "_probe"
-_PROBE_NOTE = "start-up probe (not an acknowledgement)"
+REJECTION_LOG_EVERY_S = 10.0  # a flood of bogus acknowledgements logs one warning per this, with a count
+# CONNACK return codes that refuse the client itself (MQTT 3.1.1: bad user name or password, not authorised).
+_REFUSED_CODES = frozenset({4, 5})
+
+
+def connect_packet(client_id: str, keepalive_s: int = 10) -> bytes:
+    """An MQTT 3.1.1 CONNECT without user name, password or will (clean session)."""
+    ident = client_id.encode()
+    body = b"\x00\x04MQTT\x04\x02" + keepalive_s.to_bytes(2, "big") + len(ident).to_bytes(2, "big") + ident
+    return b"\x10" + bytes([len(body)]) + body  # short client ids: one length byte (< 128)
 
 
 class MqttAckService:
@@ -76,8 +85,12 @@ class MqttAckService:
         # Read once, at start: a missing or group-readable keys file is a config error.
         self.keys = signing.load_keys(cfg.keys_file) if cfg.keys_file is not None else None
         self.nonces = signing.NonceStore(cfg.nonce_file, cfg.max_skew_s)
-        self.refused: str | None = None  # why the listener did not start (the probe), if it did not
-        self._probe_token = ""
+        self.refused: str | None = None  # why the listener did not start (anonymous clients get in), if it did not
+        # Unsigned acknowledgements are accepted now: accept_unsigned, and the broker refused an anonymous client
+        # at our latest connection. Reset on every reconnection until checked again.
+        self.unsigned_ok = False
+        self._warned_at = -float("inf")  # monotonic time of the latest rejection warning
+        self._unlogged = 0  # rejections since then, not logged one by one
         self.mqtt = mqtt
         self.alarms = alarms
         self.host = cfg.host or (mqtt.host if mqtt else "127.0.0.1")
@@ -119,13 +132,26 @@ class MqttAckService:
                     tls_context=tls_context,
                     timeout=10,
                 ) as client:
-                    await client.subscribe(self.topic, qos=1)
-                    early: list[Any] = []
-                    if self.keys is None:
-                        early = await self._probe(client)
-                        if self.refused is not None:
+                    self.unsigned_ok = False
+                    if self.cfg.accept_unsigned:
+                        anonymous_in = await self._anonymous_clients_get_in()
+                        if anonymous_in and self.keys is None:
+                            self.refused = (
+                                "alarm acknowledgement over MQTT not started: the broker lets clients without an "
+                                f"account connect, so anyone could publish on {self.topic}; accept_unsigned needs "
+                                "a broker that refuses them (allow_anonymous false), or set [alarms.mqtt_ack] "
+                                "keys_file for signed acknowledgements"
+                            )
                             log.error(self.refused, topic=self.topic, host=self.host, port=self.port)
                             return
+                        if anonymous_in:
+                            log.warning(
+                                "unsigned alarm acknowledgements refused: the broker lets clients without an account "
+                                "connect; only signed ones are accepted",
+                                topic=self.topic,
+                            )
+                        self.unsigned_ok = not anonymous_in
+                    await client.subscribe(self.topic, qos=1)
                     log.info(
                         "listening for alarm acknowledgements",
                         topic=self.topic,
@@ -133,11 +159,10 @@ class MqttAckService:
                         port=self.port,
                         tls=tls_context is not None,
                         signed=self.keys is not None,
+                        unsigned=self.unsigned_ok,
                     )
                     self.subscribed.set()
                     delay = 1.0
-                    for message in early:
-                        self.handle(str(message.topic), message.payload, retained=bool(message.retain))
                     async for message in client.messages:
                         self.handle(str(message.topic), message.payload, retained=bool(message.retain))
             except aiomqtt.MqttError as err:
@@ -152,70 +177,51 @@ class MqttAckService:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.cfg.reconnect_max_s)
 
-    async def _probe(self, client: Any) -> list[Any]:
-        """Can a client without an account publish on the ack topic? Sets :attr:`refused` if so.
+    async def _anonymous_clients_get_in(self) -> bool:
+        """Does the broker let a client without an account (and without a client certificate) connect?
 
-        Publishes ``{"probe": token}`` with QoS 1 as an anonymous client and waits
-        up to ``probe_timeout_s`` for our own subscription to receive it. Returns
-        the other messages that arrived meanwhile (handled once the probe passed).
+        Sends one MQTT 3.1.1 CONNECT without user name or password (with TLS:
+        our CA, no client certificate) and reads the broker's answer. True when
+        the CONNACK accepts it; False when the broker refuses it (CONNACK 4 or 5,
+        or a TLS listener that ends the handshake of a client without a
+        certificate). Anything else (broker down, timeout) raises MqttError: we
+        cannot tell, and the connection loop tries again.
         """
+        import ssl
+
         import aiomqtt
 
-        self._probe_token = secrets.token_hex(8)
-        topic = f"{self.root}/channels/{PROBE_CHANNEL}/alarm/ack"
-        body = json.dumps({"probe": self._probe_token}).encode()
-
-        async def publish_anonymously() -> str:
-            try:
-                async with aiomqtt.Client(
-                    self.host,
-                    self.port,
-                    identifier=f"radsurvey-ack-probe-{self._probe_token}",
-                    tls_context=self._probe_tls(),
-                    timeout=self.cfg.probe_timeout_s,
-                ) as anonymous:
-                    await anonymous.publish(topic, body, qos=1)
-                return "published"
-            except aiomqtt.MqttError as err:
-                return f"refused ({err})"
-
-        publisher = asyncio.create_task(publish_anonymously())
-        early: list[Any] = []
-        received = False
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.cfg.probe_timeout_s
+        tls = self._probe_tls()
+        writer = None
         try:
-            while (remaining := deadline - loop.time()) > 0:
-                nxt = asyncio.ensure_future(client.messages.__anext__())
-                done, _ = await asyncio.wait({nxt, publisher}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-                if nxt not in done:
-                    nxt.cancel()
-                    if publisher in done and publisher.result() != "published":
-                        break  # the broker refused the anonymous client: nothing can arrive
-                    if not done:
-                        break
-                    # published: wait for it (an ACL drops it silently) until the deadline
-                    try:
-                        message = await asyncio.wait_for(client.messages.__anext__(), deadline - loop.time())
-                    except TimeoutError:
-                        break
-                else:
-                    message = nxt.result()
-                if self._is_probe(message.payload):
-                    received = True
-                    break
-                early.append(message)
+            async with asyncio.timeout(self.cfg.probe_timeout_s):
+                reader, writer = await asyncio.open_connection(
+                    self.host, self.port, ssl=tls, server_hostname=self.host if tls is not None else None
+                )
+                writer.write(connect_packet(f"radsurvey-ack-check-{secrets.token_hex(4)}"))
+                await writer.drain()
+                answer = await reader.readexactly(4)
+        except ssl.SSLError as err:
+            if "CERTIFICATE_REQUIRED" in str(err).upper() or "HANDSHAKE_FAILURE" in str(err).upper():
+                log.info("the broker refuses clients without a certificate", topic=self.topic)
+                return False
+            raise aiomqtt.MqttError(f"cannot check whether the broker admits anonymous clients: {err}") from None
+        except (OSError, TimeoutError, asyncio.IncompleteReadError) as err:
+            raise aiomqtt.MqttError(
+                f"cannot check whether the broker admits anonymous clients: {err or type(err).__name__}"
+            ) from None
         finally:
-            outcome = await publisher
-        if received:
-            self.refused = (
-                "alarm acknowledgement over MQTT not started: an anonymous client can publish on "
-                f"{self.topic} and no signing keys are configured (set [alarms.mqtt_ack] keys_file, "
-                "or make the broker refuse anonymous clients / restrict the topic by ACL)"
-            )
-        else:
-            log.info("anonymous clients cannot publish acknowledgements", topic=self.topic, probe=outcome)
-        return early
+            if writer is not None:
+                writer.close()
+        if answer[0] != 0x20 or answer[1] != 0x02:
+            raise aiomqtt.MqttError("cannot check whether the broker admits anonymous clients: not a CONNACK")
+        code = answer[3]
+        if code == 0:
+            return True
+        if code in _REFUSED_CODES:
+            log.info("the broker refuses clients without an account", topic=self.topic, connack=code)
+            return False
+        raise aiomqtt.MqttError(f"cannot check whether the broker admits anonymous clients: CONNACK {code}")
 
     def _probe_tls(self) -> Any:
         """TLS for the probe: the broker's CA, but no client certificate (that would be an identity)."""
@@ -225,23 +231,28 @@ class MqttAckService:
 
         return ssl.create_default_context(cafile=str(self.mqtt.ca_file) if self.mqtt.ca_file else None)
 
-    def _is_probe(self, payload: Any) -> bool:
-        try:
-            data = json.loads(bytes(payload).decode("utf-8"))
-        except (TypeError, ValueError):
-            return False
-        return isinstance(data, dict) and data.get("probe") == self._probe_token and bool(self._probe_token)
-
     def handle(self, topic: str, payload: Any, *, retained: bool = False) -> tuple[bool, str]:
         """Validate one ack message and apply it; (accepted, reason). Never raises."""
         ok, message, channel = self._handle(topic, payload, retained)
-        if message == _PROBE_NOTE:  # our own start-up probe, arriving late
-            return ok, message
         self.results.append((channel, ok, message))
         del self.results[:-100]
         if not ok:
-            log.warning("alarm acknowledgement over MQTT rejected", topic=topic, reason=message)
+            self._warn_rejected(topic, message)
         return ok, message
+
+    def _warn_rejected(self, topic: str, reason: str) -> None:
+        """One warning per ``REJECTION_LOG_EVERY_S`` at most; the ones in between are counted in the next."""
+        now = time.monotonic()
+        if now - self._warned_at < REJECTION_LOG_EVERY_S:
+            self._unlogged += 1
+            return
+        log.warning(
+            "alarm acknowledgement over MQTT rejected",
+            topic=topic,
+            reason=reason,
+            rejected_since_last_warning=self._unlogged,
+        )
+        self._warned_at, self._unlogged = now, 0
 
     def _handle(self, topic: str, payload: Any, retained: bool) -> tuple[bool, str, str]:
         parts = topic.split("/")
@@ -264,8 +275,6 @@ class MqttAckService:
             return False, "payload is not JSON", channel
         if not isinstance(data, dict):
             return False, "payload must be a JSON object", channel
-        if channel == PROBE_CHANNEL and isinstance(data.get("probe"), str):
-            return False, _PROBE_NOTE, channel
         unknown = set(data) - {"by", "rule", "comment", *signing.SIGNED_KEYS}
         if unknown:
             return False, f"unknown key(s) {', '.join(sorted(unknown))}", channel
@@ -277,16 +286,22 @@ class MqttAckService:
         if not isinstance(comment, str) or len(comment) > 1000:
             return False, "'comment' must be a string of at most 1000 characters", channel
         signed = any(k in data for k in signing.SIGNED_KEYS)
-        if self.keys is not None:
-            if not signed:
-                return False, "unsigned: this listener accepts only signed acknowledgements", channel
-            why = signing.verify(
+        if not signed:
+            if not self.unsigned_ok:
+                why = (
+                    "accept_unsigned is not set"
+                    if not self.cfg.accept_unsigned
+                    else "the broker lets clients without an account connect"
+                )
+                return False, f"unsigned: this listener accepts only signed acknowledgements ({why})", channel
+        elif self.keys is None:
+            return False, "signed, but no signing keys are configured ([alarms.mqtt_ack] keys_file)", channel
+        else:
+            refusal = signing.verify(
                 data, keys=self.keys, site=self.site, channel=channel, now=self.now(), nonces=self.nonces
             )
-            if why is not None:
-                return False, why, channel
-        elif signed:
-            return False, "signed, but no signing keys are configured ([alarms.mqtt_ack] keys_file)", channel
+            if refusal is not None:
+                return False, refusal, channel
         by = by.strip()
         if self.cfg.allowed_users and by not in self.cfg.allowed_users:
             return False, f"{by!r} is not in alarms.mqtt_ack.allowed_users", channel

@@ -186,7 +186,8 @@ def verify(
     if not hmac.compare_digest(signature(secret, site, channel, body), sig):
         return f"bad signature for {by!r}"
     if abs(now - ts) > nonces.window_s:
-        return f"stale: signed {now - ts:+.0f} s from now, outside ±{nonces.window_s:g} s"
+        when = f"{now - ts:.0f} s ago" if now >= ts else f"{ts - now:.0f} s in the future"
+        return f"stale: signed {when}, outside ±{nonces.window_s:g} s of our clock"
     nonces.forget_old(now)
     if nonce in nonces.seen:
         return "replayed: this nonce was already used"

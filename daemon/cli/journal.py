@@ -123,12 +123,28 @@ def export_command(
         writer.writerow(cols)
         n = 0
         for row in rows:
-            writer.writerow(row)
+            writer.writerow([csv_value(v) for v in row])
             n += 1
     finally:
         if out:
             handle.close()
     typer.echo(f"{n} {chosen} rows", err=True)
+
+
+# Journal values are sums and differences of binary floats (mean - background, sum / n): printed in
+# full they carry noise such as 0.023999999999999994 or -2.665e-16. Nine decimal places is a
+# billionth of a uGy/h, far below any meter's resolution, so rounding there loses nothing measured.
+CSV_DECIMALS = 9
+
+
+def csv_value(value: Any) -> Any:
+    """A journal value as ``journal export`` writes it: floats without binary noise, ``0`` never ``-0``."""
+    if not isinstance(value, float) or value != value or value in (float("inf"), float("-inf")):
+        return value
+    rounded = round(value, CSV_DECIMALS)
+    if rounded == 0:
+        return "0"
+    return repr(rounded)
 
 
 @app.command("migrate")
@@ -206,21 +222,34 @@ def tail_command(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table()
+    # On an 80-column terminal the timestamp must stay whole (it is what the rows are read by): it
+    # never wraps, the table drops its box, and the channel name is the column that folds.
+    table = Table(box=None, pad_edge=False)
     for col in ("seq", "ts", "channel", "value uGy/h", "net uGy/h", "E uSv/h", "limit", "ratio"):
-        table.add_column(col, justify="right" if col not in ("ts", "channel") else "left")
+        if col == "ts":
+            width = max((len(r["ts"]) for r in rows), default=2)
+            table.add_column(col, no_wrap=True, min_width=width)
+        elif col == "channel":
+            table.add_column(col, overflow="fold")
+        else:
+            table.add_column(col, justify="right")
     for r in rows:
         table.add_row(
             str(r["seq"]),
             r["ts"],
             r["channel"],
-            f"{r['value_uGy_h']:.4g}",
-            f"{r['net_uGy_h']:.4g}",
-            f"{r['effective_uSv_h']:.4g}",
+            _short(r["value_uGy_h"]),
+            _short(r["net_uGy_h"]),
+            _short(r["effective_uSv_h"]),
             f"{r['limit_uSv_h']:g}",
             f"{r['ratio']:.3f}",
         )
     Console().print(table)
+
+
+def _short(value: float) -> str:
+    """Four significant figures of a value rounded as ``journal export`` rounds it (noise prints as 0)."""
+    return f"{round(value, CSV_DECIMALS) + 0.0:.4g}"
 
 
 def _check_channel(channel: str, config: Path | None, path: Path, *, found: bool) -> None:
@@ -284,13 +313,19 @@ def import_spill_command(
         return done, cursors
 
     if not files and spill_dir is None:
-        fail("give spill files, or --config with [journal] spill_dir")
+        # Nothing configured to spill into, so nothing can be waiting: not an error (issue 22).
+        if as_json:
+            typer.echo(json.dumps({"files": [], "sink_cursors": {}}, indent=2))
+        else:
+            where = "the config has no [journal] spill_dir" if config is not None else "no --config with a spill_dir"
+            typer.echo(f"nothing to import: no spill files given and {where}")
+        return
     done, cursors = run_command(run)
     if as_json:
         typer.echo(json.dumps({"files": done, "sink_cursors": cursors}, indent=2))
     else:
         if not done:
-            typer.echo("no spill files to import")
+            typer.echo(f"nothing to import: no spill files of {path.name} in {spill_dir}")
         for d in done:
             if d["error"]:
                 typer.echo(f"{d['file']}: not imported: {d['error']}")

@@ -1,20 +1,18 @@
 """The InfluxDB sink: docs/architecture.md#influxdb line protocol, through the v2 or the v1 write API.
 
-``api = "v2"`` (default) writes through influxdb-client's v2 write API;
-``api = "v1"`` posts the same line protocol to InfluxDB 1.x's ``/write``
-(``db``, ``rp``, ``precision=ns``, HTTP basic auth, gzip) over one kept-alive
-``http.client`` connection: the 1.x API is one POST, and influxdb-client has no
-1.x writer.
-
-We use the client's *synchronous* write API in a worker thread, one request per
-batch, rather than its batching mode: the batching mode acknowledges writes
-from its own background threads through callbacks, while the journal cursor
-must move only after the server answered for exactly the rows we sent.
-Batching (``batch_size`` points, ``flush_interval_s``), gzip and the retry
-loop with capped backoff are ours. Points are idempotent by construction:
+Both write APIs go through one small writer (:class:`LineWriter`): one
+kept-alive ``http.client`` connection in a worker thread, one POST of gzipped
+line protocol per batch. ``api = "v2"`` (default) posts to ``/api/v2/write``
+(``org``, ``bucket``, ``Authorization: Token``); ``api = "v1"`` to InfluxDB
+1.x's ``/write`` (``db``, ``rp``, HTTP basic auth); both with ``precision=ns``.
+influxdb-client is not used: the sink builds, batches and retries the line
+protocol itself (the cursor must move only after the server answered for
+exactly the rows sent), so the client would be one POST behind 17 MB of
+generated models (docs/sinks.md, "One HTTP path").
+Points are idempotent by construction:
 a replayed row has the same series and timestamp, so the TSDB overwrites it.
-Works against InfluxDB 2.x/3.x, 1.8 (compat: bucket "db/rp", token "user:password")
-and VictoriaMetrics (``/api/v2/write``).
+Works against InfluxDB 2.x/3.x, 1.8 (compat: bucket "db/rp", token "user:password"),
+VictoriaMetrics (``/api/v2/write``) and InfluxDB 1.x (``/write``).
 
 What the server answers decides what happens to a batch:
 
@@ -118,9 +116,7 @@ class InfluxSink(CursorSink):
                 " or [influxdb] password_file",
                 field="influxdb.username",
             )
-        self._client: Any = None
-        self._write_api: Any = None
-        self._writer: V1Writer | None = None
+        self._writer: LineWriter | None = None
         self.failing: str | None = None  # a fault retrying cannot mend (WrongApi): the sink_failing alarm
         self.refused_writes = 0
         self._refusing = False  # inside an episode of refused batches (logged once)
@@ -136,25 +132,6 @@ class InfluxSink(CursorSink):
                 )
         return out
 
-    def _open(self) -> None:
-        if self.influx.api == "v1":
-            self._writer = V1Writer(self.influx, self._password, self._safe)
-            return
-        from influxdb_client.client.influxdb_client import InfluxDBClient
-        from influxdb_client.client.write_api import SYNCHRONOUS
-
-        i = self.influx
-        self._client = InfluxDBClient(
-            url=i.url,
-            token=self._token.get_secret_value() if self._token else "",
-            timeout=int(i.timeout_s * 1000),
-            enable_gzip=i.gzip,
-            verify_ssl=i.verify_ssl,
-            retries=False,  # our loop retries, with the cursor in mind
-            **({"org": i.org} if i.org else {}),
-        )
-        self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
-
     def _safe(self, text: str) -> str:
         """``text`` without the token or password (a proxy or server may echo what it was sent)."""
         for secret in (self._token, self._password):
@@ -163,49 +140,18 @@ class InfluxSink(CursorSink):
                 text = text.replace(value, "***")
         return text
 
-    def _post(self, body: str) -> None:
+    def _post(self, body: bytes) -> None:
         """One write request (worker thread); raises Refused, TooLarge, WrongApi or DeliveryError."""
-        if self._writer is None and self._write_api is None:
-            self._open()
-        if self._writer is not None:
-            self._writer.write(body)
-            return
-        self._post_v2(body)
-
-    def _post_v2(self, body: str) -> None:
-        from influxdb_client.domain.write_precision import WritePrecision
-        from influxdb_client.rest import ApiException
-
-        try:
-            self._write_api.write(
-                bucket=self.influx.bucket, org=self.influx.org or "", record=body, write_precision=WritePrecision.NS
-            )
-        except ApiException as err:
-            status = int(err.status or 0)
-            detail = err.message if isinstance(err.message, str) else (err.body or err.reason or "")
-            if isinstance(detail, bytes):
-                detail = detail.decode("utf-8", "replace")
-            reason = self._safe(str(detail).strip().replace("\n", " ")[:300])
-            message = f"HTTP {status} from {self.influx.url}: {reason}"
-            if status in PERMANENT_STATUSES:
-                raise Refused(status, message) from None
-            if status == TOO_LARGE:
-                raise TooLarge(message) from None
-            if status == 404:
-                version = server_version(self.influx, self._safe)
-                if lacks_v2_api(version):
-                    raise WrongApi(wrong_api_message(self.influx, version)) from None
-            raise DeliveryError(message) from None
-        except Exception as err:  # urllib3 connection errors, timeouts
-            raise DeliveryError(
-                self._safe(f"cannot write to {self.influx.url}: {type(err).__name__}: {_first_line(err)}")
-            ) from None
+        if self._writer is None:
+            secret = self._token if self.influx.api == "v2" else self._password
+            self._writer = LineWriter(self.influx, secret, self._safe)
+        self._writer.write(body)
 
     def _send(self, lines: list[str], outcome: WriteOutcome) -> None:
         """Write ``lines``, halving on 413; refusals go into ``outcome``, other failures raise."""
         outcome.requests += 1
         try:
-            self._post("\n".join(lines))
+            self._post("\n".join(lines).encode())
         except TooLarge as err:
             if len(lines) == 1:
                 outcome.refused.append(Refused(TOO_LARGE, str(err)))
@@ -287,8 +233,6 @@ class InfluxSink(CursorSink):
                     await asyncio.sleep(delay)
         finally:
             self.detach()
-            if self._client is not None:
-                self._client.close()
             if self._writer is not None:
                 self._writer.close()
 
@@ -309,28 +253,42 @@ def _first_line(err: BaseException) -> str:
 # -- the v1 write API and the server's version ----------------------------------------------------
 
 
-class V1Writer:
-    """POSTs line protocol to InfluxDB 1.x ``/write`` over one kept-alive connection (one thread at a time)."""
+class LineWriter:
+    """POSTs line protocol over one kept-alive ``http.client`` connection (one thread at a time).
 
-    def __init__(self, influx: InfluxConfig, password: Any, safe: Callable[[str], str]):
+    The one HTTP path for both write APIs: ``api = "v1"`` posts to ``/write``
+    (``db``, ``rp``, basic auth), ``api = "v2"`` to ``/api/v2/write`` (``org``,
+    ``bucket``, ``Authorization: Token``); both with ``precision=ns`` and gzip.
+    """
+
+    def __init__(self, influx: InfluxConfig, secret: Any, safe: Callable[[str], str]):
         self.influx = influx
         self.safe = safe
+        self.v2 = influx.api == "v2"
         parts = urllib.parse.urlsplit(influx.url)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or "127.0.0.1"
         self._port = parts.port
-        query = {"db": influx.database or "", "precision": "ns"}
-        if influx.retention_policy:
-            query["rp"] = influx.retention_policy
-        self.path = f"{parts.path.rstrip('/')}/write?{urllib.parse.urlencode(query)}"
+        value = secret.get_secret_value() if secret is not None else ""
         self.headers = {"Content-Type": "text/plain; charset=utf-8"}
         if influx.gzip:
             self.headers["Content-Encoding"] = "gzip"
-        if influx.username is not None:
-            # Basic auth, not the u/p query parameters, which servers and proxies write to their access logs.
-            secret = password.get_secret_value() if password is not None else ""
-            token = base64.b64encode(f"{influx.username}:{secret}".encode()).decode()
-            self.headers["Authorization"] = f"Basic {token}"
+        query: dict[str, str]
+        if self.v2:
+            query = {"org": influx.org, "bucket": influx.bucket, "precision": "ns"}
+            endpoint = "/api/v2/write"
+            if value:
+                self.headers["Authorization"] = f"Token {value}"
+        else:
+            query = {"db": influx.database or "", "precision": "ns"}
+            if influx.retention_policy:
+                query["rp"] = influx.retention_policy
+            endpoint = "/write"
+            if influx.username is not None:
+                # Basic auth, not the u/p query parameters, which servers and proxies write to their access logs.
+                token = base64.b64encode(f"{influx.username}:{value}".encode()).decode()
+                self.headers["Authorization"] = f"Basic {token}"
+        self.path = f"{parts.path.rstrip('/')}{endpoint}?{urllib.parse.urlencode(query)}"
         self._conn: http.client.HTTPConnection | None = None
 
     def _connection(self) -> http.client.HTTPConnection:
@@ -352,11 +310,9 @@ class V1Writer:
             self._conn.close()
             self._conn = None
 
-    def write(self, body: str) -> None:
-        """One request; raises Refused (400), TooLarge (413) or DeliveryError (anything else but 204)."""
-        data = body.encode()
-        if self.influx.gzip:
-            data = gzip.compress(data, compresslevel=1)
+    def write(self, body: bytes) -> None:
+        """One request; raises Refused (400/422), TooLarge (413), WrongApi or DeliveryError (anything else)."""
+        data = gzip.compress(body, compresslevel=1) if self.influx.gzip else body
         url = self.influx.url
         try:
             conn = self._connection()
@@ -368,16 +324,23 @@ class V1Writer:
         except (OSError, http.client.HTTPException) as err:
             self.close()  # a half-read response must not be read as the next one's
             raise DeliveryError(self.safe(f"cannot write to {url}: {type(err).__name__}: {_first_line(err)}")) from None
-        if status in (200, 204):
+        if 200 <= status < 300:
             return
         if response.getheader("Connection", "").lower() == "close":
             self.close()
-        reason = self.safe(_v1_error(text))
-        message = f"HTTP {status} from {url}/write: {reason}"
-        if status == 400:
+        reason = self.safe(_server_error(text))
+        # The messages read as before the two APIs shared this writer (the status and logs show them).
+        message = f"HTTP {status} from {url}: {reason}" if self.v2 else f"HTTP {status} from {url}/write: {reason}"
+        if status in PERMANENT_STATUSES:
             raise Refused(status, message)
         if status == TOO_LARGE:
             raise TooLarge(message)
+        if self.v2:
+            if status == 404:
+                found = server_version(self.influx, self.safe)
+                if lacks_v2_api(found):
+                    raise WrongApi(wrong_api_message(self.influx, found))
+            raise DeliveryError(message)
         if status == 404 and "database not found" in reason:
             raise DeliveryError(
                 f"{message}; create it on the server (influx -execute 'CREATE DATABASE \"{self.influx.database}\"')"
@@ -393,9 +356,11 @@ class V1Writer:
         raise DeliveryError(message)
 
 
-def _v1_error(text: str) -> str:
+def _server_error(text: str) -> str:
+    """The server's reason: InfluxDB 1.x answers ``{"error": ...}``, 2.x ``{"message": ...}``, others plain text."""
     try:
-        detail = json.loads(text).get("error", text)
+        answer = json.loads(text)
+        detail = answer.get("error") or answer.get("message") or text
     except (ValueError, AttributeError):
         detail = text
     return str(detail).strip().replace("\n", " ")[:300]

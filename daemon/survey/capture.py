@@ -31,13 +31,6 @@ from .points import (
 )
 from .store import BACKGROUND, SurveySession, SurveyStore
 
-HEIGHTS_BY_KIND_FALLBACK = {
-    "workplace": [30, 80, 120, 160],
-    "wall": [80, 120],
-    "above": [80],
-    "below": [120],
-}
-
 
 @dataclass
 class CaptureSettings:

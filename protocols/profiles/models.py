@@ -301,20 +301,6 @@ class Profile(_ProfileBase):
     def nominal_heights_cm(self) -> tuple[int, ...]:
         return tuple(sorted(self.height_weights.weights))
 
-    def category_limit(self, number: int) -> ResolvedLimit | None:
-        """The annual dose limit of a room category, as a limit."""
-        category = self.category(number)
-        if category is None:
-            return None
-        return ResolvedLimit(
-            key=f"category_{number}_year",
-            period="year",
-            mSv=category.dose_limit_mSv_per_year,
-            source=category.source,
-            applies_to=category.description,
-            derivation="",
-        )
-
     def workload(self, key: str) -> Workload | None:
         return next((w for w in self.workloads if w.key == key), None)
 

@@ -50,6 +50,7 @@ def ack_config(broker: Mosquitto, tmp_path: Path, **extra: object) -> MqttAckCon
     secret.chmod(0o600)
     return MqttAckConfig(
         enabled=True,
+        accept_unsigned=True,
         port=broker.port,
         username="radsurvey",
         password_file=secret,
@@ -203,8 +204,8 @@ async def test_the_listener_uses_the_tls_and_account_of_the_mqtt_section(tmp_pat
         secret.chmod(0o600)
         mqtt = {"port": server.tls_port, "username": "radsurvey", "password_file": str(secret)}
         tls = {"tls": True, "ca_file": str(pki.ca), "cert_file": str(pki.client_cert), "key_file": str(pki.client_key)}
-        cfg = make_config(tmp_path, LATCHING, mqtt={**mqtt, **tls}, mqtt_ack={"enabled": True})
-        # Nothing but `enabled` under [alarms.mqtt_ack]: host, port, TLS and the account are [mqtt]'s.
+        cfg = make_config(tmp_path, LATCHING, mqtt={**mqtt, **tls}, mqtt_ack={"enabled": True, "accept_unsigned": True})
+        # Only `enabled` and the unsigned policy under [alarms.mqtt_ack]: host, port, TLS and account are [mqtt]'s.
         assert cfg.alarms.mqtt_ack.username is None and cfg.mqtt is not None
         clock = Clock(T0)
         holder: list[MqttAckService] = []

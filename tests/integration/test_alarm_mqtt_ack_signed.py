@@ -64,7 +64,7 @@ async def test_without_keys_an_anonymous_broker_stops_the_listener_and_nothing_i
 ) -> None:
     cfg = make_config(tmp_path, LATCHING)
     clock = Clock(T0)
-    ack_cfg = MqttAckConfig(enabled=True, port=anonymous_broker.port, reconnect_max_s=0.2)
+    ack_cfg = MqttAckConfig(enabled=True, accept_unsigned=True, port=anonymous_broker.port, reconnect_max_s=0.2)
     holder: list[MqttAckService] = []
     with capture_logs() as logs:
         async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]) as (daemon, service):
@@ -81,11 +81,14 @@ async def test_without_keys_an_anonymous_broker_stops_the_listener_and_nothing_i
     assert [e["event"] for e in events(cfg)] == ["transition"]
     refusal = [e for e in logs if e["log_level"] == "error" and "not started" in e["event"]]
     assert len(refusal) == 1 and "\n" not in refusal[0]["event"]
-    assert "anonymous client can publish on radsurvey/t/channels/+/alarm/ack" in refusal[0]["event"]
+    assert "anyone could publish on radsurvey/t/channels/+/alarm/ack" in refusal[0]["event"]
     assert "keys_file" in refusal[0]["event"]
 
 
-async def test_with_keys_only_a_valid_signature_acknowledges_once(tmp_path: Path, anonymous_broker: Mosquitto) -> None:
+async def test_with_keys_only_a_valid_signature_acknowledges_once(
+    tmp_path: Path, anonymous_broker: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("radsurvey.daemon.alarms.mqtt_ack.REJECTION_LOG_EVERY_S", 0.0)  # log every refusal here
     cfg = make_config(tmp_path, LATCHING)
     clock = Clock(T0)
     ack_cfg = MqttAckConfig(enabled=True, port=anonymous_broker.port, keys_file=keys_file(tmp_path))
@@ -158,7 +161,9 @@ async def test_a_restart_does_not_reopen_the_replay_window(tmp_path: Path, anony
     assert (tmp_path / "j.sqlite.ack-nonces").read_text().split() == [str(good["ts"]), good["nonce"]]
 
 
-async def test_an_acl_broker_passes_the_probe_and_signed_acks_work_there_too(tmp_path: Path) -> None:
+async def test_a_broker_refusing_anonymous_clients_allows_unsigned_and_signed_acks_work_there_too(
+    tmp_path: Path,
+) -> None:
     server = Mosquitto(tmp_path / "mosquitto-acl", users=USERS, acl=ACL)
     server.start()
     try:
@@ -170,11 +175,12 @@ async def test_an_acl_broker_passes_the_probe_and_signed_acks_work_there_too(tmp
         base = {"enabled": True, "port": server.port, "username": "radsurvey", "password_file": secret}
         with capture_logs() as logs:
             holder: list[MqttAckService] = []
-            async with running(cfg, clock, extra=[AckBesideAlarms(MqttAckConfig(**base), holder)]) as (daemon, _):
+            unsigned_cfg = MqttAckConfig(**base, accept_unsigned=True)
+            async with running(cfg, clock, extra=[AckBesideAlarms(unsigned_cfg, holder)]) as (daemon, _):
                 feed(daemon, clock, T0, T0 + 20, 100.0)
                 await until(lambda: bool(holder) and holder[0].subscribed.is_set(), 15)
-                assert holder[0].refused is None
-        assert any(e["event"] == "anonymous clients cannot publish acknowledgements" for e in logs)
+                assert holder[0].refused is None and holder[0].unsigned_ok
+        assert any(e["event"] == "the broker refuses clients without an account" for e in logs)
         holder = []
         signed_cfg = MqttAckConfig(**base, keys_file=keys_file(tmp_path))
         async with running(cfg, clock, extra=[AckBesideAlarms(signed_cfg, holder)]) as (daemon, service):
@@ -191,3 +197,75 @@ def test_a_keys_file_others_can_read_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match=r"readable by others \(mode 0644\); chmod 600"):
         signing.load_keys(keys_file(tmp_path, 0o644))
+
+
+# Issue 21 §1: the ACL lets anonymous clients write one real channel's ack topic (before the user sections),
+# not the probe's; no probe can prove such an ACL safe.
+OPEN_DESK_ACL = "topic write radsurvey/t/channels/desk/alarm/ack\n\n" + ACL
+
+
+@pytest.fixture
+def open_desk_broker(tmp_path: Path) -> Iterator[Mosquitto]:
+    server = Mosquitto(tmp_path / "mosquitto-open-desk", users=USERS, acl=OPEN_DESK_ACL, allow_anonymous=True)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def daemon_account(tmp_path: Path, port: int, **extra: object) -> MqttAckConfig:
+    secret = tmp_path / "mqtt-password"
+    secret.write_text("daemon-pw\n")
+    secret.chmod(0o600)
+    return MqttAckConfig(enabled=True, port=port, username="radsurvey", password_file=secret, **extra)  # type: ignore[arg-type]
+
+
+async def test_an_acl_opening_one_real_ack_topic_to_anonymous_clients_accepts_no_unsigned_ack(
+    tmp_path: Path, open_desk_broker: Mosquitto
+) -> None:
+    port = open_desk_broker.port
+    cfg = make_config(tmp_path, LATCHING)
+    clock = Clock(T0)
+    holder: list[MqttAckService] = []
+    # accept_unsigned asked for, no keys: the broker lets anonymous clients in, so the listener does not start.
+    with capture_logs() as logs:
+        ack_cfg = daemon_account(tmp_path, port, accept_unsigned=True, reconnect_max_s=0.2)
+        async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]) as (daemon, service):
+            feed(daemon, clock, T0, T0 + 20, 100.0)
+            await until(lambda: bool(holder) and holder[0].refused is not None, 15)
+            await publish_raw(port, {"by": "Chief Physicist"})  # the attack of the issue, anonymous
+            await publish_raw(port, {"by": "Chief Physicist"}, username="operator", password=USERS["operator"])
+            await asyncio.sleep(1.0)
+            assert holder[0].results == [] and service.current()[0]["state"] == "alarm"
+    assert any("broker lets clients without an account connect" in e["event"] for e in logs)
+    # With keys as well, it starts signed-only: the unsigned ack is refused, anonymous or from an account.
+    holder = []
+    ack_cfg = daemon_account(tmp_path, port, accept_unsigned=True, keys_file=keys_file(tmp_path))
+    async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]) as (daemon, service):
+        feed(daemon, clock, T0 + 20, T0 + 40, 100.0)
+        await until(lambda: bool(holder) and holder[0].subscribed.is_set(), 15)
+        assert not holder[0].unsigned_ok
+        await publish_raw(port, {"by": "Chief Physicist"})
+        await publish_raw(port, {"by": "dr. Asel"}, username="operator", password=USERS["operator"])
+        await until(lambda: len(holder[0].results) == 2)
+        assert [ok for _, ok, _ in holder[0].results] == [False, False]
+        assert all("only signed acknowledgements" in m for _, _, m in holder[0].results)
+        assert service.current()[0]["state"] == "alarm"
+        await publish_raw(port, signed(), username="operator", password=USERS["operator"])
+        await until(lambda: service.current()[0]["acknowledged"] or service.current()[0]["state"] == "normal")
+        await daemon.journal.aflush()
+    assert [(e["event"], e["acknowledged_by"]) for e in events(cfg)][-1] == ("ack", "dr. Asel")
+
+
+async def test_a_flood_of_rejected_acks_logs_one_warning_with_a_count(tmp_path: Path) -> None:
+    from radsurvey.daemon.alarms.service import AlarmService
+
+    alarms = AlarmService(make_config(tmp_path, LATCHING))
+    ack = MqttAckService(MqttAckConfig(enabled=True, keys_file=keys_file(tmp_path)), site="t", alarms=alarms)
+    with capture_logs() as logs:
+        for _ in range(1000):
+            ack.handle(TOPIC, b'{"by": "physicist"}')
+    warnings = [e for e in logs if e["event"] == "alarm acknowledgement over MQTT rejected"]
+    assert len(warnings) == 1 and warnings[0]["rejected_since_last_warning"] == 0
+    assert len(ack.results) == 100 and not any(ok for _, ok, _ in ack.results)

@@ -24,6 +24,10 @@ class Recorder:
     def __init__(self) -> None:
         self.readings: list[Reading] = []
         self.states: list[MeterState] = []
+        self.alive = 0  # on_alive calls: one per connect attempt, besides those while reading
+
+    def mark_alive(self) -> None:
+        self.alive += 1
 
     def names(self) -> list[str]:
         return [s.state for s in self.states]
@@ -35,7 +39,9 @@ class Recorder:
 
 
 async def running(cfg: MeterConfig, rec: Recorder):
-    return asyncio.create_task(run_meter(cfg, on_reading=rec.readings.append, on_state=rec.states.append))
+    return asyncio.create_task(
+        run_meter(cfg, on_reading=rec.readings.append, on_state=rec.states.append, on_alive=rec.mark_alive)
+    )
 
 
 async def stop(task: asyncio.Task) -> None:
@@ -64,7 +70,8 @@ async def test_unplug_and_replug_reconnects_without_duplicate_or_invented_readin
         await rec.until(lambda: len(rec.readings) >= 5)
         emu.unplug()
         await rec.until(lambda: "disconnected" in rec.names())
-        await asyncio.sleep(0.5)  # a few failed reopen attempts while unplugged
+        attempts = rec.alive
+        await rec.until(lambda: rec.alive >= attempts + 3)  # a few failed reopen attempts while unplugged
         before = len(rec.readings)
         emu.replug()
         await rec.until(lambda: len(rec.readings) >= before + 5)

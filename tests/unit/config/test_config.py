@@ -202,11 +202,15 @@ def test_the_retention_size_limit_adds_a_journal_size_check_to_every_channel() -
     assert [r.name for r in without.alarm_rules(without.channels[1])] == ["instant"]
 
 
-def test_mqtt_acknowledgement_needs_a_broker_account_here_or_in_mqtt() -> None:
-    enabled = {"alarms": {"mqtt_ack": {"enabled": True}}}
-    assert (
-        "alarms.mqtt_ack: acknowledgement over MQTT needs signing keys (keys_file) or a broker account"
-        in problems_of({**MINIMAL, **enabled})
+def test_mqtt_acknowledgement_needs_keys_or_an_explicit_unsigned_policy_with_a_broker_account() -> None:
+    # Issue 21 §1: unsigned acknowledgements only where the config says so explicitly.
+    bare = {"alarms": {"mqtt_ack": {"enabled": True}}}
+    assert "enabled = true needs keys_file (signed acknowledgements), or accept_unsigned = true" in problems_of(
+        {**MINIMAL, **bare, "mqtt": {"username": "radsurvey"}}
+    )
+    enabled = {"alarms": {"mqtt_ack": {"enabled": True, "accept_unsigned": True}}}
+    assert "alarms.mqtt_ack: unsigned acknowledgements (accept_unsigned) need a broker account" in problems_of(
+        {**MINIMAL, **enabled}
     )
     parse_config({**MINIMAL, **enabled, "mqtt": {"username": "radsurvey"}}, environ={})
     own = {"alarms": {"mqtt_ack": {"enabled": True, "password_env": "ACK_PW"}}}

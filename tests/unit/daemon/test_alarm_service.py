@@ -319,7 +319,7 @@ def test_the_mqtt_ack_listener_is_started_only_when_enabled(tmp_path: Path) -> N
     mqtt = {"host": "broker.local", "port": 8883, "prefix": "site-a", "username": "radsurvey"}
     off = services_for(make_config(tmp_path, rules, mqtt=mqtt))
     assert [type(s) for s in off] == [AlarmService]
-    on = services_for(make_config(tmp_path, rules, mqtt=mqtt, mqtt_ack={"enabled": True}))
+    on = services_for(make_config(tmp_path, rules, mqtt=mqtt, mqtt_ack={"enabled": True, "accept_unsigned": True}))
     assert [type(s) for s in on] == [AlarmService, MqttAckService]
     ack = on[1]
     assert ack.alarms is on[0]
@@ -330,8 +330,8 @@ def test_the_mqtt_ack_listener_is_started_only_when_enabled(tmp_path: Path) -> N
         "radsurvey",
         "site-a/t/channels/+/alarm/ack",
     )
-    own = services_for(
-        make_config(tmp_path, rules, mqtt=mqtt, mqtt_ack={"enabled": True, "username": "ack", "port": 1884})
-    )[1]
+    unsigned = {"enabled": True, "accept_unsigned": True}
+    own_cfg = make_config(tmp_path, rules, mqtt=mqtt, mqtt_ack={**unsigned, "username": "ack", "port": 1884})
+    own = services_for(own_cfg)[1]
     assert (own.host, own.port, own.username) == ("broker.local", 1884, "ack")
-    assert services_for(make_config(tmp_path, [], mqtt_ack={"enabled": True, "username": "ack"})) == []
+    assert services_for(make_config(tmp_path, [], mqtt_ack={**unsigned, "username": "ack"})) == []

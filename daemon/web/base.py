@@ -1,0 +1,189 @@
+"""What every console page shares: the :class:`Console` (config, live state, journal, accounts, sessions),
+the one Jinja environment, JSON answers and errors (docs/web.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import json
+import sqlite3
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from ..journal import connect
+from .auth import LoginLimiter, Session, Sessions, UsersFile
+from .live import LiveState
+from .memory import release_freed_memory
+from .text import script_words
+
+if TYPE_CHECKING:
+    from radsurvey.config.schema import DaemonConfig
+    from radsurvey.config.web import WebConfig
+
+    from ..alarms.service import AlarmService
+    from ..journal import Journal
+
+SESSION_COOKIE = "radsurvey_session"
+LOGIN_CSRF_COOKIE = "radsurvey_login_csrf"
+LANG_COOKIE = "radsurvey_lang"
+LANGS = ("en", "ru")
+_PAGE_LANG: contextvars.ContextVar[str] = contextvars.ContextVar("radsurvey_web_page_lang", default="en")
+
+CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Console:
+    """Everything the handlers share: config, live state, journal path, accounts, sessions."""
+
+    def __init__(
+        self,
+        cfg: DaemonConfig,
+        web_cfg: WebConfig,
+        *,
+        live: LiveState,
+        journal_path: Path,
+        users: UsersFile,
+        alarms: AlarmService | None,
+        journal: Journal | None = None,
+    ):
+        self.cfg = cfg
+        self.web_cfg = web_cfg
+        self.live = live
+        self.journal_path = journal_path
+        self.users = users
+        self.alarms = alarms
+        self.journal = journal
+        self.sessions = Sessions(idle_s=web_cfg.session_idle_s)
+        self.limiter = LoginLimiter(web_cfg.login_attempts, web_cfg.login_window_s)
+        self._env: Any = None  # the Jinja environment, made at the first page
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def env(self, lang: str) -> Any:
+        """The one Jinja environment: pages in every language share its compiled templates.
+
+        Its gettext and number filters follow :data:`_PAGE_LANG`, which :meth:`page` sets around each
+        (synchronous) render, so a template (and an imported macro module) is compiled once, not per language.
+        """
+        _PAGE_LANG.set(lang)
+        if self._env is None:
+            import jinja2
+
+            from ..report.i18n import formatter, translations
+
+            numbers: dict[str, Any] = {}
+
+            def number(v: Any, spec: str) -> str:
+                current = _PAGE_LANG.get()
+                if current not in numbers:
+                    numbers[current] = formatter(current).number
+                text: str = numbers[current](v, spec)
+                return text
+
+            env = jinja2.Environment(
+                loader=jinja2.PackageLoader(__name__.rsplit(".", 1)[0], "templates"),
+                autoescape=True,
+                extensions=["jinja2.ext.i18n"],
+                trim_blocks=True,
+                lstrip_blocks=True,
+            )
+            env.install_gettext_callables(  # type: ignore[attr-defined]
+                lambda message: translations(_PAGE_LANG.get()).gettext(message),
+                lambda singular, plural, n: translations(_PAGE_LANG.get()).ngettext(singular, plural, n),
+                newstyle=True,
+            )
+            env.filters["num"] = lambda v: number(v, _dose_spec(v))
+            env.filters["exact"] = lambda v: "—" if v is None else number(v, ".6g")
+            self._env = env
+        return self._env
+
+    def lang(self, request: web.Request) -> str:
+        asked = request.query.get("lang") or request.cookies.get(LANG_COOKIE)
+        return asked if asked in LANGS else self.web_cfg.language
+
+    def session(self, request: web.Request) -> Session | None:
+        return self.sessions.get(request.cookies.get(SESSION_COOKIE))
+
+    def page(self, request: web.Request, template: str, **ctx: Any) -> web.Response:
+        from ..report.i18n import translations
+
+        lang = self.lang(request)
+        session = self.session(request)
+        gettext = translations(lang).gettext
+        env = self.env(lang)
+        compiled = len(env.cache) if env.cache is not None else 0
+        body = env.get_template(template).render(
+            lang=lang,
+            langs=LANGS,
+            site=self.cfg.site,
+            user=session.user if session else None,
+            csrf=session.csrf if session else "",
+            words=script_words(gettext),
+            path=request.path,
+            view_login=self.web_cfg.view == "login",
+            **ctx,
+        )
+        if env.cache is not None and len(env.cache) != compiled:  # a template compiled for the first time
+            release_freed_memory()
+        resp = web.Response(text=body, content_type="text/html", charset="utf-8")
+        if request.query.get("lang") in LANGS:
+            resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Strict", httponly=True, path="/")
+        return resp
+
+    def read(self) -> sqlite3.Connection:
+        return connect(self.journal_path, readonly=True)
+
+    async def query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run ``fn`` on a fresh read-only connection in a worker thread (the loop never waits on SQLite)."""
+
+        def _run() -> Any:
+            conn = self.read()
+            try:
+                return fn(conn)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(_run)
+
+    def channel_or_404(self, request: web.Request) -> str:
+        channel = request.match_info["channel"]
+        if channel not in self.live.channels:
+            raise json_error(404, f"no channel {channel!r}")
+        return channel
+
+
+CONSOLE = web.AppKey("console", Console)
+
+
+def _dose_spec(value: object) -> str:
+    """Decimals as a meter shows a dose rate: 3 below 1, then 2, 1, 0 (0.052, 1.80, 13.2, 140)."""
+    try:
+        a = abs(float(value))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return ".6g"
+    return ".3f" if a < 1 else ".2f" if a < 10 else ".1f" if a < 100 else ".0f"
+
+
+def json_error(status: int, message: str, **extra: Any) -> web.HTTPException:
+    body = json.dumps({"error": message, **extra})
+    classes = {
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        403: web.HTTPForbidden,
+        404: web.HTTPNotFound,
+        409: web.HTTPConflict,
+        429: web.HTTPTooManyRequests,
+    }
+    return classes[status](text=body, content_type="application/json", headers=extra.pop("headers", None))
+
+
+def json_ok(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))

@@ -1,0 +1,74 @@
+"""Current alarms and their history; acknowledging one as the logged-in user."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from ... import journal_query
+from ..base import CONSOLE, Console, json_error, json_ok
+
+log = structlog.get_logger("radsurvey.web")
+MAX_COMMENT = 500
+
+
+async def _alarms_data(console: Console, request: web.Request) -> dict[str, Any]:
+    channel = request.query.get("channel")
+    try:
+        limit = min(1000, max(1, int(request.query.get("limit", "100"))))
+    except ValueError:
+        raise json_error(400, "limit must be a whole number") from None
+    history = await console.query(lambda c: journal_query.alarm_events(c, channel=channel, limit=limit))
+    current = console.alarms.current() if console.alarms else []
+    return {"current": current, "history": history}
+
+
+async def alarms_api(request: web.Request) -> web.Response:
+    return json_ok(await _alarms_data(request.app[CONSOLE], request))
+
+
+async def alarms_page(request: web.Request) -> web.Response:
+    console: Console = request.app[CONSOLE]
+    data = await _alarms_data(console, request)
+    channels = [console.live.rows.get(c) or console.live.row(c) for c in console.live.channels]
+    return console.page(
+        request, "alarms.html.j2", channels=channels, history=data["history"], message=request.query.get("message", "")
+    )
+
+
+async def ack(request: web.Request) -> web.Response:
+    """Acknowledge a channel's alarms (or one rule) as the logged-in user, with a comment."""
+    console: Console = request.app[CONSOLE]
+    session = console.session(request)
+    assert session is not None  # the middleware refused the request otherwise
+    channel = console.channel_or_404(request)
+    form = request.content_type != "application/json"
+    try:
+        body: dict[str, Any] = dict(await request.post()) if form else await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise json_error(400, "body is not JSON") from None
+    if not isinstance(body, dict):
+        raise json_error(400, 'body must be a JSON object: {"comment": ..., "rule": ...}')
+    comment, rule = body.get("comment", ""), body.get("rule") or None
+    if not isinstance(comment, str) or len(comment) > MAX_COMMENT:
+        raise json_error(400, f"comment must be text of at most {MAX_COMMENT} characters")
+    if rule is not None and not isinstance(rule, str):
+        raise json_error(400, "rule must be a rule name")
+    if console.alarms is None:
+        ok, message = False, f"no alarm rules on channel {channel!r}"
+    else:
+        ok, message = console.alarms.acknowledge(channel, rule, session.user, comment.strip(), source="web")
+    log.info("web acknowledgement", channel=channel, rule=rule, by=session.user, accepted=ok)
+    if ok and console.journal is not None:
+        await console.journal.aflush()  # "acknowledged" is said once the event is committed
+    console.live.refresh(channel)
+    if form:
+        from urllib.parse import quote
+
+        raise web.HTTPSeeOther(f"/alarms?message={quote(message)}")
+    if not ok:
+        raise json_error(409, message)
+    return json_ok({"accepted": True, "message": message, "by": session.user})
