@@ -131,51 +131,125 @@ async def drain(cfg_data: dict[str, Any], top: int) -> dict[str, Any]:
     }
 
 
-async def drain_benchmark(tmp: Path, hours: float) -> dict[str, Any]:
-    meters, seconds = 8, int(hours * 3600)
+def bare_bodies(path: Path, batch: int) -> list[bytes]:
+    """The backlog as gzipped line-protocol bodies of ``batch`` points, built before any clock starts.
+
+    The same points the sink writes (its own line builder, through the views),
+    with the measurement renamed ``bare_reading`` / ``bare_sample`` so that they
+    are counted apart from the sink's on the same server.
+    """
+    import gzip
+
+    from radsurvey.daemon.journal import connect
+    from radsurvey.daemon.sinks.payloads import INFLUX_ROUTES, InfluxContext
+
+    ctx = InfluxContext(site="bench", channel_heights_cm={})
+    conn = connect(path, readonly=True)
+    lines: list[str] = []
+    for table in ("readings", "samples"):
+        for row in conn.execute(f"SELECT * FROM {table} ORDER BY seq"):
+            lines.append("bare_" + INFLUX_ROUTES[table](dict(row), ctx))
+    conn.close()
+    return [
+        gzip.compress("\n".join(lines[i : i + batch]).encode(), compresslevel=1) for i in range(0, len(lines), batch)
+    ]
+
+
+def bare_write(url: str, path_query: str, bodies: list[bytes]) -> float:
+    """The anchor: POST prebuilt, precompressed bodies one after another on one kept-alive connection; seconds."""
+    import http.client
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    headers = {"Content-Type": "text/plain; charset=utf-8", "Content-Encoding": "gzip"}
     t0 = time.perf_counter()
-    (tmp / "v1").mkdir()
-    top = prefill(tmp / "v1" / "journal.sqlite", meters=meters, seconds=seconds, end=time.time() - 60)
-    fill_s = time.perf_counter() - t0
+    for body in bodies:
+        conn.request("POST", path_query, body=body, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        if response.status not in (200, 204):
+            raise RuntimeError(f"bare writer: HTTP {response.status}")
+    elapsed = time.perf_counter() - t0
+    conn.close()
+    return elapsed
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"min": round(ordered[0], 3), "median": round(ordered[len(ordered) // 2], 3), "runs": len(values)}
+
+
+async def drain_benchmark(tmp: Path, hours: float, repeat: int = 3) -> dict[str, Any]:
+    """Per repetition and API: the bare writer, then the sink, on a fresh database (v1) or a fresh server (v2)."""
     import shutil
 
-    (tmp / "v2").mkdir()
-    shutil.copy(tmp / "v1" / "journal.sqlite", tmp / "v2" / "journal.sqlite")
+    meters, seconds = 8, int(hours * 3600)
+    t0 = time.perf_counter()
+    (tmp / "fill").mkdir()
+    master = tmp / "fill" / "journal.sqlite"
+    top = prefill(master, meters=meters, seconds=seconds, end=time.time() - 60)
+    fill_s = time.perf_counter() - t0
+    bodies = bare_bodies(master, 5000)  # the sink's default batch_size
     out: dict[str, Any] = {
-        "backlog": {"meters": meters, "hours": hours, "rows": top, "points": top, "fill_s": round(fill_s, 1)}
+        "backlog": {"meters": meters, "hours": hours, "rows": top, "points": top, "fill_s": round(fill_s, 1)},
+        "runs": [],
     }
-    influx = InfluxDB1(tmp / "influxd")
-    influx.start()
-    try:
-        influx.create_database("radsurvey")
-        data = config(
-            tmp / "v1", meters=meters, enabled=False, influxdb={"api": "v1", "url": influx.url, "database": "radsurvey"}
-        )
-        result = await drain(data, top)
-        counts = {}
-        for measurement in ("reading", "sample"):
-            rows = influx.values(f'SELECT COUNT("seq") FROM "{measurement}"', db="radsurvey")
-            counts[measurement] = int(rows[0][1]) if rows else 0  # type: ignore[call-overload]
-        result["stored"] = counts
-        result["server"] = f"InfluxDB {influx.version()}"
-        out["v1_influxdb_1x"] = result
-    finally:
-        influx.stop()
-    vm = VictoriaMetrics(tmp / "vm")
-    vm.start()
-    try:
-        data = config(tmp / "v2", meters=meters, enabled=False, influxdb={"url": vm.url})
-        result = await drain(data, top)
-        series = vm.export('{__name__=~"reading_seq|sample_seq"}')
-        result["stored"] = {
-            name: sum(len(s["values"]) for s in series if s["metric"]["__name__"] == f"{name}_seq")  # type: ignore[index,arg-type]
-            for name in ("reading", "sample")
+    for rep in range(repeat):
+        for api in ("v1", "v2"):
+            work = tmp / f"{api}-{rep}"
+            work.mkdir()
+            shutil.copy(master, work / "journal.sqlite")
+            if api == "v1":
+                server: Any = InfluxDB1(work / "influxd")
+            else:
+                server = VictoriaMetrics(work / "vm")
+            server.start()
+            try:
+                if api == "v1":
+                    server.create_database("radsurvey")
+                    bare_s = await asyncio.to_thread(bare_write, server.url, "/write?db=radsurvey&precision=ns", bodies)
+                    data = config(
+                        work,
+                        meters=meters,
+                        enabled=False,
+                        influxdb={"api": "v1", "url": server.url, "database": "radsurvey"},
+                    )
+                else:
+                    bare_s = await asyncio.to_thread(
+                        bare_write, server.url, "/api/v2/write?org=&bucket=radsurvey&precision=ns", bodies
+                    )
+                    data = config(work, meters=meters, enabled=False, influxdb={"url": server.url})
+                result = await drain(data, top)
+                if api == "v1":
+                    stored = {}
+                    for measurement in ("reading", "sample", "bare_reading", "bare_sample"):
+                        rows = server.values(f'SELECT COUNT("seq") FROM "{measurement}"', db="radsurvey")
+                        stored[measurement] = int(rows[0][1]) if rows else 0
+                    result["server"] = f"InfluxDB {server.version()}"
+                else:
+                    server.flush()
+                    series = server.export('{__name__=~"(bare_)?(reading|sample)_seq"}')
+                    stored = {
+                        name: sum(len(s["values"]) for s in series if s["metric"]["__name__"] == f"{name}_seq")
+                        for name in ("reading", "sample", "bare_reading", "bare_sample")
+                    }
+                    result["server"] = "VictoriaMetrics"
+                result["stored"] = stored
+                result["bare_writer_s"] = round(bare_s, 2)
+                result["ratio_to_bare_writer"] = round(bare_s / result["elapsed_s"], 3)
+                out["runs"].append({"api": api, "repetition": rep, **result})
+            finally:
+                server.stop()
+            shutil.rmtree(work, ignore_errors=True)
+    for api, key in (("v1", "v1_influxdb_1x"), ("v2", "v2_victoriametrics")):
+        runs = [r for r in out["runs"] if r["api"] == api]
+        out[key] = {
+            "sink_s": _spread([r["elapsed_s"] for r in runs]),
+            "bare_writer_s": _spread([r["bare_writer_s"] for r in runs]),
+            "ratio_to_bare_writer": _spread([r["ratio_to_bare_writer"] for r in runs]),
+            "complete": all(r["complete"] and r["stored"]["reading"] + r["stored"]["sample"] >= top for r in runs),
         }
-        result["server"] = "VictoriaMetrics"
-        out["v2_victoriametrics"] = result
-    finally:
-        vm.stop()
-    out["ratio_v1_to_v2_rate"] = round(out["v1_influxdb_1x"]["rows_per_s"] / out["v2_victoriametrics"]["rows_per_s"], 3)
     return out
 
 
@@ -260,6 +334,7 @@ async def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a tenth of the backlogs")
     ap.add_argument("--only", help="drain,state")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--repeat", type=int, default=3, help="drain runs per API (min / median reported)")
     args = ap.parse_args()
     only = set(args.only.split(",")) if args.only else {"drain", "state"}
     scale = 0.1 if args.quick else 1.0
@@ -271,7 +346,7 @@ async def main() -> None:
         tmp = Path(d)
         if "drain" in only:
             (tmp / "d").mkdir()
-            results["drain_24h_8_meters"] = await drain_benchmark(tmp / "d", 24 * scale)
+            results["drain_24h_8_meters"] = await drain_benchmark(tmp / "d", 24 * scale, args.repeat)
         if "state" in only:
             (tmp / "s").mkdir()
             results["state_after_outage_1h_50_meters"] = await state_benchmark(tmp / "s", 1 * scale)

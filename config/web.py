@@ -30,8 +30,19 @@ class WebConfig(BaseModel):
         description="accounts (radsurvey web user add NAME); relative: under $STATE_DIRECTORY, else the working dir",
     )
     session_idle_s: float = Field(8 * 3600.0, ge=60, le=30 * 86400, description="a session ends after this idle time")
-    login_attempts: int = Field(5, ge=1, le=100, description="failed logins per address (and per name) per window")
-    login_window_s: float = Field(300.0, ge=1, le=86400, description="window of login_attempts")
+    login_attempts: int = Field(
+        5, ge=1, le=100, description="failed logins per (address, account name) per window; then a lockout"
+    )
+    login_attempts_per_address: int | None = Field(
+        None, ge=1, le=1000, description="failed logins per address per window, any names; default 4 x login_attempts"
+    )
+    login_window_s: float = Field(
+        300.0, ge=1, le=86400, description="window of the login limits, and the first lockout (each next one doubles)"
+    )
+    reports: Literal["login", "open"] = Field(
+        "login",
+        description="who may download survey reports: 'login' (default, even with view = 'open') or 'open' (anyone)",
+    )
     stale_after_s: float | None = Field(
         None,
         gt=0,

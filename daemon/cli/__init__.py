@@ -57,7 +57,7 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, meters, profiles, run, status, web
+    from . import configcmd, evaluate, journal, meters, profiles, run, shielding, status, web
 
     evaluate.register(app)
     run.register(app)
@@ -69,6 +69,7 @@ def _build() -> None:
     app.add_typer(profiles.app, name="profiles")
     __import__(f"{__name__}.survey", fromlist=["register"]).register(app)  # survey group + report
     app.add_typer(web.app, name="web")
+    app.add_typer(shielding.app, name="shielding")
 
 
 _build()

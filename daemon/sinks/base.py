@@ -21,13 +21,13 @@ once seq N is committed, no row with a lower seq can appear later.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import structlog
 
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("radsurvey.sinks")
 
+END_SEQ = (1 << 63) - 1  # above every seq: a page bound that bounds nothing
+
 UPSERT_CURSOR = (
     "INSERT INTO sink_cursors(sink, seq, updated_at) VALUES (?, ?, ?) "
     "ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at"
@@ -46,13 +48,17 @@ UPSERT_CURSOR = (
 RECORD_ERROR = "UPDATE sink_cursors SET errors = errors + 1, last_error = ?, last_error_at = ? WHERE sink = ?"
 
 
-@dataclass(frozen=True, slots=True)
-class JournalRow:
-    """One committed journal row as a sink sees it."""
+class JournalRow(NamedTuple):
+    """One committed journal row as a sink sees it (a tuple: a drain builds a million of them).
+
+    ``data`` is the row with 0.1's columns (a dict), or, for a table the feed
+    reads through a reader of its own (``JournalFeed(readers=...)``), the
+    plain tuple that reader's SQL selects.
+    """
 
     table: str
     seq: int
-    data: dict[str, Any]
+    data: Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +70,23 @@ class FeedPage:
 
 
 class JournalFeed:
-    """Reads committed rows after a seq from a few tables, in seq order (read-only, one thread at a time)."""
+    """Reads committed rows after a seq from a few tables, in seq order (read-only, one thread at a time).
 
-    def __init__(self, path: Path, tables: Iterable[str]):
+    ``readers`` maps a table to SQL of its own for it (``seq > ? AND seq <= ?
+    ... LIMIT ?``, seq first), whose rows are given as plain tuples instead of
+    0.1's columns; it is used once the table's stored form exists.
+    """
+
+    def __init__(self, path: Path, tables: Iterable[str], readers: dict[str, str] | None = None):
         self.path = path
         self.wanted = tuple(tables)
+        self.readers = dict(readers or {})
+        self._own: dict[str, str] = {}  # the readers usable in this journal
         self._conn: sqlite3.Connection | None = None
         self._names: frozenset[str] = frozenset()
         self._present: tuple[str, ...] = ()
         self._horizon_sql = ""
+        self._bound_sql = ""
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -90,10 +104,15 @@ class JournalFeed:
             if t in names and "seq" in {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}
         }
         self._present = tuple(t for t in self.wanted if t in with_seq)
+        self._own = {t: sql for t, sql in self.readers.items() if t in self._present and STORED.get(t) in names}
         # The horizon from the stored tables (a view's MAX(seq) would read every row through its joins).
         stored = {STORED[t] if STORED.get(t) in names else t for t in with_seq}
         parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in sorted(stored))
         self._horizon_sql = f"SELECT MAX(m) FROM ({parts})" if parts else ""
+        # Seqs from the stored tables: the views' joins add nothing to them.
+        keys = [STORED[t] if STORED.get(t) in names else t for t in self._present]
+        arms = " UNION ALL ".join(f"SELECT seq FROM {t} WHERE seq > ?1" for t in keys)
+        self._bound_sql = f"SELECT seq FROM ({arms}) ORDER BY seq LIMIT 1 OFFSET ?2" if len(keys) > 1 else ""
         self._names = names
 
     def read_page(self, after_seq: int, limit: int) -> FeedPage:
@@ -110,23 +129,28 @@ class JournalFeed:
         try:
             self._refresh(conn)
             bound = self._bound(conn, after_seq, limit)
+            upper = END_SEQ if bound is None else bound
             for table in self._present:
-                if bound is None:
-                    query, args = f"SELECT * FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit)
+                own = self._own.get(table)
+                if own is not None:
+                    cursor = conn.cursor()
+                    cursor.row_factory = None
+                    tuples = cursor.execute(own, (after_seq, upper, limit)).fetchall()
+                    merged.extend([_new_row(JournalRow, (table, r[0], r)) for r in tuples])
+                    last = tuples[-1][0] if len(tuples) == limit else None
                 else:
                     query = f"SELECT * FROM {table} WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-                    args = (after_seq, bound, limit)
-                rows = conn.execute(query, args).fetchall()
-                merged.extend(JournalRow(table, r["seq"], dict(r)) for r in rows)
-                if len(rows) == limit:
-                    last = rows[-1]["seq"]
+                    rows = conn.execute(query, (after_seq, upper, limit)).fetchall()
+                    merged.extend(JournalRow(table, r["seq"], dict(r)) for r in rows)
+                    last = rows[-1]["seq"] if len(rows) == limit else None
+                if last is not None:
                     page_end = last if page_end is None else min(page_end, last)
             if bound is not None:  # there are more rows after the bound
                 page_end = bound if page_end is None else min(page_end, bound)
             horizon = conn.execute(self._horizon_sql).fetchone()[0] if self._horizon_sql else None
         finally:
             conn.execute("COMMIT")
-        merged.sort(key=lambda r: r.seq)
+        merged.sort(key=_SEQ)
         if page_end is not None:
             merged = [r for r in merged if r.seq <= page_end]
         if len(merged) > limit:
@@ -139,21 +163,15 @@ class JournalFeed:
     def _bound(self, conn: sqlite3.Connection, after_seq: int, limit: int) -> int | None:
         """The ``limit``-th smallest seq after ``after_seq`` across the tables, when there are that many.
 
-        Reading only seqs first (the primary key, no columns decoded) keeps a
-        page of interleaved tables (readings and samples) from building rows
-        that the page would then drop, to be read again for the next one.
+        Finding it first keeps a page of interleaved tables (readings and
+        samples) from building rows that the page would then drop, to be read
+        again for the next one. One statement: SQLite merges the tables' seq
+        keys in order and stops at the ``limit``-th, without decoding a row.
         """
-        if len(self._present) < 2:
+        if not self._bound_sql:
             return None
-        seqs: list[int] = []
-        for table in self._present:
-            seqs.extend(
-                r[0]
-                for r in conn.execute(f"SELECT seq FROM {table} WHERE seq > ? ORDER BY seq LIMIT ?", (after_seq, limit))
-            )
-        if len(seqs) < limit:
-            return None
-        return heapq.nsmallest(limit, seqs)[-1]
+        found = conn.execute(self._bound_sql, (after_seq, limit - 1)).fetchone()
+        return None if found is None else int(found[0])
 
     def load_cursor(self, sink: str) -> int:
         row = self._connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()
@@ -163,6 +181,10 @@ class JournalFeed:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+_SEQ = itemgetter(1)
+_new_row = tuple.__new__  # JournalRow(table, seq, data) without the Python-level __new__ of a NamedTuple
 
 
 def checkpoint() -> None:
@@ -197,6 +219,7 @@ class CursorSink:
     """
 
     name = "sink"
+    readers: dict[str, str] = {}  # noqa: RUF012 - table -> the SQL of its own a sink reads it with (JournalFeed)
 
     def __init__(self, *, name: str, tables: Iterable[str], batch_size: int, flush_interval_s: float = 0.0):
         self.name = name
@@ -221,7 +244,7 @@ class CursorSink:
         """Open the feed, load the cursor and subscribe to commits."""
         journal = daemon.journal
         self.journal = journal
-        self._feed = JournalFeed(journal.path, self.tables)
+        self._feed = JournalFeed(journal.path, self.tables, self.readers)
         self.cursor = await asyncio.to_thread(self._feed.load_cursor, self.name)
         self.committed_seq = journal.committed_seq
         # Make sure the cursor row exists, so errors can be counted against it.
@@ -250,30 +273,54 @@ class CursorSink:
 
     # -- the replay loop -------------------------------------------------------------------
 
+    # Read the next page while the current one is delivered (a drain after an outage: the read and
+    # the server's work overlap). Off by default: a sink whose delivery changes what the next read
+    # returns must not read ahead of it.
+    read_ahead = False
+
+    def row_time(self, row: JournalRow) -> str | None:
+        """The row's time as the journal writes it (ISO, ``Z``), for the status's ``lag_s``."""
+        return row.data.get("ts") if isinstance(row.data, dict) else None
+
     async def pump(self, deliver: Callable[[list[JournalRow]], Awaitable[None]]) -> None:
         """Deliver everything after the cursor, then each commit as it happens; returns only by raising."""
         assert self._feed is not None and self._wake is not None and self.journal is not None
         feed, wake = self._feed, self._wake
-        while True:
-            checkpoint()
-            wake.clear()
-            page = await asyncio.to_thread(feed.read_page, self.cursor, self.batch_size)
-            rows = page.rows
-            if rows:
-                self.pending_since_ts = rows[0].data.get("ts")
-                await deliver(rows)
-            if page.upto > self.cursor:  # past rows of tables this sink does not publish, too
-                self.acknowledge(page.upto, len(rows))
-            if not rows:
-                self.pending_since_ts = None
-                # The timeout is a safety net only; commits wake us.
-                try:
-                    await asyncio.wait_for(wake.wait(), timeout=5.0)
-                except TimeoutError:
-                    pass
-                continue
-            if len(rows) < self.batch_size and self.flush_interval_s > 0:
-                await asyncio.sleep(self.flush_interval_s)
+        ahead: asyncio.Task[FeedPage] | None = None
+        try:
+            while True:
+                checkpoint()
+                if ahead is None:
+                    wake.clear()
+                    page = await asyncio.to_thread(feed.read_page, self.cursor, self.batch_size)
+                else:
+                    page, ahead = await ahead, None
+                rows = page.rows
+                if rows:
+                    self.pending_since_ts = self.row_time(rows[0])
+                    if self.read_ahead and len(rows) == self.batch_size:  # a full page: more is likely waiting
+                        wake.clear()
+                        ahead = asyncio.create_task(asyncio.to_thread(feed.read_page, page.upto, self.batch_size))
+                    await deliver(rows)
+                if page.upto > self.cursor:  # past rows of tables this sink does not publish, too
+                    self.acknowledge(page.upto, len(rows))
+                if not rows:
+                    self.pending_since_ts = None
+                    # The timeout is a safety net only; commits wake us.
+                    try:
+                        await asyncio.wait_for(wake.wait(), timeout=5.0)
+                    except TimeoutError:
+                        pass
+                    continue
+                if ahead is None and len(rows) < self.batch_size and self.flush_interval_s > 0:
+                    await asyncio.sleep(self.flush_interval_s)
+        finally:
+            if ahead is not None:
+                # The read's thread runs to its end either way: wait for it, so that a retry never
+                # has two reads on the feed's one connection at once.
+                await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: a failed read-ahead is read again after the retry
 
     def acknowledge(self, seq: int, count: int) -> None:
         """Everything up to ``seq`` is delivered: move the cursor (durable at the writer's next commit)."""

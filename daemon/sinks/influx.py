@@ -59,8 +59,10 @@ from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import InfluxConfig
 from radsurvey.protocols.errors import ConfigError
 
+from ..journal import connect, points
+from ..journal.codec import ms_to_iso
 from .base import Backoff, CursorSink, DeliveryError, JournalRow, checkpoint
-from .payloads import INFLUX_ROUTES, InfluxContext
+from .payloads import INFLUX_ROUTES, CompactLines, InfluxContext
 
 if TYPE_CHECKING:
     from ..supervisor import Daemon
@@ -97,6 +99,10 @@ class WriteOutcome:
 
 
 class InfluxSink(CursorSink):
+    # Readings and samples as compact tuples with the time in ns; lines from a template per series.
+    readers = {"readings": points.READINGS_SQL, "samples": points.SAMPLES_SQL}  # noqa: RUF012
+    read_ahead = True  # the next page is read while the server takes this one
+
     def __init__(self, cfg: DaemonConfig, influx: InfluxConfig, *, name: str = "influxdb"):
         super().__init__(
             name=name,
@@ -117,20 +123,53 @@ class InfluxSink(CursorSink):
                 field="influxdb.username",
             )
         self._writer: LineWriter | None = None
+        self._compact = CompactLines(self.ctx)
+        self._reading_ctx: dict[int, tuple[str, str]] = {}
+        self._sample_ctx: dict[int, tuple[str, str, int, float, float]] = {}
         self.failing: str | None = None  # a fault retrying cannot mend (WrongApi): the sink_failing alarm
         self.refused_writes = 0
         self._refusing = False  # inside an episode of refused batches (logged once)
 
     def lines(self, rows: list[JournalRow]) -> list[str]:
         out = []
+        compact = self._compact
+        readings, samples = self._reading_ctx, self._sample_ctx
         for row in rows:
+            data = row.data
             try:
-                out.append(INFLUX_ROUTES[row.table](row.data, self.ctx))
-            except (KeyError, ValueError) as err:
+                if type(data) is tuple:  # readings and samples, read past the views (journal/points.py)
+                    if row.table == "samples":
+                        context = samples.get(data[1]) or self._context("samples", data[1])
+                        out.append(compact.sample(data, context))
+                    else:
+                        context = readings.get(data[1]) or self._context("readings", data[1])
+                        out.append(compact.reading(data, context))
+                else:
+                    out.append(INFLUX_ROUTES[row.table](data, self.ctx))
+            except (KeyError, ValueError, TypeError) as err:
                 log.error(
                     "row cannot be written; skipped", sink=self.name, table=row.table, seq=row.seq, error=str(err)
                 )
         return out
+
+    def _context(self, table: str, k: int) -> tuple[Any, ...]:
+        """What a compact row's context id stands for (read again when a new one appears; write thread)."""
+        assert self.journal is not None
+        conn = connect(self.journal.path, readonly=True)
+        try:
+            self._reading_ctx = points.reading_contexts(conn)
+            self._sample_ctx = points.sample_contexts(conn)
+        finally:
+            conn.close()
+        found = (self._sample_ctx if table == "samples" else self._reading_ctx).get(k)
+        if found is None:
+            raise KeyError(f"{table} context {k} is not in the journal")
+        return found
+
+    def row_time(self, row: JournalRow) -> str | None:
+        if type(row.data) is tuple:
+            return ms_to_iso(row.data[-1] // 1_000_000)
+        return super().row_time(row)
 
     def _safe(self, text: str) -> str:
         """``text`` without the token or password (a proxy or server may echo what it was sent)."""

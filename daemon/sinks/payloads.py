@@ -191,7 +191,6 @@ def dumps(payload: Any) -> bytes:
 
 # -- InfluxDB line protocol -------------------------------------------------------------------
 
-TAG_COLUMNS: tuple[str, ...] = ("site", "meter", "channel", "room_category", "survey", "point", "height")
 
 _MEAS_ESC = str.maketrans({",": r"\,", " ": r"\ ", "\n": r"\n"})
 _KEY_ESC = str.maketrans({",": r"\,", "=": r"\=", " ": r"\ ", "\n": r"\n"})
@@ -262,42 +261,133 @@ class InfluxContext:
     channel_heights_cm: dict[str, float]
 
 
+def reading_tags(ctx: InfluxContext, meter: str) -> dict[str, Any]:
+    return {"site": ctx.site, "meter": meter}
+
+
+def reading_value_key(unit: str) -> str:
+    return f"value_{unit_suffix(unit)}"
+
+
 def reading_line(row: dict[str, Any], ctx: InfluxContext) -> str:
     return line(
         "reading",
-        {"site": ctx.site, "meter": row["meter"]},
-        {f"value_{unit_suffix(row['unit'])}": float(row["value"]), "seq": row["seq"]},
+        reading_tags(ctx, row["meter"]),
+        {reading_value_key(row["unit"]): float(row["value"]), "seq": row["seq"]},
         ts_ns(row["ts"], row["seq"]),
     )
+
+
+def sample_tags(ctx: InfluxContext, channel: str, meter: str, room_category: Any) -> dict[str, Any]:
+    height = ctx.channel_heights_cm.get(channel)
+    return {
+        "site": ctx.site,
+        "channel": channel,
+        "meter": meter,
+        "room_category": room_category,
+        "height": f"{height:g}" if height is not None else None,
+    }
+
+
+# A sample point's fields, in this order (``below_background`` as 0/1).
+SAMPLE_FIELDS = (
+    "value_uGy_h",
+    "mean_uGy_h",
+    "background_uGy_h",
+    "net_uGy_h",
+    "normalised_uGy_h",
+    "effective_uSv_h",
+    "limit_uSv_h",
+    "ratio",
+    "below_background",
+    "window_n",
+    "seq",
+    "reading_seq",
+)
 
 
 def sample_line(row: dict[str, Any], ctx: InfluxContext) -> str:
-    height = ctx.channel_heights_cm.get(row["channel"])
+    fields = {key: row[key] for key in SAMPLE_FIELDS}
+    fields["below_background"] = int(row["below_background"])
     return line(
         "sample",
-        {
-            "site": ctx.site,
-            "channel": row["channel"],
-            "meter": row["meter"],
-            "room_category": row["room_category"],
-            "height": f"{height:g}" if height is not None else None,
-        },
-        {
-            "value_uGy_h": row["value_uGy_h"],
-            "mean_uGy_h": row["mean_uGy_h"],
-            "background_uGy_h": row["background_uGy_h"],
-            "net_uGy_h": row["net_uGy_h"],
-            "normalised_uGy_h": row["normalised_uGy_h"],
-            "effective_uSv_h": row["effective_uSv_h"],
-            "limit_uSv_h": row["limit_uSv_h"],
-            "ratio": row["ratio"],
-            "below_background": int(row["below_background"]),
-            "window_n": row["window_n"],
-            "seq": row["seq"],
-            "reading_seq": row["reading_seq"],
-        },
+        sample_tags(ctx, row["channel"], row["meter"], row["room_category"]),
+        fields,
         ts_ns(row["ts"], row["seq"]),
     )
+
+
+class CompactLines:
+    """Line protocol for the compact rows of ``journal/points.py``: a template per series, values filled in.
+
+    A series' measurement, tag set, field keys and the fields constant for its
+    context (a sample's background and limit) are rendered once; a row is one
+    ``%`` format of its tuple. The lines are the same as :func:`reading_line`
+    and :func:`sample_line` give for the row through the views (tests compare
+    them); a row with a value line protocol has no form for (None, NaN, inf)
+    is built field by field as they build it, leaving that field out.
+    """
+
+    def __init__(self, ctx: InfluxContext):
+        self.ctx = ctx
+        self._readings: dict[int, tuple[str, str]] = {}  # context id -> (series, fields template)
+        self._samples: dict[tuple[int, bool], tuple[str, str]] = {}  # (context id, has normalised) -> ...
+
+    def reading(self, row: tuple[Any, ...], context: tuple[str, str]) -> str:
+        """``row`` as ``points.READINGS_SQL`` selects it; ``context`` (meter, unit) of its id."""
+        template = self._readings.get(row[1])
+        if template is None:
+            meter, unit = context
+            series = _series("reading", tuple(reading_tags(self.ctx, meter).items()))
+            template = self._readings[row[1]] = (series, f" {_key(reading_value_key(unit))}=%r,seq=%di %d")
+        fields = template[1] % row[2:]
+        if _UNFIT in fields or "inf" in fields or "nan" in fields:
+            meter, unit = context
+            return line(
+                "reading", reading_tags(self.ctx, meter), {reading_value_key(unit): row[2], "seq": row[3]}, row[4]
+            )
+        return template[0] + fields
+
+    def sample(self, row: tuple[Any, ...], context: tuple[str, str, int, float, float]) -> str:
+        """``row`` as ``points.SAMPLES_SQL`` selects it.
+
+        ``context``: (channel, meter, room category, background, limit) of its id.
+        """
+        with_nrm = row[5] is not None
+        template = self._samples.get((row[1], with_nrm))
+        if template is None:
+            template = self._samples[(row[1], with_nrm)] = self._sample_template(context, with_nrm)
+        fields = template[1] % (row[2:] if with_nrm else row[2:5] + row[6:])
+        if _UNFIT in fields or "inf" in fields or "nan" in fields:
+            channel, meter, room_category, background, limit = context
+            values = (*row[2:4], background, *row[4:6], row[6], limit, *row[7:12])
+            return line(
+                "sample",
+                sample_tags(self.ctx, channel, meter, room_category),
+                dict(zip(SAMPLE_FIELDS, values, strict=True)),
+                row[12],
+            )
+        return template[0] + fields
+
+    def _sample_template(self, context: tuple[str, str, int, float, float], with_nrm: bool) -> tuple[str, str]:
+        channel, meter, room_category, background, limit = context
+        series = _series("sample", tuple(sample_tags(self.ctx, channel, meter, room_category).items()))
+        constant = {"background_uGy_h": _field(background), "limit_uSv_h": _field(limit)}
+        parts = []
+        for key in SAMPLE_FIELDS:
+            if key in constant:
+                if constant[key] is not None:
+                    parts.append(f"{key}={constant[key]}")
+            elif key == "normalised_uGy_h" and not with_nrm:
+                continue
+            elif key in ("below_background", "window_n", "seq", "reading_seq"):
+                parts.append(f"{key}=%di")
+            else:
+                parts.append(f"{key}=%r")
+        return series, f" {','.join(parts)} %d"
+
+
+_UNFIT = "None"  # with "inf" and "nan": what %r gives for a value line protocol cannot carry
 
 
 ALARM_STATE_CODES = {"normal": 0, "warning": 1, "alarm": 2, "fault": 3}
@@ -324,25 +414,37 @@ def alarm_line(row: dict[str, Any], ctx: InfluxContext) -> str:
     return line("alarm", tags, fields, ts_ns(row["ts"], row["seq"]))
 
 
-def generic_line(measurement: str) -> Callable[[dict[str, Any], InfluxContext], str]:
-    """Tags from the known tag columns present in the row, numeric columns as fields."""
+def survey_point_line(row: dict[str, Any], ctx: InfluxContext) -> str:
+    """An evaluated survey point: its room and category as tags, E, the limit, the ratio and ``failed`` (0/1).
 
-    def build(row: dict[str, Any], ctx: InfluxContext) -> str:
-        tags: dict[str, Any] = {"site": ctx.site}
-        fields: dict[str, Any] = {}
-        for key, value in row.items():
-            if key in TAG_COLUMNS:
-                tags[key] = value
-            elif key != "ts" and isinstance(value, int | float) and not isinstance(value, bool):
-                fields[key] = value
-        return line(measurement, tags, fields, ts_ns(row["ts"], row["seq"]))
-
-    return build
+    ``failed`` is the journal's verdict as a number (the time-series databases
+    keep numbers; VictoriaMetrics drops text fields), so a dashboard counts
+    failing points without re-deriving the verdict from a rounded ratio.
+    """
+    try:
+        room = json.loads(row.get("payload") or "{}").get("room")
+    except (ValueError, AttributeError):
+        room = None
+    tags = {
+        "site": ctx.site,
+        "survey": row["survey"],
+        "point": row["point"],
+        "room": room if isinstance(room, str) else None,
+        "room_category": row["room_category"],
+    }
+    fields = {
+        "effective_uSv_h": row["effective_uSv_h"],
+        "limit_uSv_h": row["limit_uSv_h"],
+        "ratio": row["ratio"],
+        "failed": int(row["verdict"] == "fail"),
+        "seq": row["seq"],
+    }
+    return line("survey_point", tags, fields, ts_ns(row["ts"], row["seq"]))
 
 
 INFLUX_ROUTES: dict[str, Callable[[dict[str, Any], InfluxContext], str]] = {
     "readings": reading_line,
     "samples": sample_line,
     "alarm_events": alarm_line,
-    "survey_points": generic_line("survey_point"),
+    "survey_points": survey_point_line,
 }

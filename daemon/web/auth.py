@@ -6,8 +6,10 @@
   per guess.
 * Sessions are random tokens held in memory (a restart logs everybody out); each
   carries its own CSRF token, which every state-changing request must echo.
-* Failed logins are counted per client address and per account name in a sliding
-  window; past the limit the login answers 429 without checking the password.
+* Failed logins are counted per (client address, account name) and per client
+  address, before the password is hashed; past a limit the login answers 429
+  (a page in the visitor's language for the form) without checking the password,
+  for a lockout that doubles each time (:class:`LoginLimiter`).
 """
 
 from __future__ import annotations
@@ -139,9 +141,21 @@ class UsersFile:
         return True
 
     def authenticate(self, name: str, password: str) -> bool:
+        return self.check(name, password) is not None
+
+    def check(self, name: str, password: str) -> str | None:
+        """The account's stored hash when ``password`` is right (a session remembers it), else None."""
         encoded = self.load().get(name)
         ok = verify_password(password, encoded or _dummy())
-        return ok and encoded is not None
+        return encoded if ok and encoded is not None else None
+
+    def stamp(self) -> tuple[int, int, int] | None:
+        """Changes whenever the file is rewritten (``web user add/remove`` replaces it)."""
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 @dataclass
@@ -149,6 +163,8 @@ class Session:
     user: str
     csrf: str
     last_seen: float
+    credential: str = ""  # the account's hash at login: a new password (or a removed account) ends the session
+    flash: str = ""  # the result of this session's latest form acknowledgement, shown once on /alarms
 
 
 @dataclass
@@ -157,10 +173,10 @@ class Sessions:
     clock: Callable[[], float] = time.monotonic
     _by_token: dict[str, Session] = field(default_factory=dict)
 
-    def create(self, user: str) -> tuple[str, Session]:
+    def create(self, user: str, credential: str = "") -> tuple[str, Session]:
         self._expire()
         token = secrets.token_urlsafe(32)
-        session = Session(user=user, csrf=secrets.token_urlsafe(32), last_seen=self.clock())
+        session = Session(user=user, csrf=secrets.token_urlsafe(32), last_seen=self.clock(), credential=credential)
         self._by_token[token] = session
         return token, session
 
@@ -181,6 +197,11 @@ class Sessions:
         if token:
             self._by_token.pop(token, None)
 
+    def end_changed(self, accounts: dict[str, str]) -> list[str]:
+        """End every session whose account is gone or has another password now; their users."""
+        gone = [t for t, s in self._by_token.items() if accounts.get(s.user) != s.credential]
+        return [self._by_token.pop(t).user for t in gone]
+
     def _expire(self) -> None:
         now = self.clock()
         for token in [t for t, s in self._by_token.items() if now - s.last_seen > self.idle_s]:
@@ -188,39 +209,102 @@ class Sessions:
 
 
 @dataclass
+class _Count:
+    """Failed (or still unchecked) logins of one key, and its lockout."""
+
+    failures: deque[float] = field(default_factory=deque)
+    strikes: int = 0  # lockouts so far: each one lasts twice the previous
+    locked_until: float = 0.0
+    locked_by: float | None = None  # the attempt that started the lockout
+    last: float = 0.0
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One login being checked: counted before its password is hashed."""
+
+    keys: tuple[str, ...]
+    t: float
+
+
+@dataclass
 class LoginLimiter:
-    """At most ``attempts`` failures per key (address, account name) within ``window_s``."""
+    """Failed logins per (address, account) and per address, counted *before* the password is hashed.
+
+    An attempt counts as a failure the moment it begins (:meth:`begin`, on the event loop, so parallel
+    attempts cannot all pass one check); a correct password takes its own count back (:meth:`succeeded`).
+    ``attempts`` failures of one (address, account) within ``window_s``, or ``address_attempts`` of one
+    address, lock that key for ``window_s``; each further lockout of the key lasts twice as long (at most
+    ``max_lockout_s``). Nothing is counted per account alone: another host guessing the nurse's password
+    cannot lock the nurse out. A key with no failure for ``max_lockout_s`` starts over.
+    """
 
     attempts: int
     window_s: float
+    address_attempts: int | None = None  # default 4 x attempts
+    max_lockout_s: float = 86400.0
     clock: Callable[[], float] = time.monotonic
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
+    _counts: dict[str, _Count] = field(default_factory=dict)
+
+    def _limit(self, key: str) -> int:
+        if key.startswith("addr:"):
+            return self.address_attempts or 4 * self.attempts
+        return self.attempts
+
+    @staticmethod
+    def keys_for(address: str, name: str) -> tuple[str, str]:
+        return (f"pair:{address}\n{name}", f"addr:{address}")
 
     def retry_after_s(self, *keys: str) -> float:
         """0 when a login may be tried now, else the seconds until it may."""
         now = self.clock()
         wait = 0.0
         for key in keys:
-            q = self._failures.get(key)
-            if not q:
-                continue
-            while q and now - q[0] >= self.window_s:
-                q.popleft()
-            if len(q) >= self.attempts:
-                wait = max(wait, self.window_s - (now - q[0]))
-            if not q:
-                del self._failures[key]
+            count = self._counts.get(key)
+            if count is not None:
+                wait = max(wait, count.locked_until - now)
         return wait
 
-    def failed(self, *keys: str) -> None:
+    def begin(self, address: str, name: str) -> tuple[float, Attempt | None]:
+        """(0, the attempt, already counted as a failure) or (seconds to wait, None) when locked out."""
+        keys = self.keys_for(address, name)
+        wait = self.retry_after_s(*keys)
+        if wait > 0:
+            return wait, None
         now = self.clock()
         for key in keys:
-            self._failures.setdefault(key, deque()).append(now)
-        if len(self._failures) > 10_000:  # bounded memory under a flood of names/addresses
-            oldest = sorted(self._failures, key=lambda k: self._failures[k][-1])[:5_000]
-            for key in oldest:
-                del self._failures[key]
+            count = self._counts.setdefault(key, _Count())
+            if now - count.last >= self.max_lockout_s:
+                count.strikes = 0
+            count.last = now
+            while count.failures and now - count.failures[0] >= self.window_s:
+                count.failures.popleft()
+            count.failures.append(now)
+            if len(count.failures) >= self._limit(key):
+                count.strikes += 1
+                count.locked_until = now + min(self.window_s * 2 ** (count.strikes - 1), self.max_lockout_s)
+                count.locked_by = now
+                count.failures.clear()
+        if len(self._counts) > 10_000:  # bounded memory under a flood of names/addresses
+            unlocked = [k for k, c in self._counts.items() if c.locked_until <= now]
+            for key in sorted(unlocked, key=lambda k: self._counts[k].last)[:5_000]:
+                del self._counts[key]
+        return 0.0, Attempt(keys, now)
 
-    def succeeded(self, *keys: str) -> None:
-        for key in keys:
-            self._failures.pop(key, None)
+    def cancel(self, attempt: Attempt) -> None:
+        """The attempt was never checked (the server was busy): take its count back."""
+        for key in attempt.keys:
+            count = self._counts.get(key)
+            if count is None:
+                continue
+            if attempt.t in count.failures:
+                count.failures.remove(attempt.t)
+            if count.locked_by == attempt.t:
+                count.strikes -= 1
+                count.locked_until, count.locked_by = 0.0, None
+
+    def succeeded(self, attempt: Attempt) -> None:
+        """A correct password: the (address, account) starts over, the address forgets this attempt."""
+        pair, *others = attempt.keys
+        self._counts.pop(pair, None)
+        self.cancel(Attempt(tuple(others), attempt.t))

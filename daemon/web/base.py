@@ -7,10 +7,13 @@ import asyncio
 import contextvars
 import json
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from aiohttp import web
 
 from ..journal import connect
@@ -39,6 +42,13 @@ CSP = (
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# Password hashing runs on a thread of its own (never the default executor the sinks use), at most
+# HASH_QUEUE logins waiting for it; beyond, a login answers 503 and is not counted against anyone.
+HASH_QUEUE = 8
+# Reports are rendered one at a time (a PDF starts a Chromium); at most REPORT_QUEUE wait, beyond: 503.
+REPORT_QUEUE = 4
+REPORT_CACHE = 16  # rendered reports kept, by survey content, format and language
+
 
 class Console:
     """Everything the handlers share: config, live state, journal path, accounts, sessions."""
@@ -62,8 +72,19 @@ class Console:
         self.alarms = alarms
         self.journal = journal
         self.sessions = Sessions(idle_s=web_cfg.session_idle_s)
-        self.limiter = LoginLimiter(web_cfg.login_attempts, web_cfg.login_window_s)
+        self.limiter = LoginLimiter(
+            web_cfg.login_attempts, web_cfg.login_window_s, address_attempts=web_cfg.login_attempts_per_address
+        )
+        self.hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="radsurvey-web-scrypt")
+        self.hashing = 0  # logins waiting for or in the hasher
+        self.report_lock = asyncio.Lock()
+        self.reports_waiting = 0  # report requests waiting for or holding report_lock
+        self.report_cache: OrderedDict[tuple[str, str, str, str], bytes] = OrderedDict()
+        self._users_stamp = users.stamp()
         self._env: Any = None  # the Jinja environment, made at the first page
+
+    def close(self) -> None:
+        self.hasher.shutdown(wait=False, cancel_futures=True)
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -110,6 +131,15 @@ class Console:
         return asked if asked in LANGS else self.web_cfg.language
 
     def session(self, request: web.Request) -> Session | None:
+        stamp = self.users.stamp()
+        if stamp != self._users_stamp:  # `web user add/remove` rewrote the accounts: a changed password ends sessions
+            self._users_stamp = stamp
+            try:
+                accounts = self.users.load()
+            except Exception:  # an unreadable file: nobody's session can be vouched for
+                accounts = {}
+            for user in self.sessions.end_changed(accounts):
+                log.info("web session ended: the account's password changed or it was removed", user=user)
         return self.sessions.get(request.cookies.get(SESSION_COOKIE))
 
     def page(self, request: web.Request, template: str, **ctx: Any) -> web.Response:
@@ -161,6 +191,7 @@ class Console:
 
 
 CONSOLE = web.AppKey("console", Console)
+log = structlog.get_logger("radsurvey.web")
 
 
 def _dose_spec(value: object) -> str:
@@ -172,7 +203,8 @@ def _dose_spec(value: object) -> str:
     return ".3f" if a < 1 else ".2f" if a < 10 else ".1f" if a < 100 else ".0f"
 
 
-def json_error(status: int, message: str, **extra: Any) -> web.HTTPException:
+def json_error(status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> web.HTTPException:
+    """``{"error": message, **extra}`` with ``status``; ``headers`` go into the answer's headers, not its body."""
     body = json.dumps({"error": message, **extra})
     classes = {
         400: web.HTTPBadRequest,
@@ -181,8 +213,9 @@ def json_error(status: int, message: str, **extra: Any) -> web.HTTPException:
         404: web.HTTPNotFound,
         409: web.HTTPConflict,
         429: web.HTTPTooManyRequests,
+        503: web.HTTPServiceUnavailable,
     }
-    return classes[status](text=body, content_type="application/json", headers=extra.pop("headers", None))
+    return classes[status](text=body, content_type="application/json", headers=headers)
 
 
 def json_ok(data: Any, status: int = 200) -> web.Response:

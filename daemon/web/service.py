@@ -8,6 +8,7 @@ and retries every ``RETRY_S``; it never stops acquisition.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import ssl
 from pathlib import Path
@@ -27,6 +28,26 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("radsurvey.web")
 RETRY_S = 30.0
+
+
+class _OneLine(logging.Filter):
+    """A request aiohttp could not parse (an oversized header, say) is one line, not a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        err = record.exc_info[1] if record.exc_info else None
+        if err is not None:
+            detail = " ".join(str(err).split())[:200]
+            record.msg, record.args = "%s: %s: %s", (record.getMessage(), type(err).__name__, detail)
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def http_logger() -> logging.Logger:
+    """aiohttp's request-handling log, each problem on one line."""
+    logger = logging.getLogger("radsurvey.web.http")
+    if not any(isinstance(f, _OneLine) for f in logger.filters):
+        logger.addFilter(_OneLine())
+    return logger
 
 
 def users_file(cfg: DaemonConfig) -> Path:
@@ -75,7 +96,7 @@ class WebService:
             alarms=alarms,
             journal=daemon.journal,
         )
-        runner = web.AppRunner(build_app(self.console), access_log=None, shutdown_timeout=1.0)
+        runner = web.AppRunner(build_app(self.console), access_log=None, shutdown_timeout=1.0, logger=http_logger())
         try:
             await daemon.journal.aflush()
             # Each worker-thread read opens and closes its own connection: a thread that outlives a cancelled
@@ -114,3 +135,4 @@ class WebService:
         finally:
             self.live.detach()
             await runner.cleanup()
+            self.console.close()

@@ -46,6 +46,7 @@ SCRIPT_WORDS: dict[str, str] = {
 
 # Said by the server outside templates.
 WRONG_LOGIN = N_("Wrong name or password.")
+TOO_MANY_LOGINS = N_("Too many failed logins from this computer. Try again in %(minutes)d min.")
 
 
 def script_words(gettext: Any) -> dict[str, str]:

@@ -34,9 +34,12 @@ async def alarms_page(request: web.Request) -> web.Response:
     console: Console = request.app[CONSOLE]
     data = await _alarms_data(console, request)
     channels = [console.live.rows.get(c) or console.live.row(c) for c in console.live.channels]
-    return console.page(
-        request, "alarms.html.j2", channels=channels, history=data["history"], message=request.query.get("message", "")
-    )
+    # Only what this session's own acknowledgement produced: never text a link carries (?message=...).
+    session = console.session(request)
+    message = ""
+    if session is not None:
+        message, session.flash = session.flash, ""
+    return console.page(request, "alarms.html.j2", channels=channels, history=data["history"], message=message)
 
 
 async def ack(request: web.Request) -> web.Response:
@@ -66,9 +69,8 @@ async def ack(request: web.Request) -> web.Response:
         await console.journal.aflush()  # "acknowledged" is said once the event is committed
     console.live.refresh(channel)
     if form:
-        from urllib.parse import quote
-
-        raise web.HTTPSeeOther(f"/alarms?message={quote(message)}")
+        session.flash = message
+        raise web.HTTPSeeOther("/alarms")
     if not ok:
         raise json_error(409, message)
     return json_ok({"accepted": True, "message": message, "by": session.user})

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 
 import structlog
 from aiohttp import web
 
-from ..base import CONSOLE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Console, json_error, json_ok
-from ..text import WRONG_LOGIN
+from ..base import CONSOLE, HASH_QUEUE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Console, json_error, json_ok
+from ..text import TOO_MANY_LOGINS, WRONG_LOGIN
 
 log = structlog.get_logger("radsurvey.web")
 
@@ -26,8 +27,21 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a path on this site: never //host or a scheme (an open redirect).
-    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+    """``target`` when it is a path of this site, else ``/`` (never an open redirect).
+
+    Refused: anything not starting with one ``/``, a backslash, and any control or white-space character
+    (a browser or the HTTP layer drops TAB/CR/LF, so ``/\t/evil.example/`` would become ``//evil.example/``),
+    nor invisible format characters.
+    """
+    import unicodedata
+    from urllib.parse import urlsplit
+
+    if not target or len(target) > 2000 or not target.startswith("/") or "\\" in target:
+        return "/"
+    if any(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf", "Zs", "Zl", "Zp") for ch in target):
+        return "/"
+    parts = urlsplit(target)
+    if target.startswith("//") or parts.scheme or parts.netloc:
         return "/"
     return target
 
@@ -49,32 +63,33 @@ async def login(request: web.Request) -> web.Response:
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not cookie or not secrets.compare_digest(str(body.get("csrf", "")), cookie):
             raise json_error(403, "missing or wrong CSRF token (reload the login page)")
-    name, password = str(body.get("name", "")), str(body.get("password", ""))
+    name, password = str(body.get("name", ""))[:200], str(body.get("password", ""))[:1000]
     peer = request.remote or "?"
-    keys = (f"addr:{peer}", f"name:{name}")
-    wait = console.limiter.retry_after_s(*keys)
-    if wait > 0:
-        log.warning("web login refused: too many failures", user=name, address=peer)
-        raise json_error(429, "too many failed logins; try again later", headers={"Retry-After": str(int(wait) + 1)})
-    ok = await asyncio.to_thread(console.users.authenticate, name, password)
-    if not ok:
-        console.limiter.failed(*keys)
+    # Counted before the password is hashed: parallel guesses cannot all pass one check.
+    wait, attempt = console.limiter.begin(peer, name)
+    if attempt is None:
+        log.warning("web login refused: too many failures", user=name, address=peer, retry_after_s=round(wait))
+        retry = str(math.ceil(wait))
+        if is_json:
+            raise json_error(429, "too many failed logins; try again later", headers={"Retry-After": retry})
+        return _login_page(request, body, TOO_MANY_LOGINS, status=429, minutes=math.ceil(wait / 60), retry=retry)
+    if console.hashing >= HASH_QUEUE:
+        console.limiter.cancel(attempt)
+        log.warning("web login refused: too many logins being checked", address=peer)
+        raise json_error(503, "too many logins at once; try again in a moment", headers={"Retry-After": "1"})
+    console.hashing += 1
+    try:
+        loop = asyncio.get_running_loop()
+        credential = await loop.run_in_executor(console.hasher, console.users.check, name, password)
+    finally:
+        console.hashing -= 1
+    if credential is None:
         log.warning("web login failed", user=name, address=peer)
         if is_json:
             raise json_error(401, "wrong name or password")
-        from ...report.i18n import translations
-
-        resp = console.page(
-            request,
-            "login.html.j2",
-            login_csrf=request.cookies.get(LOGIN_CSRF_COOKIE, ""),
-            next=_safe_next(str(body.get("next", ""))),
-            error=translations(console.lang(request)).gettext(WRONG_LOGIN),
-        )
-        resp.set_status(401)
-        return resp
-    console.limiter.succeeded(f"name:{name}")
-    token, session = console.sessions.create(name)
+        return _login_page(request, body, WRONG_LOGIN, status=401)
+    console.limiter.succeeded(attempt)
+    token, session = console.sessions.create(name, credential)
     log.info("web login", user=name, address=peer)
     if is_json:
         resp = json_ok({"user": name, "csrf": session.csrf})
@@ -83,6 +98,28 @@ async def login(request: web.Request) -> web.Response:
     redirect = web.HTTPSeeOther(_safe_next(str(body.get("next", ""))))
     _set_session_cookie(redirect, token, secure=console.web_cfg.tls)
     raise redirect
+
+
+def _login_page(
+    request: web.Request, body: dict[str, object], error: str, *, status: int, retry: str = "", **values: object
+) -> web.Response:
+    """The login form again, with ``error`` (a catalogue message, %-formatted with ``values``) in the visitor's
+    language."""
+    from ...report.i18n import translations
+
+    console: Console = request.app[CONSOLE]
+    text = translations(console.lang(request)).gettext(error)
+    resp = console.page(
+        request,
+        "login.html.j2",
+        login_csrf=request.cookies.get(LOGIN_CSRF_COOKIE, ""),
+        next=_safe_next(str(body.get("next", ""))),
+        error=text % values if values else text,
+    )
+    resp.set_status(status)
+    if retry:
+        resp.headers["Retry-After"] = retry
+    return resp
 
 
 def _set_session_cookie(resp: web.StreamResponse, token: str, *, secure: bool) -> None:

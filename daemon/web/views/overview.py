@@ -13,18 +13,30 @@ from ..base import CONSOLE, CSP, Console, json_ok
 SSE_KEEPALIVE_S = 15.0
 
 
+def _public_sinks(sinks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """What a visitor without a login sees of the sinks: no error text (it names servers and URLs)."""
+    return {name: {**s, "last_error": None} for name, s in sinks.items()}
+
+
+def _overview_for(console: Console, request: web.Request) -> dict[str, Any]:
+    data = console.live.overview()
+    if console.session(request) is None:
+        data["sinks"] = _public_sinks(data["sinks"])
+    return data
+
+
 async def overview_page(request: web.Request) -> web.Response:
     console: Console = request.app[CONSOLE]
-    return console.page(request, "overview.html.j2", overview=console.live.overview())
+    return console.page(request, "overview.html.j2", overview=_overview_for(console, request))
 
 
 async def kiosk_page(request: web.Request) -> web.Response:
     console: Console = request.app[CONSOLE]
-    return console.page(request, "kiosk.html.j2", overview=console.live.overview())
+    return console.page(request, "kiosk.html.j2", overview=_overview_for(console, request))
 
 
 async def overview_api(request: web.Request) -> web.Response:
-    return json_ok(request.app[CONSOLE].live.overview())
+    return json_ok(_overview_for(request.app[CONSOLE], request))
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -35,15 +47,20 @@ async def events(request: web.Request) -> web.StreamResponse:
     )
     resp.headers["Content-Security-Policy"] = CSP
     await resp.prepare(request)
+    anonymous = console.session(request) is None
     q = console.live.subscribe()
     try:
-        await resp.write(_sse("overview", console.live.overview()))
+        await resp.write(_sse("overview", _overview_for(console, request)))
         while True:
             try:
                 event, data = await asyncio.wait_for(q.get(), SSE_KEEPALIVE_S)
             except TimeoutError:
                 await resp.write(b": keep-alive\n\n")
                 continue
+            if anonymous and event == "sinks":
+                data = _public_sinks(data)
+            elif anonymous and event == "overview":
+                data = {**data, "sinks": _public_sinks(data["sinks"])}
             await resp.write(_sse(event, data))
     except (ConnectionResetError, ConnectionError):
         pass

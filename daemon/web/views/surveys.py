@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ..base import CONSOLE, Console, json_error, json_ok
+from ..base import CONSOLE, REPORT_CACHE, REPORT_QUEUE, Console, json_error, json_ok
 
 
 def _surveys(path: Path) -> list[dict[str, Any]]:
@@ -52,12 +52,27 @@ async def surveys_page(request: web.Request) -> web.Response:
 
 
 async def survey_report(request: web.Request) -> web.StreamResponse:
+    """A survey's report. Who may: ``[web] reports`` ('login' by default, even on an open console).
+
+    Rendered one at a time (a PDF starts a headless Chromium): at most ``REPORT_QUEUE`` requests wait,
+    beyond that 503 with Retry-After. Rendered reports are kept by survey content, format and language,
+    so asking again for an unchanged survey renders nothing.
+    """
+    import hashlib
+    import json
+
     from radsurvey.protocols.errors import RadsurveyError
 
     from ...report import FORMATS, render_report, write_report
     from ...report.i18n import LANGUAGES
 
     console: Console = request.app[CONSOLE]
+    if console.web_cfg.reports == "login" and console.session(request) is None:
+        if "text/html" in request.headers.get("Accept", ""):  # a browser following the page's form
+            from urllib.parse import quote
+
+            raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='/?=&')}")
+        raise json_error(401, "login required to download reports ([web] reports = 'login')")
     survey_id = request.match_info["survey"]
     fmt = request.query.get("format", "html")
     lang = request.query.get("lang", console.lang(request))
@@ -66,11 +81,13 @@ async def survey_report(request: web.Request) -> web.StreamResponse:
     if lang not in LANGUAGES:
         raise json_error(400, f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}")
 
-    def _render() -> bytes:
+    def _document() -> dict[str, Any]:
         from ...survey.store import SurveyStore
 
         with SurveyStore(console.journal_path) as store:
-            doc = store.get(survey_id).document()
+            return store.get(survey_id).document()
+
+    def _render(doc: dict[str, Any]) -> bytes:
         source = f"survey {survey_id}"
         if fmt == "pdf":
             import tempfile
@@ -81,11 +98,32 @@ async def survey_report(request: web.Request) -> web.StreamResponse:
                 return out.read_bytes()
         return render_report(doc, fmt=fmt, lang=lang, source=source).encode()
 
+    if console.reports_waiting >= REPORT_QUEUE + 1:  # one rendering, REPORT_QUEUE waiting
+        raise json_error(503, "reports are being rendered; try again in a moment", headers={"Retry-After": "5"})
+    console.reports_waiting += 1
     try:
-        data = await asyncio.to_thread(_render)
-    except RadsurveyError as err:
-        status = 404 if "no survey" in str(err) else 409
-        raise json_error(status, str(err)) from None
+        async with console.report_lock:
+            try:
+                doc = await asyncio.to_thread(_document)
+            except RadsurveyError as err:
+                # The message names the survey, never the journal's path on this machine.
+                status = 404 if "no survey" in err.message else 409
+                raise json_error(status, err.message) from None
+            digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+            key = (survey_id, digest, fmt, lang)
+            data = console.report_cache.get(key)
+            if data is None:
+                try:
+                    data = await asyncio.to_thread(_render, doc)
+                except RadsurveyError as err:
+                    raise json_error(409, err.message) from None
+                console.report_cache[key] = data
+                while len(console.report_cache) > REPORT_CACHE:
+                    console.report_cache.popitem(last=False)
+            else:
+                console.report_cache.move_to_end(key)
+    finally:
+        console.reports_waiting -= 1
     types = {"html": "text/html", "pdf": "application/pdf", "csv": "text/csv", "json": "application/json"}
     disposition = "inline" if fmt == "html" else "attachment"
     resp = web.Response(

@@ -79,3 +79,25 @@ def test_survey_points_of_different_surveys_are_different_series() -> None:
     a = INFLUX_ROUTES["survey_points"](point("S-1"), CTX).split(" ")[0]
     b = INFLUX_ROUTES["survey_points"](point("S-2"), CTX).split(" ")[0]
     assert a != b and "survey=S-1" in a
+
+
+def test_a_survey_point_carries_its_room_as_a_tag_and_its_verdict_as_failed() -> None:
+    def point(verdict: str, ratio: float) -> dict:
+        return {
+            "seq": 9,
+            "ts": "2026-03-01T10:00:00.000Z",
+            "survey": "S-1",
+            "point": "A1",
+            "room_category": 2,
+            "formula": "4",
+            "effective_uSv_h": 2.5 * ratio,
+            "limit_uSv_h": 2.5,
+            "ratio": ratio,
+            "verdict": verdict,
+            "payload": '{"room": "doctor\'s office, above", "id": "A1"}',
+        }
+
+    failing = INFLUX_ROUTES["survey_points"](point("fail", 1.1), CTX)
+    assert r"room=doctor's\ office\,\ above" in failing
+    assert "failed=1i" in failing
+    assert "failed=0i" in INFLUX_ROUTES["survey_points"](point("pass", 1.0), CTX)

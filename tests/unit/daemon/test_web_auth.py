@@ -73,13 +73,38 @@ def test_a_session_ends_after_its_idle_time_and_each_has_its_own_csrf_token() ->
     assert sessions.get("forged") is None and sessions.get(None) is None
 
 
-def test_logins_are_limited_per_key_within_the_window() -> None:
+def test_logins_are_counted_before_checking_per_address_and_account_with_backoff() -> None:
     clock = Clock()
-    limiter = LoginLimiter(attempts=3, window_s=300, clock=clock)
-    for _ in range(3):
-        assert limiter.retry_after_s("addr:1", "name:alice") == 0
-        limiter.failed("addr:1", "name:alice")
-    assert limiter.retry_after_s("addr:2", "name:alice") == pytest.approx(300)  # the name is limited too
-    assert limiter.retry_after_s("addr:2", "name:bob") == 0
+    limiter = LoginLimiter(attempts=3, window_s=300, address_attempts=5, clock=clock)
+    # Begun attempts count at once (before any hashing): the 4th is refused with nothing yet checked.
+    begun = [limiter.begin("10.0.0.9", "nurse") for _ in range(4)]
+    assert [wait for wait, _ in begun] == [0, 0, 0, pytest.approx(300)]
+    assert begun[3][1] is None
+    # Another address, or another account from the same address, is not locked by it...
+    wait, nurse = limiter.begin("10.0.0.7", "nurse")
+    assert wait == 0 and nurse is not None
+    limiter.succeeded(nurse)
+    assert limiter.begin("10.0.0.9", "other")[0] == 0
+    # ... but the address as a whole is limited too (5 here): a 6th name from it waits.
+    assert limiter.begin("10.0.0.9", "third")[0] == 0
+    assert limiter.begin("10.0.0.9", "fourth")[0] == pytest.approx(300)
+    # Each further lockout of a key doubles.
     clock.t += 300
-    assert limiter.retry_after_s("addr:1", "name:alice") == 0
+    for _ in range(3):
+        assert limiter.begin("10.0.0.9", "nurse")[0] == 0
+    assert limiter.begin("10.0.0.9", "nurse")[0] == pytest.approx(600)
+
+
+def test_a_correct_password_takes_its_count_back_and_a_cancelled_attempt_never_counted() -> None:
+    clock = Clock()
+    limiter = LoginLimiter(attempts=2, window_s=300, clock=clock)
+    _, first = limiter.begin("10.0.0.1", "alice")
+    assert first is not None
+    limiter.succeeded(first)
+    _, busy = limiter.begin("10.0.0.1", "alice")
+    assert busy is not None
+    limiter.cancel(busy)  # 503: the server never checked it
+    for _ in range(2):
+        wait, attempt = limiter.begin("10.0.0.1", "alice")
+        assert wait == 0 and attempt is not None
+    assert limiter.begin("10.0.0.1", "alice")[0] == pytest.approx(300)

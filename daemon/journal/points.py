@@ -1,0 +1,52 @@
+"""Readings and samples as the TSDB sink writes them: compact rows, read past the views.
+
+The ``readings`` and ``samples`` views rebuild 0.1's columns for every row
+(ISO time text, context columns joined in, JSON text); a sink that turns rows
+into line protocol needs none of that per row. These reads give plain tuples
+with the time already in the sink's nanoseconds and the context id, and
+:func:`reading_contexts` / :func:`sample_contexts` give what the ids stand for
+(a context never changes once written, so a reader caches them by id).
+
+Every derived value (net, below background, E, ratio) is the view's own SQL
+expression, so a value read here is bit for bit the one the view gives.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from .schema import _NET, E_SQL
+
+# seq > ? AND seq <= ? ... LIMIT ?: the feed's page bounds (daemon/sinks/base.py, JournalFeed).
+# ns = the row's millisecond time * 10^6 + seq % 10^6 (payloads.ts_ns: replayed rows are the same point).
+READINGS_SQL = (
+    "SELECT seq, k, v, seq, t * 1000000 + seq % 1000000 FROM reading_rows"
+    " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+)
+SAMPLES_SQL = (
+    f"SELECT s.seq, s.k, COALESCE(s.v, r.v), COALESCE(s.m, s.v, r.v), COALESCE(x.net, {_NET}), s.nrm,"
+    f" {E_SQL}, COALESCE(x.ratio, {E_SQL} / c.limit_uSv_h),"
+    " COALESCE(x.below, COALESCE(s.m, s.v, r.v) - c.background_uGy_h < 0), s.n, s.seq, s.seq - s.r,"
+    " COALESCE(x.t, r.t) * 1000000 + s.seq % 1000000"
+    " FROM sample_rows s LEFT JOIN reading_rows r ON r.seq = s.seq - s.r JOIN sample_ctx c ON c.id = s.k"
+    " LEFT JOIN sample_extra x ON x.seq = s.seq WHERE s.seq > ? AND s.seq <= ? ORDER BY s.seq LIMIT ?"
+)
+# Column positions: after seq and the context id, the fields in the order the line protocol has them
+# (payloads.sample_line), the timestamp last.
+R_SEQ, R_K, R_VALUE, R_SEQ_FIELD, R_NS = range(5)
+S_SEQ, S_K, S_VALUE, S_MEAN, S_NET, S_NRM, S_E, S_RATIO, S_BELOW, S_N, S_SEQ_FIELD, S_READING_SEQ, S_NS = range(13)
+
+
+def reading_contexts(conn: sqlite3.Connection) -> dict[int, tuple[str, str]]:
+    """Reading context id -> (meter, unit)."""
+    return {int(r[0]): (str(r[1]), str(r[2])) for r in conn.execute("SELECT id, meter, unit FROM reading_ctx")}
+
+
+def sample_contexts(conn: sqlite3.Connection) -> dict[int, tuple[str, str, int, float, float]]:
+    """Sample context id -> (channel, meter, room category, background in µGy/h, limit in µSv/h)."""
+    rows: list[Any] = conn.execute(
+        "SELECT c.id, ch.name, c.meter, c.room_category, c.background_uGy_h, c.limit_uSv_h"
+        " FROM sample_ctx c JOIN channels ch ON ch.id = c.channel"
+    ).fetchall()
+    return {int(r[0]): (str(r[1]), str(r[2]), r[3], r[4], r[5]) for r in rows}
