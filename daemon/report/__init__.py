@@ -129,12 +129,12 @@ def _uncertainty(
     }
 
 
-def _add_months(day: date, months: int) -> date:
-    import calendar
+def _next_survey_due(profile: Any, survey_day: date) -> date | None:
+    """The survey day plus the profile's period for rooms (kz-2008-303 p.107(1): quarterly)."""
+    from radsurvey.protocols.periods import next_due
 
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    period = profile.control_period("workplace_dose_rate")
+    return next_due(survey_day, period.months if period is not None else None)
 
 
 def _limits_statement(doc: dict[str, Any], profile: Any, source: str) -> tuple[str, dict[str, Any]] | None:
@@ -282,7 +282,7 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
         "decision_rule": rule,
         "instrument_error_percent": error_percent,
         "instrument_error_from_profile": not errors,
-        "next_survey_due": _add_months(survey_day, 3) if conclusion == "complies" else None,
+        "next_survey_due": _next_survey_due(profile, survey_day) if conclusion == "complies" else None,
         "conditions_used": _conditions_used(points),
         "audit": meta.get("audit") or [],
         "background": background,

@@ -220,7 +220,7 @@ def test_acceptance_multi_page_russian_protocol_of_six_points_with_an_expired_ce
     assert "интервал E ± U включает ДМД Е" in flat
     # The verdict under the decision rule first, then the uncertainty remark as a note on the straddling points.
     conclusion = " ".join(first.split())
-    verdict = conclusion.index("Заключение: не соответствует")
+    verdict = conclusion.index("Заключение: недействителен")
     rule = conclusion.index("Правило принятия решения: простое принятие")
     note = conclusion.index("Примечание о неопределённости: в этих точках интервал E ± U содержит ДМД Е")
     assert verdict < rule < note
