@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import structlog
 
+from radsurvey.protocols.errors import SinkError
+
 from ..journal import SEQ_TABLES, STORED, connect, now_iso
 
 if TYPE_CHECKING:
@@ -89,7 +91,8 @@ class JournalFeed:
         self._horizon_sql = ""
         self._bound_sql = ""
 
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """The feed's read-only connection (opened at first use; the feed's thread only)."""
         if self._conn is None:
             self._conn = connect(self.path, readonly=True)
         return self._conn
@@ -123,7 +126,7 @@ class JournalFeed:
         seq of the journal, ``upto`` is that seq: nothing of ours can be
         committed below it later, so the cursor may move there.
         """
-        conn = self._connection()
+        conn = self.connection()
         merged: list[JournalRow] = []
         page_end: int | None = None  # rows beyond a table's full page may hide rows of that table
         conn.execute("BEGIN")  # one snapshot for every table and the horizon
@@ -175,7 +178,7 @@ class JournalFeed:
         return None if found is None else int(found[0])
 
     def load_cursor(self, sink: str) -> int:
-        row = self._connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()
+        row = self.connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()
         return int(row[0]) if row else 0
 
     def close(self) -> None:
@@ -200,7 +203,7 @@ def checkpoint() -> None:
         raise asyncio.CancelledError
 
 
-class DeliveryError(Exception):
+class DeliveryError(SinkError):
     """A batch was not delivered; the sink retries it after a backoff. The message is safe to log."""
 
 

@@ -1,4 +1,4 @@
-"""The InfluxDB sink: DESIGN.md §4.4 line protocol, through the v2 or the v1 write API.
+"""The InfluxDB sink: docs/architecture.md#influxdb line protocol, through the v2 or the v1 write API.
 
 Both write APIs go through one small writer (:class:`LineWriter`): one
 kept-alive ``http.client`` connection in a worker thread, one POST of gzipped
@@ -58,10 +58,10 @@ import structlog
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import InfluxConfig
 from radsurvey.protocols.backoff import Backoff
-from radsurvey.protocols.errors import ConfigError
+from radsurvey.protocols.errors import ConfigError, SinkError
 
 from ..journal import connect, points
-from ..journal.codec import ms_to_iso
+from ..journal.times import ms_to_text
 from .base import CursorSink, DeliveryError, JournalRow, checkpoint
 from .payloads import INFLUX_ROUTES, CompactLines, InfluxContext
 
@@ -74,7 +74,7 @@ PERMANENT_STATUSES = frozenset({400, 422})
 TOO_LARGE = 413
 
 
-class Refused(Exception):
+class Refused(SinkError):
     """The server will never accept these lines (400/422, or 413 for a single point). Safe to log."""
 
     def __init__(self, status: int, message: str):
@@ -82,11 +82,11 @@ class Refused(Exception):
         self.status = status
 
 
-class TooLarge(Exception):
+class TooLarge(SinkError):
     """413: the request body is larger than the server takes."""
 
 
-class WrongApi(Exception):
+class WrongApi(SinkError):
     """The server has no write API of the configured kind: a config fault, not a transient one. Safe to log."""
 
 
@@ -169,7 +169,7 @@ class InfluxSink(CursorSink):
 
     def row_time(self, row: JournalRow) -> str | None:
         if type(row.data) is tuple:
-            return ms_to_iso(row.data[-1] // 1_000_000)
+            return ms_to_text(row.data[-1] // 1_000_000)
         return super().row_time(row)
 
     def _safe(self, text: str) -> str:

@@ -1,4 +1,4 @@
-"""The MQTT sink: the topic contract of DESIGN.md §4.3 (docs/mqtt.md), fed from the journal.
+"""The MQTT sink: the topic contract of docs/architecture.md#mqtt (docs/mqtt.md), fed from the journal.
 
 The connection is an explicit loop::
 
@@ -230,7 +230,7 @@ class MqttSink(CursorSink):
     def _seed_alarms(self) -> None:
         """Every rule's latest alarm event as of the cursor, so the channel states continue from there."""
         assert self._feed is not None
-        conn = self._feed._connection()
+        conn = self._feed.connection()
         self._alarm_rows = {}
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alarm_events'").fetchone():
             return
@@ -267,7 +267,7 @@ class MqttSink(CursorSink):
     def _seed_meters(self) -> None:
         """Model/serial/last_seen of each meter as of the cursor, so a restart publishes full states."""
         assert self._feed is not None
-        conn = self._feed._connection()
+        conn = self._feed.connection()
         for r in conn.execute(
             "SELECT meter, ts, state, detail FROM meter_events WHERE seq <= ? ORDER BY seq", (self.cursor,)
         ):
