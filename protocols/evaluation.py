@@ -1,4 +1,4 @@
-"""Evaluation of a survey against its protocol (DESIGN.md §4.2).
+"""Evaluation of a survey against its protocol (docs/architecture.md#evaluation).
 
 For each point and height: the mean of the readings, the net dose rate after the
 background, the dose rate normalised to the standard workload (formula 1); then
