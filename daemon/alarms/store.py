@@ -128,7 +128,9 @@ def ack_targets(cfg: Any) -> dict[str, set[str]]:
         names = {r.name for r in cfg.alarm_rules(ch)}
         if names:
             # The daemon adds these to every channel with rules (alarms/service.py).
-            out[ch.id] = names | {"journal_write"} | ({"action"} if cfg.alarms.command is not None else set())
+            out[ch.id] = (
+                names | {"journal_write", "journal_damaged"} | ({"action"} if cfg.alarms.command is not None else set())
+            )
     return out
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from radsurvey.protocols.errors import JournalError
 
+from . import recovery
 from .aggregates import HOUR_MS, MAX_GAP_MS, MINUTE_MS
 from .codec import measured_e, ms_to_iso
 from .schema import SCHEMA_VERSION, SEQ_TABLES, STORED, connect, schema_version
@@ -81,6 +82,7 @@ def stats(path: str | Path) -> dict[str, Any]:
     earlier runs could not commit."""
     path = Path(path)
     with reader(path) as conn:
+        recovery.check(conn, path)  # a damaged journal: one line naming the recovery, not a crash half-way
         tables: dict[str, Any] = {}
         compact = _compact(conn)
         for table in SEQ_TABLES:
