@@ -33,6 +33,10 @@ class ProfileError(RadsurveyError):
     """A protocol profile is unknown or its data is inconsistent."""
 
 
+class ShieldingError(RadsurveyError):
+    """A shielding calculation's input is invalid or beyond the regulation's tables; ``field`` names it."""
+
+
 class ConfigError(RadsurveyError):
     """The daemon configuration is invalid; ``field`` is the key path."""
 

@@ -1,4 +1,4 @@
-"""Evaluation of a survey against its protocol (DESIGN.md §4.2).
+"""Evaluation of a survey against its protocol (docs/architecture.md#evaluation).
 
 For each point and height: the mean of the readings, the net dose rate after the
 background, the dose rate normalised to the standard workload (formula 1); then
@@ -317,7 +317,7 @@ def _survey_warnings(survey: Survey, profile: Profile, workload: WorkloadChoice)
     if survey.background_compensated and survey.background_uGy_h:
         yield Finding("ignored, the meter compensates background", "background_ignored", "p.14", "background_uGy_h")
     else:
-        yield from _out_of_range("background_uGy_h", survey.background_uGy_h, profile)
+        yield from _out_of_range("background_uGy_h", survey.background_uGy_h, survey, profile)
     yield from _near_misses(survey.metadata, KNOWN_SURVEY_FIELDS)
 
 
@@ -342,7 +342,7 @@ def _warnings_for_point(
     yield from _attenuation_findings(point)
     for height in heights:
         field_name = f"readings_uGy_h.{height.height_cm}"
-        yield from _out_of_range(field_name, height.readings_uGy_h, profile)
+        yield from _out_of_range(field_name, height.readings_uGy_h, survey, profile)
         if height.below_background:
             shown_background = rounded(background_uGy_h, "background") if background_uGy_h is not None else 0.0
             yield Finding(
@@ -440,14 +440,51 @@ def _point_warnings(points: Iterable[PointEvaluation]) -> Iterable[Finding]:
             yield warning.within(f"points[{point.id}]")
 
 
-def _out_of_range(field_name: str, readings: Sequence[float], profile: Profile) -> Iterable[Finding]:
-    low = profile.instrument.dose_rate_min_uGy_h
-    high = profile.instrument.dose_rate_max_uGy_h
-    outside = sum(1 for r in readings if not low <= r <= high)
+def declared_dose_rate_ranges(metadata: Mapping[str, Any]) -> list[tuple[float, float]]:
+    """The dose-rate ranges (uGy/h) the survey's instruments declare, from its metadata.
+
+    Read from ``instruments`` (``dose_rate_min_uGy_h``/``dose_rate_max_uGy_h``) or the older
+    single ``instrument`` (``dose_rate_range_uGy_h``), at the top level or under ``metadata``;
+    an instrument without both limits declares nothing.
+    """
+    found: list[tuple[float, float]] = []
+    for where in (metadata, metadata.get("metadata")):
+        if not isinstance(where, Mapping):
+            continue
+        listed = where.get("instruments")
+        instruments = list(listed) if isinstance(listed, list) else []
+        if isinstance(where.get("instrument"), Mapping):
+            instruments.append(where["instrument"])
+        for inst in instruments:
+            if not isinstance(inst, Mapping):
+                continue
+            pair = inst.get("dose_rate_range_uGy_h")
+            low, high = pair if isinstance(pair, list | tuple) and len(pair) == 2 else (None, None)
+            low = inst.get("dose_rate_min_uGy_h", low)
+            high = inst.get("dose_rate_max_uGy_h", high)
+            numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
+            if numbers and low < high:
+                found.append((float(low), float(high)))
+    return found
+
+
+def _out_of_range(field_name: str, readings: Sequence[float], survey: Survey, profile: Profile) -> Iterable[Finding]:
+    """Readings outside the dose-rate range the instrument declares (App. 14 p.32-33 is about that range).
+
+    The regulation's 0.1-1000 uGy/h is what the instrument must cover, not where readings must lie: an
+    ordinary 0.09 uGy/h background read by an instrument declaring 0.05-10 000 uGy/h is fine. With
+    several instruments, one covering the reading is enough (the file does not say which was used).
+    Whether the declared range covers the required one is the instrument check's (a validity reason).
+    """
+    ranges = declared_dose_rate_ranges(survey.metadata)
+    if not ranges:
+        return
+    outside = sum(1 for r in readings if not any(low <= r <= high for low, high in ranges))
     if outside:
+        low, high = min(lo for lo, _ in ranges), max(hi for _, hi in ranges)
         yield Finding(
             f"{outside} of {len(readings)} readings outside {low:g}-{high:g} uGy/h,"
-            f" the range the instrument must cover ({profile.instrument.source})",
+            f" the dose-rate range the instrument declares ({profile.instrument.source})",
             "outside_instrument_range",
             "p.32",
             field_name,

@@ -180,6 +180,7 @@ class Mosquitto(_Server):
         acl: str | None = None,
         pki: Pki | None = None,
         allow_anonymous: bool | None = None,
+        extra_config: str = "",
     ):
         """``allow_anonymous``: default true without ``users``, false with them."""
         super().__init__(workdir)
@@ -190,6 +191,7 @@ class Mosquitto(_Server):
         self.users = users
         self.acl = acl
         self.pki = pki
+        self.extra_config = extra_config  # appended to mosquitto.conf: global options, then e.g. a bridge
         self.tls_port = free_port() if pki is not None else None
         self.internal_log = self.workdir / "mosquitto-internal.log"
 
@@ -237,7 +239,7 @@ class Mosquitto(_Server):
                 lines.append(f"acl_file {aclfile}")
         else:
             lines.append("allow_anonymous true")
-        conf.write_text("\n".join(lines) + "\n")
+        conf.write_text("\n".join(lines) + "\n" + self.extra_config)
         return [str(self.binary), "-c", str(conf)]
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import re
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -25,6 +26,9 @@ from .i18n import LANGUAGES, formatter, translations
 from .pdf import ReportError, prepare_target
 
 FORMATS = ("html", "pdf", "csv", "json")
+# Words (and identifiers) up to this many characters are never broken inside a table cell; the tables
+# fit A4 with them in every language (tests/integration/test_report_pdf.py). Longer ones may break.
+LONGEST_UNBROKEN_WORD = 30
 
 
 def _version() -> str:
@@ -125,12 +129,12 @@ def _uncertainty(
     }
 
 
-def _add_months(day: date, months: int) -> date:
-    import calendar
+def _next_survey_due(profile: Any, survey_day: date) -> date | None:
+    """The survey day plus the profile's period for rooms (kz-2008-303 p.107(1): quarterly)."""
+    from radsurvey.protocols.periods import next_due
 
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+    period = profile.control_period("workplace_dose_rate")
+    return next_due(survey_day, period.months if period is not None else None)
 
 
 def _limits_statement(doc: dict[str, Any], profile: Any, source: str) -> tuple[str, dict[str, Any]] | None:
@@ -207,6 +211,9 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
         )
         rows = []
         for h, values in (p.get("heights") or {}).items():
+            u_mean = _u_mean(u["per_height"][h]["std_dev_uGy_h"], u["per_height"][h]["n"])
+            net, normalised = values.get("net_uGy_h"), values.get("normalised_uGy_h")
+            scale = float(normalised) / float(net) if net and normalised else None
             rows.append(
                 {
                     **values,
@@ -214,9 +221,14 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
                     "nominal_height_cm": values.get("nominal_height_cm"),
                     "readings": values.get("readings_uGy_h", []),
                     "std_dev_uGy_h": u["per_height"][h]["std_dev_uGy_h"],
+                    # for printing only (GUM 7.2.6): the Type A standard uncertainty of the mean, s/sqrt(n),
+                    # carried to the normalised value by formula (1)'s factor
+                    "u_mean_uGy_h": u_mean,
+                    "u_normalised_uGy_h": u_mean * scale if u_mean is not None and scale else None,
                 }
             )
         effective = _point_effective(p)
+        limit = float(p.get("limit_uSv_h") or 0.0)
         decision = decide(effective, u["expanded_uSv_h"], float(p.get("limit_uSv_h") or 0.0), rule)
         points.append(
             {
@@ -233,6 +245,7 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
                 "formula_text": _formula_text(profile, p.get("formula", ""), variant),
                 "effective": effective,
                 "uncertainty": u,
+                "ratio_u": u["expanded_uSv_h"] / limit if limit > 0 else None,
                 "decision": decision.verdict,
                 "acceptance_limit_uSv_h": decision.acceptance_limit_uSv_h,
                 "straddles_limit": decision.straddles_limit,
@@ -269,10 +282,11 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
         "decision_rule": rule,
         "instrument_error_percent": error_percent,
         "instrument_error_from_profile": not errors,
-        "next_survey_due": _add_months(survey_day, 3) if conclusion == "complies" else None,
+        "next_survey_due": _next_survey_due(profile, survey_day) if conclusion == "complies" else None,
         "conditions_used": _conditions_used(points),
         "audit": meta.get("audit") or [],
         "background": background,
+        "background_u_uGy_h": _u_mean(_std_dev(background), len(background)),
         "any_below_background": any(r.get("below_background") for p in points for r in p["rows"]),
         "profile": profile,
         "kinds": {k.key: k.text for k in profile.point_kinds},
@@ -286,6 +300,19 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
         "generated_at": datetime.now(UTC),
         "version": _version(),
     }
+
+
+def _std_dev(values: list[float]) -> float | None:
+    from radsurvey.protocols.uncertainty import repeat_statistics
+
+    return repeat_statistics(values).std_dev if len(values) > 1 else None
+
+
+def _u_mean(std_dev: float | None, n: int) -> float | None:
+    """s/sqrt(n), the standard uncertainty of a mean of n repeats (Type A), or None (n < 2 or s = 0)."""
+    if std_dev is None or n < 2 or std_dev <= 0:
+        return None
+    return float(std_dev) / math.sqrt(n)
 
 
 def _conditions_used(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -560,6 +587,19 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
             return Markup(escape(text))
         return Markup(f'<span class="u">{escape(text)}</span>')
 
+    def token(text: Any) -> Markup:
+        """An identifier (serial, certificate number) kept on one line unless too long to fit a cell."""
+        value = str(text or "")
+        kind = "tok" if len(value) <= LONGEST_UNBROKEN_WORD else "t"
+        return Markup(f'<bdi dir="ltr" class="{kind}">{escape(value)}</bdi>')
+
+    def free(text: Any) -> Markup:
+        """Free text typed by a person: whole words, unless a word is too long for any table column."""
+        value = str(text or "")
+        longest = max((len(w) for w in value.split()), default=0)
+        kind = ' class="t"' if longest > LONGEST_UNBROKEN_WORD else ""
+        return Markup(f"<bdi{kind}>{escape(value)}</bdi>")
+
     def label(text: str) -> Markup:
         """A translated header "Name, unit": the unit kept on one line."""
         head, sep, tail = str(text).rpartition(", ")
@@ -568,6 +608,10 @@ def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) ->
         return Markup(f"{escape(head)}, {unit(tail)}")
 
     env.filters["num"] = fmt.number
+    env.filters["measured"] = fmt.measured
+    env.filters["uncertainty"] = fmt.uncertainty
+    env.filters["token"] = token
+    env.filters["free"] = free
     env.filters["day"] = fmt.date
     env.filters["digits"] = fmt.digits
     env.filters["time_span"] = fmt.time_span

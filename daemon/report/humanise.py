@@ -135,7 +135,8 @@ class Humaniser:
         _ = self._
         u = self._units()
         m = re.match(
-            rf"^(\d+) of (\d+) readings outside ({_NUM})-({_NUM}) uGy/h, the range the instrument must cover \((.*)\)$",
+            rf"^(\d+) of (\d+) readings outside ({_NUM})-({_NUM}) uGy/h,"
+            r" the dose-rate range the instrument declares \((.*)\)$",
             text,
         )
         if m:

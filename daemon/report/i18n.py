@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import functools
 import io
+import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from importlib import resources
 from typing import Any
 
@@ -117,6 +119,34 @@ class Formatter:
             return text.replace(".", ",")
         return text
 
+    def _localise(self, text: str) -> str:
+        if self.lang == "fa":
+            return text.replace(".", PERSIAN_DECIMAL).translate(PERSIAN_DIGITS)
+        if self.lang in ("ru", "kk", "ro"):
+            return text.replace(".", ",")
+        return text
+
+    def uncertainty(self, u: Any) -> str:
+        """An expanded uncertainty U to two significant figures (GUM, JCGM 100:2008, 7.2.6)."""
+        places = gum_places(u)
+        if places is None:
+            return self.number(u, ".2g")
+        return self._localise(_fixed(float(u), places))
+
+    def measured(self, value: Any, u: Any) -> str:
+        """A value to the decimal place of its uncertainty ``u`` at two significant figures (GUM 7.2.6).
+
+        Without a usable ``u`` (none, zero) the value keeps six significant figures.
+        """
+        places = gum_places(u)
+        if places is None or value is None or isinstance(value, bool):
+            return self.number(value)
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return str(value)
+        return self._localise(_fixed(number, places))
+
     def date(self, value: Any) -> str:
         """A date in the language's usual form, or Solar Hijri ``YYYY/MM/DD`` when asked (any language)."""
         if value in (None, ""):
@@ -152,6 +182,32 @@ class Formatter:
             same_day = last.date() == first.date()
             text += f" – {'' if same_day else self.date(last) + ' '}{last:%H:%M:%S}"
         return self.digits(f"{text} {_offset(first)}")
+
+
+def gum_places(u: Any) -> int | None:
+    """Decimal places that show ``u`` with two significant figures (negative: tens, hundreds...); None if u <= 0."""
+    if u is None or isinstance(u, bool):
+        return None
+    try:
+        value = float(u)
+    except (TypeError, ValueError):
+        return None
+    if not math.isfinite(value) or value <= 0:
+        return None
+    exponent = Decimal(repr(value)).adjusted()  # 0.4812 -> -1, 13.2 -> 1
+    places = 1 - exponent
+    if Decimal(repr(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP).adjusted() > exponent:
+        places -= 1  # 0.0996 rounds to 0.10: still two significant figures, one place fewer
+    return places
+
+
+def _fixed(value: float, places: int) -> str:
+    """``value`` rounded half-up at ``places`` decimals, printed without exponent, never ``-0``."""
+    quantum = Decimal(1).scaleb(-places)
+    text = format(Decimal(repr(value)).quantize(quantum, rounding=ROUND_HALF_UP), "f")
+    if text.startswith("-") and not text.strip("-0."):
+        text = text[1:]
+    return text
 
 
 def _offset(moment: datetime) -> str:

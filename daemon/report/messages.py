@@ -97,8 +97,8 @@ SUBJECTS = {
 }
 WARNINGS = {
     "outside_range": N_(
-        "%(outside)s of %(total)s readings outside %(low)s–%(high)s %(uGy_h)s, the range the instrument must cover"
-        " (%(source)s)"
+        "%(outside)s of %(total)s readings outside %(low)s–%(high)s %(uGy_h)s, the dose-rate range the instrument"
+        " declares (%(source)s)"
     ),
     "below_background": N_(
         "mean %(mean)s %(uGy_h)s is below the background %(background)s %(uGy_h)s; net dose rate set to 0"

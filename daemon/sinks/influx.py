@@ -1,4 +1,4 @@
-"""The InfluxDB sink: DESIGN.md §4.4 line protocol, through the v2 or the v1 write API.
+"""The InfluxDB sink: docs/architecture.md#influxdb line protocol, through the v2 or the v1 write API.
 
 Both write APIs go through one small writer (:class:`LineWriter`): one
 kept-alive ``http.client`` connection in a worker thread, one POST of gzipped

@@ -17,9 +17,14 @@ def evaluable(doc: dict[str, Any]) -> dict[str, Any]:
     """The survey file without what only sessions and reports use (``metadata``, ``id``).
 
     Every other field goes to the parser as written, so its warnings are the
-    ones ``radsurvey evaluate`` gives on the exported file.
+    ones ``radsurvey evaluate`` gives on the exported file. The instruments stay:
+    readings are judged against the dose-rate range they declare (App. 14 p.32-33).
     """
-    return {k: v for k, v in doc.items() if k not in REPORT_ONLY_KEYS}
+    out = {k: v for k, v in doc.items() if k not in REPORT_ONLY_KEYS}
+    metadata = doc.get("metadata")
+    if isinstance(metadata, dict) and metadata.get("instruments"):
+        out["metadata"] = {"instruments": metadata["instruments"]}
+    return out
 
 
 def evaluate_document(doc: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from radsurvey.daemon.report import write_report
+from radsurvey.daemon.report import render_report, write_report
 from radsurvey.daemon.report.i18n import formatter
 from radsurvey.daemon.report.pdf import ReportError, find_chromium
 from radsurvey.daemon.survey.evaluation import evaluate_document
@@ -55,13 +55,15 @@ def test_pdf_report_on_a4_carries_the_evaluation_numbers(doc: dict, chromium: st
     assert pages >= 1
     text = pdf_text(out)
     evaluation = evaluate_document(doc)
-    number = formatter("en").number
-    for point in evaluation["points"]:
+    report = json.loads(render_report(doc, fmt="json"))
+    fmt = formatter("en")
+    for point, judged in zip(evaluation["points"], report["points"], strict=True):
         assert f"Point {point['id']}" in text
-        assert number(point["effective_dose_rate_uSv_h"]) in text
-        assert number(point["limit_uSv_h"]) in text
-        for height in point["heights"].values():
-            assert number(height["normalised_uGy_h"]) in text
+        # E to the decimal place of U, U to two significant figures (GUM 7.2.6); the JSON keeps full precision.
+        u = judged["uncertainty"]["expanded_uSv_h"]
+        assert judged["effective_uSv_h"] == point["effective_dose_rate_uSv_h"]
+        assert f"{fmt.measured(point['effective_dose_rate_uSv_h'], u)} ± {fmt.uncertainty(u)}" in text
+        assert fmt.number(point["limit_uSv_h"]) in text
     assert "The measured dose rates exceed the permissible level" in text
     assert "City Polyclinic No. 7 (example)" in text
     assert "VC-08-5531" in text
@@ -214,8 +216,14 @@ def test_acceptance_multi_page_russian_protocol_of_six_points_with_an_expired_ce
     # Every point, its E with U (decimal comma), the failing one named, the straddle flagged.
     for point in ("R1", "R2", "S1", "S2", "A1", "B1"):
         assert f"Точка {point}" in flat
-    assert "2,77083 ± 0,48" in flat
+    assert "2,77 ± 0,48" in flat  # E = 2.77083, U = 0.48: E to U's decimal place (GUM 7.2.6)
     assert "интервал E ± U включает ДМД Е" in flat
+    # The verdict under the decision rule first, then the uncertainty remark as a note on the straddling points.
+    conclusion = " ".join(first.split())
+    verdict = conclusion.index("Заключение: недействителен")
+    rule = conclusion.index("Правило принятия решения: простое принятие")
+    note = conclusion.index("Примечание о неопределённости: в этих точках интервал E ± U содержит ДМД Е")
+    assert verdict < rule < note
     # Formulas with the decimal comma; units translated and never broken across lines.
     assert "E = 0,25 * (D80 + 0,5*D120)" in flat
     assert not any(re.search(r"мкГр/\s*$|мкЗв/\s*$", line) for line in text.splitlines())
@@ -224,7 +232,7 @@ def test_acceptance_multi_page_russian_protocol_of_six_points_with_an_expired_ce
     assert "U = 100 кВ, I = 4 мА" in flat and "U = 100 кВ, I = 2 мА" in flat
     assert "09:10:00 – 10:40:00 UTC+05:00" in flat
     # Warnings for people; the audit annex; the decision rule.
-    assert "Точка B1, 120 см: 3 из 3 показаний вне диапазона 0,1–1000 мкГр/ч" in flat
+    assert "вне диапазона" not in flat  # the instrument declares 0.05-10 000 µGy/h: B1's 0.05-0.08 are within
     assert "Приложение А. Журнал изменений" in flat and "показания отброшены" in flat
     assert "простое принятие (ILAC-G8:09/2019, п. 4.2.1)" in flat
     assert "Руководитель лаборатории" in flat
@@ -277,3 +285,117 @@ def test_a_limits_profile_is_stated_on_the_first_page_in_the_reports_language(
     words = LIMITS_WORDS[lang]
     for part in (words,) if isinstance(words, str) else words:
         assert part in first, f"{lang}: {part!r} not on the first page"
+
+
+# -- every table of every language fits the A4 text width (issue 22) ------------------------------------
+
+ZWNJ = "\u200c"
+
+
+def longest_catalogue_words(lang: str, count: int = 3) -> list[str]:
+    """The ``count`` longest words the language's catalogue holds (English: the template's msgids)."""
+    from babel.messages.pofile import read_po
+
+    locale = resources.files("radsurvey.daemon.report").joinpath("locale")
+    path = locale / "radsurvey.pot" if lang == "en" else locale / lang / "LC_MESSAGES" / "radsurvey.po"
+    with path.open("rb") as fp:
+        catalog = read_po(fp)
+    words: set[str] = set()
+    for message in catalog:
+        text = message.id if lang == "en" else message.string
+        if not message.id or not text:
+            continue
+        text = re.sub(r"%\(\w+\)s", " ", " ".join(text) if isinstance(text, tuple) else text)
+        words.update(w.replace(ZWNJ, "") for w in re.findall(r"\w[\w\-\u200c]*\w", text))
+    return sorted(words, key=lambda w: (-len(w), w))[:count]
+
+
+def stress_document(lang: str) -> dict:
+    """The six-point survey with the catalogue's longest words as room names and instrument model."""
+    from tests.report_documents import six_point_survey
+
+    doc = six_point_survey(expired=False)
+    first, second, third = longest_catalogue_words(lang)
+    for n, point in enumerate(doc["points"]):
+        point["room"] = (first, second, third)[n % 3]
+    doc["metadata"]["instruments"][0]["model"] = f"{second} {first}"
+    doc["metadata"]["apparatus"]["model"] = third
+    doc["metadata"]["instruments"][0]["serial"] = "VC-2026-0042"
+    return doc
+
+
+def ink_outside_text_width(pdf: Path, dpi: int = 60, slack_mm: float = 0.5) -> list[tuple[int, int]]:
+    """(page, x) of any dark pixel left or right of the 182 mm text column (14 mm margins on A4)."""
+    out = pdf.with_suffix("")
+    subprocess.run(["pdftoppm", "-r", str(dpi), "-gray", str(pdf), str(out)], check=True, timeout=120)
+    found = []
+    for n, image in enumerate(sorted(pdf.parent.glob(out.name + "-*.pgm")), start=1):
+        data = image.read_bytes()
+        _, width, height, _, _ = data.split(maxsplit=4)
+        w, h = int(width), int(height)
+        pixels = data[-w * h :]
+        left = int((14 - slack_mm) / 25.4 * dpi)
+        right = int((210 - 14 + slack_mm) / 25.4 * dpi)
+        for y in range(h):
+            row = pixels[y * w : (y + 1) * w]
+            dark = [x for x in (*range(left), *range(right, w)) if row[x] < 160]
+            if dark:
+                found.append((n, dark[0]))
+                break
+    return found
+
+
+@pytest.fixture(scope="module")
+def stress_pdfs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    """Per language: the real PDF, and one printed without side margins so overflow is not clipped.
+
+    Chromium clips what crosses the page margin; with the side margins set to 0 the 182 mm text column
+    stays where it was (it is centred) and anything wider than it shows as ink in the margin.
+    """
+    from radsurvey.daemon.report import render_report
+    from radsurvey.daemon.report.pdf import html_to_pdf
+
+    try:
+        find_chromium()
+    except ReportError as err:
+        pytest.fail(f"{err} (the PDF tests need the Debian package 'chromium')")
+    out = tmp_path_factory.mktemp("stress")
+    pdfs = {}
+    for lang in ("en", "ru", "kk", "fa", "ro"):
+        doc = stress_document(lang)
+        real = write_report(doc, out / f"{lang}.pdf", fmt="pdf", lang=lang)
+        html = render_report(doc, fmt="html", lang=lang)
+        assert "margin: 16mm 14mm 18mm 14mm;" in html
+        unclipped = html_to_pdf(
+            html.replace("margin: 16mm 14mm 18mm 14mm;", "margin: 16mm 0 18mm 0;"), out / f"{lang}-wide.pdf"
+        )
+        pdfs[lang] = (real, unclipped)
+    return pdfs
+
+
+def whole_text(path: Path) -> str:
+    """The PDF's text, words joined across a line break only after a hyphen (no other word is split)."""
+    text = pdf_text(path).translate(BIDI).replace(ZWNJ, "")
+    return " ".join(re.sub(r"-\n\s*", "-", text).split())
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
+def test_no_table_crosses_the_margin_with_the_catalogues_longest_words(
+    stress_pdfs: dict[str, tuple[Path, Path]], lang: str
+) -> None:
+    real, unclipped = stress_pdfs[lang]
+    assert ink_outside_text_width(unclipped) == []
+    assert ink_outside_text_width(real) == []
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
+def test_table_words_are_printed_whole(stress_pdfs: dict[str, tuple[Path, Path]], lang: str) -> None:
+    from radsurvey.daemon.report.i18n import translations
+
+    _ = translations(lang).gettext
+    text = whole_text(stress_pdfs[lang][0])
+    words = [*longest_catalogue_words(lang), "VC-2026-0042"]
+    for label in ("pass", "fail", "Ratio E / limit", "Room category", "Verdict", "Serial number"):
+        words += [w for w in re.findall(r"\w[\w\-]*\w", _(label).replace(ZWNJ, "")) if len(w) > 3]
+    missing = [w for w in words if not re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text)]
+    assert missing == []

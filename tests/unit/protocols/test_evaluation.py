@@ -116,10 +116,23 @@ def test_an_override_equal_to_the_table_keeps_the_table_as_source(minimal_survey
     assert not result.warnings
 
 
-def test_readings_outside_the_required_instrument_range_are_flagged(minimal_survey):
-    data = minimal_survey(point={"readings_uGy_h": {"80": [1200.0, 900.0, 0.05]}})
+def test_readings_outside_the_instruments_declared_range_are_flagged(minimal_survey):
+    instrument = {"model": "DR-2", "dose_rate_min_uGy_h": 0.1, "dose_rate_max_uGy_h": 1000}
+    data = minimal_survey(point={"readings_uGy_h": {"80": [1200.0, 900.0, 0.05]}}, instruments=[instrument])
     warnings = evaluated(data).points[0].warnings
     assert any(w.startswith("readings_uGy_h.80: 2 of 3 readings outside 0.1-1000") for w in warnings)
+
+
+def test_a_second_instrument_covering_the_readings_is_enough(minimal_survey):
+    low = {"model": "DR-2", "dose_rate_min_uGy_h": 0.01, "dose_rate_max_uGy_h": 100}
+    high = {"model": "DR-3", "metadata": None, "dose_rate_min_uGy_h": 1, "dose_rate_max_uGy_h": 10000}
+    data = minimal_survey(point={"readings_uGy_h": {"80": [1200.0, 900.0, 0.05]}}, instruments=[low, high])
+    assert not [w for w in evaluated(data).points[0].warnings if "outside" in w]
+
+
+def test_without_a_declared_range_readings_are_not_judged_against_the_regulations_range(minimal_survey):
+    data = minimal_survey(point={"readings_uGy_h": {"80": [1200.0, 900.0, 0.05]}})
+    assert not [w for w in evaluated(data).points[0].warnings if "outside" in w]
 
 
 def test_heights_that_do_not_match_the_point_kind_are_flagged(minimal_survey):

@@ -111,9 +111,11 @@ def test_guarded_acceptance_from_the_survey_metadata_fails_a_point_close_below_t
 
 
 def test_warnings_read_as_sentences_for_people_in_the_reports_language() -> None:
-    html = render_report(six_point_survey(), fmt="html", lang="ru")
+    doc = six_point_survey()
+    doc["metadata"]["instruments"][0].update(dose_rate_min_uGy_h=0.1, dose_rate_max_uGy_h=1000)
+    html = render_report(doc, fmt="html", lang="ru")
     assert "points[" not in html and "readings_uGy_h" not in html and "background_uGy_h" not in html
-    assert "Точка B1, 120 см: 3 из 3 показаний вне диапазона 0,1–1000 мкГр/ч" in html
+    assert "Точка B1, 120 см: 3 из 3 показаний вне диапазона 0,1–1000 мкГр/ч, заявленного для прибора" in html
     assert "Фон: 1 из 3 показаний вне диапазона" in html
     assert "(Прил. 14 п. 32–33; осн. текст п. 15)" in html
 
@@ -203,6 +205,7 @@ def _html_warnings(html: str) -> list[str]:
 @pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
 def test_csv_warning_rows_say_what_the_html_says_with_code_paragraph_and_field(lang: str) -> None:
     doc = six_point_survey(expired=True)
+    doc["metadata"]["instruments"][0].update(dose_rate_min_uGy_h=0.1, dose_rate_max_uGy_h=1000)
     rows = list(csv.DictReader(io.StringIO(render_report(doc, fmt="csv", lang=lang))))
     warnings = [r for r in rows if r["point"] == "warning"]
     assert [r["detail"] for r in warnings] == _html_warnings(render_report(doc, fmt="html", lang=lang))
@@ -284,3 +287,35 @@ def test_a_limits_profile_that_is_also_a_survey_method_is_stated_too() -> None:
     assert _limits_line(render_report(doc, fmt="html", lang="ro")) == (
         "Limite de doză: kz-2008-303, versiunea 2. Metoda de măsurare și calculele: kz-2008-303."
     )
+
+
+@pytest.mark.parametrize("lang", ["en", "ru", "kk", "fa", "ro"])
+@pytest.mark.parametrize("with_plan", [True, False])
+def test_sections_are_numbered_without_a_gap(lang: str, with_plan: bool) -> None:
+    import re
+
+    from radsurvey.daemon.report.i18n import formatter
+
+    doc = six_point_survey()
+    doc["metadata"]["notes"] = "door closer replaced"
+    if not with_plan:
+        doc["metadata"].pop("plan_outline_m")
+        for point in doc["points"]:
+            point.pop("plan_x_m", None), point.pop("plan_y_m", None)
+    html = render_report(doc, fmt="html", lang=lang)
+    numbers = re.findall(r"<h2>([0-9۰-۹]+)\. ", html)
+    expected = [formatter(lang).digits(n) for n in range(1, len(numbers) + 1)]
+    assert numbers == expected
+    assert len(numbers) == (11 if with_plan else 10)
+
+
+def test_values_are_printed_to_the_resolution_of_their_uncertainty_and_json_keeps_them_whole() -> None:
+    from html import unescape
+
+    doc = six_point_survey()
+    html = unescape(render_report(doc, fmt="html", lang="en"))
+    a1 = next(p for p in json_report(doc)["points"] if p["id"] == "A1")
+    assert a1["effective_uSv_h"] == pytest.approx(2.7708333333, rel=1e-9)  # JSON: full precision
+    assert round(a1["uncertainty"]["expanded_uSv_h"], 2) == 0.48
+    assert "2.77 ± 0.48" in html and "2.77083" not in html
+    assert "1.11" in html and "1.10833" not in html  # E / limit to the decimal place of U / limit

@@ -18,9 +18,9 @@ def humaniser(lang: str) -> Humaniser:
     [
         (
             "en",
-            "points[S1].readings_uGy_h.120: 1 of 3 readings outside 0.1-1000 uGy/h, the range the instrument must"
-            " cover (App. 14 p.32-33; main text p.15)",
-            "Point S1, 120 cm: 1 of 3 readings outside 0.1–1000 µGy/h, the range the instrument must cover"
+            "points[S1].readings_uGy_h.120: 1 of 3 readings outside 0.1-1000 uGy/h, the dose-rate range the"
+            " instrument declares (App. 14 p.32-33; main text p.15)",
+            "Point S1, 120 cm: 1 of 3 readings outside 0.1–1000 µGy/h, the dose-rate range the instrument declares"
             " (App. 14 p.32–33; main text p.15)",
         ),
         (

@@ -85,13 +85,12 @@ def test_html_report_shows_every_protocol_field(doc: dict) -> None:
         "horizontal",
         "2.5 mm Al",
         "literal: E = 0.25 * (D80 + 0.5*D120)",
-        "2.875",
-        "0.411458",
-        "2.77083",
-        "1.108",
+        "2.88 ± 0.50",  # E = 2.875, U = 0.501: E to U's decimal place, U to two significant figures (GUM 7.2.6)
+        "0.411 ± 0.071",
+        "2.77 ± 0.48",
+        "1.11",
         "Signatures",
         "size: A4",
-        "Background: 1 of 3 readings outside 0.1–1000 µGy/h",  # a warning for people, no field path
         "Position of the point",
         "radiographer's position beside the table, 1 m from the beam axis",
     ):
@@ -102,15 +101,17 @@ def test_formula3_conservative_variant_is_named_and_used(doc: dict) -> None:
     doc["options"] = {"formula3": "conservative"}
     html = visible(render_report(doc, fmt="html"))
     assert "conservative: E = 0.25 * (D80 + D120)" in html
-    e = evaluate_document(doc)["points"][1]["effective_dose_rate_uSv_h"]
-    assert formatter("en").number(e) in html
+    s1 = json.loads(render_report(doc, fmt="json"))["points"][1]
+    assert s1["effective_uSv_h"] == evaluate_document(doc)["points"][1]["effective_dose_rate_uSv_h"]  # JSON: full
+    u = s1["uncertainty"]["expanded_uSv_h"]
+    assert f"{formatter('en').measured(s1['effective_uSv_h'], u)} ± {formatter('en').uncertainty(u)}" in html
 
 
 def test_russian_report_translates_the_labels(doc: dict) -> None:
     html = render_report(doc, fmt="html", lang="ru")
     assert "Протокол радиационного контроля" in html
     assert 'Мощность эффективной дозы E ± U (k = 2), <span class="u">мкЗв/ч</span>' in html
-    assert "2,875" in html  # decimal comma
+    assert "2,88 ± 0,50" in html  # decimal comma
     assert "не соответствует" in html
 
 
@@ -119,7 +120,7 @@ def test_persian_report_is_right_to_left_with_persian_digits_and_solar_hijri_dat
 ) -> None:
     html = render_report(doc, fmt="html", lang="fa", solar_hijri=True)
     assert '<html lang="fa" dir="rtl">' in html
-    assert "۲٫۸۷۵" in html  # 2.875 in Persian digits with the Persian decimal separator
+    assert "۲٫۸۸ ± ۰٫۵۰" in html  # 2.88 ± 0.50 in Persian digits with the Persian decimal separator
     assert "۱۳۸۷/۰۸/۲۴" in html  # 2008-11-14
     assert "گزارش کنترل پرتو" in html
 
@@ -216,7 +217,7 @@ def test_persian_report_isolates_latin_and_digits_from_the_right_to_left_layout(
     assert "<bdi>12 Example Street, Almaty</bdi>" in html  # direction from its first letter: left-to-right
     # Persian decimal separator and digits in the formula too (heights in the names stay as written).
     assert '<bdi dir="ltr" class="formula">E = ۰٫۵ * (۰٫۱۵*D160 + ۰٫۳*D120 + ۰٫۵*D80 + ۰٫۰۵*D30)</bdi>' in html
-    assert '<bdi dir="ltr">R500-06-1187</bdi>' in html
+    assert '<bdi dir="ltr" class="tok">R500-06-1187</bdi>' in html  # isolated and on one line
     parser = _CellText()
     parser.feed(html)
     bare = [text for text, isolated in parser.chunks if re.search(r"[A-Za-z0-9]", text) and not isolated]
