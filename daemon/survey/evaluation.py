@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from radsurvey.protocols.errors import SurveyError
 
 if TYPE_CHECKING:
+    from radsurvey.protocols.evaluation import PointEvaluation, SurveyEvaluation
     from radsurvey.protocols.shielding.room import RoomResult
 
 REPORT_ONLY_KEYS = ("metadata", "id")
@@ -55,8 +56,10 @@ def load_design(ref: str | Path, *, source: str | None = None, base: Path | None
         raise SurveyError(str(err), source=source, field="shielding_design") from None
 
 
-def evaluate_document(doc: dict[str, Any], *, source: str | None = None, base: Path | None = None) -> dict[str, Any]:
-    """Parse and evaluate a survey document; the evaluation's ``to_dict()``.
+def evaluate_document(
+    doc: dict[str, Any], *, source: str | None = None, base: Path | None = None
+) -> SurveyEvaluation:
+    """Parse and evaluate a survey document (the typed result; ``to_dict()`` at the edges that print it).
 
     A survey naming its room's ``shielding_design`` is evaluated with it (relative paths
     from ``base``, the survey file's folder, or the working directory).
@@ -68,13 +71,13 @@ def evaluate_document(doc: dict[str, Any], *, source: str | None = None, base: P
     design = None
     if survey.shielding_design:
         design = load_design(survey.shielding_design, source=source, base=base)
-    return evaluate(survey, design=design).to_dict()
+    return evaluate(survey, design=design)
 
 
-def evaluate_point(doc: dict[str, Any], point_id: str, *, source: str | None = None) -> dict[str, Any]:
+def evaluate_point(doc: dict[str, Any], point_id: str, *, source: str | None = None) -> PointEvaluation:
     """Evaluate one point of a (possibly unfinished) survey: background + that point only."""
     point = next((p for p in doc["points"] if p["id"] == point_id), None)
     if point is None:
         raise SurveyError(f"no point {point_id!r}", source=source, field="points")
     result = evaluate_document({**doc, "points": [point]}, source=source)
-    return result["points"][0]
+    return result.points[0]
