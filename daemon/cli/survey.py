@@ -6,11 +6,14 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from .common import fail, run_command
+
+if TYPE_CHECKING:
+    from radsurvey.protocols.evaluation import SurveyEvaluation
 
 app = typer.Typer(help="Guided X-ray room surveys: sessions, capture, survey files.", no_args_is_help=True)
 
@@ -538,7 +541,7 @@ def show_command(
     doc = session.document()
     problems = session.problems()
     try:
-        evaluation: dict[str, Any] | None = evaluate_document(doc, source=f"survey {survey_id}")
+        evaluation: SurveyEvaluation | None = evaluate_document(doc, source=f"survey {survey_id}")
         problem = ""
     except SurveyError as err:
         evaluation, problem = None, str(err)
@@ -548,7 +551,7 @@ def show_command(
                 {
                     "status": session.status,
                     "survey": doc,
-                    "evaluation": evaluation,
+                    "evaluation": evaluation.to_dict() if evaluation else None,
                     "problem": problem or None,
                     "problems": problems,
                 },
@@ -613,7 +616,7 @@ def import_command(
             sid = store.import_document(doc, survey_id=survey_id, source=str(file))
             if wanted and sid != wanted:
                 typer.echo(f"note: survey id {wanted!r} is taken; stored as {sid}", err=True)
-            for p in result["points"]:
+            for p in result.points:
                 store.record_point(sid, p)
             return sid
 
