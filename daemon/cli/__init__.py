@@ -1,7 +1,7 @@
 """The ``radsurvey`` command.
 
 Only typer is imported at start-up; every command imports what it needs inside
-its function, so that ``radsurvey --help`` stays fast (DESIGN.md §6). Command
+its function, so that ``radsurvey --help`` stays fast (docs/architecture.md#performance). Command
 groups live in sibling modules and are attached in :func:`_build`.
 """
 

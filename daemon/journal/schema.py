@@ -7,14 +7,16 @@ see README.md in this folder) and read through the views ``readings`` and
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
 from radsurvey.protocols.errors import JournalError
+
+from . import times
 
 log = structlog.get_logger("radsurvey.journal")
 
@@ -187,13 +189,9 @@ MIGRATIONS: list[tuple[int, str, str | Callable[[sqlite3.Connection], None]]] = 
 ]
 
 
-# ISO-8601 text (what 0.1 stored, millisecond precision, "Z") <-> integer UTC milliseconds, in SQL.
-def iso_sql(col: str) -> str:
-    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {col} / 1000.0, 'unixepoch')"
-
-
-def ms_sql(col: str) -> str:
-    return f"(CAST(strftime('%s', {col}) AS INTEGER) * 1000 + CAST(substr(strftime('%f', {col}), 4) AS INTEGER))"
+# The journal's time text <-> integer UTC milliseconds, in SQL (times.py).
+iso_sql = times.text_sql
+ms_sql = times.ms_sql
 
 
 COMPACT_TABLES = """
@@ -327,7 +325,12 @@ LEFT JOIN sample_extra x ON x.seq = s.seq
 """
 
 
-def _compact(conn: sqlite3.Connection) -> None:
+def has_compact_rows(conn: sqlite3.Connection) -> bool:
+    """Whether the journal (schema 5 on) stores compact rows and their aggregates (else it awaits migration)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sample_rows'").fetchone() is not None
+
+
+def _to_compact_rows(conn: sqlite3.Connection) -> None:
     """0.1's readings and samples -> compact rows (every value kept bit for bit), then the aggregates."""
     for statement in _statements(COMPACT_TABLES):
         conn.execute(statement)
@@ -361,7 +364,7 @@ MIGRATIONS.append(
         5,
         "compact readings and samples (integer times, context ids, derived columns), views with 0.1's columns,"
         " minute/hour aggregates and the yearly dose record",
-        _compact,
+        _to_compact_rows,
     )
 )
 
@@ -414,8 +417,7 @@ def max_seq(conn: sqlite3.Connection) -> int:
     return int(row[0] or 0)
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+now_iso = times.now_text
 
 
 def connect(path: Path, *, readonly: bool = False, synchronous: str = "normal") -> sqlite3.Connection:
@@ -425,6 +427,17 @@ def connect(path: Path, *, readonly: bool = False, synchronous: str = "normal") 
             if not path.exists():
                 raise JournalError("journal not found", source=str(path))
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+            try:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.OperationalError:
+                # A WAL journal in a folder we cannot write (a read-only disk, another user's files): SQLite cannot
+                # make its -shm there. Nobody can be writing it then, so it is read as it stands on the disk.
+                conn.close()
+                if os.access(path.parent, os.W_OK):
+                    raise
+                conn = sqlite3.connect(
+                    f"file:{path}?mode=ro&immutable=1", uri=True, timeout=10, check_same_thread=False
+                )
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -434,7 +447,10 @@ def connect(path: Path, *, readonly: bool = False, synchronous: str = "normal") 
         conn.row_factory = sqlite3.Row
         return conn
     except sqlite3.DatabaseError as err:
-        raise JournalError(f"cannot open journal: {err}", source=str(path)) from None
+        hint = ""
+        if not readonly and "readonly" in str(err):
+            hint = " (the daemon writes its journal: check the owner and mode of the file and of its folder)"
+        raise JournalError(f"cannot open journal: {err}{hint}", source=str(path)) from None
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
