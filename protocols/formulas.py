@@ -358,3 +358,17 @@ def _finite(value: float, what: str) -> float:
 def heights_text(heights: Collection[int]) -> str:
     """``30/80/120 cm``."""
     return "/".join(str(h) for h in sorted(heights)) + " cm"
+
+
+def formula_text(formula: str, formula3: Formula3Variant = "literal", *, profile: Profile | None = None) -> str:
+    """The printed text of formula ``formula`` ("2", "3" or "4") of App. 14 p.28-29, e.g. ``E = 0.5 * D``."""
+    profile = resolve_profile(profile)
+    if formula == "3":
+        return profile.formula3[formula3].text
+    if formula == "4":
+        return profile.formula4.text
+    if formula == "2":
+        w = profile.height_weights.weights
+        terms = " + ".join(f"{w[h]:g}*D{h}" for h in sorted(w, reverse=True))
+        return f"E = {profile.effective_conversion.value:g} * ({terms})"
+    return formula

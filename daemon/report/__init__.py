@@ -39,16 +39,9 @@ def _version() -> str:
 
 
 def _formula_text(profile: Any, formula: str, variant: str) -> str:
-    f = str(formula)
-    if "3" in f:
-        return profile.formula3[variant].text
-    if "4" in f:
-        return profile.formula4.text
-    if "2" in f:
-        w = profile.height_weights.weights
-        terms = " + ".join(f"{w[h]:g}*D{h}" for h in sorted(w, reverse=True))
-        return f"E = {profile.effective_conversion.value:g} * ({terms})"
-    return f
+    from radsurvey.protocols.formulas import formula_text
+
+    return formula_text(str(formula), "conservative" if variant == "conservative" else "literal", profile=profile)
 
 
 def _point_effective(p: dict[str, Any]) -> float:
