@@ -1,7 +1,7 @@
 """Maps the top-level folders onto the ``radsurvey.*`` namespace.
 
 The repository keeps ``daemon/``, ``drivers/``, ``protocols/`` and ``config/`` at
-its top level (DESIGN.md §2) while everything imports as ``radsurvey.<folder>``.
+its top level (docs/architecture.md#one-namespace-four-folders) while everything imports as ``radsurvey.<folder>``.
 ``radsurvey`` itself is a namespace package with no ``__init__.py``.
 """
 

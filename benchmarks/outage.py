@@ -1,4 +1,4 @@
-"""After-outage benchmarks against real servers (DESIGN.md §6); prints one JSON document.
+"""After-outage benchmarks against real servers (docs/architecture.md#performance); prints one JSON document.
 
     .venv/bin/python benchmarks/outage.py [--quick] [--only drain,state] [--out benchmarks/outage-results.json]
 

@@ -39,7 +39,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from radsurvey.daemon import journal_query
-from radsurvey.daemon.journal import connect, migrate
+from radsurvey.daemon.journal import connect, migrate, seek, times
 
 CHANNELS = [f"ch{i}" for i in range(8)]
 
@@ -161,7 +161,7 @@ def bench_trend(days: float) -> dict[str, object]:
         # Baseline in the same run: the same buckets recomputed from the raw samples of one channel (what the
         # trend cost before the aggregates), through the samples view with 0.1's columns.
         conn = connect(path, readonly=True)
-        first = journal_query.seq_at(conn, "samples", journal_query.iso_z(end - wide))
+        first = seek.seq_split(conn, times.datetime_to_ms(end - wide), "samples")
         _, prefix = journal_query.bucket_for(wide.total_seconds())
         out[f"baseline_raw_{wide_name}_one_channel_ms"] = round(
             1000

@@ -78,6 +78,22 @@ class JournalConfig(_Section):
         return Path(state_directory) / self.path
 
 
+class FacilityConfig(_Section):
+    """The facility record (docs/facility.md): rooms, surveys, holds; its alarms on the rooms' monitors."""
+
+    path: Path | None = Field(
+        None, description="the facility record (SQLite); default facility.sqlite beside the journal"
+    )
+    poll_interval_s: float = Field(
+        30.0, gt=0, le=3600, description="how often the daemon re-reads the record for holds and overdue rooms"
+    )
+
+    def resolved_path(self, journal_path: Path) -> Path:
+        if self.path is None:
+            return journal_path.with_name("facility.sqlite")
+        return self.path if self.path.is_absolute() else journal_path.parent / self.path
+
+
 class ShutdownConfig(_Section):
     drain_s: float = Field(
         3.0,
@@ -168,6 +184,7 @@ class DaemonConfig(BaseSettings):
     alarms: AlarmsConfig = AlarmsConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
     web: WebConfig | None = None
+    facility: FacilityConfig | None = None
     profiles: list[Path] = Field(
         default_factory=list,
         description=(

@@ -24,7 +24,7 @@ class _Section(BaseModel):
 
 
 class MqttConfig(_Section):
-    """The MQTT sink (DESIGN.md §4.3); present in the file means enabled."""
+    """The MQTT sink (docs/architecture.md#mqtt); present in the file means enabled."""
 
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -75,7 +75,7 @@ class MqttConfig(_Section):
 
 
 class InfluxConfig(_Section):
-    """The InfluxDB sink (DESIGN.md §4.4).
+    """The InfluxDB sink (docs/architecture.md#influxdb).
 
     ``api = "v2"`` (default): the v2 write API (InfluxDB 2.x/3.x, 1.8+ in
     compatibility mode, VictoriaMetrics), with org, bucket and a token.

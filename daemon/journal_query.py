@@ -1,19 +1,17 @@
 """Read-only queries of the journal for the web console: trends, alarm history, latest samples.
 
 Kept apart from the journal's writer and schema so that each view is one
-function over a read-only connection. With the compact journal (schema 5),
-:func:`seq_at` bisects the stored rows, and :func:`trend` reads buckets of a
+function over a read-only connection. A time range becomes a seq range
+by the journal's one bisection (journal/seek.py), and :func:`trend` reads buckets of a
 minute or more from the journal's minute/hour aggregates (up to what they hold
 on disk, the raw samples after that), narrower ones from the raw samples; E is
 then the effective dose rate from the measured net rate (formula 4), as the
 aggregates and the alarms have it (daemon/journal/README.md).
 
 Times in the journal are ISO 8601 UTC text with milliseconds and ``Z``
-(``2026-12-04T23:50:42.123Z``); ``seq`` grows with time. A range is turned into
-a ``seq`` range by bisection (the ``samples(channel, seq)`` index then does the
-rest), and buckets are prefixes of the time text, so SQLite groups without
-parsing a single date: 19 characters is a second, 18 ten seconds, 16 a minute,
-15 ten minutes, 13 an hour, 10 a day.
+(journal/times.py); ``seq`` grows with time. A bucket is also named by the
+prefix of that text (19 characters is a second, 18 ten seconds, 16 a minute, 15
+ten minutes, 13 an hour, 10 a day).
 """
 
 from __future__ import annotations
@@ -23,20 +21,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from radsurvey.daemon.journal import seek, times
+from radsurvey.daemon.journal.schema import MEASURED_E_SQL
+
 # (bucket width in seconds, length of the ts prefix that names the bucket)
 BUCKETS: tuple[tuple[int, int], ...] = ((1, 19), (10, 18), (60, 16), (600, 15), (3600, 13), (86400, 10))
 MAX_POINTS = 2000
 
 
-def iso_z(t: datetime) -> str:
-    """A datetime as the journal writes times (UTC, milliseconds, Z)."""
-    return t.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> datetime:
-    """ISO 8601 (``Z`` or an offset; naive means UTC) -> aware UTC datetime; ValueError if not a time."""
-    t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    return (t if t.tzinfo else t.replace(tzinfo=UTC)).astimezone(UTC)
+iso_z = times.text
+parse_time = times.parse
 
 
 def bucket_for(span_s: float, max_points: int = MAX_POINTS) -> tuple[int, int]:
@@ -47,47 +41,9 @@ def bucket_for(span_s: float, max_points: int = MAX_POINTS) -> tuple[int, int]:
     return BUCKETS[-1]
 
 
-_STORED_TIME = {
-    "samples": (
-        "sample_rows",
-        "SELECT s.seq, COALESCE(x.t, r.t) FROM sample_rows s LEFT JOIN reading_rows r ON r.seq = s.seq - s.r"
-        " LEFT JOIN sample_extra x ON x.seq = s.seq WHERE s.seq >= ? ORDER BY s.seq LIMIT 1",
-    ),
-    "readings": ("reading_rows", "SELECT seq, t FROM reading_rows WHERE seq >= ? ORDER BY seq LIMIT 1"),
-}
-
-
-def _compact(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sample_rows'").fetchone() is not None
-
-
-def seq_at(conn: sqlite3.Connection, table: str, ts: str) -> int:
-    """A seq that splits ``table`` at ``ts``: rows at or above it have ts >= ``ts``, rows below it earlier.
-
-    Found by bisection over seq (ts grows with seq); one past the last row when every row is earlier.
-    """
-    stored = _STORED_TIME.get(table) if _compact(conn) else None
-    if stored is not None:  # the compact journal: bisect the stored rows on their integer times
-        from radsurvey.daemon.journal.codec import iso_to_ms
-
-        table, probe_sql = stored
-        key: Any = iso_to_ms(ts)
-    else:
-        probe_sql = f"SELECT seq, ts FROM {table} WHERE seq >= ? ORDER BY seq LIMIT 1"
-        key = ts
-    # Two sub-selects: SQLite answers each from the rowid at once, but scans the table for MIN and MAX together.
-    lo_hi = conn.execute(f"SELECT (SELECT MIN(seq) FROM {table}), (SELECT MAX(seq) FROM {table})").fetchone()
-    if lo_hi[0] is None:
-        return 0
-    lo, hi = int(lo_hi[0]), int(lo_hi[1]) + 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        probe = conn.execute(probe_sql, (mid,)).fetchone()
-        if probe is None or probe[1] >= key:
-            hi = mid
-        else:
-            lo = int(probe[0]) + 1
-    return lo
+def _split(conn: sqlite3.Connection, t: datetime) -> int:
+    """The seq that splits the samples at ``t`` (the journal's one bisection, journal/seek.py)."""
+    return seek.seq_split(conn, times.datetime_to_ms(t), "samples")
 
 
 @dataclass(frozen=True)
@@ -112,12 +68,6 @@ class Trend:
         }
 
 
-def _bucket_start(prefix: str) -> str:
-    # '2026-12-04T23:5' (ten minutes) -> '2026-12-04T23:50:00.000Z'
-    template = "0000-01-01T00:00:00.000Z"
-    return prefix + template[len(prefix) :]
-
-
 def floor_to(t: datetime, width_s: int) -> datetime:
     """The start of the bucket of ``width_s`` holding ``t`` (buckets are aligned to UTC midnight)."""
     return datetime.fromtimestamp(t.timestamp() // width_s * width_s, UTC)
@@ -139,21 +89,13 @@ def trend(
     the range within ``max_points``, or ``bucket_s`` when given.
     """
     if bucket_s is None:
-        width, prefix = bucket_for((end - start).total_seconds(), max_points)
+        width, _ = bucket_for((end - start).total_seconds(), max_points)
     else:
-        width, prefix = next(b for b in BUCKETS if b[0] == bucket_s)
+        width, _ = next(b for b in BUCKETS if b[0] == bucket_s)
     start = floor_to(start, width)
     start_s, end_s = iso_z(start), iso_z(end)
-    first, past = seq_at(conn, "samples", start_s), seq_at(conn, "samples", end_s)
-    if _compact(conn):
-        buckets = _compact_buckets(conn, channel, start, end, width, first, past)
-    else:
-        rows = conn.execute(
-            f"SELECT substr(ts, 1, {prefix}) AS b, COUNT(*), MIN(effective_uSv_h), AVG(effective_uSv_h),"
-            " MAX(effective_uSv_h) FROM samples WHERE channel = ? AND seq >= ? AND seq < ? GROUP BY b ORDER BY b",
-            (channel, first, past),
-        ).fetchall()
-        buckets = [(_bucket_start(r[0]), int(r[1]), float(r[2]), float(r[3]), float(r[4])) for r in rows]
+    first, past = _split(conn, start), _split(conn, end)
+    buckets = _buckets(conn, channel, start, end, width, first, past)
     limit = conn.execute(
         "SELECT limit_uSv_h FROM samples WHERE channel = ? AND seq < ? ORDER BY seq DESC LIMIT 1", (channel, past)
     ).fetchone()
@@ -167,12 +109,10 @@ def trend(
     )
 
 
-def _compact_buckets(
+def _buckets(
     conn: sqlite3.Connection, channel: str, start: datetime, end: datetime, width: int, first: int, past: int
 ) -> list[tuple[str, int, float, float, float]]:
     """(bucket start, n, min, mean, max) of measured E: aggregates for whole minutes on disk, raw samples after."""
-    from radsurvey.daemon.journal.schema import MEASURED_E_SQL
-
     w_ms = width * 1000
     start_ms, end_ms = round(start.timestamp() * 1000), round(end.timestamp() * 1000)
     cid_row = conn.execute("SELECT id FROM channels WHERE name = ?", (channel,)).fetchone()
@@ -209,7 +149,7 @@ def _compact_buckets(
                     (w_ms, cid, lo, hi),
                 ):
                     _merge(out, int(b), n, e_min, e_sum, e_max)
-            raw_first = seq_at(conn, "samples", iso_z(datetime.fromtimestamp(split / 1000, UTC)))
+            raw_first = seek.seq_split(conn, split, "samples")
     for b, n, e_min, e_sum, e_max in conn.execute(
         f"SELECT t / ?, COUNT(*), MIN(e), SUM(e), MAX(e) FROM (SELECT COALESCE(x.t, r.t) AS t, {MEASURED_E_SQL} AS e"
         " FROM sample_rows s LEFT JOIN reading_rows r ON r.seq = s.seq - s.r JOIN sample_ctx c ON c.id = s.k"
@@ -237,9 +177,8 @@ def _merge(out: dict[int, list[float]], b: int, n: int, e_min: float, e_sum: flo
 
 def _sample_time(conn: sqlite3.Connection, seq: int) -> int | None:
     row = conn.execute(
-        _STORED_TIME["samples"][1]
-        .replace("s.seq >= ?", "s.seq <= ?")
-        .replace("ORDER BY s.seq LIMIT 1", "ORDER BY s.seq DESC LIMIT 1"),
+        "SELECT s.seq, COALESCE(x.t, r.t) FROM sample_rows s LEFT JOIN reading_rows r ON r.seq = s.seq - s.r"
+        " LEFT JOIN sample_extra x ON x.seq = s.seq WHERE s.seq <= ? ORDER BY s.seq DESC LIMIT 1",
         (seq,),
     ).fetchone()
     return None if row is None else int(row[1])
@@ -252,7 +191,7 @@ def _first_start(conn: sqlite3.Connection, table: str, cid: int, default: int) -
 
 def samples_between(conn: sqlite3.Connection, channel: str, start: datetime, end: datetime) -> sqlite3.Cursor:
     """Every sample of ``channel`` in [start, end), oldest first (for a CSV download)."""
-    first, past = seq_at(conn, "samples", iso_z(start)), seq_at(conn, "samples", iso_z(end))
+    first, past = _split(conn, start), _split(conn, end)
     return conn.execute(
         "SELECT seq, ts, channel, meter, value_uGy_h, mean_uGy_h, net_uGy_h, below_background, normalised_uGy_h,"
         " effective_uSv_h, limit_uSv_h, ratio, formula FROM samples WHERE channel = ? AND seq >= ? AND seq < ?"

@@ -5,7 +5,7 @@ calibration factor, rolling mean over ``averaging_window_s``, background
 subtraction (clamped at 0 and flagged), workload normalisation (formula 1) where
 the channel knows I and W, and the effective dose rate E by formula 4, judged
 against the room category's DMD_E. Every correction is stored with the sample
-so that any number can be recomputed (DESIGN.md §3).
+so that any number can be recomputed (docs/architecture.md#a-readings-way-from-the-meter-to-the-sinks).
 """
 
 from __future__ import annotations

@@ -8,9 +8,7 @@ applied, and says who the meter is.
 from __future__ import annotations
 
 import abc
-import asyncio
 import enum
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -114,8 +112,9 @@ class Driver(abc.ABC):
     """An open connection to one meter. Use as ``async with driver: ...``.
 
     Subclasses implement :meth:`open`, :meth:`close`, :meth:`read` and
-    :meth:`identify`; :meth:`stream` polls :meth:`read` every
-    ``poll_interval_s`` unless the meter pushes values by itself.
+    :meth:`identify`; the runner (:mod:`radsurvey.drivers.runner`) paces the reads.
+    A driver that talks through a byte link is given its transport (a
+    :class:`~radsurvey.drivers.transport.Connector`) and never builds one.
     """
 
     name: ClassVar[str]
@@ -159,18 +158,3 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def read(self) -> Reading:
         """Return one fresh reading; raise MeterError/FrameError on failure."""
-
-    async def stream(self) -> AsyncIterator[Reading]:
-        """Readings at the poll interval, scheduled on a fixed grid so they do not drift."""
-        loop = asyncio.get_running_loop()
-        next_at = loop.time()
-        while True:
-            yield await self.read()
-            if self.self_paced:
-                continue
-            next_at += self.poll_interval_s
-            delay = next_at - loop.time()
-            if delay < 0:  # fell behind (slow meter): restart the grid instead of bursting
-                next_at = loop.time()
-                delay = 0
-            await asyncio.sleep(delay)

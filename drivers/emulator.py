@@ -11,6 +11,9 @@ there is replaced, anything else is refused with FileExistsError):
   removes the link;
 * ``replug()`` opens a *new* pty and points the same link at it.
 
+:class:`TcpEmulator` runs the same model behind ``tcp://127.0.0.1:PORT`` (the byte
+stream a USB-over-network bridge carries).
+
 Faults for tests: set ``emulator.fault`` to ``"silence"`` (no replies),
 ``"garbage"`` (the model garbles its replies), ``"alternate"`` (a garbled
 reply, then none, in turn) or ``None``.
@@ -23,6 +26,7 @@ import errno
 import os
 import secrets
 import select
+import socket
 import threading
 import time
 import tty
@@ -185,24 +189,118 @@ class PtyEmulator:
             with self._lock:
                 if self._master != master:
                     continue
-                out = b""
                 if self._slave is not None:
                     self.model.host_baudrate = line_speed(self._slave)
+                data = b""
                 if ready:
                     try:
                         data = os.read(master, 4096)
                     except OSError:
                         data = b""
-                    if data:
-                        self.requests += 1
-                        out += self.model.receive(data, now)
-                out += self.model.tick(now)
-                fault = self.fault
-                if out and fault == "alternate":
-                    self._alternate += 1
-                    fault = "garbage" if self._alternate % 2 else "silence"
-                if out and fault != "silence":
-                    if fault == "garbage":
-                        out = self.model.garble(out)
+                out = self.exchange(data, now)
+                if out:
                     with contextlib.suppress(OSError):
                         os.write(master, out)
+
+    def exchange(self, data: bytes, now: float) -> bytes:
+        """What the device answers to ``data`` (may be empty) plus what it sends by itself, faults applied."""
+        out = b""
+        if data:
+            self.requests += 1
+            out += self.model.receive(data, now)
+        out += self.model.tick(now)
+        fault = self.fault
+        if out and fault == "alternate":
+            self._alternate += 1
+            fault = "garbage" if self._alternate % 2 else "silence"
+        if not out or fault == "silence":
+            return b""
+        return self.model.garble(out) if fault == "garbage" else out
+
+
+class TcpEmulator(PtyEmulator):
+    """Run ``model`` behind ``tcp://127.0.0.1:PORT``: the device's byte stream over TCP, one client at a time.
+
+    A USB-over-network bridge (or ser2net) presents a real meter the same way. ``unplug()``
+    drops the client and stops accepting; ``replug()`` accepts again on the same port.
+
+    Args:
+        model: the device side.
+        tcp_port: port on 127.0.0.1 (0: a free one).
+    """
+
+    def __init__(self, model: DeviceModel, *, tcp_port: int = 0):
+        super().__init__(model)
+        self._listener: socket.socket | None = None
+        self._client: socket.socket | None = None
+        self._tcp_port = tcp_port
+
+    @property
+    def port(self) -> str:
+        return self.where
+
+    @property
+    def where(self) -> str:
+        return f"tcp://127.0.0.1:{self._tcp_port}"
+
+    @property
+    def plugged(self) -> bool:
+        return self._listener is not None
+
+    def _plug(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            listener.bind(("127.0.0.1", self._tcp_port))
+        except OSError:
+            listener.close()
+            raise
+        listener.listen(1)
+        self._tcp_port = listener.getsockname()[1]
+        self._listener = listener
+
+    def _unplug(self) -> None:
+        for sock in (self._client, self._listener):
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.close()
+        self._client = self._listener = None
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                listener, client = self._listener, self._client
+            watch = [s for s in (listener, client) if s is not None]
+            if not watch:
+                time.sleep(0.02)
+                continue
+            try:
+                ready, _, _ = select.select(watch, [], [], 0.02)
+            except (OSError, ValueError):
+                continue
+            now = time.monotonic()
+            with self._lock:
+                if listener is not None and listener in ready and self._listener is listener:
+                    with contextlib.suppress(OSError):
+                        accepted, _ = listener.accept()
+                        if self._client is not None:  # one client: a new one replaces the old
+                            self._client.close()
+                        self._client = accepted
+                        self.model.reset_link()
+                    continue
+                if self._client is not client:
+                    continue
+                data = b""
+                if client is not None and client in ready:
+                    try:
+                        data = client.recv(4096)
+                    except OSError:
+                        data = b""
+                    if not data:  # the host closed: wait for the next one
+                        client.close()
+                        self._client = None
+                        continue
+                out = self.exchange(data, now) if client is not None else b""
+                if out and client is not None:
+                    with contextlib.suppress(OSError):
+                        client.sendall(out)

@@ -39,6 +39,9 @@ class DriverSpec:
     # bytes a binary probe left behind as the start of its next line, while a framed
     # binary protocol (GMC's "<...>>") skips text it does not know.
     line_probe: bool = False
+    # The transport the driver is given (transport.Connector) from its options; None for
+    # drivers that speak through a library of their own (pymodbus, pyvisa) or none.
+    connector: Callable[[Any], Any] | None = None
 
 
 def names() -> list[str]:
@@ -65,8 +68,28 @@ def emulator_factory(name: str) -> Callable[..., Any]:
     return factory
 
 
-def create(name: str, *, meter_id: str, poll_interval_s: float, options: dict[str, Any]) -> Driver:
-    """Validate ``options`` against the driver's model and build the driver."""
+def connector(name: str, options: dict[str, Any]) -> Any:
+    """The transport connector ``options`` name for driver ``name`` (None: the driver has no link).
+
+    The runner makes it once per meter and gives it to every driver it opens, so what a
+    connector learns (e.g. the line speed a meter answered at) outlives one connection.
+    """
+    spec = get(name)
+    if spec.connector is None:
+        return None
+    return spec.connector(spec.options_model.model_validate(options))
+
+
+def create(
+    name: str, *, meter_id: str, poll_interval_s: float, options: dict[str, Any], connector: Any = None
+) -> Driver:
+    """Validate ``options`` against the driver's model and build the driver, giving it its transport.
+
+    ``connector``: the transport to give (tests give a recording one); default: the one the options name.
+    """
     spec = get(name)
     model = spec.options_model.model_validate(options)
-    return spec.factory(meter_id=meter_id, poll_interval_s=poll_interval_s, options=model)
+    if spec.connector is None:
+        return spec.factory(meter_id=meter_id, poll_interval_s=poll_interval_s, options=model)
+    given = connector if connector is not None else spec.connector(model)
+    return spec.factory(meter_id=meter_id, poll_interval_s=poll_interval_s, options=model, connector=given)

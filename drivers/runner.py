@@ -195,6 +195,9 @@ async def run_meter(
     conn = cfg.connection
     alive = on_alive or (lambda: None)
     backoff = backoff or Backoff(conn.backoff_initial_s, conn.backoff_max_s)
+    # One transport connector per meter, given to every driver opened for it: what it
+    # learns (the line speed the meter answered at) outlives one connection.
+    connector = registry.connector(cfg.driver, cfg.options) if create is None else None
     create = create or registry.create
     states = _States(cfg.id, on_state)
     delays = backoff.delays()
@@ -204,7 +207,9 @@ async def run_meter(
         alive()
         if attempt == 1:  # retries of a meter that is still away are not news
             states.emit("connecting")
-        driver = create(cfg.driver, meter_id=cfg.id, poll_interval_s=cfg.poll_interval_s, options=cfg.options)
+        driver = create(
+            cfg.driver, meter_id=cfg.id, poll_interval_s=cfg.poll_interval_s, options=cfg.options, connector=connector
+        )
         try:
             await _open(driver, conn)
             states.emit("connected", identity=driver.identity, detail={"attempt": attempt})
@@ -238,13 +243,9 @@ async def run_meter(
 
 
 async def _open(driver: Driver, conn: ConnectionConfig) -> None:
-    async def _enter() -> None:
-        await driver.open()
-        driver.identity = await driver.identify()
-
     try:
         async with asyncio.timeout(conn.connect_timeout_s):
-            await _enter()
+            await driver.__aenter__()
     except TimeoutError:
         raise MeterTimeout(f"no answer to open/identify within {conn.connect_timeout_s:g} s") from None
     except (MeterError, ConfigError, OSError):

@@ -1,13 +1,21 @@
-"""Serial transport shared by the serial drivers, and stable port identity.
+"""Byte transports given to drivers, and stable port identity.
 
-:class:`SerialLink` is a small async byte pipe over pyserial-asyncio-fast with
-its own receive buffer, so that a driver can flush stale bytes before a
-command, read an exact count, a line, or "whatever arrives until the line goes
-quiet" (GMC's variable-length GETVER), each with a timeout.
+A driver does not build its transport: it is given a :class:`Connector` (the
+ophyd-async habit), which makes a fresh :class:`ByteLink` at every (re)connect.
+Every link is the same small async byte pipe with its own receive buffer, so a
+driver can flush stale bytes before a command, read an exact count, a line, or
+"whatever arrives until the line goes quiet" (GMC's variable-length GETVER),
+each with a timeout, whatever carries the bytes:
+
+* :class:`SerialLink`: a serial port (pyserial-asyncio-fast), a pty in tests;
+* :class:`TcpLink`: ``tcp://HOST:PORT``, a byte stream over TCP (emulators, USB or
+  serial devices on another machine behind a bridge such as ser2net);
+* :class:`UsbBulkLink`: a USB device's bulk endpoints (pyusb, the ``usb`` extra);
+* :class:`BleLink`: a write and a notify characteristic (bleak, the ``ble`` extra).
 
 :func:`resolve_port` turns a meter's configured identity (a device path, a
 ``/dev/serial/by-id/...`` link, or ``usb = "VID:PID[:serial]"``) into the path to
-open; it is called at every (re)connect, so a meter that re-enumerates as
+open; connectors call it at every (re)connect, so a meter that re-enumerates as
 another ``ttyUSBn`` is still found.
 """
 
@@ -16,8 +24,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-from dataclasses import dataclass
-from typing import Any
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -56,10 +66,19 @@ class SerialOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    port: str | None = Field(None, description="device path; prefer /dev/serial/by-id/...")
+    port: str | None = Field(
+        None, description="device path (prefer /dev/serial/by-id/...), or tcp://HOST:PORT for the byte stream over TCP"
+    )
     usb: str | None = Field(None, description="'VID:PID[:serial]', looked up at every (re)connect")
     baudrate: int = Field(115200, description="line speed, 8N1")
     timeout_s: float = Field(1.0, gt=0, le=60, description="reply timeout of one command")
+
+    @field_validator("port")
+    @classmethod
+    def _tcp_form(cls, value: str | None) -> str | None:
+        if is_tcp(value):
+            parse_tcp(value or "")
+        return value
 
     @field_validator("usb")
     @classmethod
@@ -143,36 +162,35 @@ class _Receiver(asyncio.Protocol):
         self.changed.set()
 
 
-class SerialLink:
-    """An open serial port with a receive buffer and timed reads.
+class ByteLink:
+    """An open byte pipe with a receive buffer and timed reads; subclasses say how to connect.
 
     Args:
-        port: device path, already resolved.
-        baudrate: line speed (8N1, no flow control).
+        where: what is connected, for messages (a path, ``tcp://host:port``, a USB id).
         meter: meter id, for error messages.
     """
 
-    def __init__(self, *, port: str, baudrate: int, meter: str):
-        self.port = port
-        self.baudrate = baudrate
+    def __init__(self, *, where: str, meter: str):
+        self.where = where
         self.meter = meter
         self._rx: _Receiver | None = None
-        self._transport: Any = None
+        self._transport: Any = None  # has write(bytes) and close()
+
+    @property
+    def port(self) -> str:
+        return self.where
+
+    async def _connect(self, timeout_s: float) -> tuple[Any, _Receiver]:
+        raise NotImplementedError
 
     async def open(self, timeout_s: float = 5.0) -> None:
-        import serial_asyncio_fast
-
-        loop = asyncio.get_running_loop()
         try:
-            opening: Any = serial_asyncio_fast.create_serial_connection(
-                loop, _Receiver, self.port, baudrate=self.baudrate, bytesize=8, parity="N", stopbits=1
-            )
             async with asyncio.timeout(timeout_s):
-                self._transport, self._rx = await opening
+                self._transport, self._rx = await self._connect(timeout_s)
         except TimeoutError:
-            raise MeterTimeout(f"opening {self.port} took longer than {timeout_s:g} s", meter=self.meter) from None
+            raise MeterTimeout(f"opening {self.where} took longer than {timeout_s:g} s", meter=self.meter) from None
         except OSError as err:  # SerialException is an OSError
-            raise MeterGone(f"cannot open {self.port}: {err}", meter=self.meter) from None
+            raise MeterGone(f"cannot open {self.where}: {err}", meter=self.meter) from None
 
     async def close(self) -> None:
         transport, self._transport = self._transport, None
@@ -187,10 +205,10 @@ class SerialLink:
     def _rx_checked(self) -> _Receiver:
         rx = self._rx
         if rx is None or self._transport is None:
-            raise MeterGone(f"{self.port} is not open", meter=self.meter)
+            raise MeterGone(f"{self.where} is not open", meter=self.meter)
         if rx.closed:
             why = f": {rx.lost}" if rx.lost else ""
-            raise MeterGone(f"{self.port} disconnected{why}", meter=self.meter)
+            raise MeterGone(f"{self.where} disconnected{why}", meter=self.meter)
         return rx
 
     def discard_input(self) -> bytes:
@@ -206,7 +224,7 @@ class SerialLink:
         try:
             self._transport.write(data)
         except OSError as err:
-            raise MeterGone(f"write to {self.port} failed: {err}", meter=self.meter) from None
+            raise MeterGone(f"write to {self.where} failed: {err}", meter=self.meter) from None
 
     async def _wait(self, rx: _Receiver, deadline: float) -> bool:
         """Wait for new bytes until ``deadline`` (loop time); False on timeout."""
@@ -305,3 +323,294 @@ class SerialLink:
         out = bytes(rx.buffer)
         rx.buffer.clear()
         return out
+
+
+Parity = Literal["N", "E", "O"]
+
+
+class SerialLink(ByteLink):
+    """A serial port (or pty). ``port`` is the resolved device path."""
+
+    def __init__(
+        self,
+        *,
+        port: str,
+        baudrate: int,
+        meter: str,
+        bytesize: Literal[7, 8] = 8,
+        parity: Parity = "N",
+        stopbits: Literal[1, 2] = 1,
+    ):
+        super().__init__(where=port, meter=meter)
+        self.baudrate = baudrate
+        self.bytesize = bytesize
+        self.parity = parity
+        self.stopbits = stopbits
+
+    async def _connect(self, timeout_s: float) -> tuple[Any, _Receiver]:
+        import serial_asyncio_fast
+
+        opening: Any = serial_asyncio_fast.create_serial_connection(
+            asyncio.get_running_loop(),
+            _Receiver,
+            self.where,
+            baudrate=self.baudrate,
+            bytesize=self.bytesize,
+            parity=self.parity,
+            stopbits=self.stopbits,
+        )
+        transport, rx = await opening
+        return transport, rx
+
+
+class TcpLink(ByteLink):
+    """A byte stream over TCP: exactly the bytes the device would exchange on its own wire."""
+
+    def __init__(self, *, host: str, port: int, meter: str):
+        super().__init__(where=f"tcp://{host}:{port}", meter=meter)
+        self.host = host
+        self.tcp_port = port
+
+    async def _connect(self, timeout_s: float) -> tuple[Any, _Receiver]:
+        transport, rx = await asyncio.get_running_loop().create_connection(_Receiver, self.host, self.tcp_port)
+        return transport, rx
+
+
+class _ThreadTransport:
+    """Runs a blocking device (pyusb) in one thread: writes queued from the loop, reads fed back to it."""
+
+    def __init__(self, rx: _Receiver, loop: asyncio.AbstractEventLoop, io: Callable[[list[bytes]], bytes], name: str):
+        self._rx = rx
+        self._loop = loop
+        self._io = io  # io(pending writes) -> bytes read (b"" on a read timeout); raises OSError when gone
+        self._pending: list[bytes] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def write(self, data: bytes) -> None:
+        with self._lock:
+            self._pending.append(bytes(data))
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2.0)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self._lock:
+                pending, self._pending = self._pending, []
+            try:
+                data = self._io(pending)
+            except Exception as err:  # the device went away: tell the loop, stop
+                self._loop.call_soon_threadsafe(self._rx.connection_lost, err if isinstance(err, Exception) else None)
+                return
+            if data:
+                self._loop.call_soon_threadsafe(self._rx.data_received, data)
+
+
+class UsbBulkLink(ByteLink):
+    """A USB device's bulk OUT and IN endpoints (pyusb; ``pip install 'radsurvey[usb]'``).
+
+    Found by USB id and, when given, serial number at every open, never by bus address.
+    """
+
+    def __init__(self, *, usb: UsbId, meter: str, out_endpoint: int, in_endpoint: int, read_timeout_ms: int = 50):
+        super().__init__(where=f"usb {usb}", meter=meter)
+        self.usb = usb
+        self.out_endpoint = out_endpoint
+        self.in_endpoint = in_endpoint
+        self.read_timeout_ms = read_timeout_ms
+
+    async def _connect(self, timeout_s: float) -> tuple[Any, _Receiver]:
+        try:
+            import usb.core
+        except ImportError:
+            raise MeterGone("reading over USB needs pyusb: pip install 'radsurvey[usb]'", meter=self.meter) from None
+        want = self.usb
+
+        def _find() -> Any:
+            found = [
+                d
+                for d in usb.core.find(find_all=True, idVendor=want.vid, idProduct=want.pid)
+                if want.serial is None or d.serial_number == want.serial
+            ]
+            if not found:
+                raise MeterGone(f"no USB device {want} is plugged in", meter=self.meter)
+            if len(found) > 1:
+                raise MeterError(
+                    f"{len(found)} USB devices match {want}; add ':serial' to choose one", meter=self.meter
+                )
+            return found[0]
+
+        device = await asyncio.to_thread(_find)
+        out_ep, in_ep, timeout_ms = self.out_endpoint, self.in_endpoint, self.read_timeout_ms
+
+        def _io(pending: list[bytes]) -> bytes:
+            for chunk in pending:
+                device.write(out_ep, chunk, timeout=1000)
+            try:
+                return bytes(device.read(in_ep, 512, timeout=timeout_ms))
+            except usb.core.USBTimeoutError:
+                return b""
+
+        rx = _Receiver()
+        return _ThreadTransport(rx, asyncio.get_running_loop(), _io, f"usb-{self.meter}"), rx
+
+
+class BleLink(ByteLink):
+    """A BLE device's write characteristic (out) and notify characteristic (in) (bleak; the ``ble`` extra)."""
+
+    def __init__(self, *, address: str, meter: str, write_uuid: str, notify_uuid: str, chunk_bytes: int = 18):
+        super().__init__(where=f"ble {address}", meter=meter)
+        self.address = address
+        self.write_uuid = write_uuid
+        self.notify_uuid = notify_uuid
+        self.chunk_bytes = chunk_bytes
+
+    async def _connect(self, timeout_s: float) -> tuple[Any, _Receiver]:
+        try:
+            from bleak import BleakClient
+        except ImportError:
+            raise MeterGone(
+                "reading over Bluetooth needs bleak: pip install 'radsurvey[ble]'", meter=self.meter
+            ) from None
+        rx = _Receiver()
+        client = BleakClient(self.address, timeout=timeout_s, disconnected_callback=lambda _c: rx.connection_lost(None))
+        await client.connect()
+        await client.start_notify(self.notify_uuid, lambda _char, data: rx.data_received(bytes(data)))
+        return _BleTransport(client, self.write_uuid, self.chunk_bytes), rx
+
+
+class _BleTransport:
+    def __init__(self, client: Any, write_uuid: str, chunk_bytes: int):
+        self._client = client
+        self._write_uuid = write_uuid
+        self._chunk = chunk_bytes
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def write(self, data: bytes) -> None:
+        async def _send() -> None:
+            for pos in range(0, len(data), self._chunk):
+                await self._client.write_gatt_char(self._write_uuid, data[pos : pos + self._chunk], response=False)
+
+        task = asyncio.get_running_loop().create_task(_send())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        asyncio.get_running_loop().create_task(self._client.disconnect())
+
+
+# -- connectors: what a driver is given --------------------------------------------------------
+
+
+class Connector(Protocol):
+    """Makes the link to one meter at each (re)connect; a driver is given one and never builds its own."""
+
+    @property
+    def where(self) -> str: ...
+
+    def link(self, *, meter: str) -> ByteLink:
+        """A new, unopened link; resolves the meter's identity now (MeterGone if absent)."""
+        ...
+
+
+@dataclass
+class SerialConnector:
+    """A serial meter by device path or USB identity, with its line settings.
+
+    ``answered_at``: the line speed the meter last identified at through this connector
+    (kept across reconnects of one meter; a driver with auto-baud starts there).
+    """
+
+    port: str | None
+    usb: str | None
+    baudrate: int
+    bytesize: Literal[7, 8] = 8
+    parity: Parity = "N"
+    stopbits: Literal[1, 2] = 1
+    answered_at: int | None = None
+
+    @property
+    def where(self) -> str:
+        return self.port or f"usb {self.usb}"
+
+    def at(self, baudrate: int) -> SerialConnector:
+        """The same port at another line speed (auto-baud searches)."""
+        return replace(self, baudrate=baudrate, answered_at=None)
+
+    def link(self, *, meter: str) -> SerialLink:
+        path = resolve_port(port=self.port, usb=self.usb)
+        return SerialLink(
+            port=path,
+            baudrate=self.baudrate,
+            meter=meter,
+            bytesize=self.bytesize,
+            parity=self.parity,
+            stopbits=self.stopbits,
+        )
+
+
+@dataclass
+class TcpConnector:
+    """``tcp://HOST:PORT``: the device's byte stream over TCP."""
+
+    host: str
+    port: int
+    answered_at: int | None = None  # unused: a TCP stream has no line speed
+
+    @property
+    def where(self) -> str:
+        return f"tcp://{self.host}:{self.port}"
+
+    def at(self, baudrate: int) -> TcpConnector:
+        return self  # a TCP stream has no line speed
+
+    def link(self, *, meter: str) -> TcpLink:
+        return TcpLink(host=self.host, port=self.port, meter=meter)
+
+
+_TCP = re.compile(r"^tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+
+
+def parse_tcp(text: str) -> tuple[str, int]:
+    """``tcp://HOST:PORT`` -> (host, port); ValueError naming the form otherwise."""
+    m = _TCP.match(text.strip())
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise ValueError(f"must be tcp://HOST:PORT, e.g. tcp://127.0.0.1:5555, not {text!r}")
+    return m.group(1).strip("[]"), int(m.group(2))
+
+
+def is_tcp(port: str | None) -> bool:
+    return port is not None and port.startswith("tcp://")
+
+
+def serial_connector(
+    options: Any,
+    *,
+    baudrate: int | None = None,
+    bytesize: Literal[7, 8] = 8,
+    parity: Parity = "N",
+    stopbits: Literal[1, 2] = 1,
+) -> SerialConnector | TcpConnector:
+    """The connector a serial driver's options name: ``port``/``usb``, or ``port = "tcp://HOST:PORT"``.
+
+    ``baudrate`` and the frame settings default to the options' (8N1 at 115200 when unset).
+    """
+    port: str | None = options.port
+    if is_tcp(port):
+        assert port is not None
+        host, tcp_port = parse_tcp(port)
+        return TcpConnector(host, tcp_port)
+    return SerialConnector(
+        port=port,
+        usb=options.usb,
+        baudrate=baudrate or options.baudrate or 115200,
+        bytesize=bytesize,
+        parity=parity,
+        stopbits=stopbits,
+    )

@@ -1,4 +1,4 @@
-"""The survey document, schema ``radsurvey.survey/1`` (DESIGN.md §4.1).
+"""The survey document, schema ``radsurvey.survey/1`` (docs/architecture.md#the-survey-file).
 
 Parsing is pure: the caller reads the file and passes its text. Known fields are
 validated strictly (no strings for numbers, no NaN, no negative dose rates);

@@ -7,21 +7,19 @@ import this module, never the service, so the package has no import cycle.
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from radsurvey.drivers.base import iso_utc
+from radsurvey.daemon.journal import times
 
 from .engine import Event
 
 
 def iso(t: float | None) -> str | None:
     """POSIX seconds as the journal writes times (UTC, milliseconds, ``Z``)."""
-    return None if t is None else iso_utc(datetime.fromtimestamp(t, UTC))
+    return None if t is None else times.seconds_text(t)
 
 
-def parse_iso(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+parse_iso = times.text_seconds
 
 
 def event_row(ev: Event) -> dict[str, Any]:

@@ -95,6 +95,21 @@ def measured_effective_uSv_h(conversion: float, net_uGy_h: float) -> float:
     return conversion * net_uGy_h
 
 
+# The equipment rules the facility record raises on its rooms' monitors ([facility], docs/facility.md).
+FACILITY_RULES = ("facility_hold", "facility_due")
+
+
+def facility_alarm_state(path: Path) -> dict[str, dict[str, Any]]:
+    """monitor channel -> its room's hold and overdue state; empty while the record does not exist."""
+    from ..facility.record import room_alarms
+    from ..facility.store import FacilityStore
+
+    if not path.exists():
+        return {}
+    with FacilityStore(path, readonly=True) as store:
+        return room_alarms(store)
+
+
 # Limits for rules that need none (equipment checks only): never used in a judgement.
 _NO_LIMITS = CategoryLimits(dmd_uSv_h=1.0, dose_limit_mSv=1.0)
 
@@ -245,6 +260,16 @@ class AlarmService:
             journal_write = EquipmentRule(kind="equipment", check="over_range", id="journal_write")
             self._journal_rules[channel] = Rule(channel, journal_write, _NO_LIMITS)
             self.by_key[(channel, "journal_write")] = self._journal_rules[channel]
+        # The facility record's holds and overdue surveys/inspections, per channel (docs/facility.md):
+        # value 1 = the room this channel monitors is on hold / overdue; channels of no room stay normal.
+        self._facility_rules: dict[str, dict[str, Rule]] = {}
+        if cfg.facility is not None:
+            for ch in cfg.channels:
+                for name in FACILITY_RULES:
+                    rule = Rule(ch.id, EquipmentRule(kind="equipment", check="over_range", id=name), _NO_LIMITS)
+                    self._facility_rules.setdefault(ch.id, {})[name] = rule
+                    self.by_key[(ch.id, name)] = rule
+        self.facility_state: dict[str, dict[str, Any]] = {}
         self.daemon: Daemon | None = None
         self._read: sqlite3.Connection | None = None
 
@@ -283,6 +308,8 @@ class AlarmService:
                 tg.create_task(self._tick_loop(), name="alarms:tick")
                 tg.create_task(self._ack_loop(), name="alarms:acks")
                 tg.create_task(self._snapshot_loop(), name="alarms:snapshots")
+                if self._facility_rules:
+                    tg.create_task(self._facility_loop(), name="alarms:facility")
         finally:
             if self.on_sample in obs.samples:
                 obs.samples.remove(self.on_sample)
@@ -311,6 +338,31 @@ class AlarmService:
         while True:
             await asyncio.sleep(self.cfg.alarms.snapshot_interval_s)
             self.save_snapshots()
+
+    async def _facility_loop(self) -> None:
+        assert self.cfg.facility is not None and self.daemon is not None
+        path = self.cfg.facility.resolved_path(Path(self.daemon.journal.path))
+        while True:
+            try:
+                state = await asyncio.to_thread(facility_alarm_state, path)
+            except RadsurveyError as err:
+                log.warning("cannot read the facility record", path=str(path), error=err.message)
+            else:
+                self.on_facility_state(state)
+            await asyncio.sleep(self.cfg.facility.poll_interval_s)
+
+    def on_facility_state(self, state: dict[str, dict[str, Any]]) -> None:
+        """Judge each channel's ``facility_hold`` and ``facility_due`` from the record's room states."""
+        self.facility_state = state
+        t = self.now()
+        for channel, rules in self._facility_rules.items():
+            room = state.get(channel)
+            flags = {
+                "facility_hold": bool(room and room["hold"]),
+                "facility_due": bool(room and room["overdue"]),
+            }
+            for name, rule in rules.items():
+                self._record(rule.evaluate(t, Observations(over_range=flags[name])))
 
     # -- observations (event loop; never block) ---------------------------------------------------
 
@@ -437,10 +489,11 @@ class AlarmService:
         by = by.strip()
         if not by:
             return False, "acknowledgement names nobody (give who acknowledges)"
-        if channel not in self.rules:
+        if channel not in self.rules and channel not in self._facility_rules:
             return False, f"no alarm rules on channel {channel!r}"
         internal = [rules[channel] for rules in (self._journal_rules, self._action_rules) if channel in rules]
-        targets = [r for r in (*self.rules[channel], *internal) if rule is None or r.name == rule]
+        internal += list(self._facility_rules.get(channel, {}).values())
+        targets = [r for r in (*self.rules.get(channel, ()), *internal) if rule is None or r.name == rule]
         if rule is not None and not targets:
             return False, f"channel {channel!r} has no rule {rule!r}"
         if rule is None:
@@ -585,10 +638,11 @@ class AlarmService:
     def current(self) -> list[dict[str, Any]]:
         out = []
         internal = set(map(id, self._journal_rules.values()))
+        internal |= {id(r) for rules in self._facility_rules.values() for r in rules.values()}
         for r in self.by_key.values():
             s = r.machine.s
             if id(r) in internal and s.state == State.NORMAL:
-                continue  # journal_write shows only when the journal failed
+                continue  # journal_write and the facility rules show only when raised
             out.append(
                 {
                     "channel": r.channel,
@@ -609,7 +663,7 @@ class AlarmService:
 
 def services_for(cfg: DaemonConfig) -> list[Any]:
     """The alarm services a config asks for: none without rules; the MQTT ack listener when enabled."""
-    if not any(cfg.alarm_rules(ch) for ch in cfg.channels):
+    if not any(cfg.alarm_rules(ch) for ch in cfg.channels) and cfg.facility is None:
         return []
     alarms = AlarmService(cfg)
     services: list[Any] = [alarms]

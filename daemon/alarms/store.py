@@ -129,6 +129,9 @@ def ack_targets(cfg: Any) -> dict[str, set[str]]:
         if names:
             # The daemon adds these to every channel with rules (alarms/service.py).
             out[ch.id] = names | {"journal_write"} | ({"action"} if cfg.alarms.command is not None else set())
+        if getattr(cfg, "facility", None) is not None:
+            # ... and these to every channel when it keeps a facility record.
+            out[ch.id] = out.get(ch.id, set()) | {"facility_hold", "facility_due"}
     return out
 
 

@@ -1,7 +1,7 @@
 """The ``radsurvey`` command.
 
 Only typer is imported at start-up; every command imports what it needs inside
-its function, so that ``radsurvey --help`` stays fast (DESIGN.md §6). Command
+its function, so that ``radsurvey --help`` stays fast (docs/architecture.md#performance). Command
 groups live in sibling modules and are attached in :func:`_build`.
 """
 
@@ -57,7 +57,7 @@ def _root(
 
 
 def _build() -> None:
-    from . import configcmd, evaluate, journal, meters, profiles, run, shielding, status, web
+    from . import configcmd, evaluate, facility, journal, meters, profiles, run, shielding, status, web
 
     evaluate.register(app)
     run.register(app)
@@ -70,6 +70,7 @@ def _build() -> None:
     __import__(f"{__name__}.survey", fromlist=["register"]).register(app)  # survey group + report
     app.add_typer(web.app, name="web")
     app.add_typer(shielding.app, name="shielding")
+    app.add_typer(facility.app, name="facility")
 
 
 _build()

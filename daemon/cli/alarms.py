@@ -106,15 +106,12 @@ def history_command(
 
 
 def _parse_since(text: str) -> str:
-    from datetime import UTC, datetime
+    from radsurvey.daemon.journal import times
 
     try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return times.text(times.parse(text))
     except ValueError:
         fail(f"--since: not an ISO-8601 date or time: {text!r}")
-    if ts.tzinfo is None:
-        ts = ts.replace(tzinfo=UTC)
-    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @app.command("ack")

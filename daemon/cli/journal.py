@@ -85,10 +85,10 @@ def stats_command(
 
 
 def _when(text: str, option: str) -> str:
-    from datetime import datetime
+    from radsurvey.daemon.journal import times
 
     try:
-        datetime.fromisoformat(text.replace("Z", "+00:00"))
+        times.parse(text)
     except ValueError:
         fail(f"{option}: not an ISO-8601 date or time: {text!r} (e.g. 2026-12-01 or 2026-12-01T08:00:00Z)")
     return text

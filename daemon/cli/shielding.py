@@ -160,6 +160,43 @@ def _print_barrier(result: BarrierResult) -> None:
         console.print(f"  [{note.paragraph}] {note.text}", soft_wrap=True, markup=False)
 
 
+class DocumentFormat(enum.StrEnum):
+    html = "html"
+    pdf = "pdf"
+    json = "json"
+
+
+@app.command("room")
+def room_command(
+    file: Annotated[Path, typer.Argument(help="Room file, TOML (schema radsurvey.shielding-room/1).")],
+    output: Annotated[DocumentFormat, typer.Option("--format", help="html (A4), pdf or json.")] = DocumentFormat.html,
+    lang: Annotated[str, typer.Option(help="Document language: en, ru, kk, fa, ro.")] = "en",
+    out: Annotated[Path | None, typer.Option(help="Write here (needed for pdf); default: standard output.")] = None,
+) -> None:
+    """A room's shielding calculation document: every barrier, its K, required and installed lead, verdict.
+
+    Exits 2 with one line naming the file and field for invalid input.
+    """
+
+    def body() -> None:
+        from radsurvey.daemon.report.shielding import document_text, write_room_document
+        from radsurvey.protocols.shielding.room import calculate_room, parse_room_text
+
+        name = str(file)
+        result = calculate_room(parse_room_text(_read(file), name), source=name)
+        if lang not in ("en", "ru", "kk", "fa", "ro"):
+            fail(f"--lang: use one of en, ru, kk, fa, ro (got {lang!r})")
+        if out is not None:
+            write_room_document(result, out, fmt=output.value, lang=lang)
+            typer.echo(f"{out}", err=True)
+        elif output is DocumentFormat.pdf:
+            fail("--format pdf needs --out FILE")
+        else:
+            typer.echo(document_text(result, fmt=output.value, lang=lang), nl=False)
+
+    run_command(body)
+
+
 def _read(path: Path) -> str:
     from radsurvey.protocols.errors import ShieldingError
 

@@ -33,7 +33,7 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
     if not path.exists():
         return out
     from radsurvey.daemon.journal.queries import uncommitted_rows
-    from radsurvey.daemon.journal_spill import read_notes
+    from radsurvey.daemon.journal.spill import read_notes
 
     out["running"] = store.daemon_running(path)
     with jr.reader(path) as conn:

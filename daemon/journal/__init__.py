@@ -1,11 +1,13 @@
-"""The journal: SQLite (WAL), the single source of truth (DESIGN.md §3).
+"""The journal: SQLite (WAL), the single source of truth (docs/architecture.md#the-journal).
 
-A package: ``schema`` (connections, migrations, the compact tables and the views
+A package: ``times`` (the journal's time format), ``seek`` (time -> seq, the one
+bisection), ``schema`` (connections, migrations, the compact tables and the views
 with 0.1's columns), ``codec`` (rows <-> compact rows), ``aggregates`` (minute,
 hour and yearly dose record), ``writer`` (the writer thread), ``queries``
 (read-only functions other packages use: stats, tail, series, dose, export,
-tiers) and ``retention`` (the tiered deletes). Every name 0.1 exported from
-``radsurvey.daemon.journal`` is still importable from here.
+tiers), ``retention`` (the tiered deletes) and ``spill`` (rows a stop could not
+commit). Every name 0.1 exported from ``radsurvey.daemon.journal`` is still
+importable from here.
 """
 
 from radsurvey.protocols.errors import JournalError

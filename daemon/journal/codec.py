@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from . import times
+
 # E = factor x dose for the one-height formulas; anything else is stored as E itself.
 E_FACTORS = (0.5, 1.0)
 
@@ -38,21 +38,6 @@ def measured_e(e_factor: float | None, net: float, nrm: float | None, e: float) 
     if e_factor is not None:
         return e_factor * net
     return e * net / nrm if nrm else e
-
-
-def iso_to_ms(text: str) -> int:
-    dt = datetime.fromisoformat(text)
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    delta = dt - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
-
-
-def ms_to_iso(ms: int) -> str:
-    """The same text as the views give (and 0.1 stored): millisecond precision, ``Z``."""
-    from datetime import timedelta
-
-    return (_EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -145,7 +130,7 @@ class Encoder:
             row.get("conversions", "[]"),
             int(mv is not None),
         )
-        t = iso_to_ms(row["ts"])
+        t = times.text_to_ms(row["ts"])
         seq = row["seq"]
         self.recent[seq] = (t, value)
         if len(self.recent) > 20_000:  # samples follow their reading within a few seqs
@@ -169,7 +154,7 @@ class Encoder:
         reading_seq = int(row["reading_seq"])
         if reading is None:
             reading = self._reading_of(reading_seq)
-        t = iso_to_ms(row["ts"])
+        t = times.text_to_ms(row["ts"])
         value = row["value_uGy_h"]
         mean = row["mean_uGy_h"]
         bg = row["background_uGy_h"]

@@ -8,6 +8,7 @@ removed the raw rows.
 
 from __future__ import annotations
 
+import heapq
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -18,9 +19,10 @@ from typing import Any
 
 from radsurvey.protocols.errors import JournalError
 
+from . import seek, times
 from .aggregates import HOUR_MS, MAX_GAP_MS, MINUTE_MS
-from .codec import measured_e, ms_to_iso
-from .schema import SCHEMA_VERSION, SEQ_TABLES, STORED, connect, schema_version
+from .codec import measured_e
+from .schema import SCHEMA_VERSION, SEQ_TABLES, STORED, connect, has_compact_rows, schema_version
 
 TIER_TABLES = {"raw": "sample_rows", "minute": "agg_minute", "hour": "agg_hour", "year": "dose_year"}
 
@@ -40,17 +42,11 @@ def reader(path: str | Path) -> Iterator[sqlite3.Connection]:
         conn.close()
 
 
-def _compact(conn: sqlite3.Connection) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sample_rows'").fetchone() is not None
-
-
-def has_aggregates(conn: sqlite3.Connection) -> bool:
-    """Whether the journal (schema 5 on) has the compact rows and their aggregates."""
-    return _compact(conn)
+has_aggregates = has_compact_rows
 
 
 def _needs_compact(conn: sqlite3.Connection, path: str | Path) -> None:
-    if not _compact(conn):
+    if not has_compact_rows(conn):
         raise JournalError(
             f"journal schema version {schema_version(conn)} has no aggregates yet: it is upgraded when the daemon"
             " next opens it, or now with `radsurvey journal migrate` (with the daemon stopped)",
@@ -65,37 +61,28 @@ def compact_reader(path: str | Path) -> Iterator[sqlite3.Connection]:
         yield conn
 
 
-def as_ms(when: datetime | str | float | int) -> int:
-    """UTC milliseconds of a datetime, an ISO-8601 text or epoch seconds."""
-    if isinstance(when, str):
-        when = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    if isinstance(when, datetime):
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return round(when.timestamp() * 1000)
-    return round(float(when) * 1000)
-
-
 def stats(path: str | Path) -> dict[str, Any]:
     """Row counts, first/last timestamps, size, schema version, the last run, the retention tiers and the rows
     earlier runs could not commit."""
     path = Path(path)
     with reader(path) as conn:
         tables: dict[str, Any] = {}
-        compact = _compact(conn)
+        compact = has_compact_rows(conn)
         for table in SEQ_TABLES:
             stored = STORED.get(table, table) if compact else table
-            row = conn.execute(f"SELECT COUNT(*), MIN(seq), MAX(seq) FROM {stored}").fetchone()
+            # The count reads the table; first and last are rowid lookups (one MIN/MAX pair would scan too).
+            count = conn.execute(f"SELECT COUNT(*) FROM {stored}").fetchone()[0]
+            first_seq, last_seq = (conn.execute(f"SELECT {f}(seq) FROM {stored}").fetchone()[0] for f in ("MIN", "MAX"))
             first = last = None
-            if row[1] is not None:
-                first = conn.execute(f"SELECT ts FROM {table} WHERE seq = ?", (row[1],)).fetchone()[0]
-                last = conn.execute(f"SELECT ts FROM {table} WHERE seq = ?", (row[2],)).fetchone()[0]
+            if first_seq is not None:
+                first = conn.execute(f"SELECT ts FROM {table} WHERE seq = ?", (first_seq,)).fetchone()[0]
+                last = conn.execute(f"SELECT ts FROM {table} WHERE seq = ?", (last_seq,)).fetchone()[0]
             tables[table] = {
-                "rows": row[0],
+                "rows": count,
                 "first_ts": first,
                 "last_ts": last,
-                "first_seq": row[1],
-                "last_seq": row[2],
+                "first_seq": first_seq,
+                "last_seq": last_seq,
             }
         last_run = conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchone()
         runs = conn.execute("SELECT COUNT(*), SUM(clean) FROM runs").fetchone()
@@ -155,8 +142,8 @@ def _tiers(conn: sqlite3.Connection) -> dict[str, Any]:
             info.update(first_year=first, last_year=last)
         else:
             info.update(
-                first_ts=ms_to_iso(first) if first is not None else None,
-                last_ts=ms_to_iso(last) if last is not None else None,
+                first_ts=times.ms_to_text(first) if first is not None else None,
+                last_ts=times.ms_to_text(last) if last is not None else None,
                 oldest_age_days=round((now - first) / 86_400_000, 3) if first is not None else None,
             )
         out[tier] = info
@@ -193,7 +180,7 @@ def last_reading_times(conn: sqlite3.Connection, upto: int | None = None) -> dic
     Reads backwards from the newest row and stops once every meter the journal knows has been seen:
     no index is needed (nor a scan of the whole table) for meters that are read regularly.
     """
-    if not _compact(conn):
+    if not has_compact_rows(conn):
         sql = (
             "SELECT meter, MAX(ts) FROM readings" + (" WHERE seq <= ?" if upto is not None else "") + " GROUP BY meter"
         )
@@ -218,7 +205,7 @@ def last_reading_times(conn: sqlite3.Connection, upto: int | None = None) -> dic
             break
         top -= step
         step = min(step * 2, 1 << 20)
-    return {m: ms_to_iso(t) for m, t in out.items()}
+    return {m: times.ms_to_text(t) for m, t in out.items()}
 
 
 # -- time ranges from the finest tier ---------------------------------------------------------
@@ -233,7 +220,7 @@ def raw_start_ms(conn: sqlite3.Connection) -> int | None:
     """The time of the oldest raw sample still stored (None when there is none)."""
     row = conn.execute(
         "SELECT COALESCE(x.t, r.t) FROM sample_rows s LEFT JOIN reading_rows r ON r.seq = s.seq - s.r"
-        " LEFT JOIN sample_extra x ON x.seq = s.seq ORDER BY s.seq LIMIT 1"
+        " LEFT JOIN sample_extra x ON x.seq = s.seq WHERE s.seq = (SELECT MIN(seq) FROM sample_rows)"
     ).fetchone()
     return int(row[0]) if row and row[0] is not None else None
 
@@ -241,11 +228,15 @@ def raw_start_ms(conn: sqlite3.Connection) -> int | None:
 def _tier_start_ms(conn: sqlite3.Connection, tier: str, channel: int | None) -> int | None:
     if tier == "raw":
         return raw_start_ms(conn)
-    where = " WHERE channel = ?" if channel is not None else ""
-    row = conn.execute(
-        f"SELECT MIN(start_ms) FROM {TIER_TABLES[tier]}{where}", (() if channel is None else (channel,))
-    ).fetchone()
-    return int(row[0]) if row and row[0] is not None else None
+    # Per channel: the primary key (channel, start_ms) answers each; MIN(start_ms) of the table would scan it.
+    ids = [channel] if channel is not None else [int(r[0]) for r in conn.execute("SELECT id FROM channels")]
+    starts = [
+        row[0]
+        for cid in ids
+        if (row := conn.execute(f"SELECT MIN(start_ms) FROM {TIER_TABLES[tier]} WHERE channel = ?", (cid,)).fetchone())
+        and row[0] is not None
+    ]
+    return int(min(starts)) if starts else None
 
 
 def finest_tier(conn: sqlite3.Connection, start_ms: int, channel: int | None = None) -> str:
@@ -264,46 +255,13 @@ def finest_tier(conn: sqlite3.Connection, start_ms: int, channel: int | None = N
     return "hour"
 
 
-def seq_at(conn: sqlite3.Connection, ms: int) -> int | None:
-    """The first reading seq whose time is >= ``ms`` (readings are appended in time order), by bisection."""
-    lo, hi = conn.execute("SELECT MIN(seq), MAX(seq) FROM reading_rows").fetchone()
-    if lo is None:
-        return None
-    last = conn.execute("SELECT t FROM reading_rows WHERE seq = ?", (hi,)).fetchone()[0]
-    if last < ms:
-        return None
-    first = "SELECT seq, t FROM reading_rows WHERE seq >= ? ORDER BY seq LIMIT 1"
-    while lo < hi:
-        mid = (lo + hi) // 2
-        seq, t = conn.execute(first, (mid,)).fetchone()
-        if t >= ms:
-            hi = mid
-        else:
-            lo = seq + 1
-    return int(conn.execute(first, (lo,)).fetchone()[0])
-
-
 def first_sample_seq_at(conn: sqlite3.Connection, ts: str) -> int | None:
     """A seq from which ``samples WHERE seq >= it`` holds every sample with ts >= ``ts`` and few older ones.
 
     The reading seq at that time: a sample is appended right after its reading, with the reading's time.
+    None when every reading is older.
     """
-    from .codec import iso_to_ms
-
-    if _compact(conn):
-        return seq_at(conn, iso_to_ms(ts))
-    row = conn.execute("SELECT MIN(seq), MAX(seq) FROM samples").fetchone()
-    if row[0] is None:
-        return None
-    lo, hi = int(row[0]), int(row[1]) + 1
-    while lo < hi:
-        mid = (lo + hi) // 2
-        probe = conn.execute("SELECT seq, ts FROM samples WHERE seq >= ? ORDER BY seq LIMIT 1", (mid,)).fetchone()
-        if probe is None or probe[1] >= ts:
-            hi = mid
-        else:
-            lo = int(probe[0]) + 1
-    return lo
+    return seek.seq_at(conn, times.text_to_ms(ts))
 
 
 _RAW = (
@@ -319,7 +277,7 @@ def _raw_samples(conn: sqlite3.Connection, channel: str, start_ms: int, end_ms: 
 
     E is the measured effective dose rate (codec.measured_e), as in the aggregates.
     """
-    first = seq_at(conn, start_ms - MAX_GAP_MS)
+    first = seek.seq_at(conn, start_ms - MAX_GAP_MS)
     if first is None:
         return
     for t, factor, net, nrm, e_normalised in conn.execute(_RAW, (channel, first)):
@@ -344,7 +302,7 @@ def series(
     Points: ``t`` (ISO, the sample's time or the bucket's start), ``n``, ``min``, ``mean``, ``max``
     (µSv/h), ``dose_uSv``, ``covered_s`` and ``alarm`` (buckets only).
     """
-    start_ms, end_ms = as_ms(start), as_ms(end)
+    start_ms, end_ms = times.to_ms(start), times.to_ms(end)
     with compact_reader(path) as conn:
         cid = _channel_id(conn, channel)
         chosen = tier or finest_tier(conn, start_ms, cid)
@@ -360,7 +318,7 @@ def series(
                 if t >= start_ms:
                     points.append(
                         {
-                            "t": ms_to_iso(t),
+                            "t": times.ms_to_text(t),
                             "n": 1,
                             "min": e,
                             "mean": e,
@@ -378,7 +336,7 @@ def series(
             ):
                 points.append(
                     {
-                        "t": ms_to_iso(r[0]),
+                        "t": times.ms_to_text(r[0]),
                         "n": r[1],
                         "min": r[2],
                         "mean": r[3] / r[1],
@@ -464,7 +422,7 @@ def dose(path: str | Path, channel: str, start: datetime | str | float, end: dat
     (whole buckets: the range is widened to the bucket edges, which is the answer's resolution).
     Each sample stands for the time since the channel's previous one, at most MAX_GAP_MS.
     """
-    start_ms, end_ms = as_ms(start), as_ms(end)
+    start_ms, end_ms = times.to_ms(start), times.to_ms(end)
     with compact_reader(path) as conn:
         total, covered, e_max, until, parts = aggregate_dose(conn, channel, start_ms, end_ms)
         cursor = start_ms if until is None else until + 1
@@ -526,7 +484,7 @@ def export_rows(
     path: str | Path, start: datetime | str | float, end: datetime | str | float, *, tier: str | None = None
 ) -> tuple[str, list[str], Iterator[tuple[Any, ...]]]:
     """(tier, column names, rows) of every channel over [start, end) from the finest tier that holds it."""
-    start_ms, end_ms = as_ms(start), as_ms(end)
+    start_ms, end_ms = times.to_ms(start), times.to_ms(end)
     conn = connect(Path(path), readonly=True)
     try:
         _needs_compact(conn, path)
@@ -539,7 +497,7 @@ def export_rows(
     def rows() -> Iterator[tuple[Any, ...]]:
         try:
             if chosen == "raw":
-                first = seq_at(conn, start_ms)
+                first = seek.seq_at(conn, start_ms)
                 if first is None:
                     return
                 for r in conn.execute(
@@ -556,14 +514,20 @@ def export_rows(
                     if r[10] >= start_ms:
                         yield tuple(r[:10])
             else:
-                table = TIER_TABLES[chosen]
-                for r in conn.execute(
-                    f"SELECT a.start_ms, ch.name, a.n, a.e_min, a.e_sum, a.e_max, a.dose_uSv, a.covered_ms, a.alarm"
-                    f" FROM {table} a JOIN channels ch ON ch.id = a.channel"
-                    " WHERE a.start_ms >= ? AND a.start_ms < ? ORDER BY a.start_ms, ch.name",
-                    (_floor(start_ms, chosen), end_ms),
-                ):
-                    yield (ms_to_iso(r[0]), r[1], r[2], r[3], r[4] / r[2], r[5], r[6], r[7] / 1000, r[8])
+                # One primary-key range per channel, merged by (time, channel name): the key is (channel,
+                # start_ms), so a range of start_ms over all channels at once would scan the table.
+                sql = (
+                    "SELECT start_ms, ?, n, e_min, e_sum, e_max, dose_uSv, covered_ms, alarm"
+                    f" FROM {TIER_TABLES[chosen]}"
+                    " WHERE channel = ? AND start_ms >= ? AND start_ms < ? ORDER BY start_ms"
+                )
+                lo = _floor(start_ms, chosen)
+                per_channel = [
+                    conn.execute(sql, (name, cid, lo, end_ms))
+                    for cid, name in conn.execute("SELECT id, name FROM channels ORDER BY name").fetchall()
+                ]
+                for r in heapq.merge(*per_channel, key=lambda r: (r[0], r[1])):
+                    yield (times.ms_to_text(r[0]), r[1], r[2], r[3], r[4] / r[2], r[5], r[6], r[7] / 1000, r[8])
         finally:
             conn.close()
 

@@ -13,7 +13,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from .queries import seq_at
+from . import seek, times
 
 MAX_ROWS_PER_PASS = 50_000
 # A sample is appended right after its reading: this many seqs always covers the two.
@@ -30,22 +30,14 @@ class RetentionPlan:
     event_tables: tuple[str, ...] = ("meter_events",)
 
 
-def _ms(when: datetime) -> int:
-    return round(when.timestamp() * 1000)
-
-
-def _iso(when: datetime) -> str:
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def raw_boundary(conn: sqlite3.Connection, upto: int, before_ms: int) -> int:
     """The highest seq X such that raw rows up to X may go: acknowledged, older, and no sample above X
     still needs a reading at or below X."""
-    first_new = seq_at(conn, before_ms)
+    first_new = seek.seq_at(conn, before_ms)
     x = upto if first_new is None else min(upto, first_new - 1)
     folded = conn.execute("SELECT seq FROM agg_meta WHERE id = 1").fetchone()
     x = min(x, int(folded[0]) if folded else 0)  # never a raw row the aggregates on disk do not hold yet
-    low = conn.execute("SELECT MIN(seq) FROM reading_rows").fetchone()[0]
+    low = seek.first_seq(conn)
     if low is None:
         return 0
     x = min(x, low + MAX_ROWS_PER_PASS)
@@ -66,7 +58,7 @@ def apply_retention(conn: sqlite3.Connection, plan: RetentionPlan) -> dict[str, 
             out[table] = out.get(table, 0) + cur.rowcount
 
     if plan.raw_before is not None:
-        before = _ms(plan.raw_before)
+        before = times.datetime_to_ms(plan.raw_before)
         x = raw_boundary(conn, plan.upto, before)
         if x > 0:
             older = (
@@ -78,14 +70,27 @@ def apply_retention(conn: sqlite3.Connection, plan: RetentionPlan) -> dict[str, 
                 conn.executemany("DELETE FROM sample_extra WHERE seq = ?", [(s,) for s in gone])
                 count("samples", conn.execute(f"DELETE FROM sample_rows WHERE seq <= ? AND {older}", (x, before)))
             count("readings", conn.execute("DELETE FROM reading_rows WHERE seq <= ? AND t < ?", (x, before)))
-    if plan.minute_before is not None:
-        count("agg_minute", conn.execute("DELETE FROM agg_minute WHERE last_ms < ?", (_ms(plan.minute_before),)))
-    if plan.hour_before is not None:
-        count("agg_hour", conn.execute("DELETE FROM agg_hour WHERE last_ms < ?", (_ms(plan.hour_before),)))
+    # Per channel, so that the primary key (channel, start_ms) bounds each delete (a bucket starts before
+    # its last sample, so ``start_ms < before`` loses none of them); ``last_ms < ?`` alone would scan the table.
+    channels = [int(r[0]) for r in conn.execute("SELECT id FROM channels")]
+    for table, before_at in (("agg_minute", plan.minute_before), ("agg_hour", plan.hour_before)):
+        if before_at is None:
+            continue
+        before_ms = times.datetime_to_ms(before_at)
+        for cid in channels:
+            count(
+                table,
+                conn.execute(
+                    f"DELETE FROM {table} WHERE channel = ? AND start_ms < ? AND last_ms < ?",
+                    (cid, before_ms, before_ms),
+                ),
+            )
     if plan.events_before is not None:
         for table in plan.event_tables:
             count(
                 table,
-                conn.execute(f"DELETE FROM {table} WHERE seq <= ? AND ts < ?", (plan.upto, _iso(plan.events_before))),
+                conn.execute(
+                    f"DELETE FROM {table} WHERE seq <= ? AND ts < ?", (plan.upto, times.text(plan.events_before))
+                ),
             )
     return out

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
 
 from radsurvey.protocols.errors import JournalError
+
+from . import times
 
 log = structlog.get_logger("radsurvey.journal")
 
@@ -187,13 +188,9 @@ MIGRATIONS: list[tuple[int, str, str | Callable[[sqlite3.Connection], None]]] = 
 ]
 
 
-# ISO-8601 text (what 0.1 stored, millisecond precision, "Z") <-> integer UTC milliseconds, in SQL.
-def iso_sql(col: str) -> str:
-    return f"strftime('%Y-%m-%dT%H:%M:%fZ', {col} / 1000.0, 'unixepoch')"
-
-
-def ms_sql(col: str) -> str:
-    return f"(CAST(strftime('%s', {col}) AS INTEGER) * 1000 + CAST(substr(strftime('%f', {col}), 4) AS INTEGER))"
+# The journal's time text <-> integer UTC milliseconds, in SQL (times.py).
+iso_sql = times.text_sql
+ms_sql = times.ms_sql
 
 
 COMPACT_TABLES = """
@@ -327,7 +324,12 @@ LEFT JOIN sample_extra x ON x.seq = s.seq
 """
 
 
-def _compact(conn: sqlite3.Connection) -> None:
+def has_compact_rows(conn: sqlite3.Connection) -> bool:
+    """Whether the journal (schema 5 on) stores compact rows and their aggregates (else it awaits migration)."""
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sample_rows'").fetchone() is not None
+
+
+def _to_compact_rows(conn: sqlite3.Connection) -> None:
     """0.1's readings and samples -> compact rows (every value kept bit for bit), then the aggregates."""
     for statement in _statements(COMPACT_TABLES):
         conn.execute(statement)
@@ -361,7 +363,7 @@ MIGRATIONS.append(
         5,
         "compact readings and samples (integer times, context ids, derived columns), views with 0.1's columns,"
         " minute/hour aggregates and the yearly dose record",
-        _compact,
+        _to_compact_rows,
     )
 )
 
@@ -414,8 +416,7 @@ def max_seq(conn: sqlite3.Connection) -> int:
     return int(row[0] or 0)
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+now_iso = times.now_text
 
 
 def connect(path: Path, *, readonly: bool = False, synchronous: str = "normal") -> sqlite3.Connection:

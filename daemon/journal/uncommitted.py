@@ -1,6 +1,6 @@
 """Rows an earlier run could not commit (a full disk), taken into the journal itself.
 
-When a run stops with rows it cannot commit, ``daemon/journal_spill.py`` writes
+When a run stops with rows it cannot commit, ``spill.py`` writes
 them to a spill file in ``[journal] spill_dir`` or counts them, and leaves a
 note in the side file ``{journal}.uncommitted`` (the journal could not take
 it). At the next start the writer:
@@ -31,7 +31,7 @@ import structlog
 
 from radsurvey.protocols.errors import JournalError
 
-from .. import journal_spill
+from . import spill as journal_spill
 from .schema import SEQ_TABLES, STORED, now_iso
 
 log = structlog.get_logger("radsurvey.journal")

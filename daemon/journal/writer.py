@@ -2,7 +2,7 @@
 
 Every reading, sample and meter event gets a journal-wide monotonic ``seq`` and
 is committed before anything is published; sinks replay from their cursor
-(DESIGN.md §3). Writes go through one writer thread so that a slow fsync never
+(docs/architecture.md#the-journal). Writes go through one writer thread so that a slow fsync never
 blocks acquisition: callers append rows (cheap, thread-safe) and the thread
 commits them in batches every ``commit_interval_s`` or ``batch_size`` rows.
 A failed commit is retried with the same rows; nothing is dropped.
@@ -28,10 +28,9 @@ import structlog
 
 from radsurvey.protocols.errors import JournalError
 
-from .. import journal_spill as spill
-from . import uncommitted
+from . import spill, times, uncommitted
 from .aggregates import PERSIST_S, Aggregator
-from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, iso_to_ms, measured_e
+from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, measured_e
 from .schema import connect, max_seq, migrate, now_iso
 
 log = structlog.get_logger("radsurvey.journal")
@@ -320,7 +319,7 @@ class Journal:
                     e = measured_e(
                         enc.factor_of(stored[2]), row["net_uGy_h"], row["normalised_uGy_h"], row["effective_uSv_h"]
                     )
-                    agg.sample(self._conn, channel, iso_to_ms(row["ts"]), e)
+                    agg.sample(self._conn, channel, times.text_to_ms(row["ts"]), e)
                 else:
                     if table == "alarm_events":
                         agg.alarm(enc.channel_id(row["channel"]), row["rule"], row["state"])

@@ -1,4 +1,4 @@
-"""The InfluxDB sink: DESIGN.md §4.4 line protocol, through the v2 or the v1 write API.
+"""The InfluxDB sink: docs/architecture.md#influxdb line protocol, through the v2 or the v1 write API.
 
 Both write APIs go through one small writer (:class:`LineWriter`): one
 kept-alive ``http.client`` connection in a worker thread, one POST of gzipped
@@ -60,7 +60,7 @@ from radsurvey.config.sinks import InfluxConfig
 from radsurvey.protocols.errors import ConfigError
 
 from ..journal import connect, points
-from ..journal.codec import ms_to_iso
+from ..journal.times import ms_to_text
 from .base import Backoff, CursorSink, DeliveryError, JournalRow, checkpoint
 from .payloads import INFLUX_ROUTES, CompactLines, InfluxContext
 
@@ -168,7 +168,7 @@ class InfluxSink(CursorSink):
 
     def row_time(self, row: JournalRow) -> str | None:
         if type(row.data) is tuple:
-            return ms_to_iso(row.data[-1] // 1_000_000)
+            return ms_to_text(row.data[-1] // 1_000_000)
         return super().row_time(row)
 
     def _safe(self, text: str) -> str:

@@ -1,4 +1,4 @@
-"""The MQTT sink: the topic contract of DESIGN.md §4.3 (docs/mqtt.md), fed from the journal.
+"""The MQTT sink: the topic contract of docs/architecture.md#mqtt (docs/mqtt.md), fed from the journal.
 
 The connection is an explicit loop::
 

@@ -18,7 +18,7 @@ from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_n
 from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
-from ..transport import SerialLink, SerialOptions, resolve_port
+from ..transport import ByteLink, Connector, SerialOptions, serial_connector
 from ..units import DEAD_TIME_MAX_S, check_unit
 from . import codec
 from .codec import LineFormat
@@ -128,9 +128,10 @@ class AsciiDriver(Driver):
     name = "ascii"
     capabilities = frozenset({Capability.DOSE_RATE, Capability.COUNT_RATE, Capability.STREAMING})
 
-    def __init__(self, *, meter_id: str, poll_interval_s: float = 1.0, options: AsciiOptions):
+    def __init__(self, *, meter_id: str, poll_interval_s: float = 1.0, options: AsciiOptions, connector: Connector):
         super().__init__(meter_id=meter_id, poll_interval_s=poll_interval_s)
         self.options = options
+        self.connector = connector
         s = options.settings()
         self.settings = _Settings(
             baudrate=int(s["baudrate"]),
@@ -147,13 +148,11 @@ class AsciiDriver(Driver):
             ),
         )
         self.self_paced = self.settings.poll_command is None  # type: ignore[misc]
-        self.link: SerialLink | None = None
+        self.link: ByteLink | None = None
         self._first: Reading | None = None  # the line identify() read, handed out by the next read()
 
     async def open(self) -> None:
-        o = self.options
-        path = resolve_port(port=o.port, usb=o.usb)
-        self.link = SerialLink(port=path, baudrate=self.settings.baudrate, meter=self.meter_id)
+        self.link = self.connector.link(meter=self.meter_id)
         await self.link.open(5.0)
         if self.self_paced:  # lines that waited in the OS buffer are old news
             await asyncio.sleep(0.05)
@@ -244,4 +243,5 @@ SPEC = DriverSpec(
     options_model=AsciiOptions,
     factory=AsciiDriver,
     emulator="radsurvey.drivers.ascii.emulator:AsciiDevice",
+    connector=lambda options: serial_connector(options, baudrate=options.settings()["baudrate"]),
 )

@@ -18,15 +18,10 @@ from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_n
 from ..counting import count_rate_reading
 from ..errors import MeterTimeout
 from ..registry import DriverSpec
-from ..transport import SerialLink, SerialOptions, resolve_port
+from ..transport import ByteLink, SerialConnector, SerialLink, SerialOptions, TcpConnector, serial_connector
 from ..units import DEAD_TIME_MAX_S
 from . import codec
 from .codec import ModelSpec
-
-# The baud rate each port path last identified at (in this process): reconnects start
-# there, and a meter that answered before and is silent now is not searched for at
-# other rates (it is off or busy, not re-configured).
-_FOUND_BAUD: dict[str, int] = {}
 
 
 class GmcOptions(SerialOptions):
@@ -77,22 +72,30 @@ class GmcDriver(Driver):
     capabilities = frozenset({Capability.COUNT_RATE, Capability.DOSE_RATE, Capability.BATTERY, Capability.CLOCK})
     frozen_after_s_default = 300.0  # a GM tube's background never stays on one CPM for 5 minutes
 
-    def __init__(self, *, meter_id: str, poll_interval_s: float = 1.0, options: GmcOptions):
+    def __init__(
+        self,
+        *,
+        meter_id: str,
+        poll_interval_s: float = 1.0,
+        options: GmcOptions,
+        connector: SerialConnector | TcpConnector,
+    ):
         super().__init__(meter_id=meter_id, poll_interval_s=poll_interval_s)
         self.options = options
+        self.connector = connector
         self.self_paced = options.mode == "heartbeat"  # type: ignore[misc]
-        self.link: SerialLink | None = None
+        self.link: ByteLink | None = None
         self.spec: ModelSpec = codec.RFC1801
         self.cpm_bytes = 4
-        self.path = ""
         self.baudrate = options.baudrate or 115200
         self.stale_bytes = 0  # drained after open and between GETVER tries
 
     async def _open_at(self, baudrate: int, quiet_s: float = _QUIET_S) -> None:
         if self.link is not None:
             await self.link.close()
+            self.link = None
         self.baudrate = baudrate
-        self.link = SerialLink(port=self.path, baudrate=baudrate, meter=self.meter_id)
+        self.link = self.connector.at(baudrate).link(meter=self.meter_id)
         await self.link.open(self.options.timeout_s * 5)
         # A heartbeat left running (by us before a crash, or by another program) would
         # interleave CPS bytes with every reply: stop it, then drain until the line is quiet.
@@ -100,9 +103,8 @@ class GmcDriver(Driver):
         self.stale_bytes += len(await self.link.drain_quiet(quiet_s=quiet_s, max_s=_DRAIN_MAX_S))
 
     async def open(self) -> None:
-        o = self.options
-        self.path = resolve_port(port=o.port, usb=o.usb)
-        await self._open_at(_FOUND_BAUD.get(self.path) or o.baudrate or 115200)
+        # A meter that answered before (through this connector) is opened at that speed.
+        await self._open_at(self.connector.answered_at or self.options.baudrate or 115200)
 
     async def close(self) -> None:
         link, self.link = self.link, None
@@ -116,7 +118,7 @@ class GmcDriver(Driver):
                 pass
         await link.close()
 
-    def _link(self) -> SerialLink:
+    def _link(self) -> ByteLink:
         if self.link is None:
             from ..errors import MeterGone
 
@@ -171,7 +173,7 @@ class GmcDriver(Driver):
         except (MeterTimeout, FrameError) as err:
             if not o.auto_baud or "Rad Pro" in str(err):
                 raise
-            if self.path in _FOUND_BAUD:
+            if self.connector.answered_at is not None:
                 # It answered here before: silent now means off or busy, not re-configured.
                 # Only the usual rate is worth one more try (the port may be another meter now).
                 rest = [usual] if usual != first else []
@@ -202,7 +204,7 @@ class GmcDriver(Driver):
                 extra["baudrate_source"] = "auto-baud (found at an earlier connect)"
             else:
                 extra["baudrate_source"] = "default"
-        _FOUND_BAUD[self.path] = self.baudrate
+        self.connector.answered_at = self.baudrate
         extra["baudrate"] = str(self.baudrate)
         return model, firmware, raw, extra
 
@@ -317,4 +319,5 @@ SPEC = DriverSpec(
     usb_ids=("1a86:7523",),  # CH340 bridge
     baudrates=codec.BAUDRATES,
     probe=probe,
+    connector=serial_connector,
 )

@@ -22,7 +22,7 @@ from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_n
 from ..counting import count_rate_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
-from ..transport import USB_SERIAL_BRIDGES, SerialLink, SerialOptions, resolve_port
+from ..transport import USB_SERIAL_BRIDGES, ByteLink, Connector, SerialLink, SerialOptions, serial_connector
 from ..units import DEAD_TIME_MAX_S
 from . import codec
 from .codec import CommandRefused
@@ -88,10 +88,11 @@ class RadProDriver(Driver):
     capabilities = frozenset({Capability.COUNT_RATE, Capability.DOSE_RATE, Capability.BATTERY, Capability.CLOCK})
     frozen_after_s_default = 300.0
 
-    def __init__(self, *, meter_id: str, poll_interval_s: float = 1.0, options: RadProOptions):
+    def __init__(self, *, meter_id: str, poll_interval_s: float = 1.0, options: RadProOptions, connector: Connector):
         super().__init__(meter_id=meter_id, poll_interval_s=poll_interval_s)
         self.options = options
-        self.link: SerialLink | None = None
+        self.connector = connector
+        self.link: ByteLink | None = None
         self.sensitivity: float | None = None
         self.sensitivity_source = "config"
         self.dead_time_s: float | None = None
@@ -102,8 +103,7 @@ class RadProDriver(Driver):
 
     async def open(self) -> None:
         o = self.options
-        path = resolve_port(port=o.port, usb=o.usb)
-        self.link = SerialLink(port=path, baudrate=o.baudrate, meter=self.meter_id)
+        self.link = self.connector.link(meter=self.meter_id)
         await self.link.open(o.timeout_s * 5)
 
     async def close(self) -> None:
@@ -332,4 +332,5 @@ SPEC = DriverSpec(
     baudrates=(codec.BAUDRATE,),
     probe=probe,
     line_probe=True,
+    connector=serial_connector,
 )

@@ -155,6 +155,36 @@ class ResolvedLimit(_Data):
     derivation: str
 
 
+class Choice(_Data):
+    """An item of a closed list in the regulation (reason for survey, apparatus type)."""
+
+    key: Key
+    text: Text
+    source: Text
+    note: str = ""
+
+
+class ControlPeriod(_Data):
+    """How often one kind of control is due (a survey of the rooms, an inspection, dosimetry).
+
+    ``months`` counts calendar months from the day of the last control (a quarter is 3);
+    ``per_examination`` marks a control made at every examination (no calendar period).
+    """
+
+    key: Key
+    description: Text
+    months: Annotated[int, Field(ge=1, le=120)] | None = None
+    per_examination: bool = False
+    source: Text
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _one_way(self) -> ControlPeriod:
+        if (self.months is None) == (not self.per_examination):
+            raise ValueError("give either months or per_examination = true")
+        return self
+
+
 class _ProfileBase(_Data):
     """What every profile has: identity, provenance, version and its dose limits."""
 
@@ -166,9 +196,18 @@ class _ProfileBase(_Data):
     note: str = ""
     rem_to_mSv: Sourced[float] | None = None
     limits: tuple[DoseLimit, ...] = ()
+    control_periods: tuple[ControlPeriod, ...] = ()
+    unplanned_control: tuple[Choice, ...] = Field(
+        (), description="events after which a control is due at once, whatever the period"
+    )
+
+    def control_period(self, key: str) -> ControlPeriod | None:
+        return next((c for c in self.control_periods if c.key == key), None)
 
     def _check_limits(self) -> None:
         _unique("limits", (limit.key for limit in self.limits))
+        _unique("control_periods", (c.key for c in self.control_periods))
+        _unique("unplanned_control", (c.key for c in self.unplanned_control))
         by_key = {limit.key: limit for limit in self.limits}
         for i, limit in enumerate(self.limits):
             where = f"limits[{i}]"
@@ -240,15 +279,6 @@ class LimitsProfile(_ProfileBase):
             raise ValueError("limits: a limits profile defines at least one [[limits]] entry")
         self._check_limits()
         return self
-
-
-class Choice(_Data):
-    """An item of a closed list in the regulation (reason for survey, apparatus type)."""
-
-    key: Key
-    text: Text
-    source: Text
-    note: str = ""
 
 
 class PointKind(Choice):

@@ -28,9 +28,10 @@ class Note:
 
     paragraph: str  # "App. 8 Table 2", "p.62", or "radsurvey" for a decision where the source is silent
     text: str
+    code: str = ""  # the kind of choice, for documents that print it in another language
 
     def to_dict(self) -> dict[str, str]:
-        return {"paragraph": self.paragraph, "text": self.text}
+        return {"paragraph": self.paragraph, "text": self.text, "code": self.code}
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,7 @@ def radiation_output(data: ShieldingData, voltage_kV: Fraction) -> tuple[Fractio
         f"{float(voltage_kV):g} kV lies between the {a.anode_voltage_kV:g} and {b.anode_voltage_kV:g} kV columns of "
         f"App. 8 Table 1, which gives no rule: the higher K_R of the two ({chosen.printed}) is used, so D0 is never "
         "under-estimated",
+        "kr_higher_neighbour",
     )
 
 
@@ -240,6 +242,7 @@ def table_voltage(data: ShieldingData, voltage_kV: Fraction) -> tuple[Fraction, 
                 "radsurvey",
                 f"{float(voltage_kV):g} kV is below App. 8 Table 2's first column: "
                 f"the {float(columns[0]):g} kV column is used (more lead than the lower voltage needs)",
+                "below_first_column",
             ),
         )
     return voltage_kV, ()
@@ -252,7 +255,7 @@ def required_lead(K: Fraction, voltage_kV: Fraction, profile_id: str = DEFAULT_P
     used_kV, notes_kV = table_voltage(data, voltage_kV)
     notes = list(notes_kV)
     if K <= 1:
-        notes.append(Note("App. 5", "D0 does not exceed DMD (K <= 1): Table 2 asks for no lead"))
+        notes.append(Note("App. 5", "D0 does not exceed DMD (K <= 1): Table 2 asks for no lead", "no_lead_needed"))
         return LeadLookup(None, Fraction(0), tuple(notes))
     columns = tuple(exact(v) for v in table.voltages_kV)
     for row in table.rows:
@@ -265,6 +268,7 @@ def required_lead(K: Fraction, voltage_kV: Fraction, profile_id: str = DEFAULT_P
                     "App. 8 Table 2",
                     f"the K = {row.printed_K} cell at {lead.anode_voltage_kV:g} kV ({lead.source}) is {lead.reason}; "
                     "the next row up is used",
+                    "unreadable_cell",
                 )
             )
             continue
@@ -274,6 +278,7 @@ def required_lead(K: Fraction, voltage_kV: Fraction, profile_id: str = DEFAULT_P
                     "radsurvey",
                     f"K = {_fmt(K)} lies between Table 2 rows: the next row up, K = {row.printed_K}, is used "
                     "(the source gives no rule; the next row up never under-shields)",
+                    "next_row_up",
                 )
             )
         if used_kV not in columns:
@@ -282,6 +287,7 @@ def required_lead(K: Fraction, voltage_kV: Fraction, profile_id: str = DEFAULT_P
                     "radsurvey",
                     f"{float(used_kV):g} kV lies between Table 2 columns: lead interpolated linearly in kV "
                     "(the rule the source gives for Table 3, L4144)",
+                    "kv_interpolated",
                 )
             )
         return LeadLookup(row, lead, tuple(notes))
@@ -422,6 +428,7 @@ def _building_layer(
                 f"density {_fmt(density)} g/cm3 against Table 3's {material.printed_density}: credited as "
                 f"{_fmt(effective)} mm of the tabulated material (thickness x density ratio; the printed rule, "
                 "L4145, says 'proportionally to the density', which physics reverses)",
+                "density_inverse",
             )
         )
     if used_kV not in {exact(c.anode_voltage_kV) for row in material.rows for c in row.cells}:
@@ -446,6 +453,7 @@ def _building_layer(
         Note(
             "radsurvey",
             "credited with the largest Table 3 lead row its thickness reaches (no interpolation between rows)",
+            "table3_row_below",
         )
     )
     return LayerResult(material.key, thickness, density, best[0], f"{material.source}, row {best[1]}", tuple(notes))
@@ -525,7 +533,9 @@ def calculate_barrier(barrier: BarrierInput, profile_id: str = DEFAULT_PROFILE_I
     minimum = exact(formula.minimum_lead_mm)
 
     if barrier.towards is not None:
-        notes.append(Note("p.66", f"the barrier faces the {barrier.towards}: no shielding in this direction"))
+        notes.append(
+            Note("p.66", f"the barrier faces the {barrier.towards}: no shielding in this direction", "p66_no_shielding")
+        )
         lookup = LeadLookup(None, Fraction(0), ())
         required = Fraction(0)
         shielding_required = False
@@ -535,11 +545,17 @@ def calculate_barrier(barrier: BarrierInput, profile_id: str = DEFAULT_PROFILE_I
         required = max(lookup.lead_mm, minimum)
         shielding_required = True
         if lookup.lead_mm < minimum:
-            notes.append(Note("p.62", f"Table 2 gives {_fmt(lookup.lead_mm)} mm: raised to the minimum of 0.25 mm Pb"))
+            notes.append(
+                Note(
+                    "p.62",
+                    f"Table 2 gives {_fmt(lookup.lead_mm)} mm: raised to the minimum of 0.25 mm Pb",
+                    "p62_minimum",
+                )
+            )
 
     layers = tuple(layer_lead_equivalent(layer, voltage, profile_id) for layer in barrier.layers)
     if len(layers) > 1:
-        notes.append(Note("radsurvey", "the lead equivalents of the layers are added"))
+        notes.append(Note("radsurvey", "the lead equivalents of the layers are added", "layers_added"))
     achieved = None
     if layers:
         installed = sum((layer.lead_equivalent_mm for layer in layers), Fraction(0))

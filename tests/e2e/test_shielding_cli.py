@@ -94,3 +94,40 @@ def test_bad_input_exits_2_with_one_line(run_cli, args: tuple[str, ...], message
     out = run_cli(*args, "--format", "json")
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and message in out.stderr and out.stdout == ""
+
+
+def test_room_document_as_html_and_json(run_cli, tmp_path) -> None:
+    from .conftest import REPO
+
+    room = REPO / "protocols" / "examples" / "shielding-room.toml"
+    html = run_cli("shielding", "room", str(room), "--lang", "ro")
+    assert html.returncode == 0, html.stderr
+    assert "Calculul ecranării" in html.stdout and "insuficientă" in html.stdout
+    doc = json.loads(run_cli("shielding", "room", str(room), "--format", "json").stdout)
+    assert doc["sufficient"] is False and doc["barriers"][0]["required_lead_mm"] == 2.2
+    out = tmp_path / "room.html"
+    assert run_cli("shielding", "room", str(room), "--out", str(out)).returncode == 0 and out.is_file()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("schema = 1\n", "schema: must be 'radsurvey.shielding-room/1'"),
+        ("not toml [", "invalid TOML"),
+    ],
+)
+def test_room_bad_file_exits_2_with_one_line(run_cli, tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "room.toml"
+    path.write_text(text, encoding="utf-8")
+    out = run_cli("shielding", "room", str(path))
+    assert out.returncode == 2 and out.stderr.count("\n") == 1 and message in out.stderr
+
+
+def test_room_pdf_needs_out_and_a_missing_file_is_named(run_cli, tmp_path) -> None:
+    from .conftest import REPO
+
+    room = REPO / "protocols" / "examples" / "shielding-room.toml"
+    out = run_cli("shielding", "room", str(room), "--format", "pdf")
+    assert out.returncode == 2 and "--format pdf needs --out FILE" in out.stderr
+    missing = run_cli("shielding", "room", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 2 and "nope.toml: file not found" in missing.stderr

@@ -13,14 +13,6 @@ from radsurvey.protocols.errors import FrameError
 from tests.emulator_modes import MODES, Mode
 
 
-@pytest.fixture(autouse=True)
-def _forget_found_baud_rates():
-    """Ptys reuse /dev/pts/N: what one test's meter answered at must not steer the next."""
-    from radsurvey.drivers.gmc import driver as gmc_driver
-
-    gmc_driver._FOUND_BAUD.clear()
-    yield
-    gmc_driver._FOUND_BAUD.clear()
 
 
 def connect_options(mode: Mode, port: str, device) -> dict:

@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 
-# layer -> layers of ours it may import (DESIGN.md §2). protocols.errors is the
+# layer -> layers of ours it may import (docs/architecture.md#layers-and-the-import-rule). protocols.errors is the
 # shared exception tree and may be imported from anywhere.
 ALLOWED = {
     "protocols": {"protocols"},

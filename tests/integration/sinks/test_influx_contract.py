@@ -1,4 +1,4 @@
-"""The InfluxDB schema of DESIGN.md §4.4 as stored, read back from VictoriaMetrics' export API."""
+"""The InfluxDB schema of docs/architecture.md#influxdb as stored, read back from VictoriaMetrics' export API."""
 
 from __future__ import annotations
 

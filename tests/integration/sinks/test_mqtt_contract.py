@@ -1,4 +1,4 @@
-"""The MQTT topic and payload contract of DESIGN.md §4.3 / docs/mqtt.md, against a real mosquitto."""
+"""The MQTT topic and payload contract of docs/architecture.md#mqtt / docs/mqtt.md, against a real mosquitto."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Trend buckets and ranges read from the journal (daemon/journal_query.py)."""
+"""Trend buckets and ranges read from the journal (daemon/journal_query.py), and the seq bisection under them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from radsurvey.daemon import journal_query as jq
-from radsurvey.daemon.journal import Journal, connect
+from radsurvey.daemon.journal import Journal, connect, seek, times
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -61,11 +61,14 @@ def test_the_bucket_is_the_narrowest_that_keeps_2000_points(span_s: float, bucke
 def test_seq_at_splits_the_rows_at_a_time(tmp_path: Path) -> None:
     conn = journal_with(tmp_path, [("a", 1.0, at(s)) for s in range(10)])
     for t in (-1, 0, 4.5, 5, 9, 100):
-        boundary = jq.seq_at(conn, "samples", at(t))
+        boundary = seek.seq_split(conn, times.text_to_ms(at(t)), "samples")
         after = [r[0] for r in conn.execute("SELECT ts FROM samples WHERE seq >= ?", (boundary,))]
         before = [r[0] for r in conn.execute("SELECT ts FROM samples WHERE seq < ?", (boundary,))]
         assert all(ts >= at(t) for ts in after) and all(ts < at(t) for ts in before), t
-    assert jq.seq_at(conn, "samples", at(100)) == 21  # past the end: one beyond the last seq
+    assert seek.seq_at(conn, times.text_to_ms(at(5)), "samples") == 12  # the sample of the sixth reading
+    assert seek.seq_at(conn, times.text_to_ms(at(5)), "readings") == 11
+    assert seek.seq_at(conn, times.text_to_ms(at(100)), "samples") is None  # every row is older
+    assert seek.seq_split(conn, times.text_to_ms(at(100)), "samples") == seek.END_SEQ
 
 
 def test_trend_buckets_give_exact_count_min_mean_max_of_one_channel_only(tmp_path: Path) -> None:

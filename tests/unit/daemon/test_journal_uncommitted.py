@@ -3,7 +3,7 @@
 The journal is made full for real: ``PRAGMA max_page_count`` caps the writer's
 connection at the pages it has, so SQLite answers "database or disk is full"
 (SQLITE_FULL) exactly as on a full filesystem; the writer then spills or counts
-at close (daemon/journal_spill.py). The next ``Journal`` records that in its
+at close (daemon/journal/spill.py). The next ``Journal`` records that in its
 table ``uncommitted`` and imports the spill files (daemon/journal/uncommitted.py).
 """
 
@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from radsurvey.daemon import journal as jr
 from radsurvey.daemon.cli import app
 from radsurvey.daemon.journal import Journal
-from radsurvey.daemon.journal_spill import notes_path
+from radsurvey.daemon.journal.spill import notes_path
 from tests.unit.daemon.test_journal_compact import (
     alarm_row,
     reading_row,

@@ -21,14 +21,6 @@ V5 = b"GMC-320+V5\x00RRe 5.73"
 SERIAL = bytes.fromhex("F488C5A2B1D7E3")
 
 
-@pytest.fixture(autouse=True)
-def _forget_found_baud_rates():
-    """Ptys reuse /dev/pts/N: what one test's meter answered at must not steer the next."""
-    from radsurvey.drivers.gmc import driver as gmc_driver
-
-    gmc_driver._FOUND_BAUD.clear()
-    yield
-    gmc_driver._FOUND_BAUD.clear()
 
 
 def gmc(port: str, **options):

@@ -121,3 +121,32 @@ def test_the_json_schema_describes_both_kinds() -> None:
     schema = profiles.json_schema()
     titles = {d.get("title") for d in schema["$defs"].values()} | {schema.get("title")}
     assert {"Profile", "LimitsProfile", "DoseLimit"} <= titles
+
+
+def test_kz_holds_the_p107_periodicity_as_data_with_its_source_lines() -> None:
+    kz = profiles.get_profile("kz-2008-303")
+    rooms = kz.control_period("workplace_dose_rate")
+    assert rooms is not None and rooms.months == 3 and rooms.source.startswith("p.107(1), L339")
+    equipment = kz.control_period("protective_equipment")
+    assert equipment is not None and equipment.months == 24
+    patients = kz.control_period("patient_dose")
+    assert patients is not None and patients.per_examination and patients.months is None
+    assert [u.key for u in kz.unplanned_control] == [
+        "purpose_changed",
+        "tube_replaced",
+        "protection_replaced",
+        "accident",
+    ]
+
+
+def test_ir_1973_inspects_protective_devices_every_three_months() -> None:
+    period = profiles.find_profile("ir-1973-limits").control_period("protective_equipment")
+    assert period is not None and period.months == 3 and "Art 12" in period.source
+
+
+def test_a_control_period_needs_months_or_per_examination(user_dir: Path) -> None:
+    text = kz_copy("kz-periods").replace("months = 3\n", "", 1)
+    path = user_dir / "kz-periods.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError, match=r"control_periods\[0\]: give either months or per_examination"):
+        profiles.load_profile_file(path)

@@ -26,11 +26,12 @@ import base64
 import json
 import os
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
+
+from . import times
 
 log = structlog.get_logger("radsurvey.journal")
 
@@ -98,7 +99,7 @@ def save(journal: Path, spill_dir: Path | None, run_id: int, pending: list[Any],
             spill_error=spill_error,
         )
     note = {
-        "at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "at": times.now_text(),
         "run": run_id,
         "rows": len(rows),
         "first_seq": first,
