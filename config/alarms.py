@@ -331,10 +331,10 @@ def check_unique_rule_names(channel_id: str, rules: list[AlarmRule]) -> list[str
     seen: set[str] = set()
     problems = []
     for rule in rules:
-        if rule.name in ("action", "journal_write"):
+        if rule.name in ("action", "journal_write", "journal_damaged"):
             problems.append(
                 f"channels[{channel_id}].alarms: rule name {rule.name!r} is reserved"
-                " (the local command's health, the journal's commits)"
+                " (the local command's health, the journal's commits, a damaged journal)"
             )
         if rule.name in seen:
             problems.append(f"channels[{channel_id}].alarms: duplicate rule {rule.name!r} (give each an id)")

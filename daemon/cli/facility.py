@@ -690,3 +690,21 @@ def export_command(
     with _store(db, config, readonly=True) as store:
         written = run_command(lambda: export_tables(store, out, fmt))
     typer.echo(f"{len(written)} tables written to {out}")
+
+
+@app.command("report")
+def report_command(
+    out: Path = typer.Option(..., "--out", "-o", help="the file to write"),
+    fmt: str = typer.Option("html", "--format", help="html or pdf"),
+    lang: str = typer.Option("en", "--lang", help="en, ru, kk, fa or ro"),
+    db: Path | None = DbOpt,
+    config: Path | None = ConfigOpt,
+) -> None:
+    """The facility file: register, what is due, surveys with verdicts, holds, incidents, inspections."""
+    from radsurvey.daemon.facility.views import facility_file
+    from radsurvey.daemon.report.facility import write_facility_file
+
+    with _store(db, config, readonly=True) as store:
+        data = run_command(lambda: facility_file(store))
+    run_command(lambda: write_facility_file(data, out, fmt=fmt, lang=lang))
+    typer.echo(f"facility file written to {out}")

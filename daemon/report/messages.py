@@ -162,6 +162,15 @@ DECISION_RULES = {
     ),
 }
 PAGE = N_("Page %(page)s of %(pages)s")
+# The facility file (report/facility.py): what put a room on hold, an inspection's result.
+FACILITY_CAUSES = {
+    "survey": N_("non-complying survey"),
+    "repair": N_("repair of protective parts"),
+    "apparatus": N_("new apparatus"),
+    "tube": N_("new X-ray tube"),
+    "incident": N_("incident"),
+}
+INSPECTION_RESULTS = {"pass": N_("fit for use"), "fail": N_("unfit for use")}
 CITATIONS = (N_("main text"), N_("p.%(n)s"), N_("Table %(n)s"))
 # A survey naming a ``limits_profile`` (docs/profiles.md): whose limits, whose survey maths.
 LIMITS = {

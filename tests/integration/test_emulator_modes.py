@@ -13,8 +13,6 @@ from radsurvey.protocols.errors import FrameError
 from tests.emulator_modes import MODES, Mode
 
 
-
-
 def connect_options(mode: Mode, port: str, device) -> dict:
     if mode.driver == "scpi":
         return {"resource": f"ASRL{port}::INSTR"}
@@ -39,7 +37,7 @@ async def test_driver_reads_the_mode_with_no_extra_option(mode: Mode) -> None:
 
 
 def test_every_emulator_with_modes_is_covered() -> None:
-    assert {m.driver for m in MODES} == {"gmc", "radpro", "ascii", "scpi"}
+    assert {m.driver for m in MODES} == {"gmc", "radpro", "ascii", "scpi", "radiacode"}
 
 
 async def test_the_gmc_driver_on_rad_pro_says_to_use_the_radpro_driver() -> None:
@@ -98,6 +96,7 @@ FOREIGN_OPTIONS = {
     "radpro": {"timeout_s": 0.3},
     "ascii": {"profile": "mightyohm", "timeout_s": 0.5},
     "scpi": {"timeout_s": 0.3},
+    "radiacode": {"timeout_s": 0.5},
 }
 
 
