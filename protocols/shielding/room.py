@@ -39,6 +39,8 @@ class RoomApparatus(_Model):
     K_R: Positive | None = None
     workload_mA_min_per_week: Positive | None = None
     anode_voltage_kV: Positive | None = None
+    # a fluorograph's protective cabin: its attenuation factor from the apparatus documentation (App. 6 note 1)
+    cabin_attenuation: Annotated[float, Field(ge=1, allow_inf_nan=False)] | None = None
 
 
 class RoomLayer(_Model):
@@ -233,6 +235,7 @@ def calculate_room(design: RoomDesign, *, source: str = "room") -> RoomResult:
                         anode_voltage_kV=a.anode_voltage_kV,
                         layers=layers,
                         towards=barrier.towards,
+                        cabin_attenuation=a.cabin_attenuation,
                     ),
                     design.profile,
                 )
