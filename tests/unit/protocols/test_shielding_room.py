@@ -61,7 +61,7 @@ def test_the_json_document_lists_every_barrier_with_its_apparatus() -> None:
             ('material = "concrete", thickness_mm = 200', 'material = "wood", thickness_mm = 200'),
             "room.toml: barriers[C1].exposure[0].layers[wood].material: unknown material 'wood'",
         ),
-        (('id = "W2"', 'id = "W1"'), "barriers: duplicate id 'W1'"),
+        (('id = "W2"', 'id = "W1"'), "barriers: duplicate key 'W1'"),
     ],
 )
 def test_bad_room_files_are_one_line_naming_the_field(change: tuple[str, str], message: str) -> None:
