@@ -228,6 +228,7 @@ def equipment_add(
     kind: str | None = typer.Option(None, "--kind", help="apron, collar, screen, gloves, ..."),
     room: str | None = typer.Option(None, "--room"),
     lead_mm: float | None = typer.Option(None, "--lead-mm", help="lead equivalent, mm Pb"),
+    app10: str | None = typer.Option(None, "--app10", help="its kz-2008-303 App. 10 row, e.g. apron_one_sided_heavy"),
     description: str | None = typer.Option(None, "--description"),
     db: Path | None = DbOpt,
     config: Path | None = ConfigOpt,
@@ -236,7 +237,14 @@ def equipment_add(
     """Add a protective item or change it."""
     _put(
         "equipment",
-        {"id": id, "kind": kind, "room": room, "lead_equivalent_mm": lead_mm, "description": description},
+        {
+            "id": id,
+            "kind": kind,
+            "room": room,
+            "lead_equivalent_mm": lead_mm,
+            "app10": app10,
+            "description": description,
+        },
         db,
         config,
         by,

@@ -457,6 +457,15 @@ def record_inspection(
     if lead_equivalent_mm is not None and not 0 < lead_equivalent_mm <= 10:
         raise FacilityError(f"lead equivalent {lead_equivalent_mm} mm is outside (0, 10]", field="lead_equivalent_mm")
     day = parse_day(on, field="date", today=today or today_utc())
+    minimum = None
+    app10 = (store.get("equipment", item) or {}).get("app10")
+    if app10 and lead_equivalent_mm is not None:
+        from .model import app10_check, app10_shortfall
+
+        check = app10_check(app10, lead_equivalent_mm)
+        minimum = {"minimum_lead_mm": float(check.minimum_lead_mm), "source": check.item.source}
+        if result == "pass" and not check.sufficient:
+            raise FacilityError(app10_shortfall(item, check) + ": record --result fail", field="lead_equivalent_mm")
     with store.tx() as c:
         at = now_iso()
         cur = c.execute(
@@ -471,7 +480,13 @@ def record_inspection(
             key=item,
             action="recorded",
             at=at,
-            new={"date": day.isoformat(), "result": result, "lead_equivalent_mm": lead_equivalent_mm, "note": note},
+            new={
+                "date": day.isoformat(),
+                "result": result,
+                "lead_equivalent_mm": lead_equivalent_mm,
+                "note": note,
+                "app10": minimum,
+            },
         )
         return int(cur.lastrowid or 0)
 
