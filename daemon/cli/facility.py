@@ -66,7 +66,8 @@ def facility_path(db: Path | None, config: Path | None) -> Path:
         from radsurvey.daemon.supervisor import resolve_journal_path
 
         cfg = run_command(lambda: load_config(config))
-        return (cfg.facility or FacilityConfig()).resolved_path(resolve_journal_path(cfg))
+        path: Path = (cfg.facility or FacilityConfig()).resolved_path(resolve_journal_path(cfg))
+        return path
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "radsurvey" / "facility.sqlite"
 
@@ -407,7 +408,8 @@ def file_survey_command(
             session = surveys.get(survey)
             if session.status != "finished":
                 fail(f"survey {survey} is not finished (radsurvey survey resume {survey})")
-            return session.document()
+            doc: dict[str, Any] = session.document()
+            return doc
 
     doc = run_command(read)
     with _store(db, config) as store:

@@ -204,7 +204,7 @@ def flags(store: FacilityStore, limit_ref: str) -> dict[str, Any]:
     for r in store.doses():
         for start, end in _bucket(limit.period, date.fromisoformat(r["period_end"])):
             sums[(r["worker"], start, end)] += Decimal(r["dose_mSv"])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for (worker, start, end), total in sorted(sums.items()):
         above_limit = total > limit_mSv
         above_10 = total > tenth

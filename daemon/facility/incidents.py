@@ -23,7 +23,9 @@ SAMPLES_BEFORE = timedelta(minutes=10)
 MAX_SAMPLES = 2000
 
 
-def latched_alarm(journal_path: Path, channel: str, rule: str | None = None) -> tuple[dict[str, Any], list[dict]]:
+def latched_alarm(
+    journal_path: Path, channel: str, rule: str | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The newest latched alarm event of a channel (or one rule) in the daemon's journal, and its samples."""
     from ..journal import connect
     from ..journal_query import alarm_events, parse_time, samples_between
@@ -129,7 +131,7 @@ def update_incident(
         raise FacilityError(f"no incident {incident}", field="incident")
     if row["closed_at"]:
         raise FacilityError(f"incident {incident} is closed", field="incident")
-    record = json.loads(row["record"])
+    record: dict[str, Any] = json.loads(row["record"])
     added: dict[str, Any] = {}
     for text in doses:
         name, sep, value = text.partition("=")

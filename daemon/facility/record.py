@@ -66,7 +66,13 @@ def import_file(store: FacilityStore, parsed: FacilityFile, *, by: str) -> dict[
 
 def put_record(store: FacilityStore, entity: str, data: dict[str, Any], *, by: str) -> str:
     """Add or change one record from command options or the console (validated whole)."""
-    model = {"room": Room, "apparatus": Apparatus, "instrument": Instrument, "equipment": ProtectiveItem}[entity]
+    models: dict[str, type[Room | Apparatus | Instrument | ProtectiveItem]] = {
+        "room": Room,
+        "apparatus": Apparatus,
+        "instrument": Instrument,
+        "equipment": ProtectiveItem,
+    }
+    model = models[entity]
     old = store.get(entity, str(data.get("name") or data.get("id") or ""))
     record = parse_record(model, {**(old or {}), **{k: v for k, v in data.items() if v is not None}}, what=entity)
     with store.tx() as c:
@@ -236,7 +242,7 @@ def file_survey(
         meta = metadata_from_document(doc, source=source)
     except RadsurveyError as err:
         raise FacilityError(str(err)) from None
-    fac = meta.get("facility") if isinstance(meta.get("facility"), dict) else {}
+    fac: dict[str, Any] = meta["facility"] if isinstance(meta.get("facility"), dict) else {}
     ours = str(store.settings().get("name") or "")
     theirs = str(fac.get("name") or "")
     if ours and theirs and theirs.strip().casefold() != ours.strip().casefold():
