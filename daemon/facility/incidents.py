@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import FacilityError
-from .record import _place_hold, today_utc
+from .record import place_hold, today_utc
 from .store import FacilityStore, now_iso
 
 # Samples carried into the record: from this long before the alarm began to the event, at most this many.
@@ -104,7 +104,7 @@ def open_incident(
             at=at,
             new={"room": room, "channel": channel, "alarm_seq": event.get("seq"), "samples": len(samples)},
         )
-        _place_hold(
+        place_hold(
             store,
             c,
             room,

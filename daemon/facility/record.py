@@ -85,7 +85,7 @@ def _put_apparatus(store: FacilityStore, c: Any, app: Apparatus, *, by: str) -> 
     old = store.get("apparatus", app.id)
     result = store.put(c, "apparatus", app, by=by)
     if old is None:
-        _place_hold(
+        place_hold(
             store,
             c,
             app.room,
@@ -95,7 +95,7 @@ def _put_apparatus(store: FacilityStore, c: Any, app: Apparatus, *, by: str) -> 
             effective=today_utc(),
         )
     elif old.get("tube_serial") != app.tube_serial and old.get("tube_serial"):
-        _place_hold(
+        place_hold(
             store,
             c,
             app.room,
@@ -137,7 +137,7 @@ def require_role(store: FacilityStore, account: str, *roles: str) -> None:
 # -- holds ---------------------------------------------------------------------------------------
 
 
-def _place_hold(store: FacilityStore, c: Any, room: str, *, cause: str, reason: str, by: str, effective: date) -> int:
+def place_hold(store: FacilityStore, c: Any, room: str, *, cause: str, reason: str, by: str, effective: date) -> int:
     at = now_iso()
     cur = c.execute(
         "INSERT INTO holds(room, since, effective_date, cause, reason, placed_by) VALUES (?, ?, ?, ?, ?, ?)",
@@ -163,7 +163,7 @@ def record_repair(store: FacilityStore, room: str, *, what: str, on: str, by: st
         raise FacilityError("say what was repaired (--what)", field="what")
     day = parse_day(on, field="date", today=today or today_utc())
     with store.tx() as c:
-        return _place_hold(
+        return place_hold(
             store, c, room, cause="repair", reason=f"repair of protective parts: {what.strip()}", by=by, effective=day
         )
 
@@ -315,7 +315,7 @@ def file_survey(
         held = False
         lifted = 0
         if conclusion == "does_not_comply":
-            _place_hold(
+            place_hold(
                 store, c, room, cause="survey", reason=f"survey {survey_id} does not comply", by=by, effective=day
             )
             held = True
