@@ -49,7 +49,10 @@ from .formulas import (
     workload_for,
 )
 from .profiles import Formula3Variant, Profile
+from .shielding.room import RoomResult
+from .shielding.survey_link import DesignAtPoint, design_at_point
 from .survey import (
+    DWELLING_CATEGORY,
     KNOWN_POINT_FIELDS,
     KNOWN_SURVEY_FIELDS,
     Survey,
@@ -133,6 +136,7 @@ class PointEvaluation:
     effective_measured_uSv_h: float = 0.0  # E from the measured dose rates
     design_attenuation_factor: Mapping[str, Any] | None = None  # {"value": K, "source": text} (p.25)
     exact_effective_uSv_h: Fraction = Fraction(0)  # the judged E, exact
+    design: Mapping[str, Any] | None = None  # the shielding design behind the point's barrier (docs/shielding.md)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +157,7 @@ class PointEvaluation:
             "ratio": self.ratio,
             "verdict": self.verdict,
             "warnings": [w.to_dict() for w in self.warnings],
+            **({"design": dict(self.design)} if self.design is not None else {}),
         }
 
 
@@ -195,10 +200,13 @@ def evaluate(
     *,
     formula3: Formula3Variant | None = None,
     strict: bool = False,
+    design: RoomResult | None = None,
 ) -> SurveyEvaluation:
     """Evaluate every point of ``survey``; ``formula3`` overrides the survey's option.
 
-    ``strict`` turns the p.15 beam-condition warnings into a SurveyError.
+    ``strict`` turns the p.15 beam-condition warnings into a SurveyError. ``design`` is the
+    room's shielding design: a point naming its ``barrier`` gets the design's prediction, and
+    a category-7 point without a typed K takes K from it (p.25).
     """
     profile = profile if profile is not None else profile_of(survey)
     if formula3 is not None and formula3 != survey.options.formula3:
@@ -213,7 +221,9 @@ def evaluate(
         background = _background_mean(survey)
     except SurveyError as err:
         raise relocate(err, source=survey.source) from None
-    points = tuple(_evaluate_point(survey, point, profile, workload, background, variant) for point in survey.points)
+    points = tuple(
+        _evaluate_point(survey, point, profile, workload, background, variant, design) for point in survey.points
+    )
     warnings = (*_survey_warnings(survey, profile, workload), *_point_warnings(points))
     if strict:
         conditions = [w for w in warnings if w.paragraph == "p.15"]
@@ -252,8 +262,21 @@ def _evaluate_point(
     workload: WorkloadChoice,
     background_uGy_h: Fraction | None,
     formula3: Formula3Variant,
+    design: RoomResult | None = None,
 ) -> PointEvaluation:
     try:
+        link = None
+        if point.barrier is not None and design is not None:
+            try:
+                link = design_at_point(
+                    design,
+                    point.barrier,
+                    apparatus_type=survey.apparatus,
+                    workload_mA_min_per_week=exact(workload.workload_mA_min_per_week),
+                    effective_conversion=exact(profile.effective_conversion.value),
+                )
+            except SurveyError as err:
+                raise SurveyError(err.message, field="barrier") from None
         nominal = nominal_heights(point.heights_cm, profile=profile, kind=point.kind)
         heights = tuple(
             _evaluate_height(height, nominal[height], point, profile, workload, background_uGy_h)
@@ -263,7 +286,14 @@ def _evaluate_point(
         formula, measured = exact_effective(normalised, formula3, profile=profile, kind=point.kind)
         limit = dmd_for(profile, point.category)
         factor = point.design_attenuation_factor
-        judged = measured / exact(factor.value) if factor is not None else measured
+        factor_dict = factor.model_dump() if factor is not None else None
+        if factor is not None:
+            judged = measured / exact(factor.value)
+        elif link is not None and point.category == DWELLING_CATEGORY:
+            judged = measured / link.K
+            factor_dict = {"value": rounded(link.K, "K"), "source": link.source}
+        else:
+            judged = measured
         shown_measured = rounded(measured, "effective dose rate")
         shown = rounded(judged, "effective dose rate")
         ratio = rounded(judged / exact(limit), "E/limit")
@@ -280,11 +310,39 @@ def _evaluate_point(
         limit_uSv_h=limit,
         ratio=ratio,
         verdict=verdict_for(judged, limit),
-        warnings=tuple(_warnings_for_point(survey, point, heights, profile, background_uGy_h)),
+        warnings=tuple(
+            (
+                *_warnings_for_point(survey, point, heights, profile, background_uGy_h),
+                *_design_findings(point, link, design, factor_dict),
+            )
+        ),
         effective_measured_uSv_h=shown_measured,
-        design_attenuation_factor=factor.model_dump() if factor is not None else None,
+        design_attenuation_factor=factor_dict,
         exact_effective_uSv_h=judged,
+        design=link.to_dict() if link is not None else None,
     )
+
+
+def _design_findings(
+    point: SurveyPoint, link: DesignAtPoint | None, design: RoomResult | None, factor: Mapping[str, Any] | None
+) -> Iterable[Finding]:
+    if point.barrier is not None and design is None:
+        yield Finding(
+            f"names barrier {point.barrier!r} but the survey has no shielding design "
+            "(shielding_design, or evaluate --design): the design's prediction is not shown",
+            "no_shielding_design",
+            None,
+            "barrier",
+        )
+    if link is not None and point.design_attenuation_factor is None and factor is not None:
+        yield Finding(
+            f"K = {factor['value']:g} from the room's shielding design ({link.source}): E from the measured dose"
+            " rates is divided by K and judged against category 7 (App. 14 p.25; the division is radsurvey's"
+            " reading, the paragraph gives no formula)",
+            "design_attenuation_factor",
+            "p.25",
+            "design_attenuation_factor",
+        )
 
 
 def _evaluate_height(

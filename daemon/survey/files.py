@@ -60,6 +60,30 @@ def dump_survey(doc: dict[str, Any], fmt: str) -> str:
     raise SurveyError(f"unknown format {fmt!r}; use json or toml", field="format")
 
 
+# What a survey records about its own sitting: an exported survey used as a plan must not carry
+# these into the new protocol (issue 22: another survey's retakes, and a meter never connected).
+HISTORY_FIELDS = ("audit", "warnings", "measured_from", "measured_to")
+
+
+def plan_document(doc: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """A survey file as a plan: facility, room, apparatus, instruments and points, without its history.
+
+    Returns the plan and what was left out ("3 audit entries", ...) so the user can be told.
+    """
+    metadata = doc.get("metadata")
+    if not isinstance(metadata, dict):
+        return doc, []
+    left_out = []
+    if audit := metadata.get("audit"):
+        left_out.append(f"its audit trail ({len(audit)} {'entry' if len(audit) == 1 else 'entries'})")
+    if warnings := metadata.get("warnings"):
+        left_out.append(f"its {len(warnings)} {'warning' if len(warnings) == 1 else 'warnings'}")
+    if metadata.get("measured_from") or metadata.get("measured_to"):
+        left_out.append("its measuring times")
+    kept = {k: v for k, v in metadata.items() if k not in HISTORY_FIELDS}
+    return {**doc, "metadata": kept}, left_out
+
+
 def new_session(
     store: SurveyStore,
     doc: dict[str, Any],
@@ -70,9 +94,14 @@ def new_session(
     survey_id: str | None = None,
     source: str | None = None,
 ) -> str:
-    """Create a session from a (partial) survey file: profile defaults, instrument check."""
+    """Create a session from a (partial) survey file: profile defaults, instrument check.
+
+    The file is a plan: its history (audit trail, warnings, measuring times) stays with the survey
+    it came from (:func:`plan_document`).
+    """
     from radsurvey.protocols.profiles import get_profile
 
+    doc, _ = plan_document(doc)
     header = header_from_document(doc, source=source)
     if not header.get("apparatus"):
         raise SurveyError("apparatus (workload table key) is required", source=source, field="apparatus")
