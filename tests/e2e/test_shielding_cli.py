@@ -152,6 +152,11 @@ def test_evaluate_reads_the_shielding_design_beside_the_survey_or_from_design(ru
         run_cli("evaluate", str(path), "--format", "json", "--design", str(tmp_path / "room.toml")).stdout
     )
     assert given["points"][1]["design"] == s1["design"]
+    table = run_cli(
+        "evaluate", str(path), "--format", "table", "--design", str(tmp_path / "room.toml"), env={"COLUMNS": "200"}
+    )
+    row = next(line for line in table.stdout.splitlines() if line.strip().startswith("S1") and "W1" in line)
+    assert row.split()[-2:] == ["0.625", "0.4115"]  # predicted beside measured E
     missing = run_cli("evaluate", str(path), "--design", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert "shielding_design: " in missing.stderr and "nope.toml: file not found" in missing.stderr
