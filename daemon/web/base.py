@@ -101,7 +101,6 @@ class Console:
             import jinja2
 
             from ..report.i18n import formatter, translations
-
             from .text import event_text, rule_text, unit_text
 
             numbers: dict[str, Any] = {}
