@@ -312,6 +312,7 @@ def _evaluate_point(
         verdict=verdict_for(judged, limit),
         warnings=tuple(
             (
+                *_formula3_decides(point, normalised, measured, judged, limit, formula, formula3, profile),
                 *_warnings_for_point(survey, point, heights, profile, background_uGy_h),
                 *_design_findings(point, link, design, factor_dict),
             )
@@ -320,6 +321,47 @@ def _evaluate_point(
         design_attenuation_factor=factor_dict,
         exact_effective_uSv_h=judged,
         design=link.to_dict() if link is not None else None,
+    )
+
+
+def _formula3_decides(
+    point: SurveyPoint,
+    normalised: Mapping[int, Fraction],
+    measured: Fraction,
+    judged: Fraction,
+    limit: float,
+    formula: str,
+    used: Formula3Variant,
+    profile: Profile,
+) -> Iterable[Finding]:
+    """A warning when formula (3)'s other reading would give the other verdict (issue 21 §3).
+
+    As printed, formula (3) gives 0.375·D in a uniform field against formula (4)'s 0.5·D; read consistently with
+    (4) it gives 0.5·D. When the two readings fall on both sides of the limit, the choice decides the verdict.
+    """
+    if formula != "3":
+        return
+    other: Formula3Variant = "conservative" if used == "literal" else "literal"
+    try:
+        other_formula, other_measured = exact_effective(normalised, other, profile=profile, kind=point.kind)
+    except SurveyError:
+        return  # the other reading needs other heights: it cannot be compared here
+    if other_formula != "3":
+        return
+    # the same attenuation factor K (if any) as the reading used: judged / measured
+    other_judged = other_measured * (judged / measured) if measured else other_measured
+    values = {used: judged, other: other_judged}
+    verdicts = {v: verdict_for(e, limit) for v, e in values.items()}
+    if verdicts["literal"] == verdicts["conservative"]:
+        return
+    lit, con = (rounded(values[v], "effective dose rate") for v in ("literal", "conservative"))
+    yield Finding(
+        f"formula (3) decides the verdict: as printed ({profile.formula3['literal'].text}) E = {lit:g} uSv/h,"
+        f" {verdicts['literal']}; read consistently with formula (4) ({profile.formula3['conservative'].text})"
+        f" E = {con:g} uSv/h, {verdicts['conservative']}; the evaluation used the {used} reading",
+        "formula3_decides",
+        "p.29",
+        "formula",
     )
 
 
@@ -394,6 +436,7 @@ def _warnings_for_point(
             "kind",
         )
     yield from beam_conditions(survey, point, profile)
+    yield from _scope_findings(survey, point, profile)
     yield from _attenuation_findings(point)
     for height in heights:
         field_name = f"readings_uGy_h.{height.height_cm}"
@@ -410,7 +453,28 @@ def _warnings_for_point(
     yield from _near_misses(point.metadata, KNOWN_POINT_FIELDS)
 
 
-FLUOROSCOPY_APPARATUS = ("fluoroscopy",)
+def _scope_findings(survey: Survey, point: SurveyPoint, profile: Profile) -> Iterable[Finding]:
+    """Where the input contradicts the regulation's scope (issue 21 §3): a room category defined for other
+    apparatus (kz-2008-303 category 7: dental only); a workplace point in an X-ray therapy room (p.26 names the
+    adjacent rooms only)."""
+    row = profile.workload(survey.apparatus)
+    category = profile.category(point.category)
+    if category is not None and category.apparatus and survey.apparatus not in category.apparatus:
+        yield Finding(
+            f"category {point.category} ({category.description}) is for {', '.join(category.apparatus)} apparatus"
+            f" ({category.source}), not {survey.apparatus!r}",
+            "category_scope",
+            None,
+            "category",
+        )
+    if row is not None and row.therapy and point.kind == "workplace":
+        yield Finding(
+            f"a workplace point in the room of X-ray therapy apparatus {survey.apparatus!r}: App. 14 p.26 names"
+            " the adjacent rooms only",
+            "therapy_workplace",
+            "p.26",
+            "kind",
+        )
 
 
 def beam_conditions(survey: Survey, point: SurveyPoint, profile: Profile) -> Iterable[Finding]:
@@ -436,9 +500,12 @@ def beam_condition_findings(
 ) -> Iterable[Finding]:
     """App. 14 p.15: I >= 2 mA in fluoroscopy; U at the Table 1 standard (or the apparatus maximum when lower).
 
-    Fluoroscopy is the ``fluoroscopy`` apparatus of Table 1, or a point marked so.
+    Fluoroscopy: an apparatus whose profile row says it works in fluoroscopy (kz-2008-303: the fluoroscopy
+    apparatus, the diagnostic complex, angiography, the surgical C-arm, the therapy simulator), or a point marked so.
     """
-    if (fluoroscopy or apparatus in FLUOROSCOPY_APPARATUS) and exact(anode_current_mA) < exact(2):
+    row = profile.workload(apparatus)
+    in_fluoroscopy = fluoroscopy or (row is not None and row.fluoroscopy)
+    if in_fluoroscopy and exact(anode_current_mA) < exact(2):
         yield Finding(
             f"{anode_current_mA:g} mA is below the 2 mA App. 14 p.15 requires in fluoroscopy",
             "fluoroscopy_current",
@@ -446,7 +513,6 @@ def beam_condition_findings(
             "anode_current_mA",
         )
     voltage = anode_voltage_kV
-    row = profile.workload(apparatus)
     if voltage is None or row is None or isinstance(row.voltage_kV, str):
         return
     standard = row.voltage_kV

@@ -216,6 +216,30 @@ def _print_evaluation(name: str, result: SurveyEvaluation) -> None:
             )
     console.print(heights)
 
+    designed = [p for p in result.points if p.design is not None]
+    if designed:
+        design = _table("Shielding design behind the points (predicted E: an upper bound, docs/shielding.md)")
+        design.add_column("point")
+        design.add_column("barrier")
+        for column in ("K", "lead needed, mm", "installed, mm", "E predicted, uSv/h", "E measured, uSv/h"):
+            design.add_column(column, justify="right")
+        for p in designed:
+            d = p.design or {}
+
+            def number(value: object) -> str:
+                return "-" if value is None else f"{value:.4g}"
+
+            design.add_row(
+                Text(p.id),
+                Text(f"{d['barrier']} ({d['room']})"),
+                number(d["K"]),
+                number(d["required_lead_mm"]),
+                number(d["installed_lead_equivalent_mm"]),
+                number(d["predicted_effective_uSv_h"]),
+                number(p.effective_measured_uSv_h),
+            )
+        console.print(design)
+
     if result.warnings:
         console.print("Warnings:", style="bold yellow")
         for warning in result.warnings:

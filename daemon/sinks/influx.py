@@ -34,8 +34,9 @@ What the server answers decides what happens to a batch:
   429, timeouts, connection errors): the batch is retried from the cursor with
   backoff, the error says what the server answered.
 
-Line protocol is built in the worker thread with the write: for a batch of
-thousands of rows it takes a noticeable time that must not block the loop.
+Line protocol is built in the thread that reads the page, while the previous
+page is being written (``prepare``): for a batch of thousands of rows it takes
+a noticeable time that must neither block the loop nor wait for the server.
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ import structlog
 
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import InfluxConfig
-from radsurvey.protocols.errors import ConfigError
+from radsurvey.protocols.backoff import Backoff
+from radsurvey.protocols.errors import ConfigError, SinkError
 
 from ..journal import connect, points
 from ..journal.times import ms_to_text
-from .base import Backoff, CursorSink, DeliveryError, JournalRow, checkpoint
+from .base import CursorSink, DeliveryError, JournalRow, checkpoint
 from .payloads import INFLUX_ROUTES, CompactLines, InfluxContext
 
 if TYPE_CHECKING:
@@ -73,7 +75,7 @@ PERMANENT_STATUSES = frozenset({400, 422})
 TOO_LARGE = 413
 
 
-class Refused(Exception):
+class Refused(SinkError):
     """The server will never accept these lines (400/422, or 413 for a single point). Safe to log."""
 
     def __init__(self, status: int, message: str):
@@ -81,11 +83,11 @@ class Refused(Exception):
         self.status = status
 
 
-class TooLarge(Exception):
+class TooLarge(SinkError):
     """413: the request body is larger than the server takes."""
 
 
-class WrongApi(Exception):
+class WrongApi(SinkError):
     """The server has no write API of the configured kind: a config fault, not a transient one. Safe to log."""
 
 
@@ -157,8 +159,8 @@ class InfluxSink(CursorSink):
         assert self.journal is not None
         conn = connect(self.journal.path, readonly=True)
         try:
-            self._reading_ctx = points.reading_contexts(conn)
-            self._sample_ctx = points.sample_contexts(conn)
+            self._reading_ctx.update(points.reading_contexts(conn))  # in place: lines() holds these dicts
+            self._sample_ctx.update(points.sample_contexts(conn))
         finally:
             conn.close()
         found = (self._sample_ctx if table == "samples" else self._reading_ctx).get(k)
@@ -186,11 +188,11 @@ class InfluxSink(CursorSink):
             self._writer = LineWriter(self.influx, secret, self._safe)
         self._writer.write(body)
 
-    def _send(self, lines: list[str], outcome: WriteOutcome) -> None:
-        """Write ``lines``, halving on 413; refusals go into ``outcome``, other failures raise."""
+    def _send(self, lines: list[str], outcome: WriteOutcome, body: bytes | None = None) -> None:
+        """Write ``lines`` (``body``: them joined, when already built), halving on 413; refusals go into ``outcome``."""
         outcome.requests += 1
         try:
-            self._post("\n".join(lines).encode())
+            self._post(body if body is not None else "\n".join(lines).encode())
         except TooLarge as err:
             if len(lines) == 1:
                 outcome.refused.append(Refused(TOO_LARGE, str(err)))
@@ -203,16 +205,21 @@ class InfluxSink(CursorSink):
         else:
             outcome.accepted += len(lines)
 
-    def write_rows(self, rows: list[JournalRow]) -> WriteOutcome:
-        """Build the batch's line protocol and write it (runs in a worker thread)."""
-        outcome = WriteOutcome()
+    def prepare(self, rows: list[JournalRow]) -> tuple[list[str], bytes]:
+        """The page's line protocol, built in the reader's thread while the previous page is written."""
         lines = self.lines(rows)
+        return lines, "\n".join(lines).encode()
+
+    def write_rows(self, rows: list[JournalRow], prepared: tuple[list[str], bytes] | None = None) -> WriteOutcome:
+        """Write the batch's line protocol, built here unless ``prepared`` (runs in a worker thread)."""
+        outcome = WriteOutcome()
+        lines, body = prepared if prepared is not None else self.prepare(rows)
         if lines:
-            self._send(lines, outcome)
+            self._send(lines, outcome, body)
         return outcome
 
-    async def _deliver(self, rows: list[JournalRow]) -> None:
-        outcome = await asyncio.to_thread(self.write_rows, rows)
+    async def _deliver(self, rows: list[JournalRow], prepared: tuple[list[str], bytes] | None = None) -> None:
+        outcome = await asyncio.to_thread(self.write_rows, rows, prepared)
         self.connected = True
         if outcome.refused:
             self._note_refused(rows, outcome)
@@ -250,8 +257,8 @@ class InfluxSink(CursorSink):
         await self.attach(daemon)
         backoff = Backoff(self.influx.retry_initial_s, self.influx.retry_max_s)
 
-        async def deliver(rows: list[JournalRow]) -> None:
-            await self._deliver(rows)
+        async def deliver(rows: list[JournalRow], prepared: Any) -> None:
+            await self._deliver(rows, prepared)
             backoff.reset()
 
         try:

@@ -377,6 +377,16 @@ class SurveyFlow:
         if key == "heights_cm":
             kind = profile.point_kind(spec.get("kind"))
             proposed = " ".join(map(str, kind.heights_cm)) if kind is not None else ""
+            variant = self._formula3(s)
+            if (
+                kind is not None
+                and variant in profile.formula3
+                and set(kind.heights_cm)
+                == set(
+                    profile.formula3[variant].heights_cm  # type: ignore[index]
+                )
+            ):
+                ui.say(formula3_note(profile, variant))
             while True:
                 text = ui.ask_text(FIELD_PROMPTS[key], default=proposed or "80")
                 try:
@@ -708,4 +718,14 @@ def point_line(p: PointEvaluation) -> str:
     return (
         f"Point {p.id}: formula {p.formula}, {judged}, limit {p.limit_uSv_h:g} uSv/h, ratio {p.ratio:.3f}"
         f" -> {p.verdict.upper()}"
+    )
+
+
+def formula3_note(profile: Any, variant: str) -> str:
+    """One line at a wall point's heights: which reading of formula (3) this survey uses, and why it matters."""
+    other = "conservative" if variant == "literal" else "literal"
+    return (
+        f"Formula (3) is read {variant} here ({profile.formula3[variant].text}); the {other} reading"
+        f" ({profile.formula3[other].text}) can give the other verdict: as printed, (3) gives 0.375·D in a uniform"
+        " field where formula (4) gives 0.5·D (options.formula3 chooses; the report warns when it decides)"
     )

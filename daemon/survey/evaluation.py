@@ -56,9 +56,7 @@ def load_design(ref: str | Path, *, source: str | None = None, base: Path | None
         raise SurveyError(str(err), source=source, field="shielding_design") from None
 
 
-def evaluate_document(
-    doc: dict[str, Any], *, source: str | None = None, base: Path | None = None
-) -> SurveyEvaluation:
+def evaluate_document(doc: dict[str, Any], *, source: str | None = None, base: Path | None = None) -> SurveyEvaluation:
     """Parse and evaluate a survey document (the typed result; ``to_dict()`` at the edges that print it).
 
     A survey naming its room's ``shielding_design`` is evaluated with it (relative paths

@@ -14,8 +14,43 @@ from .metadata import TechnicianProfile, apply_profile, check_instruments, local
 from .store import SURVEY_SCHEMA, SurveyStore, header_from_document
 
 
+# Bounds of a survey file (our choices, far above any real survey: a room has tens of points, each a few
+# readings): a larger file is refused in one line before anything is stored or evaluated.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_POINTS = 1000
+MAX_READINGS = 1000  # per height, and the background
+MAX_TEXT = 4000  # characters of any one text field
+
+
+def check_bounds(data: Any, source: str | None = None, path: str = "") -> None:
+    """Refuse a document whose lists or texts exceed the bounds above, naming the field."""
+    if isinstance(data, str):
+        if len(data) > MAX_TEXT:
+            raise SurveyError(f"text of {len(data)} characters; at most {MAX_TEXT}", source=source, field=path or None)
+        return
+    if isinstance(data, dict):
+        for key, value in data.items():
+            check_bounds(value, source, f"{path}.{key}" if path else str(key))
+        return
+    if isinstance(data, list):
+        limit = MAX_POINTS if path == "points" else MAX_READINGS
+        if len(data) > limit:
+            what = "points" if path == "points" else "values"
+            raise SurveyError(f"{len(data)} {what}; at most {limit}", source=source, field=path or None)
+        for i, value in enumerate(data):
+            check_bounds(value, source, f"{path}[{i}]")
+
+
 def read_survey_file(path: Path) -> dict[str, Any]:
-    """A survey or plan file, JSON or TOML by extension (JSON if unsure)."""
+    """A survey or plan file, JSON or TOML by extension (JSON if unsure), within the bounds above."""
+    try:
+        size = path.stat().st_size
+    except OSError as err:
+        raise SurveyError(f"cannot read: {err.strerror or err}", source=str(path)) from None
+    if size > MAX_FILE_BYTES:
+        raise SurveyError(
+            f"file of {size / 1e6:.1f} MB; a survey file is at most {MAX_FILE_BYTES / 1e6:.1f} MB", source=str(path)
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
@@ -32,6 +67,7 @@ def read_survey_file(path: Path) -> dict[str, Any]:
         ) from None
     if not isinstance(data, dict):
         raise SurveyError("a survey file is an object/table at the top level", source=str(path))
+    check_bounds(data, str(path))
     schema = data.get("schema", SURVEY_SCHEMA)
     if schema != SURVEY_SCHEMA:
         raise SurveyError(
@@ -39,6 +75,9 @@ def read_survey_file(path: Path) -> dict[str, Any]:
             source=str(path),
             field="schema",
         )
+    design = data.get("shielding_design")
+    if isinstance(design, str) and design and not Path(design).is_absolute():
+        data["shielding_design"] = str(path.resolve().parent / design)  # the room file sits beside the survey file
     return data
 
 

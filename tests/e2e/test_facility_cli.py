@@ -23,7 +23,7 @@ def facility(tmp_path: Path, run_cli) -> Path:  # type: ignore[no-untyped-def]
     db = tmp_path / "facility.sqlite"
     out = run_cli("facility", "import", "facility.toml", "--db", str(db), "--by", "hpo-anna")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "facility.toml: 5 added, 0 changed, 0 unchanged"
+    assert out.stdout.strip() == "facility.toml: 6 added, 0 changed, 0 unchanged"
     return db
 
 
@@ -287,8 +287,13 @@ def test_show_lists_the_register_with_the_instrument_driver(run_cli, facility: P
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["facility"]["name"] == "City Polyclinic No. 7 (example)"
-    inst = data["instruments"][0]
-    assert inst["expired"] is False and inst["fitness"]["driver"] == "gmc" and inst["fitness"]["known"] is True
+    inst = {i["id"]: i for i in data["instruments"]}
+    dr2 = inst["DR2-0312"]
+    assert dr2["expired"] is False and dr2["fitness"]["known"] is True and dr2["fitness"]["model"] is None
+    gmc = inst["gmc-1"]["fitness"]  # what the gmc driver's model table says (drivers/gmc/models.py)
+    assert gmc["model"]["model"] == "GQ GMC-320/320+/320S/320+V5" and gmc["model"]["pulsed_field_ok"] is False
+    assert [p.split(":")[0] for p in gmc["p32_problems"]] == ["GQ GMC-320/320+/320S/320+V5"] * 2
+    assert "under-reads in pulsed X-ray fields" in gmc["p32_problems"][1]
     assert data["apparatus"][0]["gen_number"] == "GEN-77"
 
 
@@ -335,3 +340,39 @@ def test_the_facility_file_as_pdf_lists_the_survey_history_and_holds(run_cli, tm
     ).stdout
     assert "Facility file" in text and "S-9" in text and "survey S-9 does not comply" in text
     assert "new apparatus R-500" in text
+
+
+def test_an_inspection_below_the_app10_minimum_cannot_pass(run_cli, facility: Path) -> None:  # type: ignore[no-untyped-def]
+    before = dump(facility)
+    inspect = ("facility", "equipment", "inspect", "apron-1", "--date", TODAY.isoformat(), "--lead-mm", "0.3")
+    out = run_cli(*inspect, "--result", "pass", "--db", str(facility))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "radsurvey: error: lead_equivalent_mm: apron-1: 0.3 mm Pb is below the minimum 0.35 mm of"
+        " apron_one_sided_heavy (App. 10 Table 2, L4539-4542 (kk L9429-9431); p.69): record --result fail"
+    ]
+    assert dump(facility) == before
+    assert run_cli(*inspect, "--result", "fail", "--db", str(facility)).returncode == 0
+    rows = json.loads(run_cli("facility", "equipment", "due", "--format", "json", "--db", str(facility)).stdout)
+    assert rows[0]["last_result"] == "fail" and rows[0]["period_months"] == 3
+    assert rows[0]["period_source"].startswith("ir-1973-limits: 001:Art 12(c)")
+
+
+def test_an_item_registered_below_its_app10_minimum_is_refused(run_cli, facility: Path) -> None:  # type: ignore[no-untyped-def]
+    out = run_cli(
+        "facility",
+        "equipment",
+        "add",
+        "collar-9",
+        "--kind",
+        "collar",
+        "--lead-mm",
+        "0.2",
+        "--app10",
+        "collar_heavy",
+        "--db",
+        str(facility),
+    )
+    assert out.returncode == 2
+    assert "collar-9: 0.2 mm Pb is below the minimum 0.35 mm of collar_heavy" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

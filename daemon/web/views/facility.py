@@ -24,7 +24,8 @@ def facility_path(console: Console) -> Path:
     """The record the daemon keeps: ``[facility] path``, by default facility.sqlite beside the journal."""
     from radsurvey.config.schema import FacilityConfig
 
-    return (console.cfg.facility or FacilityConfig()).resolved_path(console.journal_path)
+    path: Path = (console.cfg.facility or FacilityConfig()).resolved_path(console.journal_path)
+    return path
 
 
 def read_facility(path: Path) -> dict[str, Any] | None:
