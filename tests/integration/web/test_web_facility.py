@@ -273,3 +273,20 @@ def test_an_hpo_registers_an_instrument_in_the_console_and_sees_what_its_driver_
     )
     assert [(h["by"], h["action"]) for h in json.loads(history.stdout)] == [("anna", "added")]
     assert page.errors == []
+
+
+def test_radsurvey_facility_push_files_a_laptops_survey_on_the_daemon(
+    console: tuple[str, Path], tmp_path: Path
+) -> None:
+    base, _tmp = console
+    doc = survey(TODAY, complies=True, survey_id="PUSHED-1", room="Dental room 3")
+    (tmp_path / "s.json").write_text(json.dumps(doc), encoding="utf-8")
+    exe = str(Path(sys.executable).with_name("radsurvey"))
+    args = [exe, "facility", "push", "s.json", "--url", base, "--user", "timur", "--room", "Dental room 3"]
+    wrong = subprocess.run(args, cwd=tmp_path, input="not the password\n", text=True, capture_output=True, timeout=60)
+    assert wrong.returncode == 2 and "not the password" not in wrong.stderr
+    assert wrong.stderr.strip().splitlines() == [f"radsurvey: error: {base}/login: 401 wrong name or password"]
+    out = subprocess.run(args, cwd=tmp_path, input=PASSWORD + "\n", text=True, capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"filed PUSHED-1 under Dental room 3 on {base}: complies"
+    assert due(base)["Dental room 3"]["last_survey"] == "PUSHED-1"
