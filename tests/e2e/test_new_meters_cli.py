@@ -64,3 +64,40 @@ def test_run_journals_exactly_the_radiacode_dose_rates(tmp_path: Path) -> None:
     assert len(rows) >= 3, err
     assert [r["meter_value"] for r in rows] == served[: len(rows)]
     assert all(r["unit"] == "uSv/h" and r["value"] == r["meter_value"] * 10_000 for r in rows)
+
+
+def test_meters_read_reads_the_radeye_emulator_exactly(run_cli) -> None:
+    emu = subprocess.Popen(
+        [radsurvey_bin(), "meters", "emulate", "radeye", "-o", "period_s=0.2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        where = emu.stdout.readline().split()[-1]
+        read = run_cli("meters", "read", "--driver", "radeye", "--port", where, "-n", "3", "--json")
+    finally:
+        emu.send_signal(signal.SIGINT)
+        emu.communicate(timeout=10)
+    assert read.returncode == 0, read.stderr
+    rows = [json.loads(line) for line in read.stdout.splitlines()]
+    assert [r["dose_rate_uSv_h"] for r in rows] == [0.12, 0.13, 0.14]
+
+
+def test_run_journals_exactly_the_radeye_records_across_a_unit_change(tmp_path: Path) -> None:
+    from radsurvey.drivers.radeye.emulator import RadEyeDevice
+
+    journal = tmp_path / "j.sqlite"
+    device = RadEyeDevice(period_s=0.2, unit_change=True)
+    with TcpEmulator(device) as emu:
+        meter = {"id": "re", "driver": "radeye", "poll_interval_s": 0.2, "port": emu.where}
+        config = tmp_path / "c.toml"
+        config.write_text(tomli_w.dumps({"meters": [meter]}))
+        proc = start_run(config, journal, 4.0)
+        _out, err = proc.communicate(timeout=60)
+        served = list(device.served)
+    assert proc.returncode == 0, err
+    rows = journal_rows(journal, "SELECT value, meter_value, unit FROM readings ORDER BY seq")
+    assert len(rows) >= 4, err
+    assert [(r["meter_value"], r["unit"]) for r in rows[:4]] == [(c, "uSv/h") for c, _ in served[:4]]
+    assert [r["value"] for r in rows[:4]] == [c / 100 for c, _ in served[:4]]

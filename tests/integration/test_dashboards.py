@@ -54,6 +54,9 @@ id = "{site}"
 path = "{journal}"
 commit_interval_s = 0.1
 
+[shutdown]
+drain_s = 20.0  # stop only once the sinks hold everything the journal does, however loaded the machine
+
 [[meters]]
 id = "door"
 driver = "simulated"
@@ -162,7 +165,11 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
         for p in procs:
             p.send_signal(signal.SIGINT)
         for p in procs:
-            assert p.wait(timeout=30) == 0
+            assert p.wait(timeout=60) == 0
+        for journal in every:
+            (cursor,) = rows(journal, "SELECT seq FROM sink_cursors WHERE sink = 'influxdb'")
+            (top,) = rows(journal, "SELECT MAX(seq) AS seq FROM samples")
+            assert cursor["seq"] >= top["seq"], f"{journal}: the InfluxDB sink stopped before it had everything"
         vm.flush()
         yield Filled(influx, vm, journals, survey_journals, from_ms, int(time.time() * 1000) + 1000)
     finally:

@@ -101,6 +101,9 @@ id = "{site}"
 path = "{work / "journal.sqlite"}"
 commit_interval_s = 0.1
 
+[shutdown]
+drain_s = 20.0  # stop only once the sinks hold everything the journal does, however loaded the machine
+
 [[meters]]
 id = "door"
 driver = "simulated"

@@ -242,3 +242,54 @@ async def open_incident_api(request: web.Request) -> web.Response:
     if form:
         raise web.HTTPSeeOther("/facility")
     return json_ok({"incident": incident}, status=201)
+
+
+REGISTER_FORMS = {"room", "apparatus", "instrument", "equipment"}
+
+
+async def register_api(request: web.Request) -> web.Response:
+    """Add or change one register record (``/api/facility/register/{entity}``: a JSON object, or the page's form).
+
+    Who may: an account with the role ``hpo``. Validated whole, as the CLI and the facility file are; the
+    history names the account.
+    """
+    from ...facility.model import FacilityError
+    from ...facility.record import put_record, require_role
+    from ...facility.store import FacilityStore
+
+    console: Console = request.app[CONSOLE]
+    session = console.session(request)
+    assert session is not None  # the middleware refused the request otherwise
+    entity = request.match_info["entity"]
+    if entity not in REGISTER_FORMS:
+        raise json_error(404, f"no register {entity!r}; registers: {', '.join(sorted(REGISTER_FORMS))}")
+    form = request.content_type != "application/json"
+    try:
+        body: Any = dict(await request.post()) if form else await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise json_error(400, "body is not JSON") from None
+    if not isinstance(body, dict):
+        raise json_error(400, "body must be a JSON object of the record's fields")
+    data = {k: v for k, v in body.items() if k != "csrf" and v != ""}
+    if form and isinstance(data.get("monitors"), str):  # the page's form: comma-separated channels
+        data["monitors"] = [m.strip() for m in data["monitors"].split(",") if m.strip()]
+    path = facility_path(console)
+
+    def _put() -> str:
+        with FacilityStore(path) as store:
+            try:
+                require_role(store, session.user, "hpo")
+            except FacilityError as err:
+                raise PermissionError(err.message) from None
+            return put_record(store, entity, data, by=session.user)
+
+    try:
+        result = await asyncio.to_thread(_put)
+    except PermissionError as err:
+        raise json_error(403, str(err)) from None
+    except FacilityError as err:
+        raise json_error(400, str(err)) from None
+    log.info("facility register changed in the console", entity=entity, by=session.user, result=result)
+    if form:
+        raise web.HTTPSeeOther("/facility")
+    return json_ok({"entity": entity, "result": result})

@@ -238,3 +238,41 @@ def test_an_hpo_opens_an_incident_from_the_latched_alarm_in_the_console(
     assert "instant desk" in text
     assert "incident 1 (alarm instant on desk)" in page.locator('tr[data-room="X-ray room 204"]').inner_text()
     assert page.errors == []
+
+
+def test_an_hpo_registers_an_instrument_in_the_console_and_sees_what_its_driver_knows(
+    console: tuple[str, Path],
+    browser,  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:
+    base, tmp = console
+    status, body = Laptop(base, "timur").call("POST", "/api/facility/register/room", {"name": "Room 9"})
+    assert status == 403 and "needs role hpo" in body["error"]
+    page = _page(browser)
+    page.goto(base + "/login?next=/facility")
+    page.fill("#name", "anna")
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.fill("#inst-id", "gmc-7")
+    page.fill("#inst-model", "GMC-800")
+    page.fill("#inst-driver", "gmc")
+    page.fill("#inst-expires", "2030-01-01")
+    with page.expect_navigation():
+        page.click("#add-instrument button")
+    row = page.locator("#instruments tr", has_text="gmc-7")
+    assert "under-reads in pulsed X-ray fields" in row.inner_text()
+    history = cli(
+        tmp,
+        "facility",
+        "history",
+        "--entity",
+        "instrument",
+        "--key",
+        "gmc-7",
+        "--format",
+        "json",
+        "--config",
+        "cfg.toml",
+    )
+    assert [(h["by"], h["action"]) for h in json.loads(history.stdout)] == [("anna", "added")]
+    assert page.errors == []
