@@ -282,7 +282,7 @@ class SurveyFlow:
                     continue  # optional and not given
             spec[key] = value
             self._settle_field(key, s, spec, profile, taken, from_plan=from_plan)
-        for key in ("note",):
+        for key in ("note", "barrier"):  # barrier: the shielding design's barrier behind the point (docs/shielding.md)
             if given.get(key):
                 spec[key] = given[key]
         self._check_beam_conditions(s, spec, profile, taken)
