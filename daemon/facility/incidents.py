@@ -26,7 +26,9 @@ MAX_SAMPLES = 2000
 def latched_alarm(journal_path: Path, channel: str, rule: str | None = None) -> tuple[dict[str, Any], list[dict]]:
     """The newest latched alarm event of a channel (or one rule) in the daemon's journal, and its samples."""
     from ..journal import connect
-    from ..journal_query import alarm_events, parse_time, samples_between
+    from ..journal.alarms import events as alarm_events
+    from ..journal.times import parse as parse_time
+    from ..journal.trends import samples_between
 
     conn = connect(journal_path, readonly=True)
     try:

@@ -13,8 +13,6 @@ from radsurvey.protocols.errors import FrameError
 from tests.emulator_modes import MODES, Mode
 
 
-
-
 def connect_options(mode: Mode, port: str, device) -> dict:
     if mode.driver == "scpi":
         return {"resource": f"ASRL{port}::INSTR"}

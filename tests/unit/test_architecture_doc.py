@@ -63,9 +63,7 @@ def test_no_file_cites_the_design_document_outside_the_repository() -> None:
 def test_every_cited_section_of_the_architecture_exists() -> None:
     known = anchors()
     cited = {
-        (str(p.relative_to(REPO)), section)
-        for p in repository_text_files()
-        for section in CITATION.findall(read(p))
+        (str(p.relative_to(REPO)), section) for p in repository_text_files() for section in CITATION.findall(read(p))
     }
     assert cited, "the code cites docs/architecture.md"
     missing = sorted(f"{where}: #{section}" for where, section in cited if section not in known)

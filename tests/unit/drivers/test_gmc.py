@@ -21,8 +21,6 @@ V5 = b"GMC-320+V5\x00RRe 5.73"
 SERIAL = bytes.fromhex("F488C5A2B1D7E3")
 
 
-
-
 def gmc(port: str, **options):
     return registry.create(
         "gmc",
