@@ -125,7 +125,7 @@ class PointEvaluation:
     kind: str
     formula: Formula
     heights: tuple[HeightResult, ...]  # ascending height
-    effective_dose_rate_uSv_h: float  # the judged E (= effective_uSv_h)
+    effective_uSv_h: float  # the judged E
     limit_uSv_h: float
     ratio: float  # judged E / limit
     verdict: Verdict
@@ -133,10 +133,6 @@ class PointEvaluation:
     effective_measured_uSv_h: float = 0.0  # E from the measured dose rates
     design_attenuation_factor: Mapping[str, Any] | None = None  # {"value": K, "source": text} (p.25)
     exact_effective_uSv_h: Fraction = Fraction(0)  # the judged E, exact
-
-    @property
-    def effective_uSv_h(self) -> float:
-        return self.effective_dose_rate_uSv_h
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -150,8 +146,9 @@ class PointEvaluation:
             if self.design_attenuation_factor
             else None,
             "effective_measured_uSv_h": self.effective_measured_uSv_h,
-            "effective_uSv_h": self.effective_dose_rate_uSv_h,
-            "effective_dose_rate_uSv_h": self.effective_dose_rate_uSv_h,
+            "effective_uSv_h": self.effective_uSv_h,
+            # The same number under its 0.1 name, kept in the JSON document for scripts that read it.
+            "effective_dose_rate_uSv_h": self.effective_uSv_h,
             "limit_uSv_h": self.limit_uSv_h,
             "ratio": self.ratio,
             "verdict": self.verdict,
@@ -279,7 +276,7 @@ def _evaluate_point(
         kind=point.kind,
         formula=formula,
         heights=heights,
-        effective_dose_rate_uSv_h=shown,
+        effective_uSv_h=shown,
         limit_uSv_h=limit,
         ratio=ratio,
         verdict=verdict_for(judged, limit),

@@ -286,6 +286,41 @@ def effective_dose_rate(
     return formula, _finite(effective, "effective dose rate")
 
 
+def formula_weights(
+    profile: Profile, formula: Formula, formula3: Formula3Variant, heights_cm: Collection[int]
+) -> dict[int, float]:
+    """dE/dD_h, (uSv/h)/(uGy/h): each nominal height's coefficient in formulas (2)-(4) (App. 14 p.28-29).
+
+    Every formula is linear in the normalised rates, so these are also the sensitivity coefficients
+    the uncertainty budget needs.
+    """
+    conversion = profile.effective_conversion.value
+    if formula == "2":
+        return {h: conversion * profile.height_weights.weights[h] for h in heights_cm}
+    if formula == "3":
+        variant = profile.formula3[formula3]
+        return {h: variant.factor * variant.weights[h] for h in heights_cm}
+    return dict.fromkeys(heights_cm, conversion)
+
+
+def formula_text(profile: Profile, formula: Formula, formula3: Formula3Variant) -> str:
+    """Formula (2), (3) in the chosen variant or (4) as the profile writes it, for a report."""
+    if formula == "3":
+        return profile.formula3[formula3].text
+    if formula == "4":
+        return profile.formula4.text
+    w = profile.height_weights.weights
+    terms = " + ".join(f"{w[h]:g}*D{h}" for h in sorted(w, reverse=True))
+    return f"E = {profile.effective_conversion.value:g} * ({terms})"
+
+
+def normalisation_factor(profile: Profile, workload_mA_min_per_week: float, anode_current_mA: float) -> float:
+    """d(normalised D)/d(net D) = W / (1800 * I), formula (1); 0 where no current was given."""
+    if not anode_current_mA:
+        return 0.0
+    return workload_mA_min_per_week / (profile.standard_week_min.value * anode_current_mA)
+
+
 def dmd_for(profile: Profile, category: int) -> float:
     """The permissible effective dose rate DMD_E, uSv/h, of a room category."""
     row = profile.category(category)

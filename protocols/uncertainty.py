@@ -32,7 +32,11 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .evaluation import PointEvaluation
+    from .profiles.models import Formula3Variant, Profile
 
 DecisionRule = Literal["simple", "guarded"]
 DECISION_RULES: tuple[DecisionRule, ...] = ("simple", "guarded")
@@ -119,6 +123,34 @@ def point_uncertainty(
     components.append(Component("instrument", u_f, effective_uSv_h, abs(effective_uSv_h) * u_f, "B"))
     combined = math.sqrt(math.fsum(c.contribution_uSv_h**2 for c in components))
     return PointUncertainty(effective_uSv_h, tuple(components), combined, coverage_factor, coverage_factor * combined)
+
+
+def evaluated_point_uncertainty(
+    point: PointEvaluation,
+    *,
+    profile: Profile,
+    formula3: Formula3Variant,
+    workload_mA_min_per_week: float,
+    anode_current_mA: float | None,
+    background_uGy_h: Sequence[float] | None,
+    instrument_error_percent: float,
+) -> PointUncertainty:
+    """The budget of an evaluated point's judged E: the formula's weights times formula (1)'s factor,
+    divided by the design attenuation factor K where p.25 applies it."""
+    from .formulas import formula_weights, normalisation_factor
+
+    nominal = {h.nominal_height_cm or h.height_cm: h for h in point.heights}
+    weights = formula_weights(profile, point.formula, formula3, sorted(nominal))
+    k = point.design_attenuation_factor
+    attenuation = float(k["value"]) if k and isinstance(k.get("value"), int | float) and k["value"] > 0 else 1.0
+    scale = normalisation_factor(profile, workload_mA_min_per_week, anode_current_mA or 0.0) / attenuation
+    return point_uncertainty(
+        effective_uSv_h=point.effective_uSv_h,
+        readings_by_height={h: list(r.readings_uGy_h) for h, r in nominal.items()},
+        sensitivity_by_height={h: weights[h] * scale for h in nominal},
+        background_uGy_h=background_uGy_h,
+        instrument_error_percent=instrument_error_percent,
+    )
 
 
 @dataclass(frozen=True, slots=True)

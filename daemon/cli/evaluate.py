@@ -168,7 +168,7 @@ def _print_evaluation(name: str, result: SurveyEvaluation) -> None:
     points.add_column("verdict", no_wrap=True)
     for p in result.points:
         factor = p.design_attenuation_factor
-        shown = f"{p.effective_dose_rate_uSv_h:.4g}"
+        shown = f"{p.effective_uSv_h:.4g}"
         if factor is not None:
             shown = f"{p.effective_measured_uSv_h:.4g} / K {factor['value']:g} = {shown}"
         points.add_row(

@@ -6,11 +6,14 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from .common import fail, run_command
+
+if TYPE_CHECKING:
+    from radsurvey.protocols.evaluation import SurveyEvaluation
 
 app = typer.Typer(help="Guided X-ray room surveys: sessions, capture, survey files.", no_args_is_help=True)
 
@@ -538,7 +541,7 @@ def show_command(
     doc = session.document()
     problems = session.problems()
     try:
-        evaluation: dict[str, Any] | None = evaluate_document(doc, source=f"survey {survey_id}")
+        evaluation: SurveyEvaluation | None = evaluate_document(doc, source=f"survey {survey_id}")
         problem = ""
     except SurveyError as err:
         evaluation, problem = None, str(err)
@@ -548,7 +551,7 @@ def show_command(
                 {
                     "status": session.status,
                     "survey": doc,
-                    "evaluation": evaluation,
+                    "evaluation": evaluation.to_dict() if evaluation else None,
                     "problem": problem or None,
                     "problems": problems,
                 },
@@ -613,7 +616,7 @@ def import_command(
             sid = store.import_document(doc, survey_id=survey_id, source=str(file))
             if wanted and sid != wanted:
                 typer.echo(f"note: survey id {wanted!r} is taken; stored as {sid}", err=True)
-            for p in result["points"]:
+            for p in result.points:
                 store.record_point(sid, p)
             return sid
 
@@ -645,6 +648,63 @@ def publish_command(
         fail("; ".join(lines), code=1)
     if not as_json:
         typer.echo("every evaluated survey point is delivered: " + ", ".join(p.sink for p in left))
+
+
+@app.command("archive")
+def archive_command(
+    surveys: list[str] | None = typer.Argument(None, help="survey ids (default: every finished survey)"),
+    config: Path = typer.Option(..., "--config", "-c", help="daemon config with [site] and [mqtt]"),
+    pdf: bool = typer.Option(False, "--pdf", help="also the PDF report (needs chromium)"),
+    lang: str = LangOpt,
+    timeout: float = typer.Option(60.0, "--timeout", help="seconds to wait for the broker"),
+    journal: Path | None = JournalOpt,
+) -> None:
+    """Send surveys' protocol documents to the central archive: retained on the broker, one per survey id."""
+    import asyncio
+    import tempfile
+
+    from radsurvey.daemon.report import render_report, write_report
+    from radsurvey.daemon.survey.archive import ArchiveError, archive_messages, publish
+    from radsurvey.daemon.survey.publish import load_publish_config
+    from radsurvey.protocols.errors import ConfigError
+
+    _check_report_options("pdf" if pdf else "json", lang)
+    cfg = run_command(lambda: load_publish_config(config))
+    if cfg.mqtt is None or not cfg.mqtt.enabled:
+        fail(f"{config}: no enabled [mqtt] section to archive the surveys to")
+    root = f"{cfg.mqtt.prefix}/{cfg.site.id}"
+
+    def messages() -> tuple[list[Any], list[str]]:
+        out, lines = [], []
+        with _store(journal) as store:
+            ids = surveys or [r["id"] for r in store.list_surveys() if r["status"] == "finished"]
+            if not ids:
+                raise ConfigError(f"{store.path}: no finished survey to archive (name one by its id)")
+            for sid in ids:
+                doc = store.get(sid).document()
+                report = json.loads(render_report(doc, fmt="json", lang=lang, source=f"survey {sid}"))
+                pdf_bytes = None
+                if pdf:
+                    with tempfile.TemporaryDirectory(prefix="radsurvey-archive-") as tmp:
+                        out_pdf = Path(tmp) / f"{sid}.pdf"
+                        write_report(doc, out_pdf, fmt="pdf", lang=lang, source=f"survey {sid}")
+                        pdf_bytes = out_pdf.read_bytes()
+                built = archive_messages(root, cfg.site.id, sid, doc, report, pdf_bytes)
+                out += built
+                extra = f", PDF {len(pdf_bytes)} bytes" if pdf_bytes is not None else ""
+                lines.append(f"{sid}: archived on {built[-1].topic}{extra}")
+        return out, lines
+
+    _errors_only()
+    built, lines = run_command(messages)
+    try:
+        asyncio.run(publish(cfg, built, timeout_s=timeout))
+    except ArchiveError as err:
+        fail(f"{err}; nothing was lost: run the same command again", code=1)
+    except ConfigError as err:
+        fail(str(err))
+    for line in lines:
+        typer.echo(line)
 
 
 @app.command("delete")

@@ -1,8 +1,9 @@
 """The protocol report of a survey: HTML (A4 printable), PDF, CSV and JSON.
 
-Every number comes from ``radsurvey.protocols.evaluation.evaluate`` on the
-survey file (via :func:`radsurvey.daemon.survey.evaluation.evaluate_document`);
-the report only formats it. Labels are translated with gettext catalogues
+Every number comes from ``radsurvey.protocols`` on the survey file: the evaluation
+(via :func:`radsurvey.daemon.survey.evaluation.evaluate_document`), the formula texts and
+the uncertainty budget (``protocols/formulas.py``, ``protocols/uncertainty.py``); the
+report only formats them. Labels are translated with gettext catalogues
 (``locale/<lang>/LC_MESSAGES/radsurvey.po``), compiled when first used.
 """
 
@@ -16,14 +17,19 @@ import re
 from datetime import UTC, date, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from radsurvey.protocols.errors import SurveyError
+from radsurvey.protocols.formulas import formula_text, normalisation_factor
 
 from ..survey.evaluation import evaluate_document
 from ..survey.metadata import check_instruments, document_metadata, validity_problems
 from .i18n import LANGUAGES, formatter, translations
 from .pdf import ReportError, prepare_target
+
+if TYPE_CHECKING:
+    from radsurvey.protocols.evaluation import PointEvaluation
+    from radsurvey.protocols.profiles import Formula3Variant, Profile
 
 FORMATS = ("html", "pdf", "csv", "json")
 # Words (and identifiers) up to this many characters are never broken inside a table cell; the tables
@@ -38,78 +44,33 @@ def _version() -> str:
         return "unknown"
 
 
-def _formula_text(profile: Any, formula: str, variant: str) -> str:
-    f = str(formula)
-    if "3" in f:
-        return profile.formula3[variant].text
-    if "4" in f:
-        return profile.formula4.text
-    if "2" in f:
-        w = profile.height_weights.weights
-        terms = " + ".join(f"{w[h]:g}*D{h}" for h in sorted(w, reverse=True))
-        return f"E = {profile.effective_conversion.value:g} * ({terms})"
-    return f
-
-
-def _point_effective(p: dict[str, Any]) -> float:
-    """The judged E of an evaluated point (``effective_uSv_h`` once K applies, issue 9)."""
-    value = p.get("effective_uSv_h", p.get("effective_dose_rate_uSv_h"))
-    return float(value or 0.0)
-
-
-def _attenuation(p: dict[str, Any]) -> float:
-    k = p.get("design_attenuation_factor")
-    if isinstance(k, dict) and isinstance(k.get("value"), int | float) and k["value"] > 0:
-        return float(k["value"])
-    return 1.0
-
-
-def _nominal(height_key: str, values: dict[str, Any]) -> int:
-    return int(values.get("nominal_height_cm") or values.get("height_cm") or height_key)
-
-
-def _formula_weights(profile: Any, formula: str, variant: str, heights: list[int]) -> dict[int, float]:
-    """dE/dD_h for each nominal height: the formula's coefficients (formulas 2-4, App. 14 p.28-29)."""
-    conversion = profile.effective_conversion.value
-    f = str(formula)
-    if "2" in f:
-        return {h: conversion * profile.height_weights.weights[h] for h in heights}
-    if "3" in f:
-        v = profile.formula3[variant]
-        return {h: v.factor * v.weights[h] for h in heights}
-    return dict.fromkeys(heights, conversion)
-
-
 def _uncertainty(
-    p: dict[str, Any],
+    p: PointEvaluation,
     given: dict[str, Any],
     *,
-    profile: Any,
-    variant: str,
+    profile: Profile,
+    variant: Formula3Variant,
     workload: float,
     background: list[float] | None,
     error_percent: float,
 ) -> dict[str, Any]:
     """The GUM budget of one point's E (protocols/uncertainty.py) as report data."""
-    from radsurvey.protocols.uncertainty import point_uncertainty, repeat_statistics
+    from radsurvey.protocols.uncertainty import evaluated_point_uncertainty, repeat_statistics
 
-    heights = p.get("heights") or {}
-    nominal = {k: _nominal(k, v) for k, v in heights.items()}
-    weights = _formula_weights(profile, str(p.get("formula", "")), variant, sorted(nominal.values()))
-    current = float(given.get("anode_current_mA") or 0.0)
-    scale = workload / (profile.standard_week_min.value * current) / _attenuation(p) if current else 0.0
-    readings = {nominal[k]: [float(x) for x in v.get("readings_uGy_h") or []] for k, v in heights.items()}
-    budget = point_uncertainty(
-        effective_uSv_h=_point_effective(p),
-        readings_by_height=readings,
-        sensitivity_by_height={h: weights[h] * scale for h in readings},
+    current = given.get("anode_current_mA")
+    budget = evaluated_point_uncertainty(
+        p,
+        profile=profile,
+        formula3=variant,
+        workload_mA_min_per_week=workload,
+        anode_current_mA=float(current) if isinstance(current, int | float) else None,
         background_uGy_h=background,
         instrument_error_percent=error_percent,
     )
     per_height = {}
-    for k, v in heights.items():
-        stats = repeat_statistics([float(x) for x in v.get("readings_uGy_h") or []])
-        per_height[k] = {"mean_uGy_h": stats.mean, "std_dev_uGy_h": stats.std_dev, "n": stats.n}
+    for h in p.heights:
+        stats = repeat_statistics(list(h.readings_uGy_h))
+        per_height[str(h.height_cm)] = {"mean_uGy_h": stats.mean, "std_dev_uGy_h": stats.std_dev, "n": stats.n}
     return {
         "per_height": per_height,
         "components": [
@@ -174,12 +135,13 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
     from radsurvey.protocols.uncertainty import decide
 
     source = source or f"survey {doc.get('id', '')}".strip()
-    evaluation = evaluate_document(doc, source=source)
+    evaluated = evaluate_document(doc, source=source)
+    evaluation = evaluated.to_dict()  # the report is an edge: what its formats print
     profile = get_profile(doc.get("protocol") or "kz-2008-303")
     limits_note = _limits_statement(doc, profile, source)
     checked = document_metadata(doc, source=source)
     meta = checked.model_dump(mode="json")
-    variant = str((doc.get("options") or {}).get("formula3", "literal"))
+    variant = evaluated.formula3
     workload = profile.workload(str(doc.get("apparatus")))
     apparatus_type = next(
         (a for a in profile.apparatus_types if a.key == (meta.get("apparatus") or {}).get("type")),
@@ -193,15 +155,16 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
     error_percent = max(errors) if errors else float(profile.instrument.basic_error_percent)
     background = [float(v) for v in doc.get("background_uGy_h") or []]
     compensated = bool(doc.get("background_compensated"))
-    w = float(evaluation.get("workload_mA_min_per_week") or 0.0)
+    w = evaluated.workload_mA_min_per_week
 
     points = []
     readings_by_id = {p["id"]: p for p in doc.get("points") or []}
-    for p in evaluation["points"]:
-        given = readings_by_id.get(p["id"], {})
-        cat = profile.category(int(given.get("category") or p.get("category") or 0))
+    for evaluated_point in evaluated.points:
+        p = evaluated_point.to_dict()
+        given = readings_by_id.get(evaluated_point.id, {})
+        cat = profile.category(evaluated_point.category)
         u = _uncertainty(
-            p,
+            evaluated_point,
             given,
             profile=profile,
             variant=variant,
@@ -210,10 +173,10 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
             error_percent=error_percent,
         )
         rows = []
+        current = given.get("anode_current_mA")
+        scale = normalisation_factor(profile, w, float(current) if isinstance(current, int | float) else 0.0)
         for h, values in (p.get("heights") or {}).items():
             u_mean = _u_mean(u["per_height"][h]["std_dev_uGy_h"], u["per_height"][h]["n"])
-            net, normalised = values.get("net_uGy_h"), values.get("normalised_uGy_h")
-            scale = float(normalised) / float(net) if net and normalised else None
             rows.append(
                 {
                     **values,
@@ -227,9 +190,9 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
                     "u_normalised_uGy_h": u_mean * scale if u_mean is not None and scale else None,
                 }
             )
-        effective = _point_effective(p)
-        limit = float(p.get("limit_uSv_h") or 0.0)
-        decision = decide(effective, u["expanded_uSv_h"], float(p.get("limit_uSv_h") or 0.0), rule)
+        effective = evaluated_point.effective_uSv_h
+        limit = evaluated_point.limit_uSv_h
+        decision = decide(effective, u["expanded_uSv_h"], limit, rule)
         points.append(
             {
                 **p,
@@ -242,7 +205,7 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
                 "anode_voltage_kV": given.get("anode_voltage_kV"),
                 "plan_x_m": given.get("plan_x_m"),
                 "plan_y_m": given.get("plan_y_m"),
-                "formula_text": _formula_text(profile, p.get("formula", ""), variant),
+                "formula_text": formula_text(profile, evaluated_point.formula, variant),
                 "effective": effective,
                 "uncertainty": u,
                 "ratio_u": u["expanded_uSv_h"] / limit if limit > 0 else None,

@@ -13,7 +13,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from radsurvey.protocols.errors import MeterError, SurveyError
 
@@ -30,6 +30,9 @@ from .points import (
     parse_heights,
 )
 from .store import BACKGROUND, SurveySession, SurveyStore
+
+if TYPE_CHECKING:
+    from radsurvey.protocols.evaluation import PointEvaluation, SurveyEvaluation
 
 
 @dataclass
@@ -144,7 +147,7 @@ class SurveyFlow:
 
     # -- the whole flow -------------------------------------------------------------
 
-    def run(self) -> dict[str, Any] | None:
+    def run(self) -> SurveyEvaluation | None:
         """Capture until done; the survey evaluation if finished, else None."""
         s = self.session()
         if s.status == "finished":
@@ -193,23 +196,23 @@ class SurveyFlow:
             if self.store.add_warning(self.survey_id, text):
                 self.ui.say(f"warning: {text}")
 
-    def finalise(self) -> dict[str, Any]:
+    def finalise(self) -> SurveyEvaluation:
         s = self.session()
         if not s.points:
             raise SurveyError("the survey has no points", field="points")
         result = evaluate_document(s.document(), source=f"survey {self.survey_id}")
-        for point in result["points"]:
+        for point in result.points:
             self.store.record_point(self.survey_id, point)
         self.store.set_status(self.survey_id, "finished")
         show_summary = getattr(self.ui, "survey_summary", None)
         if show_summary is not None:
             show_summary(result)
         else:
-            for point in result["points"]:
+            for point in result.points:
                 self.ui.say(point_line(point))
-        self.ui.say(f"Survey {self.survey_id}: {str(result['verdict']).upper()}")
-        for w in result.get("warnings") or []:
-            self.ui.say(f"warning: {w['text'] if isinstance(w, dict) else w}")
+        self.ui.say(f"Survey {self.survey_id}: {result.verdict.upper()}")
+        for w in result.warnings:
+            self.ui.say(f"warning: {w}")
         return result
 
     # -- background -------------------------------------------------------------------
@@ -486,7 +489,7 @@ class SurveyFlow:
                 self.store.discard(self.survey_id, point=pid, height_cm=height)
         self.show_point_result(pid)
 
-    def show_point_result(self, pid: str) -> dict[str, Any] | None:
+    def show_point_result(self, pid: str) -> PointEvaluation | None:
         doc = self.session().document()
         try:
             result = evaluate_point(doc, pid, source=f"survey {self.survey_id}")
@@ -646,19 +649,13 @@ def _height(value: Any) -> Any:
     return value
 
 
-def point_line(p: dict[str, Any]) -> str:
-    e = p.get("effective_dose_rate_uSv_h")
-    factor = p.get("design_attenuation_factor")
-    if e is not None and isinstance(factor, dict):
-        measured = p.get("effective_measured_uSv_h")
-        return (
-            f"Point {p['id']}: formula {p.get('formula')}, E = {measured:.4g} uSv/h measured / K {factor['value']:g}"
-            f" = {e:.4g} uSv/h, limit {p.get('limit_uSv_h'):g} uSv/h, ratio {p.get('ratio'):.3f}"
-            f" -> {str(p.get('verdict')).upper()}"
-        )
+def point_line(p: PointEvaluation) -> str:
+    factor = p.design_attenuation_factor
+    judged = f"E = {p.effective_uSv_h:.4g} uSv/h"
+    if factor:
+        measured = f"{p.effective_measured_uSv_h:.4g} uSv/h measured"
+        judged = f"E = {measured} / K {factor['value']:g} = {p.effective_uSv_h:.4g} uSv/h"
     return (
-        f"Point {p['id']}: formula {p.get('formula')}, E = {e:.4g} uSv/h, limit {p.get('limit_uSv_h'):g} uSv/h, "
-        f"ratio {p.get('ratio'):.3f} -> {str(p.get('verdict')).upper()}"
-        if e is not None
-        else f"Point {p['id']}: {p.get('verdict')}"
+        f"Point {p.id}: formula {p.formula}, {judged}, limit {p.limit_uSv_h:g} uSv/h, ratio {p.ratio:.3f}"
+        f" -> {p.verdict.upper()}"
     )

@@ -6,9 +6,12 @@ The numbers in every report and every published point are exactly what
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from radsurvey.protocols.errors import SurveyError
+
+if TYPE_CHECKING:
+    from radsurvey.protocols.evaluation import PointEvaluation, SurveyEvaluation
 
 REPORT_ONLY_KEYS = ("metadata", "id")
 
@@ -27,19 +30,19 @@ def evaluable(doc: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def evaluate_document(doc: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
-    """Parse and evaluate a survey document; the evaluation's ``to_dict()``."""
+def evaluate_document(doc: dict[str, Any], *, source: str | None = None) -> SurveyEvaluation:
+    """Parse and evaluate a survey document (the typed result; ``to_dict()`` at the edges that print it)."""
     from radsurvey.protocols.evaluation import evaluate
     from radsurvey.protocols.survey import parse_survey
 
     survey = parse_survey(evaluable(doc), source or "survey")
-    return evaluate(survey).to_dict()
+    return evaluate(survey)
 
 
-def evaluate_point(doc: dict[str, Any], point_id: str, *, source: str | None = None) -> dict[str, Any]:
+def evaluate_point(doc: dict[str, Any], point_id: str, *, source: str | None = None) -> PointEvaluation:
     """Evaluate one point of a (possibly unfinished) survey: background + that point only."""
     point = next((p for p in doc["points"] if p["id"] == point_id), None)
     if point is None:
         raise SurveyError(f"no point {point_id!r}", source=source, field="points")
     result = evaluate_document({**doc, "points": [point]}, source=source)
-    return result["points"][0]
+    return result.points[0]

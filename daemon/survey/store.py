@@ -22,9 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from radsurvey.protocols.errors import JournalError, SurveyError
+
+if TYPE_CHECKING:
+    from radsurvey.protocols.evaluation import PointEvaluation
 
 from ..journal import connect, max_seq, migrate, now_iso
 from .metadata import document_metadata, parse_metadata
@@ -405,14 +408,14 @@ class SurveyStore:
             (json.dumps(header, default=str), now_iso(), survey_id),
         )
 
-    def record_point(self, survey_id: str, evaluated: dict[str, Any]) -> int | None:
+    def record_point(self, survey_id: str, evaluated: PointEvaluation) -> int | None:
         """Append an evaluated point to ``survey_points`` (journal-wide seq) unless unchanged."""
-        payload = {"survey": survey_id, **evaluated}
+        payload = {"survey": survey_id, **evaluated.to_dict()}
         text = json.dumps(payload, sort_keys=True, default=str)
         with self._tx() as c:
             last = c.execute(
                 "SELECT payload FROM survey_points WHERE survey = ? AND point = ? ORDER BY seq DESC LIMIT 1",
-                (survey_id, evaluated["id"]),
+                (survey_id, evaluated.id),
             ).fetchone()
             if last is not None and last[0] == text:
                 return None
@@ -424,13 +427,13 @@ class SurveyStore:
                     seq,
                     now_iso(),
                     survey_id,
-                    evaluated["id"],
-                    int(evaluated.get("category") or 0),
-                    str(evaluated.get("formula") or ""),
-                    evaluated.get("effective_dose_rate_uSv_h"),
-                    float(evaluated.get("limit_uSv_h") or 0.0),
-                    evaluated.get("ratio"),
-                    str(evaluated.get("verdict") or ""),
+                    evaluated.id,
+                    evaluated.category,
+                    evaluated.formula,
+                    evaluated.effective_uSv_h,
+                    evaluated.limit_uSv_h,
+                    evaluated.ratio,
+                    evaluated.verdict,
                     text,
                 ),
             )

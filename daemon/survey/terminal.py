@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.prompt import Confirm, Prompt
 from rich.table import Table
 
 from .points import entered_at_wait, parse_decimal
+
+if TYPE_CHECKING:
+    from radsurvey.protocols.evaluation import PointEvaluation, SurveyEvaluation
 
 
 class RichUI:
@@ -67,37 +70,36 @@ class RichUI:
         while problem := entered_at_wait(self.console.input(f"[bold]{prompt}[/bold] ")):
             self.console.print(problem, style="yellow", markup=False)
 
-    def survey_summary(self, result: dict[str, Any]) -> None:
+    def survey_summary(self, result: SurveyEvaluation) -> None:
         """Every point of the evaluated survey in one table (the end of a survey)."""
         from .views import evaluation_table
 
-        self.console.print(evaluation_table(result.get("points") or [], title="Survey summary", rooms=True))
+        self.console.print(evaluation_table(result.points, title="Survey summary", rooms=True))
 
-    def point_result(self, p: dict[str, Any]) -> None:
-        table = Table(title=f"Point {p['id']}  ·  formula {p.get('formula')}")
+    def point_result(self, p: PointEvaluation) -> None:
+        table = Table(title=f"Point {p.id}  ·  formula {p.formula}")
         for col in ("height cm", "nominal cm", "mean uGy/h", "net uGy/h", "normalised uGy/h"):
             table.add_column(col, justify="right")
-        for h, v in (p.get("heights") or {}).items():
-            flag = " (below bg)" if v.get("below_background") else ""
+        for v in p.heights:
+            flag = " (below bg)" if v.below_background else ""
             table.add_row(
-                str(h),
-                str(v.get("nominal_height_cm", h)),
-                f"{v['mean_uGy_h']:.4g}",
-                f"{v['net_uGy_h']:.4g}{flag}",
-                f"{v['normalised_uGy_h']:.4g}",
+                str(v.height_cm),
+                str(v.nominal_height_cm or v.height_cm),
+                f"{v.mean_uGy_h:.4g}",
+                f"{v.net_uGy_h:.4g}{flag}",
+                f"{v.normalised_uGy_h:.4g}",
             )
         self.console.print(table)
-        verdict = str(p.get("verdict"))
+        verdict = p.verdict
         colour = "bold green" if verdict == "pass" else "bold red"
-        e = p.get("effective_dose_rate_uSv_h")
-        factor = p.get("design_attenuation_factor")
-        if isinstance(factor, dict):
+        e = p.effective_uSv_h
+        factor = p.design_attenuation_factor
+        if factor:
             self.console.print(
-                f"E measured = {p.get('effective_measured_uSv_h'):.4g} uSv/h, K = {factor['value']:g}"
+                f"E measured = {p.effective_measured_uSv_h:.4g} uSv/h, K = {factor['value']:g}"
                 f" ({factor['source']}), App. 14 p.25",
                 markup=False,
             )
         self.console.print(
-            f"E = {e:.4g} uSv/h   limit {p.get('limit_uSv_h'):g} uSv/h   ratio {p.get('ratio'):.3f}   "
-            f"[{colour}]{verdict.upper()}[/]"
+            f"E = {e:.4g} uSv/h   limit {p.limit_uSv_h:g} uSv/h   ratio {p.ratio:.3f}   [{colour}]{verdict.upper()}[/]"
         )

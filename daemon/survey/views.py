@@ -5,32 +5,36 @@ Pure functions from documents to rich renderables, so they are tested without a 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
 
+if TYPE_CHECKING:
+    from radsurvey.protocols.evaluation import PointEvaluation, SurveyEvaluation
 
-def evaluation_table(points: list[dict[str, Any]], *, title: str, rooms: bool = False) -> Table:
+
+def evaluation_table(points: Sequence[PointEvaluation], *, title: str, rooms: bool = False) -> Table:
     """One row per evaluated point: formula, E (measured / K = judged where K applies), limit, ratio, verdict."""
     table = Table(title=title)
     columns = ["point", *(["room", "cat."] if rooms else []), "formula", "E uSv/h", "limit uSv/h", "E/limit"]
     for col in (*columns, "verdict"):
         table.add_column(col, justify="right" if col.startswith(("E", "limit")) else "left")
     for p in points:
-        e = f"{p['effective_dose_rate_uSv_h']:.4g}"
-        factor = p.get("design_attenuation_factor")
-        if isinstance(factor, dict):
-            e = f"{p['effective_measured_uSv_h']:.4g} / K {factor['value']:g} = {e}"
-        verdict = str(p["verdict"]).upper()
-        where = [Text(str(p.get("room", ""))), str(p.get("category"))] if rooms else []
+        e = f"{p.effective_uSv_h:.4g}"
+        factor = p.design_attenuation_factor
+        if factor:
+            e = f"{p.effective_measured_uSv_h:.4g} / K {factor['value']:g} = {e}"
+        verdict = p.verdict.upper()
+        where: list[Text | str] = [Text(p.room), str(p.category)] if rooms else []
         table.add_row(
-            Text(str(p["id"])),
+            Text(p.id),
             *where,
-            f"({p['formula']})",
+            f"({p.formula})",
             e,
-            f"{p['limit_uSv_h']:g}",
-            f"{p['ratio']:.3f}",
+            f"{p.limit_uSv_h:g}",
+            f"{p.ratio:.3f}",
             Text(verdict, style="bold green" if verdict == "PASS" else "bold red"),
         )
     return table
@@ -68,7 +72,7 @@ def show_renderables(
     doc: dict[str, Any],
     meta: dict[str, Any],
     problems: list[str],
-    evaluation: dict[str, Any] | None,
+    evaluation: SurveyEvaluation | None,
     problem: str,
 ) -> list[Any]:
     """What ``survey show`` prints: a header, the readings by point and height, the evaluation."""
@@ -87,14 +91,16 @@ def show_renderables(
     else:
         values = ", ".join(f"{v:g}" for v in doc.get("background_uGy_h") or []) or "not measured yet"
         out.append(Text(f"background, uGy/h: {values}"))
-    evaluated = {p["id"]: p for p in (evaluation or {}).get("points") or []}
+    means = {
+        (p.id, str(h.height_cm)): h.mean_uGy_h for p in (evaluation.points if evaluation else ()) for h in p.heights
+    }
     readings = Table(title="Readings, uGy/h")
     for col in ("point", "room", "cat.", "kind", "I mA", "U kV", "cm", "readings", "mean"):
         readings.add_column(col, justify="right" if col in ("cat.", "I mA", "U kV", "cm", "mean") else "left")
     for p in doc.get("points") or []:
         heights = (p.get("readings_uGy_h") or {}).items() or [("-", [])]
         for i, (height, values) in enumerate(heights):
-            mean = (evaluated.get(p["id"], {}).get("heights") or {}).get(str(height), {}).get("mean_uGy_h")
+            mean = means.get((p["id"], str(height)))
             first = i == 0
             readings.add_row(
                 Text(str(p["id"]) if first else ""),
@@ -120,11 +126,10 @@ def show_renderables(
             )
         )
     if evaluation:
-        result = evaluation_table(evaluation["points"], title="Evaluation")
-        out.append(result)
-        for w in evaluation.get("warnings") or []:
-            out.append(Text(f"warning: {w['text'] if isinstance(w, dict) else w}", style="yellow"))
-        out.append(Text(f"verdict: {str(evaluation['verdict']).upper()}", style="bold"))
+        out.append(evaluation_table(evaluation.points, title="Evaluation"))
+        for w in evaluation.warnings:
+            out.append(Text(f"warning: {w}", style="yellow"))
+        out.append(Text(f"verdict: {evaluation.verdict.upper()}", style="bold"))
     else:
         out.append(Text(f"not evaluable yet: {problem}"))
     return out

@@ -57,7 +57,7 @@ def test_pdf_report_on_a4_carries_the_evaluation_numbers(doc: dict, chromium: st
     evaluation = evaluate_document(doc)
     report = json.loads(render_report(doc, fmt="json"))
     fmt = formatter("en")
-    for point, judged in zip(evaluation["points"], report["points"], strict=True):
+    for point, judged in zip(evaluation.to_dict()["points"], report["points"], strict=True):
         assert f"Point {point['id']}" in text
         # E to the decimal place of U, U to two significant figures (GUM 7.2.6); the JSON keeps full precision.
         u = judged["uncertainty"]["expanded_uSv_h"]

@@ -25,7 +25,7 @@ def _surveys(path: Path) -> list[dict[str, Any]]:
             if not s["problem"]:
                 try:
                     result = evaluate_document(store.get(s["id"]).document(), source=f"survey {s['id']}")
-                    s["verdict"], s["evaluated_points"] = result["verdict"], len(result["points"])
+                    s["verdict"], s["evaluated_points"] = result.verdict, len(result.points)
                 except RadsurveyError as err:
                     s["not_evaluated"] = str(err)  # unfinished: too few readings, no background, ...
             out.append(s)

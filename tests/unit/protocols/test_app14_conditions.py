@@ -40,7 +40,7 @@ def test_a_workplace_measured_at_40_90_130_170_cm_is_evaluated_on_30_80_120_160(
     point = shifted.points[0]
     assert point.formula == "2"
     assert [(h.height_cm, h.nominal_height_cm) for h in point.heights] == [(40, 30), (90, 80), (130, 120), (170, 160)]
-    assert point.effective_dose_rate_uSv_h == exact.points[0].effective_dose_rate_uSv_h
+    assert point.effective_uSv_h == exact.points[0].effective_uSv_h
     assert not [w for w in point.warnings if w.code == "kind_heights"]
     document = shifted.to_dict()["points"][0]["heights"]
     assert document["90"]["height_cm"] == 90 and document["90"]["nominal_height_cm"] == 80
@@ -86,7 +86,7 @@ def test_radiography_at_3_mA_and_140_4_uGy_h_gives_exactly_13_and_passes(minimal
     )
     point = evaluated(data).points[0]
     assert point.exact_effective_uSv_h == 13
-    assert point.effective_dose_rate_uSv_h == 13.0
+    assert point.effective_uSv_h == 13.0
     assert (point.limit_uSv_h, point.ratio, point.verdict) == (13, 1.0, "pass")
 
 

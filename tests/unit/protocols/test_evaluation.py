@@ -33,16 +33,16 @@ def test_formula3_conservative_option_weights_both_heights_equally(minimal_surve
     result = evaluated(data)
     assert result.formula3 == "conservative"
     assert result.points[0].formula == "3"
-    assert result.points[0].effective_dose_rate_uSv_h == pytest.approx(0.25 * (8.9 + 5.9) / 7.2)
+    assert result.points[0].effective_uSv_h == pytest.approx(0.25 * (8.9 + 5.9) / 7.2)
 
 
 def test_formula3_variant_given_to_evaluate_overrides_the_file(minimal_survey):
     data = minimal_survey(point={"kind": "wall", "anode_current_mA": 4, "readings_uGy_h": WALL})
     survey = parse_survey(data, "survey.json")
-    literal = evaluate(survey).points[0].effective_dose_rate_uSv_h
+    literal = evaluate(survey).points[0].effective_uSv_h
     conservative = evaluate(survey, formula3="conservative")
     assert conservative.formula3 == "conservative"
-    assert conservative.points[0].effective_dose_rate_uSv_h > literal
+    assert conservative.points[0].effective_uSv_h > literal
     assert literal == pytest.approx(0.25 * (8.9 + 0.5 * 5.9) / 7.2)
 
 
@@ -64,7 +64,7 @@ def test_a_mean_below_background_is_clamped_to_zero_and_flagged(minimal_survey):
     point = evaluated(data).points[0]
     height = point.heights[0]
     assert (height.net_uGy_h, height.normalised_uGy_h, height.below_background) == (0, 0, True)
-    assert point.effective_dose_rate_uSv_h == 0
+    assert point.effective_uSv_h == 0
     assert point.verdict == "pass"
 
 
@@ -152,7 +152,7 @@ def test_an_effective_dose_rate_equal_to_the_limit_passes(minimal_survey):
         point={"category": 4, "anode_current_mA": 1, "readings_uGy_h": {"80": [144.0] * 3}},
     )
     point = evaluated(data).points[0]
-    assert (point.effective_dose_rate_uSv_h, point.limit_uSv_h) == (40, 40)
+    assert (point.effective_uSv_h, point.limit_uSv_h) == (40, 40)
     assert point.verdict == "pass"
 
 
@@ -243,3 +243,45 @@ def test_workload_for_an_unknown_apparatus_without_override_raises():
     with pytest.raises(SurveyError, match="give workload_mA_min_per_week") as err:
         workload_for(KZ, "xray_9000", None)
     assert err.value.field == "apparatus"
+
+
+def test_the_judged_e_has_one_name_and_the_old_key_only_in_json() -> None:
+    from radsurvey.protocols.evaluation import PointEvaluation
+
+    assert "effective_dose_rate_uSv_h" not in PointEvaluation.__dataclass_fields__
+    survey = parse_survey(
+        {
+            "schema": "radsurvey.survey/1",
+            "protocol": "kz-2008-303",
+            "apparatus": "radiography",
+            "background_uGy_h": [0.1, 0.1, 0.1],
+            "points": [
+                {
+                    "id": "A1",
+                    "room": "above",
+                    "category": 2,
+                    "kind": "above",
+                    "anode_current_mA": 4,
+                    "readings_uGy_h": {"80": [20.0, 20.0, 20.0]},
+                }
+            ],
+        },
+        "test",
+    )
+    (point,) = evaluate(survey).to_dict()["points"]
+    assert point["effective_dose_rate_uSv_h"] == point["effective_uSv_h"] == evaluate(survey).points[0].effective_uSv_h
+
+
+def test_formula_weights_are_the_sensitivities_of_e_to_each_normalised_rate() -> None:
+    from fractions import Fraction
+
+    from radsurvey.protocols.formulas import exact_effective, formula_weights
+    from radsurvey.protocols.profiles import get_profile
+
+    profile = get_profile("kz-2008-303")
+    rates = {30: Fraction(3), 80: Fraction(7), 120: Fraction(5), 160: Fraction(2)}
+    for heights, formula in (((30, 80, 120, 160), "2"), ((80, 120), "3"), ((80,), "4")):
+        picked = {h: rates[h] for h in heights}
+        _, e = exact_effective(picked, "conservative", profile=profile)
+        weights = formula_weights(profile, formula, "conservative", heights)
+        assert float(e) == pytest.approx(sum(weights[h] * float(picked[h]) for h in heights))

@@ -40,7 +40,7 @@ def program_rows() -> list[list[str]]:
                 "/".join(str(h.height_cm) for h in p.heights),
                 " / ".join(six(h.normalised_uGy_h) for h in p.heights),
                 formula,
-                six(p.effective_dose_rate_uSv_h),
+                six(p.effective_uSv_h),
                 f"{p.limit_uSv_h:g}",
                 p.verdict,
             ]

@@ -46,19 +46,19 @@ def test_workplace_point_normalised_rates_by_height(evaluation):
 
 def test_workplace_point_uses_formula2_and_passes(evaluation):
     r1 = point(evaluation, "R1")
-    assert (r1.formula, sig6(r1.effective_dose_rate_uSv_h)) == ("2", "2.875")
+    assert (r1.formula, sig6(r1.effective_uSv_h)) == ("2", "2.875")
     assert (r1.limit_uSv_h, r1.verdict) == (13, "pass")
 
 
 def test_wall_point_uses_literal_formula3_and_passes(evaluation):
     s1 = point(evaluation, "S1")
-    assert (s1.formula, sig6(s1.effective_dose_rate_uSv_h)) == ("3", "0.411458")
+    assert (s1.formula, sig6(s1.effective_uSv_h)) == ("3", "0.411458")
     assert (s1.limit_uSv_h, s1.verdict) == (2.5, "pass")
 
 
 def test_point_above_uses_formula4_and_fails(evaluation):
     a1 = point(evaluation, "A1")
-    assert (a1.formula, sig6(a1.effective_dose_rate_uSv_h)) == ("4", "2.77083")
+    assert (a1.formula, sig6(a1.effective_uSv_h)) == ("4", "2.77083")
     assert (a1.limit_uSv_h, a1.verdict) == (2.5, "fail")
     assert sig6(a1.ratio) == sig6(2.770833333 / 2.5)
 

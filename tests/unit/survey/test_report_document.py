@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ import pytest
 import radsurvey.daemon.report as report
 from radsurvey.daemon.report import render_report
 from radsurvey.protocols.errors import SurveyError
+from radsurvey.protocols.evaluation import Finding, PointEvaluation, SurveyEvaluation
 from tests.report_documents import six_point_survey
 
 
@@ -126,20 +128,31 @@ def test_structured_warnings_and_measured_heights_from_the_evaluation_are_render
     """The fields issue 9 adds to the evaluation (contract in notes/branches.md), when they are present."""
     real = report.evaluate_document
 
-    def with_issue_9_fields(doc: dict[str, Any], *, source: str | None = None) -> dict[str, Any]:
+    def with_issue_9_fields(doc: dict[str, Any], *, source: str | None = None) -> SurveyEvaluation:
         result = real(doc, source=source)
-        s1 = next(p for p in result["points"] if p["id"] == "S1")
-        s1["heights"]["120"]["height_cm"] = 118
-        s1["heights"]["120"]["nominal_height_cm"] = 120
-        s1["design_attenuation_factor"] = {"value": 2.0, "source": "shielding design"}
-        s1["effective_measured_uSv_h"] = s1["effective_dose_rate_uSv_h"]
-        s1["effective_uSv_h"] = s1["effective_dose_rate_uSv_h"] / 2
-        finding = {"code": "p15_current_low", "paragraph": "p.15", "field": "anode_current_mA"}
-        s1["warnings"] = [{**finding, "text": "anode_current_mA: current too low"}]
+        finding = Finding("current too low", "p15_current_low", "p.15", "anode_current_mA")
+
+        def patched(p: PointEvaluation) -> PointEvaluation:
+            if p.id != "S1":
+                return p
+            heights = tuple(
+                replace(h, height_cm=118, nominal_height_cm=120) if h.height_cm == 120 else h for h in p.heights
+            )
+            return replace(
+                p,
+                heights=heights,
+                design_attenuation_factor={"value": 2.0, "source": "shielding design"},
+                effective_measured_uSv_h=p.effective_uSv_h,
+                effective_uSv_h=p.effective_uSv_h / 2,
+                warnings=(finding,),
+            )
+
         # The survey's list holds every point's warnings, their field placed inside the point.
         field = "points[S1].anode_current_mA"
-        result["warnings"].append({**finding, "field": field, "text": f"{field}: current too low"})
-        return result
+        survey_finding = Finding("current too low", "p15_current_low", "p.15", field)
+        return replace(
+            result, points=tuple(patched(p) for p in result.points), warnings=(*result.warnings, survey_finding)
+        )
 
     monkeypatch.setattr(report, "evaluate_document", with_issue_9_fields)
     doc = six_point_survey()

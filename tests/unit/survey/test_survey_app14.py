@@ -61,7 +61,7 @@ def test_a_fluoroscopy_current_below_2_mA_is_warned_and_in_the_evaluation(store:
     result = SurveyFlow(store=store, survey_id=sid, ui=SilentUI(said.append), plan=doc).run()
     assert result is not None
     assert any("point F1: anode_current_mA: 1 mA is below the 2 mA App. 14 p.15" in line for line in said)
-    (warning,) = [w for w in result["warnings"] if w["paragraph"] == "p.15"]
+    (warning,) = [w.to_dict() for w in result.warnings if w.paragraph == "p.15"]
     assert warning["code"] == "fluoroscopy_current" and warning["field"] == "points[F1].anode_current_mA"
 
 
@@ -86,7 +86,7 @@ def test_strict_re_asks_it_on_a_terminal(store: SurveyStore) -> None:
         }
     )
     result = SurveyFlow(store=store, survey_id=sid, ui=ui, plan=doc, strict=True).run()
-    assert result is not None and result["points"][0]["verdict"] == "pass"
+    assert result is not None and result.points[0].verdict == "pass"
     assert store.get(sid).point("F1")["anode_current_mA"] == 2
     assert any("(--strict); enter the value used" in line for line in ui.said)
 
@@ -117,7 +117,7 @@ def test_k_from_a_plan_is_stored_and_divides_e(store: SurveyStore) -> None:
     sid = new_session(store, doc, profile=TechnicianProfile())
     result = SurveyFlow(store=store, survey_id=sid, ui=SilentUI(lambda _: None), plan=doc).run()
     assert result is not None
-    (point,) = result["points"]
+    (point,) = result.to_dict()["points"]
     # D = 36 / 2 * 200 / 1800 = 2 at both heights; literal (3): 0.25 * (2 + 0.5 * 2) = 0.75; / 5 = 0.15
     assert (point["effective_measured_uSv_h"], point["effective_uSv_h"], point["verdict"]) == (0.75, 0.15, "pass")
     assert store.get(sid).point("D1")["design_attenuation_factor"] == {"value": 5.0, "source": "design, sheet 2"}
@@ -152,7 +152,7 @@ def test_k_asked_on_a_terminal_at_a_category_7_point(store: SurveyStore) -> None
     )
     result = SurveyFlow(store=store, survey_id=sid, ui=ui, plan=doc).run()
     assert result is not None
-    (evaluated,) = result["points"]
+    (evaluated,) = result.to_dict()["points"]
     assert evaluated["kind"] == "wall"
     assert evaluated["design_attenuation_factor"] == {"value": 2.5, "source": "project 4, sheet 7"}
     assert evaluated["effective_uSv_h"] == 0.3 and evaluated["verdict"] == "pass"  # 0.75 / 2.5, exactly at 0.3
@@ -256,19 +256,23 @@ def test_the_evaluation_table_shows_measured_e_over_k_and_the_verdict() -> None:
     from rich.console import Console
 
     from radsurvey.daemon.survey.views import evaluation_table
+    from radsurvey.protocols.evaluation import PointEvaluation
 
-    point = {
-        "id": "D1",
-        "room": "dental room",
-        "category": 7,
-        "formula": "3",
-        "effective_measured_uSv_h": 0.75,
-        "effective_dose_rate_uSv_h": 0.3,
-        "design_attenuation_factor": {"value": 2.5, "source": "design"},
-        "limit_uSv_h": 0.3,
-        "ratio": 1.0,
-        "verdict": "pass",
-    }
+    point = PointEvaluation(
+        id="D1",
+        room="dental room",
+        category=7,
+        kind="wall",
+        formula="3",
+        heights=(),
+        effective_measured_uSv_h=0.75,
+        effective_uSv_h=0.3,
+        design_attenuation_factor={"value": 2.5, "source": "design"},
+        limit_uSv_h=0.3,
+        ratio=1.0,
+        verdict="pass",
+        warnings=(),
+    )
     console = Console(record=True, width=120, color_system=None)
     console.print(evaluation_table([point], title="Survey summary", rooms=True))
     text = console.export_text()

@@ -140,7 +140,7 @@ def test_the_terminal_re_asks_a_zero_current_and_an_unsupported_height(store: Su
         }
     )
     result = SurveyFlow(store=store, survey_id=sid, ui=ui, plan=doc).run()
-    assert result is not None and result["points"][0]["formula"] == "4"
+    assert result is not None and result.points[0].formula == "4"
     spec = store.get(sid).point("A1")
     assert spec is not None
     assert spec["heights_cm"] == [80] and spec["anode_current_mA"] == 4 and spec["anode_voltage_kV"] == 100
@@ -183,7 +183,7 @@ def test_resume_with_a_plan_giving_the_current_repairs_the_point_and_keeps_its_r
     fix = {"points": [{"id": "A1", "anode_current_mA": 4}]}
     result = SurveyFlow(store=store, survey_id=sid, ui=SilentUI(lambda _: None), plan=fix).run()
     assert result is not None
-    assert result["points"][0]["heights"]["80"]["readings_uGy_h"] == [10.0, 10.0, 10.0]
+    assert result is not None and result.points[0].heights[0].readings_uGy_h == (10.0, 10.0, 10.0)
     assert store.get(sid).point("A1")["anode_current_mA"] == 4
     warnings = store.get(sid).header["metadata"]["warnings"]
     assert "point A1: anode_current_mA corrected from 0 to 4.0 when the survey was resumed" in warnings

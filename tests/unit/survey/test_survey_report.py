@@ -32,7 +32,7 @@ def doc() -> dict:
 
 def test_json_report_carries_the_evaluation_unchanged(doc: dict) -> None:
     report = json.loads(render_report(doc, fmt="json"))
-    assert report["evaluation"] == evaluate_document(doc)
+    assert report["evaluation"] == evaluate_document(doc).to_dict()
     assert report["verdict"] == "fail"
     assert report["formula3_variant"] == "literal"
     assert report["metadata"]["representative"]["name"] == "C. Example"
@@ -53,8 +53,7 @@ def test_csv_has_one_row_per_point_and_height_with_full_precision(doc: dict) -> 
         ("S1", "120"),
         ("A1", "80"),
     ]
-    evaluation = evaluate_document(doc)
-    s1 = evaluation["points"][1]
+    s1 = evaluate_document(doc).to_dict()["points"][1]
     assert float(points[4]["effective_uSv_h"]) == s1["effective_dose_rate_uSv_h"]
     assert float(points[4]["normalised_uGy_h"]) == s1["heights"]["80"]["normalised_uGy_h"]
     assert points[4]["formula_text"] == "E = 0.25 * (D80 + 0.5*D120)"
@@ -102,7 +101,7 @@ def test_formula3_conservative_variant_is_named_and_used(doc: dict) -> None:
     html = visible(render_report(doc, fmt="html"))
     assert "conservative: E = 0.25 * (D80 + D120)" in html
     s1 = json.loads(render_report(doc, fmt="json"))["points"][1]
-    assert s1["effective_uSv_h"] == evaluate_document(doc)["points"][1]["effective_dose_rate_uSv_h"]  # JSON: full
+    assert s1["effective_uSv_h"] == evaluate_document(doc).points[1].effective_uSv_h  # JSON: full
     u = s1["uncertainty"]["expanded_uSv_h"]
     assert f"{formatter('en').measured(s1['effective_uSv_h'], u)} ± {formatter('en').uncertainty(u)}" in html
 

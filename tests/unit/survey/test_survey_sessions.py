@@ -91,9 +91,9 @@ def test_evaluated_points_take_the_journal_wide_seq(tmp_path: Path) -> None:
     with SurveyStore(path) as store:
         sid = store.import_document(worked_example())
         result = evaluate_document(store.get(sid).document())
-        seqs = [store.record_point(sid, p) for p in result["points"]]
+        seqs = [store.record_point(sid, p) for p in result.points]
         assert seqs == [2, 3, 4]
-        assert store.record_point(sid, result["points"][0]) is None  # unchanged: not published again
+        assert store.record_point(sid, result.points[0]) is None  # unchanged: not published again
         latest = store.latest_points(sid)
     assert [p["id"] for p in latest] == ["R1", "S1", "A1"]
     assert latest[2]["verdict"] == "fail" and latest[2]["survey"] == sid
@@ -121,8 +121,9 @@ def test_manual_entry_plan_reproduces_the_worked_example(store: SurveyStore) -> 
     flow = SurveyFlow(store=store, survey_id=sid, ui=SilentUI(said.append), plan=plan)
     result = flow.run()
     assert result == evaluate_document(plan)
-    assert [p["effective_dose_rate_uSv_h"] for p in result["points"]] == pytest.approx([2.875, 0.41145833, 2.7708333])
-    assert result["verdict"] == "fail"
+    assert result is not None
+    assert [p.effective_uSv_h for p in result.points] == pytest.approx([2.875, 0.41145833, 2.7708333])
+    assert result.verdict == "fail"
     assert store.get(sid).status == "finished"
     assert all(r.source == "plan" for r in store.get(sid).readings)
     meta = store.get(sid).document()["metadata"]
