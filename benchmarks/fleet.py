@@ -1,6 +1,6 @@
 """Fleet benchmark: N sites, each a real ``radsurvey run`` (simulated meter), into one broker and one VictoriaMetrics.
 
-    .venv/bin/python benchmarks/fleet.py [--sites 50] [--window 60] [--out benchmarks/fleet-results.json]
+    .venv/bin/python benchmarks/fleet.py [--sites 50] [--window 60] [--repeat 3] [--out benchmarks/fleet-results.json]
 
 Each site is one daemon process as a room's Pi runs it (one meter at 1 Hz, one
 channel with a twa rule, the shipped default journal and sink settings), all
@@ -316,6 +316,20 @@ async def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     }
 
 
+def spread(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Every numeric figure of the runs as {min, median, max}, keyed like the runs."""
+
+    def walk(values: list[Any]) -> Any:
+        first = values[0]
+        if isinstance(first, dict):
+            return {k: walk([v[k] for v in values]) for k in first}
+        if isinstance(first, int | float) and not isinstance(first, bool):
+            return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+        return first
+
+    return walk(runs)  # type: ignore[no-any-return]
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -337,12 +351,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sites", type=int, default=50)
     parser.add_argument("--window", type=float, default=60.0, help="measurement window, seconds")
+    parser.add_argument("--repeat", type=int, default=3, help="runs; every figure is given as min / median / max")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    if args.sites < 1 or args.sites > 500 or args.window <= 0:
-        parser.error("--sites must be 1..500 and --window positive")
-    with tempfile.TemporaryDirectory(prefix="radsurvey-fleet-") as tmp:
-        result = {"machine": machine(), "fleet": asyncio.run(measure(args, Path(tmp)))}
+    if args.sites < 1 or args.sites > 500 or args.window <= 0 or not 1 <= args.repeat <= 5:
+        parser.error("--sites must be 1..500, --window positive, --repeat 1..5")
+    runs = []
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="radsurvey-fleet-") as tmp:
+            runs.append(asyncio.run(measure(args, Path(tmp))))
+    result = {"machine": machine(), "summary": spread(runs), "runs": runs}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 AlarmState = Literal["normal", "warning", "alarm", "fault"]
 ALARM_STATES: tuple[AlarmState, ...] = ("normal", "warning", "alarm", "fault")
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-WEEK_S = 7 * 24 * 3600.0
+# The longest twa window (our choice: a working day, one shift). DMD_E is a rate over the 30 beam-hours of
+# formula (1)'s standard week (1800 min): 30 beam-hours at 10 uSv/h average 10 over an hour, 1.79 over a week.
+WORKING_DAY_S = 8 * 3600.0
 
 
 class _Rule(BaseModel):
@@ -61,7 +63,16 @@ class TwaRule(_Rule):
     """Time-weighted average of E over a rolling window against the category's DMD_E."""
 
     kind: Literal["twa"]
-    window_s: float = Field(3600.0, ge=1, le=WEEK_S)
+    window_s: float = Field(
+        3600.0,
+        ge=1,
+        le=WORKING_DAY_S,
+        description=(
+            "1 s to a working day (8 h): DMD_E is a rate over the 30-hour week of formula (1), so a longer mean "
+            "dilutes beam-hours with empty hours; for longer periods use a dose_budget rule with an occupancy "
+            "schedule (docs/alarms.md)"
+        ),
+    )
     level_uSv_h: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="default: DMD_E of the room category"
     )
@@ -331,10 +342,10 @@ def check_unique_rule_names(channel_id: str, rules: list[AlarmRule]) -> list[str
     seen: set[str] = set()
     problems = []
     for rule in rules:
-        if rule.name in ("action", "journal_write"):
+        if rule.name in ("action", "journal_write", "journal_damaged"):
             problems.append(
                 f"channels[{channel_id}].alarms: rule name {rule.name!r} is reserved"
-                " (the local command's health, the journal's commits)"
+                " (the local command's health, the journal's commits, a damaged journal)"
             )
         if rule.name in seen:
             problems.append(f"channels[{channel_id}].alarms: duplicate rule {rule.name!r} (give each an id)")

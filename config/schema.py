@@ -154,8 +154,25 @@ class ChannelConfig(_Section):
         ),
     )
     alarms: list[AlarmRule] = Field(default_factory=list, description="alarm rules of this channel (docs/alarms.md)")
+    plausible_uSv_h: tuple[float, float] | None = Field(
+        None,
+        description=(
+            "the meter's dose rate (uSv/h or uGy/h, as it reports it) outside [min, max] is a fault reading, kept "
+            "for audit and used for nothing; default: 0 to the meter model's range maximum where the driver's "
+            "model table knows it, else 0 to 1e7 (docs/drivers.md)"
+        ),
+    )
 
     _v_id = field_validator("id")(_check_id)
+
+    @field_validator("plausible_uSv_h")
+    @classmethod
+    def _check_plausible(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None:
+            lo, hi = value
+            if not (math.isfinite(lo) and math.isfinite(hi)) or lo < 0 or hi <= lo:
+                raise ValueError("must be [min, max] with 0 <= min < max, finite")
+        return value
 
     @model_validator(mode="after")
     def _normalisation_complete(self) -> ChannelConfig:

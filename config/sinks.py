@@ -42,7 +42,10 @@ class MqttConfig(_Section):
     connect_timeout_s: float = Field(10.0, gt=0, le=300)
     reconnect_initial_s: float = Field(1.0, gt=0, le=60)
     reconnect_max_s: float = Field(30.0, gt=0, le=3600)
-    batch_size: int = Field(500, ge=1, le=50_000, description="rows published before the cursor is acknowledged")
+    batch_size: int = Field(500, ge=1, le=50_000, description="rows read from the journal per page")
+    max_inflight: int = Field(
+        100, ge=1, le=65_535, description="QoS 1 publishes awaiting their PUBACK at once (<= broker's receive maximum)"
+    )
     publish_readings: bool = True
     publish_samples: bool = True
     status_interval_s: float = Field(5.0, gt=0, le=3600, description="how often {root}/status/sinks is refreshed")

@@ -10,6 +10,7 @@ so that any number can be recomputed (docs/architecture.md#a-readings-way-from-t
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -27,6 +28,38 @@ log = structlog.get_logger("radsurvey.pipeline")
 
 # Readings with these flags carry no usable value.
 _UNUSABLE = frozenset({Status.FAULT, Status.STALE})
+# Our ceiling where neither the config nor the meter's model table gives one: 10 Sv/h, far above any field a
+# survey meter outside the primary beam of an X-ray apparatus meets (docs/drivers.md, "Plausible values").
+DEFAULT_PLAUSIBLE_MAX_uSv_h = 1e7
+
+
+def plausible_range(cfg: ChannelConfig, driver: str | None, identity_model: str | None) -> tuple[float, float, str]:
+    """(min, max, where it comes from) of the meter's dose rate on this channel, in uSv/h or uGy/h as it reports.
+
+    The channel's ``plausible_uSv_h``, else 0 to the range maximum of the meter's model (the driver's model
+    table, once the meter said which model it is), else 0 to :data:`DEFAULT_PLAUSIBLE_MAX_uSv_h`.
+    """
+    if cfg.plausible_uSv_h is not None:
+        lo, hi = cfg.plausible_uSv_h
+        return lo, hi, f"channels[{cfg.id}].plausible_uSv_h"
+    if driver and identity_model:
+        from radsurvey.drivers.models import model_for
+
+        model = model_for(driver, identity_model)
+        if model is not None and model.dose_rate_uSv_h_max is not None:
+            return 0.0, model.dose_rate_uSv_h_max, f"the range of {model.model} ({model.source})"
+    return 0.0, DEFAULT_PLAUSIBLE_MAX_uSv_h, "radsurvey's default ceiling"
+
+
+def implausible(reading: Reading, lo: float, hi: float, source: str) -> str | None:
+    """Why ``reading`` is no physical dose rate (outside [lo, hi], or not a number), else None."""
+    try:
+        value = to_micro_per_hour(reading.value, reading.unit)[0]
+    except FrameError:
+        return None  # not a dose rate (counts): the pipeline does not use it as one anyway
+    if not math.isfinite(value) or not lo <= value <= hi:
+        return f"{reading.value:g} {reading.unit} is outside the plausible {lo:g}-{hi:g} ({source})"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

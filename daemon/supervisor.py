@@ -12,21 +12,24 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import math
+import time
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
 
 from radsurvey.config.schema import DaemonConfig
-from radsurvey.drivers.base import Reading, iso_utc
+from radsurvey.drivers.base import Conversion, Reading, Status, iso_utc
 from radsurvey.drivers.runner import ALIVE_EVERY_S, MeterState, run_meter
 
 from .journal import Journal
-from .pipeline import ChannelPipeline, Sample
+from .pipeline import ChannelPipeline, Sample, implausible, plausible_range
 
 log = structlog.get_logger("radsurvey.supervisor")
+IMPLAUSIBLE_LOG_EVERY_S = 60.0  # a meter sending nonsense every poll logs one warning a minute
 
 
 class Service(Protocol):
@@ -86,11 +89,14 @@ class Daemon:
         self.stop_event = asyncio.Event()
         self.stop_requested_at: float | None = None  # loop time of SIGTERM/SIGINT/--duration
         self.readings_seen = 0
+        self._drivers = {m.id: m.driver for m in cfg.meters}
+        self._implausible_logged: dict[str, float] = {}
 
     # -- the data path (runs on the event loop; must never block) ---------------------
 
     def on_reading(self, reading: Reading) -> None:
         self.readings_seen += 1
+        reading = self._judge_plausible(reading)
         reading_seq = self.journal.append("readings", reading_row(reading))
         for observer in self.observers.readings:
             observer(reading, reading_seq)
@@ -102,6 +108,32 @@ class Daemon:
             pipeline.last = sample
             for sample_observer in self.observers.samples:
                 sample_observer(sample)
+
+    def _judge_plausible(self, reading: Reading) -> Reading:
+        """A value outside a channel's plausible range becomes a ``fault`` reading: journaled for audit, never
+        turned into a sample (so never into E, alarms, aggregates or the dose record)."""
+        if Status.FAULT in reading.status:
+            return reading
+        state = self.meter_states.get(reading.meter)
+        identity = state.identity.model if state is not None and state.identity is not None else None
+        driver = self._drivers.get(reading.meter)
+        for pipeline in self.by_meter.get(reading.meter, ()):
+            why = implausible(reading, *plausible_range(pipeline.cfg, driver, identity))
+            if why is None:
+                continue
+            now = time.monotonic()
+            if now - self._implausible_logged.get(reading.meter, -math.inf) >= IMPLAUSIBLE_LOG_EVERY_S:
+                self._implausible_logged[reading.meter] = now
+                log.warning("implausible reading kept as a fault, not used", meter=reading.meter, reason=why)
+            return replace(
+                reading,
+                status=reading.status | {Status.FAULT},
+                conversions=(
+                    *reading.conversions,
+                    Conversion("implausible", detail=f"channel {pipeline.cfg.id}: {why}"),
+                ),
+            )
+        return reading
 
     def on_meter_state(self, state: MeterState) -> None:
         self.meter_states[state.meter] = state

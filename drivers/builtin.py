@@ -13,4 +13,5 @@ BUILTIN: dict[str, str] = {
     "ascii": "radsurvey.drivers.ascii",
     "modbus": "radsurvey.drivers.modbus",
     "scpi": "radsurvey.drivers.scpi",
+    "radiacode": "radsurvey.drivers.radiacode",
 }

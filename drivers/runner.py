@@ -56,6 +56,7 @@ import structlog
 
 from radsurvey.config.connection import ConnectionConfig
 from radsurvey.config.schema import MeterConfig
+from radsurvey.protocols.backoff import Backoff
 from radsurvey.protocols.errors import ConfigError, FrameError, MeterError
 
 from . import registry
@@ -78,20 +79,6 @@ class MeterState:
     reason: str = ""
     identity: MeterIdentity | None = None
     detail: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Reconnect delays: ``initial_s``, doubling, capped at ``max_s``."""
-
-    initial_s: float = 1.0
-    max_s: float = 60.0
-
-    def delays(self) -> Any:
-        delay = self.initial_s
-        while True:
-            yield delay
-            delay = min(delay * 2, self.max_s)
 
 
 class _Disconnect(Exception):
@@ -200,7 +187,7 @@ async def run_meter(
     connector = registry.connector(cfg.driver, cfg.options) if create is None else None
     create = create or registry.create
     states = _States(cfg.id, on_state)
-    delays = backoff.delays()
+    backoff.reset()
     attempt = 0
     while True:
         attempt += 1
@@ -214,7 +201,7 @@ async def run_meter(
             await _open(driver, conn)
             states.emit("connected", identity=driver.identity, detail={"attempt": attempt})
             log.info("meter connected", meter=cfg.id, attempt=attempt, **driver.identity.as_dict())
-            delays = backoff.delays()
+            backoff.reset()
             attempt = 0
             reason = await _acquire(driver, cfg, on_reading, states, alive, alive_every_s)
         except _Disconnect as stop:
@@ -233,7 +220,7 @@ async def run_meter(
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(5):
                     await driver.close()
-        delay = next(delays)
+        delay = backoff.take()
         if states.current != "disconnected" or (states.last and states.last[1] != reason):
             log.warning("meter disconnected", meter=cfg.id, reason=reason, retry_in_s=delay)
         else:

@@ -62,4 +62,8 @@ class JournalError(RadsurveyError):
 
 
 class SinkError(RadsurveyError):
-    """A sink (MQTT, InfluxDB) failed; the journal keeps the data for replay."""
+    """A sink (MQTT, InfluxDB) failed; the journal keeps the data for replay.
+
+    ``daemon.sinks.base.DeliveryError`` (retried after a backoff) and the InfluxDB
+    answers that are not retried (refused points, a wrong write API) derive from it.
+    """

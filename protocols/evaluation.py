@@ -49,7 +49,10 @@ from .formulas import (
     workload_for,
 )
 from .profiles import Formula3Variant, Profile
+from .shielding.room import RoomResult
+from .shielding.survey_link import DesignAtPoint, design_at_point
 from .survey import (
+    DWELLING_CATEGORY,
     KNOWN_POINT_FIELDS,
     KNOWN_SURVEY_FIELDS,
     Survey,
@@ -133,6 +136,7 @@ class PointEvaluation:
     effective_measured_uSv_h: float = 0.0  # E from the measured dose rates
     design_attenuation_factor: Mapping[str, Any] | None = None  # {"value": K, "source": text} (p.25)
     exact_effective_uSv_h: Fraction = Fraction(0)  # the judged E, exact
+    design: Mapping[str, Any] | None = None  # the shielding design behind the point's barrier (docs/shielding.md)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -153,6 +157,7 @@ class PointEvaluation:
             "ratio": self.ratio,
             "verdict": self.verdict,
             "warnings": [w.to_dict() for w in self.warnings],
+            **({"design": dict(self.design)} if self.design is not None else {}),
         }
 
 
@@ -195,10 +200,13 @@ def evaluate(
     *,
     formula3: Formula3Variant | None = None,
     strict: bool = False,
+    design: RoomResult | None = None,
 ) -> SurveyEvaluation:
     """Evaluate every point of ``survey``; ``formula3`` overrides the survey's option.
 
-    ``strict`` turns the p.15 beam-condition warnings into a SurveyError.
+    ``strict`` turns the p.15 beam-condition warnings into a SurveyError. ``design`` is the
+    room's shielding design: a point naming its ``barrier`` gets the design's prediction, and
+    a category-7 point without a typed K takes K from it (p.25).
     """
     profile = profile if profile is not None else profile_of(survey)
     if formula3 is not None and formula3 != survey.options.formula3:
@@ -213,7 +221,9 @@ def evaluate(
         background = _background_mean(survey)
     except SurveyError as err:
         raise relocate(err, source=survey.source) from None
-    points = tuple(_evaluate_point(survey, point, profile, workload, background, variant) for point in survey.points)
+    points = tuple(
+        _evaluate_point(survey, point, profile, workload, background, variant, design) for point in survey.points
+    )
     warnings = (*_survey_warnings(survey, profile, workload), *_point_warnings(points))
     if strict:
         conditions = [w for w in warnings if w.paragraph == "p.15"]
@@ -252,8 +262,21 @@ def _evaluate_point(
     workload: WorkloadChoice,
     background_uGy_h: Fraction | None,
     formula3: Formula3Variant,
+    design: RoomResult | None = None,
 ) -> PointEvaluation:
     try:
+        link = None
+        if point.barrier is not None and design is not None:
+            try:
+                link = design_at_point(
+                    design,
+                    point.barrier,
+                    apparatus_type=survey.apparatus,
+                    workload_mA_min_per_week=exact(workload.workload_mA_min_per_week),
+                    effective_conversion=exact(profile.effective_conversion.value),
+                )
+            except SurveyError as err:
+                raise SurveyError(err.message, field="barrier") from None
         nominal = nominal_heights(point.heights_cm, profile=profile, kind=point.kind)
         heights = tuple(
             _evaluate_height(height, nominal[height], point, profile, workload, background_uGy_h)
@@ -263,7 +286,14 @@ def _evaluate_point(
         formula, measured = exact_effective(normalised, formula3, profile=profile, kind=point.kind)
         limit = dmd_for(profile, point.category)
         factor = point.design_attenuation_factor
-        judged = measured / exact(factor.value) if factor is not None else measured
+        factor_dict = factor.model_dump() if factor is not None else None
+        if factor is not None:
+            judged = measured / exact(factor.value)
+        elif link is not None and point.category == DWELLING_CATEGORY:
+            judged = measured / link.K
+            factor_dict = {"value": rounded(link.K, "K"), "source": link.source}
+        else:
+            judged = measured
         shown_measured = rounded(measured, "effective dose rate")
         shown = rounded(judged, "effective dose rate")
         ratio = rounded(judged / exact(limit), "E/limit")
@@ -280,11 +310,81 @@ def _evaluate_point(
         limit_uSv_h=limit,
         ratio=ratio,
         verdict=verdict_for(judged, limit),
-        warnings=tuple(_warnings_for_point(survey, point, heights, profile, background_uGy_h)),
+        warnings=tuple(
+            (
+                *_formula3_decides(point, normalised, measured, judged, limit, formula, formula3, profile),
+                *_warnings_for_point(survey, point, heights, profile, background_uGy_h),
+                *_design_findings(point, link, design, factor_dict),
+            )
+        ),
         effective_measured_uSv_h=shown_measured,
-        design_attenuation_factor=factor.model_dump() if factor is not None else None,
+        design_attenuation_factor=factor_dict,
         exact_effective_uSv_h=judged,
+        design=link.to_dict() if link is not None else None,
     )
+
+
+def _formula3_decides(
+    point: SurveyPoint,
+    normalised: Mapping[int, Fraction],
+    measured: Fraction,
+    judged: Fraction,
+    limit: float,
+    formula: str,
+    used: Formula3Variant,
+    profile: Profile,
+) -> Iterable[Finding]:
+    """A warning when formula (3)'s other reading would give the other verdict (issue 21 §3).
+
+    As printed, formula (3) gives 0.375·D in a uniform field against formula (4)'s 0.5·D; read consistently with
+    (4) it gives 0.5·D. When the two readings fall on both sides of the limit, the choice decides the verdict.
+    """
+    if formula != "3":
+        return
+    other: Formula3Variant = "conservative" if used == "literal" else "literal"
+    try:
+        other_formula, other_measured = exact_effective(normalised, other, profile=profile, kind=point.kind)
+    except SurveyError:
+        return  # the other reading needs other heights: it cannot be compared here
+    if other_formula != "3":
+        return
+    # the same attenuation factor K (if any) as the reading used: judged / measured
+    other_judged = other_measured * (judged / measured) if measured else other_measured
+    values = {used: judged, other: other_judged}
+    verdicts = {v: verdict_for(e, limit) for v, e in values.items()}
+    if verdicts["literal"] == verdicts["conservative"]:
+        return
+    lit, con = (rounded(values[v], "effective dose rate") for v in ("literal", "conservative"))
+    yield Finding(
+        f"formula (3) decides the verdict: as printed ({profile.formula3['literal'].text}) E = {lit:g} uSv/h,"
+        f" {verdicts['literal']}; read consistently with formula (4) ({profile.formula3['conservative'].text})"
+        f" E = {con:g} uSv/h, {verdicts['conservative']}; the evaluation used the {used} reading",
+        "formula3_decides",
+        "p.29",
+        "formula",
+    )
+
+
+def _design_findings(
+    point: SurveyPoint, link: DesignAtPoint | None, design: RoomResult | None, factor: Mapping[str, Any] | None
+) -> Iterable[Finding]:
+    if point.barrier is not None and design is None:
+        yield Finding(
+            f"names barrier {point.barrier!r} but the survey has no shielding design "
+            "(shielding_design, or evaluate --design): the design's prediction is not shown",
+            "no_shielding_design",
+            None,
+            "barrier",
+        )
+    if link is not None and point.design_attenuation_factor is None and factor is not None:
+        yield Finding(
+            f"K = {factor['value']:g} from the room's shielding design ({link.source}): E from the measured dose"
+            " rates is divided by K and judged against category 7 (App. 14 p.25; the division is radsurvey's"
+            " reading, the paragraph gives no formula)",
+            "design_attenuation_factor",
+            "p.25",
+            "design_attenuation_factor",
+        )
 
 
 def _evaluate_height(
@@ -336,6 +436,7 @@ def _warnings_for_point(
             "kind",
         )
     yield from beam_conditions(survey, point, profile)
+    yield from _scope_findings(survey, point, profile)
     yield from _attenuation_findings(point)
     for height in heights:
         field_name = f"readings_uGy_h.{height.height_cm}"
@@ -352,7 +453,28 @@ def _warnings_for_point(
     yield from _near_misses(point.metadata, KNOWN_POINT_FIELDS)
 
 
-FLUOROSCOPY_APPARATUS = ("fluoroscopy",)
+def _scope_findings(survey: Survey, point: SurveyPoint, profile: Profile) -> Iterable[Finding]:
+    """Where the input contradicts the regulation's scope (issue 21 §3): a room category defined for other
+    apparatus (kz-2008-303 category 7: dental only); a workplace point in an X-ray therapy room (p.26 names the
+    adjacent rooms only)."""
+    row = profile.workload(survey.apparatus)
+    category = profile.category(point.category)
+    if category is not None and category.apparatus and survey.apparatus not in category.apparatus:
+        yield Finding(
+            f"category {point.category} ({category.description}) is for {', '.join(category.apparatus)} apparatus"
+            f" ({category.source}), not {survey.apparatus!r}",
+            "category_scope",
+            None,
+            "category",
+        )
+    if row is not None and row.therapy and point.kind == "workplace":
+        yield Finding(
+            f"a workplace point in the room of X-ray therapy apparatus {survey.apparatus!r}: App. 14 p.26 names"
+            " the adjacent rooms only",
+            "therapy_workplace",
+            "p.26",
+            "kind",
+        )
 
 
 def beam_conditions(survey: Survey, point: SurveyPoint, profile: Profile) -> Iterable[Finding]:
@@ -378,9 +500,12 @@ def beam_condition_findings(
 ) -> Iterable[Finding]:
     """App. 14 p.15: I >= 2 mA in fluoroscopy; U at the Table 1 standard (or the apparatus maximum when lower).
 
-    Fluoroscopy is the ``fluoroscopy`` apparatus of Table 1, or a point marked so.
+    Fluoroscopy: an apparatus whose profile row says it works in fluoroscopy (kz-2008-303: the fluoroscopy
+    apparatus, the diagnostic complex, angiography, the surgical C-arm, the therapy simulator), or a point marked so.
     """
-    if (fluoroscopy or apparatus in FLUOROSCOPY_APPARATUS) and exact(anode_current_mA) < exact(2):
+    row = profile.workload(apparatus)
+    in_fluoroscopy = fluoroscopy or (row is not None and row.fluoroscopy)
+    if in_fluoroscopy and exact(anode_current_mA) < exact(2):
         yield Finding(
             f"{anode_current_mA:g} mA is below the 2 mA App. 14 p.15 requires in fluoroscopy",
             "fluoroscopy_current",
@@ -388,7 +513,6 @@ def beam_condition_findings(
             "anode_current_mA",
         )
     voltage = anode_voltage_kV
-    row = profile.workload(apparatus)
     if voltage is None or row is None or isinstance(row.voltage_kV, str):
         return
     standard = row.voltage_kV

@@ -107,6 +107,7 @@ class SurveyPoint(BaseModel):
     anode_current_mA: PositiveNumber
     anode_voltage_kV: PositiveNumber | None = None
     design_attenuation_factor: DesignAttenuationFactor | None = None
+    barrier: Name | None = None  # the barrier of the room's shielding design the point stands behind
     readings_uGy_h: dict[HeightCm, list[DoseRate]]
 
     @property
@@ -132,6 +133,7 @@ class Survey(BaseModel):
     background_compensated: bool = False
     background_uGy_h: list[DoseRate] = Field(default_factory=list)
     options: SurveyOptions = SurveyOptions()
+    shielding_design: Name | None = None  # the room's design file (radsurvey.shielding-room/1)
     points: list[SurveyPoint]
 
     _source: str = PrivateAttr(default="survey")

@@ -104,6 +104,14 @@ def _keithley(rows: Rows, identity: dict[str, Any]) -> None:
     assert all(r["unit"] == "A" and r["quantity"] == "current" and not r["status"] for r in rows)
 
 
+def _radiacode(rows: Rows, identity: dict[str, Any]) -> None:
+    # the emulator serves (168 + n) / 2**24 device units; x 10000 is uSv/h, exactly
+    counts = [r["meter_value"] * 2**24 for r in rows]
+    assert counts == list(range(int(counts[0]), int(counts[0]) + len(counts))) and counts[0] >= 168, counts
+    assert all(r["unit"] == "uSv/h" and r["value"] == r["meter_value"] * 10_000 for r in rows), rows
+    assert identity["model"] == "RadiaCode-102" and identity["serial"] == "RC-102-004711", identity
+
+
 def _exact(modes: list[Mode]) -> list[Mode]:
     """GMC and ascii modes serve an exact CPM sequence (120, 121, ...) so that tests spot a lost or invented reading."""
     return [
@@ -196,5 +204,11 @@ MODES: list[Mode] = [
     ),
     # Keithley 6514/6517B with the UNITs element on
     Mode("scpi-keithley", "scpi", ("--keithley", "-o", "step_A=1e-15"), {"keithley": True, "step_A": 1e-15}, _keithley),
+    # RadiaCode (the radiacode library's protocol facts): frames cut by USB packets / BLE
+    # notifications, records lost, a record kind of newer firmware
+    Mode("radiacode", "radiacode", (), {}, _radiacode),
+    Mode("radiacode-split-frames", "radiacode", ("--split-frames",), {"split_frames": True}, _radiacode),
+    Mode("radiacode-seq-jump", "radiacode", ("--seq-jump",), {"seq_jump": True}, _radiacode),
+    Mode("radiacode-unknown-record", "radiacode", ("--unknown-record",), {"unknown_record": True}, _radiacode),
 ]
 MODES = _exact(MODES)

@@ -49,6 +49,7 @@ id = "apron-1"
 kind = "apron"
 room = "X-ray room 204"
 lead_equivalent_mm = 0.35
+app10 = "apron_one_sided_heavy"
 """
 
 

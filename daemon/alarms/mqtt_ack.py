@@ -42,7 +42,9 @@ import structlog
 from radsurvey.config.alarms import MqttAckConfig
 from radsurvey.config.secrets import resolve_secret
 from radsurvey.config.sinks import MqttConfig
+from radsurvey.protocols.backoff import Backoff
 
+from ..mqtt_session import describe_error, reconnect_loop, tls_context_for
 from . import signing
 
 if TYPE_CHECKING:
@@ -110,72 +112,72 @@ class MqttAckService:
         self.results: list[tuple[str, bool, str]] = []  # (channel, accepted, message), newest last
 
     async def run(self, daemon: Daemon) -> None:
-        import aiomqtt
-
-        from ..sinks.mqtt import describe_error, tls_context_for
-
-        tls_context = tls_context_for(self.mqtt) if self.mqtt is not None else None
         if self.keys is not None:
             if self.nonces.path is None:
                 self.nonces.path = Path(f"{daemon.journal.path}.ack-nonces")
             self.nonces.load(self.now())
         await self.alarms.ready.wait()
-        delay = 1.0
-        while True:
-            try:
-                async with aiomqtt.Client(
-                    self.host,
-                    self.port,
-                    username=self.username,
-                    password=self._password.get_secret_value() if self._password else None,
-                    identifier=self.cfg.client_id or f"radsurvey-ack-{self.root.replace('/', '-')}",
-                    tls_context=tls_context,
-                    timeout=10,
-                ) as client:
-                    self.unsigned_ok = False
-                    if self.cfg.accept_unsigned:
-                        anonymous_in = await self._anonymous_clients_get_in()
-                        if anonymous_in and self.keys is None:
-                            self.refused = (
-                                "alarm acknowledgement over MQTT not started: the broker lets clients without an "
-                                f"account connect, so anyone could publish on {self.topic}; accept_unsigned needs "
-                                "a broker that refuses them (allow_anonymous false), or set [alarms.mqtt_ack] "
-                                "keys_file for signed acknowledgements"
-                            )
-                            log.error(self.refused, topic=self.topic, host=self.host, port=self.port)
-                            return
-                        if anonymous_in:
-                            log.warning(
-                                "unsigned alarm acknowledgements refused: the broker lets clients without an account "
-                                "connect; only signed ones are accepted",
-                                topic=self.topic,
-                            )
-                        self.unsigned_ok = not anonymous_in
-                    await client.subscribe(self.topic, qos=1)
-                    log.info(
-                        "listening for alarm acknowledgements",
-                        topic=self.topic,
-                        host=self.host,
-                        port=self.port,
-                        tls=tls_context is not None,
-                        signed=self.keys is not None,
-                        unsigned=self.unsigned_ok,
+
+        def failed(err: BaseException, delay: float) -> None:
+            self.subscribed.clear()
+            log.warning(
+                "alarm acknowledgement subscription lost; reconnecting",
+                host=self.host,
+                port=self.port,
+                error=describe_error(err),
+                retry_in_s=delay,
+            )
+
+        await reconnect_loop(self._session, Backoff(1.0, self.cfg.reconnect_max_s), failed)
+
+    async def _session(self, backoff: Backoff) -> bool:
+        """One connection: subscribe and handle acknowledgements until it fails; True: refused to start."""
+        import aiomqtt
+
+        tls_context = tls_context_for(self.mqtt) if self.mqtt is not None else None
+        async with aiomqtt.Client(
+            self.host,
+            self.port,
+            username=self.username,
+            password=self._password.get_secret_value() if self._password else None,
+            identifier=self.cfg.client_id or f"radsurvey-ack-{self.root.replace('/', '-')}",
+            tls_context=tls_context,
+            timeout=10,
+        ) as client:
+            self.unsigned_ok = False
+            if self.cfg.accept_unsigned:
+                anonymous_in = await self._anonymous_clients_get_in()
+                if anonymous_in and self.keys is None:
+                    self.refused = (
+                        "alarm acknowledgement over MQTT not started: the broker lets clients without an "
+                        f"account connect, so anyone could publish on {self.topic}; accept_unsigned needs "
+                        "a broker that refuses them (allow_anonymous false), or set [alarms.mqtt_ack] "
+                        "keys_file for signed acknowledgements"
                     )
-                    self.subscribed.set()
-                    delay = 1.0
-                    async for message in client.messages:
-                        self.handle(str(message.topic), message.payload, retained=bool(message.retain))
-            except aiomqtt.MqttError as err:
-                self.subscribed.clear()
-                log.warning(
-                    "alarm acknowledgement subscription lost; reconnecting",
-                    host=self.host,
-                    port=self.port,
-                    error=describe_error(err),
-                    retry_in_s=delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self.cfg.reconnect_max_s)
+                    log.error(self.refused, topic=self.topic, host=self.host, port=self.port)
+                    return True
+                if anonymous_in:
+                    log.warning(
+                        "unsigned alarm acknowledgements refused: the broker lets clients without an account "
+                        "connect; only signed ones are accepted",
+                        topic=self.topic,
+                    )
+                self.unsigned_ok = not anonymous_in
+            await client.subscribe(self.topic, qos=1)
+            log.info(
+                "listening for alarm acknowledgements",
+                topic=self.topic,
+                host=self.host,
+                port=self.port,
+                tls=tls_context is not None,
+                signed=self.keys is not None,
+                unsigned=self.unsigned_ok,
+            )
+            self.subscribed.set()
+            backoff.reset()
+            async for message in client.messages:
+                self.handle(str(message.topic), message.payload, retained=bool(message.retain))
+        return False
 
     async def _anonymous_clients_get_in(self) -> bool:
         """Does the broker let a client without an account (and without a client certificate) connect?
@@ -321,8 +323,6 @@ async def publish_signed(
     import aiomqtt
 
     from radsurvey.protocols.errors import RadsurveyError
-
-    from ..sinks.mqtt import describe_error, tls_context_for
 
     ack, mqtt = cfg.alarms.mqtt_ack, cfg.mqtt
     host = ack.host or (mqtt.host if mqtt else "127.0.0.1")

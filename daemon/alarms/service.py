@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from ..supervisor import Daemon
 
 log = structlog.get_logger("radsurvey.alarms")
+DAMAGE_CHECK_S = 10.0  # how often the journal_damaged rule looks for a damaged copy waiting to be recovered
 
 
 def category_limits(protocol: str, room_category: int, where: str) -> CategoryLimits:
@@ -249,6 +250,14 @@ class AlarmService:
             journal_write = EquipmentRule(kind="equipment", check="over_range", id="journal_write")
             self._journal_rules[channel] = Rule(channel, journal_write, _NO_LIMITS)
             self.by_key[(channel, "journal_write")] = self._journal_rules[channel]
+        # A damaged journal set aside at start (journal/recovery.py): fault while its copy waits for
+        # `radsurvey journal recover`, checked every DAMAGE_CHECK_S.
+        self._damage_rules: dict[str, Rule] = {}
+        for channel in self.rules:
+            damaged = EquipmentRule(kind="equipment", check="over_range", id="journal_damaged")
+            self._damage_rules[channel] = Rule(channel, damaged, _NO_LIMITS)
+            self.by_key[(channel, "journal_damaged")] = self._damage_rules[channel]
+        self._damage_checked_at = -float("inf")
         # The facility record's holds and overdue surveys/inspections, per channel (docs/facility.md):
         # value 1 = the room this channel monitors is on hold / overdue; channels of no room stay normal.
         self._facility_rules: dict[str, dict[str, Rule]] = {}
@@ -290,6 +299,7 @@ class AlarmService:
 
             daemon.journal.add_health_listener(on_health)
             self.on_journal_health(daemon.journal.last_error)
+            self.check_journal_damage(self.now())
             self.ready.set()
             log.info("alarm service running", rules=[f"{c}/{r}" for c, r in self.by_key])
             async with asyncio.TaskGroup() as tg:
@@ -434,6 +444,19 @@ class AlarmService:
             obs.unsynchronised_s = system.unsynchronised_s
             for rule in rules:
                 self._record(rule.evaluate(t, obs))
+        if t - self._damage_checked_at >= DAMAGE_CHECK_S:
+            self.check_journal_damage(t)
+
+    def check_journal_damage(self, t: float) -> None:
+        """``journal_damaged``: fault while a damaged copy of the journal waits for `radsurvey journal recover`."""
+        if self.daemon is None or not self._damage_rules:
+            return
+        from ..journal.recovery import waiting
+
+        self._damage_checked_at = t
+        copies = waiting(Path(self.daemon.journal.path))
+        for rule in self._damage_rules.values():
+            self._record(rule.evaluate(t, Observations(over_range=bool(copies))))
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -480,7 +503,8 @@ class AlarmService:
             return False, "acknowledgement names nobody (give who acknowledges)"
         if channel not in self.rules and channel not in self._facility_rules:
             return False, f"no alarm rules on channel {channel!r}"
-        internal = [rules[channel] for rules in (self._journal_rules, self._action_rules) if channel in rules]
+        own = (self._journal_rules, self._damage_rules, self._action_rules)
+        internal = [rules[channel] for rules in own if channel in rules]
         internal += list(self._facility_rules.get(channel, {}).values())
         targets = [r for r in (*self.rules.get(channel, ()), *internal) if rule is None or r.name == rule]
         if rule is not None and not targets:
@@ -616,7 +640,7 @@ class AlarmService:
 
     def current(self) -> list[dict[str, Any]]:
         out = []
-        internal = set(map(id, self._journal_rules.values()))
+        internal = set(map(id, [*self._journal_rules.values(), *self._damage_rules.values()]))
         internal |= {id(r) for rules in self._facility_rules.values() for r in rules.values()}
         for r in self.by_key.values():
             s = r.machine.s

@@ -43,7 +43,8 @@ def ack_targets(cfg: Any) -> dict[str, set[str]]:
         names = {r.name for r in cfg.alarm_rules(ch)}
         if names:
             # The daemon adds these to every channel with rules (alarms/service.py).
-            out[ch.id] = names | {"journal_write"} | ({"action"} if cfg.alarms.command is not None else set())
+            daemon_rules = {"journal_write", "journal_damaged"}
+            out[ch.id] = names | daemon_rules | ({"action"} if cfg.alarms.command is not None else set())
         if getattr(cfg, "facility", None) is not None:
             # ... and these to every channel when it keeps a facility record.
             out[ch.id] = out.get(ch.id, set()) | {"facility_hold", "facility_due"}

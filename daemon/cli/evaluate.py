@@ -58,6 +58,10 @@ def evaluate_command(
     strict: Annotated[
         bool, typer.Option("--strict", help="Beam conditions outside App. 14 p.15 are errors, not warnings.")
     ] = False,
+    design: Annotated[
+        Path | None,
+        typer.Option(help="The room's shielding design (room file); overrides shielding_design in the survey."),
+    ] = None,
 ) -> None:
     """Evaluate a survey: normalised dose rates, effective dose rate E and verdict per point.
 
@@ -73,7 +77,13 @@ def evaluate_command(
         name = str(file)
         text = _read_text(file)
         survey = parse_survey_text(text, survey_format(name), name)
-        result = evaluate(survey, formula3=formula3.value if formula3 else None, strict=strict)
+        room = None
+        if design is not None or survey.shielding_design:
+            from radsurvey.daemon.survey.evaluation import load_design
+
+            ref = design if design is not None else Path(str(survey.shielding_design))
+            room = load_design(ref, source=name, base=None if design is not None else file.parent)
+        result = evaluate(survey, formula3=formula3.value if formula3 else None, strict=strict, design=room)
         if chosen is EvaluationFormat.json:
             typer.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         else:
@@ -205,6 +215,30 @@ def _print_evaluation(name: str, result: SurveyEvaluation) -> None:
                 "below background" if h.below_background else "",
             )
     console.print(heights)
+
+    designed = [p for p in result.points if p.design is not None]
+    if designed:
+        design = _table("Shielding design behind the points (predicted E: an upper bound, docs/shielding.md)")
+        design.add_column("point")
+        design.add_column("barrier")
+        for column in ("K", "lead needed, mm", "installed, mm", "E predicted, uSv/h", "E measured, uSv/h"):
+            design.add_column(column, justify="right")
+        for p in designed:
+            d = p.design or {}
+
+            def number(value: object) -> str:
+                return "-" if value is None else f"{value:.4g}"
+
+            design.add_row(
+                Text(p.id),
+                Text(f"{d['barrier']} ({d['room']})"),
+                number(d["K"]),
+                number(d["required_lead_mm"]),
+                number(d["installed_lead_equivalent_mm"]),
+                number(d["predicted_effective_uSv_h"]),
+                number(p.effective_measured_uSv_h),
+            )
+        console.print(design)
 
     if result.warnings:
         console.print("Warnings:", style="bold yellow")

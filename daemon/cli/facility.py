@@ -66,7 +66,8 @@ def facility_path(db: Path | None, config: Path | None) -> Path:
         from radsurvey.daemon.supervisor import resolve_journal_path
 
         cfg = run_command(lambda: load_config(config))
-        return (cfg.facility or FacilityConfig()).resolved_path(resolve_journal_path(cfg))
+        path: Path = (cfg.facility or FacilityConfig()).resolved_path(resolve_journal_path(cfg))
+        return path
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "radsurvey" / "facility.sqlite"
 
@@ -228,6 +229,7 @@ def equipment_add(
     kind: str | None = typer.Option(None, "--kind", help="apron, collar, screen, gloves, ..."),
     room: str | None = typer.Option(None, "--room"),
     lead_mm: float | None = typer.Option(None, "--lead-mm", help="lead equivalent, mm Pb"),
+    app10: str | None = typer.Option(None, "--app10", help="its kz-2008-303 App. 10 row, e.g. apron_one_sided_heavy"),
     description: str | None = typer.Option(None, "--description"),
     db: Path | None = DbOpt,
     config: Path | None = ConfigOpt,
@@ -236,7 +238,14 @@ def equipment_add(
     """Add a protective item or change it."""
     _put(
         "equipment",
-        {"id": id, "kind": kind, "room": room, "lead_equivalent_mm": lead_mm, "description": description},
+        {
+            "id": id,
+            "kind": kind,
+            "room": room,
+            "lead_equivalent_mm": lead_mm,
+            "app10": app10,
+            "description": description,
+        },
         db,
         config,
         by,
@@ -399,7 +408,8 @@ def file_survey_command(
             session = surveys.get(survey)
             if session.status != "finished":
                 fail(f"survey {survey} is not finished (radsurvey survey resume {survey})")
-            return session.document()
+            doc: dict[str, Any] = session.document()
+            return doc
 
     doc = run_command(read)
     with _store(db, config) as store:
@@ -690,3 +700,21 @@ def export_command(
     with _store(db, config, readonly=True) as store:
         written = run_command(lambda: export_tables(store, out, fmt))
     typer.echo(f"{len(written)} tables written to {out}")
+
+
+@app.command("report")
+def report_command(
+    out: Path = typer.Option(..., "--out", "-o", help="the file to write"),
+    fmt: str = typer.Option("html", "--format", help="html or pdf"),
+    lang: str = typer.Option("en", "--lang", help="en, ru, kk, fa or ro"),
+    db: Path | None = DbOpt,
+    config: Path | None = ConfigOpt,
+) -> None:
+    """The facility file: register, what is due, surveys with verdicts, holds, incidents, inspections."""
+    from radsurvey.daemon.facility.views import facility_file
+    from radsurvey.daemon.report.facility import write_facility_file
+
+    with _store(db, config, readonly=True) as store:
+        data = run_command(lambda: facility_file(store))
+    run_command(lambda: write_facility_file(data, out, fmt=fmt, lang=lang))
+    typer.echo(f"facility file written to {out}")

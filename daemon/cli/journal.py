@@ -168,6 +168,33 @@ def migrate_command(journal: Path | None = JournalOpt, config: Path | None = Con
     typer.echo(f"{path}: schema version {before} -> {after}" if before != after else f"{path}: up to date (v{after})")
 
 
+@app.command("recover")
+def recover_command(journal: Path | None = JournalOpt, config: Path | None = ConfigOpt) -> None:
+    """Salvage a damaged journal: every row SQLite can read, same seqs and cursors; the damaged file is kept."""
+    from radsurvey.daemon.journal import recovery
+
+    path = journal_path(journal, config)
+
+    def run() -> list[recovery.Recovered]:
+        if not path.exists() and not recovery.waiting(path):
+            raise recovery.JournalError("journal not found, and no damaged copy of it waits", source=str(path))
+        return recovery.recover(path)
+
+    done = run_command(run)
+    if not done:
+        typer.echo(f"{path}: passes SQLite's quick_check and no damaged copy waits; nothing to recover")
+        return
+    for item in done:
+        s = item.salvage
+        counts = ", ".join(f"{name} {n}" for name, n in s.rows.items() if n)
+        lost = f"; {s.unreadable_rows} unreadable rows skipped" if s.unreadable_rows else ""
+        if s.unreadable_tables:
+            lost += f"; unreadable tables: {', '.join(s.unreadable_tables)}"
+        where = "the journal now" if item.journal == path else "a journal of its own"
+        kept = f"damaged file kept as {item.damaged}"
+        typer.echo(f"recovered {s.total} rows into {item.journal} ({where}; {counts}){lost}; {kept}")
+
+
 @app.command("doses")
 def doses_command(
     journal: Path | None = JournalOpt,

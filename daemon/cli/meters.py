@@ -360,6 +360,10 @@ def emulate_command(
     compensation: float = typer.Option(0.0, "--compensation", min=0, help="radpro: dead-time compensation, s"),
     gmc800: bool = typer.Option(False, "--gmc800", help="radpro: Rad Pro on a GMC-800 (answers GETVER)"),
     keithley: bool = typer.Option(False, "--keithley", help="scpi: Keithley replies (NADC,...secs,...RDNG#)"),
+    split_frames: bool = typer.Option(False, "--split-frames", help="radiacode: every reply in two pieces"),
+    seq_jump: bool = typer.Option(False, "--seq-jump", help="radiacode: records lost (a sequence jump)"),
+    unknown_record: bool = typer.Option(False, "--unknown-record", help="radiacode: a record kind nobody knows"),
+    old_firmware: bool = typer.Option(False, "--old-firmware", help="radiacode: firmware 4.7 (refused)"),
 ) -> None:
     """Run a device emulator and print where to connect; runs until Ctrl-C.
 
@@ -379,6 +383,10 @@ def emulate_command(
             ("dead_time_compensation_s", compensation, 0.0),
             ("gmc800", gmc800, False),
             ("keithley", keithley, False),
+            ("split_frames", split_frames, False),
+            ("seq_jump", seq_jump, False),
+            ("unknown_record", unknown_record, False),
+            ("old_firmware", old_firmware, False),
         )
         if value != default
     }
@@ -387,7 +395,7 @@ def emulate_command(
 
     def _start() -> Any:
         from radsurvey.drivers import registry
-        from radsurvey.drivers.emulator import DeviceModel, PtyEmulator
+        from radsurvey.drivers.emulator import DeviceModel, PtyEmulator, TcpEmulator
         from radsurvey.protocols.errors import ConfigError
 
         factory = registry.emulator_factory(name)
@@ -412,6 +420,9 @@ def emulate_command(
             raise ConfigError(f"emulator settings: {err}") from None
         try:
             if isinstance(made, DeviceModel):
+                # A device whose own wire is not serial (RadiaCode: USB bulk) is served over TCP.
+                if getattr(made, "default_transport", "pty") == "tcp" and not pty and link is None:
+                    return TcpEmulator(made).start(), made.driver_options()
                 return PtyEmulator(made, link=link).start(), made.driver_options()
             return made.start(), made.driver_options()
         except OSError as err:
@@ -455,7 +466,8 @@ def _connect_hint(name: str, where: str) -> str:
     if name == "scpi":
         return f"--resource {shlex.quote(f'ASRL{where}::INSTR')}"
     if where.startswith("tcp://"):
-        return f"--host {where.removeprefix('tcp://')}"
+        # Modbus TCP is a protocol of its own (--host); other drivers read the byte stream at --port tcp://.
+        return f"--host {where.removeprefix('tcp://')}" if name == "modbus" else f"--port {where}"
     if "::" in where:
         return f"--resource {shlex.quote(where)}"
     return f"--port {shlex.quote(where)}"

@@ -65,7 +65,7 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     path = resolve_journal_path(cfg, journal_override)
     opening = asyncio.ensure_future(
         asyncio.to_thread(
-            Journal,
+            Journal.open_or_start_fresh,
             path,
             commit_interval_s=cfg.journal.commit_interval_s,
             batch_size=cfg.journal.batch_size,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,30 +99,25 @@ def simulated_survey_options(options: dict[str, Any], background_left: int) -> d
     }
 
 
-def _capture_options(
-    meter: str | None,
-    meter_option: list[str],
-    poll_interval: float,
-    repeats: int,
-    settle: float,
-    until_stable: bool,
-    spread_warn: float,
-    background_left: int | None = None,
-) -> tuple[Any, Any]:
+def _capture_options(opts: SessionOptions, background_left: int | None = None) -> tuple[Any, Any]:
     from radsurvey.daemon.survey.capture import CaptureSettings
     from radsurvey.daemon.survey.meter import MeterSource
 
-    if repeats < 3:
+    if opts.repeats < 3:
         fail("--repeats must be at least 3 (App. 14 p.21)")
     settings = CaptureSettings(
-        repeats=repeats, settle_s=settle, until_stable=until_stable, spread_warn_percent=spread_warn
+        repeats=opts.repeats,
+        settle_s=opts.settle,
+        until_stable=opts.until_stable,
+        spread_warn_percent=opts.spread_warn,
     )
     source = None
+    meter = opts.meter
     if meter:
-        options = _meter_options(meter_option)
+        options = _meter_options(opts.meter_option)
         if meter == "simulated":
-            options = simulated_survey_options(options, repeats if background_left is None else background_left)
-        source = run_command(lambda: MeterSource(meter, poll_interval_s=poll_interval, options=options))
+            options = simulated_survey_options(options, opts.repeats if background_left is None else background_left)
+        source = run_command(lambda: MeterSource(meter, poll_interval_s=opts.poll_interval, options=options))
     return settings, source
 
 
@@ -129,14 +128,12 @@ def _run_flow(
     source: Any,
     settings: Any,
     plan: dict[str, Any],
-    report: Path | None,
-    fmt: str,
-    lang: str,
+    opts: SessionOptions,
     publisher: Any = None,
-    drain_timeout_s: float = 10.0,
-    strict: bool = False,
 ) -> None:
     from radsurvey.daemon.survey.capture import SurveyFlow
+
+    report, fmt, lang, strict, drain_timeout_s = opts.report, opts.fmt, opts.lang, opts.strict, opts.drain_timeout
 
     ui.say(f"Survey {survey_id} (journal {store.path})")
     flow = SurveyFlow(
@@ -177,7 +174,7 @@ def _run_flow(
         run_command(lambda: write_report(store.get(survey_id).document(), report, fmt=fmt, lang=lang))
         ui.say(f"Report written to {report}")
     else:
-        ui.say(f"Report: radsurvey report {survey_id} --format pdf --out {survey_id}.pdf")
+        ui.say(f"Report: radsurvey report {survey_id} --format pdf   (writes {survey_id}-{lang}.pdf)")
 
 
 def _publish_config(config: Path | None) -> Any:
@@ -257,6 +254,16 @@ def choose_formula3(doc: dict[str, Any], formula3: str | None, ui: Any) -> None:
     doc["options"] = {**options, "formula3": formula3 or "literal"}
 
 
+def _as_plan(doc: dict[str, Any], plan: Path | None, say: Any) -> dict[str, Any]:
+    """The plan part of a survey file; says what of an exported survey's history it leaves behind."""
+    from radsurvey.daemon.survey.files import plan_document
+
+    kept, left_out = plan_document(doc)
+    if left_out and plan is not None:
+        say(f"note: {plan}: {', '.join(left_out)} stay with the survey it was exported from; not carried over")
+    return kept
+
+
 def _ui(non_interactive: bool) -> Any:
     from radsurvey.daemon.survey.capture import SilentUI
 
@@ -301,6 +308,11 @@ Formula3Opt = typer.Option(
     " asked on a terminal when neither this nor the plan says",
 )
 LangOpt = typer.Option("en", "--lang", help="en, ru, kk, fa or ro")
+StrictOpt = typer.Option(
+    False,
+    "--strict",
+    help="refuse instruments that fail the check, and beam conditions outside App. 14 p.15",
+)
 
 
 def _valid_or_confirmed(store: Any, sid: str, ui: Any, *, strict: bool, resumed: bool = False) -> bool:
@@ -335,7 +347,8 @@ def new_command(
     from radsurvey.daemon.survey.metadata import load_profile
 
     def body() -> str:
-        doc = read_survey_file(plan) if plan else {"schema": "radsurvey.survey/1"}
+        doc = _as_plan(read_survey_file(plan), plan, lambda text: typer.echo(text, err=True)) if plan else {}
+        doc = doc or {"schema": "radsurvey.survey/1"}
         if apparatus:
             doc["apparatus"] = apparatus
         with _store(journal) as store:
@@ -354,47 +367,99 @@ def new_command(
     typer.echo(run_command(body))
 
 
+@dataclass(frozen=True)
+class SessionOptions:
+    """The options ``survey start`` and ``survey resume`` share: meter, capture, report, sinks."""
+
+    plan: Path | None
+    strict: bool
+    meter: str | None
+    meter_option: list[str]
+    poll_interval: float
+    repeats: int
+    settle: float
+    until_stable: bool
+    spread_warn: float
+    non_interactive: bool
+    report: Path | None
+    fmt: str
+    lang: str
+    journal: Path | None
+    publish: Path | None
+    drain_timeout: float
+
+
+# One signature for both commands: (name, type, typer option), in the order --help lists them.
+SESSION_OPTIONS: tuple[tuple[str, Any, Any], ...] = (
+    ("plan", Path | None, PlanOpt),
+    ("strict", bool, StrictOpt),
+    ("meter", str | None, MeterOpt),
+    ("meter_option", list[str], MeterOptionOpt),
+    ("poll_interval", float, PollOpt),
+    ("repeats", int, RepeatsOpt),
+    ("settle", float, SettleOpt),
+    ("until_stable", bool, StableOpt),
+    ("spread_warn", float, SpreadOpt),
+    ("non_interactive", bool, NonInterOpt),
+    ("report", Path | None, ReportOpt),
+    ("fmt", str, FormatOpt),
+    ("lang", str, LangOpt),
+    ("journal", Path | None, JournalOpt),
+    ("publish", Path | None, PublishOpt),
+    ("drain_timeout", float, DrainOpt),
+)
+
+
+def with_session_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command(..., opts: SessionOptions)`` as a Typer command with the shared options spelled out.
+
+    Typer reads options from the signature; the wrapper's signature is the command's own parameters
+    followed by :data:`SESSION_OPTIONS`, and it hands the command one :class:`SessionOptions`.
+    """
+    own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "opts"]
+    names = [name for name, _, _ in SESSION_OPTIONS]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        opts = SessionOptions(**{name: kwargs.pop(name) for name in names})
+        command(**kwargs, opts=opts)
+
+    shared = [
+        inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=o, annotation=t) for n, t, o in SESSION_OPTIONS
+    ]
+    params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
+    wrapper.__signature__ = inspect.Signature([*params, *shared], return_annotation=None)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {**{p.name: p.annotation for p in own}, **{n: t for n, t, _ in SESSION_OPTIONS}}
+    del wrapper.__wrapped__  # type: ignore[attr-defined]  # Typer must see the signature above, not the command's
+    return wrapper
+
+
 @app.command("start")
+@with_session_options
 def start_command(
-    plan: Path | None = PlanOpt,
     survey_id: str | None = typer.Option(None, "--id", help="session id (default YYYYMMDD-NN)"),
-    strict: bool = typer.Option(
-        False,
-        "--strict",
-        help="refuse instruments that fail the check, and beam conditions outside App. 14 p.15",
-    ),
-    meter: str | None = MeterOpt,
-    meter_option: list[str] = MeterOptionOpt,
-    poll_interval: float = PollOpt,
-    repeats: int = RepeatsOpt,
-    settle: float = SettleOpt,
-    until_stable: bool = StableOpt,
-    spread_warn: float = SpreadOpt,
-    non_interactive: bool = NonInterOpt,
-    report: Path | None = ReportOpt,
-    fmt: str = FormatOpt,
-    lang: str = LangOpt,
-    journal: Path | None = JournalOpt,
     profile: Path | None = ProfileOpt,
-    publish: Path | None = PublishOpt,
-    drain_timeout: float = DrainOpt,
     formula3: str | None = Formula3Opt,
+    *,
+    opts: SessionOptions,
 ) -> None:
     """Start a guided survey: background, points and heights, evaluation, report."""
     from radsurvey.daemon.survey.files import new_session, read_survey_file
     from radsurvey.daemon.survey.header import ask_header
     from radsurvey.daemon.survey.metadata import load_profile, profile_path
 
-    _check_report_options(fmt, lang)
+    plan = opts.plan
+    _check_report_options(opts.fmt, opts.lang)
     _check_formula3(formula3)
-    publish_cfg = _publish_config(publish)
-    ui = _ui(non_interactive)
+    publish_cfg = _publish_config(opts.publish)
+    ui = _ui(opts.non_interactive)
     if plan is None and not ui.interactive:
         fail(
             "survey start needs a plan or a terminal: give --plan FILE (a survey file whose metadata, points"
             " and readings answer the questions), or run it in a terminal to be asked"
         )
     doc = run_command(lambda: read_survey_file(plan)) if plan else {"schema": "radsurvey.survey/1"}
+    doc = _as_plan(doc, plan, ui.say)
     technician = run_command(lambda: load_profile(profile))
     if ui.interactive:
         doc = run_command(
@@ -405,18 +470,16 @@ def start_command(
     choose_formula3(doc, formula3, ui)
     planned = doc.get("background_uGy_h")
     planned_background: list[Any] = planned if isinstance(planned, list) else []
-    background_left = 0 if doc.get("background_compensated") else max(0, repeats - len(planned_background))
-    settings, source = _capture_options(
-        meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn, background_left
-    )
-    store = run_command(lambda: _store(journal))
+    background_left = 0 if doc.get("background_compensated") else max(0, opts.repeats - len(planned_background))
+    settings, source = _capture_options(opts, background_left)
+    store = run_command(lambda: _store(opts.journal))
     try:
         sid = run_command(
             lambda: new_session(
                 store,
                 doc,
                 profile=technician,
-                strict=strict,
+                strict=opts.strict,
                 survey_id=survey_id,
                 source=str(plan) if plan else None,
             )
@@ -427,7 +490,7 @@ def start_command(
         raise
     for w in store.get(sid).header["metadata"].get("warnings", []):
         ui.say(f"warning: {w}")
-    if not _valid_or_confirmed(store, sid, ui, strict=strict):
+    if not _valid_or_confirmed(store, sid, ui, strict=opts.strict):
         if source is not None:
             source.close()
         raise typer.Exit(1)
@@ -437,59 +500,44 @@ def start_command(
         if source is not None:
             source.close()
         raise
-    _run_flow(store, sid, ui, source, settings, doc, report, fmt, lang, publisher, drain_timeout, strict)
+    _run_flow(store, sid, ui, source, settings, doc, opts, publisher)
 
 
 @app.command("resume")
+@with_session_options
 def resume_command(
     survey_id: str = typer.Argument(..., help="session id"),
-    plan: Path | None = PlanOpt,
-    strict: bool = typer.Option(
-        False,
-        "--strict",
-        help="refuse instruments that fail the check, and beam conditions outside App. 14 p.15 (as survey start)",
-    ),
-    meter: str | None = MeterOpt,
-    meter_option: list[str] = MeterOptionOpt,
-    poll_interval: float = PollOpt,
-    repeats: int = RepeatsOpt,
-    settle: float = SettleOpt,
-    until_stable: bool = StableOpt,
-    spread_warn: float = SpreadOpt,
-    non_interactive: bool = NonInterOpt,
-    report: Path | None = ReportOpt,
-    fmt: str = FormatOpt,
-    lang: str = LangOpt,
-    journal: Path | None = JournalOpt,
-    publish: Path | None = PublishOpt,
-    drain_timeout: float = DrainOpt,
+    *,
+    opts: SessionOptions,
 ) -> None:
     """Continue a session where it stopped (after Ctrl-C, a crash or a dead battery)."""
     from radsurvey.daemon.survey.files import read_survey_file
 
-    _check_report_options(fmt, lang)
-    publish_cfg = _publish_config(publish)
-    ui = _ui(non_interactive)
+    plan = opts.plan
+    _check_report_options(opts.fmt, opts.lang)
+    publish_cfg = _publish_config(opts.publish)
+    ui = _ui(opts.non_interactive)
     doc = run_command(lambda: read_survey_file(plan)) if plan else {}
-    store = run_command(lambda: _store(journal))
+    store = run_command(lambda: _store(opts.journal))
     session = run_command(lambda: store.get(survey_id))
     ui.say(
         f"Resuming: {len(session.background)} background readings, {len(session.points)} points, "
         f"{sum(1 for r in session.readings if not r.discarded)} readings kept"
     )
-    if session.status != "finished" and not _valid_or_confirmed(store, survey_id, ui, strict=strict, resumed=True):
+    resumable = session.status == "finished" or _valid_or_confirmed(
+        store, survey_id, ui, strict=opts.strict, resumed=True
+    )
+    if not resumable:
         raise typer.Exit(1)
     publisher = _start_publisher(publish_cfg, store)
     try:
-        background_left = 0 if session.header.get("background_compensated") else repeats - len(session.background)
-        settings, source = _capture_options(
-            meter, meter_option, poll_interval, repeats, settle, until_stable, spread_warn, max(0, background_left)
-        )
+        compensated = session.header.get("background_compensated")
+        settings, source = _capture_options(opts, 0 if compensated else max(0, opts.repeats - len(session.background)))
     except BaseException:
         if publisher is not None:
             publisher.close(drain_timeout_s=0)
         raise
-    _run_flow(store, survey_id, ui, source, settings, doc, report, fmt, lang, publisher, drain_timeout, strict)
+    _run_flow(store, survey_id, ui, source, settings, doc, opts, publisher)
 
 
 @app.command("list")
@@ -725,7 +773,9 @@ def report_command(
     survey: str = typer.Argument(..., help="session id or survey file (JSON/TOML)"),
     fmt: str = FormatOpt,
     lang: str = LangOpt,
-    out: Path | None = typer.Option(None, "--out", "-o", help="file (default: stdout; pdf needs --out)"),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="file (default: stdout; pdf: ID-LANG.pdf in the current folder)"
+    ),
     solar_hijri: bool = typer.Option(False, "--solar-hijri", help="dates in the Solar Hijri calendar (any --lang)"),
     journal: Path | None = JournalOpt,
 ) -> None:
@@ -738,17 +788,22 @@ def report_command(
         if path.suffix.lower() in (".json", ".toml") and path.exists():
             doc = read_survey_file(path)
             doc.setdefault("id", str(doc.get("survey_id") or path.stem))
+            design = doc.get("shielding_design")
+            if isinstance(design, str) and design and not Path(design).is_absolute():
+                doc["shielding_design"] = str(path.parent / design)  # the design sits beside the survey file
             return doc, str(path)
         with _store(journal) as store:
             return store.get(survey).document(), f"survey {survey}"
 
     doc, source = run_command(document)
+    if out is None and fmt == "pdf":
+        # A PDF cannot go to a terminal: the file the end of a guided survey offers (ID-LANG.pdf).
+        name = Path(survey).stem if Path(survey).suffix.lower() in (".json", ".toml") else survey
+        out = Path(f"{name}-{lang}.pdf")
     if out is not None:
         run_command(lambda: write_report(doc, out, fmt=fmt, lang=lang, solar_hijri=solar_hijri, source=source))
         typer.echo(str(out), err=True)
         return
-    if fmt == "pdf":
-        fail("--format pdf needs --out FILE")
     typer.echo(
         run_command(lambda: render_report(doc, fmt=fmt, lang=lang, solar_hijri=solar_hijri, source=source)),
         nl=False,

@@ -63,7 +63,16 @@ def parse_csv(
     today = today or today_utc()
     if unit not in UNITS:
         raise FacilityError(f"unit {unit!r}: use {' or '.join(UNITS)}", field="unit")
-    reader = csv.DictReader(io.StringIO(text))
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return _records(reader, source=source, mapping=mapping, unit=unit, today=today)
+    except csv.Error as err:
+        raise FacilityError(f"line {reader.line_num}: not CSV: {err}", source=source) from None
+
+
+def _records(
+    reader: csv.DictReader[str], *, source: str, mapping: dict[str, str], unit: str, today: date
+) -> list[dict[str, Any]]:
     headers = reader.fieldnames or []
     for field in REQUIRED:
         if mapping[field] not in headers:
@@ -195,7 +204,7 @@ def flags(store: FacilityStore, limit_ref: str) -> dict[str, Any]:
     for r in store.doses():
         for start, end in _bucket(limit.period, date.fromisoformat(r["period_end"])):
             sums[(r["worker"], start, end)] += Decimal(r["dose_mSv"])
-    rows = []
+    rows: list[dict[str, Any]] = []
     for (worker, start, end), total in sorted(sums.items()):
         above_limit = total > limit_mSv
         above_10 = total > tenth

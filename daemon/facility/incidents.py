@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .model import FacilityError
-from .record import _place_hold, today_utc
+from .record import place_hold, today_utc
 from .store import FacilityStore, now_iso
 
 # Samples carried into the record: from this long before the alarm began to the event, at most this many.
@@ -23,7 +23,9 @@ SAMPLES_BEFORE = timedelta(minutes=10)
 MAX_SAMPLES = 2000
 
 
-def latched_alarm(journal_path: Path, channel: str, rule: str | None = None) -> tuple[dict[str, Any], list[dict]]:
+def latched_alarm(
+    journal_path: Path, channel: str, rule: str | None = None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The newest latched alarm event of a channel (or one rule) in the daemon's journal, and its samples."""
     from ..journal import connect
     from ..journal.alarms import events as alarm_events
@@ -104,7 +106,7 @@ def open_incident(
             at=at,
             new={"room": room, "channel": channel, "alarm_seq": event.get("seq"), "samples": len(samples)},
         )
-        _place_hold(
+        place_hold(
             store,
             c,
             room,
@@ -131,7 +133,7 @@ def update_incident(
         raise FacilityError(f"no incident {incident}", field="incident")
     if row["closed_at"]:
         raise FacilityError(f"incident {incident} is closed", field="incident")
-    record = json.loads(row["record"])
+    record: dict[str, Any] = json.loads(row["record"])
     added: dict[str, Any] = {}
     for text in doses:
         name, sep, value = text.partition("=")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import tomllib
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from radsurvey.protocols.errors import RadsurveyError
 
@@ -99,7 +100,40 @@ class ProtectiveItem(_Record):
     kind: Literal[EQUIPMENT_KINDS]  # type: ignore[valid-type]
     room: Key | None = None
     lead_equivalent_mm: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] | None = None
+    app10: Key | None = Field(
+        None, description="the item's row of kz-2008-303 App. 10 (e.g. apron_one_sided_heavy): its minimum lead"
+    )
     description: Text = ""
+
+    @model_validator(mode="after")
+    def _meets_app10(self) -> ProtectiveItem:
+        if self.app10 is None:
+            return self
+        check = app10_check(self.app10, self.lead_equivalent_mm)
+        if check is not None and not check.sufficient:
+            raise ValueError(app10_shortfall(self.id, check))
+        return self
+
+
+def app10_check(key: str, lead_equivalent_mm: float | None) -> Any:
+    """The App. 10 minimum of ``key`` against a lead equivalent (None without one); ValueError for an unknown key."""
+    from radsurvey.protocols.errors import ProfileError
+    from radsurvey.protocols.shielding import check_equipment, equipment_minimum
+
+    try:
+        equipment_minimum(key)
+    except ProfileError as err:
+        raise ValueError(err.message) from None
+    if lead_equivalent_mm is None:
+        return None
+    return check_equipment(key, Decimal(repr(lead_equivalent_mm)))
+
+
+def app10_shortfall(item: str, check: Any) -> str:
+    return (
+        f"{item}: {float(check.lead_equivalent_mm):g} mm Pb is below the minimum {float(check.minimum_lead_mm):g} mm"
+        f" of {check.item.key} ({check.item.source}; p.69)"
+    )
 
 
 class FacilityFile(_Record):

@@ -66,7 +66,13 @@ def import_file(store: FacilityStore, parsed: FacilityFile, *, by: str) -> dict[
 
 def put_record(store: FacilityStore, entity: str, data: dict[str, Any], *, by: str) -> str:
     """Add or change one record from command options or the console (validated whole)."""
-    model = {"room": Room, "apparatus": Apparatus, "instrument": Instrument, "equipment": ProtectiveItem}[entity]
+    models: dict[str, type[Room | Apparatus | Instrument | ProtectiveItem]] = {
+        "room": Room,
+        "apparatus": Apparatus,
+        "instrument": Instrument,
+        "equipment": ProtectiveItem,
+    }
+    model = models[entity]
     old = store.get(entity, str(data.get("name") or data.get("id") or ""))
     record = parse_record(model, {**(old or {}), **{k: v for k, v in data.items() if v is not None}}, what=entity)
     with store.tx() as c:
@@ -79,7 +85,7 @@ def _put_apparatus(store: FacilityStore, c: Any, app: Apparatus, *, by: str) -> 
     old = store.get("apparatus", app.id)
     result = store.put(c, "apparatus", app, by=by)
     if old is None:
-        _place_hold(
+        place_hold(
             store,
             c,
             app.room,
@@ -89,7 +95,7 @@ def _put_apparatus(store: FacilityStore, c: Any, app: Apparatus, *, by: str) -> 
             effective=today_utc(),
         )
     elif old.get("tube_serial") != app.tube_serial and old.get("tube_serial"):
-        _place_hold(
+        place_hold(
             store,
             c,
             app.room,
@@ -131,7 +137,7 @@ def require_role(store: FacilityStore, account: str, *roles: str) -> None:
 # -- holds ---------------------------------------------------------------------------------------
 
 
-def _place_hold(store: FacilityStore, c: Any, room: str, *, cause: str, reason: str, by: str, effective: date) -> int:
+def place_hold(store: FacilityStore, c: Any, room: str, *, cause: str, reason: str, by: str, effective: date) -> int:
     at = now_iso()
     cur = c.execute(
         "INSERT INTO holds(room, since, effective_date, cause, reason, placed_by) VALUES (?, ?, ?, ?, ?, ?)",
@@ -157,7 +163,7 @@ def record_repair(store: FacilityStore, room: str, *, what: str, on: str, by: st
         raise FacilityError("say what was repaired (--what)", field="what")
     day = parse_day(on, field="date", today=today or today_utc())
     with store.tx() as c:
-        return _place_hold(
+        return place_hold(
             store, c, room, cause="repair", reason=f"repair of protective parts: {what.strip()}", by=by, effective=day
         )
 
@@ -236,7 +242,7 @@ def file_survey(
         meta = metadata_from_document(doc, source=source)
     except RadsurveyError as err:
         raise FacilityError(str(err)) from None
-    fac = meta.get("facility") if isinstance(meta.get("facility"), dict) else {}
+    fac: dict[str, Any] = meta["facility"] if isinstance(meta.get("facility"), dict) else {}
     ours = str(store.settings().get("name") or "")
     theirs = str(fac.get("name") or "")
     if ours and theirs and theirs.strip().casefold() != ours.strip().casefold():
@@ -309,7 +315,7 @@ def file_survey(
         held = False
         lifted = 0
         if conclusion == "does_not_comply":
-            _place_hold(
+            place_hold(
                 store, c, room, cause="survey", reason=f"survey {survey_id} does not comply", by=by, effective=day
             )
             held = True
@@ -457,6 +463,15 @@ def record_inspection(
     if lead_equivalent_mm is not None and not 0 < lead_equivalent_mm <= 10:
         raise FacilityError(f"lead equivalent {lead_equivalent_mm} mm is outside (0, 10]", field="lead_equivalent_mm")
     day = parse_day(on, field="date", today=today or today_utc())
+    minimum = None
+    app10 = (store.get("equipment", item) or {}).get("app10")
+    if app10 and lead_equivalent_mm is not None:
+        from .model import app10_check, app10_shortfall
+
+        check = app10_check(app10, lead_equivalent_mm)
+        minimum = {"minimum_lead_mm": float(check.minimum_lead_mm), "source": check.item.source}
+        if result == "pass" and not check.sufficient:
+            raise FacilityError(app10_shortfall(item, check) + ": record --result fail", field="lead_equivalent_mm")
     with store.tx() as c:
         at = now_iso()
         cur = c.execute(
@@ -471,7 +486,13 @@ def record_inspection(
             key=item,
             action="recorded",
             at=at,
-            new={"date": day.isoformat(), "result": result, "lead_equivalent_mm": lead_equivalent_mm, "note": note},
+            new={
+                "date": day.isoformat(),
+                "result": result,
+                "lead_equivalent_mm": lead_equivalent_mm,
+                "note": note,
+                "app10": minimum,
+            },
         )
         return int(cur.lastrowid or 0)
 

@@ -31,7 +31,7 @@ def instrument_view(record: dict[str, Any], *, today: date) -> dict[str, Any]:
     expires = record.get("certificate_expires")
     return {
         **record,
-        "expired": bool(expires) and date.fromisoformat(expires) < today,
+        "expired": bool(expires) and date.fromisoformat(str(expires)) < today,
         "fitness": driver_facts(str(record.get("driver") or "")),
     }
 

@@ -72,7 +72,8 @@ class JournalFeed:
         self._horizon_sql = ""
         self._bound_sql = ""
 
-    def _connection(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
+        """The feed's read-only connection (opened at first use; the feed's thread only)."""
         if self._conn is None:
             self._conn = connect(self.path, readonly=True)
         return self._conn
@@ -106,7 +107,7 @@ class JournalFeed:
         seq of the journal, ``upto`` is that seq: nothing of ours can be
         committed below it later, so the cursor may move there.
         """
-        conn = self._connection()
+        conn = self.connection()
         merged: list[JournalRow] = []
         page_end: int | None = None  # rows beyond a table's full page may hide rows of that table
         conn.execute("BEGIN")  # one snapshot for every table and the horizon
@@ -158,12 +159,12 @@ class JournalFeed:
         return None if found is None else int(found[0])
 
     def load_cursor(self, sink: str) -> int:
-        row = self._connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()
+        row = self.connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()
         return int(row[0]) if row else 0
 
     def latest_alarm_events(self, upto: int) -> list[dict[str, Any]]:
         """Every (channel, rule)'s latest ``alarm_events`` row with seq <= ``upto``, in seq order."""
-        conn = self._connection()
+        conn = self.connection()
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alarm_events'").fetchone():
             return []
         rows = conn.execute(
@@ -175,14 +176,14 @@ class JournalFeed:
 
     def meter_events(self, upto: int) -> list[dict[str, Any]]:
         """(meter, ts, state, detail) of every meter event with seq <= ``upto``, in seq order."""
-        rows = self._connection().execute(
+        rows = self.connection().execute(
             "SELECT meter, ts, state, detail FROM meter_events WHERE seq <= ? ORDER BY seq", (upto,)
         )
         return [dict(r) for r in rows]
 
     def last_reading_times(self, upto: int) -> dict[str, str]:
         """meter -> the time of its latest reading with seq <= ``upto``."""
-        return last_reading_times(self._connection(), upto)
+        return last_reading_times(self.connection(), upto)
 
     def close(self) -> None:
         if self._conn is not None:

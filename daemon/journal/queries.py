@@ -19,7 +19,7 @@ from typing import Any
 
 from radsurvey.protocols.errors import JournalError
 
-from . import seek, times
+from . import recovery, seek, times
 from .aggregates import HOUR_MS, MAX_GAP_MS, MINUTE_MS
 from .codec import measured_e
 from .schema import SCHEMA_VERSION, SEQ_TABLES, STORED, connect, has_compact_rows, schema_version
@@ -66,6 +66,7 @@ def stats(path: str | Path) -> dict[str, Any]:
     earlier runs could not commit."""
     path = Path(path)
     with reader(path) as conn:
+        recovery.check(conn, path)  # a damaged journal: one line naming the recovery, not a crash half-way
         tables: dict[str, Any] = {}
         compact = has_compact_rows(conn)
         for table in SEQ_TABLES:

@@ -7,6 +7,7 @@ see README.md in this folder) and read through the views ``readings`` and
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -431,6 +432,17 @@ def connect(path: Path, *, readonly: bool = False, synchronous: str = "normal") 
             if not path.exists():
                 raise JournalError("journal not found", source=str(path))
             conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10, check_same_thread=False)
+            try:
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            except sqlite3.OperationalError:
+                # A WAL journal in a folder we cannot write (a read-only disk, another user's files): SQLite cannot
+                # make its -shm there. Nobody can be writing it then, so it is read as it stands on the disk.
+                conn.close()
+                if os.access(path.parent, os.W_OK):
+                    raise
+                conn = sqlite3.connect(
+                    f"file:{path}?mode=ro&immutable=1", uri=True, timeout=10, check_same_thread=False
+                )
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
@@ -440,7 +452,10 @@ def connect(path: Path, *, readonly: bool = False, synchronous: str = "normal") 
         conn.row_factory = sqlite3.Row
         return conn
     except sqlite3.DatabaseError as err:
-        raise JournalError(f"cannot open journal: {err}", source=str(path)) from None
+        hint = ""
+        if not readonly and "readonly" in str(err):
+            hint = " (the daemon writes its journal: check the owner and mode of the file and of its folder)"
+        raise JournalError(f"cannot open journal: {err}{hint}", source=str(path)) from None
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -28,7 +28,7 @@ import structlog
 
 from radsurvey.protocols.errors import JournalError
 
-from . import spill, times, uncommitted
+from . import recovery, spill, times, uncommitted
 from .aggregates import PERSIST_S, Aggregator
 from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, measured_e
 from .schema import connect, max_seq, migrate, now_iso
@@ -58,6 +58,7 @@ class Journal:
         spill_dir: str | Path | None = None,
         import_files: Sequence[str | Path] | None = None,
         record_run: bool = True,
+        seq_floor: int = 0,
     ):
         """Open (and migrate) the journal and start its writer thread.
 
@@ -65,14 +66,21 @@ class Journal:
         the journal (``uncommitted.py``), then the spill files are imported:
         ``import_files`` if given, else those of this journal in ``spill_dir``
         (``self.imported`` says what came back). ``record_run=False`` (the
-        ``journal import-spill`` command) adds no row to ``runs``.
+        ``journal import-spill`` command) adds no row to ``runs``. A journal that fails SQLite's
+        ``quick_check`` raises :class:`~.recovery.JournalDamaged` (see :meth:`open_or_start_fresh`);
+        ``seq_floor``: the first seq given out is above it (a fresh journal after a damaged one).
         """
         self.path = Path(path)
         self.spill_dir = Path(spill_dir) if spill_dir is not None else None
         self.commit_interval_s = commit_interval_s
         self.batch_size = batch_size
         self._conn = connect(self.path, synchronous=synchronous)
-        migrate(self._conn, self.path)
+        try:
+            recovery.check(self._conn, self.path)
+            migrate(self._conn, self.path)
+        except BaseException:
+            self._conn.close()
+            raise
         self._enc = Encoder(self._conn)
         self._conn.execute("BEGIN IMMEDIATE")
         try:
@@ -89,7 +97,7 @@ class Journal:
         # They are recorded in the journal (table uncommitted, counted by max_seq); the side file is read too
         # in case that record could not be committed.
         uncommitted.fold(self._conn, self.path, self.spill_dir)
-        self._next_seq = max(self._max_seq(), spill.uncommitted_top(self.path, self.spill_dir)) + 1
+        self._next_seq = max(self._max_seq(), spill.uncommitted_top(self.path, self.spill_dir), seq_floor) + 1
         spill.reserve(self.path)
         self.committed_seq = self._next_seq - 1
         self.last_error: str | None = None
@@ -107,6 +115,28 @@ class Journal:
         self._thread = threading.Thread(target=self._writer, name="radsurvey-journal", daemon=True)
         self._closed = False
         self._thread.start()
+
+    @classmethod
+    def open_or_start_fresh(cls, path: str | Path, **options: Any) -> Journal:
+        """The daemon's journal: a damaged one is set aside (kept) and acquisition goes on in a fresh one.
+
+        One error line names the damaged file, where it was kept and the recovery command; the fresh
+        journal's seqs continue above the highest seq still readable in the damaged copy, and the
+        ``journal_damaged`` alarm rule is in fault while the copy waits (``recovery.waiting``).
+        """
+        try:
+            return cls(path, **options)
+        except recovery.JournalDamaged as err:
+            kept = recovery.set_aside(Path(path))
+            floor = recovery.readable_max_seq(kept)
+            log.error(
+                f"{err.message.split(';')[0]}: kept as {kept.name}; acquiring into a fresh journal; "
+                f"{recovery.recovery_hint(Path(path))}",
+                path=str(path),
+                kept=str(kept),
+                seq_floor=floor,
+            )
+            return cls(path, seq_floor=floor, **options)
 
     # -- identity -----------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from radsurvey.protocols.formulas import formula_text, normalisation_factor
 
 from ..survey.evaluation import evaluate_document
 from ..survey.metadata import check_instruments, document_metadata, validity_problems
-from .i18n import LANGUAGES, formatter, translations
+from .i18n import LANGUAGES, formatter, template_environment, translations
 from .pdf import ReportError, prepare_target
 
 if TYPE_CHECKING:
@@ -526,21 +526,14 @@ def _page_counter_css(template: str, lang: str) -> str:
 
 
 def render_html(ctx: dict[str, Any], *, lang: str, solar_hijri: bool = False) -> str:
-    import jinja2
     from markupsafe import Markup, escape
 
     from .humanise import Humaniser
     from .messages import AUDIT_ACTIONS, CONCLUSIONS, DECISION_RULES, PAGE
     from .sketch import plan_svg
 
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("radsurvey.daemon.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-        extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
-    )
     t = translations(lang)
-    env.install_gettext_translations(t, newstyle=False)  # type: ignore[attr-defined]
+    env = template_environment(t)
     _ = t.gettext
     fmt = formatter(lang, solar_hijri=solar_hijri, timezone=ctx["meta"].get("timezone") or "")
 

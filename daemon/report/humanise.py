@@ -177,6 +177,34 @@ class Humaniser:
         )
         if m:
             return _(WARNINGS["attenuation_factor"]) % {"factor": self._num(m[1]), "source": m[2]}
+        m = re.match(
+            rf"^formula \(3\) decides the verdict: as printed \((.+?)\) E = ({_NUM}) uSv/h, (pass|fail);"
+            rf" read consistently with formula \(4\) \((.+?)\) E = ({_NUM}) uSv/h, (pass|fail);"
+            r" the evaluation used the (literal|conservative) reading$",
+            text,
+        )
+        if m:
+            return _(WARNINGS["formula3_decides"]) % {
+                "literal_text": m[1],
+                "literal": self._num(m[2]),
+                "literal_verdict": _(m[3]),
+                "conservative_text": m[4],
+                "conservative": self._num(m[5]),
+                "conservative_verdict": _(m[6]),
+                "used": _(m[7]),
+                "uSv_h": _("µSv/h"),
+            }
+        m = re.match(r"^category (\d+) \((.+)\) is for (.+) apparatus \((.+)\), not '(.+)'$", text)
+        if m:
+            params = {"category": m[1], "description": _(m[2]), "apparatus": m[3], "source": self.cite(m[4])}
+            return _(WARNINGS["category_scope"]) % {**params, "given": f"«{m[5]}»"}
+        m = re.match(
+            r"^a workplace point in the room of X-ray therapy apparatus '(.+)': App\. 14 p\.26 names the adjacent"
+            r" rooms only$",
+            text,
+        )
+        if m:
+            return _(WARNINGS["therapy_workplace"]) % {"apparatus": f"«{m[1]}»"}
         m = re.match(r"^unknown field kept as metadata; did you mean '(.+)'\?$", text)
         if m:
             return _(WARNINGS["unknown_field"]) % {"suggestion": f"«{m[1]}»"}

@@ -42,6 +42,20 @@ def translations(lang: str) -> Any:
     return Translations(fp=buf, domain=DOMAIN)
 
 
+def template_environment(catalogue: Any) -> Any:
+    """The Jinja environment of the report templates, with ``catalogue`` (from :func:`translations`) behind ``_()``."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("radsurvey.daemon.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"]),
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+    )
+    env.install_gettext_translations(catalogue, newstyle=False)  # type: ignore[attr-defined]
+    return env
+
+
 def gregorian_to_solar_hijri(day: date) -> tuple[int, int, int]:
     """(year, month, day) of the Solar Hijri (Jalali) calendar for a Gregorian date.
 

@@ -127,6 +127,19 @@ WARNINGS = {
         "%(voltage)s %(kV)s differs from the standard %(standard)s %(kV)s App. 14 p.15 asks for (%(source)s)"
     ),
     "voltage_hint": N_("if that is the apparatus's maximum, record it as the apparatus maximum voltage (Table 1 note)"),
+    # Issue 21 §3: the formula (3) reading that decides a verdict, and input outside the regulation's scope.
+    "formula3_decides": N_(
+        "formula (3) decides the verdict: as printed (%(literal_text)s) E = %(literal)s %(uSv_h)s, %(literal_verdict)s;"
+        " read consistently with formula (4) (%(conservative_text)s) E = %(conservative)s %(uSv_h)s,"
+        " %(conservative_verdict)s; the evaluation used the %(used)s reading"
+    ),
+    "category_scope": N_(
+        "category %(category)s (%(description)s) is for %(apparatus)s apparatus (%(source)s), not %(given)s"
+    ),
+    "therapy_workplace": N_(
+        "a workplace point in the room of X-ray therapy apparatus %(apparatus)s: App. 14 p.26 names the adjacent"
+        " rooms only"
+    ),
     "attenuation_factor": N_(
         "K = %(factor)s from the room's shielding design (%(source)s): E from the measured dose rates is divided by K"
         " and judged against category 7 (App. 14 p.25; the division is radsurvey's reading, the paragraph gives no"
@@ -162,6 +175,15 @@ DECISION_RULES = {
     ),
 }
 PAGE = N_("Page %(page)s of %(pages)s")
+# The facility file (report/facility.py): what put a room on hold, an inspection's result.
+FACILITY_CAUSES = {
+    "survey": N_("non-complying survey"),
+    "repair": N_("repair of protective parts"),
+    "apparatus": N_("new apparatus"),
+    "tube": N_("new X-ray tube"),
+    "incident": N_("incident"),
+}
+INSPECTION_RESULTS = {"pass": N_("fit for use"), "fail": N_("unfit for use")}
 CITATIONS = (N_("main text"), N_("p.%(n)s"), N_("Table %(n)s"))
 # A survey naming a ``limits_profile`` (docs/profiles.md): whose limits, whose survey maths.
 LIMITS = {

@@ -15,7 +15,7 @@ from typing import Any
 from radsurvey.protocols.errors import ShieldingError
 from radsurvey.protocols.shielding.room import RoomResult
 
-from .i18n import LANGUAGES, formatter, translations
+from .i18n import LANGUAGES, formatter, template_environment, translations
 from .pdf import ReportError, prepare_target
 
 FORMATS = ("html", "pdf", "json")
@@ -51,18 +51,10 @@ def render_room_json(result: RoomResult) -> str:
 
 
 def render_room_html(result: RoomResult, *, lang: str = "en") -> str:
-    import jinja2
-
     if lang not in LANGUAGES:
         raise ShieldingError(f"unknown language {lang!r}; use one of {', '.join(LANGUAGES)}", field="lang")
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("radsurvey.daemon.report", "templates"),
-        autoescape=jinja2.select_autoescape(["html", "j2"]),
-        extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
-    )
     t = translations(lang)
-    env.install_gettext_translations(t, newstyle=False)  # type: ignore[attr-defined]
+    env = template_environment(t)
     _ = t.gettext
     fmt = formatter(lang)
     env.filters["num"] = fmt.number

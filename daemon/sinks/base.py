@@ -21,11 +21,14 @@ once seq N is committed, no row with a lower seq can appear later.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
+
+from radsurvey.protocols.errors import SinkError
 
 from ..journal import now_iso
 from ..journal.feed import FeedPage, JournalFeed, JournalRow, ensure_cursor, record_sink_error, save_cursor
@@ -49,7 +52,7 @@ def checkpoint() -> None:
         raise asyncio.CancelledError
 
 
-class DeliveryError(Exception):
+class DeliveryError(SinkError):
     """A batch was not delivered; the sink retries it after a backoff. The message is safe to log."""
 
 
@@ -129,29 +132,49 @@ class CursorSink:
         """The row's time as the journal writes it (ISO, ``Z``), for the status's ``lag_s``."""
         return row.data.get("ts") if isinstance(row.data, dict) else None
 
-    async def pump(self, deliver: Callable[[list[JournalRow]], Awaitable[None]]) -> None:
-        """Deliver everything after the cursor, then each commit as it happens; returns only by raising."""
+    async def pump(self, deliver: Callable[[list[JournalRow]], Awaitable[Awaitable[None] | None]]) -> None:
+        """Deliver everything after the cursor, then each commit as it happens; returns only by raising.
+
+        ``deliver(rows)`` either delivers (returns None) or hands the rows on
+        and returns an awaitable that completes once they are delivered (the
+        MQTT sink's publishes in flight); the cursor then moves past them when
+        it completes, in page order, while the next pages are read and handed on.
+        """
         assert self._feed is not None and self._wake is not None and self.journal is not None
         feed, wake = self._feed, self._wake
         ahead: asyncio.Task[FeedPage] | None = None
+        unacked: deque[tuple[Awaitable[None] | None, int, int]] = deque()  # (delivered when done, upto, rows)
+        read_to = self.cursor  # the end of the last page read (the cursor trails it by the pages in flight)
         try:
             while True:
                 checkpoint()
+                self._acknowledge_done(unacked)
                 if ahead is None:
                     wake.clear()
-                    page = await asyncio.to_thread(feed.read_page, self.cursor, self.batch_size)
+                    page = await asyncio.to_thread(feed.read_page, read_to, self.batch_size)
                 else:
                     page, ahead = await ahead, None
                 rows = page.rows
+                pending: Awaitable[None] | None = None
                 if rows:
-                    self.pending_since_ts = self.row_time(rows[0])
+                    if not unacked:
+                        self.pending_since_ts = self.row_time(rows[0])
                     if self.read_ahead and len(rows) == self.batch_size:  # a full page: more is likely waiting
                         wake.clear()
                         ahead = asyncio.create_task(asyncio.to_thread(feed.read_page, page.upto, self.batch_size))
-                    await deliver(rows)
-                if page.upto > self.cursor:  # past rows of tables this sink does not publish, too
-                    self.acknowledge(page.upto, len(rows))
+                    pending = await deliver(rows)
+                if page.upto > read_to:  # past rows of tables this sink does not publish, too
+                    read_to = page.upto
+                    if pending is None and not unacked:
+                        self.acknowledge(page.upto, len(rows))
+                    else:
+                        unacked.append((pending, page.upto, len(rows)))
                 if not rows:
+                    while unacked:  # everything handed on is delivered before we wait for commits
+                        done, upto, count = unacked.popleft()
+                        if done is not None:
+                            await done
+                        self.acknowledge(upto, count)
                     self.pending_since_ts = None
                     # The timeout is a safety net only; commits wake us.
                     try:
@@ -159,7 +182,7 @@ class CursorSink:
                     except TimeoutError:
                         pass
                     continue
-                if ahead is None and len(rows) < self.batch_size and self.flush_interval_s > 0:
+                if ahead is None and not unacked and len(rows) < self.batch_size and self.flush_interval_s > 0:
                     await asyncio.sleep(self.flush_interval_s)
         finally:
             if ahead is not None:
@@ -168,6 +191,20 @@ class CursorSink:
                 await asyncio.wait([ahead])
                 if not ahead.cancelled():
                     ahead.exception()  # retrieved: a failed read-ahead is read again after the retry
+            for done, _, _ in unacked:  # not delivered: read again from the cursor after the retry
+                if isinstance(done, asyncio.Future) and done.done() and not done.cancelled():
+                    done.exception()
+
+    def _acknowledge_done(self, unacked: deque[tuple[Awaitable[None] | None, int, int]]) -> None:
+        """Move the cursor past the pages whose delivery completed, oldest first; raise the first failure."""
+        while unacked:
+            done, upto, count = unacked[0]
+            if done is not None:
+                if not isinstance(done, asyncio.Future) or not done.done():
+                    return
+                done.result()  # raises what the delivery failed with
+            unacked.popleft()
+            self.acknowledge(upto, count)
 
     def acknowledge(self, seq: int, count: int) -> None:
         """Everything up to ``seq`` is delivered: move the cursor (durable at the writer's next commit)."""
@@ -202,20 +239,3 @@ class CursorSink:
 
     async def run(self, daemon: Daemon) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
-
-
-class Backoff:
-    """Reconnect/retry delay: doubles from ``initial_s`` up to ``max_s``; :meth:`reset` after a success."""
-
-    def __init__(self, initial_s: float, max_s: float):
-        self.initial_s = initial_s
-        self.max_s = max_s
-        self.next_s = initial_s
-
-    def reset(self) -> None:
-        self.next_s = self.initial_s
-
-    def take(self) -> float:
-        delay = self.next_s
-        self.next_s = min(self.next_s * 2, self.max_s)
-        return delay

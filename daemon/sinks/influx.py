@@ -57,11 +57,12 @@ import structlog
 
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import InfluxConfig
-from radsurvey.protocols.errors import ConfigError
+from radsurvey.protocols.backoff import Backoff
+from radsurvey.protocols.errors import ConfigError, SinkError
 
 from ..journal import connect, points
 from ..journal.times import ms_to_text
-from .base import Backoff, CursorSink, DeliveryError, JournalRow, checkpoint
+from .base import CursorSink, DeliveryError, JournalRow, checkpoint
 from .payloads import INFLUX_ROUTES, CompactLines, InfluxContext
 
 if TYPE_CHECKING:
@@ -73,7 +74,7 @@ PERMANENT_STATUSES = frozenset({400, 422})
 TOO_LARGE = 413
 
 
-class Refused(Exception):
+class Refused(SinkError):
     """The server will never accept these lines (400/422, or 413 for a single point). Safe to log."""
 
     def __init__(self, status: int, message: str):
@@ -81,11 +82,11 @@ class Refused(Exception):
         self.status = status
 
 
-class TooLarge(Exception):
+class TooLarge(SinkError):
     """413: the request body is larger than the server takes."""
 
 
-class WrongApi(Exception):
+class WrongApi(SinkError):
     """The server has no write API of the configured kind: a config fault, not a transient one. Safe to log."""
 
 
@@ -157,8 +158,8 @@ class InfluxSink(CursorSink):
         assert self.journal is not None
         conn = connect(self.journal.path, readonly=True)
         try:
-            self._reading_ctx = points.reading_contexts(conn)
-            self._sample_ctx = points.sample_contexts(conn)
+            self._reading_ctx.update(points.reading_contexts(conn))  # in place: lines() holds these dicts
+            self._sample_ctx.update(points.sample_contexts(conn))
         finally:
             conn.close()
         found = (self._sample_ctx if table == "samples" else self._reading_ctx).get(k)

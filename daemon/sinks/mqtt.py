@@ -30,20 +30,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
-import ssl
-from pathlib import Path
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 import structlog
-from paho.mqtt.client import MQTT_ERR_SUCCESS
 
 from radsurvey.config.schema import DaemonConfig
 from radsurvey.config.sinks import MqttConfig
+from radsurvey.protocols.backoff import Backoff
 
 from ..alarms.store import ack_targets as alarm_rule_names
-from .base import Backoff, CursorSink, JournalRow, checkpoint
+from ..mqtt_session import describe_error, quiet_client_logger, reconnect_loop, tls_context_for, unwrap
+from .base import CursorSink, JournalRow, checkpoint
 from .payloads import (
     HA_ATTRIBUTE_KEYS,
     MQTT_ROUTES,
@@ -85,7 +84,8 @@ class MqttSink(CursorSink):
         # with the rules the service adds itself: the local command's and the journal's health
         self._rule_names = alarm_rule_names(cfg)
         self._client: aiomqtt.Client | None = None
-        self._window: AckWindow | None = None
+        self._publisher: InflightPublisher | None = None
+        self._reached = False  # the last session got connected (its failure is a lost connection)
         # channel -> its latest sample as the pipeline made it (live, never from the journal), and the
         # seq of the one last published on channels/{channel}/state in this session
         self._live: dict[str, dict[str, Any]] = {}
@@ -107,10 +107,10 @@ class MqttSink(CursorSink):
             timeout=m.connect_timeout_s,
             will=aiomqtt.Will(self.status_topic, b"offline", qos=1, retain=True),
             tls_context=tls_context,
-            # Unbounded in paho: the sink bounds what is in flight itself (one
-            # batch), and paho's bounded mode rescans its queue on every PUBACK.
+            # Unbounded in paho: the sink bounds what is in flight itself (InflightPublisher),
+            # and paho's bounded mode rescans its queue on every PUBACK.
             max_inflight_messages=0,
-            logger=_quiet_paho_logger(),
+            logger=quiet_client_logger(),
             clean_session=True,
         )
 
@@ -119,44 +119,49 @@ class MqttSink(CursorSink):
         if self.mqtt.publish_samples:
             self._watch_live_samples(daemon)
         backoff = Backoff(self.mqtt.reconnect_initial_s, self.mqtt.reconnect_max_s)
+
+        def failed(err: BaseException, delay: float) -> None:
+            message = describe_error(err, self.mqtt.ca_file)
+            if not isinstance(unwrap(err), aiomqtt.MqttError):
+                log.error("mqtt sink failed", sink=self.name, error=message, exc_info=err)
+            self.record_error(message)
+            log.warning(
+                # "lost" only for a connection we had: a broker never reached was never lost
+                "mqtt connection lost; reconnecting" if self._reached else "mqtt connection failed; retrying",
+                sink=self.name,
+                host=self.mqtt.host,
+                port=self.mqtt.port,
+                error=message,
+                retry_in_s=delay,
+            )
+
         try:
             await asyncio.to_thread(self._seed_meters)
-            while True:  # the reconnect loop (see module docstring)
-                checkpoint()
-                try:
-                    await self._session(backoff)
-                    message = "session ended"
-                except Exception as err:
-                    message = describe_error(err, self.mqtt.ca_file)
-                    if not isinstance(unwrap(err), aiomqtt.MqttError):
-                        log.error("mqtt sink failed", sink=self.name, error=message, exc_info=True)
-                finally:
-                    reached = self.connected
-                    self.connected = False
-                    self._client = self._window = None
-                self.record_error(message)
-                delay = backoff.take()
-                log.warning(
-                    # "lost" only for a connection we had: a broker never reached was never lost
-                    "mqtt connection lost; reconnecting" if reached else "mqtt connection failed; retrying",
-                    sink=self.name,
-                    host=self.mqtt.host,
-                    port=self.mqtt.port,
-                    error=message,
-                    retry_in_s=delay,
-                )
-                await asyncio.sleep(delay)
+            await reconnect_loop(self._session, backoff, failed, retry_on=(Exception,))
         finally:
             if self.on_live_sample in daemon.observers.samples:
                 daemon.observers.samples.remove(self.on_live_sample)
             self._state_wake = None
             self.detach()
 
-    async def _session(self, backoff: Backoff) -> None:
+    async def _session(self, backoff: Backoff) -> bool:
+        """One connection: status, discovery, the replay and the live state, until something fails."""
+        self._reached = False
+        try:
+            await self._connected_session(backoff)
+        finally:
+            self._reached = self.connected
+            self.connected = False
+            if self._publisher is not None:
+                await self._publisher.close()
+            self._client = self._publisher = None
+        return False  # never done: reconnect
+
+    async def _connected_session(self, backoff: Backoff) -> None:
         await asyncio.to_thread(self._seed_alarms)
         async with self._client_for() as client:
             self._client = client
-            self._window = AckWindow(client)
+            self._publisher = InflightPublisher(client, self.mqtt.max_inflight, self.mqtt.connect_timeout_s)
             self.connected = True
             log.info(
                 "mqtt connected", sink=self.name, host=self.mqtt.host, port=self.mqtt.port, client_id=self.client_id
@@ -181,13 +186,16 @@ class MqttSink(CursorSink):
 
     # -- delivery -------------------------------------------------------------------------------
 
-    async def _deliver(self, rows: list[JournalRow]) -> None:
-        window = self._window
-        assert window is not None
+    async def _deliver(self, rows: list[JournalRow]) -> Awaitable[None] | None:
+        """Hand the rows' messages to the publisher; what is returned completes when the broker has them all."""
+        publisher = self._publisher
+        assert publisher is not None
         messages = [message for row in rows for message in self.messages_for(row)]
-        if messages:
-            await window.publish_all(messages, stall_timeout_s=self.mqtt.connect_timeout_s)
-            checkpoint()
+        if not messages:
+            return None
+        acknowledged = await publisher.submit(messages)
+        checkpoint()
+        return acknowledged
 
     def messages_for(self, row: JournalRow) -> list[tuple[str, bytes, int, bool]]:
         """The (topic, payload, qos, retain) messages of one journal row; none if it cannot be routed."""
@@ -382,93 +390,65 @@ class MqttSink(CursorSink):
                 await self.publish_discovery(client)
 
 
-class AckWindow:
-    """Publishes a batch through paho directly and waits for every PUBACK of it at once.
+class InflightPublisher:
+    """Keeps QoS 1 publishes in flight continuously, up to ``limit`` at once, through ``aiomqtt.Client.publish``.
 
-    ``aiomqtt.Client.publish`` costs a task, a timeout and a scan of every
-    pending call per message, which made the sink slower than the broker at
-    batch sizes that hide the round trip. This window hands the whole batch to
-    paho (which aiomqtt drives on this event loop) and counts the
-    acknowledgements in paho's ``on_publish``, chained after aiomqtt's own.
-    aiomqtt keeps its paho client private (``_client``; pinned ``aiomqtt<3``).
+    A batch does not wait for the PUBACKs of the one before: :meth:`submit`
+    returns as soon as its messages are handed to the client (waiting only
+    while ``limit`` are unacknowledged) with a future that completes when the
+    broker acknowledged every one of them, and fails with the first
+    publish's error (aiomqtt's ``MqttError``: not connected, or no PUBACK
+    within ``timeout_s``). The sink moves its cursor past a batch only when
+    its future completed, in order, so a lost connection still replays from
+    the first unacknowledged batch.
     """
 
-    def __init__(self, client: aiomqtt.Client):
-        self._paho = client._client
-        self._waiting: set[int] = set()
-        self._progress = asyncio.Event()
-        chained = self._paho.on_publish
+    def __init__(self, client: aiomqtt.Client, limit: int, timeout_s: float):
+        self.client = client
+        self.timeout_s = timeout_s
+        self._slots = asyncio.Semaphore(limit)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.error: BaseException | None = None
 
-        def on_publish(*args: Any) -> None:  # paho's callback API v2: client, userdata, mid, reason, properties
-            if chained is not None:
-                chained(*args)
-            if self._waiting:
-                self._waiting.discard(args[2])
-                self._progress.set()
+    async def submit(self, messages: list[tuple[str, bytes, int, bool]]) -> asyncio.Future[None]:
+        loop = asyncio.get_running_loop()
+        acknowledged: asyncio.Future[None] = loop.create_future()
+        left = len(messages)
 
-        self._paho.on_publish = on_publish
+        def finished(task: asyncio.Task[None]) -> None:
+            nonlocal left
+            self._tasks.discard(task)
+            self._slots.release()
+            if acknowledged.done():
+                return
+            if task.cancelled():  # close(): the session is over
+                acknowledged.cancel()
+                return
+            error = task.exception()
+            if error is not None:
+                self.error = self.error or error
+                acknowledged.set_exception(error)
+                return
+            left -= 1
+            if left == 0:
+                acknowledged.set_result(None)
 
-    async def publish_all(self, messages: list[tuple[str, bytes, int, bool]], *, stall_timeout_s: float) -> None:
-        """Publish every message; return when the broker acknowledged all QoS 1/2 ones.
-
-        Raises ``aiomqtt.MqttError`` when paho refuses a publish (not connected)
-        or no acknowledgement arrives for ``stall_timeout_s``; the caller
-        reconnects and replays the batch from its cursor.
-        """
-        self._waiting.clear()
         for topic, payload, qos, retain in messages:
-            info = self._paho.publish(topic, payload, qos, retain)
-            if info.rc != MQTT_ERR_SUCCESS:
-                self._waiting.clear()
-                raise aiomqtt.MqttCodeError(info.rc, "could not publish message")
-            if qos > 0 and not info.is_published():
-                self._waiting.add(info.mid)
-        while self._waiting:
-            self._progress.clear()
-            try:
-                await asyncio.wait_for(self._progress.wait(), stall_timeout_s)
-            except TimeoutError:
-                left = len(self._waiting)
-                self._waiting.clear()
-                raise aiomqtt.MqttError(
-                    f"no acknowledgement from the broker for {stall_timeout_s:g} s ({left} publishes waiting)"
-                ) from None
+            if self.error is not None:
+                raise self.error
+            await self._slots.acquire()
+            task = loop.create_task(self.client.publish(topic, payload, qos, retain, timeout=self.timeout_s))
+            self._tasks.add(task)
+            task.add_done_callback(finished)
+        if left == 0:
+            acknowledged.set_result(None)
+        return acknowledged
 
-
-class _ClosingSSLSocket(ssl.SSLSocket):
-    """Closes itself when the TLS handshake fails.
-
-    paho-mqtt drops the socket of a failed handshake (untrusted broker
-    certificate, client certificate refused) without closing it, so every
-    reconnect attempt would leave an open socket to the garbage collector.
-    """
-
-    def do_handshake(self, block: bool = False) -> None:
-        try:
-            super().do_handshake(block)
-        except BaseException:
-            self.close()
-            raise
-
-
-def tls_context_for(m: MqttConfig) -> ssl.SSLContext | None:
-    """The TLS context of an ``[mqtt]`` section (None without ``tls``); shared with the ack listener."""
-    if not m.tls:
-        return None
-    context = ssl.create_default_context(cafile=str(m.ca_file) if m.ca_file else None)
-    context.sslsocket_class = _ClosingSSLSocket
-    if m.cert_file and m.key_file:
-        context.load_cert_chain(str(m.cert_file), str(m.key_file))
-    return context
-
-
-def _quiet_paho_logger() -> logging.Logger:
-    # aiomqtt warns "There are N pending publish calls" for every publish beyond 10
-    # in flight; we keep a whole batch in flight on purpose, and our own loop logs
-    # connection problems, so only its errors are of interest.
-    logger = logging.getLogger("radsurvey.sinks.mqtt.client")
-    logger.setLevel(logging.ERROR)
-    return logger
+    async def close(self) -> None:
+        """Stop every publish still waiting (the connection is gone; the batches are replayed)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
 async def first_failure(jobs: list[Any]) -> None:
@@ -487,24 +467,3 @@ async def first_failure(jobs: list[Any]) -> None:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def unwrap(err: BaseException) -> BaseException:
-    """The first leaf of an exception group (TaskGroup wraps what its tasks raised)."""
-    while isinstance(err, BaseExceptionGroup) and err.exceptions:
-        err = err.exceptions[0]
-    return err
-
-
-def describe_error(err: BaseException, ca_file: Path | None = None) -> str:
-    """One line for logs/status; never contains credentials."""
-    err = unwrap(err)
-    text = str(err) or type(err).__name__
-    if isinstance(err, aiomqtt.MqttError):
-        low = text.lower()
-        if "not authori" in low or "bad user name or password" in low:
-            return f"broker refused the credentials ({text}); check username and password_env/password_file"
-        if "certificate verify failed" in low:
-            trusted = f"ca_file {ca_file}" if ca_file else "the system's CA certificates"
-            return f"TLS: the broker's certificate is not trusted by {trusted} ({text})"
-    return text

@@ -40,7 +40,8 @@ class ArchiveMessage:
 def canonical_sha256(doc: dict[str, Any]) -> str:
     """SHA-256 of the document as canonical JSON (sorted keys, no spaces, UTF-8)."""
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # a lone surrogate (a "\ud800" escape in a JSON survey file) has no UTF-8: keep its code unit
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def archive_messages(
@@ -64,7 +65,10 @@ def archive_messages(
     if pdf is not None:
         envelope["pdf"] = {"topic": f"{topic}/pdf", "bytes": len(pdf), "sha256": hashlib.sha256(pdf).hexdigest()}
         messages.append(ArchiveMessage(f"{topic}/pdf", pdf))
-    body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        body = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: JSON's \u escapes carry them
+        body = json.dumps(envelope, separators=(",", ":")).encode("ascii")
     messages.append(ArchiveMessage(topic, body))
     return messages
 

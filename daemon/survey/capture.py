@@ -27,6 +27,7 @@ from .points import (
     default_kind,
     lenient_number,
     parse_attenuation_factor,
+    parse_decimal,
     parse_heights,
 )
 from .store import BACKGROUND, SurveySession, SurveyStore
@@ -141,6 +142,7 @@ class SurveyFlow:
     plan: dict[str, Any] = field(default_factory=dict)
     finish: bool = True  # mark finished when the plan is done (non-interactive) or the user says so
     strict: bool = False  # beam conditions outside App. 14 p.15 are refused, not warned about
+    beam_on_asked: bool = field(default=False, init=False)  # "switch the apparatus ON", once per sitting
 
     def session(self) -> SurveySession:
         return self.store.get(self.survey_id)
@@ -371,10 +373,20 @@ class SurveyFlow:
                 (k.key, f"{k.text} - heights {', '.join(map(str, k.heights_cm)) or 'your choice'}")
                 for k in profile.point_kinds
             ]
-            return ui.ask_choice(FIELD_PROMPTS[key], choices, default=default_kind(spec.get("category"), last))
+            return ui.ask_choice(FIELD_PROMPTS[key], choices, default=default_kind(spec.get("category")))
         if key == "heights_cm":
             kind = profile.point_kind(spec.get("kind"))
             proposed = " ".join(map(str, kind.heights_cm)) if kind is not None else ""
+            variant = self._formula3(s)
+            if (
+                kind is not None
+                and variant in profile.formula3
+                and set(kind.heights_cm)
+                == set(
+                    profile.formula3[variant].heights_cm  # type: ignore[index]
+                )
+            ):
+                ui.say(formula3_note(profile, variant))
             while True:
                 text = ui.ask_text(FIELD_PROMPTS[key], default=proposed or "80")
                 try:
@@ -391,7 +403,15 @@ class SurveyFlow:
             if value is None:
                 return None
             return {"value": value, "source": ui.ask_text("Source of K (shielding design: document, sheet)")}
-        return ui.ask_float(FIELD_PROMPTS[key], default=self._fallback(key, s, profile))
+        # The anode current and voltage are read as any number: the protocol's check (check_field) then
+        # says the same "must be a number > 0" for -4 as for 0, instead of a prompt-level ">= 0".
+        fallback = self._fallback(key, s, profile)
+        while True:
+            text = ui.ask_text(FIELD_PROMPTS[key], default=None if fallback is None else f"{fallback:g}")
+            try:
+                return parse_decimal(text)
+            except ValueError as err:
+                ui.say(f"{err}")
 
     def _settle_field(
         self,
@@ -465,6 +485,10 @@ class SurveyFlow:
         self.ui.say(
             f"Point {pid} ({spec.get('room', '')}), category {spec.get('category')}, heights {spec['heights_cm']} cm"
         )
+        formula = self._formula_for(spec)
+        if formula:
+            self.ui.say(formula)
+        self._ask_beam_on(spec, planned)
         for height in spec["heights_cm"]:
             given = [float(v) for v in planned.get(str(height)) or planned.get(height) or []]
             for attempt in range(self.settings.max_retakes + 1):
@@ -488,6 +512,42 @@ class SurveyFlow:
                     break
                 self.store.discard(self.survey_id, point=pid, height_cm=height)
         self.show_point_result(pid)
+
+    def _ask_beam_on(self, spec: dict[str, Any], planned: dict[Any, Any]) -> None:
+        """Before the first point measured in this sitting: the apparatus goes ON (the background asked OFF)."""
+        if self.beam_on_asked:
+            return
+        s = self.session()
+        to_measure = [
+            h
+            for h in spec["heights_cm"]
+            if len(s.kept(spec["id"], h)) < self.settings.repeats
+            and (self.source is not None or not (planned.get(str(h)) or planned.get(h)))
+        ]
+        if not to_measure:
+            return
+        self.beam_on_asked = True
+        settings = [
+            f"{v:g} {unit}"
+            for v, unit in ((spec.get("anode_voltage_kV"), "kV"), (spec.get("anode_current_mA"), "mA"))
+            if v
+        ]
+        at = f" at {', '.join(settings)}" if settings else ""
+        self.ui.wait(f"Switch the X-ray apparatus ON{at} for the measurements. Press Enter when it is on")
+
+    def _formula_for(self, spec: dict[str, Any]) -> str:
+        """ "E by formula (3): E = ..." for the point's kind and heights, shown before its first reading."""
+        from radsurvey.protocols.formulas import formula_text, select_formula
+
+        s = self.session()
+        profile = self._profile(s)
+        variant = "conservative" if self._formula3(s) == "conservative" else "literal"
+        kind = spec.get("kind") if isinstance(spec.get("kind"), str) else None
+        try:
+            formula = select_formula(spec["heights_cm"], variant, profile=profile, kind=kind)
+        except SurveyError:
+            return ""
+        return f"E by formula ({formula}): {formula_text(profile, formula, variant)}"
 
     def show_point_result(self, pid: str) -> PointEvaluation | None:
         doc = self.session().document()
@@ -658,4 +718,14 @@ def point_line(p: PointEvaluation) -> str:
     return (
         f"Point {p.id}: formula {p.formula}, {judged}, limit {p.limit_uSv_h:g} uSv/h, ratio {p.ratio:.3f}"
         f" -> {p.verdict.upper()}"
+    )
+
+
+def formula3_note(profile: Any, variant: str) -> str:
+    """One line at a wall point's heights: which reading of formula (3) this survey uses, and why it matters."""
+    other = "conservative" if variant == "literal" else "literal"
+    return (
+        f"Formula (3) is read {variant} here ({profile.formula3[variant].text}); the {other} reading"
+        f" ({profile.formula3[other].text}) can give the other verdict: as printed, (3) gives 0.375·D in a uniform"
+        " field where formula (4) gives 0.5·D (options.formula3 chooses; the report warns when it decides)"
     )

@@ -40,10 +40,12 @@ DWELLING_CATEGORY = 7  # App. 14 Table 2 row 7; p.25 asks for the design attenua
 KIND_BY_CATEGORY = {1: "workplace", 2: "wall", 3: "wall", 4: "wall", 5: "wall", 6: "territory", 7: "wall"}
 
 
-def default_kind(category: Any, previous: dict[str, Any] | None = None) -> str:
-    """The kind offered for a point of ``category``: the previous point's if it had the same category."""
-    if previous and previous.get("category") == category and isinstance(previous.get("kind"), str):
-        return str(previous["kind"])
+def default_kind(category: Any) -> str:
+    """The kind offered for a point of ``category`` (docs/survey.md): never the previous point's.
+
+    Reusing the previous kind made Enter after an "above" point record a wall point as "above"
+    (formula 4 instead of 3); the prompt shows the formula before the first reading as well.
+    """
     return KIND_BY_CATEGORY.get(category, "workplace") if isinstance(category, int) else "workplace"
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from .base import CONSOLE, Console
 from .security import security
-from .views import alarms, login, overview, static, surveys, trends
+from .views import alarms, facility, login, overview, static, surveys, trends
 
 __all__ = ["Console", "build_app"]
 
@@ -37,6 +37,11 @@ def build_app(console: Console) -> web.Application:
     r.add_get("/surveys", surveys.surveys_page)
     r.add_get("/api/surveys", surveys.surveys_api)
     r.add_get("/surveys/{survey}/report", surveys.survey_report)
+    r.add_get("/facility", facility.facility_page)
+    r.add_get("/api/facility", facility.facility_api)
+    r.add_post("/api/facility/surveys", facility.file_survey_api)
+    r.add_post("/api/facility/incidents", facility.open_incident_api)
+    r.add_get("/facility/report", facility.facility_report)
     r.add_get("/static/{name}", static.static)
     r.add_get("/favicon.ico", static.no_icon)
     return app

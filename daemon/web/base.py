@@ -158,6 +158,7 @@ class Console:
             words=script_words(gettext),
             path=request.path,
             view_login=self.web_cfg.view == "login",
+            facility_alerts=self.facility_alerts(),
             **ctx,
         )
         if env.cache is not None and len(env.cache) != compiled:  # a template compiled for the first time
@@ -166,6 +167,15 @@ class Console:
         if request.query.get("lang") in LANGS:
             resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Strict", httponly=True, path="/")
         return resp
+
+    def facility_alerts(self) -> list[dict[str, Any]]:
+        """Rooms on hold or overdue, as the alarm service last read the facility record (top of every page)."""
+        state = getattr(self.alarms, "facility_state", None) or {}
+        rooms: dict[str, dict[str, Any]] = {}
+        for room in state.values():
+            if room["hold"] or room["overdue"]:
+                rooms[room["room"]] = room
+        return [rooms[name] for name in sorted(rooms)]
 
     def read(self) -> ReadConnection:
         return connect(self.journal_path, readonly=True)

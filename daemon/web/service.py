@@ -121,9 +121,9 @@ class WebService:
                         retry_in_s=RETRY_S,
                     )
                     await asyncio.sleep(RETRY_S)
-            server = site._server  # the bound socket tells the real port when listen asks for port 0
-            sockets = getattr(server, "sockets", None) or []
-            self.port = sockets[0].getsockname()[1] if sockets else self.web_cfg.port
+            # The bound address tells the real port when listen asks for port 0 (aiohttp's public AppRunner.addresses).
+            addresses = runner.addresses
+            self.port = int(addresses[0][1]) if addresses else self.web_cfg.port
             scheme = "https" if self.web_cfg.tls else "http"
             log.info(
                 "web console listening", url=f"{scheme}://{self.web_cfg.host}:{self.port}/", view=self.web_cfg.view

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,15 @@ class Dashboard:
 
 # -- the three dashboards --------------------------------------------------------------------------
 
+# Sites that run monitors: from the samples and alarms they wrote (a site whose only
+# meter never connected has alarms but no samples).
+MONITOR_SITE = Variable(
+    "site",
+    "Site",
+    'SHOW TAG VALUES FROM "sample", "alarm" WITH KEY = "site"',
+    'label_values({__name__=~"sample_seq|alarm_state_code"}, site)',
+)
+
 ROOM_WHERE = '"site" =~ /^$site$/ AND "channel" =~ /^$channel$/'
 ROOM_SEL = 'site=~"$site",channel=~"$channel"'
 
@@ -130,13 +139,7 @@ ROOM = Dashboard(
     description="One site (X-ray room): E per channel against DMD_E, alarms, meters and sinks.",
     time_from="now-6h",
     variables=(
-        Variable(
-            "site",
-            "Site",
-            'SHOW TAG VALUES FROM "sample", "alarm" WITH KEY = "site"',
-            'label_values({__name__=~"sample_seq|alarm_state_code"}, site)',
-            multi=False,
-        ),
+        replace(MONITOR_SITE, multi=False),
         Variable(
             "channel",
             "Channel",
@@ -305,14 +308,7 @@ FLEET = Dashboard(
     title="radsurvey: fleet",
     description="Every site: current E and DMD_E, alarm states, monitors offline or replaying a backlog.",
     time_from="now-24h",
-    variables=(
-        Variable(
-            "site",
-            "Site",
-            'SHOW TAG VALUES FROM "sample", "alarm" WITH KEY = "site"',
-            'label_values({__name__=~"sample_seq|alarm_state_code"}, site)',
-        ),
-    ),
+    variables=(MONITOR_SITE,),
     panels=(
         Panel(
             "Channels now",

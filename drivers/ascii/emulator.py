@@ -27,6 +27,8 @@ class AsciiDevice(DeviceModel):
     cpm: mean counts per minute; with ``step`` the n-th line has exactly ``cpm + n*step``.
     period_s: streaming period.
     poll_command: answer this text (ending in a newline) instead of streaming.
+    lines: send these lines (each ends with CR LF) in turn instead of the profile's format, over and over:
+        a meter saying what no meter should (``V 1e300``, ``V -5``).
     """
 
     def __init__(
@@ -41,8 +43,10 @@ class AsciiDevice(DeviceModel):
         stock_banner: bool = False,
         brown_out_every: int = 0,
         power_on_after_s: float = 0.0,
+        lines: list[str] | None = None,
     ):
         self.profile = profile
+        self.lines = list(lines or [])
         emu = load_profile(profile).get("emulator")
         if not emu or "line" not in emu:
             raise ValueError(f"profile {profile!r} has no [emulator] line format")
@@ -78,6 +82,9 @@ class AsciiDevice(DeviceModel):
 
     def _line(self) -> bytes:
         n = len(self.cpm_sent)
+        if self.lines:
+            self.cpm_sent.append(n)  # counts the lines sent
+            return f"{self.lines[n % len(self.lines)]}\r\n".encode("ascii")
         cpm = self.cpm + n * self.step if self.step else max(0, round(self.rng.gauss(self.cpm, self.cpm**0.5)))
         self.cpm_sent.append(cpm)
         return self.line_format.format(cps=cpm // 60, cpm=cpm, usv=cpm * self.usv_per_cpm).encode("ascii")

@@ -96,9 +96,16 @@ def _read_directories(dirs: tuple[tuple[str, Path], ...]) -> tuple[tuple[Entry, 
     found: dict[str, Entry] = {}
     problems: list[str] = []
     for origin, directory in dirs:
-        if not directory.is_dir():
+        try:
+            if not directory.is_dir():
+                continue
+            paths = sorted(directory.glob("*.toml"))
+        except OSError as err:  # a folder we may not read (another user's home): one line, not a traceback
+            problems.append(
+                f"{directory}: cannot read this profiles folder ({err.strerror}); its profiles are not used"
+            )
             continue
-        for path in sorted(directory.glob("*.toml")):
+        for path in paths:
             try:
                 profile = load_profile_file(path)
             except ProfileError as err:

@@ -85,6 +85,8 @@ class Workload(_Data):
     fallback: bool = False  # not in the table the method cites; taken from elsewhere
     note: str = ""
     alternative: Sourced[float] | None = None  # a conflicting value printed elsewhere
+    fluoroscopy: bool = False  # works in fluoroscopy: the p.15 current check applies (row data, not a name test)
+    therapy: bool = False  # an X-ray therapy apparatus: its survey points are adjacent rooms only
 
 
 class RoomCategory(_Data):
@@ -101,6 +103,8 @@ class RoomCategory(_Data):
     # T: the share of the time people can be at the place (kz-2008-303 App. 7); dose budgets with an
     # occupancy schedule multiply by it
     occupancy_factor: Sourced[float] | None = None
+    # The apparatus (workload keys) the row is defined for; empty: any (kz-2008-303 category 7: dental only)
+    apparatus: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _factor_in_range(self) -> RoomCategory:

@@ -66,6 +66,7 @@ class BarrierInput:
     anode_voltage_kV: Number | None = None
     layers: tuple[Layer, ...] = ()
     towards: Towards | None = None  # p.66: floor on the ground / ceiling under the roof
+    cabin_attenuation: Number | None = None  # a protective cabin's attenuation (App. 6 note 1; p.65: scatter only)
 
 
 @dataclass(frozen=True)
@@ -346,13 +347,15 @@ def layer_lead_equivalent(layer: Layer, voltage_kV: Fraction, profile_id: str = 
     where = f"layers[{layer.material}]"
     thickness = _positive(layer.thickness_mm, f"{where}.thickness_mm", "mm")
     density = None if layer.density_g_cm3 is None else _positive(layer.density_g_cm3, f"{where}.density_g_cm3", "g/cm3")
-    if layer.material == "lead":
-        return LayerResult("lead", thickness, density, thickness, "lead: its own thickness")
     building = next((m for m in data.building_materials if m.key == layer.material), None)
     if building is not None:
         return _building_layer(data, building, thickness, density, voltage_kV)
     if density is not None:
-        raise ShieldingError("a density applies to the building materials of App. 8 Table 3 only", field=where)
+        raise ShieldingError(
+            "a density applies to the building materials of App. 8 Table 3 only", field=f"{where}.density_g_cm3"
+        )
+    if layer.material == "lead":
+        return LayerResult("lead", thickness, None, thickness, "lead: its own thickness")
     plastic = next((p for p in data.lead_plastic if p.key == layer.material), None)
     if plastic is not None:
         sheets = thickness / exact(plastic.thickness_mm)
@@ -520,11 +523,25 @@ def calculate_barrier(barrier: BarrierInput, profile_id: str = DEFAULT_PROFILE_I
         k_r, note = radiation_output(data, voltage)
         notes.append(note)
 
+    cabin = None
+    if barrier.cabin_attenuation is not None:
+        cabin = _positive(barrier.cabin_attenuation, "cabin_attenuation", "")
+        if cabin < 1:
+            raise ShieldingError(f"must be >= 1, got {barrier.cabin_attenuation}", field="cabin_attenuation")
+        if barrier.beam != "scatter":
+            raise ShieldingError(
+                "p.65: an apparatus with a protective cabin is calculated for scatter only", field="beam"
+            )
     beam = next(b for b in data.beams if b.key == barrier.beam)
     N = exact(beam.N)
     notes.append(Note("App. 5", f"N = {beam.N:g}: {beam.text}"))
     formula = data.formula
     D0 = exact(formula.mGy_to_uGy) * k_r * workload * N / (exact(formula.hours_per_week) * distance**2)
+    if cabin is not None:
+        D0 /= cabin
+        notes.append(
+            Note("App. 6 note 1", f"D0 divided by the protective cabin's attenuation {_fmt(cabin)} (its documentation)")
+        )
     dmd = exact(category.dmd_uGy_h)
     notes.append(
         Note(f"App. 7 row {category.number}", f"DMD = {category.printed.split(' | ')[0]} µGy/h: {category.description}")

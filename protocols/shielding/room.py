@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Annotated, Any, Literal
@@ -18,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from ..errors import ShieldingError
 from ..profiles import DEFAULT_PROFILE_ID
+from ..profiles import _key_path as _key_path  # the profiles' key-path rendering of pydantic errors
+from ..profiles.models import _unique as _unique  # one duplicate-key rule for every data file
 from .barrier import BarrierInput, BarrierResult, Layer, Note, calculate_barrier
 from .models import Beam
 
@@ -39,6 +40,8 @@ class RoomApparatus(_Model):
     K_R: Positive | None = None
     workload_mA_min_per_week: Positive | None = None
     anode_voltage_kV: Positive | None = None
+    # a fluorograph's protective cabin: its attenuation factor from the apparatus documentation (App. 6 note 1)
+    cabin_attenuation: Annotated[float, Field(ge=1, allow_inf_nan=False)] | None = None
 
 
 class RoomLayer(_Model):
@@ -86,21 +89,6 @@ class RoomDesign(_Model):
 
     def barrier(self, barrier_id: str) -> RoomBarrier | None:
         return next((b for b in self.barriers if b.id == barrier_id), None)
-
-
-def _unique(what: str, keys: Iterable[str]) -> None:
-    seen: set[str] = set()
-    for key in keys:
-        if key in seen:
-            raise ValueError(f"{what}: duplicate id {key!r}")
-        seen.add(key)
-
-
-def _key_path(loc: Iterable[int | str]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
 
 
 def parse_room_text(text: str, source: str) -> RoomDesign:
@@ -233,6 +221,7 @@ def calculate_room(design: RoomDesign, *, source: str = "room") -> RoomResult:
                         anode_voltage_kV=a.anode_voltage_kV,
                         layers=layers,
                         towards=barrier.towards,
+                        cabin_attenuation=a.cabin_attenuation,
                     ),
                     design.profile,
                 )

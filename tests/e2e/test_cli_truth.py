@@ -33,7 +33,7 @@ def test_an_unknown_channel_or_rule_is_refused_at_once(cfg: Path, run_cli) -> No
     assert out.stderr == "radsurvey: error: channel 'hall' has no alarm rules (channels with rules: desk)\n"
     out = run_cli("alarms", "ack", "desk", "--rule", "twa", "--by", "me", "--journal", str(cfg.parent / "j.sqlite"))
     assert out.returncode == 2  # the journal's last run names its config: known without --config
-    assert "channel 'desk' has no rule 'twa' (its rules: instant, journal_write)" in out.stderr
+    assert "channel 'desk' has no rule 'twa' (its rules: instant, journal_damaged, journal_write)" in out.stderr
     assert store.ack_requests(cfg.parent / "j.sqlite") == []  # nothing was queued
 
 

@@ -290,3 +290,84 @@ def test_show_lists_the_register_with_the_instrument_driver(run_cli, facility: P
     inst = data["instruments"][0]
     assert inst["expired"] is False and inst["fitness"]["driver"] == "gmc" and inst["fitness"]["known"] is True
     assert data["apparatus"][0]["gen_number"] == "GEN-77"
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", ["Facility file", "What is due", "does not comply", "on hold"]),
+        ("ru", ["Дело учреждения", "Сроки контроля", "не соответствует", "эксплуатация запрещена"]),
+        ("kk", ["Мекеме ісі", "Бақылау мерзімдері"]),
+        ("fa", ["پرونده مرکز", "موارد سررسید", 'dir="rtl"']),
+        ("ro", ["Dosarul unității", "Termene de control"]),
+    ],
+)
+def test_the_facility_file_is_printed_in_the_reports_five_languages(
+    run_cli,
+    tmp_path: Path,
+    facility: Path,
+    lang: str,
+    words: list[str],  # type: ignore[no-untyped-def]
+) -> None:
+    assert (
+        file(run_cli, tmp_path, facility, survey(TODAY - timedelta(days=2), complies=False, survey_id="S-9")).returncode
+        == 0
+    )
+    out = run_cli("facility", "report", "--lang", lang, "--out", f"f-{lang}.html", "--db", str(facility))
+    assert out.returncode == 0, out.stderr
+    html = (tmp_path / f"f-{lang}.html").read_text(encoding="utf-8")
+    for word in words:
+        assert word in html
+    assert "S-9" in html and "R500-06-1187" in html and "GEN-77" in html
+
+
+def test_the_facility_file_as_pdf_lists_the_survey_history_and_holds(run_cli, tmp_path: Path, facility: Path) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+
+    assert (
+        file(run_cli, tmp_path, facility, survey(TODAY - timedelta(days=2), complies=False, survey_id="S-9")).returncode
+        == 0
+    )
+    out = run_cli("facility", "report", "--format", "pdf", "--out", "f.pdf", "--db", str(facility), timeout_s=180)
+    assert out.returncode == 0, out.stderr
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(tmp_path / "f.pdf"), "-"], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    assert "Facility file" in text and "S-9" in text and "survey S-9 does not comply" in text
+    assert "new apparatus R-500" in text
+
+
+def test_an_inspection_below_the_app10_minimum_cannot_pass(run_cli, facility: Path) -> None:  # type: ignore[no-untyped-def]
+    before = dump(facility)
+    inspect = ("facility", "equipment", "inspect", "apron-1", "--date", TODAY.isoformat(), "--lead-mm", "0.3")
+    out = run_cli(*inspect, "--result", "pass", "--db", str(facility))
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "radsurvey: error: lead_equivalent_mm: apron-1: 0.3 mm Pb is below the minimum 0.35 mm of"
+        " apron_one_sided_heavy (App. 10 Table 2, L4539-4542 (kk L9429-9431); p.69): record --result fail"
+    ]
+    assert dump(facility) == before
+    assert run_cli(*inspect, "--result", "fail", "--db", str(facility)).returncode == 0
+    rows = json.loads(run_cli("facility", "equipment", "due", "--format", "json", "--db", str(facility)).stdout)
+    assert rows[0]["last_result"] == "fail" and rows[0]["period_months"] == 3
+    assert rows[0]["period_source"].startswith("ir-1973-limits: 001:Art 12(c)")
+
+
+def test_an_item_registered_below_its_app10_minimum_is_refused(run_cli, facility: Path) -> None:  # type: ignore[no-untyped-def]
+    out = run_cli(
+        "facility",
+        "equipment",
+        "add",
+        "collar-9",
+        "--kind",
+        "collar",
+        "--lead-mm",
+        "0.2",
+        "--app10",
+        "collar_heavy",
+        "--db",
+        str(facility),
+    )
+    assert out.returncode == 2
+    assert "collar-9: 0.2 mm Pb is below the minimum 0.35 mm of collar_heavy" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1

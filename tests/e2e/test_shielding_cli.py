@@ -131,3 +131,32 @@ def test_room_pdf_needs_out_and_a_missing_file_is_named(run_cli, tmp_path) -> No
     assert out.returncode == 2 and "--format pdf needs --out FILE" in out.stderr
     missing = run_cli("shielding", "room", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and "nope.toml: file not found" in missing.stderr
+
+
+def test_evaluate_reads_the_shielding_design_beside_the_survey_or_from_design(run_cli, tmp_path) -> None:
+    import shutil
+
+    from .conftest import REPO
+
+    survey = json.loads((REPO / "protocols" / "examples" / "worked-example.json").read_text(encoding="utf-8"))
+    survey["points"][1]["barrier"] = "W1"
+    shutil.copy(REPO / "protocols" / "examples" / "shielding-room.toml", tmp_path / "room.toml")
+    path = tmp_path / "survey.json"
+    path.write_text(json.dumps({**survey, "shielding_design": "room.toml"}), encoding="utf-8")
+    out = run_cli("evaluate", str(path), "--format", "json", cwd=REPO)  # relative to the survey, not the cwd
+    assert out.returncode == 0, out.stderr
+    s1 = json.loads(out.stdout)["points"][1]
+    assert s1["design"]["predicted_effective_uSv_h"] == 0.625
+    path.write_text(json.dumps(survey), encoding="utf-8")
+    given = json.loads(
+        run_cli("evaluate", str(path), "--format", "json", "--design", str(tmp_path / "room.toml")).stdout
+    )
+    assert given["points"][1]["design"] == s1["design"]
+    table = run_cli(
+        "evaluate", str(path), "--format", "table", "--design", str(tmp_path / "room.toml"), env={"COLUMNS": "200"}
+    )
+    row = next(line for line in table.stdout.splitlines() if line.strip().startswith("S1") and "W1" in line)
+    assert row.split()[-2:] == ["0.625", "0.4115"]  # predicted beside measured E
+    missing = run_cli("evaluate", str(path), "--design", str(tmp_path / "nope.toml"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1
+    assert "shielding_design: " in missing.stderr and "nope.toml: file not found" in missing.stderr

@@ -97,6 +97,8 @@ def test_decimal_comma_text_at_enter_kind_from_category_in_band_heights_and_summ
     answer(child, r"Heights above the floor, cm" + default("80 120"), "75 125")  # within +-20 cm
     answer(child, r"Anode current, mA", "4,0")
     answer(child, r"Anode voltage, kV", "100")
+    child.expect(r"E by formula \(3\): E = 0\.25 \* \(D80 \+ 0\.5\*D120\)")  # before the first reading
+    answer(child, r"Switch the X-ray apparatus ON at 100 kV, 4 mA", "")
     answer(child, r"Place the probe at 75 cm.*Press Enter when ready", "12.5")
     child.expect(r"'12\.5' was not used: this step waits for Enter alone")
     answer(child, r"Place the probe at 75 cm.*Press Enter when ready", "")
@@ -149,6 +151,7 @@ def test_simulated_meter_survey_mode_formula3_option_and_k_at_a_dwelling(tmp_pat
     child.expect(r"K is an attenuation factor > 0")
     answer(child, r"Design attenuation factor K", "12,5")
     answer(child, r"Source of K", "project 12-2007, sheet 4")
+    answer(child, r"Switch the X-ray apparatus ON", "")
     for height in (80, 120):
         answer(child, f"Place the probe at {height} cm", "")
         child.expect(rf"D1 at {height} cm: mean ([0-9.]+) uGy/h")

@@ -86,6 +86,11 @@ def capture_heights(child: pexpect.spawn, heights: list[int]) -> None:
         child.expect(rf"at {h} cm: mean")
 
 
+def beam_on(child: pexpect.spawn) -> None:
+    """The apparatus goes ON before the first point measured in a sitting (the background asked OFF)."""
+    answer(child, r"Switch the X-ray apparatus ON", "")
+
+
 def define_point(child: pexpect.spawn, pid: str, room: str, category: str, kind: str, first: bool = False) -> None:
     answer(child, r"Add (the first|a) measurement point\?", "y")
     answer(child, r"Point id", pid)
@@ -96,6 +101,8 @@ def define_point(child: pexpect.spawn, pid: str, room: str, category: str, kind:
     answer(child, r"Heights above the floor, cm", "")  # accept the proposed heights
     answer(child, r"Anode current, mA", "4")
     answer(child, r"Anode voltage, kV", "100")
+    if first:
+        beam_on(child)
 
 
 @pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
@@ -157,6 +164,7 @@ def test_guided_survey_survives_sigkill_and_resumes_to_a_report(tmp_path: Path) 
         env,
     )
     child.expect(r"Resuming: 3 background readings, 2 points")
+    beam_on(child)  # a new sitting: asked again
     capture_heights(child, [120])  # W1 continues where it stopped: 80 cm is not measured again
     child.expect(r"Point W1|E = ")
     define_point(child, "A1", "office above", "2", "above")
@@ -213,7 +221,7 @@ def test_readings_typed_by_hand_with_a_retake_after_a_wide_spread(tmp_path: Path
     child = spawn(["survey", "start", "--plan", str(plan), "--id", "HAND"], env)
     for value in ("0.10", "0.12", "0.11"):
         answer(child, r"background: reading \d, uGy/h", value)
-    define_point(child, "A1", "office above", "2", "above")
+    define_point(child, "A1", "office above", "2", "above", first=True)
     answer(child, "Place the probe at 80 cm", "")
     for value in ("10", "50", "10"):
         answer(child, r"A1 80 cm: reading \d, uGy/h", value)
@@ -281,7 +289,7 @@ def test_guided_survey_with_a_gmc_meter_on_a_pty_survives_sigkill(tmp_path: Path
         answer(child, "Switch the X-ray apparatus off", "")
         child.expect(r"Background: mean [0-9.]+ uGy/h")
         device.cpm = 6000  # beam on: 60 uSv/h at the probe
-        define_point(child, "R1", "procedure room", "1", "workplace")
+        define_point(child, "R1", "procedure room", "1", "workplace", first=True)
         capture_heights(child, [30, 80, 120, 160])
         child.expect(r"PASS|FAIL")
         define_point(child, "W1", "corridor", "3", "wall")
@@ -294,6 +302,7 @@ def test_guided_survey_with_a_gmc_meter_on_a_pty_survives_sigkill(tmp_path: Path
             ["survey", "resume", "GMC", *meter, "--report", str(tmp_path / "report.json"), "--format", "json"], env
         )
         child.expect(r"Resuming: 3 background readings, 2 points")
+        beam_on(child)
         capture_heights(child, [120])
         define_point(child, "A1", "office above", "2", "above")
         capture_heights(child, [80])
@@ -467,10 +476,13 @@ def test_heights_with_cm_and_a_zero_current_are_handled_at_the_prompt(tmp_path: 
     answer(child, r"Heights above the floor, cm", "eighty")
     child.expect(r"'eighty' is not a height in whole centimetres")
     answer(child, r"Heights above the floor, cm", "80 cm")
+    answer(child, r"Anode current, mA", "-4")
+    child.expect(r"The anode current must be a number > 0 mA \(formula 1 divides by it\), got -4\.0")
     answer(child, r"Anode current, mA", "0")
-    child.expect(r"The anode current must be a number > 0 mA")
+    child.expect(r"The anode current must be a number > 0 mA \(formula 1 divides by it\), got 0\.0")
     answer(child, r"Anode current, mA", "4")
     answer(child, r"Anode voltage, kV", "")
+    beam_on(child)
     answer(child, "Place the probe at 80 cm", "")
     for value in ("10", "10.1", "9.9"):
         answer(child, r"A1 80 cm: reading \d, uGy/h", value)
@@ -597,6 +609,7 @@ def test_resume_strict_refuses_beam_conditions_outside_p15_like_start(tmp_path: 
         answer(child, r"Anode voltage, kV", "100")
     else:
         child.expect(rf"warning: point {finding}")
+    beam_on(child)
     answer(child, "Place the probe at 80 cm", "")
     for value in ("10", "10.1", "9.9"):
         answer(child, r"W1 80 cm: reading \d, uGy/h", value)
@@ -610,3 +623,79 @@ def test_resume_strict_refuses_beam_conditions_outside_p15_like_start(tmp_path: 
     )
     (point,) = json.loads(shown.stdout)["survey"]["points"]
     assert point["anode_voltage_kV"] == (100 if strict else 90)
+
+
+@pytest.mark.skipif(RADSURVEY is None, reason="radsurvey is not installed in this environment")
+def test_a_plan_from_an_exported_survey_carries_no_history_and_the_kind_follows_the_category(tmp_path: Path) -> None:
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    env = {
+        **os.environ,
+        "NO_COLOR": "1",
+        "COLUMNS": "220",
+        "RADSURVEY_SURVEY_JOURNAL": str(tmp_path / "surveys.sqlite"),
+        "RADSURVEY_PROFILE": str(tmp_path / "no-profile.toml"),
+    }
+    # The old survey: a retake (audit trail) typed by hand, then a sitting with a meter not among its instruments.
+    child = spawn(["survey", "start", "--plan", str(plan), "--id", "OLD"], env)
+    for value in ("0.10", "0.12", "0.11"):
+        answer(child, r"background: reading \d, uGy/h", value)
+    define_point(child, "A1", "office above", "2", "above", first=True)
+    answer(child, "Place the probe at 80 cm", "")
+    for value in ("10", "50", "10"):
+        answer(child, r"A1 80 cm: reading \d, uGy/h", value)
+    answer(child, r"Retake these readings\?", "y")
+    answer(child, "Place the probe at 80 cm", "")
+    for value in ("40.1", "39.9", "40.0"):
+        answer(child, r"A1 80 cm: reading \d, uGy/h", value)
+    answer(child, r"Add a measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "n")
+    child.expect(pexpect.EOF)
+    child.close()
+    child = spawn(["survey", "resume", "OLD", *METER], env)
+    child.expect(r"warning: connected meter .* serial SIM-0001 is not among the recorded instruments")
+    answer(child, r"Add a measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "y")
+    answer(child, r"Write the report now\?", "n")
+    child.expect(pexpect.EOF)
+    child.close()
+    exported = tmp_path / "OLD.json"
+    subprocess.run([RADSURVEY, "survey", "export", "OLD", "--out", str(exported)], env=env, check=True)
+    old = json.loads(exported.read_text(encoding="utf-8"))["metadata"]
+    assert old["audit"] and any("SIM-0001" in w for w in old["warnings"])
+
+    # A new survey planned from the export, typed by hand: none of that history, and a wall point after an
+    # "above" point of the same category is offered "wall" (formula 3), shown before its first reading.
+    child = spawn(["survey", "start", "--plan", str(exported), "--id", "NEW"], env)
+    child.expect(r"note: .*OLD\.json: its audit trail \(1 entry\), its 1 warning, its measuring times stay with")
+    answer(child, r"Position of the probe in the room", "")  # A1 comes from the plan, with its readings
+    answer(child, r"Add a measurement point\?", "y")
+    answer(child, r"Point id", "W1")
+    answer(child, r"Room / location", "registry")
+    answer(child, r"Position of the probe in the room", "")
+    answer(child, r"Room category \(App\. 14 Table 2\)", "2")
+    answer(child, r"Kind of point.*\(wall\)", "")  # Enter: the category's kind, not A1's "above"
+    answer(child, r"Heights above the floor, cm", "")
+    answer(child, r"Anode current, mA", "4")
+    answer(child, r"Anode voltage, kV", "100")
+    child.expect(r"E by formula \(3\): E = 0\.25 \* \(D80 \+ 0\.5\*D120\)")
+    beam_on(child)
+    for height in (80, 120):
+        answer(child, f"Place the probe at {height} cm", "")
+        for value in ("1.0", "1.1", "0.9"):
+            answer(child, rf"W1 {height} cm: reading \d, uGy/h", value)
+    answer(child, r"Add a measurement point\?", "n")
+    answer(child, r"Finish the survey and evaluate it\?", "y")
+    answer(child, r"Write the report now\?", "n")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    shown = subprocess.run(
+        [RADSURVEY, "survey", "show", "NEW", "--json"], env=env, capture_output=True, text=True, check=True
+    )
+    new = json.loads(shown.stdout)
+    assert new["survey"]["metadata"]["audit"] == []
+    assert not any("SIM-0001" in w for w in new["survey"]["metadata"]["warnings"])
+    w1 = next(p for p in new["survey"]["points"] if p["id"] == "W1")
+    assert w1["kind"] == "wall"
+    assert next(p for p in new["evaluation"]["points"] if p["id"] == "W1")["formula"] == "3"

@@ -142,7 +142,9 @@ def test_udev_rules_name_the_known_meters_for_group_dialout() -> None:
     text = units.path("99-radsurvey.rules").read_text()
     assert 'ATTRS{idVendor}=="1a86", ATTRS{idProduct}=="7523"' in text
     assert 'ATTRS{idVendor}=="0483", ATTRS{idProduct}=="5740"' in text
-    assert text.count('GROUP="dialout"') == 2 and 'SYMLINK+="radsurvey/' in text
+    # RadiaCode: a USB bulk device, only given to the group (the driver finds it by id and serial)
+    assert 'SUBSYSTEM=="usb", ATTRS{idVendor}=="0483", ATTRS{idProduct}=="f123", GROUP="dialout"' in text
+    assert text.count('GROUP="dialout"') == 3 and 'SYMLINK+="radsurvey/' in text
 
 
 def test_udev_rules_match_every_serial_tty_kind() -> None:

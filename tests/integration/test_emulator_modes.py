@@ -37,7 +37,7 @@ async def test_driver_reads_the_mode_with_no_extra_option(mode: Mode) -> None:
 
 
 def test_every_emulator_with_modes_is_covered() -> None:
-    assert {m.driver for m in MODES} == {"gmc", "radpro", "ascii", "scpi"}
+    assert {m.driver for m in MODES} == {"gmc", "radpro", "ascii", "scpi", "radiacode"}
 
 
 async def test_the_gmc_driver_on_rad_pro_says_to_use_the_radpro_driver() -> None:
@@ -96,6 +96,7 @@ FOREIGN_OPTIONS = {
     "radpro": {"timeout_s": 0.3},
     "ascii": {"profile": "mightyohm", "timeout_s": 0.5},
     "scpi": {"timeout_s": 0.3},
+    "radiacode": {"timeout_s": 0.5},
 }
 
 

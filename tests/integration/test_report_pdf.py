@@ -399,3 +399,22 @@ def test_table_words_are_printed_whole(stress_pdfs: dict[str, tuple[Path, Path]]
         words += [w for w in re.findall(r"\w[\w\-]*\w", _(label).replace(ZWNJ, "")) if len(w) > 3]
     missing = [w for w in words if not re.search(rf"(?<!\w){re.escape(w)}(?!\w)", text)]
     assert missing == []
+
+
+def test_report_format_pdf_without_out_writes_the_file_the_survey_offers(
+    doc: dict, chromium: str, tmp_path: Path
+) -> None:
+    import sys
+
+    (tmp_path / "WE.json").write_text(json.dumps(doc), encoding="utf-8")
+    radsurvey = str(Path(sys.executable).parent / "radsurvey")
+    out = subprocess.run(
+        [radsurvey, "report", "WE.json", "--format", "pdf", "--lang", "ru"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "" and out.stderr.strip().endswith("WE-ru.pdf")
+    assert "(A4)" in pdf_pages(tmp_path / "WE-ru.pdf")[1]

@@ -68,3 +68,28 @@ def test_the_room_document_prints_every_barrier_in_each_language(
     assert insufficient in text  # D1, 0.5 mm of lead where 0.9 mm is needed, and the conclusion
     assert lead in text  # W1's required lead
     assert paragraphs in text and "p.66" in text and "App. 7 row 5" in text
+
+
+def test_the_survey_report_shows_the_designs_predicted_e_beside_the_measured(tmp_path: Path) -> None:
+    import json
+
+    from radsurvey.daemon.report import write_report
+
+    try:
+        find_chromium()
+    except ReportError as err:
+        pytest.fail(f"{err} (the PDF tests need the Debian package 'chromium')")
+    examples = resources.files("radsurvey.protocols.examples")
+    doc = json.loads(examples.joinpath("worked-example.json").read_text(encoding="utf-8"))
+    room = tmp_path / "room.toml"
+    room.write_text(ROOM.read_text(encoding="utf-8"), encoding="utf-8")
+    doc.update(id="WE", shielding_design=str(room))
+    doc["points"][1]["barrier"] = "W1"
+    out = write_report(doc, tmp_path / "report.pdf", fmt="pdf", lang="ru")
+    text = squash(pdf_text(out))
+    assert "Проект защиты, ограждение W1 (Procedure room 12)" in text
+    # predicted E = 0.5 * 75 000 / 60 000 = 0.625; measured E at S1 = 0.411458 (printed to the report's rounding)
+    predicted = text.split("E по проекту защиты, мкЗв/ч", 1)[1]
+    assert predicted.lstrip().startswith("0,625")
+    measured = predicted.split("E по измеренной мощности дозы, мкЗв/ч", 1)[1]
+    assert measured.lstrip().startswith("0,41")

@@ -91,6 +91,7 @@ async def test_each_point_reaches_mqtt_and_influxdb_while_the_survey_is_still_ru
             await answer(r"Heights above the floor, cm", "")
             await answer(r"Anode current, mA", "4")
             await answer(r"Anode voltage, kV", "100")
+            await answer(r"Switch the X-ray apparatus ON", "")
             await answer(r"Place the probe at 80 cm", "")
             for value in ("40.1", "39.9", "40.0"):
                 await answer(r"A1 80 cm: reading \d, uGy/h", value)

@@ -33,19 +33,29 @@ def _surveys(path: Path) -> list[dict[str, Any]]:
 
 
 async def surveys_api(request: web.Request) -> web.Response:
+    """The survey sessions of this machine's journal, and every survey filed in the facility record."""
+    from .facility import facility_path, filed_surveys
+
     console: Console = request.app[CONSOLE]
-    return json_ok({"surveys": await asyncio.to_thread(_surveys, console.journal_path)})
+    return json_ok(
+        {
+            "surveys": await asyncio.to_thread(_surveys, console.journal_path),
+            "filed": await asyncio.to_thread(filed_surveys, facility_path(console)),
+        }
+    )
 
 
 async def surveys_page(request: web.Request) -> web.Response:
     console: Console = request.app[CONSOLE]
     from ...report import FORMATS
     from ...report.i18n import LANGUAGES
+    from .facility import facility_path, filed_surveys
 
     return console.page(
         request,
         "surveys.html.j2",
         surveys=await asyncio.to_thread(_surveys, console.journal_path),
+        filed=await asyncio.to_thread(filed_surveys, facility_path(console)),
         formats=FORMATS,
         report_langs=LANGUAGES,
     )
@@ -83,9 +93,16 @@ async def survey_report(request: web.Request) -> web.StreamResponse:
 
     def _document() -> dict[str, Any]:
         from ...survey.store import SurveyStore
+        from .facility import facility_path, filed_document
 
         with SurveyStore(console.journal_path) as store:
-            return store.get(survey_id).document()
+            if store.exists(survey_id):
+                return store.get(survey_id).document()
+        filed = filed_document(facility_path(console), survey_id)  # a survey filed in the facility record
+        if filed is not None:
+            return filed
+        with SurveyStore(console.journal_path) as store:
+            return store.get(survey_id).document()  # the journal's "no survey ..." error
 
     def _render(doc: dict[str, Any]) -> bytes:
         source = f"survey {survey_id}"

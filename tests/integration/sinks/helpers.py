@@ -285,9 +285,9 @@ def record_influx_delivery(running: RunningDaemon) -> list[int]:
     accepted: list[int] = []
     post = sink._post  # type: ignore[attr-defined]
 
-    def recording(body: str) -> None:
+    def recording(body: bytes) -> None:
         post(body)
-        for line in body.split("\n"):
+        for line in body.decode().split("\n"):
             if line.startswith("reading,") and (m := _READING_SEQ.search(line)):
                 accepted.append(int(m.group(1)))
 

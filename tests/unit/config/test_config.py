@@ -268,3 +268,12 @@ def test_an_unknown_driver_option_lists_the_valid_keys_and_the_nearest() -> None
     assert problem.message.startswith("unknown key (did you mean 'dead_time_s'?); valid keys: ")
     valid = problem.message.partition("valid keys: ")[2].split(", ")
     assert {"id", "driver", "poll_interval_s", "connection", "port", "usb", "sensitivity_cpm_per_uSv_h"} <= set(valid)
+
+
+def test_a_twa_window_longer_than_a_working_day_is_refused_naming_the_rule() -> None:
+    # Issue 21 §3: DMD_E is a rate over the 30-hour week; a week-long mean dilutes it (10 -> 1.79 uSv/h).
+    channel = {**MINIMAL["channels"][0], "alarms": [{"kind": "twa", "window_s": 8 * 3600 + 1}]}
+    problems = problems_of({**MINIMAL, "channels": [channel]})
+    assert "channels[c1].alarms[0].window_s" in problems or "window_s" in problems
+    assert "28800" in problems
+    parse_config({**MINIMAL, "channels": [{**channel, "alarms": [{"kind": "twa", "window_s": 8 * 3600}]}]}, environ={})

@@ -290,7 +290,7 @@ async def test_a_journal_size_rule_without_max_bytes_takes_the_retention_limit(t
     cfg = make_config(tmp_path, rules, retention={"max_size_mb": 2000})
     async with running(cfg, Clock(T0)) as (_, service):
         # beside the daemon's own journal_write rule
-        assert list(service.by_key) == [("desk", "disk"), ("desk", "journal_write")]
+        assert list(service.by_key) == [("desk", "disk"), ("desk", "journal_write"), ("desk", "journal_damaged")]
         rule = service.by_key["desk", "disk"]
         assert (rule.name, rule.machine.level, rule.machine.warning_level) == ("disk", 2e9, 1e9)
 

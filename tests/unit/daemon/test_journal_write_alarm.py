@@ -26,4 +26,4 @@ async def test_a_failing_commit_is_a_fault_at_once_and_a_good_one_clears_it(tmp_
     got = [(e["rule"], e["state"]) for e in events(cfg) if e["rule"] == "journal_write"]
     # Both events are journaled once the journal writes again (the fault was held, not dropped).
     assert got == [("journal_write", "fault"), ("journal_write", "normal")]
-    assert store.ack_targets(cfg) == {"desk": {"instant", "journal_write"}}
+    assert store.ack_targets(cfg) == {"desk": {"instant", "journal_write", "journal_damaged"}}

@@ -88,3 +88,36 @@ def test_legacy_units_use_the_stated_factor() -> None:
     s = channel().process(reading(1.0, unit="mR/h"), 1)
     assert s.value_uGy_h == pytest.approx(8.76)
     assert s.corrections[0]["note"] == "1 mR = 8.76 uGy air kerma"
+
+
+def test_a_channels_plausible_range_comes_from_config_then_the_meters_model_then_our_ceiling(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from radsurvey.daemon.pipeline import implausible, plausible_range
+    from radsurvey.drivers import models
+
+    cfg = channel().cfg
+    assert plausible_range(cfg, "gmc", "GMC-320Re 4.26") == (0.0, 1e7, "radsurvey's default ceiling")
+    # A model whose table gives its range maximum (none of the shipped tables does yet).
+    known = models.InstrumentModel(
+        driver="gmc", model="GMC-test", identity_prefixes=("GMC-test",), detector="GM tube",
+        detector_kind=models.DetectorKind.GM_TUBE, energy_min_keV=None, energy_max_keV=None,
+        dose_rate_uSv_h_min=0.01, dose_rate_uSv_h_max=1000.0, pulsed_field_ok=False, source="its manual",
+    )  # fmt: skip
+    monkeypatch.setattr(models, "models_of", lambda driver: (known,))
+    assert plausible_range(cfg, "gmc", "GMC-test v1") == (0.0, 1000.0, "the range of GMC-test (its manual)")
+    own = channel(plausible_uSv_h=(0.0, 50.0)).cfg
+    assert plausible_range(own, "gmc", "GMC-test v1") == (0.0, 50.0, "channels[c1].plausible_uSv_h")
+    lo, hi, source = plausible_range(own, None, None)
+    assert implausible(reading(49.0), lo, hi, source) is None
+    why = implausible(reading(51.0), lo, hi, source)
+    assert why == "51 uGy/h is outside the plausible 0-50 (channels[c1].plausible_uSv_h)"
+    assert implausible(reading(-0.001), lo, hi, source) is not None
+    assert implausible(reading(float("nan")), lo, hi, source) is not None
+    assert implausible(reading(1e300, unit="cpm"), lo, hi, source) is None  # counts: not judged as a dose rate
+
+
+@pytest.mark.parametrize("bad", [(-1.0, 5.0), (5.0, 5.0), (0.0, float("inf"))])
+def test_a_plausible_range_must_be_a_finite_min_below_max(bad: tuple[float, float]) -> None:
+    with pytest.raises(ValueError, match="0 <= min < max"):
+        channel(plausible_uSv_h=bad)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 
 import pytest
 
 from radsurvey.config.schema import MeterConfig
 from radsurvey.drivers.base import Driver, MeterIdentity, Quantity, Reading, utc_now
 from radsurvey.drivers.errors import MeterGone
-from radsurvey.drivers.runner import Backoff, FrozenWatch, MeterState, run_meter, stale_after_s
+from radsurvey.drivers.runner import FrozenWatch, MeterState, run_meter, stale_after_s
+from radsurvey.protocols.backoff import Backoff
 from radsurvey.protocols.errors import ConfigError
 
 
 def test_backoff_doubles_up_to_its_cap() -> None:
-    assert list(itertools.islice(Backoff(0.5, 3.0).delays(), 6)) == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    backoff = Backoff(0.5, 3.0)
+    assert [backoff.take() for _ in range(6)] == [0.5, 1.0, 2.0, 3.0, 3.0, 3.0]
+    backoff.reset()
+    assert backoff.take() == 0.5
 
 
 def test_frozen_needs_the_same_value_for_long_enough() -> None:

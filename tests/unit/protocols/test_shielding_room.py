@@ -61,7 +61,7 @@ def test_the_json_document_lists_every_barrier_with_its_apparatus() -> None:
             ('material = "concrete", thickness_mm = 200', 'material = "wood", thickness_mm = 200'),
             "room.toml: barriers[C1].exposure[0].layers[wood].material: unknown material 'wood'",
         ),
-        (('id = "W2"', 'id = "W1"'), "barriers: duplicate id 'W1'"),
+        (('id = "W2"', 'id = "W1"'), "barriers: duplicate key 'W1'"),
     ],
 )
 def test_bad_room_files_are_one_line_naming_the_field(change: tuple[str, str], message: str) -> None:
@@ -70,3 +70,28 @@ def test_bad_room_files_are_one_line_naming_the_field(change: tuple[str, str], m
     with pytest.raises(ShieldingError) as caught:
         room(EXAMPLE.replace(old, new, 1))
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_fluorograph_with_a_protective_cabin_is_scatter_only_and_divides_d0_by_the_cabin() -> None:
+    text = EXAMPLE.replace('type = "fluoroscopy"', 'type = "fluorography_film"\ncabin_attenuation = 10', 1)
+    w1 = {b.barrier.id: b for b in room(text).barriers}["W1"]
+    fluoro = dict(w1.results)["fluoro"]
+    # scatter at 3 m: D0 = 1000 * 9 * 1000 * 0.05 / (30 * 9) = 1666.67, / 10 for the cabin
+    assert fluoro.D0_uGy_h == Fraction(5000, 3) / 10
+    assert any(n.paragraph == "App. 6 note 1" for n in fluoro.notes)
+    primary = text.replace(
+        '{ apparatus = "fluoro", distance_m = 3, beam = "scatter" }',
+        '{ apparatus = "fluoro", distance_m = 3, beam = "primary" }',
+    )
+    with pytest.raises(ShieldingError, match=r"barriers\[W1\].exposure\[1\].beam: p.65"):
+        room(primary)
+
+
+def test_a_density_is_refused_for_lead() -> None:
+    text = EXAMPLE.replace(
+        '{ material = "lead", thickness_mm = 1 }', '{ material = "lead", thickness_mm = 1, density_g_cm3 = 11.3 }'
+    )
+    with pytest.raises(
+        ShieldingError, match=r"layers\[lead\].density_g_cm3: a density applies to the building materials"
+    ):
+        room(text)

@@ -205,7 +205,7 @@ def test_text_at_an_enter_prompt_is_named() -> None:
     assert said == "'12.5' was not used: this step waits for Enter alone; readings are asked for next"
 
 
-def test_the_kind_offered_follows_the_category_unless_the_previous_point_had_it() -> None:
+def test_the_kind_offered_follows_the_category_as_docs_survey_says() -> None:
     assert [default_kind(c) for c in range(1, 8)] == [
         "workplace",
         "wall",
@@ -215,8 +215,7 @@ def test_the_kind_offered_follows_the_category_unless_the_previous_point_had_it(
         "territory",
         "wall",
     ]
-    assert default_kind(3, {"category": 3, "kind": "above"}) == "above"
-    assert default_kind(1, {"category": 3, "kind": "above"}) == "workplace"
+    assert default_kind("3") == "workplace"  # not a category number: the first kind
 
 
 def driver(name: str, **options: Any) -> Any:

@@ -1,0 +1,248 @@
+"""A damaged journal: found at open (``PRAGMA quick_check``), set aside, salvaged (``radsurvey journal recover``).
+
+* :func:`check` runs SQLite's ``quick_check`` on an open connection and raises :class:`JournalDamaged`
+  (one line naming the file and the recovery command) when it finds a problem.
+* :func:`set_aside` renames the damaged file (with its ``-wal``/``-shm``) to ``<name>.damaged-<UTC time>``:
+  the damaged bytes are always kept. The daemon then acquires into a fresh journal whose seqs continue
+  above the highest seq still readable in the damaged copy (:func:`readable_max_seq`), and the
+  ``journal_damaged`` alarm rule stays in ``fault`` while a damaged copy is waiting (:func:`waiting`).
+* :func:`salvage` copies every row SQLite can still read, table by table (rowid ranges halved around
+  unreadable pages), into a new journal with the same seqs, cursors, contexts and ids, then brings it to
+  the current schema. :func:`recover` is the command: the journal itself when it is damaged (it is
+  replaced by the salvage), else each damaged copy waiting beside it (into ``<copy>.recovered``); a
+  handled copy is renamed ``...damaged-<time>.handled`` (kept, no longer waiting).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import structlog
+
+from radsurvey.protocols.errors import JournalError
+
+from .schema import SEQ_TABLES, STORED_SEQ_TABLES, connect, migrate
+
+log = structlog.get_logger("radsurvey.journal")
+
+DAMAGED = ".damaged-"
+HANDLED = ".handled"
+SIDE_FILES = ("-wal", "-shm")
+
+
+class JournalDamaged(JournalError):
+    """The journal fails SQLite's quick_check."""
+
+
+def recovery_hint(path: Path) -> str:
+    return f"run 'radsurvey journal recover --journal {path}' (it keeps the damaged file)"
+
+
+def check(conn: sqlite3.Connection, path: Path) -> None:
+    """Raise :class:`JournalDamaged` unless ``PRAGMA quick_check`` says ok."""
+    try:
+        rows = [str(r[0]) for r in conn.execute("PRAGMA quick_check(5)").fetchall()]
+    except sqlite3.DatabaseError as err:
+        rows = [str(err)]
+    if rows != ["ok"]:
+        first = " ".join(rows[0].split())[:160] if rows else "no answer"
+        raise JournalDamaged(
+            f"journal is damaged (SQLite quick_check: {first}); {recovery_hint(path)}", source=str(path)
+        )
+
+
+def set_aside(path: Path) -> Path:
+    """Rename the damaged journal and its side files to ``<name>.damaged-<UTC time>``; the new name."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}{DAMAGED}{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}{DAMAGED}{stamp}-{n}")
+    _rename(path, target)
+    return target
+
+
+def _rename(path: Path, target: Path) -> None:
+    """Rename a journal file and its -wal/-shm beside it."""
+    path.rename(target)
+    for side in SIDE_FILES:
+        extra = path.with_name(path.name + side)
+        if extra.exists():
+            extra.rename(target.with_name(target.name + side))
+
+
+def waiting(path: Path) -> list[Path]:
+    """Damaged copies of the journal at ``path`` nobody has recovered yet."""
+    prefix = path.name + DAMAGED
+    return sorted(
+        p for p in path.parent.glob(prefix + "*") if not p.name.endswith((HANDLED, ".recovered", *SIDE_FILES))
+    )
+
+
+def readable_max_seq(path: Path) -> int:
+    """The highest seq still readable in a damaged journal (0 if none): a fresh journal continues above it."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.DatabaseError:
+        return 0
+    best = 0
+    try:
+        for table in (*STORED_SEQ_TABLES, *SEQ_TABLES, "sink_cursors"):
+            try:
+                row = conn.execute(f"SELECT MAX(seq) FROM {table}").fetchone()
+            except sqlite3.DatabaseError:
+                row = None
+            if row and row[0] is not None:
+                best = max(best, int(row[0]))
+        try:
+            row = conn.execute("SELECT MAX(last_seq) FROM uncommitted").fetchone()
+            if row and row[0] is not None:
+                best = max(best, int(row[0]))
+        except sqlite3.DatabaseError:
+            pass
+    finally:
+        conn.close()
+    return best
+
+
+@dataclass
+class Salvage:
+    """What :func:`salvage` copied: rows per table, and the rows (or tables) it could not read."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    unreadable_rows: int = 0
+    unreadable_tables: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
+def salvage(source: Path, target: Path) -> Salvage:
+    """Copy every row SQLite can read from ``source`` (damaged) into a new journal at ``target``."""
+    if target.exists():
+        raise JournalError("salvage target exists already", source=str(target))
+    try:
+        src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+        schema = src.execute(
+            "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%'"
+        ).fetchall()
+    except sqlite3.DatabaseError as err:
+        raise JournalError(
+            f"nothing can be salvaged: the journal's schema itself is unreadable ({err})", source=str(source)
+        ) from None
+    out = Salvage()
+    dst = connect(target)
+    try:
+        tables = [(name, sql) for kind, name, sql in schema if kind == "table"]
+        dst.execute("BEGIN")
+        for _, sql in tables:
+            dst.execute(sql)
+        for name, sql in tables:
+            copied = _copy_table(src, dst, name, without_rowid="WITHOUT ROWID" in sql.upper(), out=out)
+            out.rows[name] = copied
+        for kind, _, sql in schema:
+            if kind in ("index", "view", "trigger"):
+                dst.execute(sql)
+        dst.execute("COMMIT")
+        check(dst, target)
+        migrate(dst, target)  # a salvage of an older journal is brought to the current schema
+    except BaseException:
+        dst.close()
+        target.unlink(missing_ok=True)
+        for side in SIDE_FILES:
+            target.with_name(target.name + side).unlink(missing_ok=True)
+        raise
+    finally:
+        src.close()
+    dst.close()
+    return out
+
+
+def _copy_table(
+    src: sqlite3.Connection, dst: sqlite3.Connection, table: str, *, without_rowid: bool, out: Salvage
+) -> int:
+    quoted = '"' + table.replace('"', '""') + '"'
+    try:
+        columns = [str(r[1]) for r in src.execute(f"PRAGMA table_info({quoted})").fetchall()]
+    except sqlite3.DatabaseError:
+        out.unreadable_tables.append(table)
+        return 0
+    cols = ", ".join('"' + c.replace('"', '""') + '"' for c in columns)
+    if without_rowid:
+        try:
+            rows = src.execute(f"SELECT {cols} FROM {quoted}").fetchall()
+        except sqlite3.DatabaseError:
+            out.unreadable_tables.append(table)
+            return 0
+        dst.executemany(f"INSERT INTO {quoted} ({cols}) VALUES ({', '.join('?' * len(columns))})", rows)
+        return len(rows)
+    insert = f"INSERT INTO {quoted} (rowid, {cols}) VALUES ({', '.join('?' * (len(columns) + 1))})"
+    select = f"SELECT rowid, {cols} FROM {quoted} WHERE rowid BETWEEN ? AND ?"
+    try:
+        lo, hi = src.execute(f"SELECT MIN(rowid), MAX(rowid) FROM {quoted}").fetchone()
+    except sqlite3.DatabaseError:
+        lo, hi = 1, _last_rowid_probe(src, quoted)
+    if lo is None or hi is None:
+        return 0
+    copied = 0
+    ranges = [(int(lo), int(hi))]
+    while ranges:
+        a, b = ranges.pop()
+        try:
+            rows = src.execute(select, (a, b)).fetchall()
+        except sqlite3.DatabaseError:
+            if a == b:
+                out.unreadable_rows += 1
+                continue
+            mid = (a + b) // 2
+            ranges += [(mid + 1, b), (a, mid)]  # the lower half first
+            continue
+        dst.executemany(insert, rows)
+        copied += len(rows)
+    return copied
+
+
+def _last_rowid_probe(src: sqlite3.Connection, quoted: str) -> int:
+    """When MAX(rowid) cannot be read: the largest rowid reachable from the end, else a generous bound."""
+    try:
+        row = src.execute(f"SELECT rowid FROM {quoted} ORDER BY rowid DESC LIMIT 1").fetchone()
+        return int(row[0]) if row else 0
+    except sqlite3.DatabaseError:
+        return 1 << 40
+
+
+@dataclass
+class Recovered:
+    damaged: Path  # the damaged bytes, kept
+    journal: Path  # the new journal holding what could be read
+    salvage: Salvage
+
+
+def recover(path: Path) -> list[Recovered]:
+    """``radsurvey journal recover``: salvage the damaged journal at ``path``, or its waiting damaged copies."""
+    done: list[Recovered] = []
+    if path.exists():
+        try:
+            conn = connect(path, readonly=True)
+            try:
+                check(conn, path)
+            finally:
+                conn.close()
+        except JournalDamaged:
+            copy = set_aside(path)
+            result = salvage(copy, path)
+            handled = copy.with_name(copy.name + HANDLED)
+            _rename(copy, handled)
+            done.append(Recovered(handled, path, result))
+    for copy in waiting(path):
+        target = copy.with_name(copy.name + ".recovered")
+        result = salvage(copy, target)
+        handled = copy.with_name(copy.name + HANDLED)
+        _rename(copy, handled)
+        done.append(Recovered(handled, target, result))
+    return done

@@ -1,0 +1,133 @@
+"""Issue 21 §2 as a user meets it: a corrupted journal copy, a read-only journal, an unreadable profiles folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from radsurvey.daemon import journal as jr
+from radsurvey.daemon.journal import recovery
+
+from .conftest import radsurvey_bin
+
+CONFIG = """
+[site]
+id = "t"
+[journal]
+path = "{journal}"
+commit_interval_s = 0.1
+[[meters]]
+id = "sim"
+driver = "simulated"
+poll_interval_s = 0.05
+seed = 1
+[[channels]]
+id = "desk"
+meter = "sim"
+room_category = 1
+[[channels.alarms]]
+kind = "instant"
+level_uSv_h = 1000
+"""
+
+
+def config(tmp_path: Path) -> tuple[Path, Path]:
+    journal = tmp_path / "j.sqlite"
+    cfg = tmp_path / "radsurvey.toml"
+    cfg.write_text(CONFIG.format(journal=journal))
+    return cfg, journal
+
+
+def flip_256_bytes_mid_file(path: Path) -> None:
+    size = path.stat().st_size
+    with path.open("r+b") as fp:
+        fp.seek(size // 2)
+        original = fp.read(256)
+        fp.seek(size // 2)
+        fp.write(bytes(b ^ 0xFF for b in original))
+
+
+def test_a_corrupted_journal_is_one_line_acquisition_goes_on_and_recover_salvages_it(run_cli, tmp_path: Path) -> None:
+    cfg, journal = config(tmp_path)
+    first = run_cli("run", "--config", str(cfg), "--duration", "3", "--json")
+    assert first.returncode == 0, first.stderr
+    before = jr.stats(journal)
+    last_seq = max(t["last_seq"] or 0 for t in before["tables"].values())
+    flip_256_bytes_mid_file(journal)
+    damaged_bytes = journal.read_bytes()
+
+    stats = run_cli("journal", "stats", "--journal", str(journal))
+    assert stats.returncode == 2 and len(stats.stderr.strip().splitlines()) == 1
+    assert "journal is damaged" in stats.stderr and f"radsurvey journal recover --journal {journal}" in stats.stderr
+
+    second = run_cli("run", "--config", str(cfg), "--duration", "3", "--json")
+    assert second.returncode == 0, second.stderr
+    assert "Traceback" not in second.stderr
+    logs = [json.loads(line) for line in second.stderr.splitlines() if line.startswith("{")]
+    [damaged] = [e for e in logs if e["level"] == "error"]
+    assert "journal is damaged" in damaged["event"] and "journal recover" in damaged["event"]
+    assert any(e.get("rule") == "journal_damaged" and e.get("state") == "fault" for e in logs)
+    fresh = jr.stats(journal)
+    assert fresh["tables"]["readings"]["rows"] > 10  # acquisition went on, in a fresh journal...
+    assert fresh["tables"]["readings"]["first_seq"] > last_seq  # ... whose seqs continue above the old ones
+    [kept] = recovery.waiting(journal)
+    assert kept.read_bytes() == damaged_bytes
+
+    recovered = run_cli("journal", "recover", "--journal", str(journal))
+    assert recovered.returncode == 0, recovered.stderr
+    assert f"into {kept}.recovered" in recovered.stdout and f"damaged file kept as {kept}.handled" in recovered.stdout
+    old = jr.stats(Path(f"{kept}.recovered"))
+    assert 0 < old["tables"]["readings"]["rows"] <= before["tables"]["readings"]["rows"]
+    assert recovery.waiting(journal) == []
+    again = run_cli("journal", "recover", "--journal", str(journal))
+    assert again.returncode == 0 and "nothing to recover" in again.stdout
+
+
+def as_nobody(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", radsurvey_bin(), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root to act as another user")
+def test_a_read_only_journal_and_an_unreadable_profiles_folder_are_one_line_each(run_cli) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as top:  # pytest's own tmp folder is closed to other users
+        Path(top).chmod(0o755)
+        one_line_each(run_cli, Path(top))
+
+
+def one_line_each(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    home = tmp_path / "home"
+    (home / ".config" / "radsurvey" / "profiles").mkdir(parents=True)
+    home.chmod(0o700)  # root's: the other user may not look inside
+    work = tmp_path / "work"
+    work.mkdir()
+    cfg, journal = config(work)
+    assert run_cli("run", "--config", str(cfg), "--duration", "1").returncode == 0
+    work.chmod(0o755)
+    for p in work.iterdir():
+        p.chmod(0o644)  # the journal is root's: read-only for the other user
+    env = {"XDG_CONFIG_HOME": str(home / ".config")}
+    run = as_nobody("run", "--config", str(cfg), "--duration", "1", cwd=work, env=env)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert [line for line in run.stderr.splitlines() if "error" in line] == [
+        f"radsurvey: error: {journal}: cannot open journal: attempt to write a readonly database (the daemon writes"
+        " its journal: check the owner and mode of the file and of its folder)"
+    ]
+    stats = as_nobody("journal", "stats", "--journal", str(journal), "--json", cwd=work, env=env)
+    assert stats.returncode == 0 and json.loads(stats.stdout)["tables"]["readings"]["rows"] > 0
+    profiles = as_nobody("profiles", "list", cwd=work, env=env)
+    assert profiles.returncode == 0 and "Traceback" not in profiles.stderr
+    assert "cannot read this profiles folder (Permission denied); its profiles are not used" in profiles.stderr

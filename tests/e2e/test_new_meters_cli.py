@@ -1,0 +1,66 @@
+"""Issue 18 acceptance: RadiaCode over the TCP byte stream, read exactly, by `meters read` and `run`."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+import tomli_w
+
+from radsurvey.drivers.emulator import TcpEmulator
+from radsurvey.drivers.radiacode.emulator import RadiaCodeDevice
+
+from .conftest import radsurvey_bin
+from .test_meters_cli import journal_rows, start_run
+
+pytestmark = pytest.mark.e2e
+
+
+def test_meters_read_reads_the_radiacode_emulator_over_tcp_exactly(run_cli) -> None:
+    emu = subprocess.Popen(
+        [radsurvey_bin(), "meters", "emulate", "radiacode"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        where = emu.stdout.readline().split()[-1]
+        assert where.startswith("tcp://127.0.0.1:"), where
+        hint = emu.stderr.readline()
+        assert f"--port {where}" in hint, hint
+        read = run_cli(
+            "meters", "read", "--driver", "radiacode", "--port", where, "-n", "3", "--interval", "0.1", "--json"
+        )
+    finally:
+        emu.send_signal(signal.SIGINT)
+        emu.communicate(timeout=10)
+    assert read.returncode == 0, read.stderr
+    rows = [json.loads(line) for line in read.stdout.splitlines()]
+    # the emulator serves (168 + n) / 2**24 device units; uSv/h = x 10000
+    assert [r["meter_value"] for r in rows] == [(168 + n) / 2**24 for n in range(3)]
+    assert [r["dose_rate_uSv_h"] for r in rows] == [(168 + n) / 2**24 * 10_000 for n in range(3)]
+
+
+def test_an_old_radiacode_firmware_is_one_clear_line(run_cli) -> None:
+    with TcpEmulator(RadiaCodeDevice(old_firmware=True)) as emu:
+        read = run_cli("meters", "read", "--driver", "radiacode", "--port", emu.where)
+    assert read.returncode != 0 and "Traceback" not in read.stderr
+    assert read.stderr.strip().count("\n") == 0, read.stderr
+    assert "RadiaCode firmware 4.7 is older than 4.8" in read.stderr
+
+
+def test_run_journals_exactly_the_radiacode_dose_rates(tmp_path: Path) -> None:
+    journal = tmp_path / "j.sqlite"
+    device = RadiaCodeDevice(split_frames=True)
+    with TcpEmulator(device) as emu:
+        meter = {"id": "rc", "driver": "radiacode", "poll_interval_s": 0.2, "port": emu.where}
+        config = tmp_path / "c.toml"
+        config.write_text(tomli_w.dumps({"meters": [meter]}))
+        proc = start_run(config, journal, 4.0)
+        _out, err = proc.communicate(timeout=60)
+        served = list(device.served)
+    assert proc.returncode == 0, err
+    rows = journal_rows(journal, "SELECT value, meter_value, unit FROM readings ORDER BY seq")
+    assert len(rows) >= 3, err
+    assert [r["meter_value"] for r in rows] == served[: len(rows)]
+    assert all(r["unit"] == "uSv/h" and r["value"] == r["meter_value"] * 10_000 for r in rows)
