@@ -356,11 +356,12 @@ def main() -> int:
     args = parser.parse_args()
     if args.sites < 1 or args.sites > 500 or args.window <= 0 or not 1 <= args.repeat <= 5:
         parser.error("--sites must be 1..500, --window positive, --repeat 1..5")
+    before = machine()
     runs = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="radsurvey-fleet-") as tmp:
             runs.append(asyncio.run(measure(args, Path(tmp))))
-    result = {"machine": machine(), "summary": spread(runs), "runs": runs}
+    result = {"machine": {**before, "load_average_at_end": os.getloadavg()}, "summary": spread(runs), "runs": runs}
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

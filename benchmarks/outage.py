@@ -329,14 +329,118 @@ async def state_benchmark(tmp: Path, hours: float, meters: int = 50) -> dict[str
     }
 
 
+def replay_messages(path: Path, cfg: Any) -> list[tuple[str, bytes, int, bool]]:
+    """Every message the MQTT sink publishes for the journal's rows, built by the sink's own code (untimed)."""
+    from radsurvey.daemon.journal import connect
+    from radsurvey.daemon.sinks.base import JournalRow
+    from radsurvey.daemon.sinks.mqtt import MqttSink
+
+    sink = MqttSink(cfg, cfg.mqtt)
+    conn = connect(path, readonly=True)
+    rows = [
+        JournalRow(t, r["seq"], dict(r)) for t in ("readings", "samples") for r in conn.execute(f"SELECT * FROM {t}")
+    ]
+    conn.close()
+    rows.sort(key=lambda r: r.seq)
+    return [m for row in rows for m in sink.messages_for(row)]
+
+
+async def bare_publish(port: int, messages: list[tuple[str, bytes, int, bool]], window: int) -> float:
+    """The anchor: a bare aiomqtt client publishing ``messages`` (QoS 1) with ``window`` awaiting PUBACK; seconds."""
+    import logging
+
+    import aiomqtt
+
+    quiet = logging.getLogger("bench.bare")
+    quiet.setLevel(logging.ERROR)
+    slots = asyncio.Semaphore(window)
+    tasks: set[asyncio.Task[None]] = set()
+    async with aiomqtt.Client("127.0.0.1", port, max_inflight_messages=0, logger=quiet, timeout=30) as client:
+
+        async def one(topic: str, payload: bytes, qos: int, retain: bool) -> None:
+            try:
+                await client.publish(topic, payload, qos, retain)
+            finally:
+                slots.release()
+
+        t0 = time.perf_counter()
+        for message in messages:
+            await slots.acquire()
+            task = asyncio.create_task(one(*message))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - t0
+
+
+async def replay_benchmark(tmp: Path, hours: float, repeat: int = 3) -> dict[str, Any]:
+    """The MQTT sink replaying a backlog to mosquitto vs a bare aiomqtt client publishing the same messages."""
+    import shutil
+
+    from radsurvey.config import parse_config
+    from radsurvey.daemon.journal import Journal
+    from radsurvey.daemon.sinks import build_services
+    from radsurvey.daemon.supervisor import Daemon
+
+    meters, seconds = 8, int(hours * 3600)
+    (tmp / "fill").mkdir()
+    master = tmp / "fill" / "journal.sqlite"
+    top = prefill(master, meters=meters, seconds=seconds, end=time.time() - 60)
+    runs = []
+    for rep in range(repeat):
+        work = tmp / f"r{rep}"
+        work.mkdir()
+        shutil.copy(master, work / "journal.sqlite")
+        mq = Mosquitto(work / "mq")
+        mq.start()
+        try:
+            data = config(work, meters=meters, enabled=False, mqtt={"port": mq.port, "homeassistant": False})
+            cfg = parse_config(data, environ={})
+            messages = replay_messages(master, cfg)
+            bare_s = await bare_publish(mq.port, messages, cfg.mqtt.max_inflight)
+            journal = Journal(cfg.journal.path, commit_interval_s=0.2)
+            services = [s for s in build_services(cfg) if s.name == "mqtt"]
+            daemon = Daemon(cfg, journal, services=services)
+            sink = services[0]
+            t0 = time.perf_counter()
+            task = asyncio.create_task(daemon.run())
+            deadline = time.monotonic() + 900
+            while sink.cursor < top and time.monotonic() < deadline:  # type: ignore[attr-defined]  # noqa: ASYNC110
+                await asyncio.sleep(0.02)
+            sink_s = time.perf_counter() - t0
+            complete = sink.cursor >= top  # type: ignore[attr-defined]
+            daemon.stop_event.set()
+            await task
+            await asyncio.to_thread(journal.close)
+        finally:
+            mq.stop()
+        shutil.rmtree(work, ignore_errors=True)
+        runs.append(
+            {
+                "messages": len(messages),
+                "bare_client_s": round(bare_s, 2),
+                "sink_s": round(sink_s, 2),
+                "ratio_to_bare_client": round(bare_s / sink_s, 3),
+                "complete": complete,
+            }
+        )
+    return {
+        "backlog": {"meters": meters, "hours": hours, "rows": top, "qos": 1, "max_inflight": 100},
+        "runs": runs,
+        "sink_s": _spread([r["sink_s"] for r in runs]),
+        "bare_client_s": _spread([r["bare_client_s"] for r in runs]),
+        "ratio_to_bare_client": _spread([r["ratio_to_bare_client"] for r in runs]),
+    }
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="a tenth of the backlogs")
-    ap.add_argument("--only", help="drain,state")
+    ap.add_argument("--only", help="drain,replay,state")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--repeat", type=int, default=3, help="drain runs per API (min / median reported)")
     args = ap.parse_args()
-    only = set(args.only.split(",")) if args.only else {"drain", "state"}
+    only = set(args.only.split(",")) if args.only else {"drain", "replay", "state"}
     scale = 0.1 if args.quick else 1.0
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
@@ -347,6 +451,9 @@ async def main() -> None:
         if "drain" in only:
             (tmp / "d").mkdir()
             results["drain_24h_8_meters"] = await drain_benchmark(tmp / "d", 24 * scale, args.repeat)
+        if "replay" in only:
+            (tmp / "r").mkdir()
+            results["replay_2h_8_meters"] = await replay_benchmark(tmp / "r", 2 * scale, args.repeat)
         if "state" in only:
             (tmp / "s").mkdir()
             results["state_after_outage_1h_50_meters"] = await state_benchmark(tmp / "s", 1 * scale)

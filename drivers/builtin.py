@@ -14,4 +14,5 @@ BUILTIN: dict[str, str] = {
     "modbus": "radsurvey.drivers.modbus",
     "scpi": "radsurvey.drivers.scpi",
     "radiacode": "radsurvey.drivers.radiacode",
+    "radeye": "radsurvey.drivers.radeye",
 }

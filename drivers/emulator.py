@@ -53,15 +53,29 @@ def line_speed(fd: int) -> int | None:
     return speed or None
 
 
+def line_frame(fd: int) -> str | None:
+    """The character frame the host set on the pty, e.g. ``"8N1"`` or ``"7E2"`` (None where unknown)."""
+    import termios
+
+    try:
+        cflag = termios.tcgetattr(fd)[2]
+    except (OSError, termios.error):
+        return None
+    bits = {termios.CS5: 5, termios.CS6: 6, termios.CS7: 7, termios.CS8: 8}[cflag & termios.CSIZE]
+    parity = "N" if not cflag & termios.PARENB else ("O" if cflag & termios.PARODD else "E")
+    return f"{bits}{parity}{2 if cflag & termios.CSTOPB else 1}"
+
+
 class DeviceModel:
     """The device side of a meter protocol. Subclasses override :meth:`receive`.
 
-    ``host_baudrate`` is the line speed the host set on the port (None: unknown), kept
-    current by :class:`PtyEmulator`; a model with a fixed speed of its own can answer
-    only when the two match, as a real UART does.
+    ``host_baudrate`` and ``host_frame`` are the line speed and character frame the host
+    set on the port (None: unknown), kept current by :class:`PtyEmulator`; a model with
+    fixed line settings of its own can answer only when they match, as a real UART does.
     """
 
     host_baudrate: int | None = None
+    host_frame: str | None = None  # "8N1", "7E2", ...: what the host set, kept current like host_baudrate
 
     def receive(self, data: bytes, now: float) -> bytes:
         """Bytes the host sent -> bytes the meter answers (may be empty)."""
@@ -191,6 +205,7 @@ class PtyEmulator:
                     continue
                 if self._slave is not None:
                     self.model.host_baudrate = line_speed(self._slave)
+                    self.model.host_frame = line_frame(self._slave)
                 data = b""
                 if ready:
                     try:

@@ -348,6 +348,8 @@ class SerialLink(ByteLink):
         self.stopbits = stopbits
 
     async def _connect(self, timeout_s: float) -> tuple[Any, _Receiver]:
+        import termios
+
         import serial_asyncio_fast
 
         opening: Any = serial_asyncio_fast.create_serial_connection(
@@ -359,7 +361,12 @@ class SerialLink(ByteLink):
             parity=self.parity,
             stopbits=self.stopbits,
         )
-        transport, rx = await opening
+        try:
+            transport, rx = await opening
+        except termios.error as err:  # not an OSError: the port exists but refuses the line settings
+            why = err.args[1] if len(err.args) > 1 else err
+            frame = f"{self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
+            raise MeterGone(f"{self.where} refuses the line settings {frame}: {why}", meter=self.meter) from None
         return transport, rx
 
 

@@ -112,6 +112,17 @@ def _radiacode(rows: Rows, identity: dict[str, Any]) -> None:
     assert identity["model"] == "RadiaCode-102" and identity["serial"] == "RC-102-004711", identity
 
 
+def _radeye(first_counts: int, unit: str = "uSv/h") -> Callable[[Rows, dict[str, Any]], None]:
+    def check(rows: Rows, identity: dict[str, Any]) -> None:
+        # the emulator serves counts + n in hundredths of a uSv/h
+        counts = [r["meter_value"] for r in rows]
+        assert counts == list(range(first_counts, first_counts + len(rows))), counts
+        assert all(r["unit"] == unit and r["value"] == r["meter_value"] / 100 for r in rows), rows
+        assert identity["model"].startswith("RadEye") and identity["serial"] == "123456", identity
+
+    return check
+
+
 def _exact(modes: list[Mode]) -> list[Mode]:
     """GMC and ascii modes serve an exact CPM sequence (120, 121, ...) so that tests spot a lost or invented reading."""
     return [
@@ -210,5 +221,16 @@ MODES: list[Mode] = [
     Mode("radiacode-split-frames", "radiacode", ("--split-frames",), {"split_frames": True}, _radiacode),
     Mode("radiacode-seq-jump", "radiacode", ("--seq-jump",), {"seq_jump": True}, _radiacode),
     Mode("radiacode-unknown-record", "radiacode", ("--unknown-record",), {"unknown_record": True}, _radiacode),
+    # Thermo RadEye (RadEye protocol 2.0 as community implementations cite it): served over
+    # TCP, because Linux 6.18 ptys refuse the meter's 7E2 frame (tests/unit/drivers/test_radeye.py)
+    Mode("radeye-prd", "radeye", ("-o", "period_s=0.2"), {"period_s": 0.2}, _radeye(12), extra={"tcp": True}),
+    Mode(
+        "radeye-prd-er",
+        "radeye",
+        ("--prd-er", "-o", "period_s=0.2"),
+        {"prd_er": True, "period_s": 0.2},
+        _radeye(12),
+        extra={"tcp": True},
+    ),
 ]
 MODES = _exact(MODES)

@@ -37,6 +37,12 @@ sanitary_conclusion = "No. 0417 of 2008-03-03"
 gen_number = "GEN-77"
 
 [[instruments]]
+id = "gmc-1"
+maker = "GQ Electronics"
+model = "GMC-320+"
+driver = "gmc"
+
+[[instruments]]
 id = "DR2-0312"
 model = "Example Dose-Rate Meter DR-2"
 serial = "DR2-0312"

@@ -364,6 +364,10 @@ def emulate_command(
     seq_jump: bool = typer.Option(False, "--seq-jump", help="radiacode: records lost (a sequence jump)"),
     unknown_record: bool = typer.Option(False, "--unknown-record", help="radiacode: a record kind nobody knows"),
     old_firmware: bool = typer.Option(False, "--old-firmware", help="radiacode: firmware 4.7 (refused)"),
+    unit_change: bool = typer.Option(False, "--unit-change", help="radeye: into mSv/h, then R/h"),
+    prd_er: bool = typer.Option(False, "--prd-er", help="radeye: a PRD-ER (count rate first, dose rate second)"),
+    corrupt_every: int = typer.Option(0, "--corrupt-every", min=0, help="radeye: every N-th record corrupted"),
+    bdkg: bool = typer.Option(False, "--bdkg", help="modbus: an Atomtex BDKG (FC04 only after its start sequence)"),
 ) -> None:
     """Run a device emulator and print where to connect; runs until Ctrl-C.
 
@@ -387,6 +391,10 @@ def emulate_command(
             ("seq_jump", seq_jump, False),
             ("unknown_record", unknown_record, False),
             ("old_firmware", old_firmware, False),
+            ("unit_change", unit_change, False),
+            ("prd_er", prd_er, False),
+            ("corrupt_every", corrupt_every, 0),
+            ("bdkg", bdkg, False),
         )
         if value != default
     }

@@ -788,9 +788,6 @@ def report_command(
         if path.suffix.lower() in (".json", ".toml") and path.exists():
             doc = read_survey_file(path)
             doc.setdefault("id", str(doc.get("survey_id") or path.stem))
-            design = doc.get("shielding_design")
-            if isinstance(design, str) and design and not Path(design).is_absolute():
-                doc["shielding_design"] = str(path.parent / design)  # the design sits beside the survey file
             return doc, str(path)
         with _store(journal) as store:
             return store.get(survey).document(), f"survey {survey}"

@@ -14,17 +14,43 @@ from .record import due, equipment_due, today_utc
 from .store import TABLES, FacilityStore
 
 
-def driver_facts(driver: str) -> dict[str, Any]:
-    """What radsurvey's driver for an instrument knows about it (summary); empty if it names no known driver."""
+def driver_facts(driver: str, model: str = "") -> dict[str, Any]:
+    """What radsurvey's driver knows of an instrument: its model table entry and why it is unfit (App. 14 p.32).
+
+    Empty without a driver; ``known`` False for a driver radsurvey does not have; ``model`` None when
+    the instrument's model is not in the driver's table (drivers/models.py).
+    """
     if not driver:
         return {}
     from radsurvey.drivers import registry
+    from radsurvey.drivers.models import model_for
 
     try:
         spec = registry.get(driver)
     except RadsurveyError:
         return {"driver": driver, "known": False}
-    return {"driver": driver, "known": True, "summary": spec.summary}
+    entry = model_for(driver, model) if model else None
+    facts: list[str] = []
+    if entry is not None:
+
+        def rng(lo: float | None, hi: float | None) -> str:
+            return "not known" if lo is None or hi is None else f"{lo:g}-{hi:g}"
+
+        pulsed = {True: "yes", False: "no", None: "not stated"}[entry.pulsed_field_ok]
+        facts.append(
+            f"{entry.model}: {entry.detector}; energy {rng(entry.energy_min_keV, entry.energy_max_keV)} keV;"
+            f" dose rate {rng(entry.dose_rate_uSv_h_min, entry.dose_rate_uSv_h_max)} uSv/h;"
+            f" pulsed X-ray fields: {pulsed} ({entry.source})"
+        )
+    problems = [p.text for p in entry.fitness()] if entry is not None else []
+    return {
+        "driver": driver,
+        "known": True,
+        "summary": spec.summary,
+        "model": entry.as_dict() if entry is not None else None,
+        "p32_problems": problems,
+        "facts": facts + problems,
+    }
 
 
 def instrument_view(record: dict[str, Any], *, today: date) -> dict[str, Any]:
@@ -32,7 +58,7 @@ def instrument_view(record: dict[str, Any], *, today: date) -> dict[str, Any]:
     return {
         **record,
         "expired": bool(expires) and date.fromisoformat(str(expires)) < today,
-        "fitness": driver_facts(str(record.get("driver") or "")),
+        "fitness": driver_facts(str(record.get("driver") or ""), str(record.get("model") or "")),
     }
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from . import times
 
+RECENT_READINGS = 1024  # readings kept for their samples' encoding (bounded: the writer's memory stays flat)
 # E = factor x dose for the one-height formulas; anything else is stored as E itself.
 E_FACTORS = (0.5, 1.0)
 
@@ -133,8 +134,10 @@ class Encoder:
         t = times.text_to_ms(row["ts"])
         seq = row["seq"]
         self.recent[seq] = (t, value)
-        if len(self.recent) > 20_000:  # samples follow their reading within a few seqs
-            for old in list(self.recent)[:10_000]:
+        if len(self.recent) > RECENT_READINGS:
+            # A sample follows its reading within a few seqs (one per channel of the meter, in the same
+            # batch), so the newest few hundred are all it needs; an older one is read back from the table.
+            for old in list(self.recent)[: RECENT_READINGS // 2]:
                 del self.recent[old]
         raw = row.get("raw") or None
         return (seq, t, self._reading_ctx(key), value, None if mv is None or mv == value else mv, raw)

@@ -44,6 +44,20 @@ class _Flush:
 _STOP = object()
 
 
+# What a power cut must not take, whatever ``commit_interval_s``: alarm transitions (an
+# acknowledgement is one too) and meter faults are committed as soon as they are appended,
+# with everything queued before them. Readings and samples wait for the interval.
+URGENT_METER_STATES = frozenset({"error", "stale", "disconnected"})
+
+
+def urgent(item: Any) -> bool:
+    """A queued ``(table, row)`` that is committed at once (above)."""
+    table, row = item
+    if table == "alarm_events":
+        return True
+    return table == "meter_events" and isinstance(row, dict) and row.get("state") in URGENT_METER_STATES
+
+
 class Journal:
     """The writable journal of one running daemon (one writer per file)."""
 
@@ -217,6 +231,10 @@ class Journal:
             self._queue.put((table, {"seq": seq, **row}))
         return seq
 
+    def record_clock_step(self, ts: str, step_s: float) -> None:
+        """A step of the system clock (``ts`` on the new clock; ``step_s`` > 0 forward), in ``clock_steps``."""
+        self.execute_now("INSERT INTO clock_steps(ts, step_s, run) VALUES (?, ?, ?)", (ts, step_s, self.run_id))
+
     def execute_now(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Queue a statement (e.g. a cursor update) to run in the writer's next transaction."""
         self._queue.put(("__sql__", (sql, tuple(params))))
@@ -274,20 +292,23 @@ class Journal:
         flushes: list[_Flush] = []
         stop = False
         failures = 0
+        now = False  # an urgent row waits: commit without waiting out the interval
 
         def take(item: object) -> bool:
             """File a queue item; True for the stop marker."""
+            nonlocal now
             if item is _STOP:
                 return True
             if isinstance(item, _Flush):
                 flushes.append(item)
             else:
                 pending.append(item)
+                now = now or urgent(item)
             return False
 
         while not (stop and (not pending or failures >= 3)):
             deadline = time.monotonic() + self.commit_interval_s
-            while len(pending) < self.batch_size and not flushes and not stop:
+            while len(pending) < self.batch_size and not flushes and not stop and not now:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -298,7 +319,7 @@ class Journal:
                 stop = take(item)
             if pending:
                 if self._commit(pending):
-                    pending, failures = [], 0
+                    pending, failures, now = [], 0, False
                 else:
                     failures += 1
                     # Take in what waits (a full batch or a flush would otherwise keep the stop marker unread

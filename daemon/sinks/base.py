@@ -132,17 +132,27 @@ class CursorSink:
         """The row's time as the journal writes it (ISO, ``Z``), for the status's ``lag_s``."""
         return row.data.get("ts") if isinstance(row.data, dict) else None
 
-    async def pump(self, deliver: Callable[[list[JournalRow]], Awaitable[Awaitable[None] | None]]) -> None:
+    def prepare(self, rows: list[JournalRow]) -> Any:
+        """Work on a page in the reader's thread, before it is delivered (InfluxDB: its line protocol)."""
+        return None
+
+    def _read(self, after_seq: int) -> tuple[FeedPage, Any]:
+        assert self._feed is not None
+        page = self._feed.read_page(after_seq, self.batch_size)
+        return page, (self.prepare(page.rows) if page.rows else None)
+
+    async def pump(self, deliver: Callable[[list[JournalRow], Any], Awaitable[Awaitable[None] | None]]) -> None:
         """Deliver everything after the cursor, then each commit as it happens; returns only by raising.
 
-        ``deliver(rows)`` either delivers (returns None) or hands the rows on
+        ``deliver(rows, prepared)`` (``prepared``: what :meth:`prepare` made of
+        them in the reader's thread) either delivers (returns None) or hands the rows on
         and returns an awaitable that completes once they are delivered (the
         MQTT sink's publishes in flight); the cursor then moves past them when
         it completes, in page order, while the next pages are read and handed on.
         """
         assert self._feed is not None and self._wake is not None and self.journal is not None
-        feed, wake = self._feed, self._wake
-        ahead: asyncio.Task[FeedPage] | None = None
+        wake = self._wake
+        ahead: asyncio.Task[tuple[FeedPage, Any]] | None = None
         unacked: deque[tuple[Awaitable[None] | None, int, int]] = deque()  # (delivered when done, upto, rows)
         read_to = self.cursor  # the end of the last page read (the cursor trails it by the pages in flight)
         try:
@@ -151,9 +161,9 @@ class CursorSink:
                 self._acknowledge_done(unacked)
                 if ahead is None:
                     wake.clear()
-                    page = await asyncio.to_thread(feed.read_page, read_to, self.batch_size)
+                    page, prepared = await asyncio.to_thread(self._read, read_to)
                 else:
-                    page, ahead = await ahead, None
+                    (page, prepared), ahead = await ahead, None
                 rows = page.rows
                 pending: Awaitable[None] | None = None
                 if rows:
@@ -161,8 +171,8 @@ class CursorSink:
                         self.pending_since_ts = self.row_time(rows[0])
                     if self.read_ahead and len(rows) == self.batch_size:  # a full page: more is likely waiting
                         wake.clear()
-                        ahead = asyncio.create_task(asyncio.to_thread(feed.read_page, page.upto, self.batch_size))
-                    pending = await deliver(rows)
+                        ahead = asyncio.create_task(asyncio.to_thread(self._read, page.upto))
+                    pending = await deliver(rows, prepared)
                 if page.upto > read_to:  # past rows of tables this sink does not publish, too
                     read_to = page.upto
                     if pending is None and not unacked:

@@ -34,8 +34,9 @@ What the server answers decides what happens to a batch:
   429, timeouts, connection errors): the batch is retried from the cursor with
   backoff, the error says what the server answered.
 
-Line protocol is built in the worker thread with the write: for a batch of
-thousands of rows it takes a noticeable time that must not block the loop.
+Line protocol is built in the thread that reads the page, while the previous
+page is being written (``prepare``): for a batch of thousands of rows it takes
+a noticeable time that must neither block the loop nor wait for the server.
 """
 
 from __future__ import annotations
@@ -187,11 +188,11 @@ class InfluxSink(CursorSink):
             self._writer = LineWriter(self.influx, secret, self._safe)
         self._writer.write(body)
 
-    def _send(self, lines: list[str], outcome: WriteOutcome) -> None:
-        """Write ``lines``, halving on 413; refusals go into ``outcome``, other failures raise."""
+    def _send(self, lines: list[str], outcome: WriteOutcome, body: bytes | None = None) -> None:
+        """Write ``lines`` (``body``: them joined, when already built), halving on 413; refusals go into ``outcome``."""
         outcome.requests += 1
         try:
-            self._post("\n".join(lines).encode())
+            self._post(body if body is not None else "\n".join(lines).encode())
         except TooLarge as err:
             if len(lines) == 1:
                 outcome.refused.append(Refused(TOO_LARGE, str(err)))
@@ -204,16 +205,21 @@ class InfluxSink(CursorSink):
         else:
             outcome.accepted += len(lines)
 
-    def write_rows(self, rows: list[JournalRow]) -> WriteOutcome:
-        """Build the batch's line protocol and write it (runs in a worker thread)."""
-        outcome = WriteOutcome()
+    def prepare(self, rows: list[JournalRow]) -> tuple[list[str], bytes]:
+        """The page's line protocol, built in the reader's thread while the previous page is written."""
         lines = self.lines(rows)
+        return lines, "\n".join(lines).encode()
+
+    def write_rows(self, rows: list[JournalRow], prepared: tuple[list[str], bytes] | None = None) -> WriteOutcome:
+        """Write the batch's line protocol, built here unless ``prepared`` (runs in a worker thread)."""
+        outcome = WriteOutcome()
+        lines, body = prepared if prepared is not None else self.prepare(rows)
         if lines:
-            self._send(lines, outcome)
+            self._send(lines, outcome, body)
         return outcome
 
-    async def _deliver(self, rows: list[JournalRow]) -> None:
-        outcome = await asyncio.to_thread(self.write_rows, rows)
+    async def _deliver(self, rows: list[JournalRow], prepared: tuple[list[str], bytes] | None = None) -> None:
+        outcome = await asyncio.to_thread(self.write_rows, rows, prepared)
         self.connected = True
         if outcome.refused:
             self._note_refused(rows, outcome)
@@ -251,8 +257,8 @@ class InfluxSink(CursorSink):
         await self.attach(daemon)
         backoff = Backoff(self.influx.retry_initial_s, self.influx.retry_max_s)
 
-        async def deliver(rows: list[JournalRow]) -> None:
-            await self._deliver(rows)
+        async def deliver(rows: list[JournalRow], prepared: Any) -> None:
+            await self._deliver(rows, prepared)
             backoff.reset()
 
         try:

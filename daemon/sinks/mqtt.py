@@ -186,7 +186,7 @@ class MqttSink(CursorSink):
 
     # -- delivery -------------------------------------------------------------------------------
 
-    async def _deliver(self, rows: list[JournalRow]) -> Awaitable[None] | None:
+    async def _deliver(self, rows: list[JournalRow], _prepared: Any = None) -> Awaitable[None] | None:
         """Hand the rows' messages to the publisher; what is returned completes when the broker has them all."""
         publisher = self._publisher
         assert publisher is not None

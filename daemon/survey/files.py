@@ -74,6 +74,9 @@ def read_survey_file(path: Path) -> dict[str, Any]:
             source=str(path),
             field="schema",
         )
+    design = data.get("shielding_design")
+    if isinstance(design, str) and design and not Path(design).is_absolute():
+        data["shielding_design"] = str(path.resolve().parent / design)  # the room file sits beside the survey file
     return data
 
 

@@ -123,6 +123,7 @@ class SurveySession:
                 if h.get("apparatus_max_voltage_kV") is not None
                 else {}
             ),
+            **({"shielding_design": h["shielding_design"]} if h.get("shielding_design") else {}),
             "background_compensated": bool(h.get("background_compensated", False)),
             "background_uGy_h": self.background,
             "options": dict(h.get("options") or {"formula3": "literal"}),
@@ -504,6 +505,7 @@ def header_from_document(doc: dict[str, Any], *, source: str | None = None) -> d
         "apparatus": doc.get("apparatus"),
         "workload_mA_min_per_week": doc.get("workload_mA_min_per_week"),
         "apparatus_max_voltage_kV": doc.get("apparatus_max_voltage_kV"),
+        "shielding_design": doc.get("shielding_design"),  # the room's design file (docs/shielding.md)
         "background_compensated": bool(doc.get("background_compensated", False)),
         "options": dict(doc.get("options") or {"formula3": "literal"}),
         "metadata": document_metadata(doc, source=source).model_dump(mode="json"),

@@ -41,6 +41,7 @@ def build_app(console: Console) -> web.Application:
     r.add_get("/api/facility", facility.facility_api)
     r.add_post("/api/facility/surveys", facility.file_survey_api)
     r.add_post("/api/facility/incidents", facility.open_incident_api)
+    r.add_post("/api/facility/register/{entity}", facility.register_api)
     r.add_get("/facility/report", facility.facility_report)
     r.add_get("/static/{name}", static.static)
     r.add_get("/favicon.ico", static.no_icon)

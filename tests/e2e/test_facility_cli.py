@@ -23,7 +23,7 @@ def facility(tmp_path: Path, run_cli) -> Path:  # type: ignore[no-untyped-def]
     db = tmp_path / "facility.sqlite"
     out = run_cli("facility", "import", "facility.toml", "--db", str(db), "--by", "hpo-anna")
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "facility.toml: 5 added, 0 changed, 0 unchanged"
+    assert out.stdout.strip() == "facility.toml: 6 added, 0 changed, 0 unchanged"
     return db
 
 
@@ -43,7 +43,7 @@ def dump(db: Path) -> dict[str, list[tuple]]:
 
 
 def file(run_cli, tmp_path: Path, db: Path, doc: dict, *extra: str):  # type: ignore[no-untyped-def]
-    path = write_survey(tmp_path / f"{doc['id']}.json", doc)
+    path = write_survey(tmp_path / f"{doc.get('id', 'survey')}.json", doc)
     return run_cli("facility", "import-survey", str(path), "--room", "X-ray room 204", "--db", str(db), *extra)
 
 
@@ -287,8 +287,13 @@ def test_show_lists_the_register_with_the_instrument_driver(run_cli, facility: P
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["facility"]["name"] == "City Polyclinic No. 7 (example)"
-    inst = data["instruments"][0]
-    assert inst["expired"] is False and inst["fitness"]["driver"] == "gmc" and inst["fitness"]["known"] is True
+    inst = {i["id"]: i for i in data["instruments"]}
+    dr2 = inst["DR2-0312"]
+    assert dr2["expired"] is False and dr2["fitness"]["known"] is True and dr2["fitness"]["model"] is None
+    gmc = inst["gmc-1"]["fitness"]  # what the gmc driver's model table says (drivers/gmc/models.py)
+    assert gmc["model"]["model"] == "GQ GMC-320/320+/320S/320+V5" and gmc["model"]["pulsed_field_ok"] is False
+    assert [p.split(":")[0] for p in gmc["p32_problems"]] == ["GQ GMC-320/320+/320S/320+V5"] * 2
+    assert "under-reads in pulsed X-ray fields" in gmc["p32_problems"][1]
     assert data["apparatus"][0]["gen_number"] == "GEN-77"
 
 
@@ -371,3 +376,12 @@ def test_an_item_registered_below_its_app10_minimum_is_refused(run_cli, facility
     assert out.returncode == 2
     assert "collar-9: 0.2 mm Pb is below the minimum 0.35 mm of collar_heavy" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_survey_without_an_id_is_filed_under_the_day_and_the_room(run_cli, tmp_path: Path, facility: Path) -> None:  # type: ignore[no-untyped-def]
+    doc = survey(TODAY - timedelta(days=1), complies=True, survey_id="x")
+    del doc["id"], doc["survey_id"]
+    out = file(run_cli, tmp_path, facility, doc)
+    assert out.returncode == 0, out.stderr
+    day = (TODAY - timedelta(days=1)).strftime("%Y%m%d")
+    assert out.stdout.startswith(f"filed {day}-X-ray-room-204-01 under X-ray room 204: complies")

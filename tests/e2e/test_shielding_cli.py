@@ -160,3 +160,40 @@ def test_evaluate_reads_the_shielding_design_beside_the_survey_or_from_design(ru
     missing = run_cli("evaluate", str(path), "--design", str(tmp_path / "nope.toml"))
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1
     assert "shielding_design: " in missing.stderr and "nope.toml: file not found" in missing.stderr
+
+
+def test_an_imported_survey_keeps_its_design_and_its_report_shows_the_prediction(run_cli, tmp_path) -> None:
+    import shutil
+
+    from .conftest import REPO
+
+    folder = tmp_path / "surveys"
+    folder.mkdir()
+    shutil.copy(REPO / "protocols" / "examples" / "shielding-room.toml", folder / "room.toml")
+    survey = json.loads((REPO / "protocols" / "examples" / "worked-example.json").read_text(encoding="utf-8"))
+    survey["points"][1]["barrier"] = "W1"
+    (folder / "s.json").write_text(json.dumps({**survey, "shielding_design": "room.toml"}), encoding="utf-8")
+    journal = str(tmp_path / "j.sqlite")
+    imported = run_cli("survey", "import", "surveys/s.json", "--journal", journal, cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    survey_id = imported.stdout.split()[-1]
+    exported = json.loads(run_cli("survey", "export", survey_id, "--journal", journal).stdout)
+    assert exported["shielding_design"] == str(folder / "room.toml")  # made absolute: the journal has no folder
+    report = json.loads(run_cli("report", survey_id, "--journal", journal, "--format", "json", cwd=REPO).stdout)
+    assert report["evaluation"]["points"][1]["design"]["predicted_effective_uSv_h"] == 0.625
+
+
+def test_a_guided_survey_from_a_plan_keeps_the_barrier_and_the_design(run_cli, tmp_path) -> None:
+    import shutil
+
+    from .conftest import REPO
+
+    shutil.copy(REPO / "protocols" / "examples" / "shielding-room.toml", tmp_path / "room.toml")
+    plan = json.loads((REPO / "protocols" / "examples" / "worked-example.json").read_text(encoding="utf-8"))
+    plan["points"][1]["barrier"] = "W1"
+    (tmp_path / "plan.json").write_text(json.dumps({**plan, "shielding_design": "room.toml"}), encoding="utf-8")
+    journal = str(tmp_path / "j.sqlite")
+    started = run_cli("survey", "start", "--plan", "plan.json", "--yes", "--id", "S-1", "--journal", journal)
+    assert started.returncode == 0, started.stderr
+    report = json.loads(run_cli("report", "S-1", "--journal", journal, "--format", "json", cwd=REPO).stdout)
+    assert report["evaluation"]["points"][1]["design"]["barrier"] == "W1"

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from radsurvey.drivers import registry
-from radsurvey.drivers.emulator import PtyEmulator
+from radsurvey.drivers.emulator import PtyEmulator, TcpEmulator
 from radsurvey.protocols.errors import FrameError
 from tests.emulator_modes import MODES, Mode
 
@@ -22,7 +22,7 @@ def connect_options(mode: Mode, port: str, device) -> dict:
 @pytest.mark.parametrize("mode", MODES, ids=lambda m: m.id)
 async def test_driver_reads_the_mode_with_no_extra_option(mode: Mode) -> None:
     device = registry.emulator_factory(mode.driver)(**mode.settings)
-    with PtyEmulator(device) as emu:
+    with TcpEmulator(device) if mode.extra.get("tcp") else PtyEmulator(device) as emu:
         driver = registry.create(
             mode.driver, meter_id="m", poll_interval_s=0.2, options=connect_options(mode, emu.port, device)
         )
@@ -37,7 +37,7 @@ async def test_driver_reads_the_mode_with_no_extra_option(mode: Mode) -> None:
 
 
 def test_every_emulator_with_modes_is_covered() -> None:
-    assert {m.driver for m in MODES} == {"gmc", "radpro", "ascii", "scpi", "radiacode"}
+    assert {m.driver for m in MODES} == {"gmc", "radpro", "ascii", "scpi", "radiacode", "radeye"}
 
 
 async def test_the_gmc_driver_on_rad_pro_says_to_use_the_radpro_driver() -> None:
@@ -97,6 +97,7 @@ FOREIGN_OPTIONS = {
     "ascii": {"profile": "mightyohm", "timeout_s": 0.5},
     "scpi": {"timeout_s": 0.3},
     "radiacode": {"timeout_s": 0.5},
+    "radeye": {"timeout_s": 0.5},
 }
 
 

@@ -1,0 +1,39 @@
+"""What the Thermo RadEye models are and what they are fit for (radsurvey.drivers.models).
+
+The G-10 figures are Thermo's RadEye G brochure as quoted by a review of the meter
+(promieniowanie.blogspot.com, December 2023). The PRD family's figures were not in the
+sources read ("not known", None).
+"""
+
+from __future__ import annotations
+
+from ..models import DetectorKind, InstrumentModel
+
+MODELS: tuple[InstrumentModel, ...] = (
+    InstrumentModel(
+        driver="radeye",
+        model="Thermo RadEye PRD / PRD-ER",
+        identity_prefixes=("RadEye PRD", "PRD"),
+        detector="NaI(Tl) scintillator",
+        detector_kind=DetectorKind.SCINTILLATOR,
+        energy_min_keV=None,
+        energy_max_keV=None,
+        dose_rate_uSv_h_min=None,
+        dose_rate_uSv_h_max=None,
+        pulsed_field_ok=None,
+        source="RadEye PRD operating instructions DB-057-050322 (model names)",
+    ),
+    InstrumentModel(
+        driver="radeye",
+        model="Thermo RadEye G-10",
+        identity_prefixes=("RadEye G10", "RadEye G-10", "G10", "G-10"),
+        detector="energy-compensated GM tube (Centronic ZP 1202)",
+        detector_kind=DetectorKind.ENERGY_COMPENSATED_GM,
+        energy_min_keV=50.0,
+        energy_max_keV=1500.0,
+        dose_rate_uSv_h_min=0.5,
+        dose_rate_uSv_h_max=100_000.0,
+        pulsed_field_ok=None,
+        source="Thermo RadEye G brochure, as quoted by promieniowanie.blogspot.com (2023-12)",
+    ),
+)
