@@ -52,7 +52,9 @@ if TYPE_CHECKING:
     from ..supervisor import Daemon
 
 log = structlog.get_logger("radsurvey.alarms")
-DAMAGE_CHECK_S = 10.0  # how often the journal_damaged rule looks for a damaged copy waiting to be recovered
+DAMAGE_CHECK_S = 10.0
+# A wall-clock advance that differs from the monotonic clock's by this much between two ticks is a step.
+CLOCK_STEP_S = 2.0  # how often the journal_damaged rule looks for a damaged copy waiting to be recovered
 
 
 def category_limits(protocol: str, room_category: int, where: str) -> CategoryLimits:
@@ -231,9 +233,15 @@ class AlarmService:
         *,
         now: Callable[[], float] = time.time,
         clock_synchronised: Callable[[], bool | None] = clock.synchronised,
+        monotonic: Callable[[], float] | None = None,
     ):
+        """``now``: the wall clock (timestamps); ``monotonic``: the clock that never steps, against which a step
+        of the wall clock is found (:meth:`watch_clock`); default ``time.monotonic``, or ``now`` itself when a
+        test gives its own ``now`` (a clock without steps)."""
         self.cfg = cfg
         self.now = now
+        self.monotonic = monotonic or (time.monotonic if now is time.time else now)
+        self._clock_pair: tuple[float, float] | None = None  # (wall, monotonic) at the latest tick
         self.clock_synchronised = clock_synchronised
         self.rules = build_rules(cfg)
         self.conversion = effective_conversions(cfg)
@@ -333,6 +341,7 @@ class AlarmService:
 
     async def _tick_loop(self) -> None:
         while True:
+            self.watch_clock(self.now(), self.monotonic())
             self.tick(self.now())
             await asyncio.sleep(self.cfg.alarms.tick_interval_s)
 
@@ -440,6 +449,39 @@ class AlarmService:
                 self._unsync_since = t
             obs.unsynchronised_s = 0.0 if self._unsync_since is None else t - self._unsync_since
         return obs
+
+    def watch_clock(self, wall: float, mono: float) -> float:
+        """Compare the wall clock's advance with the monotonic clock's since the last call; the step (s), 0 if none.
+
+        Intervals must come from a clock that never steps, timestamps from the wall clock. The rules keep their
+        timers as wall-clock times (the time they journal), so a step of the wall clock (NTP's first answer on a
+        Raspberry Pi without RTC, a person setting the date) would stretch or shrink every running interval: a
+        one-hour step back would clear an active clock fault and hold a disconnect alarm back an hour. So a step is
+        found here, recorded (one log line, a row in the journal's ``clock_steps``), and every timer is moved by
+        it: each interval keeps its true length, measured on the monotonic clock.
+        """
+        previous, self._clock_pair = self._clock_pair, (wall, mono)
+        if previous is None:
+            return 0.0
+        step = (wall - previous[0]) - (mono - previous[1])
+        if abs(step) < CLOCK_STEP_S:
+            return 0.0
+        self.clock_stepped(step, wall)
+        return step
+
+    def clock_stepped(self, step: float, wall: float) -> None:
+        """Move every interval timer by ``step`` (s) so that no running interval changes length."""
+        log.warning("system clock stepped; timers kept their true length", step_s=round(step, 3))
+        if self._unsync_since is not None:
+            self._unsync_since += step
+        for w in self.meters.values():
+            w.changed_at += step
+            if w.value_changed_at is not None:
+                w.value_changed_at += step
+        for r in self.by_key.values():
+            r.shift_timers(step)
+        if self.daemon is not None:
+            self.daemon.journal.record_clock_step(iso(wall), step)
 
     def tick(self, t: float) -> None:
         """Re-judge every rule at ``t`` (expired delays, equipment checks)."""

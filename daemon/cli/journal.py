@@ -62,6 +62,8 @@ def stats_command(
         console.print(f"sink {sink}: acknowledged up to seq {cur['seq']} at {cur['updated_at']}")
     from .status import uncommitted_fate
 
+    for step in data.get("clock_steps", []):
+        console.print(f"clock step: {step['step_s']:+.1f} s at {step['ts']} (run {step['run']})", markup=False)
     for note in data.get("uncommitted", []):
         console.print(
             f"uncommitted: {note['rows']} rows of run {note['run']} (seq {note['first_seq']}-{note['last_seq']}) "

@@ -94,6 +94,7 @@ def stats(path: str | Path) -> dict[str, Any]:
         version = schema_version(conn)
         tier_info = _tiers(conn) if compact else {}
         gaps = uncommitted_rows(conn)
+        steps = clock_steps(conn)
     size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
     return {
         "path": str(path),
@@ -105,7 +106,20 @@ def stats(path: str | Path) -> dict[str, Any]:
         "last_run": dict(last_run) if last_run else None,
         "sink_cursors": cursors,
         "uncommitted": gaps,
+        "clock_steps": steps,
     }
+
+
+def clock_steps(conn: sqlite3.Connection, limit: int = 100) -> list[dict[str, Any]]:
+    """The latest steps of the system clock the daemon saw, newest last (empty before schema 7)."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'clock_steps'").fetchone() is None:
+        return []
+    rows = conn.execute(
+        "SELECT ts, step_s, run FROM clock_steps WHERE id > (SELECT COALESCE(MAX(id), 0) FROM clock_steps) - ?"
+        " ORDER BY id",
+        (limit,),
+    ).fetchall()
+    return [{"ts": r[0], "step_s": r[1], "run": r[2]} for r in rows]
 
 
 def uncommitted_rows(conn: sqlite3.Connection) -> list[dict[str, Any]]:

@@ -391,6 +391,21 @@ MIGRATIONS.append(
     )
 )
 
+MIGRATIONS.append(
+    (
+        7,
+        "steps of the system clock the daemon saw (wall clock against the monotonic clock)",
+        """
+        CREATE TABLE clock_steps (
+            id INTEGER PRIMARY KEY,
+            ts TEXT NOT NULL,
+            step_s REAL NOT NULL,
+            run INTEGER
+        )
+        """,
+    )
+)
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 # Tables whose rows carry the journal-wide seq (what sinks replay).
