@@ -51,8 +51,25 @@ class SiteConfig(_Section):
     id: str = Field("site", description="site id; the MQTT topic root is {prefix}/{site}")
     name: str = ""
     description: str = ""
+    timezone: str = Field(
+        "",
+        description="the site's IANA time zone (e.g. Asia/Almaty): the web console prints times in it, with the"
+        " offset; default: this machine's zone",
+    )
 
     _v_id = field_validator("id")(_check_id)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        if value:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Almaty)") from None
+        return value
 
 
 class JournalConfig(_Section):

@@ -49,7 +49,7 @@ class WebConfig(BaseModel):
         le=86400,
         description="a channel without a sample this long is shown stale; default 3 poll intervals, at least 5 s",
     )
-    language: Literal["en", "ru"] = Field("en", description="default language (a visitor may switch)")
+    language: Literal["en", "ru", "kk", "fa", "ro"] = Field("en", description="default language (a visitor may switch)")
 
     @field_validator("listen")
     @classmethod

@@ -138,6 +138,13 @@ class StateMachine:
             return self.top
         return (State.NORMAL, State.WARNING, self.top)[self.s.active]
 
+    def shift_timers(self, step: float) -> None:
+        """The wall clock stepped by ``step``: move the on/off delay timers so they keep their length."""
+        for timers in (self._true_since, self._false_since):
+            for k, since in timers.items():
+                if since is not None:
+                    timers[k] = since + step
+
     def update(self, t: float, value: float | None) -> State | None:
         """Feed the measure's value at ``t`` (None: no data, timers only). Returns the new state if it changed."""
         if value is not None and not math.isnan(value):
@@ -657,6 +664,18 @@ class Rule:
             self.twa.add(t, measured_effective_uSv_h)
         elif self.budget is not None:
             self.budget.add(t, measured_effective_uSv_h)
+
+    def shift_timers(self, step: float) -> None:
+        """The wall clock stepped by ``step``: the delay timers keep their length, and the next sample is taken
+        as following the last one (its time is on the new clock). The window's stored buckets keep their times."""
+        self.machine.shift_timers(step)
+        if self.twa is not None and self.twa.last_t is not None:
+            self.twa.last_t += step
+        if self.budget is not None:
+            if self.budget.s is not None and self.budget.s.last_t is not None:
+                self.budget.s.last_t += step
+            if self.budget.last_t is not None:
+                self.budget.last_t += step
 
     def measure(self, t: float, obs: Observations | None = None) -> float | None:
         if self.twa is not None:

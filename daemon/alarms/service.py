@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
@@ -29,6 +28,10 @@ from radsurvey.config.schema import DaemonConfig
 from radsurvey.drivers.base import Reading, Status
 from radsurvey.protocols.errors import ConfigError, RadsurveyError
 
+from ..journal import ReadConnection, ReadError
+from ..journal.alarms import latest_events, mark_ack_handled, pending_acks, rule_states, save_rule_state
+from ..journal.feed import lowest_sink_cursor
+from ..journal.queries import aggregate_pieces, has_aggregates, net_rates_since
 from . import clock
 from .actions import CommandRunner
 from .engine import (
@@ -52,7 +55,9 @@ if TYPE_CHECKING:
     from ..supervisor import Daemon
 
 log = structlog.get_logger("radsurvey.alarms")
-DAMAGE_CHECK_S = 10.0  # how often the journal_damaged rule looks for a damaged copy waiting to be recovered
+DAMAGE_CHECK_S = 10.0
+# A wall-clock advance that differs from the monotonic clock's by this much between two ticks is a step.
+CLOCK_STEP_S = 2.0  # how often the journal_damaged rule looks for a damaged copy waiting to be recovered
 
 
 def category_limits(protocol: str, room_category: int, where: str) -> CategoryLimits:
@@ -165,15 +170,8 @@ class _MeterWatch:
     over_range: bool = False
 
 
-def first_seq_at_or_after(conn: sqlite3.Connection, ts: str) -> int | None:
-    """A seq at or below the first sample whose ts >= ``ts`` (journal/queries.py)."""
-    from radsurvey.daemon.journal.queries import first_sample_seq_at
-
-    return first_sample_seq_at(conn, ts)
-
-
 def _budget_from_aggregates(
-    conn: sqlite3.Connection, channel: str, budget: Any, period_start_s: float, now_s: float
+    conn: ReadConnection, channel: str, budget: Any, period_start_s: float, now_s: float
 ) -> DoseBudgetState | None:
     """A year dose budget's state from the journal's aggregates where retention removed the raw samples.
 
@@ -184,8 +182,6 @@ def _budget_from_aggregates(
     up to 60 s as measured (the aggregates' rule) whatever the rule's ``max_gap_s``. None when the raw
     samples reach back to the period's start (or the journal has no aggregates).
     """
-    from radsurvey.daemon.journal.queries import aggregate_pieces, has_aggregates
-
     if not has_aggregates(conn):
         return None
     pieces, until, _ = aggregate_pieces(conn, channel, round(period_start_s * 1000), round(now_s * 1000) + 1)
@@ -204,20 +200,15 @@ def _budget_from_aggregates(
     return DoseBudgetState(period_start=period_start_s, dose_uSv=dose_uSv, covered_s=covered_s, last_t=until / 1000)
 
 
-def measured_history(conn: sqlite3.Connection, channel: str, since: float) -> Iterator[tuple[float, float]]:
+def measured_history(conn: ReadConnection, channel: str, since: float) -> Iterator[tuple[float, float]]:
     """(t, net_uGy_h) of the channel's journaled samples from ``since`` on, oldest first.
 
     The one place the alarm windows and dose budgets are rebuilt from at start: the
     journal's minute/hour aggregates can stand in here where raw samples are gone
     (within the aggregate's resolution).
     """
-    first = first_seq_at_or_after(conn, iso(since) or "")
-    if first is None:
-        return
-    for row in conn.execute(
-        "SELECT ts, net_uGy_h FROM samples WHERE channel = ? AND seq >= ? ORDER BY seq", (channel, first)
-    ):
-        yield parse_iso(row["ts"]), row["net_uGy_h"]
+    for ts, net in net_rates_since(conn, channel, iso(since) or ""):
+        yield parse_iso(ts), net
 
 
 class AlarmService:
@@ -231,9 +222,15 @@ class AlarmService:
         *,
         now: Callable[[], float] = time.time,
         clock_synchronised: Callable[[], bool | None] = clock.synchronised,
+        monotonic: Callable[[], float] | None = None,
     ):
+        """``now``: the wall clock (timestamps); ``monotonic``: the clock that never steps, against which a step
+        of the wall clock is found (:meth:`watch_clock`); default ``time.monotonic``, or ``now`` itself when a
+        test gives its own ``now`` (a clock without steps)."""
         self.cfg = cfg
         self.now = now
+        self.monotonic = monotonic or (time.monotonic if now is time.time else now)
+        self._clock_pair: tuple[float, float] | None = None  # (wall, monotonic) at the latest tick
         self.clock_synchronised = clock_synchronised
         self.rules = build_rules(cfg)
         self.conversion = effective_conversions(cfg)
@@ -280,7 +277,7 @@ class AlarmService:
                     self.by_key[(ch.id, name)] = rule
         self.facility_state: dict[str, dict[str, Any]] = {}
         self.daemon: Daemon | None = None
-        self._read: sqlite3.Connection | None = None
+        self._read: ReadConnection | None = None
 
     # -- daemon wiring -------------------------------------------------------------------------
 
@@ -333,6 +330,7 @@ class AlarmService:
 
     async def _tick_loop(self) -> None:
         while True:
+            self.watch_clock(self.now(), self.monotonic())
             self.tick(self.now())
             await asyncio.sleep(self.cfg.alarms.tick_interval_s)
 
@@ -341,7 +339,7 @@ class AlarmService:
             await asyncio.sleep(self.cfg.alarms.ack_poll_interval_s)
             try:
                 await self.poll_acks()
-            except sqlite3.Error as err:
+            except ReadError as err:
                 log.warning("cannot read acknowledgement requests", error=str(err))
 
     async def _snapshot_loop(self) -> None:
@@ -423,8 +421,8 @@ class AlarmService:
             path = Path(daemon.journal.path)
             obs.journal_bytes = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
         if "sink_backlog" in needs and daemon is not None and self._read is not None:
-            row = self._read.execute("SELECT MIN(seq) FROM sink_cursors").fetchone()
-            obs.sink_backlog_rows = None if row[0] is None else max(0, daemon.journal.committed_seq - int(row[0]))
+            lowest = lowest_sink_cursor(self._read)
+            obs.sink_backlog_rows = None if lowest is None else max(0, daemon.journal.committed_seq - lowest)
         if "sink_failing" in needs and daemon is not None:
             obs.sinks_failing = sum(1 for s in daemon.services if getattr(s, "failing", None))
         if "clock" in needs:
@@ -440,6 +438,39 @@ class AlarmService:
                 self._unsync_since = t
             obs.unsynchronised_s = 0.0 if self._unsync_since is None else t - self._unsync_since
         return obs
+
+    def watch_clock(self, wall: float, mono: float) -> float:
+        """Compare the wall clock's advance with the monotonic clock's since the last call; the step (s), 0 if none.
+
+        Intervals must come from a clock that never steps, timestamps from the wall clock. The rules keep their
+        timers as wall-clock times (the time they journal), so a step of the wall clock (NTP's first answer on a
+        Raspberry Pi without RTC, a person setting the date) would stretch or shrink every running interval: a
+        one-hour step back would clear an active clock fault and hold a disconnect alarm back an hour. So a step is
+        found here, recorded (one log line, a row in the journal's ``clock_steps``), and every timer is moved by
+        it: each interval keeps its true length, measured on the monotonic clock.
+        """
+        previous, self._clock_pair = self._clock_pair, (wall, mono)
+        if previous is None:
+            return 0.0
+        step = (wall - previous[0]) - (mono - previous[1])
+        if abs(step) < CLOCK_STEP_S:
+            return 0.0
+        self.clock_stepped(step, wall)
+        return step
+
+    def clock_stepped(self, step: float, wall: float) -> None:
+        """Move every interval timer by ``step`` (s) so that no running interval changes length."""
+        log.warning("system clock stepped; timers kept their true length", step_s=round(step, 3))
+        if self._unsync_since is not None:
+            self._unsync_since += step
+        for w in self.meters.values():
+            w.changed_at += step
+            if w.value_changed_at is not None:
+                w.value_changed_at += step
+        for r in self.by_key.values():
+            r.shift_timers(step)
+        if self.daemon is not None:
+            self.daemon.journal.record_clock_step(iso(wall), step)
 
     def tick(self, t: float) -> None:
         """Re-judge every rule at ``t`` (expired delays, equipment checks)."""
@@ -544,7 +575,7 @@ class AlarmService:
             return
         # A small table read on the loop: WAL readers never wait for the writer, and one
         # connection is never used from two threads at once.
-        rows = self._read.execute("SELECT * FROM alarm_acks WHERE handled_at IS NULL ORDER BY id").fetchall()
+        rows = pending_acks(self._read)
         for row in rows:
             if row["id"] in self._handled_acks:
                 continue
@@ -554,10 +585,8 @@ class AlarmService:
                 log.warning(
                     "acknowledgement rejected", channel=row["channel"], rule=row["rule"], by=row["by"], reason=message
                 )
-            self.daemon.journal.execute_now(
-                "UPDATE alarm_acks SET handled_at = ?, result = ? WHERE id = ?",
-                (iso(self.now()), ("accepted: " if ok else "rejected: ") + message, row["id"]),
-            )
+            result = ("accepted: " if ok else "rejected: ") + message
+            mark_ack_handled(self.daemon.journal, row["id"], iso(self.now()) or "", result)
 
     # -- persistence ------------------------------------------------------------------------------
 
@@ -567,19 +596,13 @@ class AlarmService:
             return
         for r in self.by_key.values():
             if r.budget is not None and r.budget.s is not None:
-                self.daemon.journal.execute_now(
-                    "INSERT INTO alarm_rule_state(channel, rule, updated_at, state) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(channel, rule) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state",
-                    (r.channel, r.name, iso(self.now()), json.dumps(asdict(r.budget.s))),
-                )
+                at = iso(self.now()) or ""
+                save_rule_state(self.daemon.journal, r.channel, r.name, at, json.dumps(asdict(r.budget.s)))
 
-    def restore(self, conn: sqlite3.Connection) -> None:
+    def restore(self, conn: ReadConnection) -> None:
         """Rule states from their last events; twa windows and dose budgets from samples."""
         t_now = self.now()
-        last = conn.execute(
-            "SELECT * FROM alarm_events WHERE seq IN (SELECT MAX(seq) FROM alarm_events GROUP BY channel, rule)"
-        ).fetchall()
-        for row in last:
+        for row in latest_events(conn):
             rule = self.by_key.get((row["channel"], row["rule"]))
             if rule is None:
                 continue
@@ -600,9 +623,7 @@ class AlarmService:
                 log.info(
                     "alarm state restored", channel=rule.channel, rule=rule.name, state=row["state"], since=row["since"]
                 )
-        snapshots = {
-            (r["channel"], r["rule"]): json.loads(r["state"]) for r in conn.execute("SELECT * FROM alarm_rule_state")
-        }
+        snapshots = {key: json.loads(state) for key, state in rule_states(conn).items()}
         for channel, rules in self.rules.items():
             start: float | None = None
             for r in rules:
@@ -643,7 +664,7 @@ class AlarmService:
             if start is not None:
                 self._replay(conn, channel, rules, start)
 
-    def _replay(self, conn: sqlite3.Connection, channel: str, rules: list[Rule], start: float) -> None:
+    def _replay(self, conn: ReadConnection, channel: str, rules: list[Rule], start: float) -> None:
         n = 0
         conversion = self.conversion[channel]
         for t, net_uGy_h in measured_history(conn, channel, start):

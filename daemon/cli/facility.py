@@ -718,3 +718,35 @@ def report_command(
         data = run_command(lambda: facility_file(store))
     run_command(lambda: write_facility_file(data, out, fmt=fmt, lang=lang))
     typer.echo(f"facility file written to {out}")
+
+
+@app.command("push")
+def push_command(
+    file: Path = typer.Argument(..., help="survey file (radsurvey.survey/1; radsurvey survey export writes one)"),
+    url: str = typer.Option(..., "--url", help="the daemon's web console, e.g. https://monitor.clinic:8080"),
+    user: str = typer.Option(..., "--user", help="a console account with the surveyor or hpo role"),
+    room: str = typer.Option(..., "--room"),
+    apparatus: str | None = typer.Option(None, "--apparatus"),
+    timeout_s: float = typer.Option(30.0, "--timeout", help="seconds to wait for the console"),
+) -> None:
+    """From a laptop: file a survey under a room of the daemon's facility record over its console's API.
+
+    The password is read from stdin (one line) or $RADSURVEY_WEB_PASSWORD; it is never printed.
+    """
+    import sys
+
+    from radsurvey.daemon.facility.push import push_survey
+    from radsurvey.daemon.facility.record import read_survey
+
+    doc = run_command(lambda: read_survey(file))
+    password = os.environ.get("RADSURVEY_WEB_PASSWORD") or sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        fail("no password: give it on stdin or in $RADSURVEY_WEB_PASSWORD")
+    answer = run_command(
+        lambda: push_survey(
+            url, user=user, password=password, room=room, survey=doc, apparatus=apparatus, timeout_s=timeout_s
+        )
+    )
+    held = " - room on hold" if answer.get("hold") else ""
+    lifted = f" - {answer['holds_lifted']} hold(s) lifted" if answer.get("holds_lifted") else ""
+    typer.echo(f"filed {answer['survey']} under {answer['room']} on {url}: {answer['conclusion']}{held}{lifted}")

@@ -62,6 +62,8 @@ def stats_command(
         console.print(f"sink {sink}: acknowledged up to seq {cur['seq']} at {cur['updated_at']}")
     from .status import uncommitted_fate
 
+    for step in data.get("clock_steps", []):
+        console.print(f"clock step: {step['step_s']:+.1f} s at {step['ts']} (run {step['run']})", markup=False)
     for note in data.get("uncommitted", []):
         console.print(
             f"uncommitted: {note['rows']} rows of run {note['run']} (seq {note['first_seq']}-{note['last_seq']}) "
@@ -318,6 +320,8 @@ def import_spill_command(
         spill_dir = load_config(config).journal.spill_dir
 
     def run() -> tuple[list[dict[str, Any]], dict[str, int]]:
+        from radsurvey.daemon.journal.feed import sink_cursors
+
         if not path.exists():
             raise jr.JournalError("journal not found", source=str(path))
         if daemon_running(path):
@@ -336,7 +340,7 @@ def import_spill_command(
         finally:
             j.close()
         with jr.reader(path) as conn:
-            cursors = {r["sink"]: int(r["seq"]) for r in conn.execute("SELECT sink, seq FROM sink_cursors")}
+            cursors = sink_cursors(conn)
         return done, cursors
 
     if not files and spill_dir is None:

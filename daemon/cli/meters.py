@@ -86,12 +86,12 @@ def list_command(
         last: dict[str, dict[str, Any]] = {}
         if path.exists():
             with reader(path) as conn:
-                for row in conn.execute(
-                    "SELECT meter, state, reason, ts, detail FROM meter_events WHERE seq IN "
-                    "(SELECT MAX(seq) FROM meter_events GROUP BY meter)"
-                ):
-                    last[row["meter"]] = dict(row)
-                from radsurvey.daemon.journal.queries import last_reading_times
+                from radsurvey.daemon.journal.queries import last_reading_times, latest_meter_events
+
+                last = {
+                    meter: {k: e[k] for k in ("meter", "state", "reason", "ts", "detail")}
+                    for meter, e in latest_meter_events(conn).items()
+                }
 
                 readings = last_reading_times(conn)
         else:
@@ -367,6 +367,7 @@ def emulate_command(
     unit_change: bool = typer.Option(False, "--unit-change", help="radeye: into mSv/h, then R/h"),
     prd_er: bool = typer.Option(False, "--prd-er", help="radeye: a PRD-ER (count rate first, dose rate second)"),
     corrupt_every: int = typer.Option(0, "--corrupt-every", min=0, help="radeye: every N-th record corrupted"),
+    bdkg: bool = typer.Option(False, "--bdkg", help="modbus: an Atomtex BDKG (FC04 only after its start sequence)"),
 ) -> None:
     """Run a device emulator and print where to connect; runs until Ctrl-C.
 
@@ -393,6 +394,7 @@ def emulate_command(
             ("unit_change", unit_change, False),
             ("prd_er", prd_er, False),
             ("corrupt_every", corrupt_every, 0),
+            ("bdkg", bdkg, False),
         )
         if value != default
     }

@@ -231,6 +231,10 @@ class Journal:
             self._queue.put((table, {"seq": seq, **row}))
         return seq
 
+    def record_clock_step(self, ts: str, step_s: float) -> None:
+        """A step of the system clock (``ts`` on the new clock; ``step_s`` > 0 forward), in ``clock_steps``."""
+        self.execute_now("INSERT INTO clock_steps(ts, step_s, run) VALUES (?, ?, ?)", (ts, step_s, self.run_id))
+
     def execute_now(self, sql: str, params: Sequence[Any] = ()) -> None:
         """Queue a statement (e.g. a cursor update) to run in the writer's next transaction."""
         self._queue.put(("__sql__", (sql, tuple(params))))

@@ -114,6 +114,14 @@ class Formatter:
         local = at.astimezone(self._zone())
         return self.digits(f"{self.date(local)} {local:%H:%M:%S} {_offset(local)}")
 
+    def clock(self, value: Any) -> str:
+        """A timestamp's time of day in the site's zone: ``hh:mm:ss UTC+hh:mm`` (the console's clocks)."""
+        at = _utc(value)
+        if at is None:
+            return self.digits(str(value or "—"))
+        local = at.astimezone(self._zone())
+        return self.digits(f"{local:%H:%M:%S} {_offset(local)}")
+
     def digits(self, value: Any) -> str:
         text = str(value)
         return text.translate(PERSIAN_DIGITS) if self.lang == "fa" else text

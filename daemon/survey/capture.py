@@ -183,8 +183,10 @@ class SurveyFlow:
         return self.finalise()
 
     def check_meter_identity(self, s: SurveySession) -> None:
-        """Warn when the connected meter is not one of the survey's recorded instruments."""
+        """Warn when the connected meter is unfit for the survey (App. 14 p.32, from the model
+        tables) or is not one of the survey's recorded instruments."""
         identity = getattr(self.source, "identity", None)
+        self.check_meter_fitness(s, identity)
         serial = getattr(identity, "serial", "") if identity is not None else ""
         if not serial:
             return
@@ -195,6 +197,29 @@ class SurveyFlow:
                 f"connected meter {model} serial {serial} is not among the recorded instruments "
                 f"({', '.join(sorted(r for r in recorded if r)) or 'none'}); check its verification certificate"
             )
+            if self.store.add_warning(self.survey_id, text):
+                self.ui.say(f"warning: {text}")
+
+    def check_meter_fitness(self, s: SurveySession, identity: Any) -> None:
+        """The p.32 warning for a meter whose model table says it cannot do this survey.
+
+        The technician types nothing: the driver's model table (drivers/<name>/models.py)
+        knows the model's energy range and pulsed-field suitability (a GM counter fails both).
+        """
+        from radsurvey.drivers.models import p32_problems
+
+        driver = getattr(self.source, "driver_name", None)
+        model = getattr(identity, "model", "") if identity is not None else ""
+        if not driver or not model:
+            return
+        required = self._profile(s).instrument
+        for problem in p32_problems(
+            driver,
+            model,
+            energy_min_keV=float(required.energy_min_keV),
+            energy_max_keV=float(required.energy_max_keV),
+        ):
+            text = f"instrument unfit for this survey (App. 14 p.32): {problem.text}"
             if self.store.add_warning(self.survey_id, text):
                 self.ui.say(f"warning: {text}")
 
@@ -282,7 +307,7 @@ class SurveyFlow:
                     continue  # optional and not given
             spec[key] = value
             self._settle_field(key, s, spec, profile, taken, from_plan=from_plan)
-        for key in ("note",):
+        for key in ("note", "barrier"):  # barrier: the shielding design's barrier behind the point (docs/shielding.md)
             if given.get(key):
                 spec[key] = given[key]
         self._check_beam_conditions(s, spec, profile, taken)

@@ -13,7 +13,6 @@ from radsurvey.protocols.errors import SurveyError
 from .metadata import TechnicianProfile, apply_profile, check_instruments, local_timezone, parse_metadata
 from .store import SURVEY_SCHEMA, SurveyStore, header_from_document
 
-
 # Bounds of a survey file (our choices, far above any real survey: a room has tens of points, each a few
 # readings): a larger file is refused in one line before anything is stored or evaluated.
 MAX_FILE_BYTES = 4 * 1024 * 1024

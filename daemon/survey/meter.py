@@ -47,6 +47,7 @@ class MeterSource:
         from radsurvey.drivers import registry
 
         self.name = f"meter:{driver_name}"
+        self.driver_name = driver_name  # with the identity's model: the model table's entry (drivers/models.py)
         self.timeout_s = timeout_s
         self._driver = registry.create(
             driver_name, meter_id=meter_id, poll_interval_s=poll_interval_s, options=options or {}

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import web
 
-from ..journal import connect
+from ..journal import ReadConnection, connect
 from .auth import LoginLimiter, Session, Sessions, UsersFile
 from .live import LiveState
 from .memory import release_freed_memory
@@ -32,7 +31,8 @@ if TYPE_CHECKING:
 SESSION_COOKIE = "radsurvey_session"
 LOGIN_CSRF_COOKIE = "radsurvey_login_csrf"
 LANG_COOKIE = "radsurvey_lang"
-LANGS = ("en", "ru")
+LANGS = ("en", "ru", "kk", "fa", "ro")
+RTL_LANGS = ("fa",)
 _PAGE_LANG: contextvars.ContextVar[str] = contextvars.ContextVar("radsurvey_web_page_lang", default="en")
 
 CSP = (
@@ -82,6 +82,7 @@ class Console:
         self.report_cache: OrderedDict[tuple[str, str, str, str], bytes] = OrderedDict()
         self._users_stamp = users.stamp()
         self._env: Any = None  # the Jinja environment, made at the first page
+        self.timezone = site_timezone(cfg)
 
     def close(self) -> None:
         self.hasher.shutdown(wait=False, cancel_futures=True)
@@ -99,8 +100,17 @@ class Console:
             import jinja2
 
             from ..report.i18n import formatter, translations
+            from .text import event_text, rule_text, unit_text
 
             numbers: dict[str, Any] = {}
+            zone = self.timezone
+
+            def fmt() -> Any:
+                return formatter(_PAGE_LANG.get(), timezone=zone)
+
+            def gettext(message: str) -> str:
+                text: str = translations(_PAGE_LANG.get()).gettext(message)
+                return text
 
             def number(v: Any, spec: str) -> str:
                 current = _PAGE_LANG.get()
@@ -123,6 +133,11 @@ class Console:
             )
             env.filters["num"] = lambda v: number(v, _dose_spec(v))
             env.filters["exact"] = lambda v: "—" if v is None else number(v, ".6g")
+            env.filters["clock"] = lambda v: fmt().clock(v)  # the site's time with its offset (issue 22)
+            env.filters["moment"] = lambda v: fmt().moment(v) if v else "—"
+            env.filters["unit"] = lambda v: unit_text(v, gettext)
+            env.filters["rule"] = lambda rule, kind="": rule_text(rule, kind, gettext)
+            env.filters["event"] = lambda v: event_text(v, gettext)
             self._env = env
         return self._env
 
@@ -152,7 +167,9 @@ class Console:
         compiled = len(env.cache) if env.cache is not None else 0
         body = env.get_template(template).render(
             lang=lang,
+            dir="rtl" if lang in RTL_LANGS else "ltr",
             langs=LANGS,
+            timezone=self.timezone,
             site=self.cfg.site,
             user=session.user if session else None,
             csrf=session.csrf if session else "",
@@ -178,10 +195,10 @@ class Console:
                 rooms[room["room"]] = room
         return [rooms[name] for name in sorted(rooms)]
 
-    def read(self) -> sqlite3.Connection:
+    def read(self) -> ReadConnection:
         return connect(self.journal_path, readonly=True)
 
-    async def query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    async def query(self, fn: Callable[[ReadConnection], Any]) -> Any:
         """Run ``fn`` on a fresh read-only connection in a worker thread (the loop never waits on SQLite)."""
 
         def _run() -> Any:
@@ -202,6 +219,13 @@ class Console:
 
 CONSOLE = web.AppKey("console", Console)
 log = structlog.get_logger("radsurvey.web")
+
+
+def site_timezone(cfg: DaemonConfig) -> str:
+    """The zone the console prints times in: ``[site] timezone``, else this machine's, else UTC."""
+    from ..survey.metadata import local_timezone
+
+    return cfg.site.timezone or local_timezone() or "UTC"
 
 
 def _dose_spec(value: object) -> str:

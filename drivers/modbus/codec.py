@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from radsurvey.protocols.errors import FrameError
 
@@ -45,7 +46,7 @@ def _to_bytes(registers: Sequence[int], word_order: Order, byte_order: Order) ->
     words = list(registers) if word_order == "big" else list(reversed(registers))
     out = bytearray()
     for w in words:
-        if not isinstance(w, int) or not 0 <= w <= 0xFFFF:
+        if not isinstance(w, int) or isinstance(w, bool) or not 0 <= w <= 0xFFFF:
             raise FrameError(f"register value {w!r} is not 16 bits")
         pair = w.to_bytes(2, "big")
         out += pair if byte_order == "big" else pair[::-1]
@@ -79,6 +80,42 @@ def encode(value: float, data_type: DataType, *, word_order: Order = "big", byte
 
 def status_flags(word: int, bits: Mapping[int, str]) -> frozenset[Status]:
     """Flags of a status register: ``bits`` maps bit number -> Status value."""
-    if not 0 <= word <= 0xFFFF:
+    if not isinstance(word, int) or isinstance(word, bool) or not 0 <= word <= 0xFFFF:
         raise FrameError(f"status register value {word!r} is not 16 bits")
     return frozenset(Status(flag) for bit, flag in bits.items() if word >> bit & 1)
+
+
+# -- Atomtex BDKG detection units (MKS-AT1117M family) ---------------------------------------
+# Facts from the open ESP32 implementation VibeEngineering-LLC/atomtex-esp32
+# (components/bdkg05/bdkg05.h and bdkg05.c), read for facts: Modbus RTU over USB-CDC at
+# 19200 8N1, address 1; FC04 input registers, big-endian: 0x0008 f32 ambient dose-equivalent
+# rate in Sv/h (0x0001 u16 temperature x 1/256 degC, 0x0004 f32 mean cps, 0x000C f32 dose in Sv).
+# Before FC04 reads the unit needs a start sequence; a cold unit ignores writes for about
+# 3.65 s, until it answers FC07 (read exception status).
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "bdkg": {
+        "baudrate": 19200,
+        "unit_id": 1,
+        "register_type": "input",
+        "address": 0x0008,
+        "data_type": "f32",
+        "unit": "Sv/h",
+    }
+}
+BDKG_READY_S = 6.0  # how long to wait for a cold unit's FC07 answer
+
+
+@dataclass(frozen=True)
+class Write:
+    function: int  # 5 write single coil, 6 write single register
+    address: int
+    value: int
+    why: str
+
+
+BDKG_START: tuple[Write, ...] = (
+    Write(6, 0x0000, 0xFFFF, "FC06 register 0 = 0xFFFF: dosimeter mode"),
+    Write(5, 0x0023, 1, "FC05 coil 0x23 on: start measuring"),
+    Write(5, 0x0022, 1, "FC05 coil 0x22 on: latch (apply)"),
+)

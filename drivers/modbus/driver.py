@@ -1,7 +1,9 @@
 """The ``modbus`` driver: fixed detection units and area monitors over Modbus RTU or TCP.
 
-Read-only: it uses only the read functions (03 holding registers, 04 input
-registers). It never writes a register or a coil.
+Read-only unless the config names a start sequence: it uses only the read functions
+(03 holding registers, 04 input registers). With ``init = "bdkg"`` (and only then) it
+sends the Atomtex BDKG start sequence at connect (:data:`codec.BDKG_START`), the writes
+a BDKG detection unit needs before it answers FC04 reads; nothing else is ever written.
 """
 
 from __future__ import annotations
@@ -36,8 +38,16 @@ class ModbusOptions(BaseModel):
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
     unit_id: int = Field(1, ge=0, le=247, description="device (slave) address")
+    preset: Literal["bdkg"] | None = Field(
+        None, description="a known register map: bdkg = Atomtex BDKG detection unit (dose rate, FC04 at 8, f32 Sv/h)"
+    )
+    init: Literal["bdkg"] | None = Field(
+        None, description="opt-in start sequence sent at connect (writes!): bdkg = FC07, FC06 mode, FC05 start+latch"
+    )
     register_type: Literal["holding", "input"] = "holding"
-    address: int = Field(ge=0, le=65535, description="first register of the value (0-based, as on the wire)")
+    address: int | None = Field(
+        None, ge=0, le=65535, description="first register of the value (0-based, as on the wire); set by a preset"
+    )
     data_type: DataType = "u16"
     word_order: Order = Field("big", description="32-bit values: 'big' = high word first")
     byte_order: Order = Field("big", description="bytes inside a register")
@@ -85,8 +95,18 @@ class ModbusOptions(BaseModel):
                 raise ValueError(f"status_bits[{bit}] = {flag!r}: must be one of {', '.join(sorted(known))}")
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data: Any) -> Any:
+        # A preset fills what the config leaves out; what it names wins.
+        if isinstance(data, dict) and data.get("preset") in codec.PRESETS:
+            return {**codec.PRESETS[data["preset"]], **data}
+        return data
+
     @model_validator(mode="after")
     def _one_transport(self) -> ModbusOptions:
+        if self.address is None:
+            raise ValueError("give address (the value's first register) or a preset (e.g. preset = 'bdkg')")
         given = [k for k in ("host", "port", "usb") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of host (Modbus TCP), port or usb (Modbus RTU)")
@@ -147,6 +167,51 @@ class ModbusDriver(Driver):
             raise MeterGone(
                 f"cannot connect to Modbus {self.options.transport.upper()} {self._where}{why}", meter=self.meter_id
             )
+        if o.init == "bdkg":
+            await self._bdkg_start()
+
+    async def _call(self, what: str, call: Any) -> Any:
+        """One request that is not a register read; errors as the runner counts them."""
+        from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+
+        try:
+            response = await call
+        except ConnectionException as err:
+            raise MeterGone(f"Modbus {self._where}: {err}", meter=self.meter_id) from None
+        except ModbusIOException as err:
+            raise MeterTimeout(
+                f"{what}: no Modbus reply within {self.options.timeout_s:g} s ({err})", meter=self.meter_id
+            ) from None
+        except ModbusException as err:
+            raise FrameError(f"{what}: Modbus: {err}", raw=self._last_rx, meter=self.meter_id) from None
+        if response.isError():
+            code = int(getattr(response, "exception_code", 0) or 0)
+            raise FrameError(f"{what}: unit answered {codec.exception_message(code)}", raw=self._last_rx)
+        return response
+
+    async def _bdkg_start(self) -> None:
+        """The BDKG start sequence (opt-in: init = "bdkg"); see codec.BDKG_START for what and why."""
+        import asyncio
+
+        client, unit = self.client, self.options.unit_id
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + codec.BDKG_READY_S
+        while True:  # a cold unit ignores writes until it answers FC07
+            try:
+                await self._call("FC07 read status", client.read_exception_status(device_id=unit))
+                break
+            except (MeterTimeout, FrameError):
+                if loop.time() >= deadline:
+                    raise MeterTimeout(
+                        f"BDKG start: no FC07 answer within {codec.BDKG_READY_S:g} s", meter=self.meter_id
+                    ) from None
+                await asyncio.sleep(0.05)
+        for step in codec.BDKG_START:
+            if step.function == 6:
+                call = client.write_register(step.address, step.value, device_id=unit)
+            else:
+                call = client.write_coil(step.address, bool(step.value), device_id=unit)
+            await self._call(f"BDKG start, {step.why}", call)
 
     async def close(self) -> None:
         client, self.client = self.client, None
@@ -156,12 +221,12 @@ class ModbusDriver(Driver):
     async def identify(self) -> MeterIdentity:
         # Modbus has no standard identity query that field devices answer; reading the
         # configured register once proves the unit id and address are right.
-        await self._registers(
-            self.options.register_type, self.options.address, codec.REGISTER_COUNT[self.options.data_type]
-        )
         o = self.options
+        assert o.address is not None  # the options model requires it
+        await self._registers(o.register_type, o.address, codec.REGISTER_COUNT[o.data_type])
+        model = "Atomtex BDKG detection unit" if o.preset == "bdkg" else "Modbus"
         return MeterIdentity(
-            model=f"Modbus {o.transport.upper()} unit {o.unit_id}",
+            model=f"{model} ({o.transport.upper()} unit {o.unit_id})",
             serial="",
             extra={"where": self._where, "register": f"{o.register_type}:{o.address}", "data_type": o.data_type},
         )
@@ -188,8 +253,12 @@ class ModbusDriver(Driver):
             raise FrameError(f"Modbus: {err}", raw=self._last_rx, meter=self.meter_id) from None
         if response.isError():
             code = int(getattr(response, "exception_code", 0) or 0)
+            hint = ""
+            if self.options.preset == "bdkg" and self.options.init is None:
+                hint = ' (a BDKG answers FC04 only after its start sequence: init = "bdkg")'
             raise FrameError(
-                f"unit {self.options.unit_id} answered {codec.exception_message(code)} for {kind} register {address}",
+                f"unit {self.options.unit_id} answered {codec.exception_message(code)} for {kind} register"
+                f" {address}{hint}",
                 raw=self._last_rx,
                 meter=self.meter_id,
             )
@@ -200,6 +269,7 @@ class ModbusDriver(Driver):
 
     async def read(self) -> Reading:
         o = self.options
+        assert o.address is not None
         registers = await self._registers(o.register_type, o.address, codec.REGISTER_COUNT[o.data_type])
         raw = self._last_rx or b"".join(r.to_bytes(2, "big") for r in registers)
         try:

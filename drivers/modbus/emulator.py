@@ -79,7 +79,12 @@ class ModbusEmulator:
         step: float = 0.0,
         status_address: int | None = 110,
         status_word: int = 0,
+        bdkg: bool = False,
     ):
+        if bdkg:  # an Atomtex BDKG: its register map (codec.PRESETS["bdkg"]); FC04 only after the start sequence
+            register_type, address, data_type, status_address = "input", 0x0008, "f32", None
+            if value == 0.25:
+                value = 2.0**-23  # Sv/h (0.119 uSv/h), exact in f32 like every value + n * step with step 2**-27
         self.pty = pty
         self.link = link
         self.tcp_port = tcp_port
@@ -93,6 +98,8 @@ class ModbusEmulator:
         self.step = step
         self.status_address = status_address
         self.status_word = status_word
+        self.bdkg = bdkg
+        self.writes: list[tuple[int, int, Any]] = []  # (function code, address, values): every write received
         self.fault: str | None = None
         self._stopping = False
         self.served: list[float] = []
@@ -116,8 +123,19 @@ class ModbusEmulator:
         """What ``radsurvey meters emulate`` prints: the pty path or tcp://host:port."""
         return self.port if self.pty else f"tcp://127.0.0.1:{self.tcp_port}"
 
+    @property
+    def started(self) -> bool:
+        """Whether the BDKG start sequence has been received, in order."""
+        from . import codec as c
+
+        wanted = [(w.function, w.address, w.value) for w in c.BDKG_START]
+        got = [(fc, a, int(v[0]) if isinstance(v, list) and v else int(bool(v))) for fc, a, v in self.writes]
+        return got[: len(wanted)] == wanted
+
     def driver_options(self) -> dict[str, Any]:
         """Driver options (besides host or port) needed to read this device's value."""
+        if self.bdkg:
+            return {"preset": "bdkg", "init": "bdkg"}
         options: dict[str, Any] = {"address": self.address, "data_type": self.data_type}
         defaults = {"unit_id": 1, "register_type": "holding", "word_order": "big", "byte_order": "big"}
         for key, default in defaults.items():
@@ -133,7 +151,14 @@ class ModbusEmulator:
         from pymodbus.constants import ExcCodes
 
         if set_values is not None:
+            self.writes.append(
+                (function_code, address, list(set_values) if isinstance(set_values, list) else set_values)
+            )
+            if self.bdkg and function_code in (5, 6):
+                return None  # the start sequence's writes are accepted
             return ExcCodes.ILLEGAL_FUNCTION  # read-only device, like the driver expects
+        if self.bdkg and function_code == 4 and not self.started:
+            return ExcCodes.DEVICE_BUSY  # not measuring yet: the start sequence has not run
         if self.fault == "silence":
             while self.fault == "silence" and not self._stopping:  # noqa: ASYNC110 (set from another thread)
                 await asyncio.sleep(0.05)
@@ -155,7 +180,7 @@ class ModbusEmulator:
     def _device(self) -> Any:
         from pymodbus.simulator import DataType, SimData, SimDevice
 
-        bits = [SimData(0, 1, False, DataType.BITS)]
+        bits = [SimData(0, 64, False, DataType.BITS)]
         regs = [SimData(0, 1000, 0, DataType.REGISTERS)]
         return SimDevice(self.unit_id, simdata=(bits, list(bits), regs, list(regs)), action=self._action)
 

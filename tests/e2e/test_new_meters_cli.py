@@ -101,3 +101,80 @@ def test_run_journals_exactly_the_radeye_records_across_a_unit_change(tmp_path: 
     assert len(rows) >= 4, err
     assert [(r["meter_value"], r["unit"]) for r in rows[:4]] == [(c, "uSv/h") for c, _ in served[:4]]
     assert [r["value"] for r in rows[:4]] == [c / 100 for c, _ in served[:4]]
+
+
+def test_meters_read_reads_a_bdkg_over_modbus_rtu_with_its_preset(tmp_path: Path, run_cli) -> None:
+    link = tmp_path / "usb-Atomtex_BDKG-if00"
+    emu = subprocess.Popen(
+        [
+            radsurvey_bin(),
+            "meters",
+            "emulate",
+            "modbus",
+            "--pty",
+            "--bdkg",
+            "--link",
+            str(link),
+            "-o",
+            "step=3.725290298461914e-09",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "emulator ready" in emu.stdout.readline()
+        hint = emu.stderr.readline()
+        assert "-o preset=bdkg -o init=bdkg" in hint, hint
+        read = run_cli(
+            "meters",
+            "read",
+            "--driver",
+            "modbus",
+            "--port",
+            str(link),
+            "-o",
+            "preset=bdkg",
+            "-o",
+            "init=bdkg",
+            "-n",
+            "3",
+            "--interval",
+            "0.1",
+            "--json",
+        )
+    finally:
+        emu.send_signal(signal.SIGINT)
+        emu.communicate(timeout=10)
+    assert read.returncode == 0, read.stderr
+    rows = [json.loads(line) for line in read.stdout.splitlines()]
+    # the emulator serves 2**-23 + n * 2**-28 Sv/h; n = 0 answered identify
+    assert [r["meter_value"] for r in rows] == [2**-23 + n * 2**-28 for n in (1, 2, 3)]
+    assert [r["dose_rate_uSv_h"] for r in rows] == [(2**-23 + n * 2**-28) * 1e6 for n in (1, 2, 3)]
+
+
+def test_run_reads_a_bdkg_over_modbus_rtu(tmp_path: Path) -> None:
+    from radsurvey.drivers.modbus.emulator import ModbusEmulator
+
+    journal = tmp_path / "j.sqlite"
+    link = tmp_path / "usb-Atomtex_BDKG-if00"
+    with ModbusEmulator(pty=True, link=link, bdkg=True, step=2.0**-28) as emu:
+        meter = {
+            "id": "bdkg",
+            "driver": "modbus",
+            "poll_interval_s": 0.2,
+            "port": str(link),
+            "preset": "bdkg",
+            "init": "bdkg",
+        }
+        config = tmp_path / "c.toml"
+        config.write_text(tomli_w.dumps({"meters": [meter]}))
+        proc = start_run(config, journal, 4.0)
+        _out, err = proc.communicate(timeout=60)
+        served = list(emu.served)
+        assert emu.started
+    assert proc.returncode == 0, err
+    rows = journal_rows(journal, "SELECT value, meter_value, unit FROM readings ORDER BY seq")
+    assert len(rows) >= 3, err
+    assert [r["meter_value"] for r in rows] == served[1 : 1 + len(rows)]
+    assert all(r["unit"] == "uSv/h" and r["value"] == r["meter_value"] * 1e6 for r in rows)

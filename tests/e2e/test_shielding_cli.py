@@ -181,3 +181,19 @@ def test_an_imported_survey_keeps_its_design_and_its_report_shows_the_prediction
     assert exported["shielding_design"] == str(folder / "room.toml")  # made absolute: the journal has no folder
     report = json.loads(run_cli("report", survey_id, "--journal", journal, "--format", "json", cwd=REPO).stdout)
     assert report["evaluation"]["points"][1]["design"]["predicted_effective_uSv_h"] == 0.625
+
+
+def test_a_guided_survey_from_a_plan_keeps_the_barrier_and_the_design(run_cli, tmp_path) -> None:
+    import shutil
+
+    from .conftest import REPO
+
+    shutil.copy(REPO / "protocols" / "examples" / "shielding-room.toml", tmp_path / "room.toml")
+    plan = json.loads((REPO / "protocols" / "examples" / "worked-example.json").read_text(encoding="utf-8"))
+    plan["points"][1]["barrier"] = "W1"
+    (tmp_path / "plan.json").write_text(json.dumps({**plan, "shielding_design": "room.toml"}), encoding="utf-8")
+    journal = str(tmp_path / "j.sqlite")
+    started = run_cli("survey", "start", "--plan", "plan.json", "--yes", "--id", "S-1", "--journal", journal)
+    assert started.returncode == 0, started.stderr
+    report = json.loads(run_cli("report", "S-1", "--journal", journal, "--format", "json", cwd=REPO).stdout)
+    assert report["evaluation"]["points"][1]["design"]["barrier"] == "W1"

@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from radsurvey.daemon.sinks.payloads import ALARM_STATE_CODES, ts_ms, ts_ns
+from tests.fleet_sites import beam_site
 from tests.servers import InfluxDB1, VictoriaMetrics
 
 pytestmark = pytest.mark.integration
@@ -46,45 +47,15 @@ DB = "radsurvey"
 
 
 def site_config(site: str, seed: int, journal: Path, influx: str) -> str:
-    return f"""
-[site]
-id = "{site}"
-
-[journal]
-path = "{journal}"
-commit_interval_s = 0.1
-
-[shutdown]
-drain_s = 20.0  # stop only once the sinks hold everything the journal does, however loaded the machine
-
-[[meters]]
-id = "door"
-driver = "simulated"
-poll_interval_s = 0.1
-seed = {seed}
-background_uGy_h = 0.1
-beam_uGy_h = 20.0
-beam_period_s = 4
-beam_on_s = 1.5
-counts_per_uGy = 100000
-
+    """A room with the alarm schedule, plus a meter that never connects (its channel's ``disconnected`` fault)."""
+    never = journal.parent / "no-such-port"
+    return (
+        beam_site(site, seed, journal, poll_interval_s=0.1, window_s=0.3)
+        + f"""
 [[meters]]
 id = "desk"
 driver = "gmc"
-port = "{journal.parent / "no-such-port"}"
-
-[[channels]]
-id = "corridor-door"
-meter = "door"
-room_category = 2
-height_cm = 100
-background_uGy_h = 0.1
-averaging_window_s = 0.3
-
-[[channels.alarms]]
-kind = "instant"
-level_uSv_h = 5.0
-window_s = 0.3
+port = "{never}"
 
 [[channels]]
 id = "control-desk"
@@ -98,6 +69,7 @@ after_s = 0.5
 
 {influx}
 """
+    )
 
 
 @dataclass

@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.fleet_sites import beam_site, bridge_config
 from tests.integration.sinks.helpers import MqttRecorder, wait_for
 from tests.servers import Mosquitto, free_port
 
@@ -33,14 +34,6 @@ RADSURVEY = str(Path(sys.executable).parent / "radsurvey")
 BRIDGED = ("clinic-1", "clinic-2")
 DIRECT = ("clinic-3",)
 SITES = BRIDGED + DIRECT
-
-
-def bridge_config(central_port: int) -> str:
-    """The bridge block of docs/fleet.md, pointed at the test's central broker (through the WAN relay)."""
-    text = (REPO / "docs" / "fleet.md").read_text(encoding="utf-8")
-    block = text.split("<!-- fleet-bridge-config", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
-    assert "address central.example.org:1883" in block
-    return block.replace("central.example.org:1883", f"127.0.0.1:{central_port}")
 
 
 class Wan:
@@ -92,41 +85,7 @@ class Wan:
 
 def site_config(site: str, seed: int, work: Path, mqtt_port: int) -> Path:
     cfg = work / "radsurvey.toml"
-    cfg.write_text(
-        f"""
-[site]
-id = "{site}"
-
-[journal]
-path = "{work / "journal.sqlite"}"
-commit_interval_s = 0.1
-
-[shutdown]
-drain_s = 20.0  # stop only once the sinks hold everything the journal does, however loaded the machine
-
-[[meters]]
-id = "door"
-driver = "simulated"
-poll_interval_s = 0.2
-seed = {seed}
-background_uGy_h = 0.1
-beam_uGy_h = 20.0
-beam_period_s = 4
-beam_on_s = 1.5
-counts_per_uGy = 100000
-
-[[channels]]
-id = "corridor-door"
-meter = "door"
-room_category = 2
-background_uGy_h = 0.1
-averaging_window_s = 0.4
-
-[[channels.alarms]]
-kind = "instant"
-level_uSv_h = 5.0
-window_s = 0.4
-
+    mqtt = f"""
 [mqtt]
 host = "127.0.0.1"
 port = {mqtt_port}
@@ -135,9 +94,9 @@ reconnect_initial_s = 0.2
 reconnect_max_s = 1.0
 connect_timeout_s = 2.0
 status_interval_s = 1.0
-""",
-        encoding="utf-8",
-    )
+"""
+    site_toml = beam_site(site, seed, work / "journal.sqlite", poll_interval_s=0.2, window_s=0.4)
+    cfg.write_text(site_toml + mqtt, encoding="utf-8")
     return cfg
 
 

@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from radsurvey.daemon.survey.archive import canonical_sha256
+from tests.fleet_sites import bridge_config
 from tests.integration.sinks.helpers import MqttRecorder, wait_for
-from tests.integration.test_fleet_bridge import bridge_config
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration

@@ -5,11 +5,18 @@
   const body = document.body;
   const page = body.dataset.page;
   const lang = body.dataset.lang;
+  const TZ = body.dataset.tz || "UTC";
   const W = JSON.parse(document.getElementById("words").textContent);
 
   // Dose rates as a meter shows them: 3 decimals below 1, then 2, 1, 0 (0.052, 1.80, 13.2, 140).
   function digits(v) { const a = Math.abs(v); return a < 1 ? 3 : a < 10 ? 2 : a < 100 ? 1 : 0; }
-  function local(t) { return lang === "ru" ? t.replace(".", ",") : t; }
+  const COMMA = ["ru", "kk", "ro"];
+  const PERSIAN = "۰۱۲۳۴۵۶۷۸۹";
+  function digitsOf(t) { return lang === "fa" ? t.replace(/[0-9]/g, function (d) { return PERSIAN[+d]; }) : t; }
+  function local(t) {
+    if (COMMA.indexOf(lang) >= 0) return t.replace(".", ",");
+    return lang === "fa" ? digitsOf(t.replace(".", "٫")) : t;
+  }
   function num(v) {
     if (v === null || v === undefined) return "—";
     return local(Number(v).toFixed(digits(Number(v))));
@@ -22,7 +29,51 @@
     if (text !== undefined) e.textContent = text;
     return e;
   }
-  function hhmmss(ts) { return ts ? ts.slice(11, 19) + " UTC" : ""; }
+  // Times in the site's zone (body data-tz, [site] timezone) with the offset, as the server prints them:
+  // "14:05:09 UTC+05:00"; the journal, the API and CSV downloads stay in UTC.
+  const ZONE = new Intl.DateTimeFormat("en-GB", {
+    timeZone: TZ, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit", hourCycle: "h23", timeZoneName: "longOffset"
+  });
+  function parts(t) {
+    const p = {};
+    ZONE.formatToParts(new Date(t)).forEach(function (x) { p[x.type] = x.value; });
+    const off = p.timeZoneName.replace("GMT", "");
+    p.offset = "UTC" + (off || "+00:00");
+    p.minutes = off ? (off[0] === "-" ? -1 : 1) * (60 * +off.slice(1, 3) + +off.slice(4, 6)) : 0;
+    return p;
+  }
+  function day(p) { return COMMA.indexOf(lang) >= 0 ? p.day + "." + p.month + "." + p.year : p.year + "-" + p.month + "-" + p.day; }
+  function hhmmss(ts) {
+    if (!ts) return "";
+    const p = parts(ts);
+    return digitsOf(p.hour + ":" + p.minute + ":" + p.second + " " + p.offset);
+  }
+  function moment(ts) {
+    if (!ts) return "—";
+    const p = parts(ts);
+    return digitsOf(day(p) + " " + p.hour + ":" + p.minute + ":" + p.second + " " + p.offset);
+  }
+  function hhmm(t, withDay) {
+    const p = parts(t);
+    return digitsOf((withDay ? day(p) + " " : "") + p.hour + ":" + p.minute);
+  }
+  // A time typed in the site's zone ("2026-12-07T10:00:00") as ISO 8601 with that zone's offset then.
+  function siteTime(text) {
+    if (/(Z|[+-]\d\d:\d\d)$/.test(text)) return text;
+    const guess = Date.parse(text + "Z");
+    const first = parts(guess).minutes;
+    const minutes = parts(guess - first * 60000).minutes;
+    const a = Math.abs(minutes);
+    return text + (minutes < 0 ? "-" : "+") + String(Math.floor(a / 60)).padStart(2, "0") + ":" + String(a % 60).padStart(2, "0");
+  }
+  function unit(u) { const k = "unit:" + u; return k in W ? W[k] : u; }
+  function rule(r, kind) {
+    const name = W["kind:" + r] || W["kind:" + kind];
+    if (!name) return r;
+    return W["kind:" + r] ? name : r + " (" + name + ")";
+  }
+  function eventName(e) { return W["event:" + e] || e; }
 
   // -- live rows (overview, kiosk, alarms) ------------------------------------------------
   function valueCell(cell, row) {
@@ -49,10 +100,14 @@
       if (e) valueCell(e, row);
       const lim = box.querySelector(".c-limit");
       if (lim) lim.textContent = exact(row.limit_uSv_h);
-      const meter = box.querySelector("meter");
-      if (meter) meter.value = row.ratio === null ? 0 : row.ratio;
+      const bar = box.querySelector("svg.bar");
+      if (bar) {
+        bar.setAttribute("class", "bar bar-" + row.alarm.state);
+        const r = row.ratio === null ? 0 : Math.min(row.ratio * 100, 150);
+        bar.querySelector(".fill").setAttribute("width", r.toFixed(1));
+      }
       const pct = box.querySelector(".pct");
-      if (pct) pct.textContent = row.ratio === null ? "—" : Math.round(row.ratio * 100) + " %";
+      if (pct) pct.textContent = row.ratio === null ? "—" : digitsOf(Math.round(row.ratio * 100) + " %");
       const al = box.querySelector(".c-alarm");
       if (al) {
         al.replaceChildren(el("span", { class: "state state-" + row.alarm.state }, alarmText(row)));
@@ -91,7 +146,7 @@
     src.addEventListener("sinks", function (ev) { updateSinks(JSON.parse(ev.data)); });
     src.onerror = function () { conn.textContent = W.connection_lost; conn.hidden = false; };
     src.onopen = function () { conn.hidden = true; };
-    if (clock) setInterval(function () { clock.textContent = new Date().toISOString().slice(11, 19) + " UTC"; }, 1000);
+    if (clock) setInterval(function () { clock.textContent = hhmmss(Date.now()); }, 1000);
   }
 
   // -- trend chart -------------------------------------------------------------------------
@@ -127,8 +182,7 @@
     }
     for (let i = 0; i <= 4; i++) {
       const t = t0 + (t1 - t0) * i / 4;
-      const d = new Date(t).toISOString();
-      const label = (t1 - t0 > 86400e3 ? d.slice(5, 10) + " " : "") + d.slice(11, 16);
+      const label = hhmm(t, t1 - t0 > 86400e3);
       box.append(svg("text", { x: x(t), y: Y1 + 22, class: "axis", "text-anchor": i === 0 ? "start" : i === 4 ? "end" : "middle" }, label));
     }
     // min-max band and mean line, broken where buckets are missing (no data is not a value)
@@ -149,30 +203,30 @@
     });
     if (data.limit_uSv_h) {
       box.append(svg("line", { x1: X0, x2: X1, y1: y(data.limit_uSv_h), y2: y(data.limit_uSv_h), class: "limit" }));
-      box.append(svg("text", { x: X1 - 4, y: y(data.limit_uSv_h) - 4, class: "label", "text-anchor": "end" }, "DMD_E " + exact(data.limit_uSv_h)));
+      box.append(svg("text", { x: X1 - 4, y: y(data.limit_uSv_h) - 4, class: "label", "text-anchor": "end" }, W.dmd_e + " " + exact(data.limit_uSv_h)));
     }
     data.levels.forEach(function (l) {
       box.append(svg("line", { x1: X0, x2: X1, y1: y(l.level_uSv_h), y2: y(l.level_uSv_h), class: "level level-" + l.state }));
-      box.append(svg("text", { x: X0 + 4, y: y(l.level_uSv_h) - 4, class: "label" }, l.rule + " " + (W[l.state] || l.state) + " " + exact(Number(l.level_uSv_h.toPrecision(6)))));
+      box.append(svg("text", { x: X0 + 4, y: y(l.level_uSv_h) - 4, class: "label" }, rule(l.rule, l.kind) + " " + (W[l.state] || l.state) + " " + exact(Number(l.level_uSv_h.toPrecision(6)))));
     });
     data.events.forEach(function (e) {
       const t = Date.parse(e.ts);
       if (t < t0 || t > t1) return;
       const m = svg("line", { x1: x(t), x2: x(t), y1: Y0, y2: Y1, class: "event event-" + e.state });
-      m.append(svg("title", {}, W.alarm_event + ": " + e.rule + " " + (W[e.state] || e.state) + " " + e.ts));
+      m.append(svg("title", {}, W.alarm_event + ": " + rule(e.rule, e.kind) + " " + (W[e.state] || e.state) + " " + moment(e.ts)));
       box.append(m);
     });
     box.append(svg("line", { x1: X0, x2: X0, y1: Y0, y2: Y1, class: "axis-line" }));
     box.append(svg("line", { x1: X0, x2: X1, y1: Y1, y2: Y1, class: "axis-line" }));
     const n = b.reduce(function (a, r) { return a + r[1]; }, 0);
     document.getElementById("trend-caption").textContent = b.length
-      ? "E, µSv/h: " + W.mean + " (" + W.min_max + ") · " + n + " · " + data.bucket_s + " s · " + data.start.slice(0, 16) + " – " + data.end.slice(0, 16) + " UTC"
+      ? "E, " + W.uSv_h + ": " + W.mean + " (" + W.min_max + ") · " + digitsOf(String(n)) + " · " + digitsOf(String(data.bucket_s)) + " " + W["unit:s"] + " · " + moment(data.start) + " – " + moment(data.end)
       : W.no_samples;
     box.dataset.rendered = String(b.length);
     const tb = document.querySelector("#events tbody");
     tb.replaceChildren.apply(tb, data.events.map(function (e) {
       const tr = el("tr");
-      [e.ts.slice(0, 19), e.rule, e.event, W[e.state] || e.state, e.value === null ? "—" : num(e.value) + " " + e.unit, e.acknowledged_by || ""]
+      [moment(e.ts), rule(e.rule, e.kind), eventName(e.event), W[e.state] || e.state, e.value === null ? "—" : num(e.value) + " " + unit(e.unit), e.acknowledged_by || ""]
         .forEach(function (c) { tr.append(el("td", {}, c)); });
       return tr;
     }));
@@ -182,8 +236,8 @@
     const q = new URLSearchParams(location.search);
     const params = new URLSearchParams();
     if (q.get("from")) {
-      params.set("from", q.get("from") + (q.get("from").endsWith("Z") ? "" : "Z"));
-      if (q.get("to")) params.set("to", q.get("to") + (q.get("to").endsWith("Z") ? "" : "Z"));
+      params.set("from", siteTime(q.get("from")));
+      if (q.get("to")) params.set("to", siteTime(q.get("to")));
     } else params.set("range", q.get("range") || "1h");
     const api = "/api/channels/" + encodeURIComponent(box.dataset.channel) + "/trend?" + params;
     document.getElementById("json").href = api;

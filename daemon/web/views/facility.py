@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from aiohttp import web
@@ -18,6 +19,7 @@ from aiohttp import web
 from ..base import CONSOLE, Console, json_error, json_ok
 
 log = structlog.get_logger("radsurvey.web")
+T = TypeVar("T")
 
 
 def facility_path(console: Console) -> Path:
@@ -58,6 +60,36 @@ def filed_document(path: Path, survey_id: str) -> dict[str, Any] | None:
         return store.survey_document(survey_id)
 
 
+async def _change(console: Console, user: str, roles: tuple[str, ...], change: Callable[[Any], T]) -> T:
+    """Run one change of the record on a worker thread as ``user``, who must hold one of ``roles`` in it.
+
+    403 for an account without the role, 400 with the one line of a refused change (nothing stored), 409
+    while there is no record.
+    """
+    from ...facility.model import FacilityError
+    from ...facility.record import require_role
+    from ...facility.store import FacilityStore
+
+    path = facility_path(console)
+    if not path.exists():
+        raise json_error(409, "no facility record yet (radsurvey facility import)")
+
+    def _run() -> T:
+        with FacilityStore(path) as store:
+            try:
+                require_role(store, user, *roles)
+            except FacilityError as err:
+                raise PermissionError(err.message) from None
+            return change(store)
+
+    try:
+        return await asyncio.to_thread(_run)
+    except PermissionError as err:
+        raise json_error(403, str(err)) from None
+    except FacilityError as err:
+        raise json_error(400, str(err)) from None
+
+
 async def facility_api(request: web.Request) -> web.Response:
     console: Console = request.app[CONSOLE]
     data = await asyncio.to_thread(read_facility, facility_path(console))
@@ -77,9 +109,7 @@ async def facility_page(request: web.Request) -> web.Response:
 
 async def file_survey_api(request: web.Request) -> web.Response:
     """File a survey document pushed from a laptop: ``{"room", "apparatus"?, "survey": {...}}``."""
-    from ...facility.model import FacilityError
-    from ...facility.record import file_survey, require_role
-    from ...facility.store import FacilityStore
+    from ...facility.record import file_survey
 
     console: Console = request.app[CONSOLE]
     session = console.session(request)
@@ -93,32 +123,20 @@ async def file_survey_api(request: web.Request) -> web.Response:
     apparatus = body.get("apparatus")
     if apparatus is not None and not isinstance(apparatus, str):
         raise json_error(400, "apparatus must be the apparatus's id in the register")
-    path = facility_path(console)
-    if not path.exists():
-        raise json_error(409, "no facility record yet (radsurvey facility import)")
-
-    def _file() -> Any:
-        with FacilityStore(path) as store:
-            try:
-                require_role(store, session.user, "surveyor", "hpo")
-            except FacilityError as err:
-                raise PermissionError(err.message) from None
-            return file_survey(
-                store,
-                body["survey"],
-                room=body["room"],
-                by=session.user,
-                source="the pushed survey",
-                origin="api",
-                apparatus=apparatus,
-            )
-
-    try:
-        filed = await asyncio.to_thread(_file)
-    except PermissionError as err:
-        raise json_error(403, str(err)) from None
-    except FacilityError as err:
-        raise json_error(400, str(err)) from None
+    filed = await _change(
+        console,
+        session.user,
+        ("surveyor", "hpo"),
+        lambda store: file_survey(
+            store,
+            body["survey"],
+            room=body["room"],
+            by=session.user,
+            source="the pushed survey",
+            origin="api",
+            apparatus=apparatus,
+        ),
+    )
     log.info(
         "survey filed over the API",
         survey=filed.survey_id,
@@ -193,9 +211,6 @@ async def open_incident_api(request: web.Request) -> web.Response:
     Who may: an account with the role ``hpo`` in the record. The room goes on hold.
     """
     from ...facility.incidents import open_incident
-    from ...facility.model import FacilityError
-    from ...facility.record import require_role
-    from ...facility.store import FacilityStore
 
     console: Console = request.app[CONSOLE]
     session = console.session(request)
@@ -213,31 +228,19 @@ async def open_incident_api(request: web.Request) -> web.Response:
         raise json_error(400, "rule must be a rule name and description text of at most 500 characters")
     if console.journal is not None:
         await console.journal.aflush()  # the latched alarm's event and samples are committed
-    path = facility_path(console)
-    if not path.exists():
-        raise json_error(409, "no facility record yet (radsurvey facility import)")
-
-    def _open() -> int:
-        with FacilityStore(path) as store:
-            try:
-                require_role(store, session.user, "hpo")
-            except FacilityError as err:
-                raise PermissionError(err.message) from None
-            return open_incident(
-                store,
-                journal_path=console.journal_path,
-                channel=body["channel"],
-                by=session.user,
-                rule=rule,
-                description=description.strip(),
-            )
-
-    try:
-        incident = await asyncio.to_thread(_open)
-    except PermissionError as err:
-        raise json_error(403, str(err)) from None
-    except FacilityError as err:
-        raise json_error(400, err.message) from None
+    incident = await _change(
+        console,
+        session.user,
+        ("hpo",),
+        lambda store: open_incident(
+            store,
+            journal_path=console.journal_path,
+            channel=body["channel"],
+            by=session.user,
+            rule=rule,
+            description=description.strip(),
+        ),
+    )
     log.info("incident opened in the console", incident=incident, channel=body["channel"], by=session.user)
     if form:
         raise web.HTTPSeeOther("/facility")
@@ -253,9 +256,7 @@ async def register_api(request: web.Request) -> web.Response:
     Who may: an account with the role ``hpo``. Validated whole, as the CLI and the facility file are; the
     history names the account.
     """
-    from ...facility.model import FacilityError
-    from ...facility.record import put_record, require_role
-    from ...facility.store import FacilityStore
+    from ...facility.record import put_record
 
     console: Console = request.app[CONSOLE]
     session = console.session(request)
@@ -273,22 +274,9 @@ async def register_api(request: web.Request) -> web.Response:
     data = {k: v for k, v in body.items() if k != "csrf" and v != ""}
     if form and isinstance(data.get("monitors"), str):  # the page's form: comma-separated channels
         data["monitors"] = [m.strip() for m in data["monitors"].split(",") if m.strip()]
-    path = facility_path(console)
-
-    def _put() -> str:
-        with FacilityStore(path) as store:
-            try:
-                require_role(store, session.user, "hpo")
-            except FacilityError as err:
-                raise PermissionError(err.message) from None
-            return put_record(store, entity, data, by=session.user)
-
-    try:
-        result = await asyncio.to_thread(_put)
-    except PermissionError as err:
-        raise json_error(403, str(err)) from None
-    except FacilityError as err:
-        raise json_error(400, str(err)) from None
+    result = await _change(
+        console, session.user, ("hpo",), lambda store: put_record(store, entity, data, by=session.user)
+    )
     log.info("facility register changed in the console", entity=entity, by=session.user, result=result)
     if form:
         raise web.HTTPSeeOther("/facility")

@@ -20,7 +20,7 @@ async def login_page(request: web.Request) -> web.Response:
     console: Console = request.app[CONSOLE]
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     resp = console.page(
-        request, "login.html.j2", login_csrf=token, next=_safe_next(request.query.get("next")), error=""
+        request, "login.html.j2", login_csrf=token, next=_safe_next(request.query.get("next")), error="", name=""
     )
     resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=console.web_cfg.tls, path="/")
     return resp
@@ -115,6 +115,7 @@ def _login_page(
         login_csrf=request.cookies.get(LOGIN_CSRF_COOKIE, ""),
         next=_safe_next(str(body.get("next", ""))),
         error=text % values if values else text,
+        name=str(body.get("name", ""))[:200],  # kept: only the password is typed again (issue 22)
     )
     resp.set_status(status)
     if retry:

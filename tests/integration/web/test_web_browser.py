@@ -31,6 +31,7 @@ CONFIG = """
 [site]
 id = "clinic-1"
 name = "Clinic 1, X-ray room 2"
+timezone = "Asia/Almaty"
 
 [journal]
 path = "{journal}"
@@ -267,4 +268,183 @@ def test_the_overview_speaks_russian(console: str, browser) -> None:  # type: ig
     assert page.locator("html").get_attribute("lang") == "ru"
     assert "Мощность дозы сейчас" in page.locator("h1").inner_text()
     page.screenshot(path=str(ARTIFACTS / "overview-ru.png"), full_page=True)
+    page.context.close()
+
+
+# -- what people see (issue 22): the site's clock, the limit on the bar, every word translated ----------------
+
+OFFSET = "UTC+05:00"  # Asia/Almaty
+
+
+def _visible(page) -> str:  # type: ignore[no-untyped-def]
+    return page.evaluate("document.body.innerText")
+
+
+def test_every_time_the_console_prints_is_the_sites_with_its_offset(console: str, browser) -> None:  # type: ignore[no-untyped-def]
+    import re
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    deadline = time.monotonic() + 30
+    while not json.loads(urllib.request.urlopen(console + "/api/alarms").read())["history"]:
+        assert time.monotonic() < deadline, "no alarm event within 30 s"
+        time.sleep(0.3)
+    page = _page(browser, 1920, 1080)
+    page.goto(console + "/kiosk")
+    page.wait_for_timeout(1500)  # the clock ticks in the script
+    clock = page.locator("#clock").inner_text()
+    match = re.fullmatch(r"(\d\d):(\d\d):(\d\d) UTC\+05:00", clock)
+    assert match, clock
+    now = datetime.now(UTC).astimezone(ZoneInfo("Asia/Almaty"))
+    shown = now.replace(hour=int(match[1]), minute=int(match[2]), second=int(match[3]))
+    assert abs((now - shown).total_seconds()) < 10, (clock, now)  # Almaty's time, not UTC's
+    page.goto(console + "/alarms")
+    for text in (_visible(page), _visible(page)):
+        stamps = re.findall(r"\d\d:\d\d:\d\d(?: UTC[+-]\d\d:\d\d)?", text)
+        assert stamps and all(s.endswith(OFFSET) for s in stamps), stamps
+    page.goto(console + "/channels/corridor-door?range=1h")
+    page.wait_for_selector("#trend[data-rendered]:not([data-rendered='0'])", timeout=20_000)
+    page.wait_for_selector("#events tbody tr")
+    events = page.locator("#events tbody").inner_text()
+    caption = page.locator("#trend-caption").inner_text()
+    assert OFFSET in events and OFFSET in caption, (events, caption)
+    assert "UTC" not in re.sub(r"UTC[+-]\d\d:\d\d", "", events + caption)
+    # The downloads keep UTC, and say so.
+    assert "times in UTC" in page.locator("#csv").inner_text()
+    assert page.locator("#zone").inner_text() == "Asia/Almaty"
+    # A range typed in the site's time asks the API for that instant (10:00 in Almaty is 05:00 UTC).
+    page.goto(console + "/channels/corridor-door?from=2026-12-07T10:00:00&to=2026-12-07T11:00:00")
+    href = page.get_attribute("#json", "href") or ""
+    assert "from=2026-12-07T10%3A00%3A00%2B05%3A00" in href, href
+    trend = json.loads(urllib.request.urlopen(console + href).read())
+    assert trend["start"].startswith("2026-12-07T05:00:00")
+    assert page.errors == []
+    page.context.close()
+
+
+def test_the_ratio_bar_marks_the_limit_and_colours_by_state(console: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser)
+    page.goto(console + "/")
+    page.wait_for_selector('tr[data-channel="corridor-door"][data-alarm="alarm"]', timeout=30_000)
+    for channel in ("corridor-door", "control-desk"):
+        row = page.locator(f'tr[data-channel="{channel}"]')
+        bar, mark = row.locator("svg.bar").bounding_box(), row.locator("svg.bar line.mark").bounding_box()
+        # The bar spans 0-150 %; the mark sits at 100 %, two thirds of the way.
+        assert abs((mark["x"] + mark["width"] / 2 - bar["x"]) / bar["width"] - 2 / 3) < 0.02, (bar, mark)
+        state = row.get_attribute("data-alarm")
+        assert f"bar-{state}" in (row.locator("svg.bar").get_attribute("class") or "")
+        assert row.locator(".pct").inner_text().endswith(" %")  # the number beside the bar
+    colours = {
+        c: page.evaluate(
+            "c => getComputedStyle(document.querySelector(`tr[data-channel='${c}'] svg.bar .fill`)).fill", c
+        )
+        for c in ("corridor-door", "control-desk")
+    }
+    assert colours["corridor-door"] != colours["control-desk"]  # alarm red, normal green
+    page.screenshot(path=str(ARTIFACTS / "ratio-bar.png"), clip={"x": 0, "y": 0, "width": 1280, "height": 400})
+    assert page.errors == []
+    page.context.close()
+
+
+# Latin words a Russian page may show: names from the config and the account, the JSON links, language codes,
+# and the symbol E.
+ALLOWED_LATIN = {
+    "corridor", "door", "control", "desk", "store", "room", "meter", "Clinic", "X", "ray", "outside", "the",
+    "operator's", "operator", "s", "film", "off", "clinic", "JSON", "en", "ru", "kk", "fa", "ro", "E", "alice",
+    "closed", "exposure", "stopped",  # alice's acknowledgement comment
+    "Asia", "Almaty", "CSV", "UTC",  # the site's zone id; the download's format and time scale ("times in UTC")
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("path", ["/", "/alarms", "/kiosk", "/channels/corridor-door?range=1h"])
+def test_the_russian_console_has_no_latin_unit_or_rule_name_left(console: str, browser, path: str) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    page = _page(browser)
+    page.goto(console + "/login?lang=ru")
+    page.fill("#name", "alice")
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.press("#password", "Enter")
+    page.goto(console + path)
+    page.wait_for_timeout(2000)  # live values and the trend arrive
+    text = _visible(page) + " " + " ".join(page.locator("svg text").all_text_contents())
+    for bad in ("uSv", "µSv", "uGy", "µGy", "DMD", "instant", "twa", "transition", "ack", "UTC "):
+        assert bad not in text, f"{path}: {bad!r} in the Russian page"
+    latin = set(re.findall(r"[A-Za-z][A-Za-z']*", re.sub(r"UTC[+-]\d\d:\d\d", "", text))) - ALLOWED_LATIN
+    assert latin == set(), f"{path}: {sorted(latin)}"
+    assert "мкЗв/ч" in text and ("ДМД Е" in text or path == "/alarms")
+    page.screenshot(path=str(ARTIFACTS / f"ru-{path.strip('/').split('?')[0].replace('/', '-') or 'overview'}.png"))
+    assert page.errors == []
+    page.context.close()
+
+
+@pytest.mark.parametrize(("lang", "direction"), [("kk", "ltr"), ("fa", "rtl"), ("ro", "ltr")])
+def test_kazakh_persian_and_romanian_pages_are_offered(console: str, browser, lang: str, direction: str) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser)
+    page.goto(console + "/")
+    page.click(f'header a[lang="{lang}"]')
+    page.wait_for_load_state()
+    assert page.locator("html").get_attribute("lang") == lang
+    assert page.locator("html").get_attribute("dir") == direction
+    page.goto(console + "/alarms")  # remembered
+    assert page.locator("html").get_attribute("lang") == lang
+    _fits(page, 1280)
+    page.screenshot(path=str(ARTIFACTS / f"overview-{lang}.png"), full_page=True)
+    assert page.errors == []
+    page.context.close()
+
+
+def test_on_a_phone_every_value_keeps_its_label(console: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser, 390, 844)
+    page.goto(console + "/")
+    page.wait_for_selector('tr[data-channel="control-desk"] .c-e .value', timeout=20_000)
+    assert not page.locator(".overview thead").is_visible()  # the header row is hidden at this width
+    labels = page.evaluate(
+        "[...document.querySelectorAll(\"tr[data-channel='control-desk'] td[data-label]\")]"
+        ".map(td => [td.className, getComputedStyle(td, '::before').content, getComputedStyle(td, '::before').display])"
+    )
+    shown = {cls: content.strip('"') for cls, content, display in labels if display != "none"}
+    assert shown == {"c-e": "E, µSv/h", "c-limit": "DMD_E, µSv/h", "c-ratio": "E / DMD_E"}, labels
+    page.screenshot(path=str(ARTIFACTS / "phone-labels.png"), full_page=True)
+    page.context.close()
+
+
+def test_a_wrong_password_keeps_the_name(console: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser)
+    page.goto(console + "/login")
+    page.fill("#name", "alice")
+    page.fill("#password", "not the password")
+    with page.expect_navigation():
+        page.press("#password", "Enter")
+    assert "Wrong name or password" in page.locator(".error").inner_text()
+    assert page.input_value("#name") == "alice" and page.input_value("#password") == ""
+    assert page.evaluate("document.activeElement.id") == "password"  # only the password is typed again
+    page.context.close()
+
+
+def test_acknowledge_forms_only_where_there_is_something_to_acknowledge(console: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser)
+    page.goto(console + "/login?next=/alarms")
+    page.fill("#name", "alice")
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.press("#password", "Enter")
+    sections = page.locator("section.alarm-channel")
+    normal = 0
+    for i in range(sections.count()):
+        section = sections.nth(i)
+        if "state-normal" in (section.locator(".c-alarm .state").get_attribute("class") or ""):
+            normal += 1
+            assert section.locator("form.ack").count() == 0, section.get_attribute("data-channel")
+    assert normal >= 1  # control-desk (twa, far below its limit) and store-room (no rules)
+    page.context.close()
+
+
+def test_no_sink_health_without_sinks_and_the_surveys_page_says_where_surveys_come_from(console: str, browser) -> None:  # type: ignore[no-untyped-def]
+    page = _page(browser)
+    page.goto(console + "/")
+    assert page.locator("#sinks").count() == 0 and "Publishing" not in _visible(page)
+    page.goto(console + "/surveys")
+    assert "made with radsurvey survey on this machine" in _visible(page)
     page.context.close()

@@ -144,6 +144,14 @@ class Laptop:
         return self.call("POST", "/api/facility/surveys", {"room": room, "apparatus": "R-500", "survey": doc})
 
 
+def log_in(page, url: str, name: str) -> None:  # type: ignore[no-untyped-def]
+    page.goto(url)
+    page.fill("#name", name)
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+
+
 def due(base: str) -> dict[str, Any]:
     with urllib.request.urlopen(base + "/api/facility", timeout=10) as r:
         return {d["room"]: d for d in json.loads(r.read())["due"]}
@@ -186,10 +194,7 @@ def test_a_survey_pushed_from_a_laptop_is_filed_shown_on_the_surveys_page_and_ho
     with page.expect_navigation():
         page.locator('tr[data-survey="LAPTOP-1"] a').click()
     if "/login" in page.url:  # reports need a login by default
-        page.fill("#name", "timur")
-        page.fill("#password", PASSWORD)
-        with page.expect_navigation():
-            page.keyboard.press("Enter")
+        log_in(page, page.url, "timur")
     assert "LAPTOP-1" in page.content() or "WE-2008-014" in page.content()
 
     good = survey(TODAY, complies=True, survey_id="LAPTOP-2")
@@ -215,11 +220,7 @@ def test_an_hpo_opens_an_incident_from_the_latched_alarm_in_the_console(
 ) -> None:
     base, _tmp = console
     page = _page(browser)
-    page.goto(base + "/login?next=/facility")
-    page.fill("#name", "anna")
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
+    log_in(page, base + "/login?next=/facility", "anna")
     # wait for the instant alarm to latch on desk (E = 25 uSv/h against 1)
     deadline = time.monotonic() + 15
     while True:
@@ -248,11 +249,7 @@ def test_an_hpo_registers_an_instrument_in_the_console_and_sees_what_its_driver_
     status, body = Laptop(base, "timur").call("POST", "/api/facility/register/room", {"name": "Room 9"})
     assert status == 403 and "needs role hpo" in body["error"]
     page = _page(browser)
-    page.goto(base + "/login?next=/facility")
-    page.fill("#name", "anna")
-    page.fill("#password", PASSWORD)
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
+    log_in(page, base + "/login?next=/facility", "anna")
     page.fill("#inst-id", "gmc-7")
     page.fill("#inst-model", "GMC-800")
     page.fill("#inst-driver", "gmc")
@@ -276,3 +273,20 @@ def test_an_hpo_registers_an_instrument_in_the_console_and_sees_what_its_driver_
     )
     assert [(h["by"], h["action"]) for h in json.loads(history.stdout)] == [("anna", "added")]
     assert page.errors == []
+
+
+def test_radsurvey_facility_push_files_a_laptops_survey_on_the_daemon(
+    console: tuple[str, Path], tmp_path: Path
+) -> None:
+    base, _tmp = console
+    doc = survey(TODAY, complies=True, survey_id="PUSHED-1", room="Dental room 3")
+    (tmp_path / "s.json").write_text(json.dumps(doc), encoding="utf-8")
+    exe = str(Path(sys.executable).with_name("radsurvey"))
+    args = [exe, "facility", "push", "s.json", "--url", base, "--user", "timur", "--room", "Dental room 3"]
+    wrong = subprocess.run(args, cwd=tmp_path, input="not the password\n", text=True, capture_output=True, timeout=60)
+    assert wrong.returncode == 2 and "not the password" not in wrong.stderr
+    assert wrong.stderr.strip().splitlines() == [f"radsurvey: error: {base}/login: 401 wrong name or password"]
+    out = subprocess.run(args, cwd=tmp_path, input=PASSWORD + "\n", text=True, capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"filed PUSHED-1 under Dental room 3 on {base}: complies"
+    assert due(base)["Dental room 3"]["last_survey"] == "PUSHED-1"

@@ -7,6 +7,7 @@ import struct
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from radsurvey.drivers import registry
 from radsurvey.drivers.base import Quantity, Status
@@ -174,3 +175,69 @@ def test_options_need_one_transport() -> None:
     with pytest.raises(ValidationError, match="status_bits"):
         model.model_validate({"host": "h", "address": 1, "status_bits": {"0": "fault"}})
     assert model.model_validate({"host": "h", "address": 1, "status_address": 2, "status_bits": {"3": "fault"}})
+
+
+# -- Atomtex BDKG preset and its opt-in start sequence -------------------------------------------
+
+BDKG_START_ON_THE_WIRE = [
+    (rtu(0x01, 0x07), rtu(0x01, 0x07, 0x00)),  # FC07 read exception status: the unit is awake
+    (rtu(0x01, 0x06, 0x00, 0x00, 0xFF, 0xFF), rtu(0x01, 0x06, 0x00, 0x00, 0xFF, 0xFF)),  # mode
+    (rtu(0x01, 0x05, 0x00, 0x23, 0xFF, 0x00), rtu(0x01, 0x05, 0x00, 0x23, 0xFF, 0x00)),  # start
+    (rtu(0x01, 0x05, 0x00, 0x22, 0xFF, 0x00), rtu(0x01, 0x05, 0x00, 0x22, 0xFF, 0x00)),  # latch
+]
+
+
+def _dose_read(sv_h: float) -> tuple[bytes, bytes]:
+    return rtu(0x01, 0x04, 0x00, 0x08, 0x00, 0x02), rtu(0x01, 0x04, 0x04, *struct.pack(">f", sv_h))
+
+
+async def test_bdkg_init_sends_exactly_the_start_sequence_then_reads_fc04() -> None:
+    device = ScriptedDevice([*BDKG_START_ON_THE_WIRE, _dose_read(2**-23), _dose_read(2**-22)])
+    with PtyEmulator(device) as emu:
+        async with modbus(port=emu.port, preset="bdkg", init="bdkg", timeout_s=0.5) as driver:
+            reading = await driver.read()
+    device.assert_done()
+    assert reading.unit == "uSv/h" and reading.value == 2**-22 * 1e6 and reading.meter_value == 2**-22
+    assert driver.identity.model.startswith("Atomtex BDKG detection unit")
+
+
+async def test_the_bdkg_preset_alone_writes_nothing() -> None:
+    device = ScriptedDevice([_dose_read(2**-23), _dose_read(2**-23)])
+    with PtyEmulator(device) as emu:
+        async with modbus(port=emu.port, preset="bdkg", timeout_s=0.5) as driver:
+            await driver.read()
+    device.assert_done()  # no FC05/06/07 among the frames sent
+
+
+def test_the_preset_fills_the_register_map_and_the_config_wins() -> None:
+    options = modbus(port="/dev/null", preset="bdkg").options
+    assert (options.register_type, options.address, options.data_type, options.unit) == ("input", 8, "f32", "Sv/h")
+    assert (options.baudrate, options.unit_id, options.init) == (19200, 1, None)
+    assert modbus(port="/dev/null", preset="bdkg", unit_id=3).options.unit_id == 3
+    with pytest.raises(ValidationError, match="give address"):
+        modbus(port="/dev/null")
+
+
+async def test_bdkg_over_modbus_tcp_reads_exactly_what_the_emulator_serves() -> None:
+    with ModbusEmulator(bdkg=True, step=2.0**-27) as emu:
+        async with modbus(host="127.0.0.1", tcp_port=emu.tcp_port, **emu.driver_options()) as driver:
+            readings = [await driver.read() for _ in range(3)]
+        served = list(emu.served)
+    assert [r.meter_value for r in readings] == served[1:4]  # served[0] answered identify
+    assert [r.value for r in readings] == [v * 1e6 for v in served[1:4]]
+    assert emu.started
+
+
+async def test_a_bdkg_without_its_start_sequence_says_what_to_set() -> None:
+    with ModbusEmulator(bdkg=True) as emu:
+        with pytest.raises(FrameError, match='only after its start sequence: init = "bdkg"'):
+            async with modbus(host="127.0.0.1", tcp_port=emu.tcp_port, preset="bdkg", timeout_s=0.5):
+                pass
+        assert emu.writes == []
+
+
+def test_a_bool_is_not_a_register_value() -> None:
+    with pytest.raises(FrameError, match="not 16 bits"):
+        codec.decode([True], "u16")
+    with pytest.raises(FrameError, match="not 16 bits"):
+        codec.status_flags(True, {0: "fault"})
