@@ -359,7 +359,7 @@ class Journal:
                 if table == "__sql__":
                     statements.append(row)
                     continue
-                if table == "__fn__":
+                if table == "__fn__":  # run_in_writer: in the transaction of the rows queued before it
                     tasks.append(row)
                     continue
                 top = max(top, row["seq"])
@@ -395,7 +395,7 @@ class Journal:
                 self._conn.executemany(sql, values)
             agg.seq = max(agg.seq, top)
             # once a minute, and before a retention pass (which never removes rows not yet on disk in them)
-            if self._before_commit or tasks or time.monotonic() - self._agg_written >= PERSIST_S:
+            if tasks or self._before_commit or time.monotonic() - self._agg_written >= PERSIST_S:
                 agg.write(self._conn)
             for sql, params in statements:
                 self._conn.execute(sql, params)
@@ -427,13 +427,11 @@ class Journal:
                     log.exception("journal commit listener failed")
         return True
 
-    def before_commit(
-        self, conn: sqlite3.Connection, tasks: Sequence[Callable[[sqlite3.Connection], None]] = ()
-    ) -> None:
+    def before_commit(self, conn: sqlite3.Connection, tasks: list[Callable[[sqlite3.Connection], None]]) -> None:
         """Runs in the writer's transaction just before COMMIT (retention deletes go here)."""
         with self._seq_lock:
-            pending, self._before_commit = self._before_commit, []
-        for fn in (*pending, *tasks):
+            pending, self._before_commit = [*self._before_commit, *tasks], []
+        for fn in pending:
             try:
                 fn(conn)
             except sqlite3.Error:
@@ -442,11 +440,7 @@ class Journal:
                 log.exception("journal maintenance task failed")
 
     def run_in_writer(self, fn: Callable[[sqlite3.Connection], None]) -> None:
-        """Run ``fn(conn)`` inside the writer's transaction that commits what was appended before it (thread-safe).
-
-        Queued in order with the rows: an urgent row committed at once never takes ``fn`` into a transaction
-        that lacks rows appended before the call (retention would not see them yet).
-        """
+        """Run ``fn(conn)`` inside the transaction that commits the rows appended before it (thread-safe)."""
         self._queue.put(("__fn__", fn))
 
     # -- closing ------------------------------------------------------------------------

@@ -186,9 +186,15 @@ class CursorSink:
                             await done
                         self.acknowledge(upto, count)
                     self.pending_since_ts = None
-                    # The timeout is a safety net only; commits wake us.
+                    # Commits wake us; one that added no row (a cursor update of ours or the other
+                    # sink's) has nothing to read. The timeout is a safety net only.
                     try:
-                        await asyncio.wait_for(wake.wait(), timeout=5.0)
+                        async with asyncio.timeout(5.0):
+                            while True:
+                                await wake.wait()
+                                if self.committed_seq > read_to:
+                                    break
+                                wake.clear()
                     except TimeoutError:
                         pass
                     continue
