@@ -385,3 +385,38 @@ def test_a_survey_without_an_id_is_filed_under_the_day_and_the_room(run_cli, tmp
     assert out.returncode == 0, out.stderr
     day = (TODAY - timedelta(days=1)).strftime("%Y%m%d")
     assert out.stdout.startswith(f"filed {day}-X-ray-room-204-01 under X-ray room 204: complies")
+
+
+def test_a_survey_captured_on_this_machine_is_filed_from_the_survey_journal(
+    run_cli, tmp_path: Path, facility: Path
+) -> None:  # type: ignore[no-untyped-def]
+    path = write_survey(tmp_path / "local.json", survey(TODAY, complies=True, survey_id="LOCAL-1"))
+    journal = str(tmp_path / "surveys.sqlite")
+    out = run_cli("survey", "import", str(path), "--journal", journal)
+    assert out.returncode == 0, out.stderr
+    out = run_cli(
+        "facility",
+        "file-survey",
+        "LOCAL-1",
+        "--room",
+        "X-ray room 204",
+        "--apparatus",
+        "R-500",
+        "--journal",
+        journal,
+        "--db",
+        str(facility),
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        out.stdout.strip() == f"filed LOCAL-1 under X-ray room 204: complies ({TODAY.isoformat()}) - 1 hold(s) lifted"
+    )
+    rows = json.loads(run_cli("facility", "surveys", "--format", "json", "--db", str(facility)).stdout)
+    assert [(r["id"], r["apparatus"], r["source"]) for r in rows] == [("LOCAL-1", "R-500", "journal")]
+    again = run_cli(
+        "facility", "file-survey", "LOCAL-1", "--room", "X-ray room 204", "--journal", journal, "--db", str(facility)
+    )
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [
+        "radsurvey: error: survey LOCAL-1: id: survey 'LOCAL-1' is already filed"
+    ]
