@@ -17,6 +17,7 @@ import asyncio
 import json
 import time
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -415,7 +416,7 @@ class AlarmService:
         )
         return obs
 
-    def _system_observations(self, obs: Observations, t: float, needs: set[str]) -> Observations:
+    def _system_observations(self, obs: Observations, t: float, needs: AbstractSet[str]) -> Observations:
         daemon = self.daemon
         if "journal_size" in needs and daemon is not None:
             path = Path(daemon.journal.path)

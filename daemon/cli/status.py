@@ -25,7 +25,9 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
     cfg = load_config(config)
     path = resolve_journal_path(cfg, journal)
     out: dict[str, Any] = {"site": cfg.site.id, "journal": str(path), "running": False, "last_run": None}
-    channels = {ch.id: {"meter": ch.meter, "room_category": ch.room_category, "last": None} for ch in cfg.channels}
+    channels: dict[str, dict[str, Any]] = {
+        ch.id: {"meter": ch.meter, "room_category": ch.room_category, "last": None} for ch in cfg.channels
+    }
     meters: dict[str, Any] = {m.id: {"driver": m.driver, "enabled": m.enabled, "state": None} for m in cfg.meters}
     rules = [f"{ch.id}/{rule.name}" for ch in cfg.channels for rule in cfg.alarm_rules(ch)]
     out.update(channels=channels, meters=meters, alarm_rules=rules, alarms=[], sinks={}, ack_requests=[])

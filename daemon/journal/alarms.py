@@ -81,18 +81,10 @@ def history(
 ) -> list[dict[str, Any]]:
     """Alarm events (oldest first) at or after ``since`` (ISO-8601 UTC)."""
     path = Path(path)
-    where, params = [], []
-    if since:
-        where.append("ts >= ?")
-        params.append(since)
-    if channel:
-        where.append("channel = ?")
-        params.append(channel)
-    sql = "SELECT * FROM alarm_events" + (f" WHERE {' AND '.join(where)}" if where else "")
     with reader(path) as conn:
         _needs_alarm_tables(conn, path)
-        rows = conn.execute(f"{sql} ORDER BY seq DESC LIMIT ?", (*params, limit)).fetchall()
-    return [_clean(r) for r in reversed(rows)]
+        newest_first = events(conn, channel=channel, start=times.parse(since) if since else None, limit=limit)
+    return list(reversed(newest_first))
 
 
 def _clean(row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:

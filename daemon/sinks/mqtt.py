@@ -41,8 +41,9 @@ from radsurvey.config.sinks import MqttConfig
 from radsurvey.protocols.backoff import Backoff
 
 from ..alarms.store import ack_targets as alarm_rule_names
+from ..journal.feed import JournalRow
 from ..mqtt_session import describe_error, quiet_client_logger, reconnect_loop, tls_context_for, unwrap
-from .base import CursorSink, JournalRow, checkpoint
+from .base import CursorSink, checkpoint
 from .payloads import (
     HA_ATTRIBUTE_KEYS,
     MQTT_ROUTES,

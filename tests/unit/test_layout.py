@@ -88,7 +88,7 @@ def test_version_comes_from_package_metadata(tmp_path: Path) -> None:
 JOURNAL_TABLES = (
     "readings|samples|meter_events|runs|sink_cursors|alarm_events|alarm_acks|alarm_rule_state|surveys"
     "|survey_point_specs|survey_readings|survey_points|reading_ctx|channels|sample_ctx|reading_rows|sample_rows"
-    "|sample_extra|agg_minute|agg_hour|agg_meta|dose_year|uncommitted|schema_version"
+    "|sample_extra|agg_minute|agg_hour|agg_meta|dose_year|uncommitted|clock_steps|schema_version"
 )
 SQL_ON_JOURNAL_TABLE = re.compile(rf"\b(?:FROM|JOIN|INTO|UPDATE|TABLE)\s+(?:{JOURNAL_TABLES})\b")
 # Databases of their own, which are not the daemon's journal.
