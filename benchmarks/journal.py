@@ -1,6 +1,6 @@
 """Journal benchmarks: bytes per reading+sample on disk, SD-card writes per hour, migration rate.
 
-    .venv/bin/python benchmarks/journal.py [--quick] [--only size,wear,migration] [--out FILE]
+    .venv/bin/python benchmarks/journal.py [--quick] [--only size,wear,wear-table,migration] [--out FILE]
 
 Not part of the test run; see benchmarks/README.md ("Journal") for the figures and how they are made.
 """
@@ -217,6 +217,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="size,wear,migration")
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--intervals", default="1,5,10,30,60", help="commit intervals (s) for --only wear-table")
     args = ap.parse_args()
     only = set(args.only.split(","))
     results: dict = {"when": datetime.now(UTC).isoformat(timespec="seconds")}
@@ -233,6 +234,9 @@ def main() -> None:
                 seconds = 60 if args.quick else 240
                 results["sd_wear"] = sd_wear(tmp / "w", mq, vm, seconds, None)
                 results["sd_wear_commit_5s"] = sd_wear(tmp / "w5", mq, vm, seconds, 5.0)
+            if "wear-table" in only:  # docs/raspberry-pi.md's trade-off table
+                runs = [sd_wear(tmp / f"wt{i}", mq, vm, 180, float(i)) for i in args.intervals.split(",")]
+                results["sd_wear_by_commit_interval"] = {"runs": runs}
             if "migration" in only:
                 results["migration"] = migration_rate(tmp / "m", 100_000 if args.quick else 1_000_000)
         finally:

@@ -55,9 +55,7 @@ def one_run(samples: int) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp:
         port = _free_port()
         cfg = Path(tmp) / "c.toml"
-        cfg.write_text(
-            CONFIG.format(journal=Path(tmp) / "j.sqlite", poll=POLL_S, port=port, users=Path(tmp) / "users")
-        )
+        cfg.write_text(CONFIG.format(journal=Path(tmp) / "j.sqlite", poll=POLL_S, port=port, users=Path(tmp) / "users"))
         exe = Path(sys.executable).with_name("radsurvey")
         proc = subprocess.Popen(
             [str(exe), "run", "--config", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL

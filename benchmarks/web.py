@@ -6,7 +6,7 @@
 Trend: a journal with 7 days of samples for 8 channels at 1 Hz (4 838 400 sample
 rows; every sample's seq leaves a gap for its reading, as in a real journal) is
 written once as the journal writer stores it (compact rows, minute/hour aggregates);
-then ``journal_query.trend`` on a fresh read-only connection per query, as the
+then ``trends.trend`` on a fresh read-only connection per query, as the
 console answers a request (no cache of ours; the OS's page cache warm as on a
 running daemon), is timed for one channel over 1 h, 24 h and 7 d and for all 8
 channels' 7-day trends one after another (median of 5). Baseline in the same
@@ -38,8 +38,7 @@ import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from radsurvey.daemon import journal_query
-from radsurvey.daemon.journal import connect, migrate, seek, times
+from radsurvey.daemon.journal import connect, migrate, seek, times, trends
 
 CHANNELS = [f"ch{i}" for i in range(8)]
 
@@ -56,7 +55,7 @@ def build_journal(path: Path, days: float) -> tuple[datetime, int]:
     def rows():  # type: ignore[no-untyped-def]
         nonlocal seq
         for s in range(seconds):
-            ts = journal_query.iso_z(start + timedelta(seconds=s))
+            ts = times.text(start + timedelta(seconds=s))
             for ch in CHANNELS:
                 seq += 2  # the reading of this sample takes the seq before it
                 e = 0.05 + rng.random() * 0.1 + (3.0 if s % 600 < 20 else 0.0)
@@ -141,10 +140,10 @@ def bench_trend(days: float) -> dict[str, object]:
         # minute/hour aggregates plus the raw samples after them, narrower ones from the raw samples.
         conn.close()
 
-        def cold(channel: str, span: timedelta) -> journal_query.Trend:
+        def cold(channel: str, span: timedelta) -> trends.Trend:
             c = connect(path, readonly=True)
             try:
-                return journal_query.trend(c, channel, end - span, end)
+                return trends.trend(c, channel, end - span, end)
             finally:
                 c.close()
 
@@ -162,7 +161,7 @@ def bench_trend(days: float) -> dict[str, object]:
         # trend cost before the aggregates), through the samples view with 0.1's columns.
         conn = connect(path, readonly=True)
         first = seek.seq_split(conn, times.datetime_to_ms(end - wide), "samples")
-        _, prefix = journal_query.bucket_for(wide.total_seconds())
+        _, prefix = trends.bucket_for(wide.total_seconds())
         out[f"baseline_raw_{wide_name}_one_channel_ms"] = round(
             1000
             * timed(
@@ -206,7 +205,7 @@ def installed_env() -> dict[str, str]:
     install), not recompiled at each start; compiling a module from source leaves megabytes of freed heap."""
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)  # __pycache__ beside the sources, as for the installed libraries
-    root = Path(journal_query.__file__).resolve().parent.parent
+    root = Path(trends.__file__).resolve().parents[2]
     dirs = [str(root / d) for d in ("daemon", "drivers", "protocols", "config") if (root / d).is_dir()]
     subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], env=env, check=True, stdout=subprocess.DEVNULL)
     return env

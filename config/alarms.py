@@ -22,6 +22,7 @@ _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # The longest twa window (our choice: a working day, one shift). DMD_E is a rate over the 30 beam-hours of
 # formula (1)'s standard week (1800 min): 30 beam-hours at 10 uSv/h average 10 over an hour, 1.79 over a week.
 WORKING_DAY_S = 8 * 3600.0
+WEEK_S = 7 * 24 * 3600.0
 
 
 class _Rule(BaseModel):
@@ -66,12 +67,16 @@ class TwaRule(_Rule):
     window_s: float = Field(
         3600.0,
         ge=1,
-        le=WORKING_DAY_S,
+        le=WEEK_S,
         description=(
-            "1 s to a working day (8 h): DMD_E is a rate over the 30-hour week of formula (1), so a longer mean "
-            "dilutes beam-hours with empty hours; for longer periods use a dose_budget rule with an occupancy "
-            "schedule (docs/alarms.md)"
+            "1 s to a working day (8 h); up to a week only with an occupancy schedule: DMD_E is a rate over the "
+            "30-hour week of formula (1), so a longer mean over every hour dilutes beam-hours with empty ones "
+            "(docs/alarms.md)"
         ),
+    )
+    occupancy: OccupancyConfig | None = Field(
+        None,
+        description="average over these weekly hours only (their occupancy_factor is not used by a twa rule)",
     )
     level_uSv_h: float | None = Field(
         None, gt=0, allow_inf_nan=False, description="default: DMD_E of the room category"
@@ -83,6 +88,17 @@ class TwaRule(_Rule):
         300.0, gt=0, le=86_400, description="a sample stands for at most this long (longer gaps are no data)"
     )
     default_warning: ClassVar[float] = 0.5
+
+    @model_validator(mode="after")
+    def _working_day_unless_occupied(self) -> TwaRule:
+        if self.window_s > WORKING_DAY_S and self.occupancy is None:
+            raise ValueError(
+                f"window_s {self.window_s:g} s is longer than a working day ({WORKING_DAY_S:g} s): DMD_E is a rate "
+                "over the 30-hour week of formula (1), and a mean over every hour of a longer window dilutes it "
+                "(30 beam-hours at 10 uSv/h: 10 over an hour, 1.79 over a week); tie the window to when people are "
+                "there with [channels.alarms.occupancy], or use at most 28800"
+            )
+        return self
 
 
 class InstantRule(_Rule):
@@ -251,6 +267,8 @@ class EquipmentRule(_Rule):
     def name(self) -> str:
         return self.id or self.check
 
+
+TwaRule.model_rebuild()  # its occupancy field names OccupancyConfig, defined after it
 
 AlarmRule = Annotated[TwaRule | InstantRule | DoseBudgetRule | EquipmentRule, Field(discriminator="kind")]
 

@@ -27,6 +27,14 @@ class ConfigProblem:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+class InvalidConfig(ConfigError):
+    """The configuration failed validation; ``problems`` lists every problem with its key path."""
+
+    def __init__(self, message: str, problems: list[ConfigProblem]):
+        super().__init__(message)
+        self.problems = problems
+
+
 def format_problems(source: str, problems: list[ConfigProblem]) -> str:
     head = f"{source}: {len(problems)} problem{'s' if len(problems) != 1 else ''}"
     return head + "".join(f"\n  {p}" for p in problems)
@@ -121,9 +129,7 @@ def parse_config(
         return DaemonConfig(**merged)
     except ValidationError as err:
         problems = problems_from_validation(err, merged)
-        exc = ConfigError(format_problems(source, problems))
-        exc.problems = problems
-        raise exc from None
+        raise InvalidConfig(format_problems(source, problems), problems) from None
 
 
 def read_toml(path: Path) -> dict[str, Any]:

@@ -110,14 +110,14 @@ def check_file(path: Path) -> tuple[DaemonConfig | None, list[ConfigProblem]]:
     when any field is wrong), so on a schema failure each meter, channel and
     sink section is validated on its own and checked as far as it goes.
     """
-    from radsurvey.config.loader import parse_config, read_toml
+    from radsurvey.config.loader import InvalidConfig, parse_config, read_toml
 
     source = str(path)
     data = read_toml(path)  # an unreadable file or invalid TOML is one error of its own
     try:
         cfg = parse_config(data, source=source)
     except ConfigError as err:
-        problems = _split(getattr(err, "problems", None) or [ConfigProblem("", err.message)])
+        problems = _split(err.problems if isinstance(err, InvalidConfig) else [ConfigProblem("", err.message)])
         return None, _unique(problems + _partial_problems(data))
     return cfg, _unique(_split(check(cfg)))
 

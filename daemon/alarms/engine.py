@@ -311,11 +311,21 @@ class TimeWeightedWindow:
     None until ``min_coverage`` of the window is covered.
     """
 
-    def __init__(self, window_s: float, *, max_gap_s: float, min_coverage: float = 0.0):
+    def __init__(
+        self,
+        window_s: float,
+        *,
+        max_gap_s: float,
+        min_coverage: float = 0.0,
+        schedule: WeeklySchedule | None = None,
+    ):
+        """``schedule``: average over its weekly hours only (a window longer than a working day, docs/alarms.md)."""
         self.window_s = window_s
         self.max_gap_s = max_gap_s
         self.min_coverage = min_coverage
+        self.schedule = schedule
         self._sums = BucketedIntegral(window_s)
+        self._occupied = BucketedIntegral(window_s) if schedule is not None else None  # occupied seconds covered
         self.last_t: float | None = None
 
     @property
@@ -324,16 +334,30 @@ class TimeWeightedWindow:
 
     def add(self, t: float, value: float) -> None:
         if self.last_t is not None and t > self.last_t:
-            self._sums.add(max(self.last_t, t - self.max_gap_s), t, value)
+            start = max(self.last_t, t - self.max_gap_s)
+            if self.schedule is None or self._occupied is None:
+                self._sums.add(start, t, value)
+            else:
+                self._sums.add(start, t, value, self.schedule.occupied_s)
+                self._occupied.add(start, t, 1.0, self.schedule.occupied_s)
         if self.last_t is None or t > self.last_t:
             self.last_t = t
         self._sums.evict(t - self.window_s)
+        if self._occupied is not None:
+            self._occupied.evict(t - self.window_s)
 
     def coverage(self, t: float) -> float:
         return self._sums.totals(t - self.window_s)[1]
 
     def mean(self, t: float) -> float | None:
         integral, covered = self._sums.totals(t - self.window_s)
+        if self.schedule is not None and self._occupied is not None:
+            # over the occupied hours only: their dose divided by their measured seconds
+            occupied = self._occupied.totals(t - self.window_s)[0]
+            wanted = self.schedule.occupied_s(t - self.window_s, t)
+            if occupied <= 0 or occupied < self.min_coverage * wanted - 1e-9:
+                return None
+            return integral / occupied
         if covered <= 0 or covered < self.min_coverage * self.window_s - 1e-9:
             return None
         return integral / covered
@@ -607,7 +631,14 @@ class Rule:
         if isinstance(cfg, TwaRule):
             level = cfg.level_uSv_h or self.limits.dmd_uSv_h
             self.unit = "uSv/h"
-            self.twa = TimeWeightedWindow(cfg.window_s, max_gap_s=cfg.max_gap_s, min_coverage=cfg.min_coverage)
+            schedule = None
+            if cfg.occupancy is not None:
+                from zoneinfo import ZoneInfo
+
+                schedule = WeeklySchedule(cfg.occupancy.intervals(), ZoneInfo(cfg.occupancy.timezone))
+            self.twa = TimeWeightedWindow(
+                cfg.window_s, max_gap_s=cfg.max_gap_s, min_coverage=cfg.min_coverage, schedule=schedule
+            )
         elif isinstance(cfg, InstantRule):
             level = cfg.level_uSv_h
             self.unit = "uSv/h"

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 import time
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,10 @@ from radsurvey.config.schema import DaemonConfig
 from radsurvey.drivers.base import Reading, Status
 from radsurvey.protocols.errors import ConfigError, RadsurveyError
 
+from ..journal import ReadConnection, ReadError
+from ..journal.alarms import latest_events, mark_ack_handled, pending_acks, rule_states, save_rule_state
+from ..journal.feed import lowest_sink_cursor
+from ..journal.queries import aggregate_pieces, has_aggregates, net_rates_since
 from . import clock
 from .actions import CommandRunner
 from .engine import (
@@ -167,15 +171,8 @@ class _MeterWatch:
     over_range: bool = False
 
 
-def first_seq_at_or_after(conn: sqlite3.Connection, ts: str) -> int | None:
-    """A seq at or below the first sample whose ts >= ``ts`` (journal/queries.py)."""
-    from radsurvey.daemon.journal.queries import first_sample_seq_at
-
-    return first_sample_seq_at(conn, ts)
-
-
 def _budget_from_aggregates(
-    conn: sqlite3.Connection, channel: str, budget: Any, period_start_s: float, now_s: float
+    conn: ReadConnection, channel: str, budget: Any, period_start_s: float, now_s: float
 ) -> DoseBudgetState | None:
     """A year dose budget's state from the journal's aggregates where retention removed the raw samples.
 
@@ -186,8 +183,6 @@ def _budget_from_aggregates(
     up to 60 s as measured (the aggregates' rule) whatever the rule's ``max_gap_s``. None when the raw
     samples reach back to the period's start (or the journal has no aggregates).
     """
-    from radsurvey.daemon.journal.queries import aggregate_pieces, has_aggregates
-
     if not has_aggregates(conn):
         return None
     pieces, until, _ = aggregate_pieces(conn, channel, round(period_start_s * 1000), round(now_s * 1000) + 1)
@@ -206,20 +201,15 @@ def _budget_from_aggregates(
     return DoseBudgetState(period_start=period_start_s, dose_uSv=dose_uSv, covered_s=covered_s, last_t=until / 1000)
 
 
-def measured_history(conn: sqlite3.Connection, channel: str, since: float) -> Iterator[tuple[float, float]]:
+def measured_history(conn: ReadConnection, channel: str, since: float) -> Iterator[tuple[float, float]]:
     """(t, net_uGy_h) of the channel's journaled samples from ``since`` on, oldest first.
 
     The one place the alarm windows and dose budgets are rebuilt from at start: the
     journal's minute/hour aggregates can stand in here where raw samples are gone
     (within the aggregate's resolution).
     """
-    first = first_seq_at_or_after(conn, iso(since) or "")
-    if first is None:
-        return
-    for row in conn.execute(
-        "SELECT ts, net_uGy_h FROM samples WHERE channel = ? AND seq >= ? ORDER BY seq", (channel, first)
-    ):
-        yield parse_iso(row["ts"]), row["net_uGy_h"]
+    for ts, net in net_rates_since(conn, channel, iso(since) or ""):
+        yield parse_iso(ts), net
 
 
 class AlarmService:
@@ -288,7 +278,7 @@ class AlarmService:
                     self.by_key[(ch.id, name)] = rule
         self.facility_state: dict[str, dict[str, Any]] = {}
         self.daemon: Daemon | None = None
-        self._read: sqlite3.Connection | None = None
+        self._read: ReadConnection | None = None
 
     # -- daemon wiring -------------------------------------------------------------------------
 
@@ -350,7 +340,7 @@ class AlarmService:
             await asyncio.sleep(self.cfg.alarms.ack_poll_interval_s)
             try:
                 await self.poll_acks()
-            except sqlite3.Error as err:
+            except ReadError as err:
                 log.warning("cannot read acknowledgement requests", error=str(err))
 
     async def _snapshot_loop(self) -> None:
@@ -426,14 +416,14 @@ class AlarmService:
         )
         return obs
 
-    def _system_observations(self, obs: Observations, t: float, needs: set[str]) -> Observations:
+    def _system_observations(self, obs: Observations, t: float, needs: AbstractSet[str]) -> Observations:
         daemon = self.daemon
         if "journal_size" in needs and daemon is not None:
             path = Path(daemon.journal.path)
             obs.journal_bytes = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
         if "sink_backlog" in needs and daemon is not None and self._read is not None:
-            row = self._read.execute("SELECT MIN(seq) FROM sink_cursors").fetchone()
-            obs.sink_backlog_rows = None if row[0] is None else max(0, daemon.journal.committed_seq - int(row[0]))
+            lowest = lowest_sink_cursor(self._read)
+            obs.sink_backlog_rows = None if lowest is None else max(0, daemon.journal.committed_seq - lowest)
         if "sink_failing" in needs and daemon is not None:
             obs.sinks_failing = sum(1 for s in daemon.services if getattr(s, "failing", None))
         if "clock" in needs:
@@ -586,7 +576,7 @@ class AlarmService:
             return
         # A small table read on the loop: WAL readers never wait for the writer, and one
         # connection is never used from two threads at once.
-        rows = self._read.execute("SELECT * FROM alarm_acks WHERE handled_at IS NULL ORDER BY id").fetchall()
+        rows = pending_acks(self._read)
         for row in rows:
             if row["id"] in self._handled_acks:
                 continue
@@ -596,10 +586,8 @@ class AlarmService:
                 log.warning(
                     "acknowledgement rejected", channel=row["channel"], rule=row["rule"], by=row["by"], reason=message
                 )
-            self.daemon.journal.execute_now(
-                "UPDATE alarm_acks SET handled_at = ?, result = ? WHERE id = ?",
-                (iso(self.now()), ("accepted: " if ok else "rejected: ") + message, row["id"]),
-            )
+            result = ("accepted: " if ok else "rejected: ") + message
+            mark_ack_handled(self.daemon.journal, row["id"], iso(self.now()) or "", result)
 
     # -- persistence ------------------------------------------------------------------------------
 
@@ -609,19 +597,13 @@ class AlarmService:
             return
         for r in self.by_key.values():
             if r.budget is not None and r.budget.s is not None:
-                self.daemon.journal.execute_now(
-                    "INSERT INTO alarm_rule_state(channel, rule, updated_at, state) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(channel, rule) DO UPDATE SET updated_at = excluded.updated_at, state = excluded.state",
-                    (r.channel, r.name, iso(self.now()), json.dumps(asdict(r.budget.s))),
-                )
+                at = iso(self.now()) or ""
+                save_rule_state(self.daemon.journal, r.channel, r.name, at, json.dumps(asdict(r.budget.s)))
 
-    def restore(self, conn: sqlite3.Connection) -> None:
+    def restore(self, conn: ReadConnection) -> None:
         """Rule states from their last events; twa windows and dose budgets from samples."""
         t_now = self.now()
-        last = conn.execute(
-            "SELECT * FROM alarm_events WHERE seq IN (SELECT MAX(seq) FROM alarm_events GROUP BY channel, rule)"
-        ).fetchall()
-        for row in last:
+        for row in latest_events(conn):
             rule = self.by_key.get((row["channel"], row["rule"]))
             if rule is None:
                 continue
@@ -642,9 +624,7 @@ class AlarmService:
                 log.info(
                     "alarm state restored", channel=rule.channel, rule=rule.name, state=row["state"], since=row["since"]
                 )
-        snapshots = {
-            (r["channel"], r["rule"]): json.loads(r["state"]) for r in conn.execute("SELECT * FROM alarm_rule_state")
-        }
+        snapshots = {key: json.loads(state) for key, state in rule_states(conn).items()}
         for channel, rules in self.rules.items():
             start: float | None = None
             for r in rules:
@@ -685,7 +665,7 @@ class AlarmService:
             if start is not None:
                 self._replay(conn, channel, rules, start)
 
-    def _replay(self, conn: sqlite3.Connection, channel: str, rules: list[Rule], start: float) -> None:
+    def _replay(self, conn: ReadConnection, channel: str, rules: list[Rule], start: float) -> None:
         n = 0
         conversion = self.conversion[channel]
         for t, net_uGy_h in measured_history(conn, channel, start):

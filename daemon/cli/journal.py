@@ -320,6 +320,8 @@ def import_spill_command(
         spill_dir = load_config(config).journal.spill_dir
 
     def run() -> tuple[list[dict[str, Any]], dict[str, int]]:
+        from radsurvey.daemon.journal.feed import sink_cursors
+
         if not path.exists():
             raise jr.JournalError("journal not found", source=str(path))
         if daemon_running(path):
@@ -338,7 +340,7 @@ def import_spill_command(
         finally:
             j.close()
         with jr.reader(path) as conn:
-            cursors = {r["sink"]: int(r["seq"]) for r in conn.execute("SELECT sink, seq FROM sink_cursors")}
+            cursors = sink_cursors(conn)
         return done, cursors
 
     if not files and spill_dir is None:

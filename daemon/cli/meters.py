@@ -86,12 +86,12 @@ def list_command(
         last: dict[str, dict[str, Any]] = {}
         if path.exists():
             with reader(path) as conn:
-                for row in conn.execute(
-                    "SELECT meter, state, reason, ts, detail FROM meter_events WHERE seq IN "
-                    "(SELECT MAX(seq) FROM meter_events GROUP BY meter)"
-                ):
-                    last[row["meter"]] = dict(row)
-                from radsurvey.daemon.journal.queries import last_reading_times
+                from radsurvey.daemon.journal.queries import last_reading_times, latest_meter_events
+
+                last = {
+                    meter: {k: e[k] for k in ("meter", "state", "reason", "ts", "detail")}
+                    for meter, e in latest_meter_events(conn).items()
+                }
 
                 readings = last_reading_times(conn)
         else:

@@ -69,7 +69,7 @@ def list_command(
             typer.echo(json.dumps({"profiles": rows, "problems": problems}, indent=2))
             return
         for r in rows:
-            where = r["origin"] + (f" {r['path']}" if r["path"] and r["origin"] != "package" else "")
+            where = f"{r['origin']}" + (f" {r['path']}" if r["path"] and r["origin"] != "package" else "")
             typer.echo(f"{r['id']}  v{r['version']}  {r['kind']:<6}  {where}  {r['title']}")
         typer.echo(f"searched: {', '.join(f'{o} {d}' for o, d in profiles.search_path()) or 'package only'}")
         for line in problems:

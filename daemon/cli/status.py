@@ -25,14 +25,16 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
     cfg = load_config(config)
     path = resolve_journal_path(cfg, journal)
     out: dict[str, Any] = {"site": cfg.site.id, "journal": str(path), "running": False, "last_run": None}
-    channels = {ch.id: {"meter": ch.meter, "room_category": ch.room_category, "last": None} for ch in cfg.channels}
+    channels: dict[str, dict[str, Any]] = {
+        ch.id: {"meter": ch.meter, "room_category": ch.room_category, "last": None} for ch in cfg.channels
+    }
     meters: dict[str, Any] = {m.id: {"driver": m.driver, "enabled": m.enabled, "state": None} for m in cfg.meters}
     rules = [f"{ch.id}/{rule.name}" for ch in cfg.channels for rule in cfg.alarm_rules(ch)]
     out.update(channels=channels, meters=meters, alarm_rules=rules, alarms=[], sinks={}, ack_requests=[])
     out["uncommitted"] = []
     if not path.exists():
         return out
-    from radsurvey.daemon.journal.queries import uncommitted_rows
+    from radsurvey.daemon.journal.queries import last_run, latest_meter_events, latest_sample, uncommitted_rows
     from radsurvey.daemon.journal.spill import read_notes
 
     out["running"] = store.daemon_running(path)
@@ -42,20 +44,16 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
         seen = {(r["first_seq"], r["last_seq"]) for r in recorded}
         waiting = [n for n in read_notes(path) if (n.get("first_seq"), n.get("last_seq")) not in seen]
         out["uncommitted"] = recorded + [{**n, "recorded": False} for n in waiting]
-        run = conn.execute("SELECT started_at, stopped_at, clean, pid FROM runs ORDER BY id DESC LIMIT 1").fetchone()
-        out["last_run"] = dict(run) if run else None
+        out["last_run"] = last_run(conn)
         for cid, ch in channels.items():
-            row = conn.execute(
-                "SELECT ts, effective_uSv_h, limit_uSv_h, ratio FROM samples WHERE channel = ? "
-                "ORDER BY seq DESC LIMIT 1",
-                (cid,),
-            ).fetchone()
-            ch["last"] = dict(row) if row else None
+            sample = latest_sample(conn, cid)
+            ch["last"] = (
+                None if sample is None else {k: sample[k] for k in ("ts", "effective_uSv_h", "limit_uSv_h", "ratio")}
+            )
+        events = latest_meter_events(conn)
         for mid, m in meters.items():
-            row = conn.execute(
-                "SELECT ts, state, reason FROM meter_events WHERE meter = ? ORDER BY seq DESC LIMIT 1", (mid,)
-            ).fetchone()
-            m["state"] = dict(row) if row else None
+            event = events.get(mid)
+            m["state"] = None if event is None else {k: event[k] for k in ("ts", "state", "reason")}
         if not out["running"]:
             # What the journal last recorded is history once the daemon is gone: no meter is connected now.
             stopped = out["last_run"]["stopped_at"] if out["last_run"] else None
@@ -76,18 +74,12 @@ def gather(config: Path, journal: Path | None = None) -> dict[str, Any]:
     return out
 
 
-def _has(conn: Any, table: str) -> bool:
-    return (
-        conn.execute("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name=?", (table,)).fetchone()
-        is not None
-    )
-
-
 def _journal_has_alarms(path: Path) -> bool:
     from radsurvey.daemon import journal as jr
+    from radsurvey.daemon.journal.queries import has_table
 
     with jr.reader(path) as conn:
-        return _has(conn, "alarm_events")
+        return has_table(conn, "alarm_events")
 
 
 def status_command(

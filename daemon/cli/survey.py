@@ -430,7 +430,7 @@ def with_session_options(command: Callable[..., None]) -> Callable[..., None]:
     params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own]
     wrapper.__signature__ = inspect.Signature([*params, *shared], return_annotation=None)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {**{p.name: p.annotation for p in own}, **{n: t for n, t, _ in SESSION_OPTIONS}}
-    del wrapper.__wrapped__  # type: ignore[attr-defined]  # Typer must see the signature above, not the command's
+    del wrapper.__wrapped__  # Typer must see the signature above, not the command's
     return wrapper
 
 

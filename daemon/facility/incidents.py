@@ -28,7 +28,9 @@ def latched_alarm(
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The newest latched alarm event of a channel (or one rule) in the daemon's journal, and its samples."""
     from ..journal import connect
-    from ..journal_query import alarm_events, parse_time, samples_between
+    from ..journal.alarms import events as alarm_events
+    from ..journal.times import parse as parse_time
+    from ..journal.trends import samples_between
 
     conn = connect(journal_path, readonly=True)
     try:

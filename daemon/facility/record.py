@@ -15,6 +15,7 @@ it in the history. The rules (docs/facility.md):
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -274,9 +275,14 @@ def file_survey(
             source=source,
             field="metadata.survey_date",
         )
-    survey_id = str(doc.get("id") or "").strip()
+    survey_id = str(doc.get("id") or meta.get("protocol_number") or "").strip()
     if not survey_id:
-        survey_id = f"{day.strftime('%Y%m%d')}-{room}"
+        # No id of its own: the day and the room, numbered like the survey journal's ids.
+        slug = re.sub(r"[^A-Za-z0-9]+", "-", room).strip("-") or "room"
+        n = 1
+        while store.survey_document(f"{day.strftime('%Y%m%d')}-{slug}-{n:02d}") is not None:
+            n += 1
+        survey_id = f"{day.strftime('%Y%m%d')}-{slug}-{n:02d}"
 
     with store.tx() as c:
         if c.execute("SELECT 1 FROM surveys WHERE id = ?", (survey_id,)).fetchone():

@@ -279,6 +279,20 @@ def first_sample_seq_at(conn: sqlite3.Connection, ts: str) -> int | None:
     return seek.seq_at(conn, times.text_to_ms(ts))
 
 
+def net_rates_since(conn: sqlite3.Connection, channel: str, since: str) -> Iterator[tuple[str, float]]:
+    """(ts, net_uGy_h) of the channel's samples from about ``since`` (journal time text) on, oldest first.
+
+    From the reading seq at that time (:func:`first_sample_seq_at`): a few older samples may come first.
+    """
+    first = first_sample_seq_at(conn, since)
+    if first is None:
+        return
+    for row in conn.execute(
+        "SELECT ts, net_uGy_h FROM samples WHERE channel = ? AND seq >= ? ORDER BY seq", (channel, first)
+    ):
+        yield row["ts"], row["net_uGy_h"]
+
+
 _RAW = (
     "SELECT COALESCE(x.t, r.t) AS t, c.e_factor, v.net_uGy_h, v.normalised_uGy_h, v.effective_uSv_h"
     " FROM samples v JOIN sample_rows s ON s.seq = v.seq JOIN sample_ctx c ON c.id = s.k"
@@ -547,3 +561,33 @@ def export_rows(
             conn.close()
 
     return chosen, cols, rows()
+
+
+# -- what the status commands show ---------------------------------------------------------------
+
+
+def has_table(conn: sqlite3.Connection, name: str) -> bool:
+    """Whether the journal has a table or view of that name (older schemas lack some)."""
+    found = conn.execute("SELECT 1 FROM sqlite_master WHERE type IN ('table', 'view') AND name = ?", (name,))
+    return found.fetchone() is not None
+
+
+def last_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+    """The latest run: started_at, stopped_at (None while it runs or when it did not stop cleanly), clean, pid."""
+    row = conn.execute("SELECT started_at, stopped_at, clean, pid FROM runs ORDER BY id DESC LIMIT 1").fetchone()
+    return dict(row) if row else None
+
+
+def latest_sample(conn: sqlite3.Connection, channel: str) -> dict[str, Any] | None:
+    """The newest sample of ``channel`` with 0.1's columns (None when it has none)."""
+    row = conn.execute("SELECT * FROM samples WHERE channel = ? ORDER BY seq DESC LIMIT 1", (channel,)).fetchone()
+    return None if row is None else dict(row)
+
+
+def latest_meter_events(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """meter -> its newest meter event (meter, state, reason, ts, detail, seq)."""
+    rows = conn.execute(
+        "SELECT seq, meter, state, reason, ts, detail FROM meter_events WHERE seq IN "
+        "(SELECT MAX(seq) FROM meter_events GROUP BY meter)"
+    )
+    return {r["meter"]: dict(r) for r in rows}

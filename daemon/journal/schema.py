@@ -20,6 +20,11 @@ from . import times
 
 log = structlog.get_logger("radsurvey.journal")
 
+# A connection to the journal, as the package's read functions take it (callers outside the package only
+# pass it on: they never run SQL on it).
+ReadConnection = sqlite3.Connection
+ReadError = sqlite3.Error
+
 # (version, description, SQL). Append only; never edit a released migration.
 MIGRATIONS: list[tuple[int, str, str | Callable[[sqlite3.Connection], None]]] = [
     (

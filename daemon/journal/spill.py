@@ -50,7 +50,7 @@ def notes_path(journal: Path) -> Path:
 
 def save(journal: Path, spill_dir: Path | None, run_id: int, pending: list[Any], error: str | None) -> Path | None:
     """Spill (or count) what the writer could not commit; returns the spill file, if one was written."""
-    rows = [(table, row) for table, row in pending if table != "__sql__"]
+    rows = [(table, row) for table, row in pending if table not in ("__sql__", "__fn__")]
     statements = len(pending) - len(rows)
     if not rows:
         log.warning("journal statements not committed at close", statements=statements, error=error)

@@ -346,6 +346,7 @@ class Journal:
         """Commit rows in one transaction; False (rows kept by the caller) on failure."""
         grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
         statements: list[tuple[str, tuple[Any, ...]]] = []
+        tasks: list[Callable[[sqlite3.Connection], None]] = []
         readings: list[tuple[Any, ...]] = []
         samples: list[tuple[Any, ...]] = []
         extras: list[tuple[Any, ...]] = []
@@ -357,6 +358,9 @@ class Journal:
             for table, row in rows:
                 if table == "__sql__":
                     statements.append(row)
+                    continue
+                if table == "__fn__":  # run_in_writer: in the transaction of the rows queued before it
+                    tasks.append(row)
                     continue
                 top = max(top, row["seq"])
                 if table == "readings":
@@ -391,11 +395,11 @@ class Journal:
                 self._conn.executemany(sql, values)
             agg.seq = max(agg.seq, top)
             # once a minute, and before a retention pass (which never removes rows not yet on disk in them)
-            if self._before_commit or time.monotonic() - self._agg_written >= PERSIST_S:
+            if tasks or self._before_commit or time.monotonic() - self._agg_written >= PERSIST_S:
                 agg.write(self._conn)
             for sql, params in statements:
                 self._conn.execute(sql, params)
-            self.before_commit(self._conn)
+            self.before_commit(self._conn, tasks)
             self._conn.execute("COMMIT")
         except sqlite3.Error as err:
             try:
@@ -423,10 +427,10 @@ class Journal:
                     log.exception("journal commit listener failed")
         return True
 
-    def before_commit(self, conn: sqlite3.Connection) -> None:
+    def before_commit(self, conn: sqlite3.Connection, tasks: list[Callable[[sqlite3.Connection], None]]) -> None:
         """Runs in the writer's transaction just before COMMIT (retention deletes go here)."""
         with self._seq_lock:
-            pending, self._before_commit = self._before_commit, []
+            pending, self._before_commit = [*self._before_commit, *tasks], []
         for fn in pending:
             try:
                 fn(conn)
@@ -436,10 +440,8 @@ class Journal:
                 log.exception("journal maintenance task failed")
 
     def run_in_writer(self, fn: Callable[[sqlite3.Connection], None]) -> None:
-        """Run ``fn(conn)`` inside the writer's next transaction (thread-safe)."""
-        with self._seq_lock:
-            self._before_commit.append(fn)
-        self._queue.put(("__sql__", ("SELECT 1", ())))
+        """Run ``fn(conn)`` inside the transaction that commits the rows appended before it (thread-safe)."""
+        self._queue.put(("__fn__", fn))
 
     # -- closing ------------------------------------------------------------------------
 

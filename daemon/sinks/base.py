@@ -21,174 +21,23 @@ once seq N is committed, no row with a lower seq can appear later.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from operator import itemgetter
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from radsurvey.protocols.errors import SinkError
 
-from ..journal import SEQ_TABLES, STORED, connect, now_iso
+from ..journal import now_iso
+from ..journal.feed import FeedPage, JournalFeed, JournalRow, ensure_cursor, record_sink_error, save_cursor
 
 if TYPE_CHECKING:
     from ..journal import Journal
     from ..supervisor import Daemon
 
 log = structlog.get_logger("radsurvey.sinks")
-
-END_SEQ = (1 << 63) - 1  # above every seq: a page bound that bounds nothing
-
-UPSERT_CURSOR = (
-    "INSERT INTO sink_cursors(sink, seq, updated_at) VALUES (?, ?, ?) "
-    "ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at"
-)
-RECORD_ERROR = "UPDATE sink_cursors SET errors = errors + 1, last_error = ?, last_error_at = ? WHERE sink = ?"
-
-
-class JournalRow(NamedTuple):
-    """One committed journal row as a sink sees it (a tuple: a drain builds a million of them).
-
-    ``data`` is the row with 0.1's columns (a dict), or, for a table the feed
-    reads through a reader of its own (``JournalFeed(readers=...)``), the
-    plain tuple that reader's SQL selects.
-    """
-
-    table: str
-    seq: int
-    data: Any
-
-
-@dataclass(frozen=True, slots=True)
-class FeedPage:
-    """One read of the feed: the rows, and how far the cursor may move once they are delivered."""
-
-    rows: list[JournalRow]
-    upto: int  # the last row's seq, or the highest committed seq when no more rows of ours are below it
-
-
-class JournalFeed:
-    """Reads committed rows after a seq from a few tables, in seq order (read-only, one thread at a time).
-
-    ``readers`` maps a table to SQL of its own for it (``seq > ? AND seq <= ?
-    ... LIMIT ?``, seq first), whose rows are given as plain tuples instead of
-    0.1's columns; it is used once the table's stored form exists.
-    """
-
-    def __init__(self, path: Path, tables: Iterable[str], readers: dict[str, str] | None = None):
-        self.path = path
-        self.wanted = tuple(tables)
-        self.readers = dict(readers or {})
-        self._own: dict[str, str] = {}  # the readers usable in this journal
-        self._conn: sqlite3.Connection | None = None
-        self._names: frozenset[str] = frozenset()
-        self._present: tuple[str, ...] = ()
-        self._horizon_sql = ""
-        self._bound_sql = ""
-
-    def connection(self) -> sqlite3.Connection:
-        """The feed's read-only connection (opened at first use; the feed's thread only)."""
-        if self._conn is None:
-            self._conn = connect(self.path, readonly=True)
-        return self._conn
-
-    def _refresh(self, conn: sqlite3.Connection) -> None:
-        """Which wanted and journal tables exist with a seq, as of the caller's snapshot (migrations add tables)."""
-        names = frozenset(r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view')"))
-        if names == self._names:
-            return
-        with_seq = {
-            t
-            for t in dict.fromkeys((*self.wanted, *SEQ_TABLES))
-            if t in names and "seq" in {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}
-        }
-        self._present = tuple(t for t in self.wanted if t in with_seq)
-        self._own = {t: sql for t, sql in self.readers.items() if t in self._present and STORED.get(t) in names}
-        # The horizon from the stored tables (a view's MAX(seq) would read every row through its joins).
-        stored = {STORED[t] if STORED.get(t) in names else t for t in with_seq}
-        parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in sorted(stored))
-        self._horizon_sql = f"SELECT MAX(m) FROM ({parts})" if parts else ""
-        # Seqs from the stored tables: the views' joins add nothing to them.
-        keys = [STORED[t] if STORED.get(t) in names else t for t in self._present]
-        arms = " UNION ALL ".join(f"SELECT seq FROM {t} WHERE seq > ?1" for t in keys)
-        self._bound_sql = f"SELECT seq FROM ({arms}) ORDER BY seq LIMIT 1 OFFSET ?2" if len(keys) > 1 else ""
-        self._names = names
-
-    def read_page(self, after_seq: int, limit: int) -> FeedPage:
-        """Up to ``limit`` rows with seq > ``after_seq`` across the tables, ordered by seq, gap-free.
-
-        When these are all the rows of our tables up to the highest committed
-        seq of the journal, ``upto`` is that seq: nothing of ours can be
-        committed below it later, so the cursor may move there.
-        """
-        conn = self.connection()
-        merged: list[JournalRow] = []
-        page_end: int | None = None  # rows beyond a table's full page may hide rows of that table
-        conn.execute("BEGIN")  # one snapshot for every table and the horizon
-        try:
-            self._refresh(conn)
-            bound = self._bound(conn, after_seq, limit)
-            upper = END_SEQ if bound is None else bound
-            for table in self._present:
-                own = self._own.get(table)
-                if own is not None:
-                    cursor = conn.cursor()
-                    cursor.row_factory = None
-                    tuples = cursor.execute(own, (after_seq, upper, limit)).fetchall()
-                    merged.extend([_new_row(JournalRow, (table, r[0], r)) for r in tuples])
-                    last = tuples[-1][0] if len(tuples) == limit else None
-                else:
-                    query = f"SELECT * FROM {table} WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
-                    rows = conn.execute(query, (after_seq, upper, limit)).fetchall()
-                    merged.extend(JournalRow(table, r["seq"], dict(r)) for r in rows)
-                    last = rows[-1]["seq"] if len(rows) == limit else None
-                if last is not None:
-                    page_end = last if page_end is None else min(page_end, last)
-            if bound is not None:  # there are more rows after the bound
-                page_end = bound if page_end is None else min(page_end, bound)
-            horizon = conn.execute(self._horizon_sql).fetchone()[0] if self._horizon_sql else None
-        finally:
-            conn.execute("COMMIT")
-        merged.sort(key=_SEQ)
-        if page_end is not None:
-            merged = [r for r in merged if r.seq <= page_end]
-        if len(merged) > limit:
-            merged = merged[:limit]
-            page_end = merged[-1].seq
-        if page_end is not None:
-            return FeedPage(merged, page_end)
-        return FeedPage(merged, max(after_seq, int(horizon or 0)))
-
-    def _bound(self, conn: sqlite3.Connection, after_seq: int, limit: int) -> int | None:
-        """The ``limit``-th smallest seq after ``after_seq`` across the tables, when there are that many.
-
-        Finding it first keeps a page of interleaved tables (readings and
-        samples) from building rows that the page would then drop, to be read
-        again for the next one. One statement: SQLite merges the tables' seq
-        keys in order and stops at the ``limit``-th, without decoding a row.
-        """
-        if not self._bound_sql:
-            return None
-        found = conn.execute(self._bound_sql, (after_seq, limit - 1)).fetchone()
-        return None if found is None else int(found[0])
-
-    def load_cursor(self, sink: str) -> int:
-        row = self.connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()
-        return int(row[0]) if row else 0
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-
-_SEQ = itemgetter(1)
-_new_row = tuple.__new__  # JournalRow(table, seq, data) without the Python-level __new__ of a NamedTuple
 
 
 def checkpoint() -> None:
@@ -252,10 +101,7 @@ class CursorSink:
         self.cursor = await asyncio.to_thread(self._feed.load_cursor, self.name)
         self.committed_seq = journal.committed_seq
         # Make sure the cursor row exists, so errors can be counted against it.
-        journal.execute_now(
-            "INSERT OR IGNORE INTO sink_cursors(sink, seq, updated_at) VALUES (?, ?, ?)",
-            (self.name, self.cursor, now_iso()),
-        )
+        ensure_cursor(journal, self.name, self.cursor)
         loop = asyncio.get_running_loop()
         wake = self._wake = asyncio.Event()
 
@@ -340,9 +186,15 @@ class CursorSink:
                             await done
                         self.acknowledge(upto, count)
                     self.pending_since_ts = None
-                    # The timeout is a safety net only; commits wake us.
+                    # Commits wake us; one that added no row (a cursor update of ours or the other
+                    # sink's) has nothing to read. The timeout is a safety net only.
                     try:
-                        await asyncio.wait_for(wake.wait(), timeout=5.0)
+                        async with asyncio.timeout(5.0):
+                            while True:
+                                await wake.wait()
+                                if self.committed_seq > read_to:
+                                    break
+                                wake.clear()
                     except TimeoutError:
                         pass
                     continue
@@ -375,14 +227,14 @@ class CursorSink:
         assert self.journal is not None
         self.cursor = seq
         self.delivered += count
-        self.journal.execute_now(UPSERT_CURSOR, (self.name, seq, now_iso()))
+        save_cursor(self.journal, self.name, seq)
 
     def record_error(self, message: str) -> None:
         self.errors += 1
         self.last_error = message
         self.last_error_at = now_iso()
         if self.journal is not None:
-            self.journal.execute_now(RECORD_ERROR, (message, self.last_error_at, self.name))
+            record_sink_error(self.journal, self.name, message, self.last_error_at)
 
     # -- status ---------------------------------------------------------------------------------
 

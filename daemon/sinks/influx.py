@@ -62,8 +62,9 @@ from radsurvey.protocols.backoff import Backoff
 from radsurvey.protocols.errors import ConfigError, SinkError
 
 from ..journal import connect, points
+from ..journal.feed import JournalRow
 from ..journal.times import ms_to_text
-from .base import CursorSink, DeliveryError, JournalRow, checkpoint
+from .base import CursorSink, DeliveryError, checkpoint
 from .payloads import INFLUX_ROUTES, CompactLines, InfluxContext
 
 if TYPE_CHECKING:

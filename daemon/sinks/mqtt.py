@@ -41,8 +41,9 @@ from radsurvey.config.sinks import MqttConfig
 from radsurvey.protocols.backoff import Backoff
 
 from ..alarms.store import ack_targets as alarm_rule_names
+from ..journal.feed import JournalRow
 from ..mqtt_session import describe_error, quiet_client_logger, reconnect_loop, tls_context_for, unwrap
-from .base import CursorSink, JournalRow, checkpoint
+from .base import CursorSink, checkpoint
 from .payloads import (
     HA_ATTRIBUTE_KEYS,
     MQTT_ROUTES,
@@ -230,17 +231,9 @@ class MqttSink(CursorSink):
     def _seed_alarms(self) -> None:
         """Every rule's latest alarm event as of the cursor, so the channel states continue from there."""
         assert self._feed is not None
-        conn = self._feed.connection()
         self._alarm_rows = {}
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alarm_events'").fetchone():
-            return
-        rows = conn.execute(
-            "SELECT * FROM alarm_events WHERE seq IN "
-            "(SELECT MAX(seq) FROM alarm_events WHERE seq <= ? GROUP BY channel, rule) ORDER BY seq",
-            (self.cursor,),
-        ).fetchall()
-        for r in rows:
-            self._remember_alarm(dict(r))
+        for row in self._feed.latest_alarm_events(self.cursor):
+            self._remember_alarm(row)
 
     def _meter_state(self, row: dict[str, Any]) -> dict[str, Any]:
         known = self._meters.setdefault(row["meter"], {})
@@ -267,10 +260,7 @@ class MqttSink(CursorSink):
     def _seed_meters(self) -> None:
         """Model/serial/last_seen of each meter as of the cursor, so a restart publishes full states."""
         assert self._feed is not None
-        conn = self._feed.connection()
-        for r in conn.execute(
-            "SELECT meter, ts, state, detail FROM meter_events WHERE seq <= ? ORDER BY seq", (self.cursor,)
-        ):
+        for r in self._feed.meter_events(self.cursor):
             known = self._meters.setdefault(r["meter"], {})
             identity = json.loads(r["detail"] or "{}").get("identity") or {}
             if identity:
@@ -278,9 +268,7 @@ class MqttSink(CursorSink):
                 known["serial"] = identity.get("serial", "")
             if r["state"] == "connected":
                 known["last_seen"] = r["ts"]
-        from ..journal.queries import last_reading_times
-
-        for meter, ts in last_reading_times(conn, self.cursor).items():
+        for meter, ts in self._feed.last_reading_times(self.cursor).items():
             self._meters.setdefault(meter, {})["last_seen"] = ts
 
     # -- live state --------------------------------------------------------------------------------

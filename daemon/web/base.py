@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-import sqlite3
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from aiohttp import web
 
-from ..journal import connect
+from ..journal import ReadConnection, connect
 from .auth import LoginLimiter, Session, Sessions, UsersFile
 from .live import LiveState
 from .memory import release_freed_memory
@@ -196,10 +195,10 @@ class Console:
                 rooms[room["room"]] = room
         return [rooms[name] for name in sorted(rooms)]
 
-    def read(self) -> sqlite3.Connection:
+    def read(self) -> ReadConnection:
         return connect(self.journal_path, readonly=True)
 
-    async def query(self, fn: Callable[[sqlite3.Connection], Any]) -> Any:
+    async def query(self, fn: Callable[[ReadConnection], Any]) -> Any:
         """Run ``fn`` on a fresh read-only connection in a worker thread (the loop never waits on SQLite)."""
 
         def _run() -> Any:

@@ -11,7 +11,6 @@ and its time stay available as ``last_*`` for the page to show as history.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -21,7 +20,8 @@ import structlog
 
 from radsurvey.drivers.base import iso_utc
 
-from .. import journal_query
+from ..journal import ReadConnection, ReadError, times
+from ..journal.queries import latest_sample
 
 if TYPE_CHECKING:
     from radsurvey.config.schema import DaemonConfig
@@ -87,10 +87,10 @@ class LiveState:
         if self.on_meter_state in obs.meter_states:
             obs.meter_states.remove(self.on_meter_state)
 
-    def preload(self, conn: sqlite3.Connection) -> None:
+    def preload(self, conn: ReadConnection) -> None:
         """The newest journaled sample of every channel (shown as history until a live one arrives)."""
         for channel in self.channels:
-            row = journal_query.latest_sample(conn, channel)
+            row = latest_sample(conn, channel)
             if row is not None and channel not in self.last:
                 self.last[channel] = row
 
@@ -126,7 +126,7 @@ class LiveState:
         age = None
         if last is not None:
             received = last.get("received")
-            age = now - received if received is not None else now - journal_query.parse_time(last["ts"]).timestamp()
+            age = now - received if received is not None else now - times.parse(last["ts"]).timestamp()
         if meter_state in ("disconnected", "connecting") and (meter is not None):
             status = "disconnected"
         elif last is None:
@@ -198,7 +198,7 @@ class LiveState:
                     q.get_nowait()
                 q.put_nowait(("overview", self.overview()))
 
-    async def tick_loop(self, query: Callable[[Callable[[sqlite3.Connection], Any]], Awaitable[Any]] | None) -> None:
+    async def tick_loop(self, query: Callable[[Callable[[ReadConnection], Any]], Awaitable[Any]] | None) -> None:
         from ..sinks.status import sink_status
 
         n = 0
@@ -209,7 +209,7 @@ class LiveState:
                 try:
                     # Counting a long backlog after an outage takes a while: off the event loop.
                     self.set_sinks(await query(sink_status))
-                except sqlite3.Error as err:
+                except ReadError as err:
                     log.warning("cannot read sink status", error=str(err))
             n += 1
             await asyncio.sleep(1.0)

@@ -43,7 +43,7 @@ def dump(db: Path) -> dict[str, list[tuple]]:
 
 
 def file(run_cli, tmp_path: Path, db: Path, doc: dict, *extra: str):  # type: ignore[no-untyped-def]
-    path = write_survey(tmp_path / f"{doc['id']}.json", doc)
+    path = write_survey(tmp_path / f"{doc.get('id', 'survey')}.json", doc)
     return run_cli("facility", "import-survey", str(path), "--room", "X-ray room 204", "--db", str(db), *extra)
 
 
@@ -376,3 +376,47 @@ def test_an_item_registered_below_its_app10_minimum_is_refused(run_cli, facility
     assert out.returncode == 2
     assert "collar-9: 0.2 mm Pb is below the minimum 0.35 mm of collar_heavy" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_survey_without_an_id_is_filed_under_the_day_and_the_room(run_cli, tmp_path: Path, facility: Path) -> None:  # type: ignore[no-untyped-def]
+    doc = survey(TODAY - timedelta(days=1), complies=True, survey_id="x")
+    del doc["id"], doc["survey_id"]
+    out = file(run_cli, tmp_path, facility, doc)
+    assert out.returncode == 0, out.stderr
+    day = (TODAY - timedelta(days=1)).strftime("%Y%m%d")
+    assert out.stdout.startswith(f"filed {day}-X-ray-room-204-01 under X-ray room 204: complies")
+
+
+def test_a_survey_captured_on_this_machine_is_filed_from_the_survey_journal(
+    run_cli, tmp_path: Path, facility: Path
+) -> None:  # type: ignore[no-untyped-def]
+    path = write_survey(tmp_path / "local.json", survey(TODAY, complies=True, survey_id="LOCAL-1"))
+    journal = str(tmp_path / "surveys.sqlite")
+    out = run_cli("survey", "import", str(path), "--journal", journal)
+    assert out.returncode == 0, out.stderr
+    out = run_cli(
+        "facility",
+        "file-survey",
+        "LOCAL-1",
+        "--room",
+        "X-ray room 204",
+        "--apparatus",
+        "R-500",
+        "--journal",
+        journal,
+        "--db",
+        str(facility),
+    )
+    assert out.returncode == 0, out.stderr
+    assert (
+        out.stdout.strip() == f"filed LOCAL-1 under X-ray room 204: complies ({TODAY.isoformat()}) - 1 hold(s) lifted"
+    )
+    rows = json.loads(run_cli("facility", "surveys", "--format", "json", "--db", str(facility)).stdout)
+    assert [(r["id"], r["apparatus"], r["source"]) for r in rows] == [("LOCAL-1", "R-500", "journal")]
+    again = run_cli(
+        "facility", "file-survey", "LOCAL-1", "--room", "X-ray room 204", "--journal", journal, "--db", str(facility)
+    )
+    assert again.returncode == 2
+    assert again.stderr.strip().splitlines() == [
+        "radsurvey: error: survey LOCAL-1: id: survey 'LOCAL-1' is already filed"
+    ]

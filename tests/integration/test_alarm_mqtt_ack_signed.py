@@ -21,7 +21,7 @@ from radsurvey.config.alarms import MqttAckConfig
 from radsurvey.daemon.alarms import signing
 from radsurvey.daemon.alarms.mqtt_ack import MqttAckService
 from tests.alarm_support import T0, Clock, events, feed, make_config, running, until
-from tests.integration.test_alarm_mqtt_ack import ACL, LATCHING, USERS, AckBesideAlarms
+from tests.integration.test_alarm_mqtt_ack import ACL, LATCHING, USERS, AckBesideAlarms, ack_config
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -214,13 +214,6 @@ def open_desk_broker(tmp_path: Path) -> Iterator[Mosquitto]:
         server.stop()
 
 
-def daemon_account(tmp_path: Path, port: int, **extra: object) -> MqttAckConfig:
-    secret = tmp_path / "mqtt-password"
-    secret.write_text("daemon-pw\n")
-    secret.chmod(0o600)
-    return MqttAckConfig(enabled=True, port=port, username="radsurvey", password_file=secret, **extra)  # type: ignore[arg-type]
-
-
 async def test_an_acl_opening_one_real_ack_topic_to_anonymous_clients_accepts_no_unsigned_ack(
     tmp_path: Path, open_desk_broker: Mosquitto
 ) -> None:
@@ -230,7 +223,7 @@ async def test_an_acl_opening_one_real_ack_topic_to_anonymous_clients_accepts_no
     holder: list[MqttAckService] = []
     # accept_unsigned asked for, no keys: the broker lets anonymous clients in, so the listener does not start.
     with capture_logs() as logs:
-        ack_cfg = daemon_account(tmp_path, port, accept_unsigned=True, reconnect_max_s=0.2)
+        ack_cfg = ack_config(open_desk_broker, tmp_path, reconnect_max_s=0.2)  # accept_unsigned = true
         async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]) as (daemon, service):
             feed(daemon, clock, T0, T0 + 20, 100.0)
             await until(lambda: bool(holder) and holder[0].refused is not None, 15)
@@ -241,7 +234,7 @@ async def test_an_acl_opening_one_real_ack_topic_to_anonymous_clients_accepts_no
     assert any("broker lets clients without an account connect" in e["event"] for e in logs)
     # With keys as well, it starts signed-only: the unsigned ack is refused, anonymous or from an account.
     holder = []
-    ack_cfg = daemon_account(tmp_path, port, accept_unsigned=True, keys_file=keys_file(tmp_path))
+    ack_cfg = ack_config(open_desk_broker, tmp_path, keys_file=keys_file(tmp_path))
     async with running(cfg, clock, extra=[AckBesideAlarms(ack_cfg, holder)]) as (daemon, service):
         feed(daemon, clock, T0 + 20, T0 + 40, 100.0)
         await until(lambda: bool(holder) and holder[0].subscribed.is_set(), 15)

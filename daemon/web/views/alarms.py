@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from ... import journal_query
+from ...journal.alarms import events as alarm_events
 from ..base import CONSOLE, Console, json_error, json_ok
 
 log = structlog.get_logger("radsurvey.web")
@@ -21,7 +21,7 @@ async def _alarms_data(console: Console, request: web.Request) -> dict[str, Any]
         limit = min(1000, max(1, int(request.query.get("limit", "100"))))
     except ValueError:
         raise json_error(400, "limit must be a whole number") from None
-    history = await console.query(lambda c: journal_query.alarm_events(c, channel=channel, limit=limit))
+    history = await console.query(lambda c: alarm_events(c, channel=channel, limit=limit))
     current = console.alarms.current() if console.alarms else []
     return {"current": current, "history": history}
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
 
-from ... import journal_query
+from ...journal import ReadConnection, times, trends
+from ...journal.alarms import events as alarm_events
 from ..base import CONSOLE, Console, json_error, json_ok
 
 
@@ -18,8 +18,8 @@ def _range(request: web.Request) -> tuple[datetime, datetime, str]:
     q = request.query
     if "from" in q or "to" in q:
         try:
-            start = journal_query.parse_time(q["from"]) if q.get("from") else None
-            end = journal_query.parse_time(q["to"]) if q.get("to") else datetime.now(UTC)
+            start = times.parse(q["from"]) if q.get("from") else None
+            end = times.parse(q["to"]) if q.get("to") else datetime.now(UTC)
         except ValueError:
             raise json_error(400, "from/to must be ISO 8601 times, e.g. 2026-12-04T10:00:00Z") from None
         if start is None:
@@ -31,7 +31,7 @@ def _range(request: web.Request) -> tuple[datetime, datetime, str]:
         return start, end, "custom"
     name = q.get("range", "1h")
     try:
-        start, end = journal_query.range_ending(datetime.now(UTC), name)
+        start, end = trends.range_ending(datetime.now(UTC), name)
     except ValueError as err:
         raise json_error(400, str(err)) from None
     return start, end, name
@@ -58,9 +58,9 @@ async def trend_api(request: web.Request) -> web.Response:
     channel = console.channel_or_404(request)
     start, end, name = _range(request)
 
-    def _q(conn: sqlite3.Connection) -> dict[str, Any]:
-        tr = journal_query.trend(conn, channel, start, end)
-        evs = journal_query.alarm_events(conn, channel=channel, start=start, end=end, limit=500)
+    def _q(conn: ReadConnection) -> dict[str, Any]:
+        tr = trends.trend(conn, channel, start, end)
+        evs = alarm_events(conn, channel=channel, start=start, end=end, limit=500)
         return {**tr.as_dict(), "events": evs}
 
     data = await console.query(_q)
@@ -76,11 +76,11 @@ async def trend_csv(request: web.Request) -> web.Response:
     channel = console.channel_or_404(request)
     start, end, _ = _range(request)
 
-    def _q(conn: sqlite3.Connection) -> str:
+    def _q(conn: ReadConnection) -> str:
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\r\n")
-        w.writerow(journal_query.SAMPLE_CSV_COLUMNS)
-        for row in journal_query.samples_between(conn, channel, start, end):
+        w.writerow(trends.SAMPLE_CSV_COLUMNS)
+        for row in trends.samples_between(conn, channel, start, end):
             w.writerow(tuple(row))
         return buf.getvalue()
 

@@ -261,7 +261,7 @@ ALARM_RULES = [{"kind": "instant", "level_uSv_h": 1000, "latching": True}, {"kin
 
 def test_alarm_and_survey_tables_are_routed_to_their_retained_topics() -> None:
     from radsurvey.config import parse_config
-    from radsurvey.daemon.sinks.base import JournalRow
+    from radsurvey.daemon.journal.feed import JournalRow
     from radsurvey.daemon.sinks.mqtt import MqttSink
 
     data = config_dict(Path("/nonexistent"), mqtt_port=1883)

@@ -275,5 +275,7 @@ def test_a_twa_window_longer_than_a_working_day_is_refused_naming_the_rule() -> 
     channel = {**MINIMAL["channels"][0], "alarms": [{"kind": "twa", "window_s": 8 * 3600 + 1}]}
     problems = problems_of({**MINIMAL, "channels": [channel]})
     assert "channels[c1].alarms[0].window_s" in problems or "window_s" in problems
-    assert "28800" in problems
+    assert "28800" in problems and "occupancy" in problems
     parse_config({**MINIMAL, "channels": [{**channel, "alarms": [{"kind": "twa", "window_s": 8 * 3600}]}]}, environ={})
+    tied = {"kind": "twa", "window_s": 7 * 86400, "occupancy": {"timezone": "UTC", "hours": ["mon-fri 08:00-14:00"]}}
+    parse_config({**MINIMAL, "channels": [{**channel, "alarms": [tied]}]}, environ={})

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from radsurvey.daemon.journal import queries
 from tests.alarm_support import T0, Clock, events, make_config, running
 
@@ -36,3 +38,27 @@ async def test_a_step_forward_does_not_fire_a_delay_early(tmp_path: Path) -> Non
         assert service.current()[0]["state"] == "normal"  # 11 s disconnected, not an hour
         service.tick(T0 + 30 + 3600)
         assert service.current()[0]["state"] == "fault"
+
+
+def test_a_week_long_twa_tied_to_an_occupancy_schedule_averages_the_occupied_hours_only() -> None:
+    # Issue 21 §3: 30 beam-hours a week at 10 uSv/h (mon-fri 08:00-14:00) average 10 over those hours,
+    # where a mean over every hour of the week would say 10 * 30 / 168 = 1.79.
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from radsurvey.config.alarms import parse_weekly_hours
+    from radsurvey.daemon.alarms.engine import TimeWeightedWindow, WeeklySchedule
+
+    monday = datetime(2026, 3, 2, tzinfo=UTC).timestamp()
+    week = 7 * 86400.0
+    schedule = WeeklySchedule(parse_weekly_hours("mon-fri 08:00-14:00"), ZoneInfo("UTC"))
+    tied = TimeWeightedWindow(week, max_gap_s=600, schedule=schedule)
+    every_hour = TimeWeightedWindow(week, max_gap_s=600)
+    for i in range(7 * 144 + 1):
+        t = monday + i * 600
+        value = 10.0 if schedule.occupied_s(t - 600, t) == 600 else 0.0
+        tied.add(t, value)
+        every_hour.add(t, value)
+    end = monday + week
+    assert tied.mean(end) == pytest.approx(10.0)
+    assert every_hour.mean(end) == pytest.approx(10.0 * 30 / 168)

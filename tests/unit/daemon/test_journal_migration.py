@@ -15,7 +15,7 @@ import pytest
 
 from radsurvey.daemon import journal as jr
 from radsurvey.daemon.journal import Journal
-from radsurvey.daemon.sinks.base import JournalFeed
+from radsurvey.daemon.journal.feed import JournalFeed
 from radsurvey.daemon.survey.store import SurveyStore
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "journal-0.1" / "journal.sqlite"

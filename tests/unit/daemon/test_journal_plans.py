@@ -18,12 +18,11 @@ from typing import Any
 
 import pytest
 
-from radsurvey.daemon import journal_query
 from radsurvey.daemon.alarms.service import measured_history
-from radsurvey.daemon.journal import Journal, connect, queries, seek, times
+from radsurvey.daemon.journal import Journal, connect, queries, seek, times, trends
 from radsurvey.daemon.journal.retention import RetentionPlan, apply_retention
 
-from .test_journal_compact import reading_row, sample_row
+from .test_journal_compact import alarm_row, reading_row, sample_row
 
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 HOURS = 3
@@ -157,8 +156,8 @@ def test_series_dose_and_trends_search(journal_file: Path) -> None:
         queries.aggregate_pieces(conn, "a", a_ms, b_ms)
         assert list(queries._raw_samples(conn, "a", a_ms, b_ms))
         for width in (10, 60, 3600):
-            assert journal_query.trend(conn, "a", a, b, bucket_s=width).buckets
-        assert list(journal_query.samples_between(conn, "a", a, b))
+            assert trends.trend(conn, "a", a, b, bucket_s=width).buckets
+        assert list(trends.samples_between(conn, "a", a, b))
 
     assert plan_of(journal_file, run) == []
 
@@ -181,5 +180,31 @@ def test_the_first_and_last_rows_of_stats_are_lookups(journal_file: Path, monkey
         lookups = [s for s in statements if "COUNT(" not in s.upper() and "DBSTAT" not in s.upper()]
         assert any("MIN(seq)" in s for s in lookups)
         assert scans(conn, lookups) == []
+    finally:
+        conn.close()
+
+
+def test_every_rules_latest_alarm_event_is_an_index_search(tmp_path: Path) -> None:
+    """The alarms' restore and the MQTT sink's seed: one search per (channel, rule), no GROUP BY scan."""
+    from radsurvey.daemon.journal.alarms import latest_events
+
+    path = tmp_path / "j.sqlite"
+    with Journal(path, commit_interval_s=0.01) as j:
+        for i, (channel, rule, state) in enumerate(
+            [("a", "instant", "alarm"), ("a", "twa", "warning"), ("b", "instant", "alarm"), ("a", "instant", "normal")]
+        ):
+            t = START + timedelta(seconds=i)
+            j.append("alarm_events", alarm_row(t, channel, rule, state))
+    conn = connect(path, readonly=True)
+    try:
+        with traced(conn) as statements:
+            latest = latest_events(conn)
+        assert [(r["channel"], r["rule"], r["state"]) for r in latest] == [
+            ("a", "twa", "warning"),
+            ("b", "instant", "alarm"),
+            ("a", "instant", "normal"),
+        ]
+        assert [r["state"] for r in latest_events(conn, upto=latest[0]["seq"])] == ["alarm", "warning"]
+        assert scans(conn, statements) == []
     finally:
         conn.close()

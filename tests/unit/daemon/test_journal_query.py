@@ -1,4 +1,4 @@
-"""Trend buckets and ranges read from the journal (daemon/journal_query.py), and the seq bisection under them."""
+"""Trend buckets and ranges read from the journal (daemon/journal/trends.py), and the seq bisection under them."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from radsurvey.daemon import journal_query as jq
 from radsurvey.daemon.journal import Journal, connect, seek, times
+from radsurvey.daemon.journal import trends as jq
 
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 
@@ -47,7 +47,7 @@ def journal_with(tmp_path: Path, rows: list[tuple[str, float, str]]):  # type: i
 
 
 def at(seconds: float) -> str:
-    return jq.iso_z(T0 + timedelta(seconds=seconds))
+    return times.text(T0 + timedelta(seconds=seconds))
 
 
 @pytest.mark.parametrize(
@@ -102,5 +102,5 @@ def test_named_ranges_end_now_and_unknown_ones_are_refused() -> None:
 
 
 def test_times_without_a_zone_are_utc() -> None:
-    assert jq.parse_time("2026-03-02T08:00:00") == T0
-    assert jq.parse_time("2026-03-02T11:00:00+03:00") == T0
+    assert times.parse("2026-03-02T08:00:00") == T0
+    assert times.parse("2026-03-02T11:00:00+03:00") == T0

@@ -10,18 +10,9 @@ import pytest
 
 from radsurvey.daemon import journal as jr
 from radsurvey.daemon.journal import Journal, recovery
+from tests.unit.daemon.test_journal import reading
 
 ROWS = 3000
-
-
-def reading(i: int) -> dict:
-    return {
-        "ts": f"2026-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.000Z",
-        "meter": "m",
-        "value": float(i),
-        "unit": "uGy/h",
-        "quantity": "air_kerma_rate",
-    }
 
 
 def filled(tmp_path: Path) -> tuple[Path, list[int]]:

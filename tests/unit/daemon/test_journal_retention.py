@@ -275,8 +275,8 @@ async def test_raw_rows_stay_as_long_as_a_rolling_dose_budget_replays_them(
 async def test_web_trends_read_the_aggregates_and_agree_with_the_raw_samples(
     filled: tuple[Path, int], tmp_path: Path
 ) -> None:
-    from radsurvey.daemon import journal_query as jq
-    from radsurvey.daemon.journal import connect
+    from radsurvey.daemon.journal import connect, times
+    from radsurvey.daemon.journal import trends as jq
 
     path, top = copy_of(filled, tmp_path)
     # a range ending on a whole minute: the aggregates' resolution (a minute) does not show
@@ -286,7 +286,7 @@ async def test_web_trends_read_the_aggregates_and_agree_with_the_raw_samples(
     for ts, e in conn.execute("SELECT ts, effective_uSv_h FROM samples WHERE channel = 'a' ORDER BY seq"):
         t = datetime.fromisoformat(ts.replace("Z", "+00:00"))
         if jq.floor_to(start, 600) <= t < end:
-            raw.setdefault(jq.iso_z(jq.floor_to(t, 600)), []).append(e)
+            raw.setdefault(times.text(jq.floor_to(t, 600)), []).append(e)
     conn.close()
 
     def trend() -> list[tuple[str, int, float, float, float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from radsurvey.daemon.journal import Journal
-from radsurvey.daemon.sinks.base import JournalFeed
+from radsurvey.daemon.journal.feed import JournalFeed
 
 
 def test_rows_after_the_cursor_come_in_seq_order_across_tables_and_pages(tmp_path: Path) -> None:

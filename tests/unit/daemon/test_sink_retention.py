@@ -9,7 +9,8 @@ import pytest
 
 from radsurvey.config import parse_config
 from radsurvey.daemon.journal import Journal
-from radsurvey.daemon.sinks.base import CursorSink, JournalFeed
+from radsurvey.daemon.journal.feed import JournalFeed
+from radsurvey.daemon.sinks.base import CursorSink
 from radsurvey.daemon.sinks.hub import RetentionService, SinkHub
 
 OLD = "2020-01-01T00:00:00.000Z"

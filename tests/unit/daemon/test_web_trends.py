@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from radsurvey.daemon import journal_query as jq
-from radsurvey.daemon.journal import connect
+from radsurvey.daemon.journal import connect, times
+from radsurvey.daemon.journal import trends as jq
 
 from .test_journal_query import T0, at, journal_with
 
@@ -23,9 +23,9 @@ def recomputed(path: Path, channel: str, start: datetime, end: datetime, width: 
         by: dict[str, list[float]] = {}
         lo = jq.floor_to(start, width)
         for ts, e in rows:
-            t = jq.parse_time(ts)
+            t = times.parse(ts)
             if lo <= t < end:
-                by.setdefault(jq.iso_z(jq.floor_to(t, width)), []).append(e)
+                by.setdefault(times.text(jq.floor_to(t, width)), []).append(e)
     finally:
         conn.close()
     return [(k, len(v), min(v), sum(v) / len(v), max(v)) for k, v in sorted(by.items())]

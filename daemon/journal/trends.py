@@ -1,4 +1,4 @@
-"""Read-only queries of the journal for the web console: trends, alarm history, latest samples.
+"""Trends of a channel in time buckets, and its samples over a range (the web console's trend page and CSV).
 
 Kept apart from the journal's writer and schema so that each view is one
 function over a read-only connection. A time range becomes a seq range
@@ -21,16 +21,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from radsurvey.daemon.journal import seek, times
-from radsurvey.daemon.journal.schema import MEASURED_E_SQL
+from . import seek, times
+from .schema import MEASURED_E_SQL
 
 # (bucket width in seconds, length of the ts prefix that names the bucket)
 BUCKETS: tuple[tuple[int, int], ...] = ((1, 19), (10, 18), (60, 16), (600, 15), (3600, 13), (86400, 10))
 MAX_POINTS = 2000
-
-
-iso_z = times.text
-parse_time = times.parse
 
 
 def bucket_for(span_s: float, max_points: int = MAX_POINTS) -> tuple[int, int]:
@@ -93,7 +89,7 @@ def trend(
     else:
         width, _ = next(b for b in BUCKETS if b[0] == bucket_s)
     start = floor_to(start, width)
-    start_s, end_s = iso_z(start), iso_z(end)
+    start_s, end_s = times.text(start), times.text(end)
     first, past = _split(conn, start), _split(conn, end)
     buckets = _buckets(conn, channel, start, end, width, first, past)
     limit = conn.execute(
@@ -159,7 +155,7 @@ def _buckets(
     ):
         _merge(out, int(b), n, e_min, e_sum, e_max)
     return [
-        (iso_z(datetime.fromtimestamp(b * w_ms / 1000, UTC)), int(v[0]), float(v[1]), float(v[2] / v[0]), float(v[3]))
+        (times.ms_to_text(b * w_ms), int(v[0]), float(v[1]), float(v[2] / v[0]), float(v[3]))
         for b, v in sorted(out.items())
     ]
 
@@ -215,42 +211,6 @@ SAMPLE_CSV_COLUMNS = (
     "ratio",
     "formula",
 )
-
-
-def alarm_events(
-    conn: sqlite3.Connection,
-    *,
-    channel: str | None = None,
-    start: datetime | None = None,
-    end: datetime | None = None,
-    limit: int = 200,
-) -> list[dict[str, Any]]:
-    """Alarm events (transitions and acknowledgements), newest first."""
-    where, params = [], []
-    if channel is not None:
-        where.append("channel = ?")
-        params.append(channel)
-    if start is not None:
-        where.append("ts >= ?")
-        params.append(iso_z(start))
-    if end is not None:
-        where.append("ts < ?")
-        params.append(iso_z(end))
-    sql = "SELECT * FROM alarm_events" + (" WHERE " + " AND ".join(where) if where else "")
-    rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit)).fetchall()
-    out = []
-    for r in rows:
-        d = dict(r)
-        d["acknowledged"] = bool(d["acknowledged"])
-        d["latched"] = bool(d["latched"])
-        out.append(d)
-    return out
-
-
-def latest_sample(conn: sqlite3.Connection, channel: str) -> dict[str, Any] | None:
-    """The newest sample of ``channel`` (what the console shows before the first live one)."""
-    row = conn.execute("SELECT * FROM samples WHERE channel = ? ORDER BY seq DESC LIMIT 1", (channel,)).fetchone()
-    return None if row is None else dict(row)
 
 
 def range_ending(end: datetime, name: str) -> tuple[datetime, datetime]:
