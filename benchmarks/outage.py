@@ -101,7 +101,8 @@ def prefill(path: Path, *, meters: int, seconds: int, end: float) -> int:
     return top
 
 
-async def drain(cfg_data: dict[str, Any], top: int) -> dict[str, Any]:
+async def drain(cfg_data: dict[str, Any], top: int, sink_name: str = "influxdb") -> dict[str, Any]:
+    """Start the daemon with only the sink ``sink_name`` and time it until its cursor reaches ``top``."""
     from radsurvey.config import parse_config
     from radsurvey.daemon.journal import Journal
     from radsurvey.daemon.sinks import build_services
@@ -109,7 +110,7 @@ async def drain(cfg_data: dict[str, Any], top: int) -> dict[str, Any]:
 
     cfg = parse_config(cfg_data, environ={})
     journal = Journal(cfg.journal.path, commit_interval_s=0.2)
-    services = [s for s in build_services(cfg) if s.name == "influxdb"]
+    services = [s for s in build_services(cfg) if s.name == sink_name]
     daemon = Daemon(cfg, journal, services=services)
     t0 = time.perf_counter()
     task = asyncio.create_task(daemon.run())
@@ -378,9 +379,6 @@ async def replay_benchmark(tmp: Path, hours: float, repeat: int = 3) -> dict[str
     import shutil
 
     from radsurvey.config import parse_config
-    from radsurvey.daemon.journal import Journal
-    from radsurvey.daemon.sinks import build_services
-    from radsurvey.daemon.supervisor import Daemon
 
     meters, seconds = 8, int(hours * 3600)
     (tmp / "fill").mkdir()
@@ -398,20 +396,7 @@ async def replay_benchmark(tmp: Path, hours: float, repeat: int = 3) -> dict[str
             cfg = parse_config(data, environ={})
             messages = replay_messages(master, cfg)
             bare_s = await bare_publish(mq.port, messages, cfg.mqtt.max_inflight)
-            journal = Journal(cfg.journal.path, commit_interval_s=0.2)
-            services = [s for s in build_services(cfg) if s.name == "mqtt"]
-            daemon = Daemon(cfg, journal, services=services)
-            sink = services[0]
-            t0 = time.perf_counter()
-            task = asyncio.create_task(daemon.run())
-            deadline = time.monotonic() + 900
-            while sink.cursor < top and time.monotonic() < deadline:  # type: ignore[attr-defined]  # noqa: ASYNC110
-                await asyncio.sleep(0.02)
-            sink_s = time.perf_counter() - t0
-            complete = sink.cursor >= top  # type: ignore[attr-defined]
-            daemon.stop_event.set()
-            await task
-            await asyncio.to_thread(journal.close)
+            result = await drain(data, top, "mqtt")
         finally:
             mq.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -419,9 +404,9 @@ async def replay_benchmark(tmp: Path, hours: float, repeat: int = 3) -> dict[str
             {
                 "messages": len(messages),
                 "bare_client_s": round(bare_s, 2),
-                "sink_s": round(sink_s, 2),
-                "ratio_to_bare_client": round(bare_s / sink_s, 3),
-                "complete": complete,
+                "sink_s": result["elapsed_s"],
+                "ratio_to_bare_client": round(bare_s / result["elapsed_s"], 3),
+                "complete": result["complete"],
             }
         )
     return {

@@ -27,7 +27,7 @@ from radsurvey.protocols.errors import ConfigError, FrameError, RadsurveyError
 log = structlog.get_logger("radsurvey.pipeline")
 
 # Readings with these flags carry no usable value.
-_UNUSABLE = frozenset({Status.FAULT, Status.STALE})
+_UNUSABLE = frozenset({Status.FAULT, Status.STALE, Status.WARMING_UP})
 # Our ceiling where neither the config nor the meter's model table gives one: 10 Sv/h, far above any field a
 # survey meter outside the primary beam of an X-ray apparatus meets (docs/drivers.md, "Plausible values").
 DEFAULT_PLAUSIBLE_MAX_uSv_h = 1e7

@@ -31,6 +31,7 @@ class Status(enum.StrEnum):
     FAULT = "fault"
     LOW_BATTERY = "low_battery"
     STALE = "stale"
+    WARMING_UP = "warming_up"  # just reset: the meter's own average is still filling (under-reads)
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,6 +72,7 @@ class MqttSink(CursorSink):
             if (t != "readings" or mqtt.publish_readings) and (t != "samples" or mqtt.publish_samples)
         ]
         super().__init__(name=name, tables=tables, batch_size=mqtt.batch_size)
+        self.read_ahead = True  # the next page is read and its JSON built while this one is in flight
         self.cfg = cfg
         self.mqtt = mqtt
         self.hub = hub
@@ -187,11 +188,22 @@ class MqttSink(CursorSink):
 
     # -- delivery -------------------------------------------------------------------------------
 
-    async def _deliver(self, rows: list[JournalRow], _prepared: Any = None) -> Awaitable[None] | None:
+    def prepare(self, rows: list[JournalRow]) -> list[tuple[str, bytes, int, bool]]:
+        """The page's messages, built in the reader's thread while the previous page is published.
+
+        Pages are prepared one at a time and in seq order (the feed has one
+        reader), so the meters' and alarm rules' state that the payloads carry
+        follows the journal as it would on the loop.
+        """
+        return [message for row in rows for message in self.messages_for(row)]
+
+    async def _deliver(
+        self, rows: list[JournalRow], prepared: list[tuple[str, bytes, int, bool]] | None = None
+    ) -> Awaitable[None] | None:
         """Hand the rows' messages to the publisher; what is returned completes when the broker has them all."""
         publisher = self._publisher
         assert publisher is not None
-        messages = [message for row in rows for message in self.messages_for(row)]
+        messages = prepared if prepared is not None else self.prepare(rows)
         if not messages:
             return None
         acknowledged = await publisher.submit(messages)

@@ -14,7 +14,7 @@ from pydantic import Field, field_validator, model_validator
 
 from radsurvey.protocols.errors import FrameError
 
-from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_now
+from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, Status, utc_now
 from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
@@ -34,6 +34,7 @@ DEFAULTS: dict[str, Any] = {
     "ignore_prefix": None,
     "ignore_pattern": None,
     "pattern": None,
+    "warm_up_s": None,
 }
 PROFILE_KEYS = frozenset({*DEFAULTS, "timeout_s", "description", "emulator"})
 
@@ -59,6 +60,12 @@ class AsciiOptions(SerialOptions):
     sensitivity_cpm_per_uSv_h: float | None = Field(None, gt=0, allow_inf_nan=False)
     dead_time_s: float | None = Field(None, ge=0, le=DEAD_TIME_MAX_S, allow_inf_nan=False)
     scale: float = Field(1.0, gt=0, allow_inf_nan=False, description="calibration factor applied to the value")
+    warm_up_s: float | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description="after a non-data line (a reset's banner), readings this long are flagged warming_up (0: off)",
+    )
 
     @field_validator("baudrate")
     @classmethod
@@ -122,6 +129,7 @@ class _Settings:
     poll_command: bytes | None
     terminator: bytes
     fmt: LineFormat
+    warm_up_s: float = 0.0
 
 
 class AsciiDriver(Driver):
@@ -146,7 +154,9 @@ class AsciiDriver(Driver):
                 ignore_prefix=s["ignore_prefix"],
                 ignore_pattern=s["ignore_pattern"],
             ),
+            warm_up_s=float(s["warm_up_s"] or 0.0),
         )
+        self._warm_until: float | None = None  # loop time until which readings are flagged warming_up
         self.self_paced = self.settings.poll_command is None  # type: ignore[misc]
         self.link: ByteLink | None = None
         self._first: Reading | None = None  # the line identify() read, handed out by the next read()
@@ -206,6 +216,8 @@ class AsciiDriver(Driver):
                 raise FrameError(err.message, raw=err.raw, meter=self.meter_id) from None
             if parsed is not None:
                 return self._reading(parsed, raw)
+            if self.settings.warm_up_s:  # a banner: the meter was reset, its average starts again
+                self._warm_until = asyncio.get_running_loop().time() + self.settings.warm_up_s
         raise MeterTimeout("20 lines in a row without data", meter=self.meter_id)
 
     def _reading(self, parsed: codec.ParsedLine, raw: bytes) -> Reading:
@@ -221,6 +233,16 @@ class AsciiDriver(Driver):
             dead_time_s=o.dead_time_s,
             steps=_unit_map_step(parsed),
         )
+        warm = self._warm_until
+        if warm is not None and asyncio.get_running_loop().time() < warm:
+            step = Conversion(
+                "warm_up",
+                detail=f"within {self.settings.warm_up_s:g} s of a reset (banner): the meter's average is still"
+                " filling and under-reads; not a valid reading",
+            )
+            reading = replace(
+                reading, status=reading.status | {Status.WARMING_UP}, conversions=(*reading.conversions, step)
+            )
         if o.scale != 1.0:
             reading = replace(
                 reading,

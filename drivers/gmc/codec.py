@@ -40,8 +40,10 @@ RFC1201_CPS_MASK = 0x3FFF
 BAUDRATES = (115200, 57600, 38400, 28800, 19200, 14400, 9600, 4800, 2400, 1200)
 
 _NAME = re.compile(rb"^[A-Z][A-Z0-9]{1,15}$")
-# Model: "GMC-" and a name, numeric ("GMC-320+V5") or not ("GMC-SE"); then "Re"/"RRe" and the version.
-_VERSION = re.compile(r"^(GMC-[A-Za-z0-9]\S*?)\s*(R?Re\s?(\d+)\.(\d+)\S*)\s*$")
+# Model: "GMC-" and three digits ("GMC-320+V5") or "SE" (GMC-SE); then "Re"/"RRe" and a version
+# with two digits after the point, as every GETVER in GQ-RFC1201/1801 and GeigerLog's model table
+# has ("2.10", "1.08"): "GMC-9Re 1.0" is not a GMC.
+_VERSION = re.compile(r"^(GMC-(?:\d{3}|SE)\S*?)\s*(R?Re\s?(\d+)\.(\d{2})\S*)\s*$")
 _RADPRO = re.compile(r"^(GMC-[A-Za-z0-9]\S*?)\s*Re\s*RADP\s*$")
 
 
@@ -82,14 +84,21 @@ class ModelRow:
 
 
 MODELS: tuple[ModelRow, ...] = (
-    ModelRow("GMC-280", "all", 2, "1 byte", 115200, "GQ-RFC1201 (as kept by pygmc)"),
+    ModelRow("GMC-280", "all", 2, "1 byte", 57600, "GQ-RFC1201 (as kept by pygmc): the fixed-57600 generation"),
     ModelRow("GMC-300", "< 4.0", 2, "1 byte", 57600, f"GQ-RFC1201; {_GL}; pygmc GMC300 default 57600"),
-    ModelRow("GMC-300E+ (GETVER GMC-300Re 4.xx)", "4.xx", 2, "1 byte", 57600, f"{_GL}; pygmc GMC300EPlus 57600"),
+    ModelRow(
+        "GMC-300E+ (GETVER GMC-300Re 4.xx)",
+        "4.xx",
+        2,
+        "1 byte",
+        115200,
+        "GQ-RFC1201 (4.xx and later); pygmc and GeigerLog say 57600: auto-baud tries both",
+    ),
     ModelRow("GMC-300S", "1.xx", 2, "1 byte", 57600, f"{_GL}; pygmc GMC300S 57600"),
     ModelRow("GMC-320 / 320+ / 320S", "all", 2, "1 byte", 115200, f"GQ-RFC1201; {_GL}"),
     ModelRow("GMC-320+V5", "5.xx", 2, "1 byte", 115200, f"{_GL} (GETVER with a NUL)"),
     ModelRow("GMC-SE", "all", 2, "1 byte", 115200, "behaves as GQ-RFC1201 (protocol notes §8)"),
-    ModelRow("GMC-500", "1.x", 2, "ASCII", 115200, _GL),
+    ModelRow("GMC-500", "1.x", 2, "ASCII", 115200, f"{_GL} (two tubes)"),
     ModelRow("GMC-500", "2.x and later", None, "ASCII", 115200, "not documented: detected from the reply"),
     ModelRow("GMC-500+", "all", 4, "ASCII", 115200, f"GQ-RFC1801; {_GL}; pygmc"),
     ModelRow("GMC-510+ (GETVER GMC-510Re)", "1.xx", 4, "1 byte", 115200, _GL),
@@ -119,14 +128,19 @@ def model_spec(model: str, firmware: str = "") -> ModelSpec | None:
         return None
     number, plus = m.group(1), m.group(2)
     if number == "300":
-        return ModelSpec("rfc1201", 2, 1, baudrate=57600, source=f"{_GL}; pygmc (57600 baud)")
-    if number in ("280", "320"):
+        # GQ-RFC1201: firmware 4.xx and later run at 115200, 3.xx and earlier at 57600 (pygmc and
+        # GeigerLog default the 300E+ to 57600, against the maker: auto-baud tries both).
+        baud = 115200 if fw is not None and fw >= 4 else 57600
+        return ModelSpec("rfc1201", 2, 1, baudrate=baud, source=f"GQ-RFC1201 ({baud} baud for this firmware); {_GL}")
+    if number == "280":
+        return ModelSpec("rfc1201", 2, 1, baudrate=57600, source="GQ-RFC1201: the fixed-57600 generation")
+    if number == "320":
         return ModelSpec("rfc1201", 2, 1, source=f"GQ-RFC1201; {_GL}")
     if number == "500" and plus:
         return ModelSpec("rfc1801", 4, 5, dual_tube=True, source=f"GQ-RFC1801; {_GL}")
     if number == "500":
-        if fw is not None and fw < 2:
-            return ModelSpec("rfc1801", 2, 5, source=f"{_GL} (GMC-500 firmware 1.x: 2-byte CPM)")
+        if fw is not None and fw < 2:  # firmware 1.08: two tubes, 2-byte CPM
+            return ModelSpec("rfc1801", 2, 5, dual_tube=True, source=f"{_GL} (GMC-500 firmware 1.x: 2-byte CPM)")
         return ModelSpec("rfc1801", None, 5, source="GMC-500 firmware outside the sources: CPM size detected")
     if number == "510":
         return ModelSpec("rfc1801", 4, 1, source=f"{_GL} (GMC-510+)")

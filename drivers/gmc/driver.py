@@ -35,7 +35,10 @@ class GmcOptions(SerialOptions):
     volt_bytes: Literal[1, 5] | None = Field(
         None, description="override the model's GETVOLT reply (1 byte x 0.1 V, or ASCII such as 3.97v)"
     )
-    tube: Literal["sum", "low", "high"] = Field("sum", description="GMC-500+: both tubes, or GETCPML / GETCPMH")
+    tube: Literal["sum", "low", "high"] = Field(
+        "sum",
+        description="sum: GETCPM, the meter's own value (on a 500+ not GETCPML + GETCPMH); low/high: that tube only",
+    )
     mode: Literal["poll", "heartbeat"] = Field(
         "poll", description="poll GETCPM at poll_interval_s, or take the meter's 1 s HEARTBEAT CPS stream"
     )
@@ -250,7 +253,7 @@ class GmcDriver(Driver):
                     volts = codec.parse_volt(await self.query("GETVOLT", 1), 1)
                 else:
                     volts = codec.parse_volt(await self.query_quiet("GETVOLT", codec.VOLT_MAX_BYTES), spec.volt_bytes)
-                extra["battery_V"] = f"{volts:.1f}"
+                extra["battery_V"] = str(round(volts, 3))  # as the meter says it: 3.97 stays 3.97
             except (MeterTimeout, FrameError):
                 extra["battery_V"] = "unknown"
         if o.read_clock:
@@ -295,14 +298,18 @@ class GmcDriver(Driver):
 
 
 async def probe(port: str, baudrate: int, timeout_s: float = 0.5) -> MeterIdentity | None:
-    """Send only GETVER at ``baudrate``; the identity if a GMC answered."""
+    """Send HEARTBEAT0 and GETVER at ``baudrate``; the identity if a GMC answered."""
     link = SerialLink(port=port, baudrate=baudrate, meter=port)
     await link.open(timeout_s * 4)
     try:
-        await link.drain_quiet(quiet_s=0.1, max_s=1.5)  # leftovers of an earlier session
+        # A heartbeat left on (a GMC-300E+ streams CPS every second) would mix its frames into
+        # the version reply: stop it as the driver does, then drain the leftovers.
+        await link.write(codec.command("HEARTBEAT0"))
+        await link.drain_quiet(quiet_s=0.1, max_s=1.5)
         await link.write(codec.command("GETVER"))
         raw = await link.read_quiet(timeout_s=timeout_s, gap_s=0.1, max_bytes=codec.VERSION_MAX_BYTES + 1)
-        model, firmware = codec.parse_version(raw)
+        start = raw.find(b"GMC-")  # a stray byte before the reply's start is not part of it
+        model, firmware = codec.parse_version(raw[start:] if start > 0 else raw)
         return MeterIdentity(model=model, firmware=firmware, extra={"baudrate": str(baudrate)})
     except (MeterTimeout, FrameError):  # RadProFirmware too: the radpro probe finds that meter
         return None

@@ -45,7 +45,7 @@ DEVICES: dict[str, Device] = {
     "gmc-320-4.19": Device(b"GMC-320Re 4.19", 2, _V1, 115200, rfc1201=True),
     "gmc-320+v5-5.73": Device(b"GMC-320+V5\x00RRe 5.73", 2, _V1, 115200, rfc1201=True),
     "gmc-se-1.05": Device(b"GMC-SE Re 1.05", 2, _V1, 115200, rfc1201=True),
-    "gmc-500-1.08": Device(b"GMC-500Re 1.08", 2, b"4.1v", 115200),  # GeigerLog: 2-byte CPM
+    "gmc-500-1.08": Device(b"GMC-500Re 1.08", 2, b"4.1v", 115200, dual_tube=True),  # GeigerLog: 2-byte CPM; two tubes
     "gmc-500+-2.28": Device(b"GMC-500+Re 2.28", 4, b"3.97v", 115200, dual_tube=True),
     "gmc-510+-1.04": Device(b"GMC-510Re 1.04", 4, _V1, 115200),  # GeigerLog: 4 bytes, 1-byte volt
     "gmc-600+-2.26": Device(b"GMC-600+Re 2.26", 2, b"4.2v", 115200),  # GeigerLog: 2 bytes before 2.4

@@ -18,7 +18,7 @@ from pydantic import Field, field_validator
 
 from radsurvey.protocols.errors import FrameError
 
-from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, utc_now
+from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, Status, utc_now
 from ..counting import count_rate_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
@@ -83,6 +83,13 @@ class RadProOptions(SerialOptions):
         return number
 
 
+_DEVICE_ID_TRIES = 3
+# Rad Pro floors its compensation's denominator (1 - m*tau) at 0.1, so its correction
+# never exceeds x10: at n*tau >= 9 (n the compensated rate, per second) the cap is reached,
+# the true rate is unknown, and the inverse m = n/(1 + n*tau) no longer holds.
+RADPRO_MAX_COMPENSATION = 10.0
+
+
 class RadProDriver(Driver):
     name = "radpro"
     capabilities = frozenset({Capability.COUNT_RATE, Capability.DOSE_RATE, Capability.BATTERY, Capability.CLOCK})
@@ -105,6 +112,7 @@ class RadProDriver(Driver):
         o = self.options
         self.link = self.connector.link(meter=self.meter_id)
         await self.link.open(o.timeout_s * 5)
+        await self.link.drain_quiet(quiet_s=0.1, max_s=1.0)  # leftovers of an earlier session
 
     async def close(self) -> None:
         link, self.link = self.link, None
@@ -134,9 +142,29 @@ class RadProDriver(Driver):
                 continue
         return None
 
+    async def _device_id(self) -> str:
+        """``GET deviceId``, resynchronising after a spoilt first reply.
+
+        A NUL or the tail of an earlier datalog transfer may precede the first reply after
+        the port opens: drain until the line is quiet and ask again, as the GMC driver does.
+        """
+        for attempt in range(_DEVICE_ID_TRIES):
+            try:
+                payload, _ = await self.get("deviceId")
+                return payload
+            except FrameError as err:
+                if attempt + 1 == _DEVICE_ID_TRIES:
+                    raise
+                link = self.link
+                stale = await link.drain_quiet(quiet_s=0.1, max_s=1.0) if link is not None else b""
+                log.info(
+                    "stale bytes before the first reply", meter=self.meter_id, error=err.message, drained=len(stale)
+                )
+        raise AssertionError("unreachable")
+
     async def identify(self) -> MeterIdentity:
         try:
-            payload, _ = await self.get("deviceId")
+            payload = await self._device_id()
         except MeterTimeout:
             raise MeterTimeout(
                 f"no answer to 'GET deviceId' within {self.options.timeout_s:g} s: is the meter's data mode on? "
@@ -227,6 +255,18 @@ class RadProDriver(Driver):
     def _tube_rate_reading(self, cpm: float, raw: bytes, steps: list[Conversion]) -> Reading:
         """A tubeRate reading on this connection's basis (see _dead_time_basis)."""
         comp = self.meter_compensation_s
+        if comp > 0 and cpm / 60.0 * comp >= RADPRO_MAX_COMPENSATION - 1:
+            # The meter's x10 cap is reached: its tubeRate is 10 x the counted rate, a lower
+            # bound of the true rate. Over range, on the raw basis (exact under the cap).
+            steps.append(
+                Conversion(
+                    "dead_time_cap",
+                    factor=1 / RADPRO_MAX_COMPENSATION,
+                    detail=f"the meter's compensation (tau = {comp:g} s) hit its x10 cap: counted rate = tubeRate/10;"
+                    " the true rate is above what the tube can tell",
+                )
+            )
+            return self._reading(cpm / RADPRO_MAX_COMPENSATION, raw, tuple(steps), use_dead_time=False, over_range=True)
         if comp > 0 and self.dead_time_s == comp:
             steps.append(
                 Conversion("dead_time", factor=1.0, detail=f"compensated by the meter (tau = {comp:g} s), same basis")
@@ -284,8 +324,16 @@ class RadProDriver(Driver):
         steps.append(Conversion("tube_rate", detail="the meter's instantaneous tubeRate"))
         return self._tube_rate_reading(cpm, raw, steps)
 
-    def _reading(self, cpm: float, raw: bytes, steps: tuple[Conversion, ...], use_dead_time: bool = True) -> Reading:
+    def _reading(
+        self,
+        cpm: float,
+        raw: bytes,
+        steps: tuple[Conversion, ...],
+        use_dead_time: bool = True,
+        over_range: bool = False,
+    ) -> Reading:
         return count_rate_reading(
+            status=frozenset({Status.OVER_RANGE}) if over_range else frozenset(),
             meter=self.meter_id,
             ts=utc_now(),
             cpm=cpm,

@@ -41,6 +41,7 @@ class RadProDevice(DeviceModel):
         counter_reset: bool = False,
         dead_time_compensation_s: float = 0.0,
         gmc800: bool = False,
+        leftovers: bool = False,
     ):
         firmware = f"{firmware:.1f}" if isinstance(firmware, float) else firmware  # "-o firmware=2.0" is JSON
         if firmware not in ("3.1", "2.0"):
@@ -56,6 +57,7 @@ class RadProDevice(DeviceModel):
         self.counter_reset = counter_reset
         self.compensation_s = dead_time_compensation_s
         self.gmc800 = gmc800
+        self.leftovers = leftovers  # the tail of an earlier datalog transfer and a NUL precede the first reply
         if gmc800 and hardware == "FS2011 (STM32F051C8)":
             self.hardware = "GQ GMC-800 (GD32F103RC)"
         self._count_requests = 0
@@ -93,6 +95,8 @@ class RadProDevice(DeviceModel):
             if not text or not self.data_mode:
                 continue
             self.requests.append(text)
+            if self.leftovers and len(self.requests) == 1:
+                out += b"1763799990,1234567\r\n\x00"
             out += self._answer(text, now) + b"\r\n"
         if len(self._inbuf) > 1024:
             self._inbuf = b""
@@ -112,7 +116,8 @@ class RadProDevice(DeviceModel):
                 self._t0 = now
         rate_cpm = self.cps * 60
         if self.compensation_s > 0:
-            rate_cpm = self.cps / (1 - self.cps * self.compensation_s) * 60
+            # Rad Pro floors the denominator at 0.1: its correction never exceeds x10
+            rate_cpm = self.cps / max(1 - self.cps * self.compensation_s, 0.1) * 60
         values: dict[str, str] = {
             "deviceId": f"{self.hardware};Rad Pro {self.firmware}/en;{self.device_id}",
             "deviceBatteryVoltage": "1.421",

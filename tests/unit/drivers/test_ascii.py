@@ -162,3 +162,37 @@ def test_a_unit_in_the_line_that_radsurvey_does_not_know_says_to_use_unit_map() 
     mapped = codec.LineFormat.build(r"^(?P<value>[0-9.]+) (?P<unit>\S+)$", unit_map={"uR/hour": "uR/h"})
     parsed = codec.parse_line(b"12.5 uR/hour\r\n", mapped)
     assert parsed is not None and parsed.unit == "uR/h"
+
+
+async def test_mightyohm_readings_just_after_a_reset_are_flagged_warming_up() -> None:
+    """The firmware's CPM is a 60 s sliding sum that starts empty at a reset (its banner)."""
+    import asyncio
+
+    assert (
+        registry.get("ascii")
+        .options_model.model_validate({"port": "/x", "profile": "mightyohm"})
+        .settings()["warm_up_s"]
+        == 60
+    )
+    # switched on after the host connects (a banner at power-on), later a brown-out (its banner again)
+    device = AsciiDevice(
+        profile="mightyohm", stock_banner=True, brown_out_every=6, step=1, period_s=0.15, power_on_after_s=0.5
+    )
+    with PtyEmulator(device) as emu:
+        options = {"port": emu.port, "profile": "mightyohm", "warm_up_s": 0.5}
+        async with (
+            asyncio.timeout(30),
+            registry.create("ascii", meter_id="k", poll_interval_s=0.1, options=options) as d,
+        ):
+            readings = [await d.read() for _ in range(9)]
+    flagged = [Status.WARMING_UP in r.status for r in readings]
+    # the power-on banner: the first ~0.5 s are warming up, then valid, then the brown-out's banner again
+    assert flagged[0] and not all(flagged) and flagged.index(False) <= 5, flagged
+    assert any(flagged[i] and not flagged[i - 1] for i in range(1, len(flagged))), flagged
+    assert "warm_up" in [c.name for c in readings[0].conversions]
+
+
+def test_a_warming_up_reading_makes_no_sample() -> None:
+    from radsurvey.daemon.pipeline import _UNUSABLE
+
+    assert Status.WARMING_UP in _UNUSABLE

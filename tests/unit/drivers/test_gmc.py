@@ -310,9 +310,11 @@ def test_version_strings_of_every_length(raw: bytes, model: str, firmware: str) 
 @pytest.mark.parametrize(
     ("model", "firmware", "cpm_bytes", "volt_bytes", "baudrate"),
     [
-        # GeigerLog gdev_gmc.py model table; pygmc's device defaults for the baud rates
+        # GeigerLog gdev_gmc.py model table; the baud rates per GQ-RFC1201 (3.xx and earlier 57600,
+        # 4.xx and later 115200; pygmc defaults the 300E+ to 57600: auto-baud tries both)
         ("GMC-300", "Re 2.10", 2, 1, 57600),
-        ("GMC-300", "Re 4.54", 2, 1, 57600),  # GMC-300E+
+        ("GMC-300", "Re 4.54", 2, 1, 115200),  # GMC-300E+
+        ("GMC-280", "Re 4.22", 2, 1, 57600),  # the fixed-57600 generation
         ("GMC-300S", "Re 1.03", 2, 1, 57600),
         ("GMC-320+V5", "RRe 5.73", 2, 1, 115200),
         ("GMC-SE", "Re 1.05", 2, 1, 115200),
@@ -334,7 +336,7 @@ def test_model_table(model: str, firmware: str, cpm_bytes, volt_bytes: int, baud
     assert (spec.cpm_bytes, spec.volt_bytes, spec.baudrate) == (cpm_bytes, volt_bytes, baudrate)
     assert spec.source
     assert codec.model_spec("GMC-500+", "Re 2.28").dual_tube
-    assert not codec.model_spec("GMC-500", "Re 1.08").dual_tube
+    assert codec.model_spec("GMC-500", "Re 1.08").dual_tube  # the GMC-500 (1.08) has two tubes
     assert codec.model_spec("GMC-999") is None
 
 
@@ -417,3 +419,29 @@ def test_the_docs_list_every_model_and_firmware_with_cpm_size_baud_and_source() 
                 cpm = "detected" if row.firmware != "Rad Pro" else "use the radpro driver"
             line = f"| {row.model} | {row.firmware} | {cpm} | {row.volt} | {row.baudrate} | {row.source} |"
             assert line in text, (doc.name, line)
+
+
+@pytest.mark.parametrize("attempt", range(4))
+async def test_scan_probe_finds_a_gmc_300e_plus_whose_heartbeat_was_left_on(attempt: int) -> None:
+    from radsurvey.drivers.gmc.driver import probe
+
+    device = GmcDevice(model="gmc-300e+-4.54", heartbeat_at_start=True, baudrate=0)
+    with PtyEmulator(device) as emu:
+        await asyncio.sleep(0.3 * attempt)  # land the probe at another phase of the 1 s heartbeat each time
+        identity = await probe(emu.port, 57600, 0.5)
+    assert identity is not None and (identity.model, identity.firmware) == ("GMC-300", "Re 4.54")
+    assert device.commands[:2] == ["HEARTBEAT0", "GETVER"]
+
+
+@pytest.mark.parametrize("text", [b"GMC-9Re 1.0", b"GMC-9Re 1.00", b"GMC-300Re 1.0", b"GMC-ABCRe 2.10"])
+def test_a_version_that_no_gmc_sends_is_refused(text: bytes) -> None:
+    with pytest.raises(FrameError, match="is not a GMC version"):
+        codec.parse_version(text)
+
+
+async def test_the_battery_is_shown_as_the_meter_says_it() -> None:
+    with PtyEmulator(GmcDevice(model="gmc-500+-2.28")) as emu:  # GETVOLT answers 3.97v
+        options = {"port": emu.port, "read_clock": False}
+        async with asyncio.timeout(20), registry.create("gmc", meter_id="g", poll_interval_s=1, options=options) as d:
+            pass
+    assert d.identity.extra["battery_V"] == "3.97"

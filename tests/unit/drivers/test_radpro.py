@@ -9,10 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from radsurvey.drivers import registry
-from radsurvey.drivers.base import Quantity
+from radsurvey.drivers.base import Quantity, Status
 from radsurvey.drivers.emulator import PtyEmulator
 from radsurvey.drivers.errors import MeterTimeout
 from radsurvey.drivers.radpro import codec
+from radsurvey.drivers.radpro.emulator import RadProDevice
 from radsurvey.protocols.errors import FrameError
 from tests.scripted import ScriptedDevice
 
@@ -376,3 +377,31 @@ async def test_pulse_counter_wrap_through_the_emulator_gives_a_steady_rate() -> 
     assert any(before > after for _, before, after, _ in steps), steps  # the counter did wrap
     for pulses, _, _, cpm in steps:  # ~100 pulses per step, across the wrap too (not ~2**32)
         assert 0 < pulses < 5_000 and 0 < cpm < 1_000_000, steps
+
+
+async def test_a_nul_and_a_datalog_tail_before_the_first_reply_are_drained_and_asked_again() -> None:
+    device = RadProDevice(leftovers=True)
+    with PtyEmulator(device) as emu:
+        async with asyncio.timeout(20), radpro(emu.port) as driver:
+            reading = await driver.read()
+    assert device.requests[:2] == ["GET deviceId", "GET deviceId"]
+    assert driver.identity.serial == "b5706d937087f975b5812810" and reading.unit in ("cpm", "uSv/h")
+
+
+async def test_above_rad_pros_x10_compensation_cap_the_reading_is_over_range() -> None:
+    # 1000 pulses/s, tau 1e-3 s: m*tau = 1 > 0.9, the meter's denominator is floored at 0.1 (x10)
+    device = RadProDevice(cps=1000, dead_time_compensation_s=0.001)
+    with PtyEmulator(device) as emu:
+        async with asyncio.timeout(20), radpro(emu.port, rate_source="tube_rate") as driver:
+            reading = await driver.read()
+    assert Status.OVER_RANGE in reading.status
+    assert reading.meter_value == pytest.approx(60_000.0)  # the counted rate, tubeRate / 10
+    assert "dead_time_cap" in [c.name for c in reading.conversions]
+
+
+async def test_below_the_cap_the_meters_compensation_is_undone_exactly() -> None:
+    device = RadProDevice(cps=500, dead_time_compensation_s=0.0001)
+    with PtyEmulator(device) as emu:
+        async with asyncio.timeout(20), radpro(emu.port, rate_source="tube_rate") as driver:
+            reading = await driver.read()
+    assert not reading.status and reading.meter_value == pytest.approx(30_000.0, rel=1e-6)
