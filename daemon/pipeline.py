@@ -86,7 +86,9 @@ class Sample:
     seq: int = 0
 
     def row(self) -> dict[str, Any]:
-        """Journal columns (without seq, which the journal assigns)."""
+        """The sample as the journal's ``samples`` view gives it back (without seq): what the payload builders
+        take, so a live sample and a replayed one publish the same bytes. The journal stores samples through
+        ``Journal.append_sample`` (``journal/rows.py``), not through this."""
         import json
 
         return {

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import math
 import time
 from collections.abc import Callable, Coroutine
@@ -22,7 +21,7 @@ from typing import Any, Protocol
 import structlog
 
 from radsurvey.config.schema import DaemonConfig
-from radsurvey.drivers.base import Conversion, Reading, Status, iso_utc
+from radsurvey.drivers.base import Conversion, Reading, Status
 from radsurvey.drivers.runner import ALIVE_EVERY_S, MeterState, run_meter
 
 from .journal import Journal
@@ -47,20 +46,6 @@ class Observers:
     meter_states: list[Callable[[MeterState], None]] = field(default_factory=list)
     # meter id, at every sign of life of its task: a reading, a failed read, a retry, a backoff tick
     meter_alive: list[Callable[[str], None]] = field(default_factory=list)
-
-
-def reading_row(reading: Reading) -> dict[str, Any]:
-    return {
-        "ts": iso_utc(reading.ts),
-        "meter": reading.meter,
-        "value": reading.value,
-        "unit": reading.unit,
-        "quantity": reading.quantity.value,
-        "status": json.dumps(sorted(s.value for s in reading.status)),
-        "raw": reading.raw,
-        "conversions": json.dumps([c.as_dict() for c in reading.conversions], separators=(",", ":")),
-        "meter_value": reading.meter_value,
-    }
 
 
 class Daemon:
@@ -97,14 +82,14 @@ class Daemon:
     def on_reading(self, reading: Reading) -> None:
         self.readings_seen += 1
         reading = self._judge_plausible(reading)
-        reading_seq = self.journal.append("readings", reading_row(reading))
+        reading_seq = self.journal.append_reading(reading)
         for observer in self.observers.readings:
             observer(reading, reading_seq)
         for pipeline in self.by_meter.get(reading.meter, ()):
             sample = pipeline.process(reading, reading_seq)
             if sample is None:
                 continue
-            sample = sample.with_seq(self.journal.append("samples", sample.row()))
+            sample = sample.with_seq(self.journal.append_sample(sample))
             pipeline.last = sample
             for sample_observer in self.observers.samples:
                 sample_observer(sample)
@@ -137,19 +122,7 @@ class Daemon:
 
     def on_meter_state(self, state: MeterState) -> None:
         self.meter_states[state.meter] = state
-        detail = dict(state.detail)
-        if state.identity is not None:
-            detail["identity"] = state.identity.as_dict()
-        self.journal.append(
-            "meter_events",
-            {
-                "ts": iso_utc(state.ts),
-                "meter": state.meter,
-                "state": state.state,
-                "reason": state.reason,
-                "detail": json.dumps(detail, separators=(",", ":")),
-            },
-        )
+        self.journal.append_meter_event(state)
         for observer in self.observers.meter_states:
             observer(state)
 

@@ -121,6 +121,34 @@ class InstrumentModel:
         }
 
 
+def without_published_figures(
+    driver: str,
+    model: str,
+    identity_prefixes: tuple[str, ...],
+    detector: str,
+    detector_kind: DetectorKind,
+    *,
+    source: str,
+    pulsed_field_ok: bool | None = None,
+) -> InstrumentModel:
+    """A model whose energy and dose-rate ranges the sources read do not give (None: not known)."""
+    if pulsed_field_ok is None and detector_kind is DetectorKind.GM_TUBE:
+        pulsed_field_ok = False  # GM_PHYSICS: dead time under-reads pulsed fields, whatever the maker says
+    return InstrumentModel(
+        driver=driver,
+        model=model,
+        identity_prefixes=identity_prefixes,
+        detector=detector,
+        detector_kind=detector_kind,
+        energy_min_keV=None,
+        energy_max_keV=None,
+        dose_rate_uSv_h_min=None,
+        dose_rate_uSv_h_max=None,
+        pulsed_field_ok=pulsed_field_ok,
+        source=source,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class FitnessProblem:
     """One reason a model is not fit for an X-ray room survey: ``code`` is energy_range or pulsed_field."""

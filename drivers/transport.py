@@ -27,9 +27,9 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .errors import MeterError, MeterGone, MeterTimeout
 
@@ -61,31 +61,34 @@ class UsbId:
         return f"{base}:{self.serial}" if self.serial else base
 
 
+def _check_usb(value: str | None) -> str | None:
+    if value is not None:
+        UsbId.parse(value)
+    return value
+
+
+def _check_port(value: str | None) -> str | None:
+    if is_tcp(value):
+        parse_tcp(value or "")
+    return value
+
+
+# Option types shared by every driver's options: a USB identity, and a device path or tcp://HOST:PORT.
+UsbOption = Annotated[str | None, AfterValidator(_check_usb)]
+PortOption = Annotated[str | None, AfterValidator(_check_port)]
+
+
 class SerialOptions(BaseModel):
     """Where a serial meter is and how to talk to it (shared by serial drivers)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    port: str | None = Field(
+    port: PortOption = Field(
         None, description="device path (prefer /dev/serial/by-id/...), or tcp://HOST:PORT for the byte stream over TCP"
     )
-    usb: str | None = Field(None, description="'VID:PID[:serial]', looked up at every (re)connect")
+    usb: UsbOption = Field(None, description="'VID:PID[:serial]', looked up at every (re)connect")
     baudrate: int = Field(115200, description="line speed, 8N1")
     timeout_s: float = Field(1.0, gt=0, le=60, description="reply timeout of one command")
-
-    @field_validator("port")
-    @classmethod
-    def _tcp_form(cls, value: str | None) -> str | None:
-        if is_tcp(value):
-            parse_tcp(value or "")
-        return value
-
-    @field_validator("usb")
-    @classmethod
-    def _usb_form(cls, value: str | None) -> str | None:
-        if value is not None:
-            UsbId.parse(value)
-        return value
 
     @field_validator("baudrate")
     @classmethod

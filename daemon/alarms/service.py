@@ -47,7 +47,7 @@ from .engine import (
     period_start,
     plan_budget,
 )
-from .records import event_row, iso, parse_iso
+from .records import iso, parse_iso
 
 if TYPE_CHECKING:
     from radsurvey.drivers.runner import MeterState
@@ -507,7 +507,7 @@ class AlarmService:
         if ev is None:
             return
         if self.daemon is not None:
-            self.daemon.journal.append("alarm_events", event_row(ev))
+            self.daemon.journal.append_alarm_event(ev)
         log_fn = log.warning if ev.state in (State.ALARM, State.FAULT) else log.info
         log_fn(
             "alarm state" if ev.event == "transition" else "alarm acknowledged",
@@ -720,4 +720,4 @@ def services_for(cfg: DaemonConfig) -> list[Any]:
     return services
 
 
-__all__ = ["AlarmService", "build_rules", "event_row", "iso", "services_for"]
+__all__ = ["AlarmService", "build_rules", "iso", "services_for"]

@@ -355,6 +355,8 @@ def due_command(db: Path | None = DbOpt, config: Path | None = ConfigOpt, output
 
 
 def _filed_line(filed: Any) -> str:
+    if filed.already:
+        return f"{filed.survey_id} is already filed under {filed.room} with this document: nothing changed"
     extra = " - room on hold" if filed.held else (f" - {filed.lifted} hold(s) lifted" if filed.lifted else "")
     return f"filed {filed.survey_id} under {filed.room}: {filed.conclusion} ({filed.survey_date}){extra}"
 

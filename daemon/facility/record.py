@@ -200,6 +200,7 @@ class Filed:
     survey_date: date
     held: bool
     lifted: int
+    already: bool = False  # the same document was filed before: nothing changed
 
 
 def survey_conclusion(doc: dict[str, Any], *, source: str) -> tuple[str, date | None]:
@@ -229,7 +230,8 @@ def file_survey(
 
     Refused with one line (and nothing stored) for an unknown room or apparatus, a
     survey of another facility or room, a survey without a date or dated in the
-    future, a survey already filed, or a document that does not evaluate.
+    future, another document under a filed survey id, or a document that does not evaluate. The same
+    document filed again is no error and changes nothing (``Filed.already``).
     """
     today = today or today_utc()
     store.require_room(room)
@@ -285,8 +287,16 @@ def file_survey(
         survey_id = f"{day.strftime('%Y%m%d')}-{slug}-{n:02d}"
 
     with store.tx() as c:
-        if c.execute("SELECT 1 FROM surveys WHERE id = ?", (survey_id,)).fetchone():
-            raise FacilityError(f"survey {survey_id!r} is already filed", source=source, field="id")
+        stored = c.execute("SELECT room, document FROM surveys WHERE id = ?", (survey_id,)).fetchone()
+        if stored is not None:
+            # The same document sent again (a laptop retrying after a lost answer) changes nothing and is no
+            # error: filing is idempotent by survey id. Another document under a filed id is refused.
+            again = json.loads(json.dumps({**doc, "id": survey_id}, default=str))
+            if stored["room"] == room and json.loads(stored["document"]) == again:
+                return Filed(survey_id, room, conclusion, day, held=False, lifted=0, already=True)
+            raise FacilityError(
+                f"survey {survey_id!r} is already filed with a different document or room", source=source, field="id"
+            )
         at = now_iso()
         c.execute(
             "INSERT INTO surveys(id, room, apparatus, survey_date, conclusion, filed_at, filed_by, source, document)"

@@ -1,13 +1,14 @@
 """The journal: SQLite (WAL), the single source of truth (docs/architecture.md#the-journal).
 
 A package: ``times`` (the journal's time format), ``seek`` (time -> seq, the one
-bisection), ``schema`` (connections, migrations, the compact tables and the views
-with 0.1's columns), ``codec`` (rows <-> compact rows), ``aggregates`` (minute,
+bisection), ``schema`` (connections, migrations, the compact tables and the
+``readings``/``samples`` views for SQL users), ``rows`` (typed readings, samples and events -> columns),
+``codec`` (columns <-> compact rows), ``aggregates`` (minute,
 hour and yearly dose record), ``writer`` (the writer thread), ``queries``
 (read-only functions other packages use: stats, tail, series, dose, export,
 tiers), ``retention`` (the tiered deletes) and ``spill`` (rows a stop could not
-commit). Every name 0.1 exported from ``radsurvey.daemon.journal`` is still
-importable from here.
+commit). Runtime code appends with ``Journal.append_reading``/``append_sample``/``append_meter_event``/
+``append_alarm_event``.
 """
 
 from radsurvey.protocols.errors import JournalError

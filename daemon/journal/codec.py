@@ -1,4 +1,4 @@
-"""Rows as callers give them (0.1's columns) <-> the compact rows stored.
+"""Column rows (``rows.py``, spill files, a migrated journal's tables) <-> the compact rows stored.
 
 A reading becomes (seq, t, k, v, mv, raw): integer UTC milliseconds, the id of
 its *context* (meter, unit, quantity, status flags, conversions, whether it has
@@ -20,7 +20,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import times
+from .rows import row_ms
 
 RECENT_READINGS = 1024  # readings kept for their samples' encoding (bounded: the writer's memory stays flat)
 # E = factor x dose for the one-height formulas; anything else is stored as E itself.
@@ -120,7 +120,7 @@ class Encoder:
     # -- rows ------------------------------------------------------------------------------
 
     def reading(self, row: dict[str, Any]) -> tuple[Any, ...]:
-        """``reading_rows`` values for a row with 0.1's ``readings`` columns."""
+        """``reading_rows`` values for a row of ``readings`` columns (``rows.reading_columns``)."""
         value = row["value"]
         mv = row.get("meter_value")
         key = (
@@ -131,7 +131,7 @@ class Encoder:
             row.get("conversions", "[]"),
             int(mv is not None),
         )
-        t = times.text_to_ms(row["ts"])
+        t = row_ms(row)
         seq = row["seq"]
         self.recent[seq] = (t, value)
         if len(self.recent) > RECENT_READINGS:
@@ -152,12 +152,12 @@ class Encoder:
     def sample(
         self, row: dict[str, Any], reading: tuple[int, float] | None = None
     ) -> tuple[tuple[Any, ...], tuple[Any, ...] | None]:
-        """(``sample_rows`` values, ``sample_extra`` values or None) for a row with 0.1's ``samples`` columns."""
+        """(``sample_rows`` values, ``sample_extra`` values or None) for a row of ``samples`` columns."""
         seq = row["seq"]
         reading_seq = int(row["reading_seq"])
         if reading is None:
             reading = self._reading_of(reading_seq)
-        t = times.text_to_ms(row["ts"])
+        t = row_ms(row)
         value = row["value_uGy_h"]
         mean = row["mean_uGy_h"]
         bg = row["background_uGy_h"]

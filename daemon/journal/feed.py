@@ -35,7 +35,7 @@ RECORD_ERROR = "UPDATE sink_cursors SET errors = errors + 1, last_error = ?, las
 class JournalRow(NamedTuple):
     """One committed journal row as a sink sees it (a tuple: a drain builds a million of them).
 
-    ``data`` is the row with 0.1's columns (a dict), or, for a table the feed
+    ``data`` is the row with the views' columns (a dict), or, for a table the feed
     reads through a reader of its own (``JournalFeed(readers=...)``), the
     plain tuple that reader's SQL selects.
     """
@@ -58,7 +58,7 @@ class JournalFeed:
 
     ``readers`` maps a table to SQL of its own for it (``seq > ? AND seq <= ?
     ... LIMIT ?``, seq first), whose rows are given as plain tuples instead of
-    0.1's columns; it is used once the table's stored form exists.
+    the views' columns; it is used once the table's stored form exists.
     """
 
     def __init__(self, path: Path, tables: Iterable[str], readers: dict[str, str] | None = None):

@@ -1,6 +1,6 @@
 """Readings and samples as the TSDB sink writes them: compact rows, read past the views.
 
-The ``readings`` and ``samples`` views rebuild 0.1's columns for every row
+The ``readings`` and ``samples`` views rebuild the views' columns for every row
 (ISO time text, context columns joined in, JSON text); a sink that turns rows
 into line protocol needs none of that per row. These reads give plain tuples
 with the time already in the sink's nanoseconds and the context id, and

@@ -579,7 +579,7 @@ def last_run(conn: sqlite3.Connection) -> dict[str, Any] | None:
 
 
 def latest_sample(conn: sqlite3.Connection, channel: str) -> dict[str, Any] | None:
-    """The newest sample of ``channel`` with 0.1's columns (None when it has none)."""
+    """The newest sample of ``channel`` with the views' columns (None when it has none)."""
     row = conn.execute("SELECT * FROM samples WHERE channel = ? ORDER BY seq DESC LIMIT 1", (channel,)).fetchone()
     return None if row is None else dict(row)
 

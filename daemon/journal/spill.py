@@ -38,6 +38,15 @@ log = structlog.get_logger("radsurvey.journal")
 _SPILL = re.compile(r"\.spill-run(\d+)-seq(\d+)-(\d+)\.jsonl$")
 
 
+def _file_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A queued row as a spill file holds it: times as the journal's text (``ts``), as its views give them."""
+    if "t_ms" not in row:
+        return row
+    out = {k: v for k, v in row.items() if k != "t_ms"}
+    out["ts"] = times.ms_to_text(int(row["t_ms"]))
+    return out
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes | bytearray | memoryview):
         return {"base64": base64.b64encode(bytes(value)).decode("ascii")}
@@ -66,7 +75,7 @@ def save(journal: Path, spill_dir: Path | None, run_id: int, pending: list[Any],
             spill_dir.mkdir(parents=True, exist_ok=True)
             with open(tmp, "w", encoding="utf-8") as out:
                 for table, row in rows:
-                    line = {"table": table, "row": {k: _jsonable(v) for k, v in row.items()}}
+                    line = {"table": table, "row": {k: _jsonable(v) for k, v in _file_row(row).items()}}
                     out.write(json.dumps(line, separators=(",", ":")) + "\n")
                 out.flush()
                 os.fsync(out.fileno())

@@ -7,7 +7,8 @@ blocks acquisition: callers append rows (cheap, thread-safe) and the thread
 commits them in batches every ``commit_interval_s`` or ``batch_size`` rows.
 A failed commit is retried with the same rows; nothing is dropped.
 
-Callers append readings and samples with 0.1's columns; the writer stores them
+Callers append typed readings, samples and events (``append_reading`` ...; rows.py
+turns them into columns, times as integer milliseconds); the writer stores them
 compactly (codec.py) and updates the minute/hour/year aggregates of each sample
 in the same transaction (aggregates.py), so they always agree with the rows.
 """
@@ -22,16 +23,24 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from radsurvey.protocols.errors import JournalError
 
-from . import recovery, spill, times, uncommitted
+from . import recovery, spill, uncommitted
 from .aggregates import PERSIST_S, Aggregator
 from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, measured_e
+from .rows import alarm_event_columns, meter_event_columns, reading_columns, row_ms, sample_columns
 from .schema import connect, max_seq, migrate, now_iso
+
+if TYPE_CHECKING:
+    from radsurvey.drivers.base import Reading
+    from radsurvey.drivers.runner import MeterState
+
+    from ..alarms.engine import Event
+    from ..pipeline import Sample
 
 log = structlog.get_logger("radsurvey.journal")
 
@@ -215,6 +224,22 @@ class Journal:
 
     # -- appending ------------------------------------------------------------------
 
+    def append_reading(self, reading: Reading) -> int:
+        """Queue a meter's reading; returns its seq (as :meth:`append`)."""
+        return self.append("readings", reading_columns(reading))
+
+    def append_sample(self, sample: Sample) -> int:
+        """Queue a channel's sample; returns its seq."""
+        return self.append("samples", sample_columns(sample))
+
+    def append_meter_event(self, state: MeterState) -> int:
+        """Queue a meter's state change (faults and disconnects are committed at once)."""
+        return self.append("meter_events", meter_event_columns(state))
+
+    def append_alarm_event(self, event: Event) -> int:
+        """Queue an alarm transition or acknowledgement (committed at once)."""
+        return self.append("alarm_events", alarm_event_columns(event))
+
     def append(self, table: str, row: dict[str, Any]) -> int:
         """Queue ``row`` for ``table`` with a fresh seq; returns the seq. Thread-safe.
 
@@ -374,7 +399,7 @@ class Journal:
                     e = measured_e(
                         enc.factor_of(stored[2]), row["net_uGy_h"], row["normalised_uGy_h"], row["effective_uSv_h"]
                     )
-                    agg.sample(self._conn, channel, times.text_to_ms(row["ts"]), e)
+                    agg.sample(self._conn, channel, row_ms(row), e)
                 else:
                     if table == "alarm_events":
                         agg.alarm(enc.channel_id(row["channel"]), row["rule"], row["state"])

@@ -7,25 +7,13 @@ which is what makes it unfit for pulsed X-ray surveys (App. 14 p.32).
 
 from __future__ import annotations
 
-from ..models import DetectorKind, InstrumentModel
+from ..models import DetectorKind, InstrumentModel, without_published_figures
 
 _SOURCE = "GQ-RFC1201/RFC1801 (model names); GQ support forum (tubes)"
 
 
 def _gm(model: str, prefixes: tuple[str, ...], detector: str) -> InstrumentModel:
-    return InstrumentModel(
-        driver="gmc",
-        model=model,
-        identity_prefixes=prefixes,
-        detector=detector,
-        detector_kind=DetectorKind.GM_TUBE,
-        energy_min_keV=None,
-        energy_max_keV=None,
-        dose_rate_uSv_h_min=None,
-        dose_rate_uSv_h_max=None,
-        pulsed_field_ok=False,
-        source=_SOURCE,
-    )
+    return without_published_figures("gmc", model, prefixes, detector, DetectorKind.GM_TUBE, source=_SOURCE)
 
 
 MODELS: tuple[InstrumentModel, ...] = (

@@ -19,7 +19,7 @@ from ..base import Capability, Conversion, Driver, MeterIdentity, Reading, Statu
 from ..counting import value_reading
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
-from ..transport import SerialOptions, UsbId, resolve_port
+from ..transport import SerialOptions, UsbOption, resolve_port
 from ..units import check_unit
 from . import codec
 from .codec import DataType, Order
@@ -33,7 +33,7 @@ class ModbusOptions(BaseModel):
     host: str | None = Field(None, description="Modbus TCP server")
     tcp_port: int = Field(502, ge=1, le=65535)
     port: str | None = Field(None, description="RTU: serial device path (RS-485 adapter)")
-    usb: str | None = Field(None, description="RTU: 'VID:PID[:serial]' of the adapter")
+    usb: UsbOption = Field(None, description="RTU: 'VID:PID[:serial]' of the adapter")
     baudrate: int = Field(9600, description="RTU line speed")
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
@@ -59,13 +59,6 @@ class ModbusOptions(BaseModel):
     status_bits: dict[int, str] = Field(default_factory=dict, description="bit -> over_range|fault|low_battery|...")
     sensitivity_cpm_per_uSv_h: float | None = Field(None, gt=0, allow_inf_nan=False)
     timeout_s: float = Field(1.0, gt=0, le=60)
-
-    @field_validator("usb")
-    @classmethod
-    def _usb_form(cls, value: str | None) -> str | None:
-        if value is not None:
-            UsbId.parse(value)
-        return value
 
     @field_validator("baudrate")
     @classmethod

@@ -7,20 +7,15 @@ at hand when this table was written, so they are "not known" (None) rather than 
 
 from __future__ import annotations
 
-from ..models import DetectorKind, InstrumentModel
+from ..models import DetectorKind, InstrumentModel, without_published_figures
 
 MODELS: tuple[InstrumentModel, ...] = (
-    InstrumentModel(
-        driver="modbus",
-        model="Atomtex BDKG detection unit (preset bdkg)",
-        identity_prefixes=("Atomtex BDKG",),
-        detector="detection unit of the MKS-AT1117M family (scintillator or GM by probe type)",
-        detector_kind=DetectorKind.UNKNOWN,
-        energy_min_keV=None,
-        energy_max_keV=None,
-        dose_rate_uSv_h_min=None,
-        dose_rate_uSv_h_max=None,
-        pulsed_field_ok=None,
+    without_published_figures(
+        "modbus",
+        "Atomtex BDKG detection unit (preset bdkg)",
+        ("Atomtex BDKG",),
+        "detection unit of the MKS-AT1117M family (scintillator or GM by probe type)",
+        DetectorKind.UNKNOWN,
         source="VibeEngineering-LLC/atomtex-esp32 components/bdkg05 (protocol); figures per probe: Atomtex data sheets",
     ),
 )

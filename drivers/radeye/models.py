@@ -7,20 +7,15 @@ sources read ("not known", None).
 
 from __future__ import annotations
 
-from ..models import DetectorKind, InstrumentModel
+from ..models import DetectorKind, InstrumentModel, without_published_figures
 
 MODELS: tuple[InstrumentModel, ...] = (
-    InstrumentModel(
-        driver="radeye",
-        model="Thermo RadEye PRD / PRD-ER",
-        identity_prefixes=("RadEye PRD", "PRD"),
-        detector="NaI(Tl) scintillator",
-        detector_kind=DetectorKind.SCINTILLATOR,
-        energy_min_keV=None,
-        energy_max_keV=None,
-        dose_rate_uSv_h_min=None,
-        dose_rate_uSv_h_max=None,
-        pulsed_field_ok=None,
+    without_published_figures(
+        "radeye",
+        "Thermo RadEye PRD / PRD-ER",
+        ("RadEye PRD", "PRD"),
+        "NaI(Tl) scintillator",
+        DetectorKind.SCINTILLATOR,
         source="RadEye PRD operating instructions DB-057-050322 (model names)",
     ),
     InstrumentModel(

@@ -14,14 +14,14 @@ from collections import deque
 from typing import Any, Literal
 
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from radsurvey.protocols.errors import FrameError, MeterError
 
 from ..base import Capability, Conversion, Driver, MeterIdentity, Quantity, Reading, Status, utc_now
 from ..errors import MeterGone, MeterTimeout
 from ..registry import DriverSpec
-from ..transport import BleLink, ByteLink, Connector, UsbBulkLink, UsbId, is_tcp, parse_tcp, serial_connector
+from ..transport import BleLink, ByteLink, Connector, PortOption, UsbBulkLink, UsbId, UsbOption, serial_connector
 from . import codec
 
 log = structlog.get_logger("radsurvey.meter")
@@ -32,31 +32,17 @@ class RadiaCodeOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    usb: str | None = Field(
+    usb: UsbOption = Field(
         None, description="'0483:f123' (the first RadiaCode) or '0483:f123:SERIAL' (that one, wherever plugged)"
     )
     bluetooth: str | None = Field(None, description="the meter's Bluetooth address (bluetoothctl devices)")
-    port: str | None = Field(None, description="tcp://HOST:PORT carrying the USB byte stream, or a serial path")
+    port: PortOption = Field(None, description="tcp://HOST:PORT carrying the USB byte stream, or a serial path")
     baudrate: int = Field(115200, description="serial only")
     serial: str | None = Field(None, description="refuse a meter whose serial number is not this one")
     channel: Literal["dose_rate", "count_rate"] = Field(
         "dose_rate", description="dose_rate (uSv/h) or count_rate (cpm)"
     )
     timeout_s: float = Field(3.0, gt=0, le=60, description="reply timeout of one exchange")
-
-    @field_validator("usb")
-    @classmethod
-    def _usb_form(cls, value: str | None) -> str | None:
-        if value is not None:
-            UsbId.parse(value)
-        return value
-
-    @field_validator("port")
-    @classmethod
-    def _tcp_form(cls, value: str | None) -> str | None:
-        if is_tcp(value):
-            parse_tcp(value or "")
-        return value
 
     @model_validator(mode="after")
     def _one_transport(self) -> RadiaCodeOptions:

@@ -8,25 +8,13 @@ a RadiaCode still has to record them from the meter's certificate.
 
 from __future__ import annotations
 
-from ..models import DetectorKind, InstrumentModel
+from ..models import DetectorKind, InstrumentModel, without_published_figures
 
 _SOURCE = "maker's model pages via scan-electronics.com (RC-101) and qreenworks.com (102/103/103G/110)"
 
 
 def _scint(model: str, prefixes: tuple[str, ...], detector: str) -> InstrumentModel:
-    return InstrumentModel(
-        driver="radiacode",
-        model=model,
-        identity_prefixes=prefixes,
-        detector=detector,
-        detector_kind=DetectorKind.SCINTILLATOR,
-        energy_min_keV=None,
-        energy_max_keV=None,
-        dose_rate_uSv_h_min=None,
-        dose_rate_uSv_h_max=None,
-        pulsed_field_ok=None,
-        source=_SOURCE,
-    )
+    return without_published_figures("radiacode", model, prefixes, detector, DetectorKind.SCINTILLATOR, source=_SOURCE)
 
 
 MODELS: tuple[InstrumentModel, ...] = (

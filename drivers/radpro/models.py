@@ -7,25 +7,13 @@ The identity's model is Rad Pro's hardware name (``GET deviceId``).
 
 from __future__ import annotations
 
-from ..models import DetectorKind, InstrumentModel
+from ..models import DetectorKind, InstrumentModel, without_published_figures
 
 _SOURCE = "Rad Pro 3.1.1 README and docs/comm.md (devices, hardware ids)"
 
 
 def _gm(model: str, prefixes: tuple[str, ...], detector: str) -> InstrumentModel:
-    return InstrumentModel(
-        driver="radpro",
-        model=model,
-        identity_prefixes=prefixes,
-        detector=detector,
-        detector_kind=DetectorKind.GM_TUBE,
-        energy_min_keV=None,
-        energy_max_keV=None,
-        dose_rate_uSv_h_min=None,
-        dose_rate_uSv_h_max=None,
-        pulsed_field_ok=False,
-        source=_SOURCE,
-    )
+    return without_published_figures("radpro", model, prefixes, detector, DetectorKind.GM_TUBE, source=_SOURCE)
 
 
 MODELS: tuple[InstrumentModel, ...] = (

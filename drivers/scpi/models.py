@@ -7,20 +7,15 @@ are not known here (None): record the chamber in the survey.
 
 from __future__ import annotations
 
-from ..models import DetectorKind, InstrumentModel
+from ..models import DetectorKind, InstrumentModel, without_published_figures
 
 MODELS: tuple[InstrumentModel, ...] = (
-    InstrumentModel(
-        driver="scpi",
-        model="Keithley 6514 / 6517B electrometer with an ion chamber",
-        identity_prefixes=("KEITHLEY",),
-        detector="ion chamber on an electrometer (chamber chosen by the user)",
-        detector_kind=DetectorKind.ION_CHAMBER,
-        energy_min_keV=None,
-        energy_max_keV=None,
-        dose_rate_uSv_h_min=None,
-        dose_rate_uSv_h_max=None,
-        pulsed_field_ok=None,
+    without_published_figures(
+        "scpi",
+        "Keithley 6514 / 6517B electrometer with an ion chamber",
+        ("KEITHLEY",),
+        "ion chamber on an electrometer (chamber chosen by the user)",
+        DetectorKind.ION_CHAMBER,
         source="Keithley 6514/6517B reference manuals (*IDN? answer)",
     ),
 )

@@ -19,6 +19,17 @@ from .test_meters_cli import journal_rows, start_run
 pytestmark = pytest.mark.e2e
 
 
+def run_and_read(tmp_path: Path, meter: dict) -> tuple[list, str]:
+    """`radsurvey run` with one meter for 4 s; the journal's readings (value, meter_value, unit) and stderr."""
+    journal = tmp_path / "j.sqlite"
+    config = tmp_path / "c.toml"
+    config.write_text(tomli_w.dumps({"meters": [meter]}))
+    proc = start_run(config, journal, 4.0)
+    _out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return journal_rows(journal, "SELECT value, meter_value, unit FROM readings ORDER BY seq"), err
+
+
 def test_meters_read_reads_the_radiacode_emulator_over_tcp_exactly(run_cli) -> None:
     emu = subprocess.Popen(
         [radsurvey_bin(), "meters", "emulate", "radiacode"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -50,17 +61,12 @@ def test_an_old_radiacode_firmware_is_one_clear_line(run_cli) -> None:
 
 
 def test_run_journals_exactly_the_radiacode_dose_rates(tmp_path: Path) -> None:
-    journal = tmp_path / "j.sqlite"
     device = RadiaCodeDevice(split_frames=True)
     with TcpEmulator(device) as emu:
-        meter = {"id": "rc", "driver": "radiacode", "poll_interval_s": 0.2, "port": emu.where}
-        config = tmp_path / "c.toml"
-        config.write_text(tomli_w.dumps({"meters": [meter]}))
-        proc = start_run(config, journal, 4.0)
-        _out, err = proc.communicate(timeout=60)
+        rows, err = run_and_read(
+            tmp_path, {"id": "rc", "driver": "radiacode", "poll_interval_s": 0.2, "port": emu.where}
+        )
         served = list(device.served)
-    assert proc.returncode == 0, err
-    rows = journal_rows(journal, "SELECT value, meter_value, unit FROM readings ORDER BY seq")
     assert len(rows) >= 3, err
     assert [r["meter_value"] for r in rows] == served[: len(rows)]
     assert all(r["unit"] == "uSv/h" and r["value"] == r["meter_value"] * 10_000 for r in rows)
@@ -87,17 +93,10 @@ def test_meters_read_reads_the_radeye_emulator_exactly(run_cli) -> None:
 def test_run_journals_exactly_the_radeye_records_across_a_unit_change(tmp_path: Path) -> None:
     from radsurvey.drivers.radeye.emulator import RadEyeDevice
 
-    journal = tmp_path / "j.sqlite"
     device = RadEyeDevice(period_s=0.2, unit_change=True)
     with TcpEmulator(device) as emu:
-        meter = {"id": "re", "driver": "radeye", "poll_interval_s": 0.2, "port": emu.where}
-        config = tmp_path / "c.toml"
-        config.write_text(tomli_w.dumps({"meters": [meter]}))
-        proc = start_run(config, journal, 4.0)
-        _out, err = proc.communicate(timeout=60)
+        rows, err = run_and_read(tmp_path, {"id": "re", "driver": "radeye", "poll_interval_s": 0.2, "port": emu.where})
         served = list(device.served)
-    assert proc.returncode == 0, err
-    rows = journal_rows(journal, "SELECT value, meter_value, unit FROM readings ORDER BY seq")
     assert len(rows) >= 4, err
     assert [(r["meter_value"], r["unit"]) for r in rows[:4]] == [(c, "uSv/h") for c, _ in served[:4]]
     assert [r["value"] for r in rows[:4]] == [c / 100 for c, _ in served[:4]]
@@ -156,25 +155,12 @@ def test_meters_read_reads_a_bdkg_over_modbus_rtu_with_its_preset(tmp_path: Path
 def test_run_reads_a_bdkg_over_modbus_rtu(tmp_path: Path) -> None:
     from radsurvey.drivers.modbus.emulator import ModbusEmulator
 
-    journal = tmp_path / "j.sqlite"
     link = tmp_path / "usb-Atomtex_BDKG-if00"
     with ModbusEmulator(pty=True, link=link, bdkg=True, step=2.0**-28) as emu:
-        meter = {
-            "id": "bdkg",
-            "driver": "modbus",
-            "poll_interval_s": 0.2,
-            "port": str(link),
-            "preset": "bdkg",
-            "init": "bdkg",
-        }
-        config = tmp_path / "c.toml"
-        config.write_text(tomli_w.dumps({"meters": [meter]}))
-        proc = start_run(config, journal, 4.0)
-        _out, err = proc.communicate(timeout=60)
+        meter = {"id": "bdkg", "driver": "modbus", "poll_interval_s": 0.2, "port": str(link)}
+        rows, err = run_and_read(tmp_path, {**meter, "preset": "bdkg", "init": "bdkg"})
         served = list(emu.served)
         assert emu.started
-    assert proc.returncode == 0, err
-    rows = journal_rows(journal, "SELECT value, meter_value, unit FROM readings ORDER BY seq")
     assert len(rows) >= 3, err
     assert [r["meter_value"] for r in rows] == served[1 : 1 + len(rows)]
     assert all(r["unit"] == "uSv/h" and r["value"] == r["meter_value"] * 1e6 for r in rows)

@@ -152,8 +152,9 @@ async def file_survey_api(request: web.Request) -> web.Response:
             "survey_date": filed.survey_date.isoformat(),
             "hold": filed.held,
             "holds_lifted": filed.lifted,
+            "already_filed": filed.already,
         },
-        status=201,
+        status=200 if filed.already else 201,
     )
 
 

@@ -1,8 +1,9 @@
 """The central survey archive over HTTP: two technicians' laptops push protocols to one central console.
 
 The console's survey push (``POST /api/facility/surveys``, docs/facility.md) files each survey id
-once: a second push of the same id, from the same or another machine, is refused with one line and
-changes nothing, so a laptop can send its whole list again after a failure without duplicates.
+once: the same document pushed again, from the same or another machine, is answered 200 with
+``already_filed`` and changes nothing, so a laptop can send its whole list again after a failure without
+duplicates; another document under a filed id is refused with one line.
 """
 
 from __future__ import annotations
@@ -48,5 +49,11 @@ def test_two_laptops_archive_on_a_central_console_once_per_survey_id(console: tu
     assert push(second, "ARCH-B")[0] == 201
     for laptop in (first, second):  # sent again, from its own machine and from the other
         status, body = push(laptop, "ARCH-A")
-        assert (status, body) == (400, {"error": "the pushed survey: id: survey 'ARCH-A' is already filed"})
+        assert status == 200 and isinstance(body, dict) and body["already_filed"] is True, body
+    changed = {**docs["ARCH-A"], "background_uGy_h": [0.2, 0.2, 0.2]}
+    status, body = second.call("POST", "/api/facility/surveys", {"room": ROOM, "survey": changed})
+    assert (status, body) == (
+        400,
+        {"error": "the pushed survey: id: survey 'ARCH-A' is already filed with a different document or room"},
+    )
     assert filed(tmp) == sorted([*before, "ARCH-A", "ARCH-B"])

@@ -247,3 +247,31 @@ async def test_a_read_stopped_by_the_read_timeout_backstop_counts_as_a_timeout()
         ("error", "timeout: read took over 0.05 s"),
         ("disconnected", "2 timeouts in a row: read took over 0.05 s"),
     ]
+
+
+async def test_every_reconnect_gets_the_same_transport_connector(tmp_path) -> None:
+    """What a connection learns (the GMC's line speed) lives in the meter's connector, kept across reconnects."""
+    from radsurvey.drivers import registry
+
+    given: list[object] = []
+
+    def create(name: str, **kw):
+        given.append(kw["connector"])
+        return registry.create(name, **kw)
+
+    cfg = MeterConfig(
+        id="g",
+        driver="gmc",
+        port=str(tmp_path / "unplugged"),
+        connection={"backoff_initial_s": 0.01, "backoff_max_s": 0.02},
+    )
+    task = asyncio.create_task(run_meter(cfg, on_reading=lambda r: None, on_state=lambda s: None, create=create))
+    for _ in range(200):
+        if len(given) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(given) >= 3 and all(c is given[0] for c in given)
+    assert given[0] is not None and given[0].port == str(tmp_path / "unplugged")
