@@ -190,6 +190,34 @@ def test_journal_stats_reads_no_whole_table(journal_file: Path, monkeypatch: pyt
         conn.close()
 
 
+def test_opening_the_journal_searches(journal_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start-up: the migrations check, the aggregates' open buckets and alarm levels, the top seq, the run row.
+
+    (SQLite's ``quick_check`` at open reads every page by design: it is a PRAGMA, not checked here.)
+    """
+    from radsurvey.daemon.journal import writer
+
+    path = tmp_path / "j.sqlite"
+    shutil.copy(journal_file, path)
+    statements: list[str] = []
+    real = writer.connect
+
+    def connect_traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(writer, "connect", connect_traced)
+    with Journal(path) as j:
+        j.flush()
+    conn = connect(path, readonly=True)
+    try:
+        assert any("agg_minute" in s for s in statements)
+        assert scans(conn, statements) == []
+    finally:
+        conn.close()
+
+
 def test_every_rules_latest_alarm_event_is_an_index_search(tmp_path: Path) -> None:
     """The alarms' restore and the MQTT sink's seed: one search per (channel, rule), no GROUP BY scan."""
     from radsurvey.daemon.journal.alarms import latest_events
