@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .codec import measured_e
+from .latest import latest_events
 
 MAX_GAP_MS = 60_000
 PERSIST_S = 60.0
@@ -74,20 +75,24 @@ class Aggregator:
         agg = cls()
         row = conn.execute("SELECT seq FROM agg_meta WHERE id = 1").fetchone()
         agg.seq = agg.persisted_seq = int(row[0]) if row else 0
+        channels = [int(r[0]) for r in conn.execute("SELECT id FROM channels")]
         for tier in TIERS:
             key = _key_col(tier)
-            for row in conn.execute(
-                f"SELECT channel, {key}, {_COLS} FROM {tier} t WHERE {key} ="
-                f" (SELECT MAX({key}) FROM {tier} u WHERE u.channel = t.channel)"
-            ):
+            # Each channel's latest bucket: one search on the (channel, key) primary key per channel (a
+            # correlated MAX per row would read the whole table, which grows with the journal's age).
+            for cid in channels:
+                row = conn.execute(
+                    f"SELECT channel, {key}, {_COLS} FROM {tier} WHERE channel = ? ORDER BY {key} DESC LIMIT 1",
+                    (cid,),
+                ).fetchone()
+                if row is None:
+                    continue
                 agg.open[(tier, row[0])] = list(row[1:])
                 agg.last_ms[row[0]] = max(agg.last_ms.get(row[0], row[9]), row[9])
-        for channel, rule, state in conn.execute(
-            "SELECT ch.id, a.rule, a.state FROM alarm_events a JOIN channels ch ON ch.name = a.channel"
-            " WHERE a.seq IN (SELECT MAX(seq) FROM alarm_events WHERE seq <= ? GROUP BY channel, rule)",
-            (agg.seq,),
-        ):
-            agg.levels.setdefault(channel, {})[rule] = ALARM_RANK.get(state, 0)
+        ids = {str(r[1]): int(r[0]) for r in conn.execute("SELECT id, name FROM channels")}
+        for event in latest_events(conn, upto=agg.seq):
+            if event["channel"] in ids:
+                agg.levels.setdefault(ids[event["channel"]], {})[event["rule"]] = ALARM_RANK.get(event["state"], 0)
         catch_up(conn, agg)
         return agg
 

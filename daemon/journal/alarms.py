@@ -23,9 +23,11 @@ from typing import TYPE_CHECKING, Any
 from radsurvey.protocols.errors import JournalError
 
 from . import times
+
+# Each (channel, rule)'s latest event: in its own module so that the aggregates (below queries) use it too.
+from .latest import latest_events as latest_events
 from .queries import reader
 from .schema import ReadConnection, schema_version
-from .seek import END_SEQ
 from .times import now_text
 
 if TYPE_CHECKING:
@@ -47,33 +49,6 @@ def current(path: str | Path) -> list[dict[str, Any]]:
         _needs_alarm_tables(conn, path)
         rows = latest_events(conn)
     return [_clean(r) for r in sorted(rows, key=lambda r: (r["channel"], r["rule"]))]
-
-
-def latest_events(conn: ReadConnection, upto: int | None = None) -> list[dict[str, Any]]:
-    """Every (channel, rule)'s latest ``alarm_events`` row (with seq <= ``upto``), in seq order.
-
-    One index search per rule on ``alarm_events(channel, rule, seq)``, stepping from one (channel, rule) to the
-    next, rather than a ``GROUP BY`` over the whole table.
-    """
-    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alarm_events'").fetchone():
-        return []
-    top = END_SEQ if upto is None else upto
-    out: list[dict[str, Any]] = []
-    key = conn.execute(
-        "SELECT channel, rule FROM alarm_events WHERE (channel, rule) >= ('', '') ORDER BY channel, rule LIMIT 1"
-    ).fetchone()
-    while key is not None:
-        row = conn.execute(
-            "SELECT * FROM alarm_events WHERE channel = ? AND rule = ? AND seq <= ? ORDER BY seq DESC LIMIT 1",
-            (key[0], key[1], top),
-        ).fetchone()
-        if row is not None:
-            out.append(dict(row))
-        key = conn.execute(
-            "SELECT channel, rule FROM alarm_events WHERE (channel, rule) > (?, ?) ORDER BY channel, rule LIMIT 1",
-            (key[0], key[1]),
-        ).fetchone()
-    return sorted(out, key=lambda r: int(r["seq"]))
 
 
 def history(

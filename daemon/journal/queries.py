@@ -22,7 +22,7 @@ from radsurvey.protocols.errors import JournalError
 from . import recovery, seek, times
 from .aggregates import HOUR_MS, MAX_GAP_MS, MINUTE_MS
 from .codec import measured_e
-from .schema import SCHEMA_VERSION, SEQ_TABLES, STORED, connect, has_compact_rows, schema_version
+from .schema import SCHEMA_VERSION, SEQ_TABLES, STORED, connect, has_compact_rows, row_counts, schema_version
 
 TIER_TABLES = {"raw": "sample_rows", "minute": "agg_minute", "hour": "agg_hour", "year": "dose_year"}
 
@@ -69,10 +69,14 @@ def stats(path: str | Path) -> dict[str, Any]:
         recovery.check(conn, path)  # a damaged journal: one line naming the recovery, not a crash half-way
         tables: dict[str, Any] = {}
         compact = has_compact_rows(conn)
+        counts = row_counts(conn)  # kept by triggers (schema 8); an older journal's tables are counted
         for table in SEQ_TABLES:
             stored = STORED.get(table, table) if compact else table
-            # The count reads the table; first and last are rowid lookups (one MIN/MAX pair would scan too).
-            count = conn.execute(f"SELECT COUNT(*) FROM {stored}").fetchone()[0]
+            # First and last are rowid lookups (one MIN/MAX pair would scan the table).
+            if counts is not None and stored in counts:
+                count = counts[stored]
+            else:
+                count = conn.execute(f"SELECT COUNT(*) FROM {stored}").fetchone()[0]
             first_seq, last_seq = (conn.execute(f"SELECT {f}(seq) FROM {stored}").fetchone()[0] for f in ("MIN", "MAX"))
             first = last = None
             if first_seq is not None:
@@ -138,18 +142,40 @@ def _table_bytes(conn: sqlite3.Connection, table: str) -> int | None:
     return int(row[0] or 0)
 
 
+def _span(conn: sqlite3.Connection, tier: str, counts: dict[str, int] | None) -> tuple[int, Any, Any]:
+    """A tier's rows, first and last time (first and last year for ``year``), each a lookup on a key."""
+    table = TIER_TABLES[tier]
+    if tier == "year":  # a row per channel and year
+        n, first, last = conn.execute("SELECT COUNT(*), MIN(year), MAX(year) FROM dose_year").fetchone()
+        return int(n), first, last
+    n = counts[table] if counts is not None else conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+    if tier == "raw":
+        first, last = (
+            conn.execute(f"SELECT t FROM reading_rows WHERE seq = (SELECT {f}(seq) FROM reading_rows)").fetchone()
+            for f in ("MIN", "MAX")
+        )
+        return int(n), None if first is None else first[0], None if last is None else last[0]
+    # Per channel on the (channel, start_ms) key: a bucket's samples lie within it, so the latest bucket
+    # holds the channel's latest sample (MIN(start_ms), MAX(last_ms) over the table would read all of it).
+    firsts, lasts = [], []
+    for (cid,) in conn.execute("SELECT id FROM channels").fetchall():
+        row = conn.execute(
+            f"SELECT (SELECT start_ms FROM {table} WHERE channel = ?1 ORDER BY start_ms LIMIT 1),"
+            f" (SELECT last_ms FROM {table} WHERE channel = ?1 ORDER BY start_ms DESC LIMIT 1)",
+            (cid,),
+        ).fetchone()
+        if row[0] is not None:
+            firsts.append(row[0])
+            lasts.append(row[1])
+    return int(n), min(firsts, default=None), max(lasts, default=None)
+
+
 def _tiers(conn: sqlite3.Connection) -> dict[str, Any]:
     now = datetime.now(UTC).timestamp() * 1000
     out: dict[str, Any] = {}
-    spans = {
-        "raw": "SELECT COUNT(*), (SELECT t FROM reading_rows ORDER BY seq LIMIT 1),"
-        " (SELECT t FROM reading_rows ORDER BY seq DESC LIMIT 1) FROM sample_rows",
-        "minute": "SELECT COUNT(*), MIN(start_ms), MAX(last_ms) FROM agg_minute",
-        "hour": "SELECT COUNT(*), MIN(start_ms), MAX(last_ms) FROM agg_hour",
-        "year": "SELECT COUNT(*), MIN(year), MAX(year) FROM dose_year",
-    }
-    for tier, sql in spans.items():
-        n, first, last = conn.execute(sql).fetchone()
+    counts = row_counts(conn)
+    for tier in ("raw", "minute", "hour", "year"):
+        n, first, last = _span(conn, tier, counts)
         tables = ["reading_rows", "sample_rows", "sample_extra"] if tier == "raw" else [TIER_TABLES[tier]]
         sizes = [_table_bytes(conn, t) for t in tables]
         info: dict[str, Any] = {"rows": n, "bytes": None if None in sizes else sum(s or 0 for s in sizes)}

@@ -24,7 +24,7 @@ import structlog
 
 from radsurvey.protocols.errors import JournalError
 
-from .schema import SEQ_TABLES, STORED_SEQ_TABLES, connect, migrate
+from .schema import SEQ_TABLES, STORED_SEQ_TABLES, connect, migrate, recount
 
 log = structlog.get_logger("radsurvey.journal")
 
@@ -148,6 +148,8 @@ def salvage(source: Path, target: Path) -> Salvage:
         for kind, _, sql in schema:
             if kind in ("index", "view", "trigger"):
                 dst.execute(sql)
+        if any(name == "row_counts" for name, _ in tables):
+            recount(dst)  # the rows salvaged, not the counts the damaged journal held
         dst.execute("COMMIT")
         check(dst, target)
         migrate(dst, target)  # a salvage of an older journal is brought to the current schema

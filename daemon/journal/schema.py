@@ -411,7 +411,61 @@ MIGRATIONS.append(
     )
 )
 
+# Tables that grow with the journal's age and whose row counts ``journal stats`` reports: kept in
+# ``row_counts`` by triggers in the same statement as every insert and delete (the writer, retention, spill
+# import, recovery, the aggregates), so a count is one primary-key lookup, never a read of the table.
+COUNTED: tuple[str, ...] = (
+    "reading_rows",
+    "sample_rows",
+    "meter_events",
+    "alarm_events",
+    "survey_points",
+    "agg_minute",
+    "agg_hour",
+)
+# The aggregates are written with INSERT OR REPLACE, whose replace deletes fire no delete trigger: a bucket
+# is counted before its insert, and only when its key is new.
+_KEYED = {
+    "agg_minute": "channel = NEW.channel AND start_ms = NEW.start_ms",
+    "agg_hour": "channel = NEW.channel AND start_ms = NEW.start_ms",
+}
+
+
+def _row_counts(conn: sqlite3.Connection) -> None:
+    """Migration 8: ``row_counts`` filled exactly from the journal as it stands, then kept by triggers."""
+    conn.execute("CREATE TABLE row_counts (name TEXT PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID")
+    recount(conn)
+    for table in COUNTED:
+        inc = f"UPDATE row_counts SET n = n + 1 WHERE name = '{table}'"
+        dec = f"UPDATE row_counts SET n = n - 1 WHERE name = '{table}'"
+        if table in _KEYED:
+            conn.execute(
+                f"CREATE TRIGGER {table}_counted BEFORE INSERT ON {table}"
+                f" WHEN NOT EXISTS (SELECT 1 FROM {table} WHERE {_KEYED[table]}) BEGIN {inc}; END"
+            )
+        else:
+            conn.execute(f"CREATE TRIGGER {table}_counted AFTER INSERT ON {table} BEGIN {inc}; END")
+        conn.execute(f"CREATE TRIGGER {table}_uncounted AFTER DELETE ON {table} BEGIN {dec}; END")
+
+
+def recount(conn: sqlite3.Connection) -> None:
+    """``row_counts`` set from the tables themselves (reads each whole: the migration and a salvage only)."""
+    conn.execute("DELETE FROM row_counts")
+    for table in COUNTED:
+        conn.execute(f"INSERT INTO row_counts(name, n) SELECT '{table}', COUNT(*) FROM {table}")
+
+
+MIGRATIONS.append((8, "row counts kept by triggers (journal stats without reading whole tables)", _row_counts))
+
 SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def row_counts(conn: sqlite3.Connection) -> dict[str, int] | None:
+    """Rows per table of :data:`COUNTED` (one lookup each); None before schema 8."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'row_counts'").fetchone() is None:
+        return None
+    return {str(r[0]): int(r[1]) for r in conn.execute("SELECT name, n FROM row_counts")}
+
 
 # Tables whose rows carry the journal-wide seq (what sinks replay).
 SEQ_TABLES: tuple[str, ...] = ("readings", "samples", "meter_events", "alarm_events", "survey_points")

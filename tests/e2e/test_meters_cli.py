@@ -124,6 +124,21 @@ def start_run(config: Path, journal: Path, duration_s: float) -> subprocess.Pope
     )
 
 
+def _reasons_when(journal: Path, proc: subprocess.Popen[str], done: Any, what: str, timeout_s: float = 40) -> None:
+    """Wait (bounded) until ``done(meter_events rows)`` holds in the journal of a running daemon."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the daemon ended while waiting for {what}"
+        try:
+            events = [dict(r) for r in journal_rows(journal, "SELECT state, reason FROM meter_events ORDER BY seq")]
+        except sqlite3.Error:  # not created yet
+            events = []
+        if done(events):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"no {what} within {timeout_s} s")
+
+
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_unplug_and_replug_mid_run(name: str, tmp_path: Path) -> None:
     case = CASES[name]
@@ -131,12 +146,18 @@ def test_unplug_and_replug_mid_run(name: str, tmp_path: Path) -> None:
     journal = tmp_path / "j.sqlite"
     with PtyEmulator(device, link=tmp_path / "usb-meter-if00") as emu:
         config = write_config(tmp_path, name, emu.port, case.options)
-        proc = start_run(config, journal, 7.0)
-        time.sleep(2.5)
-        emu.unplug()
-        time.sleep(1.5)
-        emu.replug()
-        _out, err = proc.communicate(timeout=60)
+        proc = start_run(config, journal, 120.0)
+        try:
+            _reasons_when(journal, proc, lambda ev: any(e["state"] == "connected" for e in ev), "connection")
+            time.sleep(1.0)  # a few readings before the unplug
+            emu.unplug()
+            _reasons_when(journal, proc, lambda ev: ev[-1]["state"] == "disconnected", "disconnection")
+            emu.replug()
+            _reasons_when(journal, proc, lambda ev: ev[-1]["state"] == "connected", "reconnection")
+            time.sleep(1.0)  # readings after the replug
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     logs = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
@@ -164,14 +185,19 @@ def test_garbage_and_silence_become_meter_events_not_crashes(name: str, tmp_path
     journal = tmp_path / "j.sqlite"
     with PtyEmulator(case.device()) as emu:
         config = write_config(tmp_path, name, emu.port, case.options, max_garbage=3, max_timeouts=2)
-        proc = start_run(config, journal, 7.0)
-        time.sleep(1.5)
-        emu.fault = "garbage"
-        time.sleep(1.5)
-        emu.fault = "silence"
-        time.sleep(2.0)
-        emu.fault = None
-        _out, err = proc.communicate(timeout=60)
+        proc = start_run(config, journal, 120.0)
+        try:
+            # Each phase starts once the daemon has seen the one before (meter faults are committed at once).
+            _reasons_when(journal, proc, lambda ev: any(e["state"] == "connected" for e in ev), "connection")
+            emu.fault = "garbage"
+            _reasons_when(journal, proc, lambda ev: any("garbled" in e["reason"] for e in ev), "garbled event")
+            emu.fault = "silence"
+            _reasons_when(journal, proc, lambda ev: any(" within " in e["reason"] for e in ev), "timeout event")
+            emu.fault = None
+            _reasons_when(journal, proc, lambda ev: ev[-1]["state"] == "connected", "reconnection")
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     events = [dict(r) for r in journal_rows(journal, "SELECT state, reason FROM meter_events ORDER BY seq")]

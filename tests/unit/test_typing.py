@@ -1,4 +1,4 @@
-"""mypy strict holds where pyproject.toml says it does: ``protocols/`` and ``daemon/journal/``.
+"""mypy strict holds where pyproject.toml says it does: ``protocols/``, ``daemon/journal/`` and ``daemon/sinks/``.
 
 mypy needs the packages under their installed names (``radsurvey.<folder>``), which the editable install
 maps with an import hook mypy does not follow: the test lays the four folders out as ``radsurvey/`` in a
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-STRICT = ("radsurvey.protocols", "radsurvey.daemon.journal")
+STRICT = ("radsurvey.protocols", "radsurvey.daemon.journal", "radsurvey.daemon.sinks")
 
 
 def test_pyproject_holds_the_strict_packages_to_mypy_strict() -> None:

@@ -38,6 +38,8 @@ SMALL = {
     "schema_version",
     "sqlite_master",
     "uncommitted",
+    "row_counts",
+    "clock_steps",
 }
 
 
@@ -162,8 +164,9 @@ def test_series_dose_and_trends_search(journal_file: Path) -> None:
     assert plan_of(journal_file, run) == []
 
 
-def test_the_first_and_last_rows_of_stats_are_lookups(journal_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """``journal stats`` counts rows (a count reads its table); everything else it asks is a lookup."""
+def test_journal_stats_reads_no_whole_table(journal_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``journal stats``: row counts from ``row_counts`` (kept by triggers), first and last rows and the tiers'
+    spans by key; only the tiers' bytes walk their tables' pages (``dbstat``)."""
     conn = connect(journal_file, readonly=True)
     statements: list[str] = []
     real = queries.reader
@@ -175,11 +178,42 @@ def test_the_first_and_last_rows_of_stats_are_lookups(journal_file: Path, monkey
             yield c
 
     monkeypatch.setattr(queries, "reader", traced_reader)
-    queries.stats(journal_file)
+    monkeypatch.setattr(queries, "compact_reader", traced_reader)
+    out = queries.stats(journal_file)
     try:
-        lookups = [s for s in statements if "COUNT(" not in s.upper() and "DBSTAT" not in s.upper()]
-        assert any("MIN(seq)" in s for s in lookups)
+        assert out["tables"]["readings"]["rows"] == out["tables"]["samples"]["rows"] == HOURS * 120 * 2
+        assert out["tiers"]["minute"]["rows"] > 0 and out["tiers"]["minute"]["first_ts"]
+        lookups = [s for s in statements if "DBSTAT" not in s.upper()]
+        assert any("MIN(seq)" in s for s in lookups) and any("row_counts" in s for s in lookups)
         assert scans(conn, lookups) == []
+    finally:
+        conn.close()
+
+
+def test_opening_the_journal_searches(journal_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start-up: the migrations check, the aggregates' open buckets and alarm levels, the top seq, the run row.
+
+    (SQLite's ``quick_check`` at open reads every page by design: it is a PRAGMA, not checked here.)
+    """
+    from radsurvey.daemon.journal import writer
+
+    path = tmp_path / "j.sqlite"
+    shutil.copy(journal_file, path)
+    statements: list[str] = []
+    real = writer.connect
+
+    def connect_traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        conn = real(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(writer, "connect", connect_traced)
+    with Journal(path) as j:
+        j.flush()
+    conn = connect(path, readonly=True)
+    try:
+        assert any("agg_minute" in s for s in statements)
+        assert scans(conn, statements) == []
     finally:
         conn.close()
 
