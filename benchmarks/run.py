@@ -305,8 +305,22 @@ def alarm_window_memory(days: float) -> dict:
 # -- 5. latency: a frame written on a pty -> the MQTT message at a subscriber ----------------------------
 
 
-async def latency(tmp: Path, mq: Mosquitto, seconds: float, *, meters: int = 50, commit_interval_s: float) -> dict:
-    """50 MightyOhm-format meters streaming on real ptys into ``radsurvey run``; 1 line per meter per second.
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def latency(
+    tmp: Path,
+    mq: Mosquitto,
+    seconds: float,
+    *,
+    meters: int = 50,
+    commit_interval_s: float,
+    influx_url: str | None = None,
+) -> dict:
+    """``meters`` MightyOhm-format meters streaming on real ptys into ``radsurvey run``; 1 line per meter per second.
 
     Each line's CPM field is a per-meter counter, so the reading's ``meter_value``
     names the exact line, and the latency is the subscriber's receive time minus
@@ -320,7 +334,7 @@ async def latency(tmp: Path, mq: Mosquitto, seconds: float, *, meters: int = 50,
         os.set_blocking(master, False)
         ptys.append((master, slave, os.ttyname(slave)))
     data = base_config(
-        tmp, mqtt_port=mq.port, influx_url=None, meters=meters, poll_s=1.0, commit_interval_s=commit_interval_s
+        tmp, mqtt_port=mq.port, influx_url=influx_url, meters=meters, poll_s=1.0, commit_interval_s=commit_interval_s
     )
     data["meters"] = [
         {"id": f"m{i}", "driver": "ascii", "profile": "mightyohm", "port": name, "sensitivity_cpm_per_uSv_h": 175.4}
@@ -330,6 +344,7 @@ async def latency(tmp: Path, mq: Mosquitto, seconds: float, *, meters: int = 50,
     written: dict[tuple[str, int], float] = {}
     lat_ms: list[float] = []
     lost = 0
+    cpu: list[tuple[float, float]] = []  # (process CPU s, wall s) at the start and the end of the measurement
 
     async def stream() -> None:
         count = 0
@@ -364,11 +379,14 @@ async def latency(tmp: Path, mq: Mosquitto, seconds: float, *, meters: int = 50,
                         key = (reading["meter"], int(reading["meter_value"]))
                         sent = written.get(key)
                         if time.monotonic() - start > 5:  # skip start-up and the replay of the first rows
+                            if not cpu:
+                                cpu.append((cpu_s(proc.pid), time.monotonic()))
                             if sent is None:
                                 lost += 1
                             else:
                                 lat_ms.append((now - sent) * 1000)
                         if time.monotonic() - start > seconds + 5:
+                            cpu.append((cpu_s(proc.pid), time.monotonic()))
                             break
             finally:
                 writer.cancel()
@@ -379,8 +397,12 @@ async def latency(tmp: Path, mq: Mosquitto, seconds: float, *, meters: int = 50,
             os.close(slave)
     lat_ms.sort()
     q = lambda p: round(lat_ms[min(len(lat_ms) - 1, int(p * len(lat_ms)))], 2)  # noqa: E731
+    core = (cpu[-1][0] - cpu[0][0]) / (cpu[-1][1] - cpu[0][1]) if len(cpu) == 2 else float("nan")
     return {
         "meters": meters,
+        "sinks": "mqtt + influxdb (VictoriaMetrics)" if influx_url else "mqtt",
+        "cpu_percent_of_one_core": round(100 * core, 1),
+        "cpu_percent_per_meter": round(100 * core / meters, 3),
         "hz": 1,
         "driver": "ascii (MightyOhm line format) on real ptys",
         "journal_commit_interval_s": commit_interval_s,
@@ -392,11 +414,39 @@ async def latency(tmp: Path, mq: Mosquitto, seconds: float, *, meters: int = 50,
     }
 
 
+async def latency_scaling(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float, repeat: int) -> dict:
+    """Issue 24 §4: p99 and CPU per meter at 50 and at 200 meters, both sinks, commit 5 ms; runs interleaved."""
+    runs: dict[int, list[dict]] = {50: [], 200: []}
+    for r in range(repeat):
+        for meters in (50, 200):
+            d = tmp / f"l{meters}-{r}"
+            d.mkdir()
+            runs[meters].append(
+                await latency(d, mq, seconds, meters=meters, commit_interval_s=0.005, influx_url=vm.url)
+            )
+    out: dict = {"repeat": repeat, "runs": {str(m): v for m, v in runs.items()}}
+    for meters, got in runs.items():
+        p99 = sorted(x["p99_ms"] for x in got)
+        per_meter = sorted(x["cpu_percent_per_meter"] for x in got)
+        out[f"{meters}_meters"] = {
+            "p99_ms_min": p99[0],
+            "p99_ms_median": statistics.median(p99),
+            "cpu_percent_per_meter_min": per_meter[0],
+            "cpu_percent_per_meter_median": statistics.median(per_meter),
+            "unmatched": sum(x["unmatched"] for x in got),
+        }
+    out["cpu_per_meter_ratio_200_to_50_median"] = round(
+        out["200_meters"]["cpu_percent_per_meter_median"] / out["50_meters"]["cpu_percent_per_meter_median"], 2
+    )
+    return out
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller N and shorter runs")
     ap.add_argument("--out", type=Path)
-    ap.add_argument("--only", help="comma-separated subset: help,throughput,drain,footprint,latency")
+    ap.add_argument("--only", help="comma-separated subset: help,throughput,drain,footprint,latency,latency200")
+    ap.add_argument("--repeat", type=int, default=1, help="latency200: runs of each size (min / median reported)")
     args = ap.parse_args()
     n = 20_000 if args.quick else 50_000
     drain_n = 100_000 if args.quick else 1_000_000
@@ -436,6 +486,8 @@ async def main() -> None:
                 results["latency_50_meters_default_commit"] = await latency(
                     tmp / "l1", mq, lat_s, commit_interval_s=1.0
                 )
+            if "latency200" in only:
+                results["latency_scaling"] = await latency_scaling(tmp, mq, vm, 20 if args.quick else 30, args.repeat)
         finally:
             mq.stop()
             vm.stop()

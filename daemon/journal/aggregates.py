@@ -24,7 +24,6 @@ equal a recomputation from the raw rows they cover.
 
 from __future__ import annotations
 
-import copy
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,17 +97,36 @@ class Aggregator:
         return agg
 
     def snapshot(self) -> Aggregator:
-        return copy.deepcopy(self)
+        """A copy for one commit, which the writer keeps only if the commit succeeds.
+
+        The containers are copied (in C: a few microseconds for hundreds of
+        channels) and the buckets are shared: :meth:`sample` and :meth:`alarm`
+        replace a bucket by a changed copy instead of changing it in place, so
+        the original stays as it was for a rollback. (A deep copy here cost
+        O(channels) of Python per commit: 40 % of a busy daemon at 200 meters
+        committing every 5 ms.)
+        """
+        return Aggregator(
+            last_ms=dict(self.last_ms),
+            levels=dict(self.levels),
+            open=dict(self.open),
+            dirty=set(self.dirty),
+            closed=dict(self.closed),
+            seq=self.seq,
+            persisted_seq=self.persisted_seq,
+        )
 
     def level(self, channel: int) -> int:
         return max(self.levels.get(channel, {}).values(), default=0)
 
     def alarm(self, channel: int, rule: str, state: str) -> None:
-        self.levels.setdefault(channel, {})[rule] = ALARM_RANK.get(state, 0)
+        # new inner dict and bucket copies: a snapshot shares them with its original (see snapshot)
+        self.levels[channel] = {**self.levels.get(channel, {}), rule: ALARM_RANK.get(state, 0)}
         lvl = self.level(channel)
         for tier in TIERS:
             b = self.open.get((tier, channel))
             if b is not None and lvl > b[7]:
+                b = self.open[(tier, channel)] = list(b)
                 b[7] = lvl
                 self.dirty.add((tier, channel))
 
@@ -130,7 +148,7 @@ class Aggregator:
                         f"SELECT {_COLS} FROM {tier} WHERE channel = ? AND {_key_col(tier)} = ?", (channel, key)
                     ).fetchone()
                     b = [key, *row] if row else [key, 0, e, 0.0, e, 0.0, 0, lvl, t]
-                self.open[(tier, channel)] = b
+            b = self.open[(tier, channel)] = list(b)  # changed as a copy: a snapshot shares it (see snapshot)
             b[1] += 1
             b[2] = min(b[2], e)
             b[3] += e

@@ -249,3 +249,46 @@ def test_after_a_crash_the_aggregates_are_completed_from_the_raw_rows(tmp_path: 
     conn = sqlite3.connect(crashed)
     assert stored_aggregates(conn) == reference_aggregates(conn)
     assert conn.execute("SELECT SUM(n) FROM dose_year").fetchone()[0] == 300
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just("sample"), st.integers(1, 3), st.integers(0, 200_000), st.floats(0, 100)),
+            st.tuples(
+                st.just("alarm"),
+                st.integers(1, 3),
+                st.sampled_from(["a", "b"]),
+                st.sampled_from(["normal", "warning", "alarm"]),
+            ),
+        ),
+        max_size=30,
+    ),
+    st.integers(0, 30),
+)
+@settings(max_examples=60, deadline=None)
+def test_a_rolled_back_commit_leaves_the_aggregates_as_they_were(ops: list[tuple], split: int) -> None:
+    """The writer folds a commit into a snapshot and keeps it only on success: the original must not change."""
+    from radsurvey.daemon.journal.aggregates import Aggregator
+
+    conn = sqlite3.connect(":memory:")
+    for tier, key in (("agg_minute", "start_ms"), ("agg_hour", "start_ms"), ("dose_year", "year")):
+        conn.execute(
+            f"CREATE TABLE {tier}(channel, {key}, n, e_min, e_sum, e_max, dose_uSv, covered_ms, alarm, last_ms)"
+        )
+    conn.execute("CREATE TABLE agg_meta(id PRIMARY KEY, seq)")
+
+    def apply(agg: Aggregator, batch: list[tuple]) -> None:
+        for op in batch:
+            if op[0] == "sample":
+                agg.sample(conn, op[1], 1_700_000_000_000 + op[2], op[3])
+            else:
+                agg.alarm(op[1], op[2], op[3])
+
+    before = Aggregator()
+    apply(before, ops[:split])
+    state = repr(before)
+    trial = before.snapshot()
+    apply(trial, ops[split:])
+    trial.write(conn)
+    assert repr(before) == state
