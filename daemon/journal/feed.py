@@ -107,20 +107,29 @@ class JournalFeed:
         self._bound_sql = f"SELECT seq FROM ({arms}) ORDER BY seq LIMIT 1 OFFSET ?2" if len(keys) > 1 else ""
         self._names = names
 
-    def read_page(self, after_seq: int, limit: int) -> FeedPage:
+    def read_page(self, after_seq: int, limit: int, committed_seq: int | None = None) -> FeedPage:
         """Up to ``limit`` rows with seq > ``after_seq`` across the tables, ordered by seq, gap-free.
 
         When these are all the rows of our tables up to the highest committed
         seq of the journal, ``upto`` is that seq: nothing of ours can be
         committed below it later, so the cursor may move there.
+
+        ``committed_seq``, when given, is a seq the journal had committed
+        before this call (the commit listener's). When fewer than ``limit``
+        seqs follow ``after_seq`` up to it, the read needs neither the page's
+        bound nor the horizon query: a sink that keeps up (one row or two per
+        commit) reads its tables and nothing else.
         """
         conn = self.connection()
         merged: list[JournalRow] = []
         page_end: int | None = None  # rows beyond a table's full page may hide rows of that table
+        # Rows committed after ``committed_seq`` may show in the snapshot too: the tables' own LIMIT
+        # and the cut below still hold the page to ``limit`` rows in order.
+        small = committed_seq is not None and committed_seq - after_seq < limit
         conn.execute("BEGIN")  # one snapshot for every table and the horizon
         try:
             self._refresh(conn)
-            bound = self._bound(conn, after_seq, limit)
+            bound = None if small else self._bound(conn, after_seq, limit)
             upper = END_SEQ if bound is None else bound
             for table in self._present:
                 own = self._own.get(table)
@@ -139,7 +148,10 @@ class JournalFeed:
                     page_end = last if page_end is None else min(page_end, last)
             if bound is not None:  # there are more rows after the bound
                 page_end = bound if page_end is None else min(page_end, bound)
-            horizon = conn.execute(self._horizon_sql).fetchone()[0] if self._horizon_sql else None
+            if small:
+                horizon = committed_seq  # every seq up to it is committed, so in this snapshot
+            else:
+                horizon = conn.execute(self._horizon_sql).fetchone()[0] if self._horizon_sql else None
         finally:
             conn.execute("COMMIT")
         merged.sort(key=_SEQ)
@@ -150,7 +162,8 @@ class JournalFeed:
             page_end = merged[-1].seq
         if page_end is not None:
             return FeedPage(merged, page_end)
-        return FeedPage(merged, max(after_seq, int(horizon or 0)))
+        # (a row read past a ``committed_seq`` horizon: every row of ours up to it is in the page)
+        return FeedPage(merged, max(after_seq, int(horizon or 0), merged[-1].seq if merged else 0))
 
     def _bound(self, conn: sqlite3.Connection, after_seq: int, limit: int) -> int | None:
         """The ``limit``-th smallest seq after ``after_seq`` across the tables, when there are that many.

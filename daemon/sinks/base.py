@@ -138,7 +138,7 @@ class CursorSink:
 
     def _read(self, after_seq: int) -> tuple[FeedPage, Any]:
         assert self._feed is not None
-        page = self._feed.read_page(after_seq, self.batch_size)
+        page = self._feed.read_page(after_seq, self.batch_size, self.committed_seq)
         return page, (self.prepare(page.rows) if page.rows else None)
 
     async def pump(self, deliver: Callable[[list[JournalRow], Any], Awaitable[Awaitable[None] | None]]) -> None:

@@ -129,3 +129,43 @@ def test_pages_of_interleaved_tables_are_full_and_every_row_comes_once_in_order(
         assert got == sorted(seqs), f"limit {limit}"
     feed.close()
     journal.close()
+
+
+def test_a_committed_seq_hint_gives_the_same_pages_and_never_moves_the_cursor_past_an_unread_row(
+    tmp_path: Path,
+) -> None:
+    """A sink passes the seq its commit listener saw; behind the journal's top or not, no row is lost or reordered."""
+    import random
+
+    journal = Journal(tmp_path / "j.sqlite", commit_interval_s=0.01)
+    rng = random.Random(11)
+    seqs, others = [], []
+    for i in range(200):
+        if rng.random() < 0.5:
+            row = {"ts": f"2026-01-01T00:00:00.{i % 1000:03d}Z", "meter": "m", "value": 1.0, "unit": "uGy/h",
+                   "quantity": "air_kerma_rate"}  # fmt: skip
+            seqs.append(journal.append("readings", row))
+        else:  # a table this feed does not read: its seqs only move the cursor
+            others.append(journal.append("meter_events", {"ts": "2026-01-01T00:00:00.000Z", "meter": "m",
+                                                          "state": "connected"}))  # fmt: skip
+    journal.flush()
+    top = max(seqs[-1], others[-1])
+    feed = JournalFeed(journal.path, ["readings"])
+    for limit in (1, 3, 50, 1000):
+        for lag in (0, 1, 5, 40):  # how far the listener's seq is behind what the snapshot holds
+            got: list[int] = []
+            cursor = 0
+            while True:
+                hint = max(0, min(top, cursor + rng.randint(0, 2 * limit)) - lag)
+                page = feed.read_page(cursor, limit, committed_seq=hint)
+                assert len(page.rows) <= limit
+                assert all(cursor < r.seq <= page.upto for r in page.rows)
+                assert not [s for s in seqs if cursor < s <= page.upto and s not in {r.seq for r in page.rows}]
+                got.extend(r.seq for r in page.rows)
+                if page.upto == cursor:
+                    break
+                cursor = page.upto
+            assert got == seqs, f"limit {limit}, lag {lag}"
+            assert cursor >= min(top - lag, seqs[-1])
+    feed.close()
+    journal.close()
