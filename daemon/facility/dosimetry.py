@@ -77,7 +77,7 @@ def _records(
     for field in REQUIRED:
         if mapping[field] not in headers:
             raise FacilityError(
-                f"no column {mapping[field]!r} for {field} (columns: {', '.join(headers) or 'none'});"
+                f"no column {mapping[field]!r} for {field} (columns: {', '.join(map(repr, headers)) or 'none'});"
                 f" map it with --column {field}=HEADER",
                 source=source,
             )

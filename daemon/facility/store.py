@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -137,19 +136,13 @@ class FacilityStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> AbstractContextManager[sqlite3.Connection]:
         """One write transaction: everything in it is kept, or nothing (a refused command changes nothing)."""
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as err:
-            raise FacilityError(f"cannot write the facility record: {err}", source=str(self.path)) from None
-        try:
-            yield self._conn
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+        from ..survey.store import write_transaction
+
+        return write_transaction(
+            self._conn, lambda err: FacilityError(f"cannot write the facility record: {err}", source=str(self.path))
+        )
 
     @property
     def conn(self) -> sqlite3.Connection:

@@ -18,7 +18,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -136,6 +136,26 @@ class SurveySession:
         return doc
 
 
+@contextmanager
+def write_transaction(
+    conn: sqlite3.Connection, cannot_write: Callable[[sqlite3.Error], Exception]
+) -> Iterator[sqlite3.Connection]:
+    """One write transaction of a database of its own (this store, the facility record): all of it, or nothing.
+
+    ``cannot_write(err)`` is the error raised when the transaction cannot even begin (a locked or read-only file).
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as err:
+        raise cannot_write(err) from None
+    try:
+        yield conn
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 class SurveyStore:
     """Survey sessions in one journal file (this process is its only writer)."""
 
@@ -158,18 +178,10 @@ class SurveyStore:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as err:
-            raise JournalError(f"cannot write survey: {err}", source=str(self.path)) from None
-        try:
-            yield self._conn
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return write_transaction(
+            self._conn, lambda err: JournalError(f"cannot write survey: {err}", source=str(self.path))
+        )
 
     # -- sessions -------------------------------------------------------------------
 
