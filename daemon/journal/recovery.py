@@ -188,7 +188,13 @@ def _copy_table(
     try:
         lo, hi = src.execute(f"SELECT MIN(rowid), MAX(rowid) FROM {quoted}").fetchone()
     except sqlite3.DatabaseError:
-        lo, hi = 1, _last_rowid_probe(src, quoted)
+        hi = _last_rowid_probe(src, quoted)
+        if hi is None:
+            # Neither end of the table can be read (its root page is damaged): nothing of it can be reached,
+            # and bisecting an unknown range would probe without end.
+            out.unreadable_tables.append(table)
+            return 0
+        lo = 1
     if lo is None or hi is None:
         return 0
     copied = 0
@@ -209,13 +215,13 @@ def _copy_table(
     return copied
 
 
-def _last_rowid_probe(src: sqlite3.Connection, quoted: str) -> int:
-    """When MAX(rowid) cannot be read: the largest rowid reachable from the end, else a generous bound."""
+def _last_rowid_probe(src: sqlite3.Connection, quoted: str) -> int | None:
+    """When MAX(rowid) cannot be read: the largest rowid reachable from the end; None if none is."""
     try:
         row = src.execute(f"SELECT rowid FROM {quoted} ORDER BY rowid DESC LIMIT 1").fetchone()
         return int(row[0]) if row else 0
     except sqlite3.DatabaseError:
-        return 1 << 40
+        return None
 
 
 @dataclass

@@ -24,7 +24,7 @@ commit_interval_s = 0.1
 [[meters]]
 id = "sim"
 driver = "simulated"
-poll_interval_s = 0.05
+poll_interval_s = 0.005
 seed = 1
 [[channels]]
 id = "desk"
@@ -43,12 +43,32 @@ def config(tmp_path: Path) -> tuple[Path, Path]:
     return cfg, journal
 
 
-def flip_256_bytes_mid_file(path: Path) -> None:
-    size = path.stat().st_size
+def flip_256_bytes_in_a_page_of_readings(path: Path) -> None:
+    """Flip 256 bytes in the middle of the file's pages that hold readings.
+
+    The middle of the whole file may be an empty table's page, whose unused bytes no check can miss; a leaf
+    page of ``reading_rows`` below its root always holds readings, so the damage is real and the rest of the
+    table stays reachable for the salvage."""
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = [
+            r[0]
+            for r in conn.execute(
+                "SELECT pageno FROM dbstat WHERE name = 'reading_rows' AND pagetype = 'leaf' AND path != '/'"
+                " ORDER BY pageno"
+            )
+        ]
+    finally:
+        conn.close()
+    assert len(pages) >= 2, "too few pages of readings to damage one"
+    offset = (pages[len(pages) // 2] - 1) * page_size
     with path.open("r+b") as fp:
-        fp.seek(size // 2)
+        fp.seek(offset)
         original = fp.read(256)
-        fp.seek(size // 2)
+        fp.seek(offset)
         fp.write(bytes(b ^ 0xFF for b in original))
 
 
@@ -58,7 +78,7 @@ def test_a_corrupted_journal_is_one_line_acquisition_goes_on_and_recover_salvage
     assert first.returncode == 0, first.stderr
     before = jr.stats(journal)
     last_seq = max(t["last_seq"] or 0 for t in before["tables"].values())
-    flip_256_bytes_mid_file(journal)
+    flip_256_bytes_in_a_page_of_readings(journal)
     damaged_bytes = journal.read_bytes()
 
     stats = run_cli("journal", "stats", "--journal", str(journal))

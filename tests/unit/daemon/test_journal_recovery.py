@@ -95,3 +95,22 @@ def test_the_daemon_starts_a_fresh_journal_above_the_damaged_ones_seqs_until_som
     with jr.reader(done.journal) as conn:
         assert conn.execute("SELECT MAX(seq) FROM reading_rows").fetchone()[0] == seqs[-1]
     assert jr.stats(path)["tables"]["readings"]["rows"] == 1  # the fresh journal goes on as it was
+
+
+@pytest.mark.timeout(30)
+def test_a_table_whose_root_page_is_damaged_is_named_unreadable_and_the_salvage_ends(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    with Journal(path, commit_interval_s=0.05) as j:
+        for i in range(20):  # one page: the table's root is its only leaf
+            j.append("readings", reading(i))
+        j.flush()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_schema WHERE name = 'reading_rows'").fetchone()
+    size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with path.open("r+b") as fp:
+        fp.seek((root - 1) * size)
+        fp.write(b"\xff" * 256)  # a page header and cell pointers no reader can follow
+    [done] = recovery.recover(path)
+    assert "reading_rows" in done.salvage.unreadable_tables
