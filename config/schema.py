@@ -43,6 +43,18 @@ def _check_id(value: str) -> str:
     return value
 
 
+def known_time_zone(value: str) -> str:
+    """An IANA time zone name (or "" for the machine's); the site's and a survey's zone are checked alike."""
+    if value:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Almaty)") from None
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -59,17 +71,7 @@ class SiteConfig(_Section):
 
     _v_id = field_validator("id")(_check_id)
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        if value:
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Almaty)") from None
-        return value
+    _v_timezone = field_validator("timezone")(known_time_zone)
 
 
 class JournalConfig(_Section):

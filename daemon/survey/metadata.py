@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from radsurvey.config.schema import known_time_zone
 from radsurvey.protocols.errors import SurveyError
 
 
@@ -116,15 +117,7 @@ class SurveyMetadata(_Meta):
     )
     audit: list[AuditEntry] = Field(default_factory=list, description="retakes and edits, in order")
 
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, value: str) -> str:
-        if value:
-            try:
-                ZoneInfo(value)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Almaty)") from None
-        return value
+    _v_timezone = field_validator("timezone")(known_time_zone)
 
 
 class TechnicianProfile(_Meta):
