@@ -181,8 +181,14 @@ class Mosquitto(_Server):
         pki: Pki | None = None,
         allow_anonymous: bool | None = None,
         extra_config: str = "",
+        persistent: bool = False,
     ):
-        """``allow_anonymous``: default true without ``users``, false with them."""
+        """``allow_anonymous``: default true without ``users``, false with them.
+
+        ``persistent``: sessions and their queued messages are saved when the
+        broker stops and restored when it starts again (``persistence true``),
+        with no limit on a session's queue.
+        """
         super().__init__(workdir)
         self.allow_anonymous = users is None if allow_anonymous is None else allow_anonymous
         self.binary = find_binary("mosquitto")
@@ -191,6 +197,7 @@ class Mosquitto(_Server):
         self.users = users
         self.acl = acl
         self.pki = pki
+        self.persistent = persistent
         self.extra_config = extra_config  # appended to mosquitto.conf: global options, then e.g. a bridge
         self.tls_port = free_port() if pki is not None else None
         self.internal_log = self.workdir / "mosquitto-internal.log"
@@ -204,7 +211,11 @@ class Mosquitto(_Server):
         conf = self.workdir / "mosquitto.conf"
         lines = [
             f"listener {self.port} 127.0.0.1",
-            "persistence false",
+            *(
+                ["persistence true", f"persistence_location {self.workdir}/", "max_queued_messages 0"]
+                if self.persistent
+                else ["persistence false"]
+            ),
             f"log_dest file {self.internal_log}",
             "log_type error",
             "log_type warning",

@@ -154,7 +154,15 @@ class Received:
 
 @dataclass
 class MqttRecorder:
-    """Subscribes to a topic filter and records everything; reconnects quickly if the broker goes away."""
+    """Subscribes to a topic filter and records everything; reconnects quickly if the broker goes away.
+
+    With ``session`` (a client id) the subscription is a persistent session
+    (clean session off, QoS 2): what is published while the recorder is away,
+    e.g. a daemon that reconnects to a restarted broker first and replays its
+    backlog before the recorder is back, waits for it in the broker's queue.
+    That needs a broker that keeps sessions over its restart
+    (``Mosquitto(persistent=True)``).
+    """
 
     port: int
     topic: str = "#"
@@ -162,13 +170,21 @@ class MqttRecorder:
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     username: str | None = None
     password: str | None = None
+    session: str | None = None
     _task: asyncio.Task[None] | None = None
 
     async def _loop(self) -> None:
         while True:
             try:
                 async with aiomqtt.Client(
-                    "127.0.0.1", self.port, username=self.username, password=self.password, timeout=2, keepalive=10
+                    "127.0.0.1",
+                    self.port,
+                    username=self.username,
+                    password=self.password,
+                    timeout=2,
+                    keepalive=10,
+                    identifier=self.session,
+                    clean_session=None if self.session is None else False,
                 ) as client:
                     await client.subscribe(self.topic, qos=2)
                     self.connected.set()
