@@ -208,7 +208,17 @@ async def test_the_central_broker_gets_every_sites_state_and_every_sample_in_ord
             got = sample_seqs(at_centre, site)
             journal = journal_sample_seqs(works[site])
             assert set(got) == set(journal), f"{site}: at least once, nothing else"
-            assert first_occurrences(got) == journal, f"{site}: in seq order"
+            if site in DIRECT:
+                assert first_occurrences(got) == journal, f"{site}: in seq order"
+                continue
+            # Over the bridge: the outage's queue in seq order, and what came after it in seq order; but a
+            # sample published while the bridge was reconnecting can overtake the queue (mosquitto sends a
+            # message straight away once the bridge's socket is open, and releases the queue on CONNACK:
+            # src/database.c, db__message_insert and db__message_reconnect_reset_outgoing). docs/fleet.md.
+            firsts = first_occurrences(got)
+            queued = [q for q in journal if q <= during[site]]
+            assert [q for q in firsts if q <= during[site]] == queued, f"{site}: the outage's queue in seq order"
+            assert [q for q in firsts if q > during[site]] == journal[len(queued) :], f"{site}: after it, in order"
 
         # The central broker holds every site's retained state, as a dashboard connecting now gets it.
         status = await retained(central.port, "radsurvey/+/status", len(SITES))

@@ -142,6 +142,29 @@ def test_samples_seen_again_are_dropped_by_seq_per_site() -> None:
 
 
 @needs_node
+def test_a_sample_that_overtook_a_bridges_queue_does_not_hide_the_queue() -> None:
+    # mosquitto sends a sample published while its bridge is reconnecting before the queue of the
+    # outage (tests/integration/test_fleet_bridge.py); the queued samples have lower seqs and are new.
+    sample = documented("{root}/channels/{channel}/sample")
+    a = "radsurvey/a/channels/x/sample"
+    seqs = [10, 11, 20, 12, 13, 20, 12, 21]
+    got = run_function("drop duplicates (seq per site)", [{"topic": a, "payload": {**sample, "seq": q}} for q in seqs])
+    assert [None if o is None else q for q, o in zip(seqs, got["out"], strict=True)] == [
+        10, 11, 20, 12, 13, None, None, 21,
+    ]  # fmt: skip
+
+
+@needs_node
+def test_the_duplicate_filter_remembers_the_newest_10000_seqs_of_a_site() -> None:
+    sample = documented("{root}/channels/{channel}/sample")
+    a = "radsurvey/a/channels/x/sample"
+    seqs = [*range(1, 10_002), 2, 1]  # 1 has left the memory, 2 is the oldest still in it
+    got = run_function("drop duplicates (seq per site)", [{"topic": a, "payload": {**sample, "seq": q}} for q in seqs])
+    assert all(o is not None for o in got["out"][:10_001])
+    assert [o is None for o in got["out"][10_001:]] == [True, False]
+
+
+@needs_node
 def test_the_status_node_shows_online_and_offline() -> None:
     got = run_function(
         "online / offline",
