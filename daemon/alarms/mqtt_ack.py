@@ -193,28 +193,25 @@ class MqttAckService:
 
         import aiomqtt
 
-        tls = self._probe_tls()
-        writer = None
-        try:
-            async with asyncio.timeout(self.cfg.probe_timeout_s):
-                reader, writer = await asyncio.open_connection(
-                    self.host, self.port, ssl=tls, server_hostname=self.host if tls is not None else None
-                )
-                writer.write(connect_packet(f"radsurvey-ack-check-{secrets.token_hex(4)}"))
-                await writer.drain()
-                answer = await reader.readexactly(4)
-        except ssl.SSLError as err:
-            if "CERTIFICATE_REQUIRED" in str(err).upper() or "HANDSHAKE_FAILURE" in str(err).upper():
-                log.info("the broker refuses clients without a certificate", topic=self.topic)
-                return False
-            raise aiomqtt.MqttError(f"cannot check whether the broker admits anonymous clients: {err}") from None
-        except (OSError, TimeoutError, asyncio.IncompleteReadError) as err:
-            raise aiomqtt.MqttError(
-                f"cannot check whether the broker admits anonymous clients: {err or type(err).__name__}"
-            ) from None
-        finally:
-            if writer is not None:
-                writer.close()
+        answer = None
+        for tls in self._probe_tls():
+            try:
+                answer = await self._probe_connect(tls)
+                break
+            except ssl.SSLError as err:
+                told = str(err).upper()
+                if "CERTIFICATE_REQUIRED" in told or "HANDSHAKE_FAILURE" in told:
+                    log.info("the broker refuses clients without a certificate", topic=self.topic)
+                    return False
+                if "VERSION" in told or "UNSUPPORTED_PROTOCOL" in told:
+                    continue  # a broker without TLS 1.2: ask again in TLS 1.3
+                raise aiomqtt.MqttError(f"cannot check whether the broker admits anonymous clients: {err}") from None
+            except (OSError, TimeoutError, asyncio.IncompleteReadError) as err:
+                raise aiomqtt.MqttError(
+                    f"cannot check whether the broker admits anonymous clients: {err or type(err).__name__}"
+                ) from None
+        if answer is None:
+            raise aiomqtt.MqttError("cannot check whether the broker admits anonymous clients: no TLS version in common")
         if answer[0] != 0x20 or answer[1] != 0x02:
             raise aiomqtt.MqttError("cannot check whether the broker admits anonymous clients: not a CONNACK")
         code = answer[3]
@@ -225,13 +222,39 @@ class MqttAckService:
             return False
         raise aiomqtt.MqttError(f"cannot check whether the broker admits anonymous clients: CONNACK {code}")
 
-    def _probe_tls(self) -> Any:
-        """TLS for the probe: the broker's CA, but no client certificate (that would be an identity)."""
+    async def _probe_connect(self, tls: Any) -> bytes:
+        """One CONNECT without an account (over ``tls`` if not None); the first 4 bytes of the answer."""
+        writer = None
+        try:
+            async with asyncio.timeout(self.cfg.probe_timeout_s):
+                reader, writer = await asyncio.open_connection(
+                    self.host, self.port, ssl=tls, server_hostname=self.host if tls is not None else None
+                )
+                writer.write(connect_packet(f"radsurvey-ack-check-{secrets.token_hex(4)}"))
+                await writer.drain()
+                return await reader.readexactly(4)
+        finally:
+            if writer is not None:
+                writer.close()
+
+    def _probe_tls(self) -> list[Any]:
+        """TLS for the probe, in the order to try: the broker's CA, but no client certificate (an identity).
+
+        TLS 1.2 first: there a listener that requires a client certificate ends
+        the handshake itself, before the probe writes anything. In TLS 1.3 the
+        client's handshake completes first and the broker's refusal comes as an
+        alert after it, which the kernel discards when the broker's reset
+        (our unread CONNECT) overtakes it; under load that happened on most
+        attempts. TLS 1.3 is used only with a broker that has no TLS 1.2.
+        """
         if self.mqtt is None or not self.mqtt.tls:
-            return None
+            return [None]
         import ssl
 
-        return ssl.create_default_context(cafile=str(self.mqtt.ca_file) if self.mqtt.ca_file else None)
+        cafile = str(self.mqtt.ca_file) if self.mqtt.ca_file else None
+        tls12 = ssl.create_default_context(cafile=cafile)
+        tls12.maximum_version = ssl.TLSVersion.TLSv1_2
+        return [tls12, ssl.create_default_context(cafile=cafile)]
 
     def handle(self, topic: str, payload: Any, *, retained: bool = False) -> tuple[bool, str]:
         """Validate one ack message and apply it; (accepted, reason). Never raises."""
