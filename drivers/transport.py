@@ -353,24 +353,79 @@ class SerialLink(ByteLink):
     async def _connect(self, timeout_s: float) -> tuple[Any, _Receiver]:
         import termios
 
+        import serial
         import serial_asyncio_fast
 
-        opening: Any = serial_asyncio_fast.create_serial_connection(
-            asyncio.get_running_loop(),
-            _Receiver,
+        loop = asyncio.get_running_loop()
+        try:
+            port = await loop.run_in_executor(None, self._open_port)
+        except (termios.error, serial.SerialException) as err:
+            # The port exists but refuses the line settings: pyserial passes on the termios.error of
+            # setting them, and reports one of reading them as "Could not configure port" raised while
+            # handling it. Name the settings it refused.
+            refusal = err if isinstance(err, termios.error) else err.__context__
+            if not isinstance(refusal, termios.error):
+                raise
+            why = refusal.args[1] if len(refusal.args) > 1 else refusal
+            frame = f"{self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
+            raise MeterGone(f"{self.where} refuses the line settings {frame}: {why}", meter=self.meter) from None
+        try:
+            transport, rx = await serial_asyncio_fast.connection_for_serial(loop, _Receiver, port)
+        except BaseException:
+            port.close()
+            raise
+        return transport, rx
+
+    def _open_port(self) -> Any:
+        """The port opened non-blocking with its line set, once (see :func:`_line_set_once`)."""
+        return _line_set_once()(
             self.where,
             baudrate=self.baudrate,
             bytesize=self.bytesize,
             parity=self.parity,
             stopbits=self.stopbits,
+            timeout=0,
+            write_timeout=0,
         )
-        try:
-            transport, rx = await opening
-        except termios.error as err:  # not an OSError: the port exists but refuses the line settings
-            why = err.args[1] if len(err.args) > 1 else err
-            frame = f"{self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
-            raise MeterGone(f"{self.where} refuses the line settings {frame}: {why}", meter=self.meter) from None
-        return transport, rx
+
+
+def _line_set_once() -> type:
+    """A ``serial.Serial`` that does not set the line again when a timeout is set to the value it has.
+
+    pyserial writes the whole termios again whenever ``timeout`` or
+    ``write_timeout`` is assigned, and the asyncio transport assigns both (0)
+    once the port is open. The first write already asked for everything; a
+    second one can only fail: a Linux pty keeps 8 data bits and no parity
+    whatever is asked, and Linux 6.18 answers a request whose only change is
+    one the pty cannot have (7E2 again) with EINVAL, so a RadEye (9600 7E2)
+    could not be read through a pty at all.
+    The port is therefore opened with both timeouts 0 and the same assignments
+    leave the line alone.
+    """
+    import serial
+
+    class LineSetOnce(serial.Serial):  # type: ignore[misc]
+        @property
+        def timeout(self) -> float | None:
+            value: float | None = serial.Serial.timeout.fget(self)
+            return value
+
+        @timeout.setter
+        def timeout(self, value: float | None) -> None:
+            if not (self.is_open and value == self.timeout):
+                serial.Serial.timeout.fset(self, value)
+
+        @property
+        def write_timeout(self) -> float | None:
+            value: float | None = serial.Serial.write_timeout.fget(self)
+            return value
+
+        @write_timeout.setter
+        def write_timeout(self, value: float | None) -> None:
+            if not (self.is_open and value == self.write_timeout):
+                serial.Serial.write_timeout.fset(self, value)
+
+    return LineSetOnce
 
 
 class TcpLink(ByteLink):

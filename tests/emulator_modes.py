@@ -221,16 +221,14 @@ MODES: list[Mode] = [
     Mode("radiacode-split-frames", "radiacode", ("--split-frames",), {"split_frames": True}, _radiacode),
     Mode("radiacode-seq-jump", "radiacode", ("--seq-jump",), {"seq_jump": True}, _radiacode),
     Mode("radiacode-unknown-record", "radiacode", ("--unknown-record",), {"unknown_record": True}, _radiacode),
-    # Thermo RadEye (RadEye protocol 2.0 as community implementations cite it): served over
-    # TCP, because Linux 6.18 ptys refuse the meter's 7E2 frame (tests/unit/drivers/test_radeye.py)
-    Mode("radeye-prd", "radeye", ("-o", "period_s=0.2"), {"period_s": 0.2}, _radeye(12), extra={"tcp": True}),
+    # Thermo RadEye (RadEye protocol 2.0 as community implementations cite it), on a pty at 9600 7E2
+    Mode("radeye-prd", "radeye", ("-o", "period_s=0.2"), {"period_s": 0.2}, _radeye(12)),
     Mode(
         "radeye-prd-er",
         "radeye",
         ("--prd-er", "-o", "period_s=0.2"),
         {"prd_er": True, "period_s": 0.2},
         _radeye(12),
-        extra={"tcp": True},
     ),
 ]
 MODES = _exact(MODES)

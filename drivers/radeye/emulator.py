@@ -29,9 +29,6 @@ LINE = (codec.BAUDRATE, "7E2")
 
 
 class RadEyeDevice(DeviceModel):
-    # `meters emulate radeye` serves tcp:// (Linux 6.18 ptys refuse the 7E2 frame); --pty or --link for a pty
-    default_transport = "tcp"
-
     def __init__(
         self,
         *,

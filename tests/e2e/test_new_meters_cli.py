@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import tomli_w
 
-from radsurvey.drivers.emulator import TcpEmulator
+from radsurvey.drivers.emulator import PtyEmulator, TcpEmulator
 from radsurvey.drivers.radiacode.emulator import RadiaCodeDevice
 
 from .conftest import radsurvey_bin
@@ -94,8 +94,8 @@ def test_run_journals_exactly_the_radeye_records_across_a_unit_change(tmp_path: 
     from radsurvey.drivers.radeye.emulator import RadEyeDevice
 
     device = RadEyeDevice(period_s=0.2, unit_change=True)
-    with TcpEmulator(device) as emu:
-        rows, err = run_and_read(tmp_path, {"id": "re", "driver": "radeye", "poll_interval_s": 0.2, "port": emu.where})
+    with PtyEmulator(device) as emu:  # the driver sets the pty to 9600 7E2
+        rows, err = run_and_read(tmp_path, {"id": "re", "driver": "radeye", "poll_interval_s": 0.2, "port": emu.port})
         served = list(device.served)
     assert len(rows) >= 4, err
     assert [(r["meter_value"], r["unit"]) for r in rows[:4]] == [(c, "uSv/h") for c, _ in served[:4]]

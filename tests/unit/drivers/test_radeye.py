@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from radsurvey.drivers.emulator import PtyEmulator, TcpEmulator
 from radsurvey.drivers.errors import MeterGone, MeterTimeout
 from radsurvey.drivers.radeye import codec
 from radsurvey.drivers.radeye.emulator import RadEyeDevice
-from radsurvey.drivers.transport import SerialConnector
+from radsurvey.drivers.transport import SerialConnector, SerialLink
 from radsurvey.protocols.errors import FrameError
 
 # -- codec ----------------------------------------------------------------------------------
@@ -140,20 +141,27 @@ async def test_a_prd_er_is_read_at_its_dose_rate_and_flags_become_status() -> No
 
 
 async def test_on_a_pty_the_driver_asks_for_9600_7e2() -> None:
-    """Linux ptys keep 8 data bits and no parity, and some kernels (6.18 here) answer a 7E2
-    request with EINVAL: then the driver must say so in one line naming the frame; where the
-    pty takes it, the meter is read at 9600 baud with 2 stop bits (what a pty can show)."""
+    """The meter is read through a pty the driver set to 9600 7E2 (a pty shows the speed and the
+    2 stop bits; it keeps 8 data bits and no parity). Linux 6.18 answers a second 7E2 request on a
+    pty with EINVAL, so this also proves the line is set once (drivers/transport.py)."""
     device = RadEyeDevice(period_s=0.2)
     with PtyEmulator(device) as emu:
         driver = registry.create("radeye", meter_id="re", poll_interval_s=1.0, options={"port": emu.port})
-        try:
-            async with asyncio.timeout(30), driver:
-                reading = await driver.read()
-        except MeterGone as err:
-            assert "refuses the line settings 9600 7E2" in str(err) and "\n" not in str(err)
-            return
+        async with asyncio.timeout(30), driver:
+            readings = [await driver.read() for _ in range(3)]
     assert device.host_baudrate == 9600 and str(device.host_frame).endswith("2")
-    assert reading.value == 0.12
+    assert [r.value for r in readings] == [0.12, 0.13, 0.14]
+
+
+async def test_a_port_that_refuses_the_line_is_named_in_one_line(tmp_path: Path) -> None:
+    # A path that takes no line settings at all (a file, not a tty): refused with one line naming it.
+    not_a_tty = tmp_path / "ttyUSB0"
+    not_a_tty.write_bytes(b"")
+    link = SerialLink(port=str(not_a_tty), baudrate=9600, meter="re", bytesize=7, parity="E", stopbits=2)
+    with pytest.raises(MeterGone) as refused:
+        await link.open()
+    message = str(refused.value)
+    assert f"{not_a_tty} refuses the line settings 9600 7E2: Inappropriate ioctl" in message and "\n" not in message
 
 
 async def test_at_8n1_the_meter_does_not_answer_and_the_driver_says_what_to_check() -> None:
