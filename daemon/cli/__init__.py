@@ -88,10 +88,20 @@ def hoist_global_flags(args: list[str]) -> list[str]:
     return [*dict.fromkeys(found), *rest, *args[end:]]
 
 
+def _subcommand(args: list[str]) -> str | None:
+    return next((a for a in args if not a.startswith("-")), None)
+
+
 def main() -> None:
     import sys
 
-    app(args=hoist_global_flags(sys.argv[1:]), prog_name="radsurvey")
+    args = hoist_global_flags(sys.argv[1:])
+    if _subcommand(args) == "run" and not sys.stdout.isatty():
+        # A daemon without a terminal (systemd, a Pi) draws no live table, but structlog's console renderer
+        # imports rich and pygments whenever they are installed: 4.3 MB of resident memory for nothing
+        # (benchmarks/README.md, footprint). Without them it formats exceptions itself.
+        sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
+    app(args=args, prog_name="radsurvey")
 
 
 __all__ = ["app", "fail", "main", "run_command"]
