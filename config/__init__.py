@@ -1,4 +1,4 @@
-"""The daemon configuration: schema (pydantic-settings) and loader.
+"""The daemon configuration: schema (pydantic models) and loader.
 
 ``load_config(path)`` reads a TOML file, layers environment variables
 (``RADSURVEY_SECTION__KEY``) and command-line overrides on top, validates once,

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .alarms import (
     AlarmRule,
@@ -203,12 +202,16 @@ class ChannelConfig(_Section):
         return self
 
 
-class DaemonConfig(BaseSettings):
-    """The whole daemon configuration (one TOML file)."""
+class DaemonConfig(BaseModel):
+    """The whole daemon configuration (one TOML file).
 
-    model_config = SettingsConfigDict(
-        extra="forbid", env_prefix="RADSURVEY_", env_nested_delimiter="__", validate_default=True
-    )
+    The loader merges file < environment (``RADSURVEY_SECTION__KEY``) < command line itself
+    (config/loader.py), so the model validates exactly the dictionary it is given. It was a
+    pydantic-settings ``BaseSettings`` limited to that dictionary; as a plain model the daemon
+    does not import pydantic-settings, python-dotenv and the email package (5 MB of a Pi's RSS).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
     site: SiteConfig = SiteConfig()
     journal: JournalConfig = JournalConfig()
@@ -242,19 +245,6 @@ class DaemonConfig(BaseSettings):
             except ProfileError as err:
                 raise ValueError(f"[{i}] {err}") from None
         return value
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The loader merges file < environment < CLI itself (see loader.py), so the
-        # model validates exactly the dictionary it is given.
-        return (init_settings,)
 
     def ha_expire_after_s(self, channel: ChannelConfig) -> int:
         """Home Assistant ``expire_after`` of a channel's sensor: ``[mqtt] expire_after_s``, or by default
