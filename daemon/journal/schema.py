@@ -494,6 +494,13 @@ def max_seq(conn: sqlite3.Connection) -> int:
 now_iso = times.now_text
 
 
+# Bytes per page of a new journal. Each commit writes every page it touched to the WAL, and a commit of
+# a second's readings and samples touches about four (the last leaf of reading_rows and of sample_rows,
+# row_counts, sink_cursors): with SQLite's 4 096-byte default that was 67 MB/h on the card at 8 meters and
+# a 1 s commit, with 1 024 it is 22 MB/h (benchmarks/README.md, SD-card writes; docs/raspberry-pi.md).
+PAGE_SIZE = 1024
+
+
 def connect(path: Path, *, readonly: bool = False, synchronous: str = "normal") -> sqlite3.Connection:
     """A connection with the journal's pragmas; read-only ones never create or lock."""
     try:
@@ -514,7 +521,10 @@ def connect(path: Path, *, readonly: bool = False, synchronous: str = "normal") 
                 )
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
+            new = not path.exists() or path.stat().st_size == 0
             conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+            if new:  # fixed when the file is made; a journal made with other pages keeps them
+                conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
         conn.execute("PRAGMA busy_timeout=10000")
