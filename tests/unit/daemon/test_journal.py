@@ -207,3 +207,22 @@ def test_rows_appended_from_many_threads_are_committed_as_a_gap_free_prefix(tmp_
     conn = sqlite3.connect(tmp_path / "j.sqlite")
     seqs = [r[0] for r in conn.execute("SELECT seq FROM readings ORDER BY seq")]
     assert seqs == list(range(1, threads_n * per_thread + 1))
+
+
+def test_a_new_journal_has_1_kib_pages_and_an_older_one_keeps_its_own(tmp_path: Path) -> None:
+    # A commit writes whole pages to the WAL: 1 KiB pages write half the bytes of SQLite's 4 KiB
+    # at a 1 s commit (benchmarks/README.md, SD writes). The page size is fixed when a file is made.
+    new = tmp_path / "new.sqlite"
+    Journal(new).close()
+    older = tmp_path / "older.sqlite"
+    conn = sqlite3.connect(older)
+    conn.execute("PRAGMA page_size=4096")
+    conn.execute("CREATE TABLE made_earlier (x)")  # the file exists with its pages before the journal opens it
+    conn.close()
+    Journal(older).close()
+    sizes = {}
+    for path in (new, older):
+        conn = sqlite3.connect(path)
+        sizes[path.name] = conn.execute("PRAGMA page_size").fetchone()[0]
+        conn.close()
+    assert sizes == {"new.sqlite": 1024, "older.sqlite": 4096}
