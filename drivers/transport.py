@@ -544,21 +544,37 @@ class BleLink(ByteLink):
         rx = _Receiver()
         client = BleakClient(self.address, timeout=timeout_s, disconnected_callback=lambda _c: rx.connection_lost(None))
         await client.connect()
-        await client.start_notify(self.notify_uuid, lambda _char, data: rx.data_received(bytes(data)))
-        return _BleTransport(client, self.write_uuid, self.chunk_bytes), rx
+        try:
+            async with asyncio.timeout(timeout_s):
+                await client.start_notify(self.notify_uuid, lambda _char, data: rx.data_received(bytes(data)))
+        except BaseException:
+            await client.disconnect()
+            raise
+        return _BleTransport(client, self.write_uuid, self.chunk_bytes, rx, timeout_s), rx
 
 
 class _BleTransport:
-    def __init__(self, client: Any, write_uuid: str, chunk_bytes: int):
+    """Writes in chunks of the characteristic's size, each within the link's timeout; a write that fails
+    or hangs ends the link (the reader then sees it lost, and the driver reconnects)."""
+
+    def __init__(self, client: Any, write_uuid: str, chunk_bytes: int, rx: _Receiver, timeout_s: float):
         self._client = client
         self._write_uuid = write_uuid
         self._chunk = chunk_bytes
+        self._rx = rx
+        self._timeout_s = timeout_s
         self._tasks: set[asyncio.Task[None]] = set()
 
     def write(self, data: bytes) -> None:
         async def _send() -> None:
-            for pos in range(0, len(data), self._chunk):
-                await self._client.write_gatt_char(self._write_uuid, data[pos : pos + self._chunk], response=False)
+            try:
+                for pos in range(0, len(data), self._chunk):
+                    async with asyncio.timeout(self._timeout_s):
+                        await self._client.write_gatt_char(
+                            self._write_uuid, data[pos : pos + self._chunk], response=False
+                        )
+            except Exception as err:  # a timeout, bleak's BleakError, an OSError: each ends the link
+                self._rx.connection_lost(err)
 
         task = asyncio.get_running_loop().create_task(_send())
         self._tasks.add(task)
