@@ -67,6 +67,8 @@ def urgent(item: Any) -> bool:
     return table == "meter_events" and isinstance(row, dict) and row.get("state") in URGENT_METER_STATES
 
 
+WRITER_CACHE_KIB = 512  # the writer connection's page cache (SQLite's default: 2 000 KiB)
+
 class Journal:
     """The writable journal of one running daemon (one writer per file)."""
 
@@ -98,6 +100,9 @@ class Journal:
         self.commit_interval_s = commit_interval_s
         self.batch_size = batch_size
         self._conn = connect(self.path, synchronous=synchronous)
+        # The writer touches the last pages of each table and the aggregates' rows; SQLite's default 2 MB
+        # page cache filled over the first hour with pages it never touched again (RSS; benchmarks/README.md).
+        self._conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         try:
             recovery.check(self._conn, self.path)
             migrate(self._conn, self.path)
