@@ -211,10 +211,9 @@ async def test_the_central_broker_gets_every_sites_state_and_every_sample_in_ord
             if site in DIRECT:
                 assert first_occurrences(got) == journal, f"{site}: in seq order"
                 continue
-            # Over the bridge: the outage's queue in seq order, and what came after it in seq order; but a
-            # sample published while the bridge was reconnecting can overtake the queue (mosquitto sends a
-            # message straight away once the bridge's socket is open, and releases the queue on CONNACK:
-            # src/database.c, db__message_insert and db__message_reconnect_reset_outgoing). docs/fleet.md.
+            # Over the bridge: the outage's queue in seq order, and what came after it in seq order. A sample
+            # published around the bridge's reconnection once reached the centre before the queue (CI, 1 run
+            # in about 6; mosquitto promises order only with max_inflight_messages 1): docs/fleet.md.
             firsts = first_occurrences(got)
             queued = [q for q in journal if q <= during[site]]
             assert [q for q in firsts if q <= during[site]] == queued, f"{site}: the outage's queue in seq order"
