@@ -22,6 +22,7 @@ another ``ttyUSBn`` is still found.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import threading
@@ -369,8 +370,9 @@ class SerialLink(ByteLink):
             why = refusal.args[1] if len(refusal.args) > 1 else refusal
             frame = f"{self.baudrate} {self.bytesize}{self.parity}{self.stopbits}"
             raise MeterGone(f"{self.where} refuses the line settings {frame}: {why}", meter=self.meter) from None
+        rx = _Receiver()
         try:
-            transport, rx = await serial_asyncio_fast.connection_for_serial(loop, _Receiver, port)
+            transport, _ = await serial_asyncio_fast.connection_for_serial(loop, lambda: rx, port)
         except BaseException:
             port.close()
             raise
@@ -389,6 +391,7 @@ class SerialLink(ByteLink):
         )
 
 
+@functools.cache
 def _line_set_once() -> type:
     """A ``serial.Serial`` that does not set the line again when a timeout is set to the value it has.
 
@@ -404,26 +407,19 @@ def _line_set_once() -> type:
     """
     import serial
 
+    def kept(name: str) -> property:
+        """pyserial's property ``name``, whose setter does nothing on an open port when the value is unchanged."""
+        base: property = getattr(serial.Serial, name)
+
+        def assign(port: Any, value: float | None) -> None:
+            if not (port.is_open and value == base.fget(port)):  # type: ignore[misc]
+                base.fset(port, value)  # type: ignore[misc]
+
+        return property(base.fget, assign)
+
     class LineSetOnce(serial.Serial):  # type: ignore[misc]
-        @property
-        def timeout(self) -> float | None:
-            value: float | None = serial.Serial.timeout.fget(self)
-            return value
-
-        @timeout.setter
-        def timeout(self, value: float | None) -> None:
-            if not (self.is_open and value == self.timeout):
-                serial.Serial.timeout.fset(self, value)
-
-        @property
-        def write_timeout(self) -> float | None:
-            value: float | None = serial.Serial.write_timeout.fget(self)
-            return value
-
-        @write_timeout.setter
-        def write_timeout(self, value: float | None) -> None:
-            if not (self.is_open and value == self.write_timeout):
-                serial.Serial.write_timeout.fset(self, value)
+        timeout = kept("timeout")
+        write_timeout = kept("write_timeout")
 
     return LineSetOnce
 
