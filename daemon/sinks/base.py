@@ -31,7 +31,7 @@ import structlog
 from radsurvey.protocols.errors import SinkError
 
 from ..journal import now_iso
-from ..journal.feed import FeedPage, JournalFeed, JournalRow, ensure_cursor, record_sink_error, save_cursor
+from ..journal.feed import FeedPage, JournalFeed, JournalRow, Reader, ensure_cursor, record_sink_error, save_cursor
 
 if TYPE_CHECKING:
     from ..journal import Journal
@@ -72,7 +72,7 @@ class CursorSink:
     """
 
     name = "sink"
-    readers: dict[str, str] = {}  # noqa: RUF012 - table -> the SQL of its own a sink reads it with (JournalFeed)
+    readers: dict[str, str | Reader] = {}  # noqa: RUF012 - table -> the SQL of its own a sink reads it with (JournalFeed)
 
     def __init__(self, *, name: str, tables: Iterable[str], batch_size: int, flush_interval_s: float = 0.0):
         self.name = name

@@ -62,7 +62,7 @@ from radsurvey.protocols.backoff import Backoff
 from radsurvey.protocols.errors import ConfigError, SinkError
 
 from ..journal import connect, points
-from ..journal.feed import JournalRow
+from ..journal.feed import JournalRow, Reader
 from ..journal.times import ms_to_text
 from .base import CursorSink, DeliveryError, checkpoint
 from .payloads import INFLUX_ROUTES, CompactLines, InfluxContext
@@ -103,7 +103,10 @@ class WriteOutcome:
 
 class InfluxSink(CursorSink):
     # Readings and samples as compact tuples with the time in ns; lines from a template per series.
-    readers = {"readings": points.READINGS_SQL, "samples": points.SAMPLES_SQL}  # noqa: RUF012
+    readers = {  # noqa: RUF012
+        "readings": Reader(points.READINGS_SQL, points.R_SEQ),
+        "samples": Reader(points.SAMPLES_SQL, points.S_SEQ),
+    }
     read_ahead = True  # the next page is read while the server takes this one
 
     def __init__(self, cfg: DaemonConfig, influx: InfluxConfig, *, name: str = "influxdb"):
@@ -134,6 +137,7 @@ class InfluxSink(CursorSink):
         self._refusing = False  # inside an episode of refused batches (logged once)
 
     def lines(self, rows: list[JournalRow]) -> list[str]:
+        """Each row's line, one by one (rows that cannot be written are logged and left out)."""
         out = []
         compact = self._compact
         readings, samples = self._reading_ctx, self._sample_ctx
@@ -142,11 +146,11 @@ class InfluxSink(CursorSink):
             try:
                 if type(data) is tuple:  # readings and samples, read past the views (journal/points.py)
                     if row.table == "samples":
-                        context = samples.get(data[1]) or self._context("samples", data[1])
-                        out.append(compact.sample(data, context))
+                        k = data[points.S_KEY] // 2
+                        out.append(compact.sample(data, samples.get(k) or self._context("samples", k)))
                     else:
-                        context = readings.get(data[1]) or self._context("readings", data[1])
-                        out.append(compact.reading(data, context))
+                        k = data[points.R_KEY]
+                        out.append(compact.reading(data, readings.get(k) or self._context("readings", k)))
                 else:
                     out.append(INFLUX_ROUTES[row.table](data, self.ctx))
             except (KeyError, ValueError, TypeError) as err:
@@ -155,8 +159,8 @@ class InfluxSink(CursorSink):
                 )
         return out
 
-    def _context(self, table: str, k: int) -> tuple[Any, ...]:
-        """What a compact row's context id stands for (read again when a new one appears; write thread)."""
+    def _load_contexts(self) -> None:
+        """Read what the compact rows' context ids stand for (again when a new one appears; reader's thread)."""
         assert self.journal is not None
         conn = connect(self.journal.path, readonly=True)
         try:
@@ -164,13 +168,17 @@ class InfluxSink(CursorSink):
             self._sample_ctx.update(points.sample_contexts(conn))
         finally:
             conn.close()
+
+    def _context(self, table: str, k: int) -> tuple[Any, ...]:
+        """What a compact row's context id stands for."""
+        self._load_contexts()
         found = (self._sample_ctx if table == "samples" else self._reading_ctx).get(k)
         if found is None:
             raise KeyError(f"{table} context {k} is not in the journal")
         return found
 
     def row_time(self, row: JournalRow) -> str | None:
-        if type(row.data) is tuple:
+        if type(row.data) is tuple:  # the timestamp in ns is last (points.py)
             return ms_to_text(row.data[-1] // 1_000_000)
         return super().row_time(row)
 
@@ -189,37 +197,66 @@ class InfluxSink(CursorSink):
             self._writer = LineWriter(self.influx, secret, self._safe)
         self._writer.write(body)
 
-    def _send(self, lines: list[str], outcome: WriteOutcome, body: bytes | None = None) -> None:
-        """Write ``lines`` (``body``: them joined, when already built), halving on 413; refusals go into ``outcome``."""
+    def _send(self, body: bytes, count: int, outcome: WriteOutcome) -> None:
+        """Write ``body`` (``count`` lines), halving on 413; refusals go into ``outcome``."""
         outcome.requests += 1
         try:
-            self._post(body if body is not None else "\n".join(lines).encode())
+            self._post(body)
         except TooLarge as err:
-            if len(lines) == 1:
+            if count == 1:
                 outcome.refused.append(Refused(TOO_LARGE, str(err)))
                 return
+            lines = body.split(b"\n")
             half = len(lines) // 2
-            self._send(lines[:half], outcome)
-            self._send(lines[half:], outcome)
+            self._send(b"\n".join(lines[:half]), half, outcome)
+            self._send(b"\n".join(lines[half:]), len(lines) - half, outcome)
         except Refused as err:
             outcome.refused.append(err)
         else:
-            outcome.accepted += len(lines)
+            outcome.accepted += count
 
-    def prepare(self, rows: list[JournalRow]) -> tuple[list[str], bytes]:
-        """The page's line protocol, built in the reader's thread while the previous page is written."""
-        lines = self.lines(rows)
-        return lines, "\n".join(lines).encode()
+    def prepare(self, rows: list[JournalRow]) -> tuple[int, bytes]:
+        """The page's line protocol and its number of lines, built in the reader's thread while the previous
+        page is written: readings and samples one format per table (``CompactLines.page``), others line by line."""
+        blocks: list[str] = []
+        count = 0
+        rest = [row for row in rows if row.table not in self.readers]
+        for table, contexts in (("readings", self._reading_ctx), ("samples", self._sample_ctx)):
+            own = [row for row in rows if row.table == table]
+            if not own:
+                continue
+            if type(own[0].data) is not tuple:  # a journal older than the compact rows: the views' rows
+                rest.extend(own)
+                continue
+            data = [row.data for row in own]
+            try:
+                text = self._compact.page(table, data, contexts)
+            except KeyError:  # a context id met for the first time: read the contexts again, then try once more
+                self._load_contexts()
+                try:
+                    text = self._compact.page(table, data, contexts)
+                except KeyError:
+                    text = None
+            if text is None:  # a value line protocol cannot carry, or an unknown context: one by one
+                rest.extend(own)
+                continue
+            blocks.append(text)
+            count += len(data)
+        if rest:
+            lines = self.lines(rest)  # (in any order: a page's points are one write)
+            blocks.extend(lines)
+            count += len(lines)
+        return count, "\n".join(blocks).encode()
 
-    def write_rows(self, rows: list[JournalRow], prepared: tuple[list[str], bytes] | None = None) -> WriteOutcome:
+    def write_rows(self, rows: list[JournalRow], prepared: tuple[int, bytes] | None = None) -> WriteOutcome:
         """Write the batch's line protocol, built here unless ``prepared`` (runs in a worker thread)."""
         outcome = WriteOutcome()
-        lines, body = prepared if prepared is not None else self.prepare(rows)
-        if lines:
-            self._send(lines, outcome, body)
+        count, body = prepared if prepared is not None else self.prepare(rows)
+        if count:
+            self._send(body, count, outcome)
         return outcome
 
-    async def _deliver(self, rows: list[JournalRow], prepared: tuple[list[str], bytes] | None = None) -> None:
+    async def _deliver(self, rows: list[JournalRow], prepared: tuple[int, bytes] | None = None) -> None:
         outcome = await asyncio.to_thread(self.write_rows, rows, prepared)
         self.connected = True
         if outcome.refused:

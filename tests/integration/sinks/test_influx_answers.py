@@ -116,13 +116,13 @@ async def test_line_protocol_is_built_off_the_event_loop(tmp_path: Path, influx_
     running = await run_against(tmp_path, influx_peer)
     sink = running.sink("influxdb")
     built_on: list[str] = []
-    build = sink.lines  # type: ignore[attr-defined]
+    build = sink.prepare  # type: ignore[attr-defined]
 
-    def recording(rows: list) -> list[str]:  # the real method, noting the thread it runs in
+    def recording(rows: list) -> tuple[int, bytes]:  # the real method (a page's lines), noting its thread
         built_on.append(threading.current_thread().name)
         return build(rows)
 
-    sink.lines = recording  # type: ignore[attr-defined]
+    sink.prepare = recording  # type: ignore[attr-defined]
     await asyncio.sleep(1.0)
     await caught_up(running)
     await running.stop()
