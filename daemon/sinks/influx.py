@@ -1,8 +1,10 @@
 """The InfluxDB sink: docs/architecture.md#influxdb line protocol, through the v2 or the v1 write API.
 
-Both write APIs go through one small writer (:class:`LineWriter`): one
+Both write APIs go through one small writer (:class:`LineWriter`): a
 kept-alive ``http.client`` connection in a worker thread, one POST of gzipped
-line protocol per batch. ``api = "v2"`` (default) posts to ``/api/v2/write``
+line protocol per batch; two batches are written at once, each on its own
+connection (``POSTS_IN_FLIGHT``), and the cursor moves past a batch only when
+it and every batch before it were accepted. ``api = "v2"`` (default) posts to ``/api/v2/write``
 (``org``, ``bucket``, ``Authorization: Token``); ``api = "v1"`` to InfluxDB
 1.x's ``/write`` (``db``, ``rp``, HTTP basic auth); both with ``precision=ns``.
 influxdb-client is not used: the sink builds, batches and retries the line
@@ -35,7 +37,7 @@ What the server answers decides what happens to a batch:
   backoff, the error says what the server answered.
 
 Line protocol is built in the thread that reads the page, while the previous
-page is being written (``prepare``): for a batch of thousands of rows it takes
+pages are being written (``prepare``): for a batch of thousands of rows it takes
 a noticeable time that must neither block the loop nor wait for the server.
 """
 
@@ -74,6 +76,9 @@ log = structlog.get_logger("radsurvey.sinks.influxdb")
 
 PERMANENT_STATUSES = frozenset({400, 422})
 TOO_LARGE = 413
+# Pages written at once, each on its own kept-alive connection: while the server takes one page
+# it can take the next, and the next is read and built meanwhile (the cursor still moves in order).
+POSTS_IN_FLIGHT = 2
 
 
 class Refused(SinkError):
@@ -128,7 +133,9 @@ class InfluxSink(CursorSink):
                 " or [influxdb] password_file",
                 field="influxdb.username",
             )
-        self._writer: LineWriter | None = None
+        self._writers: list[LineWriter] = []  # every connection opened (at most POSTS_IN_FLIGHT)
+        self._idle: list[LineWriter] = []  # those no request is using
+        self._posting: set[asyncio.Task[None]] = set()
         self._compact = CompactLines(self.ctx)
         self._reading_ctx: dict[int, tuple[str, str]] = {}
         self._sample_ctx: dict[int, tuple[str, str, int, float, float]] = {}
@@ -192,10 +199,16 @@ class InfluxSink(CursorSink):
 
     def _post(self, body: bytes) -> None:
         """One write request (worker thread); raises Refused, TooLarge, WrongApi or DeliveryError."""
-        if self._writer is None:
+        try:
+            writer = self._idle.pop()  # (list.pop and append are atomic: requests run in worker threads)
+        except IndexError:
             secret = self._token if self.influx.api == "v2" else self._password
-            self._writer = LineWriter(self.influx, secret, self._safe)
-        self._writer.write(body)
+            writer = LineWriter(self.influx, secret, self._safe)
+            self._writers.append(writer)
+        try:
+            writer.write(body)
+        finally:
+            self._idle.append(writer)
 
     def _send(self, body: bytes, count: int, outcome: WriteOutcome) -> None:
         """Write ``body`` (``count`` lines), halving on 413; refusals go into ``outcome``."""
@@ -295,9 +308,18 @@ class InfluxSink(CursorSink):
         await self.attach(daemon)
         backoff = Backoff(self.influx.retry_initial_s, self.influx.retry_max_s)
 
-        async def deliver(rows: list[JournalRow], prepared: Any) -> None:
+        async def write(rows: list[JournalRow], prepared: Any) -> None:
             await self._deliver(rows, prepared)
             backoff.reset()
+
+        async def deliver(rows: list[JournalRow], prepared: Any) -> asyncio.Task[None]:
+            """Start writing the page once fewer than POSTS_IN_FLIGHT are being written; the pump awaits it."""
+            while len(self._posting) >= POSTS_IN_FLIGHT:
+                await asyncio.wait(self._posting, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.create_task(write(rows, prepared))
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
+            return task
 
         try:
             while True:  # the retry loop: a failed batch is read again from the cursor
@@ -305,8 +327,10 @@ class InfluxSink(CursorSink):
                 try:
                     await self.pump(deliver)
                 except WrongApi as err:
+                    await self._settle()
                     await self._stop_failing(str(err))
                 except Exception as err:
+                    await self._settle()  # no request in flight when the retry writes again
                     message = str(err) or type(err).__name__
                     if not isinstance(err, DeliveryError):
                         log.error("influxdb sink failed", sink=self.name, error=message, exc_info=True)
@@ -316,9 +340,17 @@ class InfluxSink(CursorSink):
                     log.warning("influxdb write failed; retrying", sink=self.name, error=message, retry_in_s=delay)
                     await asyncio.sleep(delay)
         finally:
+            for task in self._posting:
+                task.cancel()
+            await asyncio.gather(*self._posting, return_exceptions=True)
             self.detach()
-            if self._writer is not None:
-                self._writer.close()
+            for writer in self._writers:
+                writer.close()
+
+    async def _settle(self) -> None:
+        """Wait for the writes still in flight after a failure (what they failed with is the retry's matter)."""
+        while self._posting:
+            await asyncio.gather(*self._posting, return_exceptions=True)
 
     async def _stop_failing(self, message: str) -> None:
         """Stop writing for good (until a restart): a wrong API is not mended by retrying."""
