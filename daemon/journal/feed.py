@@ -46,10 +46,17 @@ class JournalRow(NamedTuple):
 
 
 class Reader(NamedTuple):
-    """A sink's own SQL for a table (``seq > ? AND seq <= ? ... LIMIT ?``) and the position of seq in its rows."""
+    """A sink's own SQL for a table (``seq > ? AND seq <= ? ... LIMIT ?``) and the position of seq in its rows.
+
+    ``plain`` is the same read without a LEFT JOIN of the table ``sparse``
+    (keyed by seq), for a page with no seq in that table: the join would add
+    only NULLs there, and costs a look-up per row.
+    """
 
     sql: str
     seq_at: int = 0
+    plain: str | None = None
+    sparse: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +151,10 @@ class JournalFeed:
                 if own is not None:
                     cursor = conn.cursor()
                     cursor.row_factory = None
-                    tuples = cursor.execute(own.sql, (after_seq, upper, limit)).fetchall()
+                    sql = own.sql
+                    if own.plain is not None and not self._any(conn, own.sparse, after_seq, upper):
+                        sql = own.plain
+                    tuples = cursor.execute(sql, (after_seq, upper, limit)).fetchall()
                     at = own.seq_at
                     merged.extend([_new_row(JournalRow, (table, r[at], r)) for r in tuples])
                     last = tuples[-1][at] if len(tuples) == limit else None
@@ -173,6 +183,12 @@ class JournalFeed:
             return FeedPage(merged, page_end)
         # (a row read past a ``committed_seq`` horizon: every row of ours up to it is in the page)
         return FeedPage(merged, max(after_seq, int(horizon or 0), merged[-1].seq if merged else 0))
+
+    @staticmethod
+    def _any(conn: sqlite3.Connection, table: str | None, after_seq: int, upto: int) -> bool:
+        """Whether ``table`` has a row with seq in (``after_seq``, ``upto``] (one primary key look-up)."""
+        found = conn.execute(f"SELECT 1 FROM {table} WHERE seq > ? AND seq <= ? LIMIT 1", (after_seq, upto))
+        return found.fetchone() is not None
 
     def _bound(self, conn: sqlite3.Connection, after_seq: int, limit: int) -> int | None:
         """The ``limit``-th smallest seq after ``after_seq`` across the tables, when there are that many.

@@ -110,7 +110,7 @@ class InfluxSink(CursorSink):
     # Readings and samples as compact tuples with the time in ns; lines from a template per series.
     readers = {  # noqa: RUF012
         "readings": Reader(points.READINGS_SQL, points.R_SEQ),
-        "samples": Reader(points.SAMPLES_SQL, points.S_SEQ),
+        "samples": Reader(points.SAMPLES_SQL, points.S_SEQ, points.SAMPLES_PLAIN_SQL, "sample_extra"),
     }
     read_ahead = True  # the next page is read while the server takes this one
 
