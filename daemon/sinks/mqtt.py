@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
@@ -188,7 +188,7 @@ class MqttSink(CursorSink):
 
     # -- delivery -------------------------------------------------------------------------------
 
-    def prepare(self, rows: list[JournalRow]) -> list[tuple[str, bytes, int, bool]]:
+    def prepare(self, rows: Sequence[JournalRow]) -> list[tuple[str, bytes, int, bool]]:
         """The page's messages, built in the reader's thread while the previous page is published.
 
         Pages are prepared one at a time and in seq order (the feed has one
@@ -198,7 +198,7 @@ class MqttSink(CursorSink):
         return [message for row in rows for message in self.messages_for(row)]
 
     async def _deliver(
-        self, rows: list[JournalRow], prepared: list[tuple[str, bytes, int, bool]] | None = None
+        self, rows: Sequence[JournalRow], prepared: list[tuple[str, bytes, int, bool]] | None = None
     ) -> Awaitable[None] | None:
         """Hand the rows' messages to the publisher; what is returned completes when the broker has them all."""
         publisher = self._publisher
