@@ -41,12 +41,15 @@ from radsurvey.config.sinks import MqttConfig
 from radsurvey.protocols.backoff import Backoff
 
 from ..alarms.store import ack_targets as alarm_rule_names
+from ..journal import connect, points
 from ..journal.feed import JournalRow
 from ..mqtt_session import describe_error, quiet_client_logger, reconnect_loop, tls_context_for, unwrap
 from .base import CursorSink, checkpoint
 from .payloads import (
     HA_ATTRIBUTE_KEYS,
     MQTT_ROUTES,
+    CompactMessages,
+    Message,
     MqttRoute,
     channel_alarm_payload,
     dumps,
@@ -65,6 +68,9 @@ log = structlog.get_logger("radsurvey.sinks.mqtt")
 class MqttSink(CursorSink):
     """Publishes journal rows per the topic contract; also the site status and sink status topics."""
 
+    # Readings and samples as compact tuples past the views; their JSON from a template per context.
+    readers = {"readings": points.READING_MESSAGES_SQL, "samples": points.SAMPLE_MESSAGES_SQL}  # noqa: RUF012
+
     def __init__(self, cfg: DaemonConfig, mqtt: MqttConfig, *, hub: SinkHub | None = None, name: str = "mqtt"):
         tables = [
             t
@@ -81,6 +87,9 @@ class MqttSink(CursorSink):
         self.client_id = mqtt.client_id or f"radsurvey-{cfg.site.id}"
         self._password = mqtt.password()  # resolved once, at start: a missing file is a config error
         self._meters: dict[str, dict[str, Any]] = {}
+        self._compact = CompactMessages(self.root)
+        self._reading_ctx: dict[int, dict[str, Any]] = {}
+        self._sample_ctx: dict[int, dict[str, Any]] = {}
         # channel -> rule -> its latest alarm_events row (as published), for the configured rules
         self._alarm_rows: dict[str, dict[str, dict[str, Any]]] = {}
         # with the rules the service adds itself: the local command's and the journal's health
@@ -188,18 +197,54 @@ class MqttSink(CursorSink):
 
     # -- delivery -------------------------------------------------------------------------------
 
-    def prepare(self, rows: list[JournalRow]) -> list[tuple[str, bytes, int, bool]]:
+    def prepare(self, rows: list[JournalRow]) -> list[Message]:
         """The page's messages, built in the reader's thread while the previous page is published.
 
         Pages are prepared one at a time and in seq order (the feed has one
         reader), so the meters' and alarm rules' state that the payloads carry
         follows the journal as it would on the loop.
         """
-        return [message for row in rows for message in self.messages_for(row)]
+        out: list[Message] = []
+        compact, readings, samples, meters = self._compact, self._reading_ctx, self._sample_ctx, self._meters
+        for row in rows:
+            data = row.data
+            if type(data) is not tuple:
+                out.extend(self.messages_for(row))
+                continue
+            try:
+                if row.table == "samples":
+                    out.append(compact.sample(data, samples.get(data[1]) or self._context("samples", data[1])))
+                else:
+                    context = readings.get(data[1]) or self._context("readings", data[1])
+                    meters.setdefault(context["meter"], {})["last_seen"] = data[3]
+                    out.append(compact.reading(data, context))
+            except (KeyError, ValueError, TypeError) as err:
+                log.error(
+                    "row cannot be published; skipped", sink=self.name, table=row.table, seq=row.seq, error=str(err)
+                )
+        return out
 
-    async def _deliver(
-        self, rows: list[JournalRow], prepared: list[tuple[str, bytes, int, bool]] | None = None
-    ) -> Awaitable[None] | None:
+    def _context(self, table: str, k: int) -> dict[str, Any]:
+        """What a compact row's context id stands for (read again when a new one appears; reader thread)."""
+        assert self.journal is not None
+        conn = connect(self.journal.path, readonly=True)
+        try:
+            self._reading_ctx.update(points.reading_message_contexts(conn))
+            self._sample_ctx.update(points.sample_message_contexts(conn))
+        finally:
+            conn.close()
+        found = (self._sample_ctx if table == "samples" else self._reading_ctx).get(k)
+        if found is None:
+            raise KeyError(f"{table} context {k} is not in the journal")
+        return found
+
+    def row_time(self, row: JournalRow) -> str | None:
+        if type(row.data) is tuple:
+            ts = row.data[points.MR_TS]  # the same column in both tables' compact rows
+            return ts if isinstance(ts, str) else None
+        return super().row_time(row)
+
+    async def _deliver(self, rows: list[JournalRow], prepared: list[Message] | None = None) -> Awaitable[None] | None:
         """Hand the rows' messages to the publisher; what is returned completes when the broker has them all."""
         publisher = self._publisher
         assert publisher is not None
@@ -210,7 +255,7 @@ class MqttSink(CursorSink):
         checkpoint()
         return acknowledged
 
-    def messages_for(self, row: JournalRow) -> list[tuple[str, bytes, int, bool]]:
+    def messages_for(self, row: JournalRow) -> list[Message]:
         """The (topic, payload, qos, retain) messages of one journal row; none if it cannot be routed."""
         route: MqttRoute = MQTT_ROUTES[row.table]
         data = row.data
@@ -423,7 +468,7 @@ class InflightPublisher:
         self._tasks: set[asyncio.Task[None]] = set()
         self.error: BaseException | None = None
 
-    async def submit(self, messages: list[tuple[str, bytes, int, bool]]) -> asyncio.Future[None]:
+    async def submit(self, messages: list[Message]) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         acknowledged: asyncio.Future[None] = loop.create_future()
         left = len(messages)
