@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+from collections import deque
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -183,7 +185,7 @@ class MqttSink(CursorSink):
                 if self.mqtt.homeassistant:
                     await client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
                     await self.publish_discovery(client)
-                jobs = [self._status_loop(client), self.pump(self._deliver)]
+                jobs = [self._status_loop(client), self.pump(self._deliver), self._publisher.watch()]
                 if self._state_wake is not None:
                     self._state_sent = {}  # a new session: the broker may have lost what was retained
                     jobs.append(self._state_loop(client))
@@ -455,10 +457,14 @@ class InflightPublisher:
     returns as soon as its messages are handed to the client (waiting only
     while ``limit`` are unacknowledged) with a future that completes when the
     broker acknowledged every one of them, and fails with the first
-    publish's error (aiomqtt's ``MqttError``: not connected, or no PUBACK
-    within ``timeout_s``). The sink moves its cursor past a batch only when
-    its future completed, in order, so a lost connection still replays from
-    the first unacknowledged batch.
+    publish's error (aiomqtt's ``MqttError``: not connected). The sink moves
+    its cursor past a batch only when its future completed, in order, so a
+    lost connection still replays from the first unacknowledged batch.
+
+    A PUBACK that does not come is found by :meth:`watch`, one timer for every
+    publish instead of one each: aiomqtt's own per-publish timeout runs each
+    publish's wait in a task of its own with a timer, about a fifth of the
+    client's cost per message in a replay (benchmarks/README.md, "Replay").
     """
 
     def __init__(self, client: aiomqtt.Client, limit: int, timeout_s: float):
@@ -467,6 +473,8 @@ class InflightPublisher:
         self._slots = asyncio.Semaphore(limit)
         self._tasks: set[asyncio.Task[None]] = set()
         self.error: BaseException | None = None
+        self._since = 0.0  # loop time of the last PUBACK, or of the first publish sent while none was waiting
+        self._batches: deque[tuple[asyncio.Future[None], float]] = deque()  # (acknowledged, time all were sent)
 
     async def submit(self, messages: list[Message]) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
@@ -477,6 +485,7 @@ class InflightPublisher:
             nonlocal left
             self._tasks.discard(task)
             self._slots.release()
+            self._since = loop.time()
             if acknowledged.done():
                 return
             if task.cancelled():  # close(): the session is over
@@ -491,22 +500,50 @@ class InflightPublisher:
             if left == 0:
                 acknowledged.set_result(None)
 
+        publish, tasks = self.client.publish, self._tasks
         for topic, payload, qos, retain in messages:
             if self.error is not None:
                 raise self.error
             await self._slots.acquire()
-            task = loop.create_task(self.client.publish(topic, payload, qos, retain, timeout=self.timeout_s))
-            self._tasks.add(task)
+            if not tasks:
+                self._since = loop.time()
+            # math.inf: aiomqtt awaits the PUBACK itself, with no task and timer of its own (watch() times it)
+            task = loop.create_task(publish(topic, payload, qos, retain, timeout=math.inf))
+            tasks.add(task)
             task.add_done_callback(finished)
         if left == 0:
             acknowledged.set_result(None)
+        else:
+            self._batches.append((acknowledged, loop.time()))
         return acknowledged
+
+    async def watch(self) -> None:
+        """Raise ``MqttError`` when a PUBACK is overdue: the session ends and the batches are replayed.
+
+        Overdue: publishes have waited ``timeout_s`` with no PUBACK at all (a
+        broker or a link that stopped), or the oldest unacknowledged batch was
+        sent in full ``timeout_s`` ago (one PUBACK missing while others come).
+        Checked at least every quarter of ``timeout_s``.
+        """
+        loop = asyncio.get_running_loop()
+        batches = self._batches
+        while True:
+            checkpoint()
+            while batches and batches[0][0].done():
+                batches.popleft()
+            now = loop.time()
+            if self._tasks and now - self._since >= self.timeout_s:
+                raise aiomqtt.MqttError(f"no PUBACK for {self.timeout_s:g} s ({len(self._tasks)} publishes waiting)")
+            if batches and now - batches[0][1] >= self.timeout_s:
+                raise aiomqtt.MqttError(f"a batch sent {self.timeout_s:g} s ago is not acknowledged")
+            await asyncio.sleep(self.timeout_s / 4)
 
     async def close(self) -> None:
         """Stop every publish still waiting (the connection is gone; the batches are replayed)."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._batches.clear()
 
 
 async def first_failure(jobs: list[Any]) -> None:
