@@ -23,22 +23,29 @@ from .schema import _NET, E_SQL, iso_sql
 
 # seq > ? AND seq <= ? ... LIMIT ?: the feed's page bounds (daemon/sinks/base.py, JournalFeed).
 # ns = the row's millisecond time * 10^6 + seq % 10^6 (payloads.ts_ns: replayed rows are the same point).
+# The columns are what a line's template takes, in its order (payloads.CompactLines): first the
+# template's key, then the fields as the line protocol has them, the timestamp last.
 READINGS_SQL = (
-    "SELECT seq, k, v, seq, t * 1000000 + seq % 1000000 FROM reading_rows"
-    " WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
+    "SELECT k, v, seq, t * 1000000 + seq % 1000000 FROM reading_rows WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
 )
+# A sample's key tells its template whether it has a normalised value (the field is left out
+# when it has none: its column is then 0.0, which that template skips).
 SAMPLES_SQL = (
-    f"SELECT s.seq, s.k, COALESCE(s.v, r.v), COALESCE(s.m, s.v, r.v), COALESCE(x.net, {_NET}), s.nrm,"
-    f" {E_SQL}, COALESCE(x.ratio, {E_SQL} / c.limit_uSv_h),"
+    f"SELECT s.k * 2 + (s.nrm IS NULL), COALESCE(s.v, r.v), COALESCE(s.m, s.v, r.v), COALESCE(x.net, {_NET}),"
+    f" COALESCE(s.nrm, 0.0), {E_SQL}, COALESCE(x.ratio, {E_SQL} / c.limit_uSv_h),"
     " COALESCE(x.below, COALESCE(s.m, s.v, r.v) - c.background_uGy_h < 0), s.n, s.seq, s.seq - s.r,"
     " COALESCE(x.t, r.t) * 1000000 + s.seq % 1000000"
     " FROM sample_rows s LEFT JOIN reading_rows r ON r.seq = s.seq - s.r JOIN sample_ctx c ON c.id = s.k"
     " LEFT JOIN sample_extra x ON x.seq = s.seq WHERE s.seq > ? AND s.seq <= ? ORDER BY s.seq LIMIT ?"
 )
-# Column positions: after seq and the context id, the fields in the order the line protocol has them
-# (payloads.sample_line), the timestamp last.
-R_SEQ, R_K, R_VALUE, R_SEQ_FIELD, R_NS = range(5)
-S_SEQ, S_K, S_VALUE, S_MEAN, S_NET, S_NRM, S_E, S_RATIO, S_BELOW, S_N, S_SEQ_FIELD, S_READING_SEQ, S_NS = range(13)
+# Column positions (the sample's background and limit are its context's, in the template).
+R_KEY, R_VALUE, R_SEQ, R_NS = range(4)
+S_KEY, S_VALUE, S_MEAN, S_NET, S_NRM, S_E, S_RATIO, S_BELOW, S_N, S_SEQ, S_READING_SEQ, S_NS = range(12)
+
+
+def sample_key(context_id: int, has_normalised: bool) -> int:
+    """The key ``SAMPLES_SQL`` gives a sample of this context (its template's)."""
+    return context_id * 2 + (not has_normalised)
 
 
 # The MQTT sink's JSON (payloads.reading_payload / sample_payload, in their key order): the row's seq twice (the

@@ -13,9 +13,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from ..alarms.basis import basis
+from ..journal.points import R_KEY, R_NS, R_SEQ, R_VALUE, S_E, S_KEY, S_MEAN, S_NET, S_NRM, S_NS, S_RATIO, S_VALUE
 
 # -- MQTT ---------------------------------------------------------------------------------
 
@@ -437,53 +439,102 @@ class CompactLines:
     """Line protocol for the compact rows of ``journal/points.py``: a template per series, values filled in.
 
     A series' measurement, tag set, field keys and the fields constant for its
-    context (a sample's background and limit) are rendered once; a row is one
-    ``%`` format of its tuple. The lines are the same as :func:`reading_line`
-    and :func:`sample_line` give for the row through the views (tests compare
-    them); a row with a value line protocol has no form for (None, NaN, inf)
-    is built field by field as they build it, leaving that field out.
+    context (a sample's background and limit) are rendered once, into a
+    template that takes a row's tuple as it is read (its key first, swallowed
+    by ``%.0s``). A page of rows is one ``%`` format of one template per row
+    (:meth:`page`); a row alone is :meth:`reading` / :meth:`sample`. The lines
+    are the same as :func:`reading_line` and :func:`sample_line` give for the
+    row through the views (tests compare them); a row with a value line
+    protocol has no form for (None, inf) is built field by field as they
+    build it, leaving that field out.
     """
 
     def __init__(self, ctx: InfluxContext):
         self.ctx = ctx
-        self._readings: dict[int, tuple[str, str]] = {}  # context id -> (series, fields template)
-        self._samples: dict[tuple[int, bool], tuple[str, str]] = {}  # (context id, has normalised) -> ...
+        # key -> (series, fields template, the whole line's template with the key and series in it)
+        self._readings: dict[int, tuple[str, str, str]] = {}
+        self._samples: dict[int, tuple[str, str, str]] = {}
+
+    def page(
+        self,
+        table: str,
+        rows: list[tuple[Any, ...]],
+        contexts: dict[int, Any],
+    ) -> str | None:
+        """The lines of ``rows`` of ``table`` ("readings" or "samples"), joined by newlines.
+
+        None when a value is not a finite number (the rows then go one by one
+        through :meth:`reading` / :meth:`sample`, which leave such a field
+        out); KeyError for a context id not in ``contexts``.
+        """
+        known = self._samples if table == "samples" else self._readings
+        try:
+            form = "\n".join([known[row[0]][2] for row in rows])
+        except KeyError:
+            for row in rows:
+                self._template(table, row[0], contexts)
+            form = "\n".join([known[row[0]][2] for row in rows])
+        values = tuple(chain.from_iterable(rows))
+        try:
+            total = sum(values)  # TypeError for None (or text); inf or nan when one is not finite
+        except TypeError:
+            return None
+        if total - total != 0:  # inf - inf is nan; finite values that overflow come here too (one by one is right)
+            return None
+        return form % values
+
+    def _template(self, table: str, key: int, contexts: dict[int, Any]) -> tuple[str, str, str]:
+        known = self._samples if table == "samples" else self._readings
+        found = known.get(key)
+        if found is None:
+            if table == "samples":
+                series, fields = self._sample_template(contexts[key // 2], not key % 2)
+            else:
+                meter, unit = contexts[key]
+                series = _series("reading", tuple(reading_tags(self.ctx, meter).items()))
+                fields = f" {_key(reading_value_key(unit))}=%r,seq=%di %d"
+            # The whole line takes the row as it is read: "%.0s" swallows its key (and a sample's
+            # absent normalised value, in its fields template); the series may hold a "%".
+            whole = "%.0s" + series.replace("%", "%%") + fields
+            found = known[key] = (series, fields, whole)
+        return found
 
     def reading(self, row: tuple[Any, ...], context: tuple[str, str]) -> str:
         """``row`` as ``points.READINGS_SQL`` selects it; ``context`` (meter, unit) of its id."""
-        template = self._readings.get(row[1])
-        if template is None:
-            meter, unit = context
-            series = _series("reading", tuple(reading_tags(self.ctx, meter).items()))
-            template = self._readings[row[1]] = (series, f" {_key(reading_value_key(unit))}=%r,seq=%di %d")
-        fields = template[1] % row[2:]
+        series, template, _ = self._template("readings", row[R_KEY], {row[R_KEY]: context})
+        fields = template % row[1:]
         if _UNFIT in fields or "inf" in fields or "nan" in fields:
             meter, unit = context
             return line(
-                "reading", reading_tags(self.ctx, meter), {reading_value_key(unit): row[2], "seq": row[3]}, row[4]
+                "reading",
+                reading_tags(self.ctx, meter),
+                {reading_value_key(unit): row[R_VALUE], "seq": row[R_SEQ]},
+                row[R_NS],
             )
-        return template[0] + fields
+        return series + fields
 
     def sample(self, row: tuple[Any, ...], context: tuple[str, str, int, float, float]) -> str:
         """``row`` as ``points.SAMPLES_SQL`` selects it.
 
         ``context``: (channel, meter, room category, background, limit) of its id.
         """
-        with_nrm = row[5] is not None
-        template = self._samples.get((row[1], with_nrm))
-        if template is None:
-            template = self._samples[(row[1], with_nrm)] = self._sample_template(context, with_nrm)
-        fields = template[1] % (row[2:] if with_nrm else row[2:5] + row[6:])
+        key = row[S_KEY]
+        series, template, _ = self._template("samples", key, {key // 2: context})
+        fields = template % row[1:]
         if _UNFIT in fields or "inf" in fields or "nan" in fields:
             channel, meter, room_category, background, limit = context
-            values = (*row[2:4], background, *row[4:6], row[6], limit, *row[7:12])
+            normalised = None if key % 2 else row[S_NRM]
+            values = (
+                *(row[S_VALUE], row[S_MEAN], background, row[S_NET], normalised, row[S_E], limit),
+                *row[S_RATIO:S_NS],  # ratio, below, window_n, seq, reading_seq
+            )
             return line(
                 "sample",
                 sample_tags(self.ctx, channel, meter, room_category),
                 dict(zip(SAMPLE_FIELDS, values, strict=True)),
-                row[12],
+                row[S_NS],
             )
-        return template[0] + fields
+        return series + fields
 
     def _sample_template(self, context: tuple[str, str, int, float, float], with_nrm: bool) -> tuple[str, str]:
         channel, meter, room_category, background, limit = context
@@ -494,8 +545,11 @@ class CompactLines:
             if key in constant:
                 if constant[key] is not None:
                     parts.append(f"{key}={constant[key]}")
-            elif key == "normalised_uGy_h" and not with_nrm:
-                continue
+            elif key == "normalised_uGy_h":
+                if with_nrm:
+                    parts.append(f"{key}=%r")
+                else:  # the row's 0.0 in its place is swallowed
+                    parts[-1] += "%.0s"
             elif key in ("below_background", "window_n", "seq", "reading_seq"):
                 parts.append(f"{key}=%di")
             else:
