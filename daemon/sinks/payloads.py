@@ -191,6 +191,122 @@ def dumps(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+Message = tuple[str, bytes, int, bool]  # (topic, payload, qos, retain)
+
+_INF = float("inf")
+
+# The values of a compact row in the order its payload has them, as journal/points.py selects them after
+# (seq, context id): (key, how the template shows it); ``below_background`` arrives as its JSON text.
+_READING_VALUES = (("seq", "%r"), ("ts", '"%s"'), ("value", "%r"), ("meter_value", "%r"))
+_SAMPLE_VALUES = (
+    ("seq", "%r"),
+    ("ts", '"%s"'),
+    ("reading_seq", "%r"),
+    ("value_uGy_h", "%r"),
+    ("mean_uGy_h", "%r"),
+    ("window_n", "%r"),
+    ("net_uGy_h", "%r"),
+    ("below_background", "%s"),
+    ("normalised_uGy_h", "%r"),
+    ("effective_uSv_h", "%r"),
+    ("ratio", "%r"),
+)
+
+
+def json_template(
+    builder: Callable[[dict[str, Any]], dict[str, Any]], row: dict[str, Any], values: list[tuple[str, str]]
+) -> str:
+    """A ``%`` template of ``dumps(builder(row))`` with a placeholder for each of ``values``, in order; "" if none.
+
+    ``row`` holds the context's real columns; each key of ``values`` is set to
+    a marker the builder passes through unchanged (``below_background``, which
+    it turns into a bool, is found as ``true``). A template is only made when
+    every placeholder occurs exactly once and in the order of ``values``, so a
+    context text that happens to look like a marker gets no template, never a
+    wrong one.
+    """
+    marked = {**row, **{key: f"@@radsurvey-value:{key}@@" for key, _ in values}, "below_background": 1}
+    text = dumps(builder(marked)).decode().replace("%", "%%")
+    spots = []
+    for key, spec in values:
+        found = f'"{key}":true' if key == "below_background" else f'"{marked[key]}"'
+        if text.count(found) != 1:
+            return ""
+        spots.append((text.index(found), found, f'"{key}":{spec}' if key == "below_background" else spec))
+    if [found for _, found, _ in sorted(spots)] != [found for _, found, _ in spots]:
+        return ""
+    for _, found, placeholder in spots:
+        text = text.replace(found, placeholder)
+    return text
+
+
+class CompactMessages:
+    """The MQTT messages of the compact rows of ``journal/points.py``: a JSON template per context, values filled in.
+
+    A context's topic and the keys that do not change with it (meter, unit,
+    channel, formula, corrections, ...) are rendered once, by
+    :func:`reading_payload` / :func:`sample_payload` themselves; a row is then
+    one ``%`` format of its tuple. ``%r`` of an int or a finite float is what
+    :func:`dumps` writes for it; a row with a value that JSON writes otherwise
+    (None, an infinity; SQLite keeps no NaN) is built key by key from the
+    views' columns, as the views' path builds it. Tests compare both paths.
+    """
+
+    def __init__(self, root: str):
+        self.root = root
+        # context id -> (topic, template, whether it shows meter_value); sample templates by (id, has normalised)
+        self._readings: dict[int, tuple[str, str, bool]] = {}
+        self._samples: dict[tuple[int, bool], tuple[str, str]] = {}
+        self._reading_route = MQTT_ROUTES["readings"]
+        self._sample_route = MQTT_ROUTES["samples"]
+
+    def reading(self, row: tuple[Any, ...], context: dict[str, Any]) -> Message:
+        """``row`` as ``points.READING_MESSAGES_SQL`` selects it; ``context``: its ``reading_message_contexts``."""
+        known = self._readings.get(row[1])
+        if known is None:
+            known = self._readings[row[1]] = self._reading_template(context)
+        topic, template, with_meter_value = known
+        route = self._reading_route
+        values = row[2:] if with_meter_value else row[2:5]
+        if template and None not in values and _INF not in values and -_INF not in values:
+            return topic, (template % values).encode(), route.qos, route.retain
+        view = {
+            **context,
+            "seq": row[0],
+            "ts": row[3],
+            "value": row[4],
+            "meter_value": row[5] if with_meter_value else None,
+        }
+        return topic, dumps(route.payload(view)), route.qos, route.retain
+
+    def sample(self, row: tuple[Any, ...], context: dict[str, Any]) -> Message:
+        """``row`` as ``points.SAMPLE_MESSAGES_SQL`` selects it; ``context``: its ``sample_message_contexts``."""
+        with_nrm = row[10] is not None
+        known = self._samples.get((row[1], with_nrm))
+        if known is None:
+            known = self._samples[(row[1], with_nrm)] = self._sample_template(context, with_nrm)
+        topic, template = known
+        route = self._sample_route
+        values = row[2:] if with_nrm else row[2:10] + row[11:]
+        if template and None not in values and _INF not in values and -_INF not in values:
+            return topic, (template % values).encode(), route.qos, route.retain
+        view = {**context, **dict(zip((k for k, _ in _SAMPLE_VALUES), row[2:], strict=True))}
+        view["below_background"] = row[9] == "true"
+        return topic, dumps(route.payload(view)), route.qos, route.retain
+
+    def _reading_template(self, context: dict[str, Any]) -> tuple[str, str, bool]:
+        topic = f"{self.root}/" + self._reading_route.topic.format(**context)
+        with_meter_value = bool(context["has_meter_value"])
+        values = list(_READING_VALUES if with_meter_value else _READING_VALUES[:3])
+        template = json_template(self._reading_route.payload, {**context, "meter_value": None}, values)
+        return topic, template, with_meter_value
+
+    def _sample_template(self, context: dict[str, Any], with_nrm: bool) -> tuple[str, str]:
+        topic = f"{self.root}/" + self._sample_route.topic.format(**context)
+        values = [kv for kv in _SAMPLE_VALUES if with_nrm or kv[0] != "normalised_uGy_h"]
+        return topic, json_template(self._sample_route.payload, {**context, "normalised_uGy_h": None}, values)
+
+
 # -- InfluxDB line protocol -------------------------------------------------------------------
 
 

@@ -54,3 +54,18 @@ def test_run_without_a_terminal_loads_only_what_the_daemon_uses(tmp_path: Path) 
     loaded = done.stderr.rstrip().splitlines()[-1]
     assert loaded == "loaded: structlog radsurvey.protocols.formulas", done.stderr[-2000:]
     assert "daemon stopped" in done.stdout + done.stderr
+
+
+def test_the_consoles_translations_load_no_survey_evaluation() -> None:
+    # Every console page is translated through report.i18n; only a report (or a survey on the Surveys page)
+    # needs the evaluation and the shielding tables.
+    probe = (
+        "import sys\n"
+        "import radsurvey.daemon.report.i18n\n"
+        "names = ('radsurvey.daemon.survey.evaluation', 'radsurvey.protocols.evaluation',"
+        " 'radsurvey.protocols.shielding')\n"
+        "print([m for m in names if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
