@@ -136,6 +136,7 @@ class InfluxSink(CursorSink):
         self._writers: list[LineWriter] = []  # every connection opened (at most POSTS_IN_FLIGHT)
         self._idle: list[LineWriter] = []  # those no request is using
         self._posting: set[asyncio.Task[None]] = set()
+        self._last_post: asyncio.Task[None] | None = None  # the page written last (the next one's answer waits for it)
         self._compact = CompactLines(self.ctx)
         self._reading_ctx: dict[int, tuple[str, str]] = {}
         self._sample_ctx: dict[int, tuple[str, str, int, float, float]] = {}
@@ -265,8 +266,16 @@ class InfluxSink(CursorSink):
             self._send(body, count, outcome)
         return outcome
 
-    async def _deliver(self, rows: Sequence[JournalRow], prepared: tuple[int, bytes] | None = None) -> None:
+    async def _deliver(
+        self,
+        rows: Sequence[JournalRow],
+        prepared: tuple[int, bytes] | None = None,
+        after: asyncio.Task[None] | None = None,
+    ) -> None:
+        """Write the page; what the server answered is noted once the page before it (``after``) was noted."""
         outcome = await asyncio.to_thread(self.write_rows, rows, prepared)
+        if after is not None:  # pages in flight together: their answers count in page order (episodes, logs)
+            await asyncio.wait([after])
         self.connected = True
         if outcome.refused:
             self._note_refused(rows, outcome)
@@ -304,15 +313,16 @@ class InfluxSink(CursorSink):
         await self.attach(daemon)
         backoff = Backoff(self.influx.retry_initial_s, self.influx.retry_max_s)
 
-        async def write(rows: Sequence[JournalRow], prepared: Any) -> None:
-            await self._deliver(rows, prepared)
+        async def write(rows: Sequence[JournalRow], prepared: Any, after: asyncio.Task[None] | None) -> None:
+            await self._deliver(rows, prepared, after)
             backoff.reset()
 
         async def deliver(rows: Sequence[JournalRow], prepared: Any) -> asyncio.Task[None]:
             """Start writing the page once fewer than POSTS_IN_FLIGHT are being written; the pump awaits it."""
             while len(self._posting) >= POSTS_IN_FLIGHT:
                 await asyncio.wait(self._posting, return_when=asyncio.FIRST_COMPLETED)
-            task = asyncio.create_task(write(rows, prepared))
+            before = self._last_post if self._last_post is not None and not self._last_post.done() else None
+            task = self._last_post = asyncio.create_task(write(rows, prepared, before))
             self._posting.add(task)
             task.add_done_callback(self._posting.discard)
             return task
