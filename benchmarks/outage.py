@@ -229,7 +229,7 @@ async def drain_benchmark(tmp: Path, hours: float, repeat: int = 3) -> dict[str,
                 load_before = os.getloadavg()[0]
                 result = await drain(data, top)
                 # The machine is shared: the 1-minute load average around the sink's run, to read the spread by.
-                result["load_average_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
+                result["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
                 if api == "v1":
                     stored = {}
                     for measurement in ("reading", "sample", "bare_reading", "bare_sample"):
@@ -413,11 +413,13 @@ async def replay_benchmark(tmp: Path, hours: float, repeat: int = 3) -> dict[str
             # The anchors before and after the sink, their mean the ratio's: the machine's load drifts
             # over the minute a repetition takes (the others' work on the shared cores).
             window = cfg.mqtt.max_inflight
+            load_before = os.getloadavg()[0]
             bare_before = await bare_publish(mq.port, messages, window)
             light_before = await bare_publish(mq.port, messages, window, math.inf)
             result = await drain(data, top, "mqtt")
             light_after = await bare_publish(mq.port, messages, window, math.inf)
             bare_after = await bare_publish(mq.port, messages, window)
+            load_after = os.getloadavg()[0]
         finally:
             mq.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -435,6 +437,7 @@ async def replay_benchmark(tmp: Path, hours: float, repeat: int = 3) -> dict[str
                 "ratio_to_bare_client": round(bare_s / sink_s, 3),
                 "ratio_to_bare_client_untimed_publish": round(light_s / sink_s, 3),
                 "complete": result["complete"],
+                "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
             }
         )
     return {
