@@ -28,8 +28,6 @@ from .schema import _NET, E_SQL, iso_sql
 READINGS_SQL = (
     "SELECT k, v, seq, t * 1000000 + seq % 1000000 FROM reading_rows WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
 )
-# A sample's key tells its template whether it has a normalised value (the field is left out
-# when it has none: its column is then 0.0, which that template skips).
 
 
 def _samples_sql(extra: bool) -> str:
@@ -55,16 +53,13 @@ def _samples_sql(extra: bool) -> str:
     )
 
 
+# A sample's key tells its template whether it has a normalised value (the field is left out
+# when it has none: its column is then 0.0, which that template skips).
 SAMPLES_SQL = _samples_sql(extra=True)
 SAMPLES_PLAIN_SQL = _samples_sql(extra=False)
 # Column positions (the sample's background and limit are its context's, in the template).
 R_KEY, R_VALUE, R_SEQ, R_NS = range(4)
 S_KEY, S_VALUE, S_MEAN, S_NET, S_NRM, S_E, S_RATIO, S_BELOW, S_N, S_SEQ, S_READING_SEQ, S_NS = range(12)
-
-
-def sample_key(context_id: int, has_normalised: bool) -> int:
-    """The key ``SAMPLES_SQL`` gives a sample of this context (its template's)."""
-    return context_id * 2 + (not has_normalised)
 
 
 # The MQTT sink's JSON (payloads.reading_payload / sample_payload, in their key order): the row's seq twice (the
