@@ -135,7 +135,8 @@ class InfluxSink(CursorSink):
             )
         self._writers: list[LineWriter] = []  # every connection opened (at most POSTS_IN_FLIGHT)
         self._idle: list[LineWriter] = []  # those no request is using
-        self._posting: set[asyncio.Task[None]] = set()
+        self._posting: set[asyncio.Task[None]] = set()  # pages being written or noted
+        self._slots = asyncio.Semaphore(POSTS_IN_FLIGHT)  # requests in flight
         self._last_post: asyncio.Task[None] | None = None  # the page written last (the next one's answer waits for it)
         self._compact = CompactLines(self.ctx)
         self._reading_ctx: dict[int, tuple[str, str]] = {}
@@ -273,7 +274,10 @@ class InfluxSink(CursorSink):
         after: asyncio.Task[None] | None = None,
     ) -> None:
         """Write the page; what the server answered is noted once the page before it (``after``) was noted."""
-        outcome = await asyncio.to_thread(self.write_rows, rows, prepared)
+        try:
+            outcome = await asyncio.to_thread(self.write_rows, rows, prepared)
+        finally:
+            self._slots.release()  # answered: the next page may be sent while this one waits to be noted
         if after is not None:  # pages in flight together: their answers count in page order (episodes, logs)
             await asyncio.wait([after])
         self.connected = True
@@ -318,9 +322,8 @@ class InfluxSink(CursorSink):
             backoff.reset()
 
         async def deliver(rows: Sequence[JournalRow], prepared: Any) -> asyncio.Task[None]:
-            """Start writing the page once fewer than POSTS_IN_FLIGHT are being written; the pump awaits it."""
-            while len(self._posting) >= POSTS_IN_FLIGHT:
-                await asyncio.wait(self._posting, return_when=asyncio.FIRST_COMPLETED)
+            """Start writing the page once fewer than POSTS_IN_FLIGHT requests are out; the pump awaits it."""
+            await self._slots.acquire()
             before = self._last_post if self._last_post is not None and not self._last_post.done() else None
             task = self._last_post = asyncio.create_task(write(rows, prepared, before))
             self._posting.add(task)
@@ -357,6 +360,7 @@ class InfluxSink(CursorSink):
         """Wait for the writes still in flight after a failure (what they failed with is the retry's matter)."""
         while self._posting:
             await asyncio.gather(*self._posting, return_exceptions=True)
+        self._slots = asyncio.Semaphore(POSTS_IN_FLIGHT)  # (a page cancelled before it started kept its slot)
 
     async def _stop_failing(self, message: str) -> None:
         """Stop writing for good (until a restart): a wrong API is not mended by retrying."""
