@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -302,6 +303,114 @@ def alarm_window_memory(days: float) -> dict:
     }
 
 
+def installed_env() -> dict[str, str]:
+    """The daemon's environment as installed: our bytecode compiled beforehand (pip does that at install).
+
+    Compiling a module from source at each start (PYTHONDONTWRITEBYTECODE, as this machine sets) leaves
+    megabytes of freed heap that a deployed daemon never has.
+    """
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    dirs = [str(ROOT / d) for d in ("daemon", "drivers", "protocols", "config")]
+    subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], env=env, check=True, stdout=subprocess.DEVNULL)
+    return env
+
+
+CONSOLE_PAGES = ("/", "/?lang=ru", "/kiosk", "/alarms", "/surveys", "/channels/c1", "/api/channels/c1/trend?range=7d")
+
+
+def _console_client(port: int, stop: threading.Event) -> None:
+    """An open page's event stream, every page once in en and ru, then the overview's JSON every second."""
+    import http.client
+    import urllib.request
+
+    def events() -> None:
+        while not stop.is_set():
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/events", timeout=10) as stream:
+                    while not stop.is_set() and stream.read1(65536):
+                        pass
+            except (OSError, http.client.HTTPException):  # the daemon stopping ends the stream
+                stop.wait(0.5)
+
+    threading.Thread(target=events, daemon=True).start()
+    n = 0
+    while not stop.is_set():
+        path = CONSOLE_PAGES[n] if n < len(CONSOLE_PAGES) else "/api/overview"
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).read()
+            n += 1
+        except (OSError, http.client.HTTPException):  # not listening yet, or stopping
+            pass
+        stop.wait(1.0 if n > len(CONSOLE_PAGES) else 0.2)
+
+
+def footprint_console_once(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float, web: bool) -> dict:
+    """RSS and CPU of ``radsurvey run`` as the soak configures it (both sinks, 8 h twa, console if ``web``)."""
+    from benchmarks.soak import config, free_port
+
+    port = free_port()
+    cfg = config(tmp, mq, vm, port)
+    if not web:
+        import tomllib
+
+        data = tomllib.loads(cfg.read_text())
+        del data["web"]
+        cfg = write_toml(cfg, data)
+    proc = subprocess.Popen(
+        [RADSURVEY, "run", "--config", str(cfg), "--json", "--duration", str(seconds + 5)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=installed_env(),
+    )
+    stop = threading.Event()
+    client = threading.Thread(target=_console_client, args=(port, stop), daemon=True) if web else None
+    if client is not None:
+        client.start()
+    try:
+        time.sleep(5)  # start-up (imports, connections, discovery) is not the steady state
+        c0, t0 = cpu_s(proc.pid), time.perf_counter()
+        rss_kb: list[int] = []
+        while time.perf_counter() - t0 < seconds:
+            for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss_kb.append(int(line.split()[1]))
+            time.sleep(1)
+        c1, t1 = cpu_s(proc.pid), time.perf_counter()
+    finally:
+        stop.set()
+        if proc.wait(30) != 0:
+            raise RuntimeError(f"radsurvey run exited with {proc.returncode}: check the benchmark's config")
+    return {
+        "rss_max_mb": round(max(rss_kb) / 1024, 1),
+        "rss_at_end_mb": round(rss_kb[-1] / 1024, 1),
+        "cpu_percent_of_one_core": round(100 * (c1 - c0) / (t1 - t0), 2),
+    }
+
+
+def footprint_console(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float, repeat: int) -> dict:
+    """Issue 24 §5: the Pi's set-up with and without the console, runs interleaved, min / median of ``repeat``."""
+    runs: dict[str, list[dict]] = {"both_sinks": [], "both_sinks_and_console": []}
+    for r in range(repeat):
+        for name, web in (("both_sinks", False), ("both_sinks_and_console", True)):
+            d = tmp / f"fc-{name}-{r}"
+            d.mkdir()
+            runs[name].append(footprint_console_once(d, mq, vm, seconds, web))
+    out: dict = {
+        "setup": "benchmarks/soak.py's config: 8 simulated meters at 1 Hz, mosquitto (HA discovery) + VictoriaMetrics"
+        " (v2), an 8 h twa per channel, [web] or not; console client: SSE, every page in en and ru, overview 1/s",
+        "measured_s": seconds,
+        "repeat": repeat,
+        "runs": runs,
+    }
+    for name, got in runs.items():
+        for key in ("rss_max_mb", "cpu_percent_of_one_core"):
+            values = sorted(x[key] for x in got)
+            out.setdefault(name + "_summary", {})[f"{key}_min"] = values[0]
+            out[name + "_summary"][f"{key}_median"] = statistics.median(values)
+    return out
+
+
 # -- 5. latency: a frame written on a pty -> the MQTT message at a subscriber ----------------------------
 
 
@@ -445,8 +554,12 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller N and shorter runs")
     ap.add_argument("--out", type=Path)
-    ap.add_argument("--only", help="comma-separated subset: help,throughput,drain,footprint,latency,latency200")
-    ap.add_argument("--repeat", type=int, default=1, help="latency200: runs of each size (min / median reported)")
+    ap.add_argument(
+        "--only", help="comma-separated subset: help,throughput,drain,footprint,footprint-console,latency,latency200"
+    )
+    ap.add_argument(
+        "--repeat", type=int, default=1, help="latency200, footprint-console: runs of each (min / median reported)"
+    )
     args = ap.parse_args()
     n = 20_000 if args.quick else 50_000
     drain_n = 100_000 if args.quick else 1_000_000
@@ -478,6 +591,8 @@ async def main() -> None:
                 (tmp / "f").mkdir()
                 results["footprint_8_meters"] = footprint(tmp / "f", mq, vm, fp_s)
                 results["alarm_window_memory"] = alarm_window_memory(2.0 if args.quick else 8.0)
+            if "footprint-console" in only:
+                results["footprint_console"] = footprint_console(tmp, mq, vm, fp_s, args.repeat)
             if "latency" in only:
                 lat_s = 20 if args.quick else 30
                 (tmp / "l").mkdir()

@@ -21,7 +21,7 @@ import structlog
 from radsurvey.config.schema import ChannelConfig
 from radsurvey.drivers.base import Reading, Status, iso_utc
 from radsurvey.drivers.units import to_micro_per_hour
-from radsurvey.protocols import evaluation, profiles
+from radsurvey.protocols import formulas, profiles
 from radsurvey.protocols.errors import ConfigError, FrameError, RadsurveyError
 
 log = structlog.get_logger("radsurvey.pipeline")
@@ -148,14 +148,14 @@ class ChannelPipeline:
         except RadsurveyError as err:
             raise ConfigError(err.message, field=f"channels[{cfg.id}].protocol") from None
         try:
-            self.limit_uSv_h = evaluation.dmd_for(self.profile, cfg.room_category)
+            self.limit_uSv_h = formulas.dmd_for(self.profile, cfg.room_category)
         except RadsurveyError as err:
             raise ConfigError(err.message, field=f"channels[{cfg.id}].room_category") from None
         self.workload: float | None = None
         self.warnings: list[str] = []
         if cfg.anode_current_mA is not None:
             try:
-                choice = evaluation.workload_for(self.profile, cfg.apparatus or "", cfg.workload_mA_min_per_week)
+                choice = formulas.workload_for(self.profile, cfg.apparatus or "", cfg.workload_mA_min_per_week)
             except RadsurveyError as err:
                 raise ConfigError(err.message, field=f"channels[{cfg.id}].apparatus") from None
             self.workload = choice.workload_mA_min_per_week
@@ -212,7 +212,7 @@ class ChannelPipeline:
         normalised: float | None = None
         dose_for_e = net
         if cfg.anode_current_mA is not None and self.workload is not None:
-            normalised = evaluation.normalise(net, cfg.anode_current_mA, self.workload, profile=self.profile)
+            normalised = formulas.normalise(net, cfg.anode_current_mA, self.workload, profile=self.profile)
             dose_for_e = normalised
             corrections.append(
                 {
@@ -226,7 +226,7 @@ class ChannelPipeline:
                     ),
                 }
             )
-        formula, effective = evaluation.effective_dose_rate({_height_key(cfg): dose_for_e}, profile=self.profile)
+        formula, effective = formulas.effective_dose_rate({_height_key(cfg): dose_for_e}, profile=self.profile)
         sample = Sample(
             channel=cfg.id,
             meter=reading.meter,

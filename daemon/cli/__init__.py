@@ -2,7 +2,9 @@
 
 Only typer is imported at start-up; every command imports what it needs inside
 its function, so that ``radsurvey --help`` stays fast (docs/architecture.md#performance). Command
-groups live in sibling modules and are attached in :func:`_build`.
+groups live in sibling modules and are attached in :func:`_build` when ``app`` is first asked
+for; ``radsurvey run`` attaches only itself (a daemon that runs for months does not keep the
+other command groups' modules in memory: benchmarks/README.md, RSS).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import typer
 
 from .common import fail, run_command
 
-app = typer.Typer(
+_app = typer.Typer(
     name="radsurvey",
     help="Acquisition daemon for radiation survey meters: X-ray room surveys, fixed monitors, MQTT and InfluxDB.",
     no_args_is_help=True,
@@ -32,7 +34,7 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@_app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version_callback, is_eager=True, help="Print the version."
@@ -56,24 +58,44 @@ def _root(
         logging.getLogger("pymodbus").setLevel(logging.CRITICAL + 1)
 
 
-def _build() -> None:
-    from . import configcmd, evaluate, facility, journal, meters, profiles, run, shielding, status, web
-
-    evaluate.register(app)
-    run.register(app)
-    app.add_typer(journal.app, name="journal")
-    app.add_typer(configcmd.app, name="config")
-    __import__(f"{__name__}.alarms", fromlist=["register"]).register(app)
-    status.register(app)
-    app.add_typer(meters.app, name="meters")
-    app.add_typer(profiles.app, name="profiles")
-    __import__(f"{__name__}.survey", fromlist=["register"]).register(app)  # survey group + report
-    app.add_typer(web.app, name="web")
-    app.add_typer(shielding.app, name="shielding")
-    app.add_typer(facility.app, name="facility")
+_built: set[str] = set()
 
 
-_build()
+def _build(*, only_run: bool = False) -> typer.Typer:
+    """The app with every command group, or with ``run`` alone; each group is attached once."""
+    if "all" in _built or (only_run and "run" in _built):
+        return _app
+    if _built:  # `run` alone is already attached: start again in the order of the full help
+        _app.registered_commands.clear()
+        _app.registered_groups.clear()
+    from . import run
+
+    if only_run:
+        run.register(_app)
+        _built.add("run")
+        return _app
+    from . import configcmd, evaluate, facility, journal, meters, profiles, shielding, status, web
+
+    evaluate.register(_app)
+    run.register(_app)
+    _app.add_typer(journal.app, name="journal")
+    _app.add_typer(configcmd.app, name="config")
+    __import__(f"{__name__}.alarms", fromlist=["register"]).register(_app)
+    status.register(_app)
+    _app.add_typer(meters.app, name="meters")
+    _app.add_typer(profiles.app, name="profiles")
+    __import__(f"{__name__}.survey", fromlist=["register"]).register(_app)  # survey group + report
+    _app.add_typer(web.app, name="web")
+    _app.add_typer(shielding.app, name="shielding")
+    _app.add_typer(facility.app, name="facility")
+    _built.add("all")
+    return _app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    if name == "app":  # every command group, for the tests and for anyone importing the app
+        return _build()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Global flags a user may also give after the subcommand (`radsurvey run --log-json ...`).
@@ -96,12 +118,19 @@ def main() -> None:
     import sys
 
     args = hoist_global_flags(sys.argv[1:])
+    if _subcommand(args) == "run":
+        # structlog imports greenlet whenever it is installed (for its deprecated thread-local context, which we
+        # do not use); it comes with the test tools (Playwright's), not with radsurvey: 1 MB of memory for nothing.
+        sys.modules.setdefault("greenlet", None)  # type: ignore[arg-type]
     if _subcommand(args) == "run" and not sys.stdout.isatty():
         # A daemon without a terminal (systemd, a Pi) draws no live table, but structlog's console renderer
         # imports rich and pygments whenever they are installed: 4.3 MB of resident memory for nothing
         # (benchmarks/README.md, footprint). Without them it formats exceptions itself.
         sys.modules.setdefault("rich", None)  # type: ignore[arg-type]
-    app(args=args, prog_name="radsurvey")
+    # `radsurvey [--verbose|-v|--log-json] run ...`: the daemon needs no other command (`radsurvey --help run`
+    # still lists them all).
+    only_run = [a for a in args if a not in (*_GLOBAL_FLAGS, "-v")][:1] == ["run"]
+    _build(only_run=only_run)(args=args, prog_name="radsurvey")
 
 
 __all__ = ["app", "fail", "main", "run_command"]

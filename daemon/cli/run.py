@@ -31,7 +31,9 @@ def run_command(
     from radsurvey.protocols.errors import RadsurveyError
 
     from ..logging import configure_logging
+    from ..memory import limit_malloc_arenas
 
+    limit_malloc_arenas()  # before the first thread (daemon/memory.py)
     configure_logging(json=True if STATE.log_json else None, verbose=STATE.verbose)
     try:
         asyncio.run(_main(config, journal, as_json, duration_s))
@@ -56,6 +58,7 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     from .. import console
     from ..configure import load_checked
     from ..journal import Journal
+    from ..memory import trim_periodically
     from ..notify import Notifier
     from ..supervisor import Daemon, resolve_journal_path
 
@@ -105,7 +108,7 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
         else:
             daemon.observers.samples.append(console.line_printer(console.text_line))
         with live if live is not None else contextlib.nullcontext():
-            await daemon.run(extra=[systemd])
+            await daemon.run(extra=[systemd, trim_periodically])
         clean = True
     finally:
         notifier.stopping()

@@ -42,6 +42,13 @@ class JournalRow(NamedTuple):
     data: Any
 
 
+class Reader(NamedTuple):
+    """A sink's own SQL for a table (``seq > ? AND seq <= ? ... LIMIT ?``) and the position of seq in its rows."""
+
+    sql: str
+    seq_at: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class FeedPage:
     """One read of the feed: the rows, and how far the cursor may move once they are delivered."""
@@ -54,15 +61,16 @@ class JournalFeed:
     """Reads committed rows after a seq from a few tables, in seq order (read-only, one thread at a time).
 
     ``readers`` maps a table to SQL of its own for it (``seq > ? AND seq <= ?
-    ... LIMIT ?``, seq first), whose rows are given as plain tuples instead of
-    the views' columns; it is used once the table's stored form exists.
+    ... LIMIT ?``, in seq order; a plain string has seq first, a :class:`Reader`
+    says where), whose rows are given as plain tuples instead of the views'
+    columns; it is used once the table's stored form exists.
     """
 
-    def __init__(self, path: Path, tables: Iterable[str], readers: dict[str, str] | None = None):
+    def __init__(self, path: Path, tables: Iterable[str], readers: Mapping[str, str | Reader] | None = None):
         self.path = path
         self.wanted = tuple(tables)
-        self.readers = dict(readers or {})
-        self._own: dict[str, str] = {}  # the readers usable in this journal
+        self.readers = {t: Reader(r) if isinstance(r, str) else r for t, r in (readers or {}).items()}
+        self._own: dict[str, Reader] = {}  # the readers usable in this journal
         self._conn: sqlite3.Connection | None = None
         self._names: frozenset[str] = frozenset()
         self._schema_version = -1
@@ -93,7 +101,7 @@ class JournalFeed:
             if t in names and "seq" in {r[1] for r in conn.execute(f"PRAGMA table_info({t})")}
         }
         self._present = tuple(t for t in self.wanted if t in with_seq)
-        self._own = {t: sql for t, sql in self.readers.items() if t in self._present and STORED.get(t) in names}
+        self._own = {t: r for t, r in self.readers.items() if t in self._present and STORED.get(t) in names}
         # The horizon from the stored tables (a view's MAX(seq) would read every row through its joins).
         stored = {STORED[t] if STORED.get(t) in names else t for t in with_seq}
         parts = " UNION ALL ".join(f"SELECT MAX(seq) AS m FROM {t}" for t in sorted(stored))
@@ -133,9 +141,10 @@ class JournalFeed:
                 if own is not None:
                     cursor = conn.cursor()
                     cursor.row_factory = None
-                    tuples = cursor.execute(own, (after_seq, upper, limit)).fetchall()
-                    merged.extend([_new_row(JournalRow, (table, r[0], r)) for r in tuples])
-                    last = tuples[-1][0] if len(tuples) == limit else None
+                    tuples = cursor.execute(own.sql, (after_seq, upper, limit)).fetchall()
+                    at = own.seq_at
+                    merged.extend([_new_row(JournalRow, (table, r[at], r)) for r in tuples])
+                    last = tuples[-1][at] if len(tuples) == limit else None
                 else:
                     query = f"SELECT * FROM {table} WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
                     rows = conn.execute(query, (after_seq, upper, limit)).fetchall()

@@ -5,6 +5,10 @@ Every number comes from ``radsurvey.protocols`` on the survey file: the evaluati
 the uncertainty budget (``protocols/formulas.py``, ``protocols/uncertainty.py``); the
 report only formats them. Labels are translated with gettext catalogues
 (``locale/<lang>/LC_MESSAGES/radsurvey.po``), compiled when first used.
+
+The survey evaluation is imported when a report is built, not with the package: every
+console page is translated through ``report.i18n``, and a daemon's console that never
+prints a report does not keep the evaluation and the shielding tables in memory.
 """
 
 from __future__ import annotations
@@ -22,8 +26,6 @@ from typing import TYPE_CHECKING, Any
 from radsurvey.protocols.errors import SurveyError
 from radsurvey.protocols.formulas import formula_text, normalisation_factor
 
-from ..survey.evaluation import evaluate_document
-from ..survey.metadata import check_instruments, document_metadata, validity_problems
 from .i18n import LANGUAGES, formatter, template_environment, translations
 from .pdf import ReportError, prepare_target
 
@@ -133,6 +135,9 @@ def build_context(doc: dict[str, Any], *, source: str | None = None) -> dict[str
     """
     from radsurvey.protocols.profiles import get_profile
     from radsurvey.protocols.uncertainty import decide
+
+    from ..survey.evaluation import evaluate_document
+    from ..survey.metadata import check_instruments, document_metadata, validity_problems
 
     source = source or f"survey {doc.get('id', '')}".strip()
     evaluated = evaluate_document(doc, source=source)

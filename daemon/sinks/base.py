@@ -31,7 +31,7 @@ import structlog
 from radsurvey.protocols.errors import SinkError
 
 from ..journal import now_iso
-from ..journal.feed import FeedPage, JournalFeed, JournalRow, ensure_cursor, record_sink_error, save_cursor
+from ..journal.feed import FeedPage, JournalFeed, JournalRow, Reader, ensure_cursor, record_sink_error, save_cursor
 
 if TYPE_CHECKING:
     from ..journal import Journal
@@ -72,7 +72,7 @@ class CursorSink:
     """
 
     name = "sink"
-    readers: dict[str, str] = {}  # noqa: RUF012 - table -> the SQL of its own a sink reads it with (JournalFeed)
+    readers: dict[str, str | Reader] = {}  # noqa: RUF012 - table -> the SQL of its own a sink reads it with (JournalFeed)
 
     def __init__(self, *, name: str, tables: Iterable[str], batch_size: int, flush_interval_s: float = 0.0):
         self.name = name
@@ -180,11 +180,7 @@ class CursorSink:
                     else:
                         unacked.append((pending, page.upto, len(rows)))
                 if not rows:
-                    while unacked:  # everything handed on is delivered before we wait for commits
-                        done, upto, count = unacked.popleft()
-                        if done is not None:
-                            await done
-                        self.acknowledge(upto, count)
+                    await self._acknowledge_all(unacked)  # everything handed on is delivered before we wait
                     self.pending_since_ts = None
                     # Commits wake us; one that added no row (a cursor update of ours or the other
                     # sink's) has nothing to read. The timeout is a safety net only.
@@ -198,7 +194,8 @@ class CursorSink:
                     except TimeoutError:
                         pass
                     continue
-                if ahead is None and not unacked and len(rows) < self.batch_size and self.flush_interval_s > 0:
+                if ahead is None and len(rows) < self.batch_size and self.flush_interval_s > 0:
+                    await self._acknowledge_all(unacked)  # a partial page: delivered, then a fuller one waited for
                     await asyncio.sleep(self.flush_interval_s)
         finally:
             if ahead is not None:
@@ -210,6 +207,14 @@ class CursorSink:
             for done, _, _ in unacked:  # not delivered: read again from the cursor after the retry
                 if isinstance(done, asyncio.Future) and done.done() and not done.cancelled():
                     done.exception()
+
+    async def _acknowledge_all(self, unacked: deque[tuple[Awaitable[None] | None, int, int]]) -> None:
+        """Wait for every page handed on to be delivered, moving the cursor past each in turn."""
+        while unacked:
+            done, upto, count = unacked.popleft()
+            if done is not None:
+                await done
+            self.acknowledge(upto, count)
 
     def _acknowledge_done(self, unacked: deque[tuple[Awaitable[None] | None, int, int]]) -> None:
         """Move the cursor past the pages whose delivery completed, oldest first; raise the first failure."""

@@ -1,8 +1,10 @@
 """The InfluxDB sink: docs/architecture.md#influxdb line protocol, through the v2 or the v1 write API.
 
-Both write APIs go through one small writer (:class:`LineWriter`): one
+Both write APIs go through one small writer (:class:`LineWriter`): a
 kept-alive ``http.client`` connection in a worker thread, one POST of gzipped
-line protocol per batch. ``api = "v2"`` (default) posts to ``/api/v2/write``
+line protocol per batch; two batches are written at once, each on its own
+connection (``POSTS_IN_FLIGHT``), and the cursor moves past a batch only when
+it and every batch before it were accepted. ``api = "v2"`` (default) posts to ``/api/v2/write``
 (``org``, ``bucket``, ``Authorization: Token``); ``api = "v1"`` to InfluxDB
 1.x's ``/write`` (``db``, ``rp``, HTTP basic auth); both with ``precision=ns``.
 influxdb-client is not used: the sink builds, batches and retries the line
@@ -35,7 +37,7 @@ What the server answers decides what happens to a batch:
   backoff, the error says what the server answered.
 
 Line protocol is built in the thread that reads the page, while the previous
-page is being written (``prepare``): for a batch of thousands of rows it takes
+pages are being written (``prepare``): for a batch of thousands of rows it takes
 a noticeable time that must neither block the loop nor wait for the server.
 """
 
@@ -62,7 +64,7 @@ from radsurvey.protocols.backoff import Backoff
 from radsurvey.protocols.errors import ConfigError, SinkError
 
 from ..journal import connect, points
-from ..journal.feed import JournalRow
+from ..journal.feed import JournalRow, Reader
 from ..journal.times import ms_to_text
 from .base import CursorSink, DeliveryError, checkpoint
 from .payloads import INFLUX_ROUTES, CompactLines, InfluxContext
@@ -74,6 +76,9 @@ log = structlog.get_logger("radsurvey.sinks.influxdb")
 
 PERMANENT_STATUSES = frozenset({400, 422})
 TOO_LARGE = 413
+# Pages written at once, each on its own kept-alive connection: while the server takes one page
+# it can take the next, and the next is read and built meanwhile (the cursor still moves in order).
+POSTS_IN_FLIGHT = 2
 
 
 class Refused(SinkError):
@@ -103,7 +108,10 @@ class WriteOutcome:
 
 class InfluxSink(CursorSink):
     # Readings and samples as compact tuples with the time in ns; lines from a template per series.
-    readers = {"readings": points.READINGS_SQL, "samples": points.SAMPLES_SQL}  # noqa: RUF012
+    readers = {  # noqa: RUF012
+        "readings": Reader(points.READINGS_SQL, points.R_SEQ),
+        "samples": Reader(points.SAMPLES_SQL, points.S_SEQ),
+    }
     read_ahead = True  # the next page is read while the server takes this one
 
     def __init__(self, cfg: DaemonConfig, influx: InfluxConfig, *, name: str = "influxdb"):
@@ -125,7 +133,9 @@ class InfluxSink(CursorSink):
                 " or [influxdb] password_file",
                 field="influxdb.username",
             )
-        self._writer: LineWriter | None = None
+        self._writers: list[LineWriter] = []  # every connection opened (at most POSTS_IN_FLIGHT)
+        self._idle: list[LineWriter] = []  # those no request is using
+        self._posting: set[asyncio.Task[None]] = set()
         self._compact = CompactLines(self.ctx)
         self._reading_ctx: dict[int, tuple[str, str]] = {}
         self._sample_ctx: dict[int, tuple[str, str, int, float, float]] = {}
@@ -134,6 +144,7 @@ class InfluxSink(CursorSink):
         self._refusing = False  # inside an episode of refused batches (logged once)
 
     def lines(self, rows: list[JournalRow]) -> list[str]:
+        """Each row's line, one by one (rows that cannot be written are logged and left out)."""
         out = []
         compact = self._compact
         readings, samples = self._reading_ctx, self._sample_ctx
@@ -142,11 +153,11 @@ class InfluxSink(CursorSink):
             try:
                 if type(data) is tuple:  # readings and samples, read past the views (journal/points.py)
                     if row.table == "samples":
-                        context = samples.get(data[1]) or self._context("samples", data[1])
-                        out.append(compact.sample(data, context))
+                        k = data[points.S_KEY] // 2
+                        out.append(compact.sample(data, samples.get(k) or self._context("samples", k)))
                     else:
-                        context = readings.get(data[1]) or self._context("readings", data[1])
-                        out.append(compact.reading(data, context))
+                        k = data[points.R_KEY]
+                        out.append(compact.reading(data, readings.get(k) or self._context("readings", k)))
                 else:
                     out.append(INFLUX_ROUTES[row.table](data, self.ctx))
             except (KeyError, ValueError, TypeError) as err:
@@ -155,8 +166,8 @@ class InfluxSink(CursorSink):
                 )
         return out
 
-    def _context(self, table: str, k: int) -> tuple[Any, ...]:
-        """What a compact row's context id stands for (read again when a new one appears; write thread)."""
+    def _load_contexts(self) -> None:
+        """Read what the compact rows' context ids stand for (again when a new one appears; reader's thread)."""
         assert self.journal is not None
         conn = connect(self.journal.path, readonly=True)
         try:
@@ -164,13 +175,17 @@ class InfluxSink(CursorSink):
             self._sample_ctx.update(points.sample_contexts(conn))
         finally:
             conn.close()
+
+    def _context(self, table: str, k: int) -> tuple[Any, ...]:
+        """What a compact row's context id stands for."""
+        self._load_contexts()
         found = (self._sample_ctx if table == "samples" else self._reading_ctx).get(k)
         if found is None:
             raise KeyError(f"{table} context {k} is not in the journal")
         return found
 
     def row_time(self, row: JournalRow) -> str | None:
-        if type(row.data) is tuple:
+        if type(row.data) is tuple:  # the timestamp in ns is last (points.py)
             return ms_to_text(row.data[-1] // 1_000_000)
         return super().row_time(row)
 
@@ -184,42 +199,77 @@ class InfluxSink(CursorSink):
 
     def _post(self, body: bytes) -> None:
         """One write request (worker thread); raises Refused, TooLarge, WrongApi or DeliveryError."""
-        if self._writer is None:
+        try:
+            writer = self._idle.pop()  # (list.pop and append are atomic: requests run in worker threads)
+        except IndexError:
             secret = self._token if self.influx.api == "v2" else self._password
-            self._writer = LineWriter(self.influx, secret, self._safe)
-        self._writer.write(body)
+            writer = LineWriter(self.influx, secret, self._safe)
+            self._writers.append(writer)
+        try:
+            writer.write(body)
+        finally:
+            self._idle.append(writer)
 
-    def _send(self, lines: list[str], outcome: WriteOutcome, body: bytes | None = None) -> None:
-        """Write ``lines`` (``body``: them joined, when already built), halving on 413; refusals go into ``outcome``."""
+    def _send(self, body: bytes, count: int, outcome: WriteOutcome) -> None:
+        """Write ``body`` (``count`` lines), halving on 413; refusals go into ``outcome``."""
         outcome.requests += 1
         try:
-            self._post(body if body is not None else "\n".join(lines).encode())
+            self._post(body)
         except TooLarge as err:
-            if len(lines) == 1:
+            if count == 1:
                 outcome.refused.append(Refused(TOO_LARGE, str(err)))
                 return
+            lines = body.split(b"\n")
             half = len(lines) // 2
-            self._send(lines[:half], outcome)
-            self._send(lines[half:], outcome)
+            self._send(b"\n".join(lines[:half]), half, outcome)
+            self._send(b"\n".join(lines[half:]), len(lines) - half, outcome)
         except Refused as err:
             outcome.refused.append(err)
         else:
-            outcome.accepted += len(lines)
+            outcome.accepted += count
 
-    def prepare(self, rows: list[JournalRow]) -> tuple[list[str], bytes]:
-        """The page's line protocol, built in the reader's thread while the previous page is written."""
-        lines = self.lines(rows)
-        return lines, "\n".join(lines).encode()
+    def prepare(self, rows: list[JournalRow]) -> tuple[int, bytes]:
+        """The page's line protocol and its number of lines, built in the reader's thread while the previous
+        page is written: readings and samples one format per table (``CompactLines.page``), others line by line."""
+        blocks: list[str] = []
+        count = 0
+        rest = [row for row in rows if row.table not in self.readers]
+        for table, contexts in (("readings", self._reading_ctx), ("samples", self._sample_ctx)):
+            own = [row for row in rows if row.table == table]
+            if not own:
+                continue
+            if type(own[0].data) is not tuple:  # a journal older than the compact rows: the views' rows
+                rest.extend(own)
+                continue
+            data = [row.data for row in own]
+            try:
+                text = self._compact.page(table, data, contexts)
+            except KeyError:  # a context id met for the first time: read the contexts again, then try once more
+                self._load_contexts()
+                try:
+                    text = self._compact.page(table, data, contexts)
+                except KeyError:
+                    text = None
+            if text is None:  # a value line protocol cannot carry, or an unknown context: one by one
+                rest.extend(own)
+                continue
+            blocks.append(text)
+            count += len(data)
+        if rest:
+            lines = self.lines(rest)  # (in any order: a page's points are one write)
+            blocks.extend(lines)
+            count += len(lines)
+        return count, "\n".join(blocks).encode()
 
-    def write_rows(self, rows: list[JournalRow], prepared: tuple[list[str], bytes] | None = None) -> WriteOutcome:
+    def write_rows(self, rows: list[JournalRow], prepared: tuple[int, bytes] | None = None) -> WriteOutcome:
         """Write the batch's line protocol, built here unless ``prepared`` (runs in a worker thread)."""
         outcome = WriteOutcome()
-        lines, body = prepared if prepared is not None else self.prepare(rows)
-        if lines:
-            self._send(lines, outcome, body)
+        count, body = prepared if prepared is not None else self.prepare(rows)
+        if count:
+            self._send(body, count, outcome)
         return outcome
 
-    async def _deliver(self, rows: list[JournalRow], prepared: tuple[list[str], bytes] | None = None) -> None:
+    async def _deliver(self, rows: list[JournalRow], prepared: tuple[int, bytes] | None = None) -> None:
         outcome = await asyncio.to_thread(self.write_rows, rows, prepared)
         self.connected = True
         if outcome.refused:
@@ -258,9 +308,18 @@ class InfluxSink(CursorSink):
         await self.attach(daemon)
         backoff = Backoff(self.influx.retry_initial_s, self.influx.retry_max_s)
 
-        async def deliver(rows: list[JournalRow], prepared: Any) -> None:
+        async def write(rows: list[JournalRow], prepared: Any) -> None:
             await self._deliver(rows, prepared)
             backoff.reset()
+
+        async def deliver(rows: list[JournalRow], prepared: Any) -> asyncio.Task[None]:
+            """Start writing the page once fewer than POSTS_IN_FLIGHT are being written; the pump awaits it."""
+            while len(self._posting) >= POSTS_IN_FLIGHT:
+                await asyncio.wait(self._posting, return_when=asyncio.FIRST_COMPLETED)
+            task = asyncio.create_task(write(rows, prepared))
+            self._posting.add(task)
+            task.add_done_callback(self._posting.discard)
+            return task
 
         try:
             while True:  # the retry loop: a failed batch is read again from the cursor
@@ -268,8 +327,10 @@ class InfluxSink(CursorSink):
                 try:
                     await self.pump(deliver)
                 except WrongApi as err:
+                    await self._settle()
                     await self._stop_failing(str(err))
                 except Exception as err:
+                    await self._settle()  # no request in flight when the retry writes again
                     message = str(err) or type(err).__name__
                     if not isinstance(err, DeliveryError):
                         log.error("influxdb sink failed", sink=self.name, error=message, exc_info=True)
@@ -279,9 +340,17 @@ class InfluxSink(CursorSink):
                     log.warning("influxdb write failed; retrying", sink=self.name, error=message, retry_in_s=delay)
                     await asyncio.sleep(delay)
         finally:
+            for task in self._posting:
+                task.cancel()
+            await asyncio.gather(*self._posting, return_exceptions=True)
             self.detach()
-            if self._writer is not None:
-                self._writer.close()
+            for writer in self._writers:
+                writer.close()
+
+    async def _settle(self) -> None:
+        """Wait for the writes still in flight after a failure (what they failed with is the retry's matter)."""
+        while self._posting:
+            await asyncio.gather(*self._posting, return_exceptions=True)
 
     async def _stop_failing(self, message: str) -> None:
         """Stop writing for good (until a restart): a wrong API is not mended by retrying."""

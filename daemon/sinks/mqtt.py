@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+from collections import deque
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +43,15 @@ from radsurvey.config.sinks import MqttConfig
 from radsurvey.protocols.backoff import Backoff
 
 from ..alarms.store import ack_targets as alarm_rule_names
+from ..journal import connect, points
 from ..journal.feed import JournalRow
 from ..mqtt_session import describe_error, quiet_client_logger, reconnect_loop, tls_context_for, unwrap
 from .base import CursorSink, checkpoint
 from .payloads import (
     HA_ATTRIBUTE_KEYS,
     MQTT_ROUTES,
+    CompactMessages,
+    Message,
     MqttRoute,
     channel_alarm_payload,
     dumps,
@@ -65,6 +70,9 @@ log = structlog.get_logger("radsurvey.sinks.mqtt")
 class MqttSink(CursorSink):
     """Publishes journal rows per the topic contract; also the site status and sink status topics."""
 
+    # Readings and samples as compact tuples past the views; their JSON from a template per context.
+    readers = {"readings": points.READING_MESSAGES_SQL, "samples": points.SAMPLE_MESSAGES_SQL}  # noqa: RUF012
+
     def __init__(self, cfg: DaemonConfig, mqtt: MqttConfig, *, hub: SinkHub | None = None, name: str = "mqtt"):
         tables = [
             t
@@ -81,6 +89,9 @@ class MqttSink(CursorSink):
         self.client_id = mqtt.client_id or f"radsurvey-{cfg.site.id}"
         self._password = mqtt.password()  # resolved once, at start: a missing file is a config error
         self._meters: dict[str, dict[str, Any]] = {}
+        self._compact = CompactMessages(self.root)
+        self._reading_ctx: dict[int, dict[str, Any]] = {}
+        self._sample_ctx: dict[int, dict[str, Any]] = {}
         # channel -> rule -> its latest alarm_events row (as published), for the configured rules
         self._alarm_rows: dict[str, dict[str, dict[str, Any]]] = {}
         # with the rules the service adds itself: the local command's and the journal's health
@@ -174,7 +185,7 @@ class MqttSink(CursorSink):
                 if self.mqtt.homeassistant:
                     await client.subscribe(f"{self.mqtt.discovery_prefix}/status", qos=1)
                     await self.publish_discovery(client)
-                jobs = [self._status_loop(client), self.pump(self._deliver)]
+                jobs = [self._status_loop(client), self.pump(self._deliver), self._publisher.watch()]
                 if self._state_wake is not None:
                     self._state_sent = {}  # a new session: the broker may have lost what was retained
                     jobs.append(self._state_loop(client))
@@ -188,18 +199,54 @@ class MqttSink(CursorSink):
 
     # -- delivery -------------------------------------------------------------------------------
 
-    def prepare(self, rows: list[JournalRow]) -> list[tuple[str, bytes, int, bool]]:
+    def prepare(self, rows: list[JournalRow]) -> list[Message]:
         """The page's messages, built in the reader's thread while the previous page is published.
 
         Pages are prepared one at a time and in seq order (the feed has one
         reader), so the meters' and alarm rules' state that the payloads carry
         follows the journal as it would on the loop.
         """
-        return [message for row in rows for message in self.messages_for(row)]
+        out: list[Message] = []
+        compact, readings, samples, meters = self._compact, self._reading_ctx, self._sample_ctx, self._meters
+        for row in rows:
+            data = row.data
+            if type(data) is not tuple:
+                out.extend(self.messages_for(row))
+                continue
+            try:
+                if row.table == "samples":
+                    out.append(compact.sample(data, samples.get(data[1]) or self._context("samples", data[1])))
+                else:
+                    context = readings.get(data[1]) or self._context("readings", data[1])
+                    meters.setdefault(context["meter"], {})["last_seen"] = data[3]
+                    out.append(compact.reading(data, context))
+            except (KeyError, ValueError, TypeError) as err:
+                log.error(
+                    "row cannot be published; skipped", sink=self.name, table=row.table, seq=row.seq, error=str(err)
+                )
+        return out
 
-    async def _deliver(
-        self, rows: list[JournalRow], prepared: list[tuple[str, bytes, int, bool]] | None = None
-    ) -> Awaitable[None] | None:
+    def _context(self, table: str, k: int) -> dict[str, Any]:
+        """What a compact row's context id stands for (read again when a new one appears; reader thread)."""
+        assert self.journal is not None
+        conn = connect(self.journal.path, readonly=True)
+        try:
+            self._reading_ctx.update(points.reading_message_contexts(conn))
+            self._sample_ctx.update(points.sample_message_contexts(conn))
+        finally:
+            conn.close()
+        found = (self._sample_ctx if table == "samples" else self._reading_ctx).get(k)
+        if found is None:
+            raise KeyError(f"{table} context {k} is not in the journal")
+        return found
+
+    def row_time(self, row: JournalRow) -> str | None:
+        if type(row.data) is tuple:
+            ts = row.data[points.MR_TS]  # the same column in both tables' compact rows
+            return ts if isinstance(ts, str) else None
+        return super().row_time(row)
+
+    async def _deliver(self, rows: list[JournalRow], prepared: list[Message] | None = None) -> Awaitable[None] | None:
         """Hand the rows' messages to the publisher; what is returned completes when the broker has them all."""
         publisher = self._publisher
         assert publisher is not None
@@ -210,7 +257,7 @@ class MqttSink(CursorSink):
         checkpoint()
         return acknowledged
 
-    def messages_for(self, row: JournalRow) -> list[tuple[str, bytes, int, bool]]:
+    def messages_for(self, row: JournalRow) -> list[Message]:
         """The (topic, payload, qos, retain) messages of one journal row; none if it cannot be routed."""
         route: MqttRoute = MQTT_ROUTES[row.table]
         data = row.data
@@ -410,10 +457,14 @@ class InflightPublisher:
     returns as soon as its messages are handed to the client (waiting only
     while ``limit`` are unacknowledged) with a future that completes when the
     broker acknowledged every one of them, and fails with the first
-    publish's error (aiomqtt's ``MqttError``: not connected, or no PUBACK
-    within ``timeout_s``). The sink moves its cursor past a batch only when
-    its future completed, in order, so a lost connection still replays from
-    the first unacknowledged batch.
+    publish's error (aiomqtt's ``MqttError``: not connected). The sink moves
+    its cursor past a batch only when its future completed, in order, so a
+    lost connection still replays from the first unacknowledged batch.
+
+    A PUBACK that does not come is found by :meth:`watch`, one timer for every
+    publish instead of one each: aiomqtt's own per-publish timeout runs each
+    publish's wait in a task of its own with a timer, about a fifth of the
+    client's cost per message in a replay (benchmarks/README.md, "Replay").
     """
 
     def __init__(self, client: aiomqtt.Client, limit: int, timeout_s: float):
@@ -422,8 +473,10 @@ class InflightPublisher:
         self._slots = asyncio.Semaphore(limit)
         self._tasks: set[asyncio.Task[None]] = set()
         self.error: BaseException | None = None
+        self._since = 0.0  # loop time of the last PUBACK, or of the first publish sent while none was waiting
+        self._batches: deque[tuple[asyncio.Future[None], float]] = deque()  # (acknowledged, time all were sent)
 
-    async def submit(self, messages: list[tuple[str, bytes, int, bool]]) -> asyncio.Future[None]:
+    async def submit(self, messages: list[Message]) -> asyncio.Future[None]:
         loop = asyncio.get_running_loop()
         acknowledged: asyncio.Future[None] = loop.create_future()
         left = len(messages)
@@ -432,6 +485,7 @@ class InflightPublisher:
             nonlocal left
             self._tasks.discard(task)
             self._slots.release()
+            self._since = loop.time()
             if acknowledged.done():
                 return
             if task.cancelled():  # close(): the session is over
@@ -446,22 +500,50 @@ class InflightPublisher:
             if left == 0:
                 acknowledged.set_result(None)
 
+        publish, tasks = self.client.publish, self._tasks
         for topic, payload, qos, retain in messages:
             if self.error is not None:
                 raise self.error
             await self._slots.acquire()
-            task = loop.create_task(self.client.publish(topic, payload, qos, retain, timeout=self.timeout_s))
-            self._tasks.add(task)
+            if not tasks:
+                self._since = loop.time()
+            # math.inf: aiomqtt awaits the PUBACK itself, with no task and timer of its own (watch() times it)
+            task = loop.create_task(publish(topic, payload, qos, retain, timeout=math.inf))
+            tasks.add(task)
             task.add_done_callback(finished)
         if left == 0:
             acknowledged.set_result(None)
+        else:
+            self._batches.append((acknowledged, loop.time()))
         return acknowledged
+
+    async def watch(self) -> None:
+        """Raise ``MqttError`` when a PUBACK is overdue: the session ends and the batches are replayed.
+
+        Overdue: publishes have waited ``timeout_s`` with no PUBACK at all (a
+        broker or a link that stopped), or the oldest unacknowledged batch was
+        sent in full ``timeout_s`` ago (one PUBACK missing while others come).
+        Checked at least every quarter of ``timeout_s``.
+        """
+        loop = asyncio.get_running_loop()
+        batches = self._batches
+        while True:
+            checkpoint()
+            while batches and batches[0][0].done():
+                batches.popleft()
+            now = loop.time()
+            if self._tasks and now - self._since >= self.timeout_s:
+                raise aiomqtt.MqttError(f"no PUBACK for {self.timeout_s:g} s ({len(self._tasks)} publishes waiting)")
+            if batches and now - batches[0][1] >= self.timeout_s:
+                raise aiomqtt.MqttError(f"a batch sent {self.timeout_s:g} s ago is not acknowledged")
+            await asyncio.sleep(self.timeout_s / 4)
 
     async def close(self) -> None:
         """Stop every publish still waiting (the connection is gone; the batches are replayed)."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._batches.clear()
 
 
 async def first_failure(jobs: list[Any]) -> None:

@@ -13,9 +13,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from ..alarms.basis import basis
+from ..journal.points import R_KEY, R_NS, R_SEQ, R_VALUE, S_E, S_KEY, S_MEAN, S_NET, S_NRM, S_NS, S_RATIO, S_VALUE
 
 # -- MQTT ---------------------------------------------------------------------------------
 
@@ -189,6 +191,122 @@ def dumps(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+Message = tuple[str, bytes, int, bool]  # (topic, payload, qos, retain)
+
+_INF = float("inf")
+
+# The values of a compact row in the order its payload has them, as journal/points.py selects them after
+# (seq, context id): (key, how the template shows it); ``below_background`` arrives as its JSON text.
+_READING_VALUES = (("seq", "%r"), ("ts", '"%s"'), ("value", "%r"), ("meter_value", "%r"))
+_SAMPLE_VALUES = (
+    ("seq", "%r"),
+    ("ts", '"%s"'),
+    ("reading_seq", "%r"),
+    ("value_uGy_h", "%r"),
+    ("mean_uGy_h", "%r"),
+    ("window_n", "%r"),
+    ("net_uGy_h", "%r"),
+    ("below_background", "%s"),
+    ("normalised_uGy_h", "%r"),
+    ("effective_uSv_h", "%r"),
+    ("ratio", "%r"),
+)
+
+
+def json_template(
+    builder: Callable[[dict[str, Any]], dict[str, Any]], row: dict[str, Any], values: list[tuple[str, str]]
+) -> str:
+    """A ``%`` template of ``dumps(builder(row))`` with a placeholder for each of ``values``, in order; "" if none.
+
+    ``row`` holds the context's real columns; each key of ``values`` is set to
+    a marker the builder passes through unchanged (``below_background``, which
+    it turns into a bool, is found as ``true``). A template is only made when
+    every placeholder occurs exactly once and in the order of ``values``, so a
+    context text that happens to look like a marker gets no template, never a
+    wrong one.
+    """
+    marked = {**row, **{key: f"@@radsurvey-value:{key}@@" for key, _ in values}, "below_background": 1}
+    text = dumps(builder(marked)).decode().replace("%", "%%")
+    spots = []
+    for key, spec in values:
+        found = f'"{key}":true' if key == "below_background" else f'"{marked[key]}"'
+        if text.count(found) != 1:
+            return ""
+        spots.append((text.index(found), found, f'"{key}":{spec}' if key == "below_background" else spec))
+    if [found for _, found, _ in sorted(spots)] != [found for _, found, _ in spots]:
+        return ""
+    for _, found, placeholder in spots:
+        text = text.replace(found, placeholder)
+    return text
+
+
+class CompactMessages:
+    """The MQTT messages of the compact rows of ``journal/points.py``: a JSON template per context, values filled in.
+
+    A context's topic and the keys that do not change with it (meter, unit,
+    channel, formula, corrections, ...) are rendered once, by
+    :func:`reading_payload` / :func:`sample_payload` themselves; a row is then
+    one ``%`` format of its tuple. ``%r`` of an int or a finite float is what
+    :func:`dumps` writes for it; a row with a value that JSON writes otherwise
+    (None, an infinity; SQLite keeps no NaN) is built key by key from the
+    views' columns, as the views' path builds it. Tests compare both paths.
+    """
+
+    def __init__(self, root: str):
+        self.root = root
+        # context id -> (topic, template, whether it shows meter_value); sample templates by (id, has normalised)
+        self._readings: dict[int, tuple[str, str, bool]] = {}
+        self._samples: dict[tuple[int, bool], tuple[str, str]] = {}
+        self._reading_route = MQTT_ROUTES["readings"]
+        self._sample_route = MQTT_ROUTES["samples"]
+
+    def reading(self, row: tuple[Any, ...], context: dict[str, Any]) -> Message:
+        """``row`` as ``points.READING_MESSAGES_SQL`` selects it; ``context``: its ``reading_message_contexts``."""
+        known = self._readings.get(row[1])
+        if known is None:
+            known = self._readings[row[1]] = self._reading_template(context)
+        topic, template, with_meter_value = known
+        route = self._reading_route
+        values = row[2:] if with_meter_value else row[2:5]
+        if template and None not in values and _INF not in values and -_INF not in values:
+            return topic, (template % values).encode(), route.qos, route.retain
+        view = {
+            **context,
+            "seq": row[0],
+            "ts": row[3],
+            "value": row[4],
+            "meter_value": row[5] if with_meter_value else None,
+        }
+        return topic, dumps(route.payload(view)), route.qos, route.retain
+
+    def sample(self, row: tuple[Any, ...], context: dict[str, Any]) -> Message:
+        """``row`` as ``points.SAMPLE_MESSAGES_SQL`` selects it; ``context``: its ``sample_message_contexts``."""
+        with_nrm = row[10] is not None
+        known = self._samples.get((row[1], with_nrm))
+        if known is None:
+            known = self._samples[(row[1], with_nrm)] = self._sample_template(context, with_nrm)
+        topic, template = known
+        route = self._sample_route
+        values = row[2:] if with_nrm else row[2:10] + row[11:]
+        if template and None not in values and _INF not in values and -_INF not in values:
+            return topic, (template % values).encode(), route.qos, route.retain
+        view = {**context, **dict(zip((k for k, _ in _SAMPLE_VALUES), row[2:], strict=True))}
+        view["below_background"] = row[9] == "true"
+        return topic, dumps(route.payload(view)), route.qos, route.retain
+
+    def _reading_template(self, context: dict[str, Any]) -> tuple[str, str, bool]:
+        topic = f"{self.root}/" + self._reading_route.topic.format(**context)
+        with_meter_value = bool(context["has_meter_value"])
+        values = list(_READING_VALUES if with_meter_value else _READING_VALUES[:3])
+        template = json_template(self._reading_route.payload, {**context, "meter_value": None}, values)
+        return topic, template, with_meter_value
+
+    def _sample_template(self, context: dict[str, Any], with_nrm: bool) -> tuple[str, str]:
+        topic = f"{self.root}/" + self._sample_route.topic.format(**context)
+        values = [kv for kv in _SAMPLE_VALUES if with_nrm or kv[0] != "normalised_uGy_h"]
+        return topic, json_template(self._sample_route.payload, {**context, "normalised_uGy_h": None}, values)
+
+
 # -- InfluxDB line protocol -------------------------------------------------------------------
 
 
@@ -321,53 +439,102 @@ class CompactLines:
     """Line protocol for the compact rows of ``journal/points.py``: a template per series, values filled in.
 
     A series' measurement, tag set, field keys and the fields constant for its
-    context (a sample's background and limit) are rendered once; a row is one
-    ``%`` format of its tuple. The lines are the same as :func:`reading_line`
-    and :func:`sample_line` give for the row through the views (tests compare
-    them); a row with a value line protocol has no form for (None, NaN, inf)
-    is built field by field as they build it, leaving that field out.
+    context (a sample's background and limit) are rendered once, into a
+    template that takes a row's tuple as it is read (its key first, swallowed
+    by ``%.0s``). A page of rows is one ``%`` format of one template per row
+    (:meth:`page`); a row alone is :meth:`reading` / :meth:`sample`. The lines
+    are the same as :func:`reading_line` and :func:`sample_line` give for the
+    row through the views (tests compare them); a row with a value line
+    protocol has no form for (None, inf) is built field by field as they
+    build it, leaving that field out.
     """
 
     def __init__(self, ctx: InfluxContext):
         self.ctx = ctx
-        self._readings: dict[int, tuple[str, str]] = {}  # context id -> (series, fields template)
-        self._samples: dict[tuple[int, bool], tuple[str, str]] = {}  # (context id, has normalised) -> ...
+        # key -> (series, fields template, the whole line's template with the key and series in it)
+        self._readings: dict[int, tuple[str, str, str]] = {}
+        self._samples: dict[int, tuple[str, str, str]] = {}
+
+    def page(
+        self,
+        table: str,
+        rows: list[tuple[Any, ...]],
+        contexts: dict[int, Any],
+    ) -> str | None:
+        """The lines of ``rows`` of ``table`` ("readings" or "samples"), joined by newlines.
+
+        None when a value is not a finite number (the rows then go one by one
+        through :meth:`reading` / :meth:`sample`, which leave such a field
+        out); KeyError for a context id not in ``contexts``.
+        """
+        known = self._samples if table == "samples" else self._readings
+        try:
+            form = "\n".join([known[row[0]][2] for row in rows])
+        except KeyError:
+            for row in rows:
+                self._template(table, row[0], contexts)
+            form = "\n".join([known[row[0]][2] for row in rows])
+        values = tuple(chain.from_iterable(rows))
+        try:
+            total = sum(values)  # TypeError for None (or text); inf or nan when one is not finite
+        except TypeError:
+            return None
+        if total - total != 0:  # inf - inf is nan; finite values that overflow come here too (one by one is right)
+            return None
+        return form % values
+
+    def _template(self, table: str, key: int, contexts: dict[int, Any]) -> tuple[str, str, str]:
+        known = self._samples if table == "samples" else self._readings
+        found = known.get(key)
+        if found is None:
+            if table == "samples":
+                series, fields = self._sample_template(contexts[key // 2], not key % 2)
+            else:
+                meter, unit = contexts[key]
+                series = _series("reading", tuple(reading_tags(self.ctx, meter).items()))
+                fields = f" {_key(reading_value_key(unit))}=%r,seq=%di %d"
+            # The whole line takes the row as it is read: "%.0s" swallows its key (and a sample's
+            # absent normalised value, in its fields template); the series may hold a "%".
+            whole = "%.0s" + series.replace("%", "%%") + fields
+            found = known[key] = (series, fields, whole)
+        return found
 
     def reading(self, row: tuple[Any, ...], context: tuple[str, str]) -> str:
         """``row`` as ``points.READINGS_SQL`` selects it; ``context`` (meter, unit) of its id."""
-        template = self._readings.get(row[1])
-        if template is None:
-            meter, unit = context
-            series = _series("reading", tuple(reading_tags(self.ctx, meter).items()))
-            template = self._readings[row[1]] = (series, f" {_key(reading_value_key(unit))}=%r,seq=%di %d")
-        fields = template[1] % row[2:]
+        series, template, _ = self._template("readings", row[R_KEY], {row[R_KEY]: context})
+        fields = template % row[1:]
         if _UNFIT in fields or "inf" in fields or "nan" in fields:
             meter, unit = context
             return line(
-                "reading", reading_tags(self.ctx, meter), {reading_value_key(unit): row[2], "seq": row[3]}, row[4]
+                "reading",
+                reading_tags(self.ctx, meter),
+                {reading_value_key(unit): row[R_VALUE], "seq": row[R_SEQ]},
+                row[R_NS],
             )
-        return template[0] + fields
+        return series + fields
 
     def sample(self, row: tuple[Any, ...], context: tuple[str, str, int, float, float]) -> str:
         """``row`` as ``points.SAMPLES_SQL`` selects it.
 
         ``context``: (channel, meter, room category, background, limit) of its id.
         """
-        with_nrm = row[5] is not None
-        template = self._samples.get((row[1], with_nrm))
-        if template is None:
-            template = self._samples[(row[1], with_nrm)] = self._sample_template(context, with_nrm)
-        fields = template[1] % (row[2:] if with_nrm else row[2:5] + row[6:])
+        key = row[S_KEY]
+        series, template, _ = self._template("samples", key, {key // 2: context})
+        fields = template % row[1:]
         if _UNFIT in fields or "inf" in fields or "nan" in fields:
             channel, meter, room_category, background, limit = context
-            values = (*row[2:4], background, *row[4:6], row[6], limit, *row[7:12])
+            normalised = None if key % 2 else row[S_NRM]
+            values = (
+                *(row[S_VALUE], row[S_MEAN], background, row[S_NET], normalised, row[S_E], limit),
+                *row[S_RATIO:S_NS],  # ratio, below, window_n, seq, reading_seq
+            )
             return line(
                 "sample",
                 sample_tags(self.ctx, channel, meter, room_category),
                 dict(zip(SAMPLE_FIELDS, values, strict=True)),
-                row[12],
+                row[S_NS],
             )
-        return template[0] + fields
+        return series + fields
 
     def _sample_template(self, context: tuple[str, str, int, float, float], with_nrm: bool) -> tuple[str, str]:
         channel, meter, room_category, background, limit = context
@@ -378,8 +545,11 @@ class CompactLines:
             if key in constant:
                 if constant[key] is not None:
                     parts.append(f"{key}={constant[key]}")
-            elif key == "normalised_uGy_h" and not with_nrm:
-                continue
+            elif key == "normalised_uGy_h":
+                if with_nrm:
+                    parts.append(f"{key}=%r")
+                else:  # the row's 0.0 in its place is swallowed
+                    parts[-1] += "%.0s"
             elif key in ("below_background", "window_n", "seq", "reading_seq"):
                 parts.append(f"{key}=%di")
             else:

@@ -16,9 +16,9 @@ import structlog
 from aiohttp import web
 
 from ..journal import ReadConnection, connect
+from ..memory import release_freed_memory
 from .auth import LoginLimiter, Session, Sessions, UsersFile
 from .live import LiveState
-from .memory import release_freed_memory
 from .text import script_words
 
 if TYPE_CHECKING:

@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from ..memory import release_freed_memory
 from .app import Console, build_app
 from .auth import UsersFile
 from .live import LiveState
-from .memory import release_freed_memory
 
 if TYPE_CHECKING:
     from radsurvey.config.schema import DaemonConfig

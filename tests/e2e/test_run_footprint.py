@@ -1,8 +1,11 @@
-"""``radsurvey run`` without a terminal leaves rich and pygments unloaded.
+"""``radsurvey run`` leaves unloaded what a running daemon does not use.
 
-structlog's console renderer imports both whenever they are installed; a daemon
-under systemd draws no live table, and they cost it 3-4 MB of resident memory
-(benchmarks/README.md, footprint). With a terminal, ``run`` draws its live
+Every module imported stays in a daemon's memory for months (benchmarks/README.md,
+RSS): without a terminal, structlog's console renderer would import rich and
+pygments (3-4 MB); structlog imports greenlet whenever it is installed (1 MB; the
+test tools bring it); the other command groups (survey, facility, meters, ...)
+and the survey evaluation with the shielding design tables are not the daemon's
+(the pipeline uses the formulas alone). With a terminal, ``run`` draws its live
 table with rich as before.
 """
 
@@ -14,8 +17,23 @@ from pathlib import Path
 
 import tomli_w
 
+NOT_LOADED = (
+    "rich",
+    "pygments",
+    "greenlet",
+    "radsurvey.protocols.evaluation",
+    "radsurvey.protocols.shielding",
+    "radsurvey.protocols.survey",
+    "radsurvey.daemon.cli.survey",
+    "radsurvey.daemon.cli.facility",
+    "radsurvey.daemon.cli.meters",
+    "radsurvey.daemon.cli.journal",
+    "radsurvey.daemon.cli.evaluate",
+    "radsurvey.daemon.cli.shielding",
+)
 
-def test_run_without_a_terminal_leaves_rich_and_pygments_unloaded(tmp_path: Path) -> None:
+
+def test_run_without_a_terminal_loads_only_what_the_daemon_uses(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text(tomli_w.dumps({"meters": [{"id": "m", "driver": "simulated", "poll_interval_s": 0.2}]}))
     argv = ["radsurvey", "run", "--config", str(config), "--journal", str(tmp_path / "j.sqlite"), "--duration", "1.5"]
@@ -27,10 +45,27 @@ def test_run_without_a_terminal_leaves_rich_and_pygments_unloaded(tmp_path: Path
         "    main()\n"
         "except SystemExit as stop:\n"
         "    assert not stop.code, stop.code\n"
-        "loaded = [m for m in ('structlog', 'rich', 'pygments') if sys.modules.get(m) is not None]\n"
+        f"names = ('structlog', 'radsurvey.protocols.formulas', *{NOT_LOADED!r})\n"
+        "loaded = [m for m in names if sys.modules.get(m) is not None]\n"
         "sys.stderr.write('\\nloaded: ' + ' '.join(loaded))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stderr.rstrip().splitlines()[-1] == "loaded: structlog", done.stderr[-2000:]
+    loaded = done.stderr.rstrip().splitlines()[-1]
+    assert loaded == "loaded: structlog radsurvey.protocols.formulas", done.stderr[-2000:]
     assert "daemon stopped" in done.stdout + done.stderr
+
+
+def test_the_consoles_translations_load_no_survey_evaluation() -> None:
+    # Every console page is translated through report.i18n; only a report (or a survey on the Surveys page)
+    # needs the evaluation and the shielding tables.
+    probe = (
+        "import sys\n"
+        "import radsurvey.daemon.report.i18n\n"
+        "names = ('radsurvey.daemon.survey.evaluation', 'radsurvey.protocols.evaluation',"
+        " 'radsurvey.protocols.shielding')\n"
+        "print([m for m in names if m in sys.modules])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -15,7 +15,6 @@ def _surveys(path: Path) -> list[dict[str, Any]]:
     """Every survey session with its verdict, evaluated exactly as its report would be."""
     from radsurvey.protocols.errors import RadsurveyError
 
-    from ...survey.evaluation import evaluate_document
     from ...survey.store import SurveyStore
 
     out = []
@@ -23,6 +22,9 @@ def _surveys(path: Path) -> list[dict[str, Any]]:
         for s in store.list_surveys():
             s["verdict"], s["evaluated_points"] = None, 0
             if not s["problem"]:
+                # Imported for the first survey: a fixed monitor's console, which has none, never loads it.
+                from ...survey.evaluation import evaluate_document
+
                 try:
                     result = evaluate_document(store.get(s["id"]).document(), source=f"survey {s['id']}")
                     s["verdict"], s["evaluated_points"] = result.verdict, len(result.points)

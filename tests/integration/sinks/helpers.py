@@ -291,24 +291,42 @@ def assert_delivered(
 _READING_SEQ = re.compile(r" (?:.*,)?seq=(\d+)i")
 
 
-def record_influx_delivery(running: RunningDaemon) -> list[int]:
-    """Reading seqs in the order the InfluxDB server accepted them, request by request.
+@dataclass
+class InfluxDelivery:
+    """What the InfluxDB server took, request by request, and what the sink's cursor passed too early."""
 
-    Wraps the sink's request method (its behaviour unchanged) before it sends
-    anything; a request that failed is not recorded, a re-sent one is again.
+    accepted: list[int] = field(default_factory=list)  # reading seqs, in the order their requests were taken
+    passed_early: list[int] = field(default_factory=list)  # reading seqs the cursor passed before they were taken
+
+
+def record_influx_delivery(running: RunningDaemon) -> InfluxDelivery:
+    """Record the reading seqs the InfluxDB server accepted, and check the cursor at each of its moves.
+
+    Wraps the sink's request method and its cursor move (their behaviour
+    unchanged) before it sends anything; a request that failed is not
+    recorded, a re-sent one is again. Pages may be taken out of order (two are
+    written at once), but the cursor must never pass a reading the server has
+    not taken: each such reading is noted in ``passed_early``.
     """
     sink = running.sink("influxdb")
-    accepted: list[int] = []
+    delivery = InfluxDelivery()
     post = sink._post  # type: ignore[attr-defined]
+    acknowledge = sink.acknowledge  # type: ignore[attr-defined]
 
     def recording(body: bytes) -> None:
         post(body)
         for line in body.decode().split("\n"):
             if line.startswith("reading,") and (m := _READING_SEQ.search(line)):
-                accepted.append(int(m.group(1)))
+                delivery.accepted.append(int(m.group(1)))
+
+    def checking(seq: int, count: int) -> None:
+        taken = set(delivery.accepted)
+        delivery.passed_early.extend(s for s in journal_reading_seqs(running.journal.path, seq) if s not in taken)
+        acknowledge(seq, count)
 
     sink._post = recording  # type: ignore[attr-defined]
-    return accepted
+    sink.acknowledge = checking  # type: ignore[attr-defined]
+    return delivery
 
 
 async def retained_payload(port: int, topic: str, settle_s: float = 1.0) -> bytes | None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-import radsurvey.daemon.report as report
+import radsurvey.daemon.survey.evaluation as survey_evaluation
 from radsurvey.daemon.report import render_report
 from radsurvey.protocols.errors import SurveyError
 from radsurvey.protocols.evaluation import Finding, PointEvaluation, SurveyEvaluation
@@ -126,7 +126,7 @@ def test_structured_warnings_and_measured_heights_from_the_evaluation_are_render
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The fields issue 9 adds to the evaluation (contract in notes/branches.md), when they are present."""
-    real = report.evaluate_document
+    real = survey_evaluation.evaluate_document
 
     def with_issue_9_fields(doc: dict[str, Any], *, source: str | None = None) -> SurveyEvaluation:
         result = real(doc, source=source)
@@ -154,7 +154,7 @@ def test_structured_warnings_and_measured_heights_from_the_evaluation_are_render
             result, points=tuple(patched(p) for p in result.points), warnings=(*result.warnings, survey_finding)
         )
 
-    monkeypatch.setattr(report, "evaluate_document", with_issue_9_fields)
+    monkeypatch.setattr(survey_evaluation, "evaluate_document", with_issue_9_fields)
     doc = six_point_survey()
     html = render_report(doc, fmt="html", lang="en")
     assert "measured at 118" in html
