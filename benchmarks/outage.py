@@ -407,23 +407,34 @@ async def replay_benchmark(tmp: Path, hours: float, repeat: int = 3) -> dict[str
             data = config(work, meters=meters, enabled=False, mqtt={"port": mq.port, "homeassistant": False})
             cfg = parse_config(data, environ={})
             messages = replay_messages(master, cfg)
-            bare_s = await bare_publish(mq.port, messages, cfg.mqtt.max_inflight)
-            light_s = await bare_publish(mq.port, messages, cfg.mqtt.max_inflight, math.inf)
+            # The anchors before and after the sink, their mean the ratio's: the machine's load drifts
+            # over the minute a repetition takes (the others' work on the shared cores).
+            window = cfg.mqtt.max_inflight
+            load_before = os.getloadavg()[0]
+            bare_before = await bare_publish(mq.port, messages, window)
+            light_before = await bare_publish(mq.port, messages, window, math.inf)
             result = await drain(data, top, "mqtt")
+            light_after = await bare_publish(mq.port, messages, window, math.inf)
+            bare_after = await bare_publish(mq.port, messages, window)
+            load_after = os.getloadavg()[0]
         finally:
             mq.stop()
         shutil.rmtree(work, ignore_errors=True)
         sink_s = result["elapsed_s"] - (result["connected_after_s"] or 0.0)
+        bare_s, light_s = (bare_before + bare_after) / 2, (light_before + light_after) / 2
         runs.append(
             {
                 "messages": len(messages),
                 "bare_client_s": round(bare_s, 2),  # from its CONNACK, like the sink's figure below
+                "bare_client_before_after_s": [round(bare_before, 2), round(bare_after, 2)],
                 "bare_client_untimed_publish_s": round(light_s, 2),
+                "bare_client_untimed_publish_before_after_s": [round(light_before, 2), round(light_after, 2)],
                 "sink_s": round(sink_s, 2),
                 "sink_start_to_connected_s": result["connected_after_s"],
                 "ratio_to_bare_client": round(bare_s / sink_s, 3),
                 "ratio_to_bare_client_untimed_publish": round(light_s / sink_s, 3),
                 "complete": result["complete"],
+                "load_average_1min_before_after": [round(load_before, 2), round(load_after, 2)],
             }
         )
     return {

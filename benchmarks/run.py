@@ -303,26 +303,12 @@ def alarm_window_memory(days: float) -> dict:
     }
 
 
-def installed_env() -> dict[str, str]:
-    """The daemon's environment as installed: our bytecode compiled beforehand (pip does that at install).
-
-    Compiling a module from source at each start (PYTHONDONTWRITEBYTECODE, as this machine sets) leaves
-    megabytes of freed heap that a deployed daemon never has.
-    """
-    env = dict(os.environ)
-    env.pop("PYTHONDONTWRITEBYTECODE", None)
-    dirs = [str(ROOT / d) for d in ("daemon", "drivers", "protocols", "config")]
-    subprocess.run([sys.executable, "-m", "compileall", "-q", *dirs], env=env, check=True, stdout=subprocess.DEVNULL)
-    return env
-
-
-CONSOLE_PAGES = ("/", "/?lang=ru", "/kiosk", "/alarms", "/surveys", "/channels/c1", "/api/channels/c1/trend?range=7d")
-
-
 def _console_client(port: int, stop: threading.Event) -> None:
     """An open page's event stream, every page once in en and ru, then the overview's JSON every second."""
     import http.client
     import urllib.request
+
+    from benchmarks.web import PAGES  # the pages web.py's RSS client fetches
 
     def events() -> None:
         while not stop.is_set():
@@ -336,18 +322,19 @@ def _console_client(port: int, stop: threading.Event) -> None:
     threading.Thread(target=events, daemon=True).start()
     n = 0
     while not stop.is_set():
-        path = CONSOLE_PAGES[n] if n < len(CONSOLE_PAGES) else "/api/overview"
+        path = PAGES[n] if n < len(PAGES) else "/api/overview"
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10).read()
             n += 1
         except (OSError, http.client.HTTPException):  # not listening yet, or stopping
             pass
-        stop.wait(1.0 if n > len(CONSOLE_PAGES) else 0.2)
+        stop.wait(1.0 if n > len(PAGES) else 0.2)
 
 
 def footprint_console_once(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float, web: bool) -> dict:
     """RSS and CPU of ``radsurvey run`` as the soak configures it (both sinks, 8 h twa, console if ``web``)."""
     from benchmarks.soak import config, free_port
+    from benchmarks.web import installed_env  # our bytecode compiled, as pip does at install
 
     port = free_port()
     cfg = config(tmp, mq, vm, port)

@@ -80,7 +80,9 @@ class MqttSink(CursorSink):
             if (t != "readings" or mqtt.publish_readings) and (t != "samples" or mqtt.publish_samples)
         ]
         super().__init__(name=name, tables=tables, batch_size=mqtt.batch_size)
-        self.read_ahead = True  # the next page is read and its JSON built while this one is in flight
+        # No read-ahead: submit() returns once a page is handed over, with up to max_inflight of it awaiting
+        # their PUBACKs, so the next page is read while those come in. Reading it while this one is
+        # still being sent, too, only had both threads wait for the GIL (benchmarks/README.md, "Replay").
         self.cfg = cfg
         self.mqtt = mqtt
         self.hub = hub
