@@ -51,7 +51,20 @@ async def test_a_refused_batch_is_recorded_once_and_the_cursor_moves_on(
 ) -> None:
     refusing = threading.Event()
     refusing.set()
-    influx_peer.answer = lambda request: (status, message) if refusing.is_set() else (204, "")
+    refused_upto = [0]  # the highest reading seq refused
+    answering = threading.Lock()  # (the peer may answer two requests at once)
+
+    def answer(request: PeerRequest) -> tuple[int, str]:
+        # Two pages may be in flight and reach the server in either order: a page below one already
+        # refused is refused too, so that the episode ends at one page, in page order.
+        with answering:
+            seqs = reading_seqs(request.lines) or [refused_upto[0] + 1]
+            if refusing.is_set() or min(seqs) <= refused_upto[0]:
+                refused_upto[0] = max(refused_upto[0], *seqs)
+                return status, message
+            return 204, ""
+
+    influx_peer.answer = answer
     with capture_logs() as logs:
         running = await run_against(tmp_path, influx_peer)
         sink = running.sink("influxdb")
