@@ -226,7 +226,10 @@ async def drain_benchmark(tmp: Path, hours: float, repeat: int = 3) -> dict[str,
                         bare_write, server.url, "/api/v2/write?org=&bucket=radsurvey&precision=ns", bodies
                     )
                     data = config(work, meters=meters, enabled=False, influxdb={"url": server.url})
+                load_before = os.getloadavg()[0]
                 result = await drain(data, top)
+                # The machine is shared: the 1-minute load average around the sink's run, to read the spread by.
+                result["load_average_1min_before_after"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
                 if api == "v1":
                     stored = {}
                     for measurement in ("reading", "sample", "bare_reading", "bare_sample"):

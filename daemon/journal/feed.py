@@ -11,11 +11,12 @@ a session starts from one consistent journal.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, overload
 
 from . import times
 from .queries import last_reading_times
@@ -46,17 +47,78 @@ class JournalRow(NamedTuple):
 
 
 class Reader(NamedTuple):
-    """A sink's own SQL for a table (``seq > ? AND seq <= ? ... LIMIT ?``) and the position of seq in its rows."""
+    """A sink's own SQL for a table (``seq > ? AND seq <= ? ... LIMIT ?``) and the position of seq in its rows.
+
+    ``plain`` is the same read without a LEFT JOIN of the table ``sparse``
+    (keyed by seq), for a page with no seq in that table: the join would add
+    only NULLs there, and costs a look-up per row.
+    """
 
     sql: str
     seq_at: int = 0
+    plain: str | None = None
+    sparse: str | None = None
+
+
+class PageRows(Sequence[JournalRow]):
+    """A page's rows when some were read through a sink's own reader: those kept as plain tuples per table.
+
+    A drain reads a million rows; a sink that writes them table by table (the
+    InfluxDB sink formats a table's rows in one go) takes ``tuples`` and
+    ``others`` and never needs a :class:`JournalRow` for each. As a sequence it
+    is every row as a JournalRow, in seq order (built when first needed; the
+    first and the last without building the rest).
+    """
+
+    def __init__(self, tuples: dict[str, tuple[list[tuple[Any, ...]], int]], others: list[JournalRow]):
+        self.tuples = tuples  # table -> (its rows as its reader selects them, in seq order; the seq's position)
+        self.others = others  # rows of the other tables, in seq order
+        self._len = len(others) + sum(len(rows) for rows, _ in tuples.values())
+        self._rows: list[JournalRow] | None = None
+
+    def table_rows(self, table: str) -> list[JournalRow]:
+        """The rows of ``table`` read through its own reader, as JournalRows."""
+        rows, at = self.tuples[table]
+        return [_new_row(JournalRow, (table, r[at], r)) for r in rows]
+
+    def _all(self) -> list[JournalRow]:
+        if self._rows is None:
+            merged = list(self.others)
+            for table in self.tuples:
+                merged.extend(self.table_rows(table))
+            merged.sort(key=_SEQ)
+            self._rows = merged
+        return self._rows
+
+    def _end(self, index: int) -> JournalRow:
+        """The first (``index`` 0) or last (-1) row."""
+        ends = [self.others[index]] if self.others else []
+        ends.extend(
+            _new_row(JournalRow, (table, rows[index][at], rows[index])) for table, (rows, at) in self.tuples.items()
+        )
+        return min(ends, key=_SEQ) if index == 0 else max(ends, key=_SEQ)
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> JournalRow: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[JournalRow]: ...
+    def __getitem__(self, index: int | slice) -> JournalRow | list[JournalRow]:
+        if self._rows is None and isinstance(index, int) and index in (0, -1, self._len - 1) and self._len:
+            return self._end(0 if index == 0 else -1)
+        return self._all()[index]
+
+    def __iter__(self) -> Iterator[JournalRow]:
+        return iter(self._all())
 
 
 @dataclass(frozen=True, slots=True)
 class FeedPage:
     """One read of the feed: the rows, and how far the cursor may move once they are delivered."""
 
-    rows: list[JournalRow]
+    rows: Sequence[JournalRow]  # a PageRows when a table was read through a sink's own reader
     upto: int  # the last row's seq, or the highest committed seq when no more rows of ours are below it
 
 
@@ -129,7 +191,8 @@ class JournalFeed:
         commit) reads its tables and nothing else.
         """
         conn = self.connection()
-        merged: list[JournalRow] = []
+        merged: list[JournalRow] = []  # rows of the tables read through the views
+        plain: dict[str, tuple[list[tuple[Any, ...]], int]] = {}  # the others, as their readers select them
         page_end: int | None = None  # rows beyond a table's full page may hide rows of that table
         # Rows committed after ``committed_seq`` may show in the snapshot too: the tables' own LIMIT
         # and the cut below still hold the page to ``limit`` rows in order.
@@ -144,9 +207,13 @@ class JournalFeed:
                 if own is not None:
                     cursor = conn.cursor()
                     cursor.row_factory = None
-                    tuples = cursor.execute(own.sql, (after_seq, upper, limit)).fetchall()
+                    sql = own.sql
+                    if own.plain is not None and not self._any(conn, own.sparse, after_seq, upper):
+                        sql = own.plain
+                    tuples = cursor.execute(sql, (after_seq, upper, limit)).fetchall()
                     at = own.seq_at
-                    merged.extend([_new_row(JournalRow, (table, r[at], r)) for r in tuples])
+                    if tuples:
+                        plain[table] = (tuples, at)
                     last = tuples[-1][at] if len(tuples) == limit else None
                 else:
                     query = f"SELECT * FROM {table} WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT ?"
@@ -165,14 +232,23 @@ class JournalFeed:
             conn.execute("COMMIT")
         merged.sort(key=_SEQ)
         if page_end is not None:
-            merged = [r for r in merged if r.seq <= page_end]
-        if len(merged) > limit:
-            merged = merged[:limit]
-            page_end = merged[-1].seq
+            merged, plain = _cut(merged, plain, page_end)
+        count = len(merged) + sum(len(rows) for rows, _ in plain.values())
+        if count > limit:  # (only without a bound: rows committed past ``committed_seq`` came too)
+            seqs = sorted([r.seq for r in merged] + [r[at] for rows, at in plain.values() for r in rows])
+            page_end = seqs[limit - 1]
+            merged, plain = _cut(merged, plain, page_end)
+        page: Sequence[JournalRow] = PageRows(plain, merged) if plain else merged
         if page_end is not None:
-            return FeedPage(merged, page_end)
+            return FeedPage(page, page_end)
         # (a row read past a ``committed_seq`` horizon: every row of ours up to it is in the page)
-        return FeedPage(merged, max(after_seq, int(horizon or 0), merged[-1].seq if merged else 0))
+        return FeedPage(page, max(after_seq, int(horizon or 0), page[-1].seq if page else 0))
+
+    @staticmethod
+    def _any(conn: sqlite3.Connection, table: str | None, after_seq: int, upto: int) -> bool:
+        """Whether ``table`` has a row with seq in (``after_seq``, ``upto``] (one primary key look-up)."""
+        found = conn.execute(f"SELECT 1 FROM {table} WHERE seq > ? AND seq <= ? LIMIT 1", (after_seq, upto))
+        return found.fetchone() is not None
 
     def _bound(self, conn: sqlite3.Connection, after_seq: int, limit: int) -> int | None:
         """The ``limit``-th smallest seq after ``after_seq`` across the tables, when there are that many.
@@ -222,6 +298,15 @@ class JournalFeed:
 
 _SEQ = itemgetter(1)
 _new_row = tuple.__new__  # JournalRow(table, seq, data) without the Python-level __new__ of a NamedTuple
+
+
+def _cut(
+    merged: list[JournalRow], plain: dict[str, tuple[list[tuple[Any, ...]], int]], page_end: int
+) -> tuple[list[JournalRow], dict[str, tuple[list[tuple[Any, ...]], int]]]:
+    """The rows with seq <= ``page_end`` (each list in seq order)."""
+    kept = merged[: bisect_right(merged, page_end, key=_SEQ)]
+    cut = {table: (rows[: bisect_right(rows, page_end, key=itemgetter(at))], at) for table, (rows, at) in plain.items()}
+    return kept, {table: found for table, found in cut.items() if found[0]}
 
 
 def ensure_cursor(journal: Journal, sink: str, seq: int) -> None:

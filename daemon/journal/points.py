@@ -30,14 +30,33 @@ READINGS_SQL = (
 )
 # A sample's key tells its template whether it has a normalised value (the field is left out
 # when it has none: its column is then 0.0, which that template skips).
-SAMPLES_SQL = (
-    f"SELECT s.k * 2 + (s.nrm IS NULL), COALESCE(s.v, r.v), COALESCE(s.m, s.v, r.v), COALESCE(x.net, {_NET}),"
-    f" COALESCE(s.nrm, 0.0), {E_SQL}, COALESCE(x.ratio, {E_SQL} / c.limit_uSv_h),"
-    " COALESCE(x.below, COALESCE(s.m, s.v, r.v) - c.background_uGy_h < 0), s.n, s.seq, s.seq - s.r,"
-    " COALESCE(x.t, r.t) * 1000000 + s.seq % 1000000"
-    " FROM sample_rows s LEFT JOIN reading_rows r ON r.seq = s.seq - s.r JOIN sample_ctx c ON c.id = s.k"
-    " LEFT JOIN sample_extra x ON x.seq = s.seq WHERE s.seq > ? AND s.seq <= ? ORDER BY s.seq LIMIT ?"
-)
+
+
+def _samples_sql(extra: bool) -> str:
+    """The samples' read; without ``extra``, for rows none of which has a ``sample_extra`` row.
+
+    ``sample_extra`` holds the few values that the expressions would not give
+    back identically; a LEFT JOIN of it adds NULLs to every other row, which
+    COALESCE passes over, so leaving it out of such a page reads the same
+    values without a look-up per row.
+    """
+
+    def stored(column: str, expression: str) -> str:
+        return f"COALESCE(x.{column}, {expression})" if extra else expression
+
+    return (
+        f"SELECT s.k * 2 + (s.nrm IS NULL), COALESCE(s.v, r.v), COALESCE(s.m, s.v, r.v), {stored('net', _NET)},"
+        f" COALESCE(s.nrm, 0.0), {E_SQL}, {stored('ratio', f'{E_SQL} / c.limit_uSv_h')},"
+        f" {stored('below', 'COALESCE(s.m, s.v, r.v) - c.background_uGy_h < 0')}, s.n, s.seq, s.seq - s.r,"
+        f" {stored('t', 'r.t')} * 1000000 + s.seq % 1000000"
+        " FROM sample_rows s LEFT JOIN reading_rows r ON r.seq = s.seq - s.r JOIN sample_ctx c ON c.id = s.k"
+        + (" LEFT JOIN sample_extra x ON x.seq = s.seq" if extra else "")
+        + " WHERE s.seq > ? AND s.seq <= ? ORDER BY s.seq LIMIT ?"
+    )
+
+
+SAMPLES_SQL = _samples_sql(extra=True)
+SAMPLES_PLAIN_SQL = _samples_sql(extra=False)
 # Column positions (the sample's background and limit are its context's, in the template).
 R_KEY, R_VALUE, R_SEQ, R_NS = range(4)
 S_KEY, S_VALUE, S_MEAN, S_NET, S_NRM, S_E, S_RATIO, S_BELOW, S_N, S_SEQ, S_READING_SEQ, S_NS = range(12)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +132,7 @@ class CursorSink:
         """The row's time as the journal writes it (ISO, ``Z``), for the status's ``lag_s``."""
         return row.data.get("ts") if isinstance(row.data, dict) else None
 
-    def prepare(self, rows: list[JournalRow]) -> Any:
+    def prepare(self, rows: Sequence[JournalRow]) -> Any:
         """Work on a page in the reader's thread, before it is delivered (InfluxDB: its line protocol)."""
         return None
 
@@ -141,7 +141,7 @@ class CursorSink:
         page = self._feed.read_page(after_seq, self.batch_size, self.committed_seq)
         return page, (self.prepare(page.rows) if page.rows else None)
 
-    async def pump(self, deliver: Callable[[list[JournalRow], Any], Awaitable[Awaitable[None] | None]]) -> None:
+    async def pump(self, deliver: Callable[[Sequence[JournalRow], Any], Awaitable[Awaitable[None] | None]]) -> None:
         """Deliver everything after the cursor, then each commit as it happens; returns only by raising.
 
         ``deliver(rows, prepared)`` (``prepared``: what :meth:`prepare` made of

@@ -52,7 +52,7 @@ import re
 import ssl
 import urllib.error
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -64,7 +64,7 @@ from radsurvey.protocols.backoff import Backoff
 from radsurvey.protocols.errors import ConfigError, SinkError
 
 from ..journal import connect, points
-from ..journal.feed import JournalRow, Reader
+from ..journal.feed import JournalRow, PageRows, Reader
 from ..journal.times import ms_to_text
 from .base import CursorSink, DeliveryError, checkpoint
 from .payloads import INFLUX_ROUTES, CompactLines, InfluxContext
@@ -110,7 +110,7 @@ class InfluxSink(CursorSink):
     # Readings and samples as compact tuples with the time in ns; lines from a template per series.
     readers = {  # noqa: RUF012
         "readings": Reader(points.READINGS_SQL, points.R_SEQ),
-        "samples": Reader(points.SAMPLES_SQL, points.S_SEQ),
+        "samples": Reader(points.SAMPLES_SQL, points.S_SEQ, points.SAMPLES_PLAIN_SQL, "sample_extra"),
     }
     read_ahead = True  # the next page is read while the server takes this one
 
@@ -136,6 +136,7 @@ class InfluxSink(CursorSink):
         self._writers: list[LineWriter] = []  # every connection opened (at most POSTS_IN_FLIGHT)
         self._idle: list[LineWriter] = []  # those no request is using
         self._posting: set[asyncio.Task[None]] = set()
+        self._last_post: asyncio.Task[None] | None = None  # the page written last (the next one's answer waits for it)
         self._compact = CompactLines(self.ctx)
         self._reading_ctx: dict[int, tuple[str, str]] = {}
         self._sample_ctx: dict[int, tuple[str, str, int, float, float]] = {}
@@ -143,7 +144,7 @@ class InfluxSink(CursorSink):
         self.refused_writes = 0
         self._refusing = False  # inside an episode of refused batches (logged once)
 
-    def lines(self, rows: list[JournalRow]) -> list[str]:
+    def lines(self, rows: Sequence[JournalRow]) -> list[str]:
         """Each row's line, one by one (rows that cannot be written are logged and left out)."""
         out = []
         compact = self._compact
@@ -228,20 +229,16 @@ class InfluxSink(CursorSink):
         else:
             outcome.accepted += count
 
-    def prepare(self, rows: list[JournalRow]) -> tuple[int, bytes]:
+    def prepare(self, rows: Sequence[JournalRow]) -> tuple[int, bytes]:
         """The page's line protocol and its number of lines, built in the reader's thread while the previous
         page is written: readings and samples one format per table (``CompactLines.page``), others line by line."""
         blocks: list[str] = []
         count = 0
-        rest = [row for row in rows if row.table not in self.readers]
-        for table, contexts in (("readings", self._reading_ctx), ("samples", self._sample_ctx)):
-            own = [row for row in rows if row.table == table]
-            if not own:
-                continue
-            if type(own[0].data) is not tuple:  # a journal older than the compact rows: the views' rows
-                rest.extend(own)
-                continue
-            data = [row.data for row in own]
+        if not isinstance(rows, PageRows):  # no table read through our readers (a journal older than them)
+            rows = PageRows({}, list(rows))
+        rest = list(rows.others)
+        for table, (data, _) in rows.tuples.items():
+            contexts = self._sample_ctx if table == "samples" else self._reading_ctx
             try:
                 text = self._compact.page(table, data, contexts)
             except KeyError:  # a context id met for the first time: read the contexts again, then try once more
@@ -251,7 +248,7 @@ class InfluxSink(CursorSink):
                 except KeyError:
                     text = None
             if text is None:  # a value line protocol cannot carry, or an unknown context: one by one
-                rest.extend(own)
+                rest.extend(rows.table_rows(table))
                 continue
             blocks.append(text)
             count += len(data)
@@ -261,7 +258,7 @@ class InfluxSink(CursorSink):
             count += len(lines)
         return count, "\n".join(blocks).encode()
 
-    def write_rows(self, rows: list[JournalRow], prepared: tuple[int, bytes] | None = None) -> WriteOutcome:
+    def write_rows(self, rows: Sequence[JournalRow], prepared: tuple[int, bytes] | None = None) -> WriteOutcome:
         """Write the batch's line protocol, built here unless ``prepared`` (runs in a worker thread)."""
         outcome = WriteOutcome()
         count, body = prepared if prepared is not None else self.prepare(rows)
@@ -269,8 +266,16 @@ class InfluxSink(CursorSink):
             self._send(body, count, outcome)
         return outcome
 
-    async def _deliver(self, rows: list[JournalRow], prepared: tuple[int, bytes] | None = None) -> None:
+    async def _deliver(
+        self,
+        rows: Sequence[JournalRow],
+        prepared: tuple[int, bytes] | None = None,
+        after: asyncio.Task[None] | None = None,
+    ) -> None:
+        """Write the page; what the server answered is noted once the page before it (``after``) was noted."""
         outcome = await asyncio.to_thread(self.write_rows, rows, prepared)
+        if after is not None:  # pages in flight together: their answers count in page order (episodes, logs)
+            await asyncio.wait([after])
         self.connected = True
         if outcome.refused:
             self._note_refused(rows, outcome)
@@ -278,7 +283,7 @@ class InfluxSink(CursorSink):
             self._refusing = False
             log.info("influxdb accepts points again", sink=self.name, refused_writes=self.refused_writes)
 
-    def _note_refused(self, rows: list[JournalRow], outcome: WriteOutcome) -> None:
+    def _note_refused(self, rows: Sequence[JournalRow], outcome: WriteOutcome) -> None:
         self.refused_writes += len(outcome.refused)
         first = outcome.refused[0]
         message = f"{first} (refused for good; seq {rows[0].seq}-{rows[-1].seq} skipped, kept in the journal)"
@@ -308,15 +313,16 @@ class InfluxSink(CursorSink):
         await self.attach(daemon)
         backoff = Backoff(self.influx.retry_initial_s, self.influx.retry_max_s)
 
-        async def write(rows: list[JournalRow], prepared: Any) -> None:
-            await self._deliver(rows, prepared)
+        async def write(rows: Sequence[JournalRow], prepared: Any, after: asyncio.Task[None] | None) -> None:
+            await self._deliver(rows, prepared, after)
             backoff.reset()
 
-        async def deliver(rows: list[JournalRow], prepared: Any) -> asyncio.Task[None]:
+        async def deliver(rows: Sequence[JournalRow], prepared: Any) -> asyncio.Task[None]:
             """Start writing the page once fewer than POSTS_IN_FLIGHT are being written; the pump awaits it."""
             while len(self._posting) >= POSTS_IN_FLIGHT:
                 await asyncio.wait(self._posting, return_when=asyncio.FIRST_COMPLETED)
-            task = asyncio.create_task(write(rows, prepared))
+            before = self._last_post if self._last_post is not None and not self._last_post.done() else None
+            task = self._last_post = asyncio.create_task(write(rows, prepared, before))
             self._posting.add(task)
             task.add_done_callback(self._posting.discard)
             return task

@@ -32,7 +32,7 @@ import contextlib
 import json
 import math
 from collections import deque
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import aiomqtt
@@ -201,7 +201,7 @@ class MqttSink(CursorSink):
 
     # -- delivery -------------------------------------------------------------------------------
 
-    def prepare(self, rows: list[JournalRow]) -> list[Message]:
+    def prepare(self, rows: Sequence[JournalRow]) -> list[Message]:
         """The page's messages, built in the reader's thread while the previous page is published.
 
         Pages are prepared one at a time and in seq order (the feed has one
@@ -248,7 +248,9 @@ class MqttSink(CursorSink):
             return ts if isinstance(ts, str) else None
         return super().row_time(row)
 
-    async def _deliver(self, rows: list[JournalRow], prepared: list[Message] | None = None) -> Awaitable[None] | None:
+    async def _deliver(
+        self, rows: Sequence[JournalRow], prepared: list[Message] | None = None
+    ) -> Awaitable[None] | None:
         """Hand the rows' messages to the publisher; what is returned completes when the broker has them all."""
         publisher = self._publisher
         assert publisher is not None

@@ -51,7 +51,8 @@ async def test_influxdb_backlog_returns_to_zero_when_only_meter_events_were_writ
     async with MqttRecorder(mosquitto.port, f"{ROOT}/status/sinks") as live:
         running = await start_daemon(cfg)
         influx = running.sink("influxdb")
-        await wait_for(lambda: running.journal.committed_seq >= 2, 10, "the meter's connecting/disconnected events")
+        # The sink's own committed seq: the journal's is set before the sink's commit listener runs.
+        await wait_for(lambda: influx.committed_seq >= 2, 10, "the meter's connecting/disconnected events")
         await wait_for(lambda: influx.status()["backlog"] == 0, 10, "the influxdb backlog to return to 0")
         assert influx.cursor == running.journal.committed_seq and influx.delivered == 0
 

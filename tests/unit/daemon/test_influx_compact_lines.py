@@ -35,6 +35,8 @@ sample_values = st.fixed_dictionaries(
         "formula": st.sampled_from(["E = 0.5 * D(100 cm)", "E = D"]),
         "channel": st.sampled_from(["door", "desk, 2", "wall=3", "50% door", "info"]),
         "stamp_apart": st.booleans(),
+        # net, below and ratio as the journal derives them: no sample_extra row, unless stamped apart
+        "derived": st.booleans(),
     }
 )
 
@@ -57,6 +59,14 @@ def fill(path: Path, samples: list[dict[str, Any]]) -> Journal:
             },
         )
         apart = values.pop("stamp_apart")
+        if values.pop("derived"):
+            diff = values["mean_uGy_h"] - values["background_uGy_h"]
+            limit = values["limit_uSv_h"]
+            values.update(
+                net_uGy_h=max(diff, 0.0),
+                below_background=int(diff < 0),
+                ratio=values["effective_uSv_h"] / limit if limit else None,
+            )
         values["ts"] = f"2026-03-01T11:{i // 60:02d}:{i % 60:02d}.000Z" if apart else ts
         journal.append("samples", {"meter": f"m {i % 2}", "reading_seq": rseq, "corrections": "[]", **values})
     journal.flush()
@@ -142,6 +152,7 @@ def test_a_value_line_protocol_cannot_carry_is_left_out_as_the_views_path_leaves
         "formula": "E = D",
         "channel": "door",
         "stamp_apart": False,
+        "derived": False,
     }
     journal = fill(tmp_path / "j.sqlite", [row])
     try:

@@ -4,8 +4,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from radsurvey.daemon.journal import Journal
-from radsurvey.daemon.journal.feed import JournalFeed
+import pytest
+
+from radsurvey.daemon.journal import Journal, points
+from radsurvey.daemon.journal.feed import JournalFeed, PageRows, Reader
+
+# The readings read as they are (the views' dicts), and through the InfluxDB sink's own reader: plain
+# tuples, kept per table (PageRows) and cut at the page's end by seq like the views' rows.
+READERS = pytest.mark.parametrize(
+    "readers", [{}, {"readings": Reader(points.READINGS_SQL, points.R_SEQ)}], ids=["views", "own reader"]
+)
+
+
+def in_order(page: PageRows | list) -> list[int]:  # type: ignore[type-arg]
+    """The page's seqs; its first and last row (taken apart from the rest by a PageRows) agree with them."""
+    seqs = [r.seq for r in page]
+    assert seqs == sorted(seqs)
+    if seqs:
+        assert (page[0].seq, page[-1].seq, len(page)) == (seqs[0], seqs[-1], len(seqs))
+    return seqs
 
 
 def test_rows_after_the_cursor_come_in_seq_order_across_tables_and_pages(tmp_path: Path) -> None:
@@ -99,7 +116,10 @@ def test_seqs_stay_above_every_cursor_after_retention_emptied_the_journal(tmp_pa
         assert journal.append("readings", reading_row(9)) > top, "a new row below the cursor would never be sent"
 
 
-def test_pages_of_interleaved_tables_are_full_and_every_row_comes_once_in_order(tmp_path: Path) -> None:
+@READERS
+def test_pages_of_interleaved_tables_are_full_and_every_row_comes_once_in_order(
+    tmp_path: Path, readers: dict[str, Reader]
+) -> None:
     import random
 
     journal = Journal(tmp_path / "j.sqlite", commit_interval_s=0.01)
@@ -114,25 +134,28 @@ def test_pages_of_interleaved_tables_are_full_and_every_row_comes_once_in_order(
             event = {"ts": "2026-01-01T00:00:00.000Z", "meter": "m", "state": "connected"}
             seqs.append(journal.append("meter_events", event))
     journal.flush()
-    feed = JournalFeed(journal.path, ["readings", "meter_events"])
-    for limit in (1, 7, 50, 299, 300, 1000):
+    feed = JournalFeed(journal.path, ["readings", "meter_events"], readers)
+    # With a commit listener's seq just short of a full page, the tables are read without the page's
+    # bound, each up to the limit: the page is then cut to the limit in seq order.
+    for limit, hinted in [(n, h) for n in (1, 7, 50, 299, 300, 1000) for h in (False, True)]:
         got: list[int] = []
         cursor = 0
         while True:
-            page = feed.read_page(cursor, limit)
+            page = feed.read_page(cursor, limit, committed_seq=cursor + limit - 1 if hinted else None)
             if not page.rows:
                 break
             assert len(page.rows) == min(limit, len(seqs) - len(got)), "a page is as full as the rows allow"
             assert page.upto == page.rows[-1].seq or page.upto >= seqs[-1]
-            got.extend(r.seq for r in page.rows)
+            got.extend(in_order(page.rows))
             cursor = page.upto
-        assert got == sorted(seqs), f"limit {limit}"
+        assert got == sorted(seqs), f"limit {limit}, hinted {hinted}"
     feed.close()
     journal.close()
 
 
+@READERS
 def test_a_committed_seq_hint_gives_the_same_pages_and_never_moves_the_cursor_past_an_unread_row(
-    tmp_path: Path,
+    tmp_path: Path, readers: dict[str, Reader]
 ) -> None:
     """A sink passes the seq its commit listener saw; behind the journal's top or not, no row is lost or reordered."""
     import random
@@ -150,7 +173,7 @@ def test_a_committed_seq_hint_gives_the_same_pages_and_never_moves_the_cursor_pa
                                                           "state": "connected"}))  # fmt: skip
     journal.flush()
     top = max(seqs[-1], others[-1])
-    feed = JournalFeed(journal.path, ["readings"])
+    feed = JournalFeed(journal.path, ["readings"], readers)
     for limit in (1, 3, 50, 1000):
         for lag in (0, 1, 5, 40):  # how far the listener's seq is behind what the snapshot holds
             got: list[int] = []
@@ -161,7 +184,7 @@ def test_a_committed_seq_hint_gives_the_same_pages_and_never_moves_the_cursor_pa
                 assert len(page.rows) <= limit
                 assert all(cursor < r.seq <= page.upto for r in page.rows)
                 assert not [s for s in seqs if cursor < s <= page.upto and s not in {r.seq for r in page.rows}]
-                got.extend(r.seq for r in page.rows)
+                got.extend(in_order(page.rows))
                 if page.upto == cursor:
                     break
                 cursor = page.upto
