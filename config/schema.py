@@ -78,7 +78,15 @@ class JournalConfig(_Section):
         Path("radsurvey.sqlite"),
         description="SQLite journal; a relative path is under $STATE_DIRECTORY if set, else the working directory",
     )
-    commit_interval_s: float = Field(1.0, gt=0, le=60, description="longest time a reading waits to be committed")
+    commit_interval_s: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description=(
+            "longest time a reading or sample waits to be committed, and so to be published (alarm changes and"
+            " meter faults are committed at once); 5 s writes about 9 MB an hour at 8 meters, 1 s about 16"
+        ),
+    )
     batch_size: int = Field(1000, ge=1, le=100_000, description="commit earlier once this many rows wait")
     synchronous: Literal["normal", "full"] = Field(
         "normal", description="SQLite synchronous mode: 'full' fsyncs every commit (safer on power loss, more SD wear)"

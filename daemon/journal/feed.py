@@ -2,7 +2,8 @@
 
 A sink reads through its own read-only connection (in a worker thread, one
 thread at a time), and writes its cursor through the journal writer
-(:func:`save_cursor`), so the cursor is as durable as the rows it covers.
+(:func:`save_cursor`), so the cursor is never ahead of the rows it covers (it is stored
+with a delay, writer.py ``CURSOR_PERSIST_S``: a power cut repeats deliveries, never skips one).
 The seed reads of the MQTT sink (every rule's latest alarm event, the meters'
 last events and readings as of the cursor) go through the same connection, so
 a session starts from one consistent journal.
@@ -26,10 +27,6 @@ from .seek import END_SEQ
 if TYPE_CHECKING:
     from .writer import Journal
 
-UPSERT_CURSOR = (
-    "INSERT INTO sink_cursors(sink, seq, updated_at) VALUES (?, ?, ?) "
-    "ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at"
-)
 RECORD_ERROR = "UPDATE sink_cursors SET errors = errors + 1, last_error = ?, last_error_at = ? WHERE sink = ?"
 
 
@@ -317,8 +314,8 @@ def ensure_cursor(journal: Journal, sink: str, seq: int) -> None:
 
 
 def save_cursor(journal: Journal, sink: str, seq: int) -> None:
-    """Move the sink's cursor to ``seq`` (durable at the writer's next commit)."""
-    journal.execute_now(UPSERT_CURSOR, (sink, seq, times.now_text()))
+    """Move the sink's cursor to ``seq`` (stored within ``CURSOR_PERSIST_S``, at a flush and at close)."""
+    journal.save_cursor(sink, seq)
 
 
 def record_sink_error(journal: Journal, sink: str, message: str, at: str) -> None:

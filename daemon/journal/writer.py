@@ -29,11 +29,11 @@ import structlog
 
 from radsurvey.protocols.errors import JournalError
 
-from . import recovery, spill, uncommitted
+from . import recovery, spill, times, uncommitted
 from .aggregates import PERSIST_S, Aggregator
 from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, measured_e
 from .rows import alarm_event_columns, meter_event_columns, reading_columns, row_ms, sample_columns
-from .schema import connect, max_seq, migrate, now_iso
+from .schema import connect, fold_counts, max_seq, migrate, now_iso
 
 if TYPE_CHECKING:
     from radsurvey.drivers.base import Reading
@@ -53,6 +53,26 @@ class _Flush:
 _STOP = object()
 
 
+@dataclass(frozen=True)
+class _Cursor:
+    """A sink's cursor to store (:meth:`Journal.save_cursor`)."""
+
+    sink: str
+    seq: int
+    at: str
+
+
+UPSERT_CURSOR = (
+    "INSERT INTO sink_cursors(sink, seq, updated_at) VALUES (?, ?, ?) "
+    "ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at"
+)
+# Sinks' cursors are stored at most this often (and at every flush and at close), not with every commit:
+# the page of ``sink_cursors`` rewritten every second was a quarter of the SD card's writes
+# (benchmarks/README.md). A power cut makes the sinks deliver again what they delivered in the last
+# ``CURSOR_PERSIST_S`` at most: at-least-once, as ever, with ``seq`` to tell a repeat (docs/sinks.md).
+CURSOR_PERSIST_S = PERSIST_S
+
+
 # What a power cut must not take, whatever ``commit_interval_s``: alarm transitions (an
 # acknowledgement is one too) and meter faults are committed as soon as they are appended,
 # with everything queued before them. Readings and samples wait for the interval.
@@ -68,6 +88,7 @@ def urgent(item: Any) -> bool:
 
 
 WRITER_CACHE_KIB = 512  # the writer connection's page cache (SQLite's default: 2 000 KiB)
+
 
 class Journal:
     """The writable journal of one running daemon (one writer per file)."""
@@ -133,6 +154,8 @@ class Journal:
         self._listeners: list[Callable[[int], None]] = []
         self._health: list[Callable[[str | None], None]] = []
         self._sql: dict[tuple[str, tuple[str, ...]], str] = {}
+        self._cursors: dict[str, _Cursor] = {}  # the newest of each sink, not yet stored (writer thread)
+        self._cursors_written = time.monotonic()
         files = (
             [Path(f) for f in import_files]
             if import_files is not None
@@ -269,6 +292,13 @@ class Journal:
         """Queue a statement (e.g. a cursor update) to run in the writer's next transaction."""
         self._queue.put(("__sql__", (sql, tuple(params))))
 
+    def save_cursor(self, sink: str, seq: int) -> None:
+        """Move ``sink``'s stored cursor to ``seq``: stored within ``CURSOR_PERSIST_S``, at a flush and at close.
+
+        Thread-safe; only the newest cursor of each sink is kept until then (see ``CURSOR_PERSIST_S``).
+        """
+        self._queue.put(_Cursor(sink, seq, times.now_text()))
+
     def add_commit_listener(self, callback: Callable[[int], None]) -> None:
         """``callback(committed_seq)`` runs in the writer thread after each commit."""
         self._listeners.append(callback)
@@ -331,6 +361,8 @@ class Journal:
                 return True
             if isinstance(item, _Flush):
                 flushes.append(item)
+            elif isinstance(item, _Cursor):
+                self._cursors[item.sink] = item
             else:
                 pending.append(item)
                 now = now or urgent(item)
@@ -347,8 +379,11 @@ class Journal:
                 except queue.Empty:
                     break
                 stop = take(item)
-            if pending:
-                if self._commit(pending):
+            cursors = bool(self._cursors) and (
+                bool(flushes) or time.monotonic() - self._cursors_written >= CURSOR_PERSIST_S
+            )
+            if pending or cursors:
+                if self._commit(pending, cursors=cursors):
                     pending, failures, now = [], 0, False
                 else:
                     failures += 1
@@ -372,8 +407,11 @@ class Journal:
         for f in flushes:
             f.done.set()
 
-    def _commit(self, rows: list[Any]) -> bool:
-        """Commit rows in one transaction; False (rows kept by the caller) on failure."""
+    def _commit(self, rows: list[Any], *, cursors: bool = False) -> bool:
+        """Commit rows in one transaction; False (rows kept by the caller) on failure.
+
+        The sinks' cursors waiting in ``_cursors`` go in too when ``cursors`` or when they are due.
+        """
         grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
         statements: list[tuple[str, tuple[Any, ...]]] = []
         tasks: list[Callable[[sqlite3.Connection], None]] = []
@@ -427,8 +465,12 @@ class Journal:
             # once a minute, and before a retention pass (which never removes rows not yet on disk in them)
             if tasks or self._before_commit or time.monotonic() - self._agg_written >= PERSIST_S:
                 agg.write(self._conn)
+                fold_counts(self._conn)  # the raw rows' counts, once a minute too (schema.FOLDED)
             for sql, params in statements:
                 self._conn.execute(sql, params)
+            cursors = bool(self._cursors) and (cursors or time.monotonic() - self._cursors_written >= CURSOR_PERSIST_S)
+            if cursors:
+                self._write_cursors()
             self.before_commit(self._conn, tasks)
             self._conn.execute("COMMIT")
         except sqlite3.Error as err:
@@ -443,6 +485,9 @@ class Journal:
             return False
         if agg.persisted_seq != self._agg.persisted_seq:
             self._agg_written = time.monotonic()
+        if cursors:
+            self._cursors.clear()
+            self._cursors_written = time.monotonic()
         self._agg = agg
         if self.last_error is not None:
             self.last_error = None
@@ -456,6 +501,9 @@ class Journal:
                 except Exception:  # a listener must never stop the writer
                     log.exception("journal commit listener failed")
         return True
+
+    def _write_cursors(self) -> None:
+        self._conn.executemany(UPSERT_CURSOR, [(c.sink, c.seq, c.at) for c in self._cursors.values()])
 
     def before_commit(self, conn: sqlite3.Connection, tasks: list[Callable[[sqlite3.Connection], None]]) -> None:
         """Runs in the writer's transaction just before COMMIT (retention deletes go here)."""
@@ -500,14 +548,16 @@ class Journal:
             )
             return  # the writer still owns the connection
         try:
-            if self._agg.persisted_seq != self._agg.seq or self._agg.dirty or self._agg.closed:
+            if self._agg.persisted_seq != self._agg.seq or self._agg.dirty or self._agg.closed or self._cursors:
                 try:
                     self._conn.execute("BEGIN")
                     self._agg.write(self._conn)
+                    fold_counts(self._conn)
+                    self._write_cursors()
                     self._conn.execute("COMMIT")
-                except sqlite3.Error as err:  # recomputed from the raw rows at the next start
+                except sqlite3.Error as err:  # recomputed from the raw rows at the next start; sinks deliver again
                     self._conn.execute("ROLLBACK")
-                    log.error("aggregates not written at close", error=str(err))
+                    log.error("aggregates and cursors not written at close", error=str(err))
             if self.run_id:
                 self._conn.execute(
                     "UPDATE runs SET stopped_at = ?, clean = ? WHERE id = ?",

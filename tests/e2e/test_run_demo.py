@@ -68,14 +68,19 @@ def test_journal_commands_read_a_running_daemons_journal(tmp_path: Path, run_cli
     journal = tmp_path / "live.sqlite"
     proc = start(journal)
     try:
-        time.sleep(3.5)
-        stats = run_cli("journal", "stats", "--journal", str(journal), "--json")
+        # the demo commits every 5 s (the default commit_interval_s): wait for two samples on disk (bounded)
+        deadline = time.monotonic() + 30
+        while True:
+            stats = run_cli("journal", "stats", "--journal", str(journal), "--json")
+            data = json.loads(stats.stdout) if stats.returncode == 0 else None  # not created yet: wait
+            if (data is not None and data["tables"]["samples"]["rows"] >= 2) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
         tail = run_cli("journal", "tail", "--journal", str(journal), "-n", "2", "--json", "--channel", "control-desk")
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
-    assert stats.returncode == 0, stats.stderr
-    data = json.loads(stats.stdout)
+    assert stats.returncode == 0 and data is not None, stats.stderr
     assert data["tables"]["readings"]["rows"] >= 1 and data["last_run"]["stopped_at"] is None
     rows = [json.loads(line) for line in tail.stdout.splitlines()]
     assert len(rows) == 2 and rows[0]["seq"] < rows[1]["seq"] and rows[0]["channel"] == "control-desk"

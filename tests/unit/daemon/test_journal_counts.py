@@ -1,8 +1,8 @@
-"""``row_counts`` (schema 8) holds exactly the rows of each counted table, whatever wrote or deleted them.
+"""``row_counts`` (schema 8, 9) holds exactly the rows of each counted table, whatever wrote or deleted them.
 
-``journal stats`` reads its row counts from there (one lookup, not a read of the table): the writer's
-appends, the aggregates' INSERT OR REPLACE, retention's deletes, a 0.1 journal's migration and a
-salvage each keep the counts equal to ``COUNT(*)``.
+``journal stats`` reads its row counts from there (a lookup, not a read of the table; for the two raw
+tables plus the rows above ``upto``, by key): the writer's appends, the aggregates' INSERT OR REPLACE,
+retention's deletes, a 0.1 journal's migration and a salvage each keep the counts equal to ``COUNT(*)``.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from radsurvey.daemon import journal as jr
 from radsurvey.daemon.journal import Journal, queries
@@ -100,6 +103,86 @@ def test_a_salvage_counts_the_rows_it_saved(tmp_path: Path) -> None:
     target = tmp_path / "saved.sqlite"
     salvage(path, target)
     conn = jr.connect(target, readonly=True)
+    try:
+        assert row_counts(conn) == exact(conn)
+    finally:
+        conn.close()
+
+
+# -- schema 9: the raw tables counted up to ``upto``, folded once a minute ------------------------------------------
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.integers(1, 20)),
+        st.tuples(st.just("below"), st.integers(0, 10**6)),  # an insert into a gap under the top (a spill import)
+        st.tuples(st.just("delete"), st.integers(0, 10**6)),  # retention, or a row above upto
+        st.tuples(st.just("fold"), st.just(0)),
+    ),
+    max_size=25,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=ops)
+def test_folded_counts_equal_count_star_whatever_the_order_of_inserts_deletes_and_folds(
+    tmp_path: Path, steps: list[tuple[str, int]]
+) -> None:
+    path = tmp_path / f"j{abs(hash(tuple(steps)))}.sqlite"
+    conn = jr.connect(path)
+    try:
+        jr.migrate(conn, path)
+        assert conn.execute("SELECT upto FROM row_counts WHERE name = 'reading_rows'").fetchone()[0] == 0
+        top = 0
+        for op, arg in steps:
+            seqs = [r[0] for r in conn.execute("SELECT seq FROM reading_rows ORDER BY seq")]
+            if op == "append":
+                for _ in range(arg):
+                    top += 2  # readings take every other seq, as beside samples
+                    conn.execute("INSERT INTO reading_rows(seq, t, k, v) VALUES (?, 0, 1, 0.5)", (top,))
+            elif op == "below" and top > 1:
+                gap = sorted(set(range(1, top)) - set(seqs))
+                if gap:
+                    conn.execute("INSERT INTO reading_rows(seq, t, k, v) VALUES (?, 0, 1, 0.5)", (gap[arg % len(gap)],))
+            elif op == "delete" and seqs:
+                conn.execute("DELETE FROM reading_rows WHERE seq <= ?", (seqs[arg % len(seqs)],))
+            elif op == "fold":
+                jr.schema.fold_counts(conn)
+            counts = row_counts(conn)
+            assert counts is not None and counts["reading_rows"] == exact(conn)["reading_rows"], (op, arg)
+    finally:
+        conn.close()
+
+
+def test_a_schema_8_journal_is_folded_by_migration_9(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    fill(path, minutes=20)
+    conn = jr.connect(path)
+    try:  # back to schema 8 as 0.3.0 left it: plain triggers, no upto
+        conn.execute("BEGIN IMMEDIATE")
+        for table in ("reading_rows", "sample_rows"):
+            conn.execute(f"DROP TRIGGER {table}_counted")
+            conn.execute(f"DROP TRIGGER {table}_uncounted")
+            conn.execute(
+                f"CREATE TRIGGER {table}_counted AFTER INSERT ON {table}"
+                f" BEGIN UPDATE row_counts SET n = n + 1 WHERE name = '{table}'; END"
+            )
+            conn.execute(
+                f"CREATE TRIGGER {table}_uncounted AFTER DELETE ON {table}"
+                f" BEGIN UPDATE row_counts SET n = n - 1 WHERE name = '{table}'; END"
+            )
+        conn.execute("ALTER TABLE row_counts DROP COLUMN upto")
+        conn.execute("DELETE FROM schema_version WHERE version = 9")
+        conn.execute("COMMIT")
+        assert row_counts(conn) == exact(conn)  # schema 8 is read as it was
+        jr.migrate(conn, path)
+        assert jr.schema_version(conn) == jr.SCHEMA_VERSION
+        upto = dict(conn.execute("SELECT name, upto FROM row_counts WHERE name IN ('reading_rows', 'sample_rows')"))
+        assert upto["reading_rows"] == conn.execute("SELECT MAX(seq) FROM reading_rows").fetchone()[0]
+        assert row_counts(conn) == exact(conn)
+    finally:
+        conn.close()
+    fill(path, minutes=5)  # and the writer goes on from there
+    conn = jr.connect(path, readonly=True)
     try:
         assert row_counts(conn) == exact(conn)
     finally:
