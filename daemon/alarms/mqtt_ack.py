@@ -211,7 +211,9 @@ class MqttAckService:
                     f"cannot check whether the broker admits anonymous clients: {err or type(err).__name__}"
                 ) from None
         if answer is None:
-            raise aiomqtt.MqttError("cannot check whether the broker admits anonymous clients: no TLS version in common")
+            raise aiomqtt.MqttError(
+                "cannot check whether the broker admits anonymous clients: no TLS version in common"
+            )
         if answer[0] != 0x20 or answer[1] != 0x02:
             raise aiomqtt.MqttError("cannot check whether the broker admits anonymous clients: not a CONNACK")
         code = answer[3]

@@ -490,12 +490,12 @@ class InflightPublisher:
             self._tasks.discard(task)
             self._slots.release()
             self._since = loop.time()
+            error = None if task.cancelled() else task.exception()  # retrieved even when the batch failed already
             if acknowledged.done():
                 return
             if task.cancelled():  # close(): the session is over
                 acknowledged.cancel()
                 return
-            error = task.exception()
             if error is not None:
                 self.error = self.error or error
                 acknowledged.set_exception(error)

@@ -69,6 +69,7 @@ class PubackDropper:
         self.pubacks = 0
         self.server: asyncio.Server | None = None
         self.port = 0
+        self._relays: set[asyncio.Task[None]] = set()  # one per client connection
 
     async def __aenter__(self) -> PubackDropper:
         self.server = await asyncio.start_server(self._client, "127.0.0.1", 0)
@@ -78,40 +79,59 @@ class PubackDropper:
     async def __aexit__(self, *exc: object) -> None:
         assert self.server is not None
         self.server.close()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.server.wait_closed(), 2)
+        for task in list(self._relays):
+            task.cancel()
+        await asyncio.gather(*self._relays, return_exceptions=True)
+        await asyncio.wait_for(self.server.wait_closed(), 5)
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.broker_port)
+        this = asyncio.current_task()
+        assert this is not None
+        self._relays.add(this)
+        writers = [writer]
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.broker_port)
+            writers.append(up_writer)
+            pumps = [
+                asyncio.ensure_future(self._up(reader, up_writer)),
+                asyncio.ensure_future(self._down(up_reader, writer)),
+            ]
+            try:
+                await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)  # one side closed: end both
+            finally:
+                for pump in pumps:
+                    pump.cancel()
+                await asyncio.gather(*pumps, return_exceptions=True)
+        finally:
+            for w in writers:
+                w.close()
+                with contextlib.suppress(Exception):
+                    await w.wait_closed()
+            self._relays.discard(this)
 
-        async def upstream() -> None:
-            while data := await reader.read(65536):
-                up_writer.write(data)
-                await up_writer.drain()
+    async def _up(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
 
-        async def downstream() -> None:
+    async def _down(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            header = await reader.readexactly(1)
+            length, shift, raw = 0, 0, b""
             while True:
-                header = await up_reader.readexactly(1)
-                length, shift, raw = 0, 0, b""
-                while True:
-                    byte = await up_reader.readexactly(1)
-                    raw += byte
-                    length |= (byte[0] & 0x7F) << shift
-                    shift += 7
-                    if not byte[0] & 0x80:
-                        break
-                body = await up_reader.readexactly(length)
-                if header[0] & 0xF0 == PUBACK:
-                    self.pubacks += 1
-                    if self.pubacks == self.drop:
-                        continue
-                writer.write(header + raw + body)
-                await writer.drain()
-
-        with contextlib.suppress(Exception):
-            await asyncio.gather(upstream(), downstream())
-        for w in (writer, up_writer):
-            w.close()
+                byte = await reader.readexactly(1)
+                raw += byte
+                length |= (byte[0] & 0x7F) << shift
+                shift += 7
+                if not byte[0] & 0x80:
+                    break
+            body = await reader.readexactly(length)
+            if header[0] & 0xF0 == PUBACK:
+                self.pubacks += 1
+                if self.pubacks == self.drop:
+                    continue
+            writer.write(header + raw + body)
+            await writer.drain()
 
 
 async def test_one_puback_missing_while_others_come_ends_the_session(mosquitto: Mosquitto) -> None:

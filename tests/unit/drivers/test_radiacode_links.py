@@ -21,6 +21,7 @@ import threading
 import time
 import types
 from collections.abc import Iterator
+from typing import ClassVar
 
 import pytest
 
@@ -86,7 +87,7 @@ class Bus:
     def __init__(self) -> None:
         self.devices: list[StandInDevice] = []
 
-    def find(self, *, find_all: bool, idVendor: int, idProduct: int) -> Iterator[StandInDevice]:  # noqa: N803
+    def find(self, *, find_all: bool, idVendor: int, idProduct: int) -> Iterator[StandInDevice]:
         assert find_all
         return iter([d for d in self.devices if d.plugged and (d.idVendor, d.idProduct) == (idVendor, idProduct)])
 
@@ -163,8 +164,8 @@ class StandInBleakClient:
     takes them); the meter's answer comes back as notifications of at most 20 bytes.
     """
 
-    meters: dict[str, RadiaCodeDevice] = {}
-    chunks: list[bytes] = []
+    meters: ClassVar[dict[str, RadiaCodeDevice]] = {}  # the stand-in's class is bleak's module state
+    chunks: ClassVar[list[bytes]] = []
     hang_writes = False
 
     def __init__(self, address: str, *, timeout: float, disconnected_callback) -> None:  # type: ignore[no-untyped-def]
