@@ -379,9 +379,7 @@ class Journal:
                 except queue.Empty:
                     break
                 stop = take(item)
-            cursors = bool(self._cursors) and (
-                bool(flushes) or time.monotonic() - self._cursors_written >= CURSOR_PERSIST_S
-            )
+            cursors = self._cursors_due(forced=bool(flushes))
             if pending or cursors:
                 if self._commit(pending, cursors=cursors):
                     pending, failures, now = [], 0, False
@@ -468,7 +466,7 @@ class Journal:
                 fold_counts(self._conn)  # the raw rows' counts, once a minute too (schema.FOLDED)
             for sql, params in statements:
                 self._conn.execute(sql, params)
-            cursors = bool(self._cursors) and (cursors or time.monotonic() - self._cursors_written >= CURSOR_PERSIST_S)
+            cursors = self._cursors_due(forced=cursors)
             if cursors:
                 self._write_cursors()
             self.before_commit(self._conn, tasks)
@@ -501,6 +499,10 @@ class Journal:
                 except Exception:  # a listener must never stop the writer
                     log.exception("journal commit listener failed")
         return True
+
+    def _cursors_due(self, *, forced: bool) -> bool:
+        """Cursors wait to be stored, and it is time (``CURSOR_PERSIST_S``) or ``forced`` (a flush)."""
+        return bool(self._cursors) and (forced or time.monotonic() - self._cursors_written >= CURSOR_PERSIST_S)
 
     def _write_cursors(self) -> None:
         self._conn.executemany(UPSERT_CURSOR, [(c.sink, c.seq, c.at) for c in self._cursors.values()])
