@@ -105,6 +105,7 @@ class Journal:
         import_files: Sequence[str | Path] | None = None,
         record_run: bool = True,
         seq_floor: int = 0,
+        full_check_at_open_max_mb: float | None = None,
     ):
         """Open (and migrate) the journal and start its writer thread.
 
@@ -112,32 +113,43 @@ class Journal:
         the journal (``uncommitted.py``), then the spill files are imported:
         ``import_files`` if given, else those of this journal in ``spill_dir``
         (``self.imported`` says what came back). ``record_run=False`` (the
-        ``journal import-spill`` command) adds no row to ``runs``. A journal that fails SQLite's
-        ``quick_check`` raises :class:`~.recovery.JournalDamaged` (see :meth:`open_or_start_fresh`);
+        ``journal import-spill`` command) adds no row to ``runs``. A damaged journal raises
+        :class:`~.recovery.JournalDamaged` (see :meth:`open_or_start_fresh`): one up to
+        ``full_check_at_open_max_mb`` is checked in full (SQLite's ``quick_check``), a larger one only where
+        opening reads (``recovery.check_bounded``; :meth:`start_background_check` reads the rest).
         ``seq_floor``: the first seq given out is above it (a fresh journal after a damaged one).
         """
         self.path = Path(path)
         self.spill_dir = Path(spill_dir) if spill_dir is not None else None
         self.commit_interval_s = commit_interval_s
         self.batch_size = batch_size
+        self.checked_in_full = recovery.small_enough_to_check_at_open(self.path, full_check_at_open_max_mb)
         self._conn = connect(self.path, synchronous=synchronous)
         # The writer touches the last pages of each table and the aggregates' rows; SQLite's default 2 MB
         # page cache filled over the first hour with pages it never touched again (RSS; benchmarks/README.md).
         self._conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         try:
-            recovery.check(self._conn, self.path)
+            if self.checked_in_full:
+                recovery.check(self._conn, self.path)
+            else:
+                recovery.check_bounded(self._conn, self.path)
             migrate(self._conn, self.path)
+            self._enc = Encoder(self._conn)
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._agg = Aggregator.load(self._conn)  # folds in what a crash left unwritten
+                self._agg.write(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as err:
+            self._conn.close()
+            if recovery.is_corrupt(err):  # what opening reads is damaged: the same line as the checks'
+                raise recovery.damaged(self.path, str(err)) from None
+            raise
         except BaseException:
             self._conn.close()
-            raise
-        self._enc = Encoder(self._conn)
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._agg = Aggregator.load(self._conn)  # folds in what a crash left unwritten
-            self._agg.write(self._conn)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
             raise
         self._agg_written = time.monotonic()
         self._before_commit: list[Callable[[sqlite3.Connection], None]] = []
@@ -150,6 +162,9 @@ class Journal:
         spill.reserve(self.path)
         self.committed_seq = self._next_seq - 1
         self.last_error: str | None = None
+        self.damage: recovery.JournalDamaged | None = None  # found after open (background check, a commit)
+        self._damage_listeners: list[Callable[[recovery.JournalDamaged], None]] = []
+        self.background_check: recovery.BackgroundCheck | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._listeners: list[Callable[[int], None]] = []
         self._health: list[Callable[[str | None], None]] = []
@@ -178,16 +193,54 @@ class Journal:
         try:
             return cls(path, **options)
         except recovery.JournalDamaged as err:
-            kept = recovery.set_aside(Path(path))
-            floor = recovery.readable_max_seq(kept)
-            log.error(
-                f"{err.message.split(';')[0]}: kept as {kept.name}; acquiring into a fresh journal; "
-                f"{recovery.recovery_hint(Path(path))}",
-                path=str(path),
-                kept=str(kept),
-                seq_floor=floor,
-            )
-            return cls(path, seq_floor=floor, **options)
+            return cls.start_fresh(path, err, **options)
+
+    @classmethod
+    def start_fresh(cls, path: str | Path, err: recovery.JournalDamaged, **options: Any) -> Journal:
+        """Set the damaged journal at ``path`` aside (closed by everyone), log the one line, open a fresh one."""
+        kept = recovery.set_aside(Path(path))
+        floor = recovery.readable_max_seq(kept)
+        log.error(
+            f"{err.message.split(';')[0]}: kept as {kept.name}; acquiring into a fresh journal; "
+            f"{recovery.recovery_hint(Path(path))}",
+            path=str(path),
+            kept=str(kept),
+            seq_floor=floor,
+        )
+        return cls(path, seq_floor=floor, **options)
+
+    # -- damage found after open --------------------------------------------------
+
+    def add_damage_listener(self, callback: Callable[[recovery.JournalDamaged], None]) -> None:
+        """``callback(err)`` once, from the thread that found damage after open (the background check, the
+        writer at a commit, a sink's reader): the daemon then sets this journal aside (cli/run.py)."""
+        self._damage_listeners.append(callback)
+
+    def report_damage(self, err: recovery.JournalDamaged) -> None:
+        """Damage was found after open (thread-safe; only the first report is passed on)."""
+        with self._seq_lock:
+            if self.damage is not None:
+                return
+            self.damage = err
+        for callback in self._damage_listeners:
+            try:
+                callback(err)
+            except Exception:  # a listener must never stop the caller
+                log.exception("journal damage listener failed")
+
+    def report_if_corrupt(self, err: BaseException) -> bool:
+        """``err`` (from a read or a commit) says the file is damaged: reported as such; True if so."""
+        if not recovery.is_corrupt(err):
+            return False
+        self.report_damage(recovery.damaged(self.path, str(err)))
+        return True
+
+    def start_background_check(self) -> None:
+        """Run the full ``quick_check`` in the background, once, unless it ran at open; damage is reported."""
+        if self.checked_in_full or self.background_check is not None:
+            return
+        self.background_check = recovery.BackgroundCheck(self.path, self.report_damage)
+        self.background_check.start()
 
     # -- identity -----------------------------------------------------------------
 
@@ -478,6 +531,8 @@ class Journal:
                 pass
             enc.reload()  # ids given out in the rolled-back transaction do not exist
             self.last_error = str(err)
+            if self.report_if_corrupt(err):  # not the disk: the file; retrying will not mend it
+                return False
             log.error("journal commit failed; will retry", error=str(err), rows=len(rows))
             self._tell_health(self.last_error)
             return False
@@ -536,6 +591,8 @@ class Journal:
         if self._closed:
             return
         self._closed = True
+        if self.background_check is not None:
+            self.background_check.stop()
         self._queue.put(_STOP)
         self._thread.join(timeout=timeout_s)
         if self._thread.is_alive():
