@@ -115,12 +115,13 @@ def check_bounded(conn: sqlite3.Connection, path: Path) -> None:
         if "runs" in names:
             conn.execute("SELECT * FROM runs ORDER BY id DESC LIMIT 1").fetchall()
         if "channels" in names:
+            channels = [r[0] for r in conn.execute("SELECT id FROM channels").fetchall()]
             for agg in ("agg_minute", "agg_hour"):
-                if agg in names:
-                    conn.execute(
-                        f"SELECT a.* FROM channels c JOIN {agg} a ON a.channel = c.id AND a.start_ms ="
-                        f" (SELECT MAX(start_ms) FROM {agg} WHERE channel = c.id)"
-                    ).fetchall()
+                if agg in names:  # one search on the (channel, start_ms) key per channel (a join would scan)
+                    for channel in channels:
+                        conn.execute(
+                            f"SELECT * FROM {agg} WHERE channel = ? ORDER BY start_ms DESC LIMIT 1", (channel,)
+                        ).fetchall()
     except sqlite3.DatabaseError as err:
         if is_corrupt(err):
             raise damaged(path, str(err)) from None
