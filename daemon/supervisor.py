@@ -195,7 +195,7 @@ class Daemon:
         deadline = loop.time() + limit_s
         if limit_s <= 0:
             return
-        if self.journal.last_error is None:
+        if self.journal.last_error is None and self.journal.damage is None:
             await asyncio.to_thread(self.journal.flush, limit_s)
         target = self.journal.committed_seq
         sinks = [s for s in self.services if hasattr(s, "cursor") and hasattr(s, "connected")]

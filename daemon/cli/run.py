@@ -82,7 +82,7 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
                 break
             # Damage found after open (the background quick_check, a commit or a read): everything that used
             # the file has stopped and the writer has closed it; then the same as damage found at open.
-            opener = functools.partial(Journal.start_fresh, path, damage, **options)
+            opener = functools.partial(Journal.start_fresh, path, damage, carried=jr.carried, **options)
             if asked_to_stop:
                 await asyncio.to_thread(_close_fresh, opener)  # set aside now: the next start is clean
                 break

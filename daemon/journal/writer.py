@@ -106,6 +106,7 @@ class Journal:
         record_run: bool = True,
         seq_floor: int = 0,
         full_check_at_open_max_mb: float | None = None,
+        carried: Sequence[Any] = (),
     ):
         """Open (and migrate) the journal and start its writer thread.
 
@@ -117,7 +118,8 @@ class Journal:
         :class:`~.recovery.JournalDamaged` (see :meth:`open_or_start_fresh`): one up to
         ``full_check_at_open_max_mb`` is checked in full (SQLite's ``quick_check``), a larger one only where
         opening reads (``recovery.check_bounded``; :meth:`start_background_check` reads the rest).
-        ``seq_floor``: the first seq given out is above it (a fresh journal after a damaged one).
+        ``seq_floor``: the first seq given out is above it (a fresh journal after a damaged one);
+        ``carried``: the rows the damaged journal could not commit (its :attr:`carried`), committed first.
         """
         self.path = Path(path)
         self.spill_dir = Path(spill_dir) if spill_dir is not None else None
@@ -163,6 +165,7 @@ class Journal:
         self.committed_seq = self._next_seq - 1
         self.last_error: str | None = None
         self.damage: recovery.JournalDamaged | None = None  # found after open (background check, a commit)
+        self.carried: list[Any] = []  # after close: what a damaged journal could not commit (for the fresh one)
         self._damage_listeners: list[Callable[[recovery.JournalDamaged], None]] = []
         self.background_check: recovery.BackgroundCheck | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -177,6 +180,8 @@ class Journal:
             else uncommitted.spill_files(self.path, self.spill_dir)
         )
         self.imported: list[dict[str, Any]] = [self._import(f) for f in files]
+        if carried:
+            self._carry(list(carried))
         self.run_id = self._start_run(run_config) if record_run else 0
         self._thread = threading.Thread(target=self._writer, name="radsurvey-journal", daemon=True)
         self._closed = False
@@ -197,7 +202,10 @@ class Journal:
 
     @classmethod
     def start_fresh(cls, path: str | Path, err: recovery.JournalDamaged, **options: Any) -> Journal:
-        """Set the damaged journal at ``path`` aside (closed by everyone), log the one line, open a fresh one."""
+        """Set the damaged journal at ``path`` aside (closed by everyone), log the one line, open a fresh one.
+
+        ``carried`` in ``options``: the rows the damaged journal could not commit (its :attr:`carried`).
+        """
         kept = recovery.set_aside(Path(path))
         floor = recovery.readable_max_seq(kept)
         log.error(
@@ -302,6 +310,22 @@ class Journal:
             renamed=out["renamed"],
         )
         return out
+
+    def _carry(self, rows: list[Any]) -> None:
+        """Commit what the damaged journal before this one could not (before the writer thread starts)."""
+        seqs = [row["seq"] for table, row in rows if table != "__sql__"]
+        with self._seq_lock:
+            self._next_seq = max(self._next_seq, max(seqs, default=0) + 1)
+        if self._commit(rows):
+            log.warning(
+                "rows the damaged journal could not commit are in the fresh one, under their own seqs",
+                rows=len(seqs),
+                first_seq=min(seqs, default=None),
+                last_seq=max(seqs, default=None),
+            )
+            return
+        spill.save(self.path, self.spill_dir, 0, rows, self.last_error)
+        self.last_error = None  # this run's own commits are judged on their own
 
     # -- appending ------------------------------------------------------------------
 
@@ -453,7 +477,10 @@ class Journal:
                 for f in flushes:
                     f.done.set()
                 flushes.clear()
-        if pending:
+        if pending and self.damage is not None:
+            # Not committed into a damaged file: handed to the fresh journal (``carried``), under their seqs.
+            self.carried = [item for item in pending if item[0] != "__fn__"]
+        elif pending:
             spill.save(self.path, self.spill_dir, self.run_id, pending, self.last_error)
         for f in flushes:
             f.done.set()
@@ -530,9 +557,9 @@ class Journal:
             except sqlite3.Error:
                 pass
             enc.reload()  # ids given out in the rolled-back transaction do not exist
-            self.last_error = str(err)
-            if self.report_if_corrupt(err):  # not the disk: the file; retrying will not mend it
+            if self.report_if_corrupt(err):  # not the disk: the file; the daemon sets it aside (cli/run.py)
                 return False
+            self.last_error = str(err)
             log.error("journal commit failed; will retry", error=str(err), rows=len(rows))
             self._tell_health(self.last_error)
             return False
@@ -616,7 +643,10 @@ class Journal:
                     self._conn.execute("COMMIT")
                 except sqlite3.Error as err:  # recomputed from the raw rows at the next start; sinks deliver again
                     self._conn.execute("ROLLBACK")
-                    log.error("aggregates and cursors not written at close", error=str(err))
+                    # (a damaged journal's own line has been said: what its salvage lacks is no news then)
+                    (log.warning if self.damage else log.error)(
+                        "aggregates and cursors not written at close", error=str(err)
+                    )
             if self.run_id:
                 self._conn.execute(
                     "UPDATE runs SET stopped_at = ?, clean = ? WHERE id = ?",

@@ -197,7 +197,7 @@ def test_a_top_leaf_damaged_fails_the_bounded_check_at_open(tmp_path: Path) -> N
 
 
 def test_corruption_met_by_a_commit_is_reported_as_damage_not_retried_as_a_disk_error(tmp_path: Path) -> None:
-    path, _ = filled(tmp_path)
+    path, seqs = filled(tmp_path)
     damage_a_leaf_of(path, "reading_rows")
     found: list[recovery.JournalDamaged] = []
     health: list[str | None] = []
@@ -207,13 +207,22 @@ def test_corruption_met_by_a_commit_is_reported_as_damage_not_retried_as_a_disk_
     j.add_health_listener(health.append)
     # A maintenance task in the writer's transaction reading the damaged page (as a retention pass would).
     j.run_in_writer(lambda conn: conn.execute("SELECT SUM(length(v)) FROM reading_rows").fetchall())
-    j.append("readings", reading(2))
+    seq = j.append("readings", reading(2))
     assert seen.wait(60)
     j.close()
     [err] = found
     assert "malformed" in str(err) and f"radsurvey journal recover --journal {path}" in str(err)
-    assert health == []  # not the journal_write alarm of a full disk: the damage path
+    assert health == [] and j.last_error is None  # not the journal_write alarm of a full disk: the damage path
     assert j.damage is err
+    # The row the damaged journal could not commit goes to the fresh one under its seq (cli/run.py does this).
+    assert [row["seq"] for table, row in j.carried if table == "readings"] == [seq]
+    with Journal.start_fresh(path, err, carried=j.carried, commit_interval_s=0.05) as fresh:
+        assert fresh.append("readings", reading(3)) == seq + 1
+    with jr.reader(path) as conn:
+        assert [r[0] for r in conn.execute("SELECT seq FROM reading_rows ORDER BY seq")] == [seq, seq + 1]
+    [copy] = recovery.waiting(path)
+    with jr.reader(copy) as conn:
+        assert conn.execute("SELECT MAX(seq) FROM reading_rows").fetchone()[0] == seqs[-1]
 
 
 def test_journal_stats_of_a_large_journal_runs_neither_quick_check_nor_dbstat_unless_asked(
