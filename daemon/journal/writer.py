@@ -90,6 +90,15 @@ def urgent(item: Any) -> bool:
 WRITER_CACHE_KIB = 512  # the writer connection's page cache (SQLite's default: 2 000 KiB)
 
 
+def _tell(listeners: Sequence[Callable[[Any], None]], value: Any, kind: str) -> None:
+    """Call each listener with ``value``; one that fails is logged and never stops the caller (the writer)."""
+    for callback in listeners:
+        try:
+            callback(value)
+        except Exception:
+            log.exception(f"journal {kind} listener failed")
+
+
 class Journal:
     """The writable journal of one running daemon (one writer per file)."""
 
@@ -230,11 +239,7 @@ class Journal:
             if self.damage is not None:
                 return
             self.damage = err
-        for callback in self._damage_listeners:
-            try:
-                callback(err)
-            except Exception:  # a listener must never stop the caller
-                log.exception("journal damage listener failed")
+        _tell(self._damage_listeners, err, "damage")
 
     def report_if_corrupt(self, err: BaseException) -> bool:
         """``err`` (from a read or a commit) says the file is damaged: reported as such; True if so."""
@@ -386,11 +391,7 @@ class Journal:
         self._health.append(callback)
 
     def _tell_health(self, error: str | None) -> None:
-        for callback in self._health:
-            try:
-                callback(error)
-            except Exception:  # a listener must never stop the writer
-                log.exception("journal health listener failed")
+        _tell(self._health, error, "health")
 
     def note_external_commit(self, seq: int) -> None:
         """Another connection of this process committed a row with ``seq`` (a survey store).
@@ -403,11 +404,7 @@ class Journal:
             if seq <= self.committed_seq:
                 return
             self.committed_seq = seq
-        for callback in self._listeners:
-            try:
-                callback(seq)
-            except Exception:  # a listener must never stop the caller
-                log.exception("journal commit listener failed")
+        _tell(self._listeners, seq, "commit")
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Block until everything appended so far is committed."""
@@ -575,11 +572,7 @@ class Journal:
             self._tell_health(None)
         if top:
             self.committed_seq = max(self.committed_seq, top)
-            for callback in self._listeners:
-                try:
-                    callback(self.committed_seq)
-                except Exception:  # a listener must never stop the writer
-                    log.exception("journal commit listener failed")
+            _tell(self._listeners, self.committed_seq, "commit")
         return True
 
     def _cursors_due(self, *, forced: bool) -> bool:
