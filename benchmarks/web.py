@@ -212,24 +212,29 @@ def installed_env() -> dict[str, str]:
     return env
 
 
-def run_daemon(tmp: Path, web: bool, seconds: float) -> tuple[int, int]:
+def start_daemon(tmp: Path, port: int | None, name: str) -> subprocess.Popen[bytes]:
+    """``radsurvey run`` as installed on 8 simulated meters, with the console on ``port`` unless None."""
     meters = ""
     for i in range(8):
         meters += (
             f'[[meters]]\nid = "m{i}"\ndriver = "simulated"\nseed = {i}\n'
             f'[[channels]]\nid = "c{i}"\nmeter = "m{i}"\nroom_category = 5\n'
         )
-    port = 18000 + os.getpid() % 1000
-    web_cfg = f'[web]\nlisten = "127.0.0.1:{port}"\n' if web else ""
-    cfg = tmp / f"bench-{web}.toml"
-    cfg.write_text(CONFIG.format(journal=tmp / f"j-{web}.sqlite", meters=meters, web=web_cfg))
+    web_cfg = f'[web]\nlisten = "127.0.0.1:{port}"\n' if port is not None else ""
+    cfg = tmp / f"bench-{name}.toml"
+    cfg.write_text(CONFIG.format(journal=tmp / f"j-{name}.sqlite", meters=meters, web=web_cfg))
     exe = Path(sys.executable).with_name("radsurvey")
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [str(exe), "run", "--config", str(cfg), "--json"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=installed_env(),
     )
+
+
+def run_daemon(tmp: Path, web: bool, seconds: float) -> tuple[int, int]:
+    port = 18000 + os.getpid() % 1000
+    proc = start_daemon(tmp, port if web else None, str(web))
     try:
         deadline = time.monotonic() + seconds
         stream = None
@@ -290,22 +295,8 @@ def bench_latency(rounds: int) -> dict[str, object]:
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        meters = "".join(
-            f'[[meters]]\nid = "m{i}"\ndriver = "simulated"\nseed = {i}\n'
-            f'[[channels]]\nid = "c{i}"\nmeter = "m{i}"\nroom_category = 5\n'
-            for i in range(8)
-        )
         port = 19000 + os.getpid() % 1000
-        cfg = tmp / "latency.toml"
-        web_cfg = f'[web]\nlisten = "127.0.0.1:{port}"\n'
-        cfg.write_text(CONFIG.format(journal=tmp / "j.sqlite", meters=meters, web=web_cfg))
-        exe = Path(sys.executable).with_name("radsurvey")
-        proc = subprocess.Popen(
-            [str(exe), "run", "--config", str(cfg), "--json"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=installed_env(),
-        )
+        proc = start_daemon(tmp, port, "latency")
         base = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 60
