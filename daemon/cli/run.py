@@ -74,24 +74,22 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     loop = asyncio.get_running_loop()
     stop_at = None if duration_s is None else loop.time() + duration_s
     opener = functools.partial(Journal.open_or_start_fresh, path, **options)
+    asked: list[str] = []  # a stop was asked (SIGTERM, SIGINT, --duration), whichever daemon heard it
     try:
         while True:
             jr = await _open(opener, notifier)
-            damage, asked_to_stop = await _run_on(cfg, jr, path, as_json, stop_at, notifier)
+            if asked:  # asked while a damaged journal was being set aside: the fresh one is made, not run
+                await asyncio.to_thread(jr.close)
+                break
+            damage = await _run_on(cfg, jr, path, as_json, stop_at, notifier, asked)
             if damage is None:
                 break
             # Damage found after open (the background quick_check, a commit or a read): everything that used
-            # the file has stopped and the writer has closed it; then the same as damage found at open.
+            # the file has stopped and the writer has closed it; then the same as damage found at open (and
+            # when a stop was asked meanwhile, the fresh journal is made and closed: the next start is clean).
             opener = functools.partial(Journal.start_fresh, path, damage, carried=jr.carried, **options)
-            if asked_to_stop:
-                await asyncio.to_thread(_close_fresh, opener)  # set aside now: the next start is clean
-                break
     finally:
         notifier.close()
-
-
-def _close_fresh(opener: Callable[[], Journal]) -> None:
-    opener().close()
 
 
 async def _open(opener: Callable[[], Journal], notifier: Notifier) -> Journal:
@@ -107,10 +105,15 @@ async def _open(opener: Callable[[], Journal], notifier: Notifier) -> Journal:
 
 
 async def _run_on(
-    cfg: DaemonConfig, jr: Journal, path: Path, as_json: bool, stop_at: float | None, notifier: Notifier
-) -> tuple[JournalDamaged | None, bool]:
-    """Run the daemon on ``jr`` until a stop or damage found in it; close ``jr``. The damage, and whether a
-    stop was asked (SIGTERM, SIGINT, ``--duration``)."""
+    cfg: DaemonConfig,
+    jr: Journal,
+    path: Path,
+    as_json: bool,
+    stop_at: float | None,
+    notifier: Notifier,
+    asked: list[str],
+) -> JournalDamaged | None:
+    """Run the daemon on ``jr`` until a stop (noted in ``asked``) or damage found in it; close ``jr``; the damage."""
     import asyncio
     import contextlib
     import signal
@@ -134,10 +137,15 @@ async def _run_on(
 
         daemon = Daemon(cfg, jr, services=[*services_for(cfg), *build_services(cfg), *web_services(cfg)])
         systemd = _systemd_task(daemon, notifier)
+
+        def request_stop(reason: str) -> None:
+            asked.append(reason)
+            _request_stop(daemon, reason, notifier)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, _request_stop, daemon, sig.name, notifier)
+            loop.add_signal_handler(sig, request_stop, sig.name)
         if stop_at is not None:
-            timer = loop.call_at(stop_at, _request_stop, daemon, "duration", notifier)
+            timer = loop.call_at(stop_at, request_stop, "duration")
 
         # Damage found after open (the background check, a commit, a read) stops this daemon: see _main.
         stop = daemon.stop_event
@@ -163,14 +171,14 @@ async def _run_on(
     finally:
         if timer is not None:
             timer.cancel()  # a daemon that goes on in a fresh journal has its own
-        if jr.damage is None or daemon is None or daemon.stop_requested_at is not None:
+        if jr.damage is None or daemon is None or asked:
             notifier.stopping()  # (not when the daemon goes on in a fresh journal)
         # Within the 5 s a stop may take (issue 12 §5), whatever the disk does; a normal close takes milliseconds.
-        asked = daemon.stop_requested_at if daemon is not None else None
-        timeout_s = 60.0 if asked is None else max(1.0, 4.5 - (loop.time() - asked))
+        asked_at = daemon.stop_requested_at if daemon is not None else None
+        timeout_s = 60.0 if asked_at is None else max(1.0, 4.5 - (loop.time() - asked_at))
         await asyncio.to_thread(jr.close, clean=clean, timeout_s=timeout_s)
         log.info("journal closed", path=str(path), clean=clean, committed_seq=jr.committed_seq)
-    return jr.damage, asked is not None
+    return jr.damage
 
 
 def _request_stop(daemon, reason: str, notifier) -> None:  # type: ignore[no-untyped-def]
