@@ -58,7 +58,7 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     from .. import console
     from ..configure import load_checked
     from ..journal import Journal
-    from ..memory import trim_periodically
+    from ..memory import freeze_after_start, trim_periodically
     from ..notify import Notifier
     from ..supervisor import Daemon, resolve_journal_path
 
@@ -108,7 +108,10 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
         else:
             daemon.observers.samples.append(console.line_printer(console.text_line))
         with live if live is not None else contextlib.nullcontext():
-            await daemon.run(extra=[systemd, trim_periodically])
+            extra = [systemd, trim_periodically]
+            if cfg.runtime.gc_freeze_after_start:
+                extra.append(freeze_after_start)
+            await daemon.run(extra=extra)
         clean = True
     finally:
         notifier.stopping()
