@@ -42,7 +42,7 @@ def reading(journal: Journal, i: int) -> int:
 
 async def until(predicate: Callable[[], bool], what: str) -> None:
     async with asyncio.timeout(10):
-        while not predicate():
+        while not predicate():  # noqa: ASYNC110 - polls state the pump task and the writer thread own
             await asyncio.sleep(0.005)
     assert predicate(), what
 
