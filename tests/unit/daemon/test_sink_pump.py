@@ -10,7 +10,8 @@ order, also when no further commit comes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -47,13 +48,25 @@ async def until(predicate: Callable[[], bool], what: str) -> None:
     assert predicate(), what
 
 
-async def test_the_next_commit_is_delivered_before_the_previous_page_is_acknowledged(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j.sqlite", commit_interval_s=0.01)
+@contextlib.asynccontextmanager
+async def pumping(path: Path) -> AsyncIterator[tuple[Journal, HeldSink, asyncio.Future[None]]]:
+    """A journal and a sink attached to it, its replay loop running."""
+    journal = Journal(path, commit_interval_s=0.01)
     sink = HeldSink()
     await sink.attach(SimpleNamespace(journal=journal))  # type: ignore[arg-type]
-    start = sink.cursor
     pump = asyncio.ensure_future(sink.pump(sink.deliver))
     try:
+        yield journal, sink, pump
+    finally:
+        pump.cancel()
+        await asyncio.gather(pump, return_exceptions=True)
+        sink.detach()
+        journal.close()
+
+
+async def test_the_next_commit_is_delivered_before_the_previous_page_is_acknowledged(tmp_path: Path) -> None:
+    async with pumping(tmp_path / "j.sqlite") as (journal, sink, _pump):
+        start = sink.cursor
         first = reading(journal, 1)
         await until(lambda: len(sink.pages) == 1, "the first commit's page")
         second = reading(journal, 2)
@@ -69,20 +82,11 @@ async def test_the_next_commit_is_delivered_before_the_previous_page_is_acknowle
         await until(lambda: sink.cursor >= second, "the cursor past both pages")
         assert sink.delivered == 2
         assert sink.pending_since_ts is None
-    finally:
-        pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
-        sink.detach()
-        journal.close()
 
 
 async def test_a_failed_delivery_ends_the_loop_while_it_waits_for_commits(tmp_path: Path) -> None:
-    journal = Journal(tmp_path / "j.sqlite", commit_interval_s=0.01)
-    sink = HeldSink()
-    await sink.attach(SimpleNamespace(journal=journal))  # type: ignore[arg-type]
-    start = sink.cursor
-    pump = asyncio.ensure_future(sink.pump(sink.deliver))
-    try:
+    async with pumping(tmp_path / "j.sqlite") as (journal, sink, pump):
+        start = sink.cursor
         reading(journal, 1)
         await until(lambda: len(sink.pages) == 1, "the page")
         sink.pages[0][1].set_exception(ConnectionError("broker gone"))
@@ -94,8 +98,3 @@ async def test_a_failed_delivery_ends_the_loop_while_it_waits_for_commits(tmp_pa
             else:
                 raise AssertionError("the loop went on after a failed delivery")
         assert sink.cursor == start  # the page is read again after the reconnect
-    finally:
-        pump.cancel()
-        await asyncio.gather(pump, return_exceptions=True)
-        sink.detach()
-        journal.close()
