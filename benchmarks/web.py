@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/web.py --out benchmarks/web-results.json
     .venv/bin/python benchmarks/web.py --quick          # 1 day instead of 7, for a smoke run
+    .venv/bin/python benchmarks/web.py --only latency   # page and API answer times of a running console
 
 Trend: a journal with 7 days of samples for 8 channels at 1 Hz (4 838 400 sample
 rows; every sample's seq leaves a gap for its reading, as in a real journal) is
@@ -211,24 +212,29 @@ def installed_env() -> dict[str, str]:
     return env
 
 
-def run_daemon(tmp: Path, web: bool, seconds: float) -> tuple[int, int]:
+def start_daemon(tmp: Path, port: int | None, name: str) -> subprocess.Popen[bytes]:
+    """``radsurvey run`` as installed on 8 simulated meters, with the console on ``port`` unless None."""
     meters = ""
     for i in range(8):
         meters += (
             f'[[meters]]\nid = "m{i}"\ndriver = "simulated"\nseed = {i}\n'
             f'[[channels]]\nid = "c{i}"\nmeter = "m{i}"\nroom_category = 5\n'
         )
-    port = 18000 + os.getpid() % 1000
-    web_cfg = f'[web]\nlisten = "127.0.0.1:{port}"\n' if web else ""
-    cfg = tmp / f"bench-{web}.toml"
-    cfg.write_text(CONFIG.format(journal=tmp / f"j-{web}.sqlite", meters=meters, web=web_cfg))
+    web_cfg = f'[web]\nlisten = "127.0.0.1:{port}"\n' if port is not None else ""
+    cfg = tmp / f"bench-{name}.toml"
+    cfg.write_text(CONFIG.format(journal=tmp / f"j-{name}.sqlite", meters=meters, web=web_cfg))
     exe = Path(sys.executable).with_name("radsurvey")
-    proc = subprocess.Popen(
+    return subprocess.Popen(
         [str(exe), "run", "--config", str(cfg), "--json"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=installed_env(),
     )
+
+
+def run_daemon(tmp: Path, web: bool, seconds: float) -> tuple[int, int]:
+    port = 18000 + os.getpid() % 1000
+    proc = start_daemon(tmp, port if web else None, str(web))
     try:
         deadline = time.monotonic() + seconds
         stream = None
@@ -268,6 +274,66 @@ def bench_rss(seconds: float) -> dict[str, object]:
     }
 
 
+LATENCY_PATHS = (
+    "/",
+    "/?lang=ru",
+    "/api/overview",
+    "/channels/c1",
+    "/api/channels/c1/trend?range=1h",
+    "/alarms",
+    "/api/alarms",
+    "/surveys",
+    "/login",
+    "/static/console.js",
+)
+
+
+def bench_latency(rounds: int) -> dict[str, object]:
+    """Page and API answer times of a running console (8 simulated meters): a new connection per request, as
+    urllib makes it, ``rounds`` times each after one warm-up; and the time to an event stream's first event."""
+    import statistics as st
+
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        port = 19000 + os.getpid() % 1000
+        proc = start_daemon(tmp, port, "latency")
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(base + "/api/overview", timeout=5).read()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            for path in LATENCY_PATHS:
+                urllib.request.urlopen(base + path, timeout=10).read()  # templates compiled, catalogues loaded
+            times_ms: dict[str, list[float]] = {p: [] for p in (*LATENCY_PATHS, "/api/events (first event)")}
+            for _ in range(rounds):
+                for path in LATENCY_PATHS:
+                    t0 = time.perf_counter()
+                    urllib.request.urlopen(base + path, timeout=10).read()
+                    times_ms[path].append((time.perf_counter() - t0) * 1000)
+                t0 = time.perf_counter()
+                with urllib.request.urlopen(base + "/api/events", timeout=10) as stream:
+                    seen = b""
+                    while b"\n\n" not in seen:
+                        seen += stream.read1(65536)  # type: ignore[attr-defined]
+                times_ms["/api/events (first event)"].append((time.perf_counter() - t0) * 1000)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return {
+        "rounds": rounds,
+        "ms": {
+            p: {"median": round(st.median(v), 2), "p90": round(sorted(v)[int(0.9 * (len(v) - 1))], 2)}
+            for p, v in times_ms.items()
+        },
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
@@ -279,6 +345,8 @@ def main() -> None:
         results["trend"] = bench_trend(1 if args.quick else 7)
     if "rss" in args.only:
         results["rss"] = bench_rss(15 if args.quick else 60)
+    if "latency" in args.only:
+        results["latency"] = bench_latency(20 if args.quick else 100)
     text = json.dumps(results, indent=2)
     print(text)
     if args.out:

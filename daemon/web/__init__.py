@@ -9,7 +9,7 @@ if TYPE_CHECKING:
 
 
 def services_for(cfg: DaemonConfig) -> list[Any]:
-    """The web service when ``[web]`` is present and enabled (aiohttp is imported only then)."""
+    """The web service when ``[web]`` is present and enabled (its modules are imported only then)."""
     if cfg.web is None or not cfg.web.enabled:
         return []
     from .service import WebService

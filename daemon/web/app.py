@@ -2,47 +2,50 @@
 
 The JSON API is the contract; pages are thin Jinja views of the same data and one small script
 (``static/console.js``) that keeps them live over SSE. Handlers live in ``views/``, one module per page
-family, over ``base.py`` (what they share) and ``security.py`` (the middleware); this module only wires.
+family, over ``base.py`` (what they share) and ``security.py`` (the middleware); ``http.py`` is the server.
+This module only wires.
 """
 
 from __future__ import annotations
 
-from aiohttp import web
-
-from .base import CONSOLE, Console
+from .base import Console
+from .http import Handler, Request, Response, Router, chain
 from .security import security
 from .views import alarms, facility, login, overview, static, surveys, trends
 
 __all__ = ["Console", "build_app"]
 
 
-def build_app(console: Console) -> web.Application:
-    app = web.Application(middlewares=[security], client_max_size=64 * 1024)
-    app[CONSOLE] = console
-    r = app.router
-    r.add_get("/", overview.overview_page)
-    r.add_get("/kiosk", overview.kiosk_page)
-    r.add_get("/api/overview", overview.overview_api)
-    r.add_get("/api/events", overview.events)
-    r.add_get("/channels/{channel}", trends.channel_page)
-    r.add_get("/api/channels/{channel}/trend", trends.trend_api)
-    r.add_get("/api/channels/{channel}/trend.csv", trends.trend_csv)
-    r.add_post("/api/channels/{channel}/ack", alarms.ack)
-    r.add_get("/alarms", alarms.alarms_page)
-    r.add_get("/api/alarms", alarms.alarms_api)
-    r.add_get("/login", login.login_page)
-    r.add_post("/login", login.login)
-    r.add_post("/logout", login.logout)
-    r.add_get("/api/session", login.session_api)
-    r.add_get("/surveys", surveys.surveys_page)
-    r.add_get("/api/surveys", surveys.surveys_api)
-    r.add_get("/surveys/{survey}/report", surveys.survey_report)
-    r.add_get("/facility", facility.facility_page)
-    r.add_get("/api/facility", facility.facility_api)
-    r.add_post("/api/facility/surveys", facility.file_survey_api)
-    r.add_post("/api/facility/incidents", facility.open_incident_api)
-    r.add_post("/api/facility/register/{entity}", facility.register_api)
-    r.add_get("/facility/report", facility.facility_report)
-    r.add_get("/static/{name}", static.static)
-    r.add_get("/favicon.ico", static.no_icon)
-    return app
+def build_app() -> Handler:
+    """The routed console, behind its security middleware (``request.app`` is the :class:`Console`)."""
+    r = Router()
+    r.get("/", overview.overview_page)
+    r.get("/kiosk", overview.kiosk_page)
+    r.get("/api/overview", overview.overview_api)
+    r.get("/api/events", overview.events)
+    r.get("/channels/{channel}", trends.channel_page)
+    r.get("/api/channels/{channel}/trend", trends.trend_api)
+    r.get("/api/channels/{channel}/trend.csv", trends.trend_csv)
+    r.post("/api/channels/{channel}/ack", alarms.ack)
+    r.get("/alarms", alarms.alarms_page)
+    r.get("/api/alarms", alarms.alarms_api)
+    r.get("/login", login.login_page)
+    r.post("/login", login.login)
+    r.post("/logout", login.logout)
+    r.get("/api/session", login.session_api)
+    r.get("/surveys", surveys.surveys_page)
+    r.get("/api/surveys", surveys.surveys_api)
+    r.get("/surveys/{survey}/report", surveys.survey_report)
+    r.get("/facility", facility.facility_page)
+    r.get("/api/facility", facility.facility_api)
+    r.post("/api/facility/surveys", facility.file_survey_api)
+    r.post("/api/facility/incidents", facility.open_incident_api)
+    r.post("/api/facility/register/{entity}", facility.register_api)
+    r.get("/facility/report", facility.facility_report)
+    r.get("/static/{name}", static.static)
+    r.get("/favicon.ico", static.no_icon)
+
+    async def routed(request: Request) -> Response:
+        return await r.resolve(request)(request)
+
+    return chain(routed, [security])

@@ -7,17 +7,17 @@ import asyncio
 import contextvars
 import json
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from aiohttp import web
 
 from ..journal import ReadConnection, connect
 from ..memory import release_freed_memory
 from .auth import LoginLimiter, Session, Sessions, UsersFile
+from .http import HTTPError, Request, Response
 from .live import LiveState
 from .text import script_words
 
@@ -39,8 +39,6 @@ CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Password hashing runs on a thread of its own (never the default executor the sinks use), at most
 # HASH_QUEUE logins waiting for it; beyond, a login answers 503 and is not counted against anyone.
@@ -141,11 +139,11 @@ class Console:
             self._env = env
         return self._env
 
-    def lang(self, request: web.Request) -> str:
+    def lang(self, request: Request) -> str:
         asked = request.query.get("lang") or request.cookies.get(LANG_COOKIE)
         return asked if asked in LANGS else self.web_cfg.language
 
-    def session(self, request: web.Request) -> Session | None:
+    def session(self, request: Request) -> Session | None:
         stamp = self.users.stamp()
         if stamp != self._users_stamp:  # `web user add/remove` rewrote the accounts: a changed password ends sessions
             self._users_stamp = stamp
@@ -157,7 +155,7 @@ class Console:
                 log.info("web session ended: the account's password changed or it was removed", user=user)
         return self.sessions.get(request.cookies.get(SESSION_COOKIE))
 
-    def page(self, request: web.Request, template: str, **ctx: Any) -> web.Response:
+    def page(self, request: Request, template: str, **ctx: Any) -> Response:
         from ..report.i18n import translations
 
         lang = self.lang(request)
@@ -181,7 +179,7 @@ class Console:
         )
         if env.cache is not None and len(env.cache) != compiled:  # a template compiled for the first time
             release_freed_memory()
-        resp = web.Response(text=body, content_type="text/html", charset="utf-8")
+        resp = Response(body, content_type="text/html")
         if request.query.get("lang") in LANGS:
             resp.set_cookie(LANG_COOKIE, lang, max_age=365 * 86400, samesite="Strict", httponly=True, path="/")
         return resp
@@ -210,14 +208,13 @@ class Console:
 
         return await asyncio.to_thread(_run)
 
-    def channel_or_404(self, request: web.Request) -> str:
+    def channel_or_404(self, request: Request) -> str:
         channel = request.match_info["channel"]
         if channel not in self.live.channels:
             raise json_error(404, f"no channel {channel!r}")
         return channel
 
 
-CONSOLE = web.AppKey("console", Console)
 log = structlog.get_logger("radsurvey.web")
 
 
@@ -237,20 +234,11 @@ def _dose_spec(value: object) -> str:
     return ".3f" if a < 1 else ".2f" if a < 10 else ".1f" if a < 100 else ".0f"
 
 
-def json_error(status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> web.HTTPException:
+def json_error(status: int, message: str, *, headers: dict[str, str] | None = None, **extra: Any) -> HTTPError:
     """``{"error": message, **extra}`` with ``status``; ``headers`` go into the answer's headers, not its body."""
     body = json.dumps({"error": message, **extra})
-    classes = {
-        400: web.HTTPBadRequest,
-        401: web.HTTPUnauthorized,
-        403: web.HTTPForbidden,
-        404: web.HTTPNotFound,
-        409: web.HTTPConflict,
-        429: web.HTTPTooManyRequests,
-        503: web.HTTPServiceUnavailable,
-    }
-    return classes[status](text=body, content_type="application/json", headers=headers)
+    return HTTPError(Response(body, status=status, content_type="application/json", headers=headers))
 
 
-def json_ok(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+def json_ok(data: Any, status: int = 200) -> Response:
+    return Response(json.dumps(data, ensure_ascii=False), status=status, content_type="application/json")

@@ -1,4 +1,4 @@
-"""The web console as a supervisor service: aiohttp on the daemon's own event loop.
+"""The web console as a supervisor service: our small HTTP server (``http.py``) on the daemon's own event loop.
 
 It runs inside the supervisor's TaskGroup like the sinks and the alarm service.
 A console that cannot listen (port taken, unreadable certificate) logs one error
@@ -8,7 +8,6 @@ and retries every ``RETRY_S``; it never stops acquisition.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import ssl
 from pathlib import Path
@@ -19,6 +18,7 @@ import structlog
 from ..memory import release_freed_memory
 from .app import Console, build_app
 from .auth import UsersFile
+from .http import Server
 from .live import LiveState
 
 if TYPE_CHECKING:
@@ -28,26 +28,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("radsurvey.web")
 RETRY_S = 30.0
-
-
-class _OneLine(logging.Filter):
-    """A request aiohttp could not parse (an oversized header, say) is one line, not a traceback."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        err = record.exc_info[1] if record.exc_info else None
-        if err is not None:
-            detail = " ".join(str(err).split())[:200]
-            record.msg, record.args = "%s: %s: %s", (record.getMessage(), type(err).__name__, detail)
-            record.exc_info, record.exc_text = None, None
-        return True
-
-
-def http_logger() -> logging.Logger:
-    """aiohttp's request-handling log, each problem on one line."""
-    logger = logging.getLogger("radsurvey.web.http")
-    if not any(isinstance(f, _OneLine) for f in logger.filters):
-        logger.addFilter(_OneLine())
-    return logger
 
 
 def users_file(cfg: DaemonConfig) -> Path:
@@ -81,8 +61,6 @@ class WebService:
         return ctx
 
     async def run(self, daemon: Daemon) -> None:
-        from aiohttp import web
-
         from ..alarms.service import AlarmService
 
         alarms = next((s for s in daemon.services if isinstance(s, AlarmService)), None)
@@ -96,22 +74,15 @@ class WebService:
             alarms=alarms,
             journal=daemon.journal,
         )
-        runner = web.AppRunner(build_app(self.console), access_log=None, shutdown_timeout=1.0, logger=http_logger())
+        server = Server(build_app(), app=self.console)
         try:
             await daemon.journal.aflush()
             # Each worker-thread read opens and closes its own connection: a thread that outlives a cancelled
             # task (to_thread cannot stop it) never finds its connection closed under it at shutdown.
             await self.console.query(self.live.preload)
-            await runner.setup()
             while True:
                 try:
-                    site = web.TCPSite(
-                        runner,
-                        self.web_cfg.host,
-                        self.web_cfg.port,
-                        ssl_context=self._ssl(),
-                    )
-                    await site.start()
+                    self.port = await server.start(self.web_cfg.host, self.web_cfg.port, ssl_context=self._ssl())
                     break
                 except (OSError, ssl.SSLError) as err:
                     log.error(
@@ -121,18 +92,15 @@ class WebService:
                         retry_in_s=RETRY_S,
                     )
                     await asyncio.sleep(RETRY_S)
-            # The bound address tells the real port when listen asks for port 0 (aiohttp's public AppRunner.addresses).
-            addresses = runner.addresses
-            self.port = int(addresses[0][1]) if addresses else self.web_cfg.port
             scheme = "https" if self.web_cfg.tls else "http"
             log.info(
                 "web console listening", url=f"{scheme}://{self.web_cfg.host}:{self.port}/", view=self.web_cfg.view
             )
             self.listening.set()
-            release_freed_memory()  # what importing aiohttp and the console left freed on the heap
+            release_freed_memory()  # what importing the console left freed on the heap
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.live.tick_loop(self.console.query), name="web:tick")
         finally:
             self.live.detach()
-            await runner.cleanup()
+            await server.close()
             self.console.close()

@@ -6,16 +6,16 @@ import json
 from typing import Any
 
 import structlog
-from aiohttp import web
 
 from ...journal.alarms import events as alarm_events
-from ..base import CONSOLE, Console, json_error, json_ok
+from .. import http
+from ..base import Console, json_error, json_ok
 
 log = structlog.get_logger("radsurvey.web")
 MAX_COMMENT = 500
 
 
-async def _alarms_data(console: Console, request: web.Request) -> dict[str, Any]:
+async def _alarms_data(console: Console, request: http.Request) -> dict[str, Any]:
     channel = request.query.get("channel")
     try:
         limit = min(1000, max(1, int(request.query.get("limit", "100"))))
@@ -26,12 +26,12 @@ async def _alarms_data(console: Console, request: web.Request) -> dict[str, Any]
     return {"current": current, "history": history}
 
 
-async def alarms_api(request: web.Request) -> web.Response:
-    return json_ok(await _alarms_data(request.app[CONSOLE], request))
+async def alarms_api(request: http.Request) -> http.Response:
+    return json_ok(await _alarms_data(request.app, request))
 
 
-async def alarms_page(request: web.Request) -> web.Response:
-    console: Console = request.app[CONSOLE]
+async def alarms_page(request: http.Request) -> http.Response:
+    console: Console = request.app
     data = await _alarms_data(console, request)
     channels = [console.live.rows.get(c) or console.live.row(c) for c in console.live.channels]
     # Only what this session's own acknowledgement produced: never text a link carries (?message=...).
@@ -42,15 +42,15 @@ async def alarms_page(request: web.Request) -> web.Response:
     return console.page(request, "alarms.html.j2", channels=channels, history=data["history"], message=message)
 
 
-async def ack(request: web.Request) -> web.Response:
+async def ack(request: http.Request) -> http.Response:
     """Acknowledge a channel's alarms (or one rule) as the logged-in user, with a comment."""
-    console: Console = request.app[CONSOLE]
+    console: Console = request.app
     session = console.session(request)
     assert session is not None  # the middleware refused the request otherwise
     channel = console.channel_or_404(request)
     form = request.content_type != "application/json"
     try:
-        body: dict[str, Any] = dict(await request.post()) if form else await request.json()
+        body: dict[str, Any] = request.form() if form else request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise json_error(400, "body is not JSON") from None
     if not isinstance(body, dict):
@@ -70,7 +70,7 @@ async def ack(request: web.Request) -> web.Response:
     console.live.refresh(channel)
     if form:
         session.flash = message
-        raise web.HTTPSeeOther("/alarms")
+        return http.see_other("/alarms")
     if not ok:
         raise json_error(409, message)
     return json_ok({"accepted": True, "message": message, "by": session.user})

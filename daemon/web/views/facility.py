@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
-from aiohttp import web
 
-from ..base import CONSOLE, Console, json_error, json_ok
+from .. import http
+from ..base import Console, json_error, json_ok
 
 log = structlog.get_logger("radsurvey.web")
 T = TypeVar("T")
@@ -90,32 +90,32 @@ async def _change(console: Console, user: str, roles: tuple[str, ...], change: C
         raise json_error(400, str(err)) from None
 
 
-async def facility_api(request: web.Request) -> web.Response:
-    console: Console = request.app[CONSOLE]
+async def facility_api(request: http.Request) -> http.Response:
+    console: Console = request.app
     data = await asyncio.to_thread(read_facility, facility_path(console))
     if data is None:
         raise json_error(404, "no facility record yet (radsurvey facility import)")
     return json_ok(data)
 
 
-async def facility_page(request: web.Request) -> web.Response:
+async def facility_page(request: http.Request) -> http.Response:
     from ...report.i18n import LANGUAGES
 
-    console: Console = request.app[CONSOLE]
+    console: Console = request.app
     data = await asyncio.to_thread(read_facility, facility_path(console))
     monitors = sorted({m for r in (data or {}).get("rooms", []) for m in r.get("monitors") or []})
     return console.page(request, "facility.html.j2", record=data, report_langs=LANGUAGES, monitors=monitors)
 
 
-async def file_survey_api(request: web.Request) -> web.Response:
+async def file_survey_api(request: http.Request) -> http.Response:
     """File a survey document pushed from a laptop: ``{"room", "apparatus"?, "survey": {...}}``."""
     from ...facility.record import file_survey
 
-    console: Console = request.app[CONSOLE]
+    console: Console = request.app
     session = console.session(request)
     assert session is not None  # the middleware refused the request otherwise
     try:
-        body = await request.json()
+        body = request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise json_error(400, "body is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("survey"), dict) or not isinstance(body.get("room"), str):
@@ -158,14 +158,14 @@ async def file_survey_api(request: web.Request) -> web.Response:
     )
 
 
-async def facility_report(request: web.Request) -> web.StreamResponse:
+async def facility_report(request: http.Request) -> http.Response:
     """The facility file (``format`` html or pdf, ``lang``): who may is ``[web] reports``, as for protocols."""
     from radsurvey.protocols.errors import RadsurveyError
 
     from ...report.facility import FACILITY_FORMATS, render_facility_html, write_facility_file
     from ...report.i18n import LANGUAGES
 
-    console: Console = request.app[CONSOLE]
+    console: Console = request.app
     if console.web_cfg.reports == "login" and console.session(request) is None:
         raise json_error(401, "login required to download reports ([web] reports = 'login')")
     fmt = request.query.get("format", "html")
@@ -193,8 +193,8 @@ async def facility_report(request: web.Request) -> web.StreamResponse:
             body = await asyncio.to_thread(_render)
         except RadsurveyError as err:
             raise json_error(409, err.message) from None
-    resp = web.Response(
-        body=body,
+    resp = http.Response(
+        body,
         content_type="application/pdf" if fmt == "pdf" else "text/html",
         charset=None if fmt == "pdf" else "utf-8",
         headers={
@@ -206,19 +206,19 @@ async def facility_report(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-async def open_incident_api(request: web.Request) -> web.Response:
+async def open_incident_api(request: http.Request) -> http.Response:
     """Open an incident from a channel's latched alarm (``{"channel", "rule"?, "description"?}``, or the page's form).
 
     Who may: an account with the role ``hpo`` in the record. The room goes on hold.
     """
     from ...facility.incidents import open_incident
 
-    console: Console = request.app[CONSOLE]
+    console: Console = request.app
     session = console.session(request)
     assert session is not None  # the middleware refused the request otherwise
     form = request.content_type != "application/json"
     try:
-        body: Any = dict(await request.post()) if form else await request.json()
+        body: Any = request.form() if form else request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise json_error(400, "body is not JSON") from None
     if not isinstance(body, dict) or not isinstance(body.get("channel"), str):
@@ -244,14 +244,14 @@ async def open_incident_api(request: web.Request) -> web.Response:
     )
     log.info("incident opened in the console", incident=incident, channel=body["channel"], by=session.user)
     if form:
-        raise web.HTTPSeeOther("/facility")
+        return http.see_other("/facility")
     return json_ok({"incident": incident}, status=201)
 
 
 REGISTER_FORMS = {"room", "apparatus", "instrument", "equipment"}
 
 
-async def register_api(request: web.Request) -> web.Response:
+async def register_api(request: http.Request) -> http.Response:
     """Add or change one register record (``/api/facility/register/{entity}``: a JSON object, or the page's form).
 
     Who may: an account with the role ``hpo``. Validated whole, as the CLI and the facility file are; the
@@ -259,7 +259,7 @@ async def register_api(request: web.Request) -> web.Response:
     """
     from ...facility.record import put_record
 
-    console: Console = request.app[CONSOLE]
+    console: Console = request.app
     session = console.session(request)
     assert session is not None  # the middleware refused the request otherwise
     entity = request.match_info["entity"]
@@ -267,7 +267,7 @@ async def register_api(request: web.Request) -> web.Response:
         raise json_error(404, f"no register {entity!r}; registers: {', '.join(sorted(REGISTER_FORMS))}")
     form = request.content_type != "application/json"
     try:
-        body: Any = dict(await request.post()) if form else await request.json()
+        body: Any = request.form() if form else request.json()
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise json_error(400, "body is not JSON") from None
     if not isinstance(body, dict):
@@ -280,5 +280,5 @@ async def register_api(request: web.Request) -> web.Response:
     )
     log.info("facility register changed in the console", entity=entity, by=session.user, result=result)
     if form:
-        raise web.HTTPSeeOther("/facility")
+        return http.see_other("/facility")
     return json_ok({"entity": entity, "result": result})

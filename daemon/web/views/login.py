@@ -8,16 +8,16 @@ import math
 import secrets
 
 import structlog
-from aiohttp import web
 
-from ..base import CONSOLE, HASH_QUEUE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Console, json_error, json_ok
+from .. import http
+from ..base import HASH_QUEUE, LOGIN_CSRF_COOKIE, SESSION_COOKIE, Console, json_error, json_ok
 from ..text import TOO_MANY_LOGINS, WRONG_LOGIN
 
 log = structlog.get_logger("radsurvey.web")
 
 
-async def login_page(request: web.Request) -> web.Response:
-    console: Console = request.app[CONSOLE]
+async def login_page(request: http.Request) -> http.Response:
+    console: Console = request.app
     token = request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
     resp = console.page(
         request, "login.html.j2", login_csrf=token, next=_safe_next(request.query.get("next")), error="", name=""
@@ -46,20 +46,20 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-async def login(request: web.Request) -> web.Response:
+async def login(request: http.Request) -> http.Response:
     """Form login (``name``, ``password``, ``csrf``, ``next``) or JSON login (``{"name", "password"}``)."""
-    console: Console = request.app[CONSOLE]
+    console: Console = request.app
     is_json = request.content_type == "application/json"
     if is_json:
         try:
-            body = await request.json()
+            body = request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise json_error(400, "body is not JSON") from None
         if not isinstance(body, dict):
             raise json_error(400, "body must be a JSON object")
         # A cross-site page cannot send application/json without a CORS preflight, which we never grant.
     else:
-        body = dict(await request.post())
+        body = request.form()
         cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
         if not cookie or not secrets.compare_digest(str(body.get("csrf", "")), cookie):
             raise json_error(403, "missing or wrong CSRF token (reload the login page)")
@@ -95,19 +95,19 @@ async def login(request: web.Request) -> web.Response:
         resp = json_ok({"user": name, "csrf": session.csrf})
         _set_session_cookie(resp, token, secure=console.web_cfg.tls)
         return resp
-    redirect = web.HTTPSeeOther(_safe_next(str(body.get("next", ""))))
+    redirect = http.see_other(_safe_next(str(body.get("next", ""))))
     _set_session_cookie(redirect, token, secure=console.web_cfg.tls)
-    raise redirect
+    return redirect
 
 
 def _login_page(
-    request: web.Request, body: dict[str, object], error: str, *, status: int, retry: str = "", **values: object
-) -> web.Response:
+    request: http.Request, body: dict[str, object], error: str, *, status: int, retry: str = "", **values: object
+) -> http.Response:
     """The login form again, with ``error`` (a catalogue message, %-formatted with ``values``) in the visitor's
     language."""
     from ...report.i18n import translations
 
-    console: Console = request.app[CONSOLE]
+    console: Console = request.app
     text = translations(console.lang(request)).gettext(error)
     resp = console.page(
         request,
@@ -117,24 +117,24 @@ def _login_page(
         error=text % values if values else text,
         name=str(body.get("name", ""))[:200],  # kept: only the password is typed again (issue 22)
     )
-    resp.set_status(status)
+    resp.status = status
     if retry:
         resp.headers["Retry-After"] = retry
     return resp
 
 
-def _set_session_cookie(resp: web.StreamResponse, token: str, *, secure: bool) -> None:
+def _set_session_cookie(resp: http.Response, token: str, *, secure: bool) -> None:
     resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="Strict", secure=secure, path="/")
 
 
-async def logout(request: web.Request) -> web.Response:
-    console: Console = request.app[CONSOLE]
+async def logout(request: http.Request) -> http.Response:
+    console: Console = request.app
     console.sessions.end(request.cookies.get(SESSION_COOKIE))
-    resp = web.HTTPSeeOther("/")
+    resp = http.see_other("/")
     resp.del_cookie(SESSION_COOKIE, path="/")
-    raise resp
+    return resp
 
 
-async def session_api(request: web.Request) -> web.Response:
-    session = request.app[CONSOLE].session(request)
+async def session_api(request: http.Request) -> http.Response:
+    session = request.app.session(request)
     return json_ok({"user": session.user, "csrf": session.csrf} if session else {"user": None})

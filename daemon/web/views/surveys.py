@@ -6,9 +6,8 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
-from ..base import CONSOLE, REPORT_CACHE, REPORT_QUEUE, Console, json_error, json_ok
+from .. import http
+from ..base import REPORT_CACHE, REPORT_QUEUE, Console, json_error, json_ok
 
 
 def _surveys(path: Path) -> list[dict[str, Any]]:
@@ -34,11 +33,11 @@ def _surveys(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-async def surveys_api(request: web.Request) -> web.Response:
+async def surveys_api(request: http.Request) -> http.Response:
     """The survey sessions of this machine's journal, and every survey filed in the facility record."""
     from .facility import facility_path, filed_surveys
 
-    console: Console = request.app[CONSOLE]
+    console: Console = request.app
     return json_ok(
         {
             "surveys": await asyncio.to_thread(_surveys, console.journal_path),
@@ -47,8 +46,8 @@ async def surveys_api(request: web.Request) -> web.Response:
     )
 
 
-async def surveys_page(request: web.Request) -> web.Response:
-    console: Console = request.app[CONSOLE]
+async def surveys_page(request: http.Request) -> http.Response:
+    console: Console = request.app
     from ...report import FORMATS
     from ...report.i18n import LANGUAGES
     from .facility import facility_path, filed_surveys
@@ -63,7 +62,7 @@ async def surveys_page(request: web.Request) -> web.Response:
     )
 
 
-async def survey_report(request: web.Request) -> web.StreamResponse:
+async def survey_report(request: http.Request) -> http.Response:
     """A survey's report. Who may: ``[web] reports`` ('login' by default, even on an open console).
 
     Rendered one at a time (a PDF starts a headless Chromium): at most ``REPORT_QUEUE`` requests wait,
@@ -78,12 +77,12 @@ async def survey_report(request: web.Request) -> web.StreamResponse:
     from ...report import FORMATS, render_report, write_report
     from ...report.i18n import LANGUAGES
 
-    console: Console = request.app[CONSOLE]
+    console: Console = request.app
     if console.web_cfg.reports == "login" and console.session(request) is None:
         if "text/html" in request.headers.get("Accept", ""):  # a browser following the page's form
             from urllib.parse import quote
 
-            raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='/?=&')}")
+            return http.see_other(f"/login?next={quote(request.path_qs, safe='/?=&')}")
         raise json_error(401, "login required to download reports ([web] reports = 'login')")
     survey_id = request.match_info["survey"]
     fmt = request.query.get("format", "html")
@@ -145,8 +144,8 @@ async def survey_report(request: web.Request) -> web.StreamResponse:
         console.reports_waiting -= 1
     types = {"html": "text/html", "pdf": "application/pdf", "csv": "text/csv", "json": "application/json"}
     disposition = "inline" if fmt == "html" else "attachment"
-    resp = web.Response(
-        body=data,
+    resp = http.Response(
+        data,
         content_type=types[fmt],
         charset=None if fmt == "pdf" else "utf-8",
         headers={"Content-Disposition": f'{disposition}; filename="{survey_id}-{lang}.{fmt}"'},

@@ -7,14 +7,13 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiohttp import web
-
 from ...journal import ReadConnection, times, trends
 from ...journal.alarms import events as alarm_events
-from ..base import CONSOLE, Console, json_error, json_ok
+from .. import http
+from ..base import Console, json_error, json_ok
 
 
-def _range(request: web.Request) -> tuple[datetime, datetime, str]:
+def _range(request: http.Request) -> tuple[datetime, datetime, str]:
     q = request.query
     if "from" in q or "to" in q:
         try:
@@ -53,8 +52,8 @@ def _levels(console: Console, channel: str) -> list[dict[str, Any]]:
     return out
 
 
-async def trend_api(request: web.Request) -> web.Response:
-    console: Console = request.app[CONSOLE]
+async def trend_api(request: http.Request) -> http.Response:
+    console: Console = request.app
     channel = console.channel_or_404(request)
     start, end, name = _range(request)
 
@@ -71,8 +70,8 @@ async def trend_api(request: web.Request) -> web.Response:
     return json_ok(data)
 
 
-async def trend_csv(request: web.Request) -> web.Response:
-    console: Console = request.app[CONSOLE]
+async def trend_csv(request: http.Request) -> http.Response:
+    console: Console = request.app
     channel = console.channel_or_404(request)
     start, end, _ = _range(request)
 
@@ -86,19 +85,18 @@ async def trend_csv(request: web.Request) -> web.Response:
 
     text = await console.query(_q)
     stamp = f"{start:%Y%m%dT%H%M%SZ}-{end:%Y%m%dT%H%M%SZ}"
-    return web.Response(
-        text=text,
+    return http.Response(
+        text,
         content_type="text/csv",
-        charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{channel}-{stamp}.csv"'},
     )
 
 
-async def channel_page(request: web.Request) -> web.Response:
-    console: Console = request.app[CONSOLE]
+async def channel_page(request: http.Request) -> http.Response:
+    console: Console = request.app
     channel = request.match_info["channel"]
     if channel not in console.live.channels:
-        raise web.HTTPNotFound(text=f"no channel {channel}")
+        raise http.text_error(404, f"no channel {channel}")
     return console.page(
         request,
         "channel.html.j2",
