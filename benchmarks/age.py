@@ -12,10 +12,14 @@ Measured at each age, min / median of ``--repeat`` runs, and as a ratio to the 1
 
 * commit: one commit of 8 readings + 8 samples through the writer (median of 20 per run)
 * retention: one pass in a writer transaction (rolled back), raw tier older than the oldest hour
-* open: ``Journal(path)`` (quick_check, migrations check, aggregates, max seq, the run row) and close
+* open: ``Journal(path)`` (the check at open: in full up to ``FULL_CHECK_AT_OPEN_MAX_MB``, else bounded; migrations
+  check, aggregates, max seq, the run row) and close
+* background_check: the full ``quick_check`` the daemon runs after start (``Journal.start_background_check``,
+  its own thread and connection) while the journal is open for writing: its duration
 * restore: the alarms' restore of an 8 h window for one channel (``measured_history``)
 * first page: a sink's first page (500 rows) after a cursor 100 seqs below the top
-* stats: ``queries.stats`` (what ``radsurvey journal stats`` prints), and ``quick_check`` and ``dbstat`` alone
+* stats: ``queries.stats`` (what ``radsurvey journal stats`` prints); stats_sizes: with ``--sizes`` (``dbstat``);
+  and ``quick_check`` (``radsurvey journal check``) and ``dbstat`` alone
 * export: one day's raw rows of every channel (``queries.export_rows``, consumed)
 * trend: 7 days of one channel in 1 h buckets (``trends.trend``)
 
@@ -148,6 +152,17 @@ def open_s(path: Path) -> float:
     return timed(lambda: Journal(path).close())
 
 
+def background_check_s(path: Path) -> float:
+    with Journal(path) as j:
+        j.start_background_check()
+        check = j.background_check
+        if check is None:  # a journal small enough was checked in full at open
+            return 0.0
+        assert check.join(3600) and check.verdict == "ok", check.verdict
+        assert check.seconds is not None
+        return check.seconds
+
+
 def restore_s(path: Path, end: datetime) -> float:
     conn = connect(path, readonly=True)
     try:
@@ -211,7 +226,9 @@ def measure(path: Path, end: datetime, days: int, repeat: int) -> dict[str, dict
         "open": lambda: open_s(path),
         "restore": lambda: restore_s(path, end),
         "first_page": lambda: first_page_s(path),
+        "background_check": lambda: background_check_s(path),
         "stats": lambda: timed(lambda: queries.stats(path)),
+        "stats_sizes": lambda: timed(lambda: queries.stats(path, sizes=True)),
         "quick_check": lambda: pragma_s(path, "PRAGMA quick_check(5)"),
         "dbstat": lambda: pragma_s(path, "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"),
         "export_day": lambda: export_s(path, end),

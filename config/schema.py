@@ -97,6 +97,14 @@ class JournalConfig(_Section):
             "directory on another filesystem where rows the journal cannot commit at stop (disk full) are written"
         ),
     )
+    full_check_at_open_max_mb: float = Field(
+        16.0,
+        ge=0,
+        description=(
+            "a journal up to this size is checked in full (SQLite quick_check) before acquiring; a larger one gets"
+            " a bounded check at open and the full check in the background right after start (docs/configuration.md)"
+        ),
+    )
 
     def resolved_path(self, state_directory: str | None = None) -> Path:
         if self.path.is_absolute() or not state_directory:

@@ -24,7 +24,7 @@ from radsurvey.config.schema import DaemonConfig
 from radsurvey.drivers.base import Conversion, Reading, Status
 from radsurvey.drivers.runner import ALIVE_EVERY_S, MeterState, run_meter
 
-from .journal import Journal
+from .journal import Journal, ReadError
 from .pipeline import ChannelPipeline, Sample, implausible, plausible_range
 
 log = structlog.get_logger("radsurvey.supervisor")
@@ -174,7 +174,15 @@ class Daemon:
                 tg.create_task(_stopper(), name="stopper")
         except* _Stop:
             pass
-        log.info("daemon stopped", readings=self.readings_seen)
+        except* ReadError as group:
+            # A task read a damaged page of the journal (SQLITE_CORRUPT / SQLITE_NOTADB): the journal reports it
+            # (cli/run.py sets the file aside and goes on in a fresh one) rather than the daemon crash-looping.
+            if not all(self.journal.report_if_corrupt(err) for err in _leaves(group)):
+                raise
+        log.info(
+            "daemon stopped" if self.journal.damage is None else "daemon stopped: its journal is damaged",
+            readings=self.readings_seen,
+        )
 
     async def drain(self, limit_s: float) -> None:
         """Give the connected sinks up to ``limit_s`` to publish everything committed, then return.
@@ -187,7 +195,7 @@ class Daemon:
         deadline = loop.time() + limit_s
         if limit_s <= 0:
             return
-        if self.journal.last_error is None:
+        if self.journal.last_error is None and self.journal.damage is None:
             await asyncio.to_thread(self.journal.flush, limit_s)
         target = self.journal.committed_seq
         sinks = [s for s in self.services if hasattr(s, "cursor") and hasattr(s, "connected")]
@@ -208,6 +216,14 @@ class Daemon:
             behind={s.name: target - s.cursor for s in late},
             not_connected=[s.name for s in sinks if not s.connected],
         )
+
+
+def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    """The exceptions in ``group`` and in the groups nested in it."""
+    out: list[BaseException] = []
+    for err in group.exceptions:
+        out.extend(_leaves(err) if isinstance(err, BaseExceptionGroup) else [err])
+    return out
 
 
 class _Stop(Exception):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -296,7 +296,7 @@ class AlarmService:
         try:
             await daemon.journal.aflush()
             self._read = connect(daemon.journal.path, readonly=True)
-            await asyncio.to_thread(self.restore, self._read)
+            await _finished_before_cancel(asyncio.to_thread(self.restore, self._read), self._read)
             buffered, self._buffer = self._buffer or [], None
             for sample in buffered:
                 self.on_sample(sample)
@@ -721,3 +721,18 @@ def services_for(cfg: DaemonConfig) -> list[Any]:
 
 
 __all__ = ["AlarmService", "build_rules", "iso", "services_for"]
+
+
+async def _finished_before_cancel(work: Coroutine[Any, Any, None], conn: ReadConnection) -> None:
+    """Await ``work`` (a thread reading ``conn``); cancelled, interrupt the read and wait for the thread to end.
+
+    The caller closes ``conn`` when it is cancelled: closed under a thread still reading it, SQLite crashes
+    the process (a stop, or damage found, during the alarms' restore at start).
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        conn.interrupt()
+        await asyncio.wait({task})
+        raise

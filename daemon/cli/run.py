@@ -11,6 +11,10 @@ import typer
 from .common import STATE, fail
 
 if TYPE_CHECKING:
+    from radsurvey.config.schema import DaemonConfig
+
+    from ..journal import Journal
+    from ..journal.recovery import JournalDamaged
     from ..notify import Notifier
     from ..supervisor import Daemon
 
@@ -49,6 +53,65 @@ def run_command(
 
 async def _main(config: Path, journal_override: Path | None, as_json: bool, duration_s: float | None) -> None:
     import asyncio
+    import functools
+
+    from ..configure import load_checked
+    from ..journal import Journal
+    from ..notify import Notifier
+    from ..supervisor import resolve_journal_path
+
+    notifier = Notifier()
+    cfg = load_checked(config)
+    path = resolve_journal_path(cfg, journal_override)
+    options: dict[str, Any] = {
+        "commit_interval_s": cfg.journal.commit_interval_s,
+        "batch_size": cfg.journal.batch_size,
+        "synchronous": cfg.journal.synchronous,
+        "run_config": str(config),
+        "spill_dir": cfg.journal.spill_dir,
+        "full_check_at_open_max_mb": cfg.journal.full_check_at_open_max_mb,
+    }
+    loop = asyncio.get_running_loop()
+    stop_at = None if duration_s is None else loop.time() + duration_s
+    opener = functools.partial(Journal.open_or_start_fresh, path, **options)
+    try:
+        while True:
+            jr = await _open(opener, notifier)
+            damage, asked_to_stop = await _run_on(cfg, jr, path, as_json, stop_at, notifier)
+            if damage is None:
+                break
+            # Damage found after open (the background quick_check, a commit or a read): everything that used
+            # the file has stopped and the writer has closed it; then the same as damage found at open.
+            opener = functools.partial(Journal.start_fresh, path, damage, carried=jr.carried, **options)
+            if asked_to_stop:
+                await asyncio.to_thread(_close_fresh, opener)  # set aside now: the next start is clean
+                break
+    finally:
+        notifier.close()
+
+
+def _close_fresh(opener: Callable[[], Journal]) -> None:
+    opener().close()
+
+
+async def _open(opener: Callable[[], Journal], notifier: Notifier) -> Journal:
+    import asyncio
+
+    opening = asyncio.ensure_future(asyncio.to_thread(opener))
+    # Upgrading a large 0.1 journal takes minutes (docs/sinks.md): tell systemd we are alive and starting.
+    while not opening.done():
+        await asyncio.wait({opening}, timeout=20)
+        if not opening.done():
+            notifier.send(EXTEND_TIMEOUT_USEC=str(60_000_000), WATCHDOG="1", STATUS="upgrading the journal")
+    return opening.result()
+
+
+async def _run_on(
+    cfg: DaemonConfig, jr: Journal, path: Path, as_json: bool, stop_at: float | None, notifier: Notifier
+) -> tuple[JournalDamaged | None, bool]:
+    """Run the daemon on ``jr`` until a stop or damage found in it; close ``jr``. The damage, and whether a
+    stop was asked (SIGTERM, SIGINT, ``--duration``)."""
+    import asyncio
     import contextlib
     import signal
     import sys
@@ -56,36 +119,14 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
     import structlog
 
     from .. import console
-    from ..configure import load_checked
-    from ..journal import Journal
     from ..memory import trim_periodically
-    from ..notify import Notifier
-    from ..supervisor import Daemon, resolve_journal_path
+    from ..supervisor import Daemon
 
     log = structlog.get_logger("radsurvey.run")
-    notifier = Notifier()
-    cfg = load_checked(config)
-    path = resolve_journal_path(cfg, journal_override)
-    opening = asyncio.ensure_future(
-        asyncio.to_thread(
-            Journal.open_or_start_fresh,
-            path,
-            commit_interval_s=cfg.journal.commit_interval_s,
-            batch_size=cfg.journal.batch_size,
-            synchronous=cfg.journal.synchronous,
-            run_config=str(config),
-            spill_dir=cfg.journal.spill_dir,
-        )
-    )
-    # Upgrading a large 0.1 journal takes minutes (docs/sinks.md): tell systemd we are alive and starting.
-    while not opening.done():
-        await asyncio.wait({opening}, timeout=20)
-        if not opening.done():
-            notifier.send(EXTEND_TIMEOUT_USEC=str(60_000_000), WATCHDOG="1", STATUS="upgrading the journal")
-    jr = opening.result()
     clean = False
     loop = asyncio.get_running_loop()
     daemon: Daemon | None = None
+    timer: asyncio.TimerHandle | None = None
     try:
         from ..alarms.service import services_for
         from ..sinks import build_services
@@ -95,8 +136,17 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
         systemd = _systemd_task(daemon, notifier)
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, _request_stop, daemon, sig.name, notifier)
-        if duration_s is not None:
-            loop.call_later(duration_s, _request_stop, daemon, "duration", notifier)
+        if stop_at is not None:
+            timer = loop.call_at(stop_at, _request_stop, daemon, "duration", notifier)
+
+        # Damage found after open (the background check, a commit, a read) stops this daemon: see _main.
+        stop = daemon.stop_event
+
+        def on_damage(_err: JournalDamaged) -> None:  # any thread
+            loop.call_soon_threadsafe(stop.set)
+
+        jr.add_damage_listener(on_damage)
+        jr.start_background_check()
 
         live = None
         if as_json:
@@ -109,15 +159,18 @@ async def _main(config: Path, journal_override: Path | None, as_json: bool, dura
             daemon.observers.samples.append(console.line_printer(console.text_line))
         with live if live is not None else contextlib.nullcontext():
             await daemon.run(extra=[systemd, trim_periodically])
-        clean = True
+        clean = jr.damage is None
     finally:
-        notifier.stopping()
+        if timer is not None:
+            timer.cancel()  # a daemon that goes on in a fresh journal has its own
+        if jr.damage is None or daemon is None or daemon.stop_requested_at is not None:
+            notifier.stopping()  # (not when the daemon goes on in a fresh journal)
         # Within the 5 s a stop may take (issue 12 §5), whatever the disk does; a normal close takes milliseconds.
         asked = daemon.stop_requested_at if daemon is not None else None
         timeout_s = 60.0 if asked is None else max(1.0, 4.5 - (loop.time() - asked))
         await asyncio.to_thread(jr.close, clean=clean, timeout_s=timeout_s)
-        notifier.close()
         log.info("journal closed", path=str(path), clean=clean, committed_seq=jr.committed_seq)
+    return jr.damage, asked is not None
 
 
 def _request_stop(daemon, reason: str, notifier) -> None:  # type: ignore[no-untyped-def]

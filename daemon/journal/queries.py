@@ -61,12 +61,32 @@ def compact_reader(path: str | Path) -> Iterator[sqlite3.Connection]:
         yield conn
 
 
-def stats(path: str | Path) -> dict[str, Any]:
+def stats(path: str | Path, *, sizes: bool = False) -> dict[str, Any]:
     """Row counts, first/last timestamps, size, schema version, the last run, the retention tiers and the rows
-    earlier runs could not commit."""
+    earlier runs could not commit: each a lookup by key, whatever the journal's age.
+
+    The tiers' ``bytes`` (SQLite's ``dbstat``, which reads every page) only with ``sizes``, else None. A journal
+    up to ``recovery.FULL_CHECK_AT_OPEN_MAX_MB`` is checked in full first (``quick_check``), as the daemon
+    does at open; a larger one only where these lookups read (``radsurvey journal check`` reads it all). Damage
+    met on the way is the one line of :class:`~.recovery.JournalDamaged`, not a crash half-way.
+    """
     path = Path(path)
+    try:
+        return _stats(path, sizes=sizes)
+    except sqlite3.DatabaseError as err:
+        if recovery.is_corrupt(err):
+            raise recovery.damaged(path, str(err)) from None
+        raise
+    except (TypeError, ValueError):  # a damaged value where a number or a text is stored? Only the check can say
+        with reader(path) as conn:
+            recovery.check(conn, path)
+        raise
+
+
+def _stats(path: Path, *, sizes: bool) -> dict[str, Any]:
     with reader(path) as conn:
-        recovery.check(conn, path)  # a damaged journal: one line naming the recovery, not a crash half-way
+        if recovery.small_enough_to_check_at_open(path):
+            recovery.check(conn, path)
         tables: dict[str, Any] = {}
         compact = has_compact_rows(conn)
         counts = row_counts(conn)  # kept by triggers (schema 8); an older journal's tables are counted
@@ -96,13 +116,22 @@ def stats(path: str | Path) -> dict[str, Any]:
             for r in conn.execute("SELECT * FROM sink_cursors")
         }
         version = schema_version(conn)
-        tier_info = _tiers(conn) if compact else {}
+        tier_info = _tiers(conn, sizes=sizes) if compact else {}
         gaps = uncommitted_rows(conn)
         steps = clock_steps(conn)
+        pages = {
+            key: int(conn.execute(f"PRAGMA {pragma}").fetchone()[0])
+            for key, pragma in (
+                ("page_size", "page_size"),
+                ("page_count", "page_count"),
+                ("free_pages", "freelist_count"),
+            )
+        }
     size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
     return {
         "path": str(path),
         "size_bytes": size,
+        **pages,
         "schema_version": version,
         "tables": tables,
         "tiers": tier_info,
@@ -170,15 +199,15 @@ def _span(conn: sqlite3.Connection, tier: str, counts: dict[str, int] | None) ->
     return int(n), min(firsts, default=None), max(lasts, default=None)
 
 
-def _tiers(conn: sqlite3.Connection) -> dict[str, Any]:
+def _tiers(conn: sqlite3.Connection, *, sizes: bool = True) -> dict[str, Any]:
     now = datetime.now(UTC).timestamp() * 1000
     out: dict[str, Any] = {}
     counts = row_counts(conn)
     for tier in ("raw", "minute", "hour", "year"):
         n, first, last = _span(conn, tier, counts)
         tables = ["reading_rows", "sample_rows", "sample_extra"] if tier == "raw" else [TIER_TABLES[tier]]
-        sizes = [_table_bytes(conn, t) for t in tables]
-        info: dict[str, Any] = {"rows": n, "bytes": None if None in sizes else sum(s or 0 for s in sizes)}
+        got = [_table_bytes(conn, t) for t in tables] if sizes else [None]
+        info: dict[str, Any] = {"rows": n, "bytes": None if None in got else sum(s or 0 for s in got)}
         if tier == "year":
             info.update(first_year=first, last_year=last)
         else:

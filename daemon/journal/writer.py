@@ -90,6 +90,15 @@ def urgent(item: Any) -> bool:
 WRITER_CACHE_KIB = 512  # the writer connection's page cache (SQLite's default: 2 000 KiB)
 
 
+def _tell(listeners: Sequence[Callable[[Any], None]], value: Any, kind: str) -> None:
+    """Call each listener with ``value``; one that fails is logged and never stops the caller (the writer)."""
+    for callback in listeners:
+        try:
+            callback(value)
+        except Exception:
+            log.exception(f"journal {kind} listener failed")
+
+
 class Journal:
     """The writable journal of one running daemon (one writer per file)."""
 
@@ -105,6 +114,8 @@ class Journal:
         import_files: Sequence[str | Path] | None = None,
         record_run: bool = True,
         seq_floor: int = 0,
+        full_check_at_open_max_mb: float | None = None,
+        carried: Sequence[Any] = (),
     ):
         """Open (and migrate) the journal and start its writer thread.
 
@@ -112,32 +123,44 @@ class Journal:
         the journal (``uncommitted.py``), then the spill files are imported:
         ``import_files`` if given, else those of this journal in ``spill_dir``
         (``self.imported`` says what came back). ``record_run=False`` (the
-        ``journal import-spill`` command) adds no row to ``runs``. A journal that fails SQLite's
-        ``quick_check`` raises :class:`~.recovery.JournalDamaged` (see :meth:`open_or_start_fresh`);
-        ``seq_floor``: the first seq given out is above it (a fresh journal after a damaged one).
+        ``journal import-spill`` command) adds no row to ``runs``. A damaged journal raises
+        :class:`~.recovery.JournalDamaged` (see :meth:`open_or_start_fresh`): one up to
+        ``full_check_at_open_max_mb`` is checked in full (SQLite's ``quick_check``), a larger one only where
+        opening reads (``recovery.check_bounded``; :meth:`start_background_check` reads the rest).
+        ``seq_floor``: the first seq given out is above it (a fresh journal after a damaged one);
+        ``carried``: the rows the damaged journal could not commit (its :attr:`carried`), committed first.
         """
         self.path = Path(path)
         self.spill_dir = Path(spill_dir) if spill_dir is not None else None
         self.commit_interval_s = commit_interval_s
         self.batch_size = batch_size
+        self.checked_in_full = recovery.small_enough_to_check_at_open(self.path, full_check_at_open_max_mb)
         self._conn = connect(self.path, synchronous=synchronous)
         # The writer touches the last pages of each table and the aggregates' rows; SQLite's default 2 MB
         # page cache filled over the first hour with pages it never touched again (RSS; benchmarks/README.md).
         self._conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
         try:
-            recovery.check(self._conn, self.path)
+            if self.checked_in_full:
+                recovery.check(self._conn, self.path)
+            else:
+                recovery.check_bounded(self._conn, self.path)
             migrate(self._conn, self.path)
+            self._enc = Encoder(self._conn)
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._agg = Aggregator.load(self._conn)  # folds in what a crash left unwritten
+                self._agg.write(self._conn)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as err:
+            self._conn.close()
+            if recovery.is_corrupt(err):  # what opening reads is damaged: the same line as the checks'
+                raise recovery.damaged(self.path, str(err)) from None
+            raise
         except BaseException:
             self._conn.close()
-            raise
-        self._enc = Encoder(self._conn)
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._agg = Aggregator.load(self._conn)  # folds in what a crash left unwritten
-            self._agg.write(self._conn)
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
             raise
         self._agg_written = time.monotonic()
         self._before_commit: list[Callable[[sqlite3.Connection], None]] = []
@@ -150,6 +173,10 @@ class Journal:
         spill.reserve(self.path)
         self.committed_seq = self._next_seq - 1
         self.last_error: str | None = None
+        self.damage: recovery.JournalDamaged | None = None  # found after open (background check, a commit)
+        self.carried: list[Any] = []  # after close: what a damaged journal could not commit (for the fresh one)
+        self._damage_listeners: list[Callable[[recovery.JournalDamaged], None]] = []
+        self.background_check: recovery.BackgroundCheck | None = None
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._listeners: list[Callable[[int], None]] = []
         self._health: list[Callable[[str | None], None]] = []
@@ -162,6 +189,8 @@ class Journal:
             else uncommitted.spill_files(self.path, self.spill_dir)
         )
         self.imported: list[dict[str, Any]] = [self._import(f) for f in files]
+        if carried:
+            self._carry(list(carried))
         self.run_id = self._start_run(run_config) if record_run else 0
         self._thread = threading.Thread(target=self._writer, name="radsurvey-journal", daemon=True)
         self._closed = False
@@ -178,16 +207,53 @@ class Journal:
         try:
             return cls(path, **options)
         except recovery.JournalDamaged as err:
-            kept = recovery.set_aside(Path(path))
-            floor = recovery.readable_max_seq(kept)
-            log.error(
-                f"{err.message.split(';')[0]}: kept as {kept.name}; acquiring into a fresh journal; "
-                f"{recovery.recovery_hint(Path(path))}",
-                path=str(path),
-                kept=str(kept),
-                seq_floor=floor,
-            )
-            return cls(path, seq_floor=floor, **options)
+            return cls.start_fresh(path, err, **options)
+
+    @classmethod
+    def start_fresh(cls, path: str | Path, err: recovery.JournalDamaged, **options: Any) -> Journal:
+        """Set the damaged journal at ``path`` aside (closed by everyone), log the one line, open a fresh one.
+
+        ``carried`` in ``options``: the rows the damaged journal could not commit (its :attr:`carried`).
+        """
+        kept = recovery.set_aside(Path(path))
+        floor = recovery.readable_max_seq(kept)
+        log.error(
+            f"{err.message.split(';')[0]}: kept as {kept.name}; acquiring into a fresh journal; "
+            f"{recovery.recovery_hint(Path(path))}",
+            path=str(path),
+            kept=str(kept),
+            seq_floor=floor,
+        )
+        return cls(path, seq_floor=floor, **options)
+
+    # -- damage found after open --------------------------------------------------
+
+    def add_damage_listener(self, callback: Callable[[recovery.JournalDamaged], None]) -> None:
+        """``callback(err)`` once, from the thread that found damage after open (the background check, the
+        writer at a commit, a sink's reader): the daemon then sets this journal aside (cli/run.py)."""
+        self._damage_listeners.append(callback)
+
+    def report_damage(self, err: recovery.JournalDamaged) -> None:
+        """Damage was found after open (thread-safe; only the first report is passed on)."""
+        with self._seq_lock:
+            if self.damage is not None:
+                return
+            self.damage = err
+        _tell(self._damage_listeners, err, "damage")
+
+    def report_if_corrupt(self, err: BaseException) -> bool:
+        """``err`` (from a read or a commit) says the file is damaged: reported as such; True if so."""
+        if not recovery.is_corrupt(err):
+            return False
+        self.report_damage(recovery.damaged(self.path, str(err)))
+        return True
+
+    def start_background_check(self) -> None:
+        """Run the full ``quick_check`` in the background, once, unless it ran at open; damage is reported."""
+        if self.checked_in_full or self.background_check is not None:
+            return
+        self.background_check = recovery.BackgroundCheck(self.path, self.report_damage)
+        self.background_check.start()
 
     # -- identity -----------------------------------------------------------------
 
@@ -250,6 +316,22 @@ class Journal:
         )
         return out
 
+    def _carry(self, rows: list[Any]) -> None:
+        """Commit what the damaged journal before this one could not (before the writer thread starts)."""
+        seqs = [row["seq"] for table, row in rows if table != "__sql__"]
+        with self._seq_lock:
+            self._next_seq = max(self._next_seq, max(seqs, default=0) + 1)
+        if self._commit(rows):
+            log.warning(
+                "rows the damaged journal could not commit are in the fresh one, under their own seqs",
+                rows=len(seqs),
+                first_seq=min(seqs, default=None),
+                last_seq=max(seqs, default=None),
+            )
+            return
+        spill.save(self.path, self.spill_dir, 0, rows, self.last_error)
+        self.last_error = None  # this run's own commits are judged on their own
+
     # -- appending ------------------------------------------------------------------
 
     def append_reading(self, reading: Reading) -> int:
@@ -309,11 +391,7 @@ class Journal:
         self._health.append(callback)
 
     def _tell_health(self, error: str | None) -> None:
-        for callback in self._health:
-            try:
-                callback(error)
-            except Exception:  # a listener must never stop the writer
-                log.exception("journal health listener failed")
+        _tell(self._health, error, "health")
 
     def note_external_commit(self, seq: int) -> None:
         """Another connection of this process committed a row with ``seq`` (a survey store).
@@ -326,11 +404,7 @@ class Journal:
             if seq <= self.committed_seq:
                 return
             self.committed_seq = seq
-        for callback in self._listeners:
-            try:
-                callback(seq)
-            except Exception:  # a listener must never stop the caller
-                log.exception("journal commit listener failed")
+        _tell(self._listeners, seq, "commit")
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Block until everything appended so far is committed."""
@@ -400,7 +474,10 @@ class Journal:
                 for f in flushes:
                     f.done.set()
                 flushes.clear()
-        if pending:
+        if pending and self.damage is not None:
+            # Not committed into a damaged file: handed to the fresh journal (``carried``), under their seqs.
+            self.carried = [item for item in pending if item[0] != "__fn__"]
+        elif pending:
             spill.save(self.path, self.spill_dir, self.run_id, pending, self.last_error)
         for f in flushes:
             f.done.set()
@@ -477,6 +554,8 @@ class Journal:
             except sqlite3.Error:
                 pass
             enc.reload()  # ids given out in the rolled-back transaction do not exist
+            if self.report_if_corrupt(err):  # not the disk: the file; the daemon sets it aside (cli/run.py)
+                return False
             self.last_error = str(err)
             log.error("journal commit failed; will retry", error=str(err), rows=len(rows))
             self._tell_health(self.last_error)
@@ -493,11 +572,7 @@ class Journal:
             self._tell_health(None)
         if top:
             self.committed_seq = max(self.committed_seq, top)
-            for callback in self._listeners:
-                try:
-                    callback(self.committed_seq)
-                except Exception:  # a listener must never stop the writer
-                    log.exception("journal commit listener failed")
+            _tell(self._listeners, self.committed_seq, "commit")
         return True
 
     def _cursors_due(self, *, forced: bool) -> bool:
@@ -536,6 +611,8 @@ class Journal:
         if self._closed:
             return
         self._closed = True
+        if self.background_check is not None:
+            self.background_check.stop()
         self._queue.put(_STOP)
         self._thread.join(timeout=timeout_s)
         if self._thread.is_alive():
@@ -559,7 +636,10 @@ class Journal:
                     self._conn.execute("COMMIT")
                 except sqlite3.Error as err:  # recomputed from the raw rows at the next start; sinks deliver again
                     self._conn.execute("ROLLBACK")
-                    log.error("aggregates and cursors not written at close", error=str(err))
+                    # (a damaged journal's own line has been said: what its salvage lacks is no news then)
+                    (log.warning if self.damage else log.error)(
+                        "aggregates and cursors not written at close", error=str(err)
+                    )
             if self.run_id:
                 self._conn.execute(
                     "UPDATE runs SET stopped_at = ?, clean = ? WHERE id = ?",

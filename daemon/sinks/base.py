@@ -30,7 +30,7 @@ import structlog
 
 from radsurvey.protocols.errors import SinkError
 
-from ..journal import now_iso
+from ..journal import ReadError, now_iso
 from ..journal.feed import FeedPage, JournalFeed, JournalRow, Reader, ensure_cursor, record_sink_error, save_cursor
 
 if TYPE_CHECKING:
@@ -138,7 +138,14 @@ class CursorSink:
 
     def _read(self, after_seq: int) -> tuple[FeedPage, Any]:
         assert self._feed is not None
-        page = self._feed.read_page(after_seq, self.batch_size, self.committed_seq)
+        try:
+            page = self._feed.read_page(after_seq, self.batch_size, self.committed_seq)
+        except ReadError as err:
+            # A damaged page: the daemon sets the journal aside and goes on in a fresh one (cli/run.py); the
+            # sink retries meanwhile, as after any failed read.
+            if self.journal is not None:
+                self.journal.report_if_corrupt(err)
+            raise
         return page, (self.prepare(page.rows) if page.rows else None)
 
     async def pump(self, deliver: Callable[[Sequence[JournalRow], Any], Awaitable[Awaitable[None] | None]]) -> None:

@@ -151,3 +151,84 @@ def one_line_each(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-d
     profiles = as_nobody("profiles", "list", cwd=work, env=env)
     assert profiles.returncode == 0 and "Traceback" not in profiles.stderr
     assert "cannot read this profiles folder (Permission denied); its profiles are not used" in profiles.stderr
+
+
+def test_damage_found_by_the_background_check_sets_the_journal_aside_and_acquisition_goes_on(
+    run_cli, tmp_path: Path
+) -> None:
+    """Issue 24 §1: a journal above ``full_check_at_open_max_mb`` opens with a bounded check; the full check
+    runs after start and its verdict is acted on in the running daemon, as if found at open."""
+    import signal
+    import time
+
+    cfg, journal = config(tmp_path)
+    text = cfg.read_text().replace("\n[[meters]]", "\nfull_check_at_open_max_mb = 0\n[[meters]]", 1)
+    # An equipment rule rather than `instant`, whose window the alarms restore from the newest samples at start
+    # (reading the damaged page first): only the background check reads the page damaged here.
+    cfg.write_text(text.replace('kind = "instant"\nlevel_uSv_h = 1000', 'kind = "equipment"\ncheck = "disconnected"'))
+    assert 'check = "disconnected"' in cfg.read_text()
+    first = run_cli("run", "--config", str(cfg), "--duration", "3", "--json")
+    assert first.returncode == 0, first.stderr
+    before = jr.stats(journal)
+    last_seq = max(t["last_seq"] or 0 for t in before["tables"].values())
+    flip_256_bytes_in_a_page_of_readings(journal)  # a middle leaf: the bounded check at open does not read it
+
+    log = tmp_path / "second.log"
+    with log.open("w") as err_file:
+        second = subprocess.Popen(
+            [radsurvey_bin(), "run", "--config", str(cfg), "--json"],
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=err_file,
+        )
+    try:
+        deadline = time.monotonic() + 60  # a bound, not a timing: the loop ends once the fresh journal acquires
+        fresh_rows = 0
+        while time.monotonic() < deadline and fresh_rows <= 10:
+            time.sleep(0.2)
+            if recovery.waiting(journal) and journal.exists():
+                try:
+                    fresh_rows = jr.stats(journal)["tables"]["readings"]["rows"]
+                except Exception:  # the fresh journal is being made
+                    fresh_rows = 0
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+    stderr = log.read_text()
+    assert "Traceback" not in stderr
+    logs = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    [damaged] = [e for e in logs if e["level"] == "error"]  # the one line, as at open
+    assert damaged["event"].startswith("journal is damaged (SQLite quick_check:")
+    assert "kept as j.sqlite.damaged-" in damaged["event"] and "acquiring into a fresh journal" in damaged["event"]
+    assert f"radsurvey journal recover --journal {journal}" in damaged["event"]
+    assert any(e.get("rule") == "journal_damaged" and e.get("state") == "fault" for e in logs)
+    assert [e["event"] for e in logs].count("daemon starting") == 2  # the same process went on
+    [kept] = recovery.waiting(journal)
+    fresh = jr.stats(journal)
+    assert fresh["tables"]["readings"]["rows"] > 10
+    assert fresh["tables"]["readings"]["first_seq"] > last_seq
+
+    checked = run_cli("journal", "check", "--journal", str(kept))
+    assert checked.returncode == 2 and len(checked.stderr.strip().splitlines()) == 1
+    assert "journal is damaged (SQLite quick_check:" in checked.stderr and "journal recover" in checked.stderr
+    sound = run_cli("journal", "check", "--journal", str(journal))
+    assert sound.returncode == 0 and sound.stdout.startswith(f"{journal}: passes SQLite's quick_check")
+
+    # What the run acquired before the damage was found is in the kept copy (salvaged by seq), or, when the
+    # damaged file refused the commit, in the fresh journal under its seq: nothing above the damage is lost.
+    recovered = run_cli("journal", "recover", "--journal", str(journal))
+    assert recovered.returncode == 0, recovered.stderr
+    old, new = all_seqs(Path(f"{kept}.recovered")), all_seqs(journal)
+    assert old and new and max(old) < min(new)
+    assert set(range(last_seq + 1, max(new) + 1)) <= old | new
+
+
+def all_seqs(path: Path) -> set[int]:
+    with jr.reader(path) as conn:
+        return {
+            int(r[0])
+            for table in ("readings", "samples", "meter_events", "alarm_events")
+            for r in conn.execute(f"SELECT seq FROM {table}")
+        }

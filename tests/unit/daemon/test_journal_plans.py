@@ -191,9 +191,11 @@ def test_journal_stats_reads_no_whole_table(journal_file: Path, monkeypatch: pyt
 
 
 def test_opening_the_journal_searches(journal_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Start-up: the migrations check, the aggregates' open buckets and alarm levels, the top seq, the run row.
+    """Start-up: the bounded check, the migrations check, the aggregates' open buckets and alarm levels, the top
+    seq, the run row.
 
-    (SQLite's ``quick_check`` at open reads every page by design: it is a PRAGMA, not checked here.)
+    (A journal above ``full_check_at_open_max_mb`` gets the bounded check, checked here; SQLite's ``quick_check``,
+    which reads every page by design, runs at open only up to that size, and in the background above it.)
     """
     from radsurvey.daemon.journal import writer
 
@@ -208,11 +210,13 @@ def test_opening_the_journal_searches(journal_file: Path, tmp_path: Path, monkey
         return conn
 
     monkeypatch.setattr(writer, "connect", connect_traced)
-    with Journal(path) as j:
+    with Journal(path, full_check_at_open_max_mb=0) as j:
         j.flush()
     conn = connect(path, readonly=True)
     try:
         assert any("agg_minute" in s for s in statements)
+        assert any("ORDER BY start_ms DESC LIMIT 1" in s for s in statements)  # the bounded check's
+        assert not any("quick_check" in s for s in statements)
         assert scans(conn, statements) == []
     finally:
         conn.close()

@@ -47,3 +47,32 @@ async def test_every_reading_of_every_meter_reaches_its_channels_and_the_journal
     assert seen.count("a1") == seen.count("a2") > 0 and seen.count("b1") > 0
     assert stats["tables"]["meter_events"]["rows"] == 4  # connecting + connected for each meter
     assert stats["last_run"]["clean"] == 1
+
+
+async def test_a_task_meeting_a_damaged_page_stops_the_daemon_as_damage_not_as_a_crash(tmp_path: Path) -> None:
+    """Issue 24 §1: SQLITE_CORRUPT from a read at run time takes the damaged-journal path (cli/run.py)."""
+    from radsurvey.daemon.journal import connect, recovery
+    from tests.unit.daemon.test_journal_recovery import damage_a_leaf_of, filled
+
+    path, _ = filled(tmp_path)
+    damage_a_leaf_of(path, "reading_rows")
+    cfg = config(tmp_path)
+    journal = Journal(path, commit_interval_s=0.05, full_check_at_open_max_mb=0)  # no full check at open
+
+    class Reader:  # a service reading every reading, as a sink's replay or the alarms' restore does
+        name = "reader"
+
+        async def run(self, daemon: Daemon) -> None:
+            conn = connect(daemon.journal.path, readonly=True)
+            try:
+                await asyncio.to_thread(lambda: conn.execute("SELECT * FROM readings").fetchall())
+            finally:
+                conn.close()
+
+    found: list[recovery.JournalDamaged] = []
+    journal.add_damage_listener(found.append)
+    daemon = Daemon(cfg, journal, services=[Reader()])
+    await asyncio.wait_for(daemon.run(), 30)  # returns: no ExceptionGroup
+    journal.close()
+    [err] = found
+    assert journal.damage is err and "malformed" in str(err) and "radsurvey journal recover" in str(err)
