@@ -77,8 +77,10 @@ def stats(path: str | Path, *, sizes: bool = False) -> dict[str, Any]:
         if recovery.is_corrupt(err):
             raise recovery.damaged(path, str(err)) from None
         raise
-    except (TypeError, ValueError) as err:  # a damaged value where a number or a text is stored
-        raise recovery.damaged(path, f"value of the wrong type: {err}") from None
+    except (TypeError, ValueError):  # a damaged value where a number or a text is stored? Only the check can say
+        with reader(path) as conn:
+            recovery.check(conn, path)
+        raise
 
 
 def _stats(path: Path, *, sizes: bool) -> dict[str, Any]:

@@ -45,7 +45,8 @@ def checkpoint() -> None:
 
     Python 3.11's ``asyncio.wait_for`` (used inside aiomqtt) can lose a cancel
     request when its inner future completes at the same moment; the task still
-    counts the request, so every loop of ours checks it and stops.
+    counts the request, so every loop of ours checks it at its top and again
+    before any wait that has no timeout (else a stop would wait there for good).
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
