@@ -224,6 +224,7 @@ class CursorSink:
         try:
             async with asyncio.timeout(5.0):
                 while True:
+                    checkpoint()
                     self._acknowledge_done(unacked)
                     if not unacked:
                         self.pending_since_ts = None
