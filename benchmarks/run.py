@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import platform
@@ -415,6 +416,8 @@ async def latency(
     meters: int = 50,
     commit_interval_s: float,
     influx_url: str | None = None,
+    trace: bool = False,
+    env: dict[str, str] | None = None,
 ) -> dict:
     """``meters`` MightyOhm-format meters streaming on real ptys into ``radsurvey run``; 1 line per meter per second.
 
@@ -439,6 +442,7 @@ async def latency(
     cfg = write_toml(tmp / "lat.toml", data)
     written: dict[tuple[str, int], float] = {}
     lat_ms: list[float] = []
+    received: list[tuple[int, float, float]] = []  # (seq, written on the pty, received)
     lost = 0
     cpu: list[tuple[float, float]] = []  # (process CPU s, wall s) at the start and the end of the measurement
 
@@ -461,9 +465,14 @@ async def latency(
     try:
         async with aiomqtt.Client("127.0.0.1", mq.port) as c:
             await c.subscribe("radsurvey/bench/meters/+/reading", qos=1)
+            # BENCH_PYTHON in a variant's environment: another checkout's interpreter (before / after in one session)
+            python = (env or {}).get("BENCH_PYTHON", sys.executable)
+            command = [str(Path(python).parent / "radsurvey")]
+            if trace:  # the same daemon, each reading's steps time-stamped (benchmarks/latency_trace.py)
+                command = [python, str(ROOT / "benchmarks" / "latency_trace.py"), str(tmp / "trace.json")]
             proc = await asyncio.create_subprocess_exec(
-                RADSURVEY, "run", "--config", str(cfg), "--json", "--duration", str(seconds + 8),
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                *command, "run", "--config", str(cfg), "--json", "--duration", str(seconds + 8),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})},
             )  # fmt: skip
             writer = asyncio.create_task(stream())
             start = time.monotonic()
@@ -481,6 +490,7 @@ async def latency(
                                 lost += 1
                             else:
                                 lat_ms.append((now - sent) * 1000)
+                                received.append((int(reading["seq"]), sent, now))
                         if time.monotonic() - start > seconds + 5:
                             cpu.append((cpu_s(proc.pid), time.monotonic()))
                             break
@@ -494,7 +504,7 @@ async def latency(
     lat_ms.sort()
     q = lambda p: round(lat_ms[min(len(lat_ms) - 1, int(p * len(lat_ms)))], 2)  # noqa: E731
     core = (cpu[-1][0] - cpu[0][0]) / (cpu[-1][1] - cpu[0][1]) if len(cpu) == 2 else float("nan")
-    return {
+    out = {
         "meters": meters,
         "sinks": "mqtt + influxdb (VictoriaMetrics)" if influx_url else "mqtt",
         "cpu_percent_of_one_core": round(100 * core, 1),
@@ -507,33 +517,128 @@ async def latency(
         "p50_ms": q(0.5),
         "p99_ms": q(0.99),
         "max_ms": q(1.0),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    if env:
+        out["env"] = env
+    if trace:
+        out["stages"] = stage_breakdown(json.loads((tmp / "trace.json").read_text()), received)
+    return out
+
+
+STAGES = ("append", "commit", "read_start", "read", "submit", "publish")
+
+
+def stage_breakdown(trace: dict, received: list[tuple[int, float, float]]) -> dict:
+    """Where the time of the slowest 1 % of the messages went, step by step, beside every message's median.
+
+    Steps (benchmarks/latency_trace.py): pty write -> ``append`` (the driver's line
+    journaled) -> ``commit`` -> ``read`` (the MQTT sink's page) -> ``submit`` (handed
+    to the publisher) -> ``publish`` (paho sent it) -> the subscriber.
+    """
+    rows = []
+    for seq, sent, got in received:
+        steps = trace["per_seq"].get(str(seq))
+        if steps is None or any(steps.get(k) is None for k in STAGES):
+            continue
+        times = [sent, *(steps[k] for k in STAGES), got]
+        rows.append((got - sent, [(b - a) * 1000 for a, b in itertools.pairwise(times)]))
+    rows.sort(key=lambda r: r[0])
+    names = [
+        "pty->" + STAGES[0],
+        *(f"{a}->{b}" for a, b in itertools.pairwise(STAGES)),
+        "publish->subscriber",
+    ]
+    tail = rows[int(0.99 * len(rows)) :]
+
+    def summary(part: list) -> dict:
+        return {n: round(statistics.mean(r[1][i] for r in part), 2) for i, n in enumerate(names)} if part else {}
+
+    def median(part: list) -> dict:
+        return {n: round(statistics.median(r[1][i] for r in part), 2) for i, n in enumerate(names)} if part else {}
+
+    t0 = min(s for _q, s, _g in received) if received else 0.0
+    return {
+        "traced": len(rows),
+        "median_ms": median(rows),
+        "slowest_1pct_mean_ms": summary(tail),
+        "slowest_10": [
+            {"total_ms": round(total * 1000, 1), **{n: round(v, 1) for n, v in zip(names, steps, strict=False)}}
+            for total, steps in rows[-10:]
+        ],
+        "gc": _gc_summary(trace["gc"]),
+        "loop_stalls_over_3ms": {
+            "count": len(trace["stalls"]),
+            "max_ms": round(max((s[1] for s in trace["stalls"]), default=0) * 1000, 1),
+            "over_10ms": sum(1 for s in trace["stalls"] if s[1] > 0.010),
+            "over_10ms_at_s": [(round(t - t0, 2), round(s * 1000, 1)) for t, s in trace["stalls"] if s > 0.010][:30],
+        },
+        "puback_waits": {
+            "count": len(trace["ack_waits"]),
+            "over_5ms": sum(1 for w in trace["ack_waits"] if w[1] > 0.005),
+            "max_ms": round(max((w[1] for w in trace["ack_waits"]), default=0) * 1000, 1),
+            "mean_ms": round(statistics.mean(w[1] for w in trace["ack_waits"]) * 1000, 2) if trace["ack_waits"] else 0,
+        },
+        "switch_interval_s": trace["switch_interval_s"],
+        "gc_frozen": trace.get("gc_frozen"),
     }
 
 
-async def latency_scaling(tmp: Path, mq: Mosquitto, vm: VictoriaMetrics, seconds: float, repeat: int) -> dict:
-    """Issue 24 §4: p99 and CPU per meter at 50 and at 200 meters, both sinks, commit 5 ms; runs interleaved."""
-    runs: dict[int, list[dict]] = {50: [], 200: []}
+def _gc_summary(gcs: list) -> dict:
+    out = {}
+    for gen in (0, 1, 2):
+        d = [x[2] * 1000 for x in gcs if x[0] == gen]
+        out[f"gen{gen}"] = {"count": len(d), "max_ms": round(max(d, default=0), 2), "total_ms": round(sum(d), 1)}
+    return out
+
+
+async def latency_scaling(
+    tmp: Path,
+    mq: Mosquitto,
+    vm: VictoriaMetrics,
+    seconds: float,
+    repeat: int,
+    *,
+    sizes: tuple[int, ...] = (50, 200),
+    variants: dict[str, dict[str, str]] | None = None,
+    trace: bool = False,
+) -> dict:
+    """Issue 24 §4: p99 and CPU per meter at 50 and at 200 meters, both sinks, commit 5 ms; runs interleaved.
+
+    ``variants``: name -> environment of the daemon, each run in turn in the same session (A/B).
+    """
+    variants = variants or {"": {}}
+    runs: dict[str, list[dict]] = {}
     for r in range(repeat):
-        for meters in (50, 200):
-            d = tmp / f"l{meters}-{r}"
-            d.mkdir()
-            runs[meters].append(
-                await latency(d, mq, seconds, meters=meters, commit_interval_s=0.005, influx_url=vm.url)
-            )
-    out: dict = {"repeat": repeat, "runs": {str(m): v for m, v in runs.items()}}
-    for meters, got in runs.items():
+        for meters in sizes:
+            for name, env in variants.items():
+                key = f"{meters}" + (f"_{name}" if name else "")
+                d = tmp / f"l{key}-{r}"
+                d.mkdir()
+                got = await latency(
+                    d, mq, seconds, meters=meters, commit_interval_s=0.005, influx_url=vm.url, trace=trace, env=env
+                )
+                runs.setdefault(key, []).append(got)
+                print(key, r, {k: got[k] for k in ("p50_ms", "p99_ms", "cpu_percent_per_meter", "load_average_1min")},
+                      file=sys.stderr, flush=True)  # fmt: skip
+    out: dict = {"repeat": repeat, "runs": runs}
+    for key, got in runs.items():
         p99 = sorted(x["p99_ms"] for x in got)
         per_meter = sorted(x["cpu_percent_per_meter"] for x in got)
-        out[f"{meters}_meters"] = {
+        out[f"{key}_meters"] = {
             "p99_ms_min": p99[0],
             "p99_ms_median": statistics.median(p99),
             "cpu_percent_per_meter_min": per_meter[0],
             "cpu_percent_per_meter_median": statistics.median(per_meter),
             "unmatched": sum(x["unmatched"] for x in got),
         }
-    out["cpu_per_meter_ratio_200_to_50_median"] = round(
-        out["200_meters"]["cpu_percent_per_meter_median"] / out["50_meters"]["cpu_percent_per_meter_median"], 2
-    )
+    for name in variants:
+        suffix = f"_{name}" if name else ""
+        small, large = out.get(f"50{suffix}_meters"), out.get(f"200{suffix}_meters")
+        if small and large:
+            out[f"cpu_per_meter_ratio_200_to_50_median{suffix}"] = round(
+                large["cpu_percent_per_meter_median"] / small["cpu_percent_per_meter_median"], 2
+            )
     return out
 
 
@@ -546,6 +651,16 @@ async def main() -> None:
     )
     ap.add_argument(
         "--repeat", type=int, default=1, help="latency200, footprint-console: runs of each (min / median reported)"
+    )
+    ap.add_argument("--sizes", default="50,200", help="latency200: meter counts, comma-separated")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="latency200: NAME:VAR=VALUE,... an environment for the daemon, run interleaved with the others (A/B)",
+    )
+    ap.add_argument(
+        "--trace", action="store_true", help="latency200: time-stamp each step (benchmarks/latency_trace.py)"
     )
     args = ap.parse_args()
     n = 20_000 if args.quick else 50_000
@@ -589,7 +704,20 @@ async def main() -> None:
                     tmp / "l1", mq, lat_s, commit_interval_s=1.0
                 )
             if "latency200" in only:
-                results["latency_scaling"] = await latency_scaling(tmp, mq, vm, 20 if args.quick else 30, args.repeat)
+                variants = {}
+                for v in args.variant:
+                    name, _, assignments = v.partition(":")
+                    variants[name] = dict(a.split("=", 1) for a in assignments.split(",") if a)
+                results["latency_scaling"] = await latency_scaling(
+                    tmp,
+                    mq,
+                    vm,
+                    20 if args.quick else 30,
+                    args.repeat,
+                    sizes=tuple(int(x) for x in args.sizes.split(",")),
+                    variants=variants or None,
+                    trace=args.trace,
+                )
         finally:
             mq.stop()
             vm.stop()

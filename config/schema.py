@@ -137,6 +137,19 @@ class ShutdownConfig(_Section):
     )
 
 
+class RuntimeConfig(_Section):
+    """How ``radsurvey run`` sets up its Python process (docs/configuration.md#runtime; the figures in
+    benchmarks/README.md, "Latency at 200 meters")."""
+
+    gc_freeze_after_start: bool = Field(
+        True,
+        description=(
+            "5 s after start, collect once and move every object alive then out of the garbage "
+            "collector's view (gc.freeze), so later full collections do not walk them"
+        ),
+    )
+
+
 class MeterConfig(BaseModel):
     """One meter. Keys other than these are the driver's options."""
 
@@ -238,6 +251,7 @@ class DaemonConfig(BaseModel):
     retention: RetentionConfig = RetentionConfig()
     alarms: AlarmsConfig = AlarmsConfig()
     shutdown: ShutdownConfig = ShutdownConfig()
+    runtime: RuntimeConfig = RuntimeConfig()
     web: WebConfig | None = None
     facility: FacilityConfig | None = None
     profiles: list[Path] = Field(

@@ -122,7 +122,7 @@ async def _run_on(
     import structlog
 
     from .. import console
-    from ..memory import trim_periodically
+    from ..memory import freeze_after_start, trim_periodically
     from ..supervisor import Daemon
 
     log = structlog.get_logger("radsurvey.run")
@@ -166,7 +166,10 @@ async def _run_on(
         else:
             daemon.observers.samples.append(console.line_printer(console.text_line))
         with live if live is not None else contextlib.nullcontext():
-            await daemon.run(extra=[systemd, trim_periodically])
+            extra = [systemd, trim_periodically]
+            if cfg.runtime.gc_freeze_after_start:
+                extra.append(freeze_after_start)
+            await daemon.run(extra=extra)
         clean = jr.damage is None
     finally:
         if timer is not None:

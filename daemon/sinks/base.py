@@ -45,7 +45,8 @@ def checkpoint() -> None:
 
     Python 3.11's ``asyncio.wait_for`` (used inside aiomqtt) can lose a cancel
     request when its inner future completes at the same moment; the task still
-    counts the request, so every loop of ours checks it and stops.
+    counts the request, so every loop of ours checks it at its top and again
+    before any wait that has no timeout (else a stop would wait there for good).
     """
     task = asyncio.current_task()
     if task is not None and task.cancelling():
@@ -180,6 +181,8 @@ class CursorSink:
                         wake.clear()
                         ahead = asyncio.create_task(asyncio.to_thread(self._read, page.upto))
                     pending = await deliver(rows, prepared)
+                    if isinstance(pending, asyncio.Future):
+                        pending.add_done_callback(lambda _done: wake.set())  # the idle wait below moves the cursor
                 if page.upto > read_to:  # past rows of tables this sink does not publish, too
                     read_to = page.upto
                     if pending is None and not unacked:
@@ -187,19 +190,7 @@ class CursorSink:
                     else:
                         unacked.append((pending, page.upto, len(rows)))
                 if not rows:
-                    await self._acknowledge_all(unacked)  # everything handed on is delivered before we wait
-                    self.pending_since_ts = None
-                    # Commits wake us; one that added no row (a cursor update of ours or the other
-                    # sink's) has nothing to read. The timeout is a safety net only.
-                    try:
-                        async with asyncio.timeout(5.0):
-                            while True:
-                                await wake.wait()
-                                if self.committed_seq > read_to:
-                                    break
-                                wake.clear()
-                    except TimeoutError:
-                        pass
+                    await self._await_commit(wake, unacked, read_to)
                     continue
                 if ahead is None and len(rows) < self.batch_size and self.flush_interval_s > 0:
                     await self._acknowledge_all(unacked)  # a partial page: delivered, then a fuller one waited for
@@ -214,6 +205,35 @@ class CursorSink:
             for done, _, _ in unacked:  # not delivered: read again from the cursor after the retry
                 if isinstance(done, asyncio.Future) and done.done() and not done.cancelled():
                     done.exception()
+
+    async def _await_commit(
+        self, wake: asyncio.Event, unacked: deque[tuple[Awaitable[None] | None, int, int]], read_to: int
+    ) -> None:
+        """Wait for a commit past ``read_to``, moving the cursor as the pages handed on are delivered meanwhile.
+
+        Commits wake us; one that added no row (a cursor update of ours or the
+        other sink's) has nothing to read. A delivery that completes wakes us
+        too (its done callback, in :meth:`pump`), so the cursor follows the
+        acknowledgements; but the next commit is read at once, without waiting
+        for them: a PUBACK that comes late (up to 50-60 ms at 200 meters)
+        must not hold up the messages after it (benchmarks/README.md, "Latency
+        at 200 meters"). The timeout is a safety net only.
+        """
+        if any(done is not None and not isinstance(done, asyncio.Future) for done, _, _ in unacked):
+            await self._acknowledge_all(unacked)  # (a sink whose deliveries do not say when they complete)
+        try:
+            async with asyncio.timeout(5.0):
+                while True:
+                    checkpoint()
+                    self._acknowledge_done(unacked)
+                    if not unacked:
+                        self.pending_since_ts = None
+                    if self.committed_seq > read_to:
+                        return
+                    wake.clear()
+                    await wake.wait()
+        except TimeoutError:
+            pass
 
     async def _acknowledge_all(self, unacked: deque[tuple[Awaitable[None] | None, int, int]]) -> None:
         """Wait for every page handed on to be delivered, moving the cursor past each in turn."""

@@ -368,6 +368,7 @@ class InfluxSink(CursorSink):
         self.connected = False
         self.record_error(message)
         log.error("influxdb sink stopped; the journal keeps every row for it", sink=self.name, error=message)
+        checkpoint()  # a stop requested during the failed write is not waited out below
         await asyncio.Event().wait()  # keep the service (and its status) until the daemon stops
 
 

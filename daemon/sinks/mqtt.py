@@ -378,6 +378,7 @@ class MqttSink(CursorSink):
             wake.clear()
             for topic, payload in self.due_states(self.committed_seq):
                 await client.publish(topic, payload, qos=1, retain=True)
+            checkpoint()  # a cancel a publish swallowed: the wait below has no timeout to bring us back
             await wake.wait()
 
     # -- site and sink status, Home Assistant -----------------------------------------------------

@@ -45,3 +45,28 @@ def test_freed_heap_goes_back_to_the_system() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 20_000  # kB: most of the 40 MB
+
+
+def test_after_start_up_the_garbage_is_collected_and_what_lives_on_is_frozen() -> None:
+    # In a process of its own: a frozen object stays frozen for the rest of the process.
+    probe = (
+        "import asyncio, gc, weakref\n"
+        "from radsurvey.daemon.memory import freeze_after_start\n"
+        "class Node:\n"
+        "    pass\n"
+        "def cycle():\n"
+        "    a, b = Node(), Node()\n"
+        "    a.other, b.other = b, a\n"
+        "    return weakref.ref(a)\n"
+        "gc.disable()\n"  # only the freeze's own collection may collect
+        "garbage = cycle()\n"
+        "alive = Node()\n"
+        "asyncio.run(freeze_after_start(0))\n"
+        "frozen = gc.get_freeze_count()\n"
+        "later = cycle()\n"
+        "gc.collect()\n"
+        "print(garbage() is None, frozen > 1000, later() is None, alive is not None)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "True", "True"]
