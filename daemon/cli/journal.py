@@ -35,7 +35,7 @@ def stats_command(
     sizes: bool = typer.Option(
         False,
         "--sizes",
-        help="also each retention tier's bytes on disk (reads every page: about 25 s on a year's journal);"
+        help="also each retention tier's bytes on disk (reads every page: about 30 s on a year's journal);"
         " without it they are null / '-'",
     ),
 ) -> None:
