@@ -12,6 +12,7 @@ a session starts from one consistent journal.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -122,6 +123,10 @@ class FeedPage:
 class JournalFeed:
     """Reads committed rows after a seq from a few tables, in seq order (read-only, one thread at a time).
 
+    Reads run in worker threads; :meth:`close` (the event loop's, when a sink stops) interrupts a read
+    still running and waits for it before closing the connection: closed under a thread still reading
+    it, SQLite crashes the process (as the alarms' restore did, daemon/alarms/service.py).
+
     ``readers`` maps a table to SQL of its own for it (``seq > ? AND seq <= ?
     ... LIMIT ?``, in seq order; a plain string has seq first, a :class:`Reader`
     says where), whose rows are given as plain tuples instead of the views'
@@ -134,6 +139,8 @@ class JournalFeed:
         self.readers = {t: Reader(r) if isinstance(r, str) else r for t, r in (readers or {}).items()}
         self._own: dict[str, Reader] = {}  # the readers usable in this journal
         self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()  # held by every read; close() takes it too
+        self._closed = False
         self._names: frozenset[str] = frozenset()
         self._schema_version = -1
         self._present: tuple[str, ...] = ()
@@ -142,6 +149,8 @@ class JournalFeed:
 
     def connection(self) -> sqlite3.Connection:
         """The feed's read-only connection (opened at first use; the feed's thread only)."""
+        if self._closed:
+            raise sqlite3.ProgrammingError(f"{self.path}: the journal feed is closed")
         if self._conn is None:
             self._conn = connect(self.path, readonly=True)
         return self._conn
@@ -175,6 +184,10 @@ class JournalFeed:
         self._names = names
 
     def read_page(self, after_seq: int, limit: int, committed_seq: int | None = None) -> FeedPage:
+        with self._lock:
+            return self._read_page(after_seq, limit, committed_seq)
+
+    def _read_page(self, after_seq: int, limit: int, committed_seq: int | None) -> FeedPage:
         """Up to ``limit`` rows with seq > ``after_seq`` across the tables, ordered by seq, gap-free.
 
         When these are all the rows of our tables up to the highest committed
@@ -261,35 +274,47 @@ class JournalFeed:
         return None if found is None else int(found[0])
 
     def load_cursor(self, sink: str) -> int:
-        row = self.connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()
+        with self._lock:
+            row = self.connection().execute("SELECT seq FROM sink_cursors WHERE sink = ?", (sink,)).fetchone()
         return int(row[0]) if row else 0
 
     def latest_alarm_events(self, upto: int) -> list[dict[str, Any]]:
         """Every (channel, rule)'s latest ``alarm_events`` row with seq <= ``upto``, in seq order."""
-        conn = self.connection()
-        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alarm_events'").fetchone():
-            return []
-        rows = conn.execute(
-            "SELECT * FROM alarm_events WHERE seq IN "
-            "(SELECT MAX(seq) FROM alarm_events WHERE seq <= ? GROUP BY channel, rule) ORDER BY seq",
-            (upto,),
-        ).fetchall()
-        return [dict(r) for r in rows]
+        with self._lock:
+            conn = self.connection()
+            if not conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'alarm_events'"
+            ).fetchone():
+                return []
+            rows = conn.execute(
+                "SELECT * FROM alarm_events WHERE seq IN "
+                "(SELECT MAX(seq) FROM alarm_events WHERE seq <= ? GROUP BY channel, rule) ORDER BY seq",
+                (upto,),
+            ).fetchall()
+            return [dict(r) for r in rows]
 
     def meter_events(self, upto: int) -> list[dict[str, Any]]:
         """(meter, ts, state, detail) of every meter event with seq <= ``upto``, in seq order."""
-        rows = self.connection().execute(
-            "SELECT meter, ts, state, detail FROM meter_events WHERE seq <= ? ORDER BY seq", (upto,)
-        )
-        return [dict(r) for r in rows]
+        with self._lock:
+            rows = self.connection().execute(
+                "SELECT meter, ts, state, detail FROM meter_events WHERE seq <= ? ORDER BY seq", (upto,)
+            )
+            return [dict(r) for r in rows]
 
     def last_reading_times(self, upto: int) -> dict[str, str]:
         """meter -> the time of its latest reading with seq <= ``upto``."""
-        return last_reading_times(self.connection(), upto)
+        with self._lock:
+            return last_reading_times(self.connection(), upto)
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
+        """Close for good: a read running in a worker thread is interrupted and ended first."""
+        self._closed = True
+        conn = self._conn
+        if conn is None:
+            return
+        conn.interrupt()  # a read in progress raises "interrupted" at its next step
+        with self._lock:
+            conn.close()
             self._conn = None
 
 

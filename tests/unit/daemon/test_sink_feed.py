@@ -192,3 +192,70 @@ def test_a_committed_seq_hint_gives_the_same_pages_and_never_moves_the_cursor_pa
             assert cursor >= min(top - lag, seqs[-1])
     feed.close()
     journal.close()
+
+
+# A sink stops (its task cancelled) while a page read runs in a worker thread: the sink's detach closes the
+# feed from the event loop. Closed under the reading thread, SQLite crashed the process (the same pattern
+# crashed the alarms' restore), so this runs in a child process and checks that it ends well.
+CLOSE_DURING_READ = r"""
+import sqlite3, sys, threading, time
+from pathlib import Path
+from radsurvey.daemon.journal import Journal
+from radsurvey.daemon.journal.feed import JournalFeed
+
+path = Path(sys.argv[1])
+journal = Journal(path, commit_interval_s=0.01)
+for i in range(2000):
+    journal.append("readings", {"ts": "2026-01-01T00:00:00.000Z", "meter": "m", "value": 1.0, "unit": "uGy/h",
+                                "quantity": "air_kerma_rate"})
+journal.flush()
+journal.close()
+feed = JournalFeed(path, ["readings"])
+reading, release = threading.Event(), threading.Event()
+
+def hold() -> int:  # called by SQLite in the reading thread while its statement runs
+    reading.set()
+    release.wait(10)
+    return 0
+
+feed.connection().set_progress_handler(hold, 1000)
+outcome = []
+
+def read() -> None:
+    try:
+        outcome.append(len(feed.read_page(0, 1000).rows))
+    except sqlite3.Error as err:
+        outcome.append(type(err).__name__ + ": " + str(err))
+
+reader = threading.Thread(target=read)
+reader.start()
+assert reading.wait(10), "the read never started"
+closer = threading.Thread(target=feed.close)
+closer.start()
+time.sleep(0.2)  # the close runs now, while the read is held mid-statement
+release.set()
+reader.join(10)
+closer.join(10)
+assert not reader.is_alive() and not closer.is_alive()
+print("OUT", outcome[0])
+try:
+    feed.read_page(0, 10)
+except sqlite3.ProgrammingError as err:
+    print("OUT closed:", err)
+"""
+
+
+def test_closing_the_feed_during_a_read_interrupts_and_waits_for_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", CLOSE_DURING_READ, str(tmp_path / "j.sqlite")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    first, second = [line[4:] for line in done.stdout.splitlines() if line.startswith("OUT ")]
+    assert first in ("OperationalError: interrupted", "1000")  # interrupted, or it had ended: never a crash
+    assert second.startswith("closed:") and "closed" in second[8:]
