@@ -107,7 +107,8 @@ def check_bounded(conn: sqlite3.Connection, path: Path) -> None:
             raise damaged(path, f"header: page size {page_size}")
         if int(conn.execute("PRAGMA page_count").fetchone()[0]) < 1:
             raise damaged(path, "header: no pages")
-        names = {str(r[0]): r[1] for r in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")}
+        # Every schema row is read (name and sql), though only the names are used below.
+        names = {str(name) for name, _sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'")}
         max_seq(conn)
         for table in ("row_counts", "sink_cursors"):
             if table in names:
