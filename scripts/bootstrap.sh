@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 VENV=${RADSURVEY_VENV:-.venv}
 PYTHON=${PYTHON:-python3}
-TEST_DEBS=(mosquitto victoria-metrics influxdb poppler-utils chromium systemd shellcheck nodejs faketime libfaketime)
+TEST_DEBS=(mosquitto victoria-metrics influxdb poppler-utils chromium systemd shellcheck nodejs faketime libfaketime strace)
 
 want_tests=0
 [[ "${1:-}" == "--test" ]] && want_tests=1

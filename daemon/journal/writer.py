@@ -20,7 +20,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -87,6 +88,29 @@ def urgent(item: Any) -> bool:
     return table == "meter_events" and isinstance(row, dict) and row.get("state") in URGENT_METER_STATES
 
 
+# With SQLite's WAL and ``synchronous = NORMAL`` (the default) a commit is written to the WAL but not
+# fsynced: it reaches the disk when the kernel writes its dirty pages out (Linux: once they are
+# ``vm.dirty_expire_centisecs`` old, 30 s by default) or at the next checkpoint, and a power cut before that
+# takes it back (sqlite.org/pragma.html#pragma_synchronous). That is the price of a few samples
+# (docs/raspberry-pi.md, section 6); what must survive a power cut is committed with ``FULL`` for that one
+# transaction, which fsyncs the WAL and so every commit before it too.
+LAZY_SYNC = frozenset({"off", "normal", "0", "1"})
+
+
+@contextmanager
+def _durably(conn: sqlite3.Connection, needed: bool) -> Iterator[None]:
+    """Within the block, commits on ``conn`` are fsynced (``PRAGMA synchronous = FULL``) if ``needed``."""
+    if not needed:
+        yield
+        return
+    level = conn.execute("PRAGMA synchronous").fetchone()[0]
+    conn.execute("PRAGMA synchronous = FULL")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA synchronous = {int(level)}")
+
+
 WRITER_CACHE_KIB = 512  # the writer connection's page cache (SQLite's default: 2 000 KiB)
 
 
@@ -135,6 +159,7 @@ class Journal:
         self.commit_interval_s = commit_interval_s
         self.batch_size = batch_size
         self.checked_in_full = recovery.small_enough_to_check_at_open(self.path, full_check_at_open_max_mb)
+        self.synchronous = synchronous.lower()
         self._conn = connect(self.path, synchronous=synchronous)
         # The writer touches the last pages of each table and the aggregates' rows; SQLite's default 2 MB
         # page cache filled over the first hour with pages it never touched again (RSS; benchmarks/README.md).
@@ -294,7 +319,7 @@ class Journal:
             rows=len(got.rows), present=len(got.rows) - len(todo), first_seq=got.first_seq, last_seq=got.last_seq
         )
         self._before_commit.append(lambda conn: uncommitted.mark_imported(conn, got, len(todo)))
-        if not self._commit(todo):
+        if not self._commit(todo, durable=True):  # the file is set aside after it: on the disk first
             self._before_commit.clear()
             out["error"] = self.last_error
             self.last_error = None  # the import failed; this run's own commits are judged on their own
@@ -321,7 +346,7 @@ class Journal:
         seqs = [row["seq"] for table, row in rows if table != "__sql__"]
         with self._seq_lock:
             self._next_seq = max(self._next_seq, max(seqs, default=0) + 1)
-        if self._commit(rows):
+        if self._commit(rows, durable=True):
             log.warning(
                 "rows the damaged journal could not commit are in the fresh one, under their own seqs",
                 rows=len(seqs),
@@ -455,7 +480,7 @@ class Journal:
                 stop = take(item)
             cursors = self._cursors_due(forced=bool(flushes))
             if pending or cursors:
-                if self._commit(pending, cursors=cursors):
+                if self._commit(pending, cursors=cursors, durable=now):
                     pending, failures, now = [], 0, False
                 else:
                     failures += 1
@@ -482,11 +507,16 @@ class Journal:
         for f in flushes:
             f.done.set()
 
-    def _commit(self, rows: list[Any], *, cursors: bool = False) -> bool:
+    def _commit(self, rows: list[Any], *, cursors: bool = False, durable: bool = False) -> bool:
         """Commit rows in one transaction; False (rows kept by the caller) on failure.
 
         The sinks' cursors waiting in ``_cursors`` go in too when ``cursors`` or when they are due.
+        ``durable``: the commit is on the disk when this returns (see :func:`_durably`).
         """
+        with _durably(self._conn, durable and self.synchronous in LAZY_SYNC):
+            return self._commit_now(rows, cursors=cursors)
+
+    def _commit_now(self, rows: list[Any], *, cursors: bool) -> bool:
         grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
         statements: list[tuple[str, tuple[Any, ...]]] = []
         tasks: list[Callable[[sqlite3.Connection], None]] = []

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -66,3 +70,80 @@ def test_a_reading_or_a_connected_meter_waits_for_the_interval(tmp_path: Path) -
         assert journal.flush(30) and journal.committed_seq >= seq
     finally:
         journal.close()
+
+
+def levels_at_commit(journal: Journal, table: str, row: dict[str, Any]) -> list[int]:
+    """``PRAGMA synchronous`` inside the transaction that commits ``row`` (a task queued just before it)."""
+    seen: list[int] = []
+    journal.run_in_writer(lambda conn: seen.append(conn.execute("PRAGMA synchronous").fetchone()[0]))
+    seq = journal.append(table, row)
+    if table == "readings":
+        assert journal.flush(30)  # waits for the interval otherwise
+    else:
+        assert committed_up_to(journal, seq)
+    return seen
+
+
+def test_an_urgent_commit_is_fsynced_and_a_sample_commit_is_not(tmp_path: Path) -> None:
+    # synchronous = NORMAL (1) lets a WAL commit wait for the kernel's writeback; FULL (2) fsyncs it.
+    journal = Journal(tmp_path / "j.sqlite", commit_interval_s=3600)
+    try:
+        assert levels_at_commit(journal, "alarm_events", ALARM) == [2]
+        assert levels_at_commit(journal, "readings", READING) == [1]  # the flush: not urgent
+        assert journal._conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # put back after the urgent one
+        fault = {"ts": "2026-01-01T00:00:02.000Z", "meter": "m", "state": "stale"}
+        assert levels_at_commit(journal, "meter_events", fault) == [2]
+    finally:
+        journal.close()
+
+
+def test_a_journal_kept_at_full_stays_full(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "j.sqlite", commit_interval_s=3600, synchronous="full")
+    try:
+        assert levels_at_commit(journal, "alarm_events", ALARM) == [2]
+        assert levels_at_commit(journal, "readings", READING) == [2]
+    finally:
+        journal.close()
+
+
+STRACED = """
+import sys, threading
+from radsurvey.daemon.journal import Journal
+sys.path.insert(0, {here!r})
+from test_journal_urgent import ALARM, READING, committed_up_to
+j = Journal({path!r}, commit_interval_s=0.05)
+print("MARK open", flush=True)
+seq = j.append("readings", READING)
+assert committed_up_to(j, seq)
+print("MARK urgent", flush=True)
+seq = j.append("alarm_events", ALARM)
+assert committed_up_to(j, seq)
+print("MARK done", flush=True)
+import os; os._exit(0)  # no close: its checkpoint fsyncs too
+"""
+
+
+def test_strace_sees_the_wal_fsynced_for_the_alarm_only(tmp_path: Path) -> None:
+    """The kernel's view: fsync/fdatasync of the ``-wal`` file between the markers, none before."""
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.skip("strace is not installed (scripts/bootstrap.sh --test installs it)")
+    path = tmp_path / "j.sqlite"
+    script = STRACED.format(here=str(Path(__file__).parent), path=str(path))
+    out = subprocess.run(
+        [strace, "-f", "-y", "-e", "trace=fsync,fdatasync,write", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if "ptrace" in out.stderr and "Operation not permitted" in out.stderr:
+        pytest.skip("this machine does not allow ptrace")
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stderr.splitlines()
+    marks = [i for i, line in enumerate(lines) if re.search(r"write\(1\D.*\"MARK (open|urgent|done)", line)]
+    assert len(marks) == 3, out.stderr[-2000:]
+    wal_syncs = [i for i, line in enumerate(lines) if re.search(r"f(data)?sync\(\d+<[^>]*j\.sqlite-wal>", line)]
+    before = [i for i in wal_syncs if marks[0] < i < marks[1]]
+    between = [i for i in wal_syncs if marks[1] < i < marks[2]]
+    assert not before, "a reading's commit fsynced the WAL: " + lines[before[0]]
+    assert between, "the alarm's commit did not fsync the WAL:\n" + "\n".join(lines[marks[1] : marks[2]])
