@@ -232,3 +232,68 @@ def all_seqs(path: Path) -> set[int]:
             for table in ("readings", "samples", "meter_events", "alarm_events")
             for r in conn.execute(f"SELECT seq FROM {table}")
         }
+
+
+def test_after_a_journal_swap_the_mqtt_sink_publishes_from_the_fresh_journal(
+    run_cli, tmp_path: Path, mosquitto
+) -> None:
+    """A journal set aside in the running daemon (issue 24 §1) with a sink configured: the next daemon's sink
+    reads the fresh journal and publishes what it acquires, under seqs above the damaged journal's."""
+    import signal
+    import threading
+    import time
+
+    import paho.mqtt.client as paho
+
+    cfg, journal = config(tmp_path)
+    text = cfg.read_text().replace("\n[[meters]]", "\nfull_check_at_open_max_mb = 0\n[[meters]]", 1)
+    text = text.replace('kind = "instant"\nlevel_uSv_h = 1000', 'kind = "equipment"\ncheck = "disconnected"')
+    cfg.write_text(text + f'\n[mqtt]\nhost = "127.0.0.1"\nport = {mosquitto.port}\n')
+    first = run_cli("run", "--config", str(cfg), "--duration", "3", "--json")
+    assert first.returncode == 0, first.stderr
+    last_seq = max(t["last_seq"] or 0 for t in jr.stats(journal)["tables"].values())
+    flip_256_bytes_in_a_page_of_readings(journal)
+
+    seen: list[int] = []
+    subscribed = threading.Event()
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.on_message = lambda _c, _u, msg: seen.append(json.loads(msg.payload)["seq"])
+    client.connect("127.0.0.1", mosquitto.port)
+    client.subscribe("radsurvey/t/channels/desk/sample", qos=1)
+    client.loop_start()
+    assert subscribed.wait(10)
+    second = subprocess.Popen(
+        [radsurvey_bin(), "run", "--config", str(cfg), "--json"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60  # a bound: the loop ends once the fresh journal's samples arrive
+        fresh_first = None
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            if fresh_first is None and recovery.waiting(journal) and journal.exists():
+                try:
+                    fresh_first = jr.stats(journal)["tables"]["samples"]["first_seq"]
+                except Exception:  # the fresh journal is being made
+                    fresh_first = None
+            if fresh_first is not None and sum(s >= fresh_first for s in list(seen)) > 10:
+                break
+        second.send_signal(signal.SIGTERM)
+        _, stderr = second.communicate(timeout=30)
+        assert second.returncode == 0, stderr[-3000:]
+    finally:
+        if second.poll() is None:
+            second.kill()
+        client.loop_stop()
+        client.disconnect()
+    assert "Traceback" not in stderr
+    assert fresh_first is not None and fresh_first > last_seq, "no fresh journal was made"
+    fresh = [s for s in seen if s >= fresh_first]
+    assert len(fresh) > 10, f"the sink published {len(fresh)} samples of the fresh journal"
+    in_fresh = all_seqs(journal)
+    assert set(fresh) <= in_fresh  # published only what the fresh journal holds (committed first)
+    assert fresh == sorted(fresh)  # in seq order
