@@ -32,7 +32,7 @@ import structlog
 
 from radsurvey.protocols.errors import JournalError
 
-from .schema import SEQ_TABLES, STORED_SEQ_TABLES, connect, max_seq, migrate, recount
+from .schema import SEQ_TABLES, STORED_SEQ_TABLES, connect, lost_power_floor, max_seq, migrate, recount
 
 log = structlog.get_logger("radsurvey.journal")
 
@@ -245,6 +245,10 @@ def readable_max_seq(path: Path) -> int:
             row = conn.execute("SELECT MAX(last_seq) FROM uncommitted").fetchone()
             if row and row[0] is not None:
                 best = max(best, int(row[0]))
+        except sqlite3.DatabaseError:
+            pass
+        try:  # a power cut that damaged the file may also have taken published commits (schema.SEQ_BLOCK)
+            best = max(best, lost_power_floor(conn))
         except sqlite3.DatabaseError:
             pass
     finally:

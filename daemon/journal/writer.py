@@ -34,7 +34,17 @@ from . import recovery, spill, times, uncommitted
 from .aggregates import PERSIST_S, Aggregator
 from .codec import INSERT_EXTRA, INSERT_READING, INSERT_SAMPLE, Encoder, measured_e
 from .rows import alarm_event_columns, meter_event_columns, reading_columns, row_ms, sample_columns
-from .schema import connect, fold_counts, max_seq, migrate, now_iso
+from .schema import (
+    SEQ_BLOCK,
+    connect,
+    current_boot,
+    fold_counts,
+    lost_power_floor,
+    max_seq,
+    migrate,
+    now_iso,
+    reservation,
+)
 
 if TYPE_CHECKING:
     from radsurvey.drivers.base import Reading
@@ -63,6 +73,7 @@ class _Cursor:
     at: str
 
 
+RESERVE_SEQ = "INSERT OR REPLACE INTO seq_reserved(id, seq, boot) VALUES (1, ?, ?)"
 UPSERT_CURSOR = (
     "INSERT INTO sink_cursors(sink, seq, updated_at) VALUES (?, ?, ?) "
     "ON CONFLICT(sink) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at"
@@ -194,7 +205,20 @@ class Journal:
         # They are recorded in the journal (table uncommitted, counted by max_seq); the side file is read too
         # in case that record could not be committed.
         uncommitted.fold(self._conn, self.path, self.spill_dir)
-        self._next_seq = max(self._max_seq(), spill.uncommitted_top(self.path, self.spill_dir), seq_floor) + 1
+        top = max(self._max_seq(), spill.uncommitted_top(self.path, self.spill_dir), seq_floor)
+        self._boot = current_boot()
+        left = reservation(self._conn)
+        self._reserved = left[0] if left is not None else 0  # seqs up to it may be told to sinks (schema.SEQ_BLOCK)
+        lost = lost_power_floor(self._conn)
+        if lost > top:
+            log.warning(
+                "the last run did not close the journal and the machine has restarted since (a power cut?): commits"
+                " after its last fsync may be lost, and seqs go on above every seq it may have published",
+                path=str(self.path),
+                last_seq_in_journal=top,
+                seqs_continue_above=lost,
+            )
+        self._next_seq = max(top, lost) + 1
         spill.reserve(self.path)
         self.committed_seq = self._next_seq - 1
         self.last_error: str | None = None
@@ -511,12 +535,19 @@ class Journal:
         """Commit rows in one transaction; False (rows kept by the caller) on failure.
 
         The sinks' cursors waiting in ``_cursors`` go in too when ``cursors`` or when they are due.
-        ``durable``: the commit is on the disk when this returns (see :func:`_durably`).
+        ``durable``: the commit is on the disk when this returns (see :func:`_durably`). A commit whose seqs go
+        past the reservation raises it (schema.SEQ_BLOCK) and is durable too, before any sink is told of them.
         """
-        with _durably(self._conn, durable and self.synchronous in LAZY_SYNC):
-            return self._commit_now(rows, cursors=cursors)
+        with self._seq_lock:
+            given = self._next_seq - 1
+        reserve = given + SEQ_BLOCK if given > self._reserved else None
+        with _durably(self._conn, (durable or reserve is not None) and self.synchronous in LAZY_SYNC):
+            done = self._commit_now(rows, cursors=cursors, reserve=reserve)
+        if done and reserve is not None:
+            self._reserved = reserve
+        return done
 
-    def _commit_now(self, rows: list[Any], *, cursors: bool) -> bool:
+    def _commit_now(self, rows: list[Any], *, cursors: bool, reserve: int | None) -> bool:
         grouped: dict[tuple[str, tuple[str, ...]], list[tuple[Any, ...]]] = {}
         statements: list[tuple[str, tuple[Any, ...]]] = []
         tasks: list[Callable[[sqlite3.Connection], None]] = []
@@ -577,6 +608,8 @@ class Journal:
             if cursors:
                 self._write_cursors()
             self.before_commit(self._conn, tasks)
+            if reserve is not None:
+                self._conn.execute(RESERVE_SEQ, (reserve, self._boot))
             self._conn.execute("COMMIT")
         except sqlite3.Error as err:
             try:
@@ -675,6 +708,8 @@ class Journal:
                     "UPDATE runs SET stopped_at = ?, clean = ? WHERE id = ?",
                     (now_iso(), 1 if clean and self.last_error is None else 0, self.run_id),
                 )
+            # Every seq told to a sink is in the file now: the next run continues right above the last one.
+            self._conn.execute("DELETE FROM seq_reserved")
             self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         except sqlite3.Error as err:
             log.error("cannot record the end of the run in the journal", error=str(err), run=self.run_id)

@@ -115,6 +115,9 @@ j = Journal({path!r}, commit_interval_s=0.05)
 print("MARK open", flush=True)
 seq = j.append("readings", READING)
 assert committed_up_to(j, seq)
+print("MARK steady", flush=True)
+seq = j.append("readings", READING)
+assert committed_up_to(j, seq)
 print("MARK urgent", flush=True)
 seq = j.append("alarm_events", ALARM)
 assert committed_up_to(j, seq)
@@ -123,8 +126,9 @@ import os; os._exit(0)  # no close: its checkpoint fsyncs too
 """
 
 
-def test_strace_sees_the_wal_fsynced_for_the_alarm_only(tmp_path: Path) -> None:
-    """The kernel's view: fsync/fdatasync of the ``-wal`` file between the markers, none before."""
+def test_strace_sees_the_wal_fsynced_for_the_alarm_and_the_seq_reservation_only(tmp_path: Path) -> None:
+    """The kernel's view: fsync/fdatasync of the ``-wal`` file for the first commit (it reserves seqs above
+    every seq a sink may publish: schema.SEQ_BLOCK) and the alarm's, none for a steady reading's commit."""
     strace = shutil.which("strace")
     if strace is None:
         pytest.skip("strace is not installed (scripts/bootstrap.sh --test installs it)")
@@ -140,10 +144,13 @@ def test_strace_sees_the_wal_fsynced_for_the_alarm_only(tmp_path: Path) -> None:
         pytest.skip("this machine does not allow ptrace")
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stderr.splitlines()
-    marks = [i for i, line in enumerate(lines) if re.search(r"write\(1\D.*\"MARK (open|urgent|done)", line)]
-    assert len(marks) == 3, out.stderr[-2000:]
+    marks = [i for i, line in enumerate(lines) if re.search(r"write\(1\D.*\"MARK (open|steady|urgent|done)", line)]
+    assert len(marks) == 4, out.stderr[-2000:]
     wal_syncs = [i for i, line in enumerate(lines) if re.search(r"f(data)?sync\(\d+<[^>]*j\.sqlite-wal>", line)]
-    before = [i for i in wal_syncs if marks[0] < i < marks[1]]
-    between = [i for i in wal_syncs if marks[1] < i < marks[2]]
-    assert not before, "a reading's commit fsynced the WAL: " + lines[before[0]]
-    assert between, "the alarm's commit did not fsync the WAL:\n" + "\n".join(lines[marks[1] : marks[2]])
+
+    def synced(k: int) -> list[int]:
+        return [i for i in wal_syncs if marks[k] < i < marks[k + 1]]
+
+    assert synced(0), "the commit that reserved seqs was not fsynced"
+    assert not synced(1), "a steady reading's commit fsynced the WAL: " + lines[synced(1)[0]]
+    assert synced(2), "the alarm's commit did not fsync the WAL:\n" + "\n".join(lines[marks[2] : marks[3]])
