@@ -59,6 +59,7 @@ log = structlog.get_logger("radsurvey.journal")
 @dataclass
 class _Flush:
     done: threading.Event
+    now: bool = True  # commit at once; False: wait for the next commit the interval brings
 
 
 _STOP = object()
@@ -455,16 +456,20 @@ class Journal:
             self.committed_seq = seq
         _tell(self._listeners, seq, "commit")
 
-    def flush(self, timeout_s: float = 30.0) -> bool:
-        """Block until everything appended so far is committed."""
-        marker = _Flush(threading.Event())
+    def flush(self, timeout_s: float = 30.0, *, now: bool = True) -> bool:
+        """Block until everything appended so far is committed.
+
+        ``now=False`` adds no commit of its own: it waits for the next one ``commit_interval_s`` brings (a
+        task for the writer, such as the retention pass once a minute, then costs the SD card no extra commit).
+        """
+        marker = _Flush(threading.Event(), now)
         self._queue.put(marker)
         return marker.done.wait(timeout_s)
 
-    async def aflush(self, timeout_s: float = 30.0) -> bool:
+    async def aflush(self, timeout_s: float = 30.0, *, now: bool = True) -> bool:
         import asyncio
 
-        return await asyncio.to_thread(self.flush, timeout_s)
+        return await asyncio.to_thread(self.flush, timeout_s, now=now)
 
     # -- writer thread ----------------------------------------------------------------
 
@@ -493,7 +498,7 @@ class Journal:
 
         while not (stop and (not pending or failures >= 3)):
             deadline = time.monotonic() + self.commit_interval_s
-            while len(pending) < self.batch_size and not flushes and not stop and not now:
+            while len(pending) < self.batch_size and not any(f.now for f in flushes) and not stop and not now:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -502,7 +507,7 @@ class Journal:
                 except queue.Empty:
                     break
                 stop = take(item)
-            cursors = self._cursors_due(forced=bool(flushes))
+            cursors = self._cursors_due(forced=any(f.now for f in flushes))
             if pending or cursors:
                 if self._commit(pending, cursors=cursors, durable=now):
                     pending, failures, now = [], 0, False

@@ -154,3 +154,25 @@ def test_strace_sees_the_wal_fsynced_for_the_alarm_and_the_seq_reservation_only(
     assert synced(0), "the commit that reserved seqs was not fsynced"
     assert not synced(1), "a steady reading's commit fsynced the WAL: " + lines[synced(1)[0]]
     assert synced(2), "the alarm's commit did not fsync the WAL:\n" + "\n".join(lines[marks[2] : marks[3]])
+
+
+def test_a_flush_that_does_not_commit_now_waits_for_the_commit_the_interval_brings(tmp_path: Path) -> None:
+    """The retention pass's flush (daemon/sinks/hub.py): its task rides in the next timed commit, no extra one."""
+    journal = Journal(tmp_path / "j.sqlite", commit_interval_s=3600)
+    ran: list[int] = []
+    try:
+        seq = journal.append("readings", READING)
+        journal.run_in_writer(lambda conn: ran.append(1))
+        assert not journal.flush(0.5, now=False)  # no commit of its own: the interval (an hour) has not passed
+        assert journal.committed_seq < seq and not ran
+        assert journal.flush(30)  # a forced one commits the row and runs the task
+        assert journal.committed_seq >= seq and ran == [1]
+    finally:
+        journal.close()
+    quick = Journal(tmp_path / "q.sqlite", commit_interval_s=0.05)
+    try:
+        seq = quick.append("readings", READING)
+        quick.run_in_writer(lambda conn: ran.append(2))
+        assert quick.flush(30, now=False) and quick.committed_seq >= seq and ran == [1, 2]
+    finally:
+        quick.close()
