@@ -79,12 +79,13 @@ class JournalConfig(_Section):
         description="SQLite journal; a relative path is under $STATE_DIRECTORY if set, else the working directory",
     )
     commit_interval_s: float = Field(
-        5.0,
+        10.0,
         gt=0,
         le=60,
         description=(
             "longest time a reading or sample waits to be committed, and so to be published (alarm changes and"
-            " meter faults are committed at once); 5 s writes about 9 MB an hour at 8 meters, 1 s about 16"
+            " meter faults are committed at once); the default suits an SD card (docs/raspberry-pi.md, section 6),"
+            " 1 s gives values live to the second on a PC's disk"
         ),
     )
     batch_size: int = Field(1000, ge=1, le=100_000, description="commit earlier once this many rows wait")

@@ -123,6 +123,13 @@ def _durably(conn: sqlite3.Connection, needed: bool) -> Iterator[None]:
         conn.execute(f"PRAGMA synchronous = {int(level)}")
 
 
+# A checkpoint copies every page the WAL holds into the journal file once, however often the WAL wrote it:
+# the last leaves, the interior pages, the first page, the aggregates' pages are written there at almost
+# every commit. With SQLite's default of 1 000 pages the copy came every 8 minutes at a 5 s commit and was
+# a quarter of what the card was written; 4 000 (a 4 MiB WAL, still one 32 KiB wal-index segment of 4 062
+# frames) copies those pages a quarter as often (benchmarks/README.md, "Soak").
+WAL_CHECKPOINT_PAGES = 4000
+
 WRITER_CACHE_KIB = 512  # the writer connection's page cache (SQLite's default: 2 000 KiB)
 
 
@@ -176,6 +183,7 @@ class Journal:
         # The writer touches the last pages of each table and the aggregates' rows; SQLite's default 2 MB
         # page cache filled over the first hour with pages it never touched again (RSS; benchmarks/README.md).
         self._conn.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+        self._conn.execute(f"PRAGMA wal_autocheckpoint={WAL_CHECKPOINT_PAGES}")
         try:
             if self.checked_in_full:
                 recovery.check(self._conn, self.path)

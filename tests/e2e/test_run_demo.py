@@ -68,8 +68,8 @@ def test_journal_commands_read_a_running_daemons_journal(tmp_path: Path, run_cli
     journal = tmp_path / "live.sqlite"
     proc = start(journal)
     try:
-        # the demo commits every 5 s (the default commit_interval_s): wait for two samples on disk (bounded)
-        deadline = time.monotonic() + 30
+        # the demo commits every 10 s (the default commit_interval_s): wait for two samples on disk (bounded)
+        deadline = time.monotonic() + 45
         while True:
             stats = run_cli("journal", "stats", "--journal", str(journal), "--json")
             data = json.loads(stats.stdout) if stats.returncode == 0 else None  # not created yet: wait
