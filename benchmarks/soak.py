@@ -53,6 +53,7 @@ def config(
     web_port: int,
     site: str = "soak",
     commit_interval_s: float | None = None,
+    synchronous: str | None = None,
 ) -> Path:
     import tomli_w
 
@@ -60,6 +61,8 @@ def config(
     journal: dict = {"path": str(tmp / "journal.sqlite")}
     if commit_interval_s is not None:
         journal["commit_interval_s"] = commit_interval_s
+    if synchronous is not None:
+        journal["synchronous"] = synchronous
     data = {
         "site": {"id": site},
         "journal": journal,
@@ -155,7 +158,13 @@ def summary(samples: list[dict], warmup_minutes: float) -> dict:
     return out
 
 
-def soak(minutes: float, warmup_minutes: float, intervals: list[float | None], interval_s: float = 60.0) -> dict:
+def soak(
+    minutes: float,
+    warmup_minutes: float,
+    intervals: list[float | None],
+    synchronous: str | None = None,
+    interval_s: float = 60.0,
+) -> dict:
     """One daemon per commit interval (None: the default), side by side on one broker and one TSDB."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -173,7 +182,8 @@ def soak(minutes: float, warmup_minutes: float, intervals: list[float | None], i
             for i, commit_s in enumerate(intervals):
                 label = "default" if commit_s is None else f"{commit_s:g}"
                 web_port = free_port()
-                cfg = config(tmp / f"d{i}", mq, vm, web_port, site=f"soak{i}", commit_interval_s=commit_s)
+                site = f"soak{i}"
+                cfg = config(tmp / f"d{i}", mq, vm, web_port, site, commit_interval_s=commit_s, synchronous=synchronous)
                 proc = subprocess.Popen(
                     [RADSURVEY, "run", "--config", str(cfg), "--json"],
                     stdout=subprocess.DEVNULL,
@@ -219,6 +229,7 @@ def soak(minutes: float, warmup_minutes: float, intervals: list[float | None], i
         "setup": "8 simulated meters at 1 Hz, mosquitto (HA discovery) + VictoriaMetrics (v2), 8 h twa per channel,"
         " web console; commit_interval_s as labelled (default: the shipped one); one daemon per interval, side by side",
         "warmup_minutes": warmup_minutes,
+        "synchronous": synchronous or "default (normal)",
         "mqtt_messages_seen": counted[0],
         "console_errors": console_errors,
         "minutes_from": "30 s after the daemons were started",
@@ -240,10 +251,11 @@ def main() -> None:
         default="",
         help="commit intervals (s) to run side by side, e.g. 5,10,30 (default: one daemon at the shipped default)",
     )
+    ap.add_argument("--synchronous", choices=["normal", "full"], help="[journal] synchronous (default: the shipped)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     intervals: list[float | None] = [float(x) for x in args.intervals.split(",") if x] or [None]
-    result = soak(args.minutes, min(args.warmup_minutes, args.minutes / 2), intervals)
+    result = soak(args.minutes, min(args.warmup_minutes, args.minutes / 2), intervals, args.synchronous)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:
