@@ -115,12 +115,19 @@ def _durably(conn: sqlite3.Connection, needed: bool) -> Iterator[None]:
     if not needed:
         yield
         return
-    level = conn.execute("PRAGMA synchronous").fetchone()[0]
-    conn.execute("PRAGMA synchronous = FULL")
+    try:  # (a pragma that touches no page; should it fail, the commit itself says what is wrong)
+        level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+        conn.execute("PRAGMA synchronous = FULL")
+    except sqlite3.Error:
+        yield
+        return
     try:
         yield
     finally:
-        conn.execute(f"PRAGMA synchronous = {int(level)}")
+        try:
+            conn.execute(f"PRAGMA synchronous = {level}")
+        except sqlite3.Error:
+            pass
 
 
 # A checkpoint copies every page the WAL holds into the journal file once, however often the WAL wrote it:
