@@ -32,7 +32,17 @@ import structlog
 
 from radsurvey.protocols.errors import JournalError
 
-from .schema import SEQ_TABLES, STORED_SEQ_TABLES, connect, lost_power_floor, max_seq, migrate, recount
+from .schema import (
+    SEQ_TABLES,
+    STORED_SEQ_TABLES,
+    connect,
+    current_boot,
+    lost_power_floor,
+    max_seq,
+    migrate,
+    recount,
+    reservation,
+)
 
 log = structlog.get_logger("radsurvey.journal")
 
@@ -248,7 +258,7 @@ def readable_max_seq(path: Path) -> int:
         except sqlite3.DatabaseError:
             pass
         try:  # a power cut that damaged the file may also have taken published commits (schema.SEQ_BLOCK)
-            best = max(best, lost_power_floor(conn))
+            best = max(best, lost_power_floor(reservation(conn), current_boot()))
         except sqlite3.DatabaseError:
             pass
     finally:

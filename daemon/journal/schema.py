@@ -555,14 +555,13 @@ def reservation(conn: sqlite3.Connection) -> tuple[int, str] | None:
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-def lost_power_floor(conn: sqlite3.Connection) -> int:
-    """The reservation of a run that ended in another boot without closing the journal (0 if none): every seq
+def lost_power_floor(left: tuple[int, str] | None, boot: str) -> int:
+    """``left`` (:func:`reservation`) if a run in another boot than ``boot`` left it (0 otherwise): every seq
     up to it may have been published, and commits after the last fsync are gone; seqs continue above it."""
-    left = reservation(conn)
     if left is None:
         return 0
-    seq, boot = left
-    return 0 if boot and boot == current_boot() else seq
+    seq, made_in = left
+    return 0 if made_in and made_in == boot else seq
 
 
 def max_seq(conn: sqlite3.Connection) -> int:

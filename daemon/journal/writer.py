@@ -15,13 +15,13 @@ in the same transaction (aggregates.py), so they always agree with the rows.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,25 +109,21 @@ def urgent(item: Any) -> bool:
 LAZY_SYNC = frozenset({"off", "normal", "0", "1"})
 
 
-@contextmanager
-def _durably(conn: sqlite3.Connection, needed: bool) -> Iterator[None]:
-    """Within the block, commits on ``conn`` are fsynced (``PRAGMA synchronous = FULL``) if ``needed``."""
-    if not needed:
+@contextlib.contextmanager
+def _durably(conn: sqlite3.Connection, level: str | None) -> Iterator[None]:
+    """Within the block, commits on ``conn`` are fsynced (``PRAGMA synchronous = FULL``), then ``conn`` is put
+    back to ``level``, the journal's own; ``None``: nothing to do. A pragma touches no page: should one fail,
+    the commit itself says what is wrong."""
+    if level is None:
         yield
         return
-    try:  # (a pragma that touches no page; should it fail, the commit itself says what is wrong)
-        level = int(conn.execute("PRAGMA synchronous").fetchone()[0])
+    with contextlib.suppress(sqlite3.Error):
         conn.execute("PRAGMA synchronous = FULL")
-    except sqlite3.Error:
-        yield
-        return
     try:
         yield
     finally:
-        try:
+        with contextlib.suppress(sqlite3.Error):
             conn.execute(f"PRAGMA synchronous = {level}")
-        except sqlite3.Error:
-            pass
 
 
 # A checkpoint copies every page the WAL holds into the journal file once, however often the WAL wrote it:
@@ -225,7 +221,7 @@ class Journal:
         self._boot = current_boot()
         left = reservation(self._conn)
         self._reserved = left[0] if left is not None else 0  # seqs up to it may be told to sinks (schema.SEQ_BLOCK)
-        lost = lost_power_floor(self._conn)
+        lost = lost_power_floor(left, self._boot)
         if lost > top:
             log.warning(
                 "the last run did not close the journal and the machine has restarted since (a power cut?): commits"
@@ -561,7 +557,8 @@ class Journal:
         with self._seq_lock:
             given = self._next_seq - 1
         reserve = given + SEQ_BLOCK if given > self._reserved else None
-        with _durably(self._conn, (durable or reserve is not None) and self.synchronous in LAZY_SYNC):
+        lazy = self.synchronous in LAZY_SYNC
+        with _durably(self._conn, self.synchronous if lazy and (durable or reserve is not None) else None):
             done = self._commit_now(rows, cursors=cursors, reserve=reserve)
         if done and reserve is not None:
             self._reserved = reserve

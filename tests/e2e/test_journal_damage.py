@@ -43,6 +43,19 @@ def config(tmp_path: Path) -> tuple[Path, Path]:
     return cfg, journal
 
 
+def config_checked_in_background(tmp_path: Path, extra: str = "") -> tuple[Path, Path]:
+    """:func:`config` with the full check after start (``full_check_at_open_max_mb = 0``) and ``extra`` appended.
+
+    An equipment rule rather than `instant`, whose window the alarms restore from the newest samples at start
+    (reading the damaged page first): only the background check reads the page damaged here."""
+    cfg, journal = config(tmp_path)
+    text = cfg.read_text().replace("\n[[meters]]", "\nfull_check_at_open_max_mb = 0\n[[meters]]", 1)
+    text = text.replace('kind = "instant"\nlevel_uSv_h = 1000', 'kind = "equipment"\ncheck = "disconnected"')
+    assert 'check = "disconnected"' in text
+    cfg.write_text(text + extra)
+    return cfg, journal
+
+
 def flip_256_bytes_in_a_page_of_readings(path: Path) -> None:
     """Flip 256 bytes in the middle of the file's pages that hold readings.
 
@@ -163,12 +176,7 @@ def test_damage_found_by_the_background_check_sets_the_journal_aside_and_acquisi
     import signal
     import time
 
-    cfg, journal = config(tmp_path)
-    text = cfg.read_text().replace("\n[[meters]]", "\nfull_check_at_open_max_mb = 0\n[[meters]]", 1)
-    # An equipment rule rather than `instant`, whose window the alarms restore from the newest samples at start
-    # (reading the damaged page first): only the background check reads the page damaged here.
-    cfg.write_text(text.replace('kind = "instant"\nlevel_uSv_h = 1000', 'kind = "equipment"\ncheck = "disconnected"'))
-    assert 'check = "disconnected"' in cfg.read_text()
+    cfg, journal = config_checked_in_background(tmp_path)
     first = run_cli("run", "--config", str(cfg), "--duration", "3", "--json")
     assert first.returncode == 0, first.stderr
     before = jr.stats(journal)
@@ -247,10 +255,7 @@ def test_after_a_journal_swap_the_mqtt_sink_publishes_from_the_fresh_journal(
 
     import paho.mqtt.client as paho
 
-    cfg, journal = config(tmp_path)
-    text = cfg.read_text().replace("\n[[meters]]", "\nfull_check_at_open_max_mb = 0\n[[meters]]", 1)
-    text = text.replace('kind = "instant"\nlevel_uSv_h = 1000', 'kind = "equipment"\ncheck = "disconnected"')
-    cfg.write_text(text + f'\n[mqtt]\nhost = "127.0.0.1"\nport = {mosquitto.port}\n')
+    cfg, journal = config_checked_in_background(tmp_path, f'\n[mqtt]\nhost = "127.0.0.1"\nport = {mosquitto.port}\n')
     first = run_cli("run", "--config", str(cfg), "--duration", "3", "--json")
     assert first.returncode == 0, first.stderr
     last_seq = max(t["last_seq"] or 0 for t in jr.stats(journal)["tables"].values())
