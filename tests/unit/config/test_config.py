@@ -279,3 +279,12 @@ def test_a_twa_window_longer_than_a_working_day_is_refused_naming_the_rule() -> 
     parse_config({**MINIMAL, "channels": [{**channel, "alarms": [{"kind": "twa", "window_s": 8 * 3600}]}]}, environ={})
     tied = {"kind": "twa", "window_s": 7 * 86400, "occupancy": {"timezone": "UTC", "hours": ["mon-fri 08:00-14:00"]}}
     parse_config({**MINIMAL, "channels": [{**channel, "alarms": [tied]}]}, environ={})
+
+
+def test_the_default_commit_interval_is_the_one_the_docs_and_the_pis_config_state() -> None:
+    """10 s, chosen from docs/raspberry-pi.md's table (issue 24 §5); the docs and the Pi's config say the same."""
+    default = parse_config(MINIMAL).journal.commit_interval_s
+    assert default == 10.0
+    assert "| `commit_interval_s` | `10.0` |" in (REPO / "docs" / "configuration.md").read_text()
+    assert "\ncommit_interval_s = 10.0\n" in (REPO / "systemd" / "radsurvey.toml").read_text()
+    assert "**10 (the default)**" in (REPO / "docs" / "raspberry-pi.md").read_text()

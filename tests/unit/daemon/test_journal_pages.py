@@ -122,3 +122,15 @@ def test_cursors_are_stored_with_the_minutes_persist(tmp_path: Path, monkeypatch
             conn.close()
     finally:
         journal.close()
+
+
+def test_the_writer_checkpoints_every_4000_wal_pages_and_its_wal_grows_past_sqlites_1000(tmp_path: Path) -> None:
+    """docs/raspberry-pi.md section 6: the WAL is copied into the file every 4 000 pages, not SQLite's 1 000."""
+    path = tmp_path / "j.sqlite"
+    with Journal(path, commit_interval_s=3600) as journal:
+        assert journal._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 4000
+        for i in range(1500):  # a commit of a page or two each: well over 1 000 pages, under 4 000
+            journal.append("readings", reading_row(START + timedelta(seconds=i), "m", 1.0 + i))
+            assert journal.flush(30)
+        frames = (Path(f"{path}-wal").stat().st_size - 32) // (1024 + 24)
+    assert 1100 < frames < 4000, f"the WAL was checkpointed at {frames} pages"
